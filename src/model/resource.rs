@@ -1,0 +1,171 @@
+//! `UniversalResource`: what the user wants running, independent of provider.
+
+use super::{Dimensions, Provider};
+use serde::{Deserialize, Serialize};
+
+/// What a resource is, broadly; charts declare which types they can render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceType {
+    Compute,
+    Container,
+    Service,
+    Storage,
+}
+
+impl ResourceType {
+    /// The type as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Compute => "compute",
+            ResourceType::Container => "container",
+            ResourceType::Service => "service",
+            ResourceType::Storage => "storage",
+        }
+    }
+}
+
+/// `spec` of a `UniversalResource`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniversalResourceSpec {
+    pub resource_type: ResourceType,
+    /// Name of a `WorkloadType`.
+    pub workload_type: String,
+    /// Name of a `DeploymentTemplate` whose defaults and rules apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    pub requirements: Requirements,
+    #[serde(default)]
+    pub deployment: Deployment,
+    #[serde(default)]
+    pub placement: Placement,
+    #[serde(default)]
+    pub chart: ChartRef,
+    #[serde(default)]
+    pub dimensions: Dimensions,
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// Sizing and capabilities the resource needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirements {
+    /// Virtual CPU cores.
+    pub cpu: u32,
+    /// Memory in GiB (fractions allowed, e.g. 0.5).
+    pub memory_gb: f64,
+    /// Disk in GiB.
+    #[serde(default)]
+    pub storage_gb: u32,
+    /// Needs one GPU (passed through on Proxmox, requested on Kubernetes, runtime on Docker).
+    #[serde(default)]
+    pub gpu: bool,
+    /// Network (bridge, VLAN or cloud network name).
+    #[serde(default = "default_network")]
+    pub network: String,
+    /// Run several replicas on distinct nodes.
+    #[serde(default)]
+    pub high_availability: bool,
+    /// Replica count; defaults to 2 with `high_availability`, else 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+}
+
+fn default_network() -> String {
+    "default".to_owned()
+}
+
+impl Requirements {
+    /// How many replicas to place: explicit, else 2 for HA, else 1.
+    pub fn replica_count(&self) -> u32 {
+        self.replicas
+            .unwrap_or(if self.high_availability { 2 } else { 1 })
+    }
+
+    /// Memory rounded up to whole MiB, the unit most providers take.
+    pub fn memory_mb(&self) -> u64 {
+        (self.memory_gb * 1024.0).ceil() as u64
+    }
+}
+
+/// Deployment environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Production,
+    Staging,
+    Development,
+}
+
+/// Whether monitoring is wired up for the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Monitoring {
+    #[default]
+    Enabled,
+    Disabled,
+}
+
+/// Operational intent for the deployment.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    #[serde(default)]
+    pub environment: Environment,
+    #[serde(default)]
+    pub backup_required: bool,
+    /// Cron expression for backups; the chart's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_schedule: Option<String>,
+    #[serde(default)]
+    pub monitoring: Monitoring,
+}
+
+/// Where the resource should go; anything left open is chosen by placement.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// A pool path such as `/homelab/compute/gpu-nodes`; the pool or any pool below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
+    /// A node name inside the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// Which chart renders the resource, and overrides of its values.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartRef {
+    /// Chart name; the provider's default chart when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Deep-merged over the chart's defaults and the template's variables.
+    #[serde(default)]
+    pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Whether the daemon applies changes by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyPolicy {
+    Auto,
+    Manual,
+}
+
+/// Per-resource reconcile policy; unset fields take the daemon's configured defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_heal: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<bool>,
+}
