@@ -1,1 +1,17 @@
+//! homelabd: a GitOps reconciliation daemon for homelab and small-fleet infrastructure.
+//!
+//! The pipeline runs one way: [`source`] reads a revision's files, [`model`] parses them
+//! into typed documents, [`validate`] checks schemas and cross-references, [`place`]
+//! chooses providers and nodes, and [`render`] turns each resource into provider configs.
+//! [`pipeline`] strings the pure stages together; [`cli`] is the edge that does IO.
+//! See ARCHITECTURE.md for the codemap and the invariants.
+#![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod diag;
+pub mod model;
+pub mod pipeline;
+pub mod place;
+pub mod render;
+pub mod source;
+pub mod validate;

@@ -4,21 +4,30 @@
 //! schema is checked first (for precise diagnostics) and the typed value is built only
 //! from documents that passed it. `tests/schema_agreement.rs` keeps the two in step.
 
+mod chart;
+mod document;
 mod pool;
+pub mod positions;
 mod resource;
+mod sizing;
 mod template;
 mod workload;
 
+pub use chart::{Capability, ChartMeta, default_chart};
+pub use document::{Document, parse_file};
 pub use pool::{Gpu, Node, PoolCapacity, PoolType, ResourcePoolSpec};
 pub use resource::{
     ApplyPolicy, ChartRef, Deployment, Environment, Monitoring, Placement, Policy, Requirements,
     ResourceType, UniversalResourceSpec,
 };
+pub use sizing::{Sized, resolve as resolve_size, tier_label};
 pub use template::{
     Configuration, DeploymentTemplateSpec, Infrastructure, RequirementDefaults, ValidationRule,
     ValidationRules,
 };
-pub use workload::{PlacementPreferences, PlacementStrategy, SizingTier, SizingTiers, Tier, WorkloadTypeSpec};
+pub use workload::{
+    PlacementPreferences, PlacementStrategy, SizingTier, SizingTiers, Tier, WorkloadTypeSpec,
+};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -164,7 +173,17 @@ mod tests {
         for good in ["a", "ollama-server", "web-01", &"a".repeat(63)] {
             assert!(is_dns1123_label(good), "{good}");
         }
-        for bad in ["", "-a", "a-", "A", "a_b", "../../etc", "a.b", &"a".repeat(64), "ä"] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "../../etc",
+            "a.b",
+            &"a".repeat(64),
+            "ä",
+        ] {
             assert!(!is_dns1123_label(bad), "{bad}");
         }
     }

@@ -1,6 +1,6 @@
 //! `UniversalResource`: what the user wants running, independent of provider.
 
-use super::{Dimensions, Provider};
+use super::{Dimensions, Provider, Tier};
 use serde::{Deserialize, Serialize};
 
 /// What a resource is, broadly; charts declare which types they can render.
@@ -35,6 +35,7 @@ pub struct UniversalResourceSpec {
     /// Name of a `DeploymentTemplate` whose defaults and rules apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    #[serde(default)]
     pub requirements: Requirements,
     #[serde(default)]
     pub deployment: Deployment,
@@ -48,20 +49,27 @@ pub struct UniversalResourceSpec {
     pub policy: Policy,
 }
 
-/// Sizing and capabilities the resource needs.
+/// Sizing and capabilities the resource needs. Sizes left out come from the template's
+/// `resources`, then from the workload type's tier (`standard` unless `tier` says otherwise).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requirements {
+    /// Sizing tier of the workload type used for sizes not given here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
     /// Virtual CPU cores.
-    pub cpu: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
     /// Memory in GiB (fractions allowed, e.g. 0.5).
-    pub memory_gb: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_gb: Option<f64>,
     /// Disk in GiB.
-    #[serde(default)]
-    pub storage_gb: u32,
-    /// Needs one GPU (passed through on Proxmox, requested on Kubernetes, runtime on Docker).
-    #[serde(default)]
-    pub gpu: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_gb: Option<u32>,
+    /// Needs one GPU per replica (passed through on Proxmox, requested on Kubernetes,
+    /// device reservation on Docker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<bool>,
     /// Network (bridge, VLAN or cloud network name).
     #[serde(default = "default_network")]
     pub network: String,
@@ -73,6 +81,21 @@ pub struct Requirements {
     pub replicas: Option<u32>,
 }
 
+impl Default for Requirements {
+    fn default() -> Self {
+        Requirements {
+            tier: None,
+            cpu: None,
+            memory_gb: None,
+            storage_gb: None,
+            gpu: None,
+            network: default_network(),
+            high_availability: false,
+            replicas: None,
+        }
+    }
+}
+
 fn default_network() -> String {
     "default".to_owned()
 }
@@ -82,11 +105,6 @@ impl Requirements {
     pub fn replica_count(&self) -> u32 {
         self.replicas
             .unwrap_or(if self.high_availability { 2 } else { 1 })
-    }
-
-    /// Memory rounded up to whole MiB, the unit most providers take.
-    pub fn memory_mb(&self) -> u64 {
-        (self.memory_gb * 1024.0).ceil() as u64
     }
 }
 

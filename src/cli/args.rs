@@ -1,0 +1,78 @@
+//! Command-line arguments (clap).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// GitOps reconciliation for homelab and small-fleet infrastructure.
+///
+/// Describe what you want as YAML in a git repository; homelabd validates it, places it
+/// on your pools, and renders Terraform, Ansible, Kubernetes, Compose, CloudFormation and
+/// ARM configs for it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "homelabd",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every document: schemas, names, pools, references, capacity.
+    ///
+    /// Exit 0 when everything is valid, 1 when any document is invalid (every problem is
+    /// listed with file, line, field and what was expected), 2 on a usage error.
+    Validate(SourceArgs),
+    /// Render provider configs for every valid resource into DIR/<provider>/<resource>/.
+    ///
+    /// Invalid resources are reported and skipped; the valid ones are still rendered.
+    /// Exit 1 if any resource was invalid.
+    Render(RenderArgs),
+    /// Show what would be created, updated or left alone, and where each resource goes.
+    Plan(PlanArgs),
+}
+
+/// Where the definitions come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Repository (or any directory) holding the definitions.
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    /// Only read this sub-directory of the repository.
+    #[arg(long, value_name = "SUBDIR")]
+    pub path: Option<String>,
+    /// Read a git revision (branch, tag, commit) instead of the files on disk.
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Directory to render into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// A rendered-configs directory to compare against (default: nothing rendered yet).
+    #[arg(long, value_name = "DIR")]
+    pub against: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}

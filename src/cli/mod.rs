@@ -1,0 +1,31 @@
+//! The command line: argument parsing and the commands. This is the edge of the program,
+//! so errors are `anyhow` here and become exit codes in `main`.
+
+mod args;
+mod output;
+mod pipeline_cmds;
+
+pub use args::{Cli, Command};
+
+/// Exit status of a command that ran to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything valid.
+    Ok = 0,
+    /// At least one document or resource is invalid.
+    Invalid = 1,
+}
+
+/// An error from the user's invocation (exit 2) rather than from the work (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Runs the command.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Validate(a) => pipeline_cmds::validate(a),
+        Command::Render(a) => pipeline_cmds::render(a),
+        Command::Plan(a) => pipeline_cmds::plan(a),
+    }
+}

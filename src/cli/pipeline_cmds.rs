@@ -1,0 +1,291 @@
+//! `validate`, `render` and `plan`: the pipeline on a directory or a git revision.
+
+use super::args::{OutputFormat, PlanArgs, RenderArgs, SourceArgs};
+use super::output::{Progress, print_diagnostics, print_json};
+use super::{Exit, UsageError};
+use crate::pipeline::{Engine, Outcome};
+use crate::place::describe_size;
+use crate::render::write::{
+    WriteOutcome, read_manifest, remove_leftovers, resource_dir, write_atomic,
+};
+use crate::source::{self, Snapshot, SourceError};
+use anyhow::Context as _;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// Reads the snapshot the arguments name.
+fn load(args: &SourceArgs) -> anyhow::Result<Snapshot> {
+    if !args.repo.exists() {
+        return Err(UsageError(format!("{} does not exist", args.repo.display())).into());
+    }
+    let result = match &args.rev {
+        Some(rev) => source::load_commit(&args.repo, rev, args.path.as_deref()),
+        None => source::load_dir(&args.repo, args.path.as_deref()),
+    };
+    result.map_err(|e| match e {
+        SourceError::NotADirectory { .. }
+        | SourceError::BadSubPath(_)
+        | SourceError::RevisionNotFound { .. }
+        | SourceError::SubPathMissing { .. } => UsageError(e.to_string()).into(),
+        SourceError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            UsageError(e.to_string()).into()
+        }
+        other => anyhow::Error::new(other).context(format!("cannot read {}", args.repo.display())),
+    })
+}
+
+fn run_pipeline(args: &SourceArgs) -> anyhow::Result<Outcome> {
+    let snapshot = load(args)?;
+    let engine = Engine::new().context("built-in schemas")?;
+    Ok(engine.run(&snapshot))
+}
+
+fn exit_for(outcome: &Outcome) -> Exit {
+    if outcome.has_errors() {
+        Exit::Invalid
+    } else {
+        Exit::Ok
+    }
+}
+
+fn summary_json(outcome: &Outcome) -> serde_json::Value {
+    json!({
+        "valid": !outcome.has_errors(),
+        "revision": outcome.revision,
+        "files": outcome.files,
+        "documents": outcome.catalog.documents,
+        "resources": {
+            "valid": outcome.rendered.len(),
+            "invalid": outcome.catalog.invalid_resources.keys().collect::<Vec<_>>(),
+        },
+        "errors": outcome.error_count(),
+        "warnings": outcome.warning_count(),
+        "diagnostics": outcome.diagnostics,
+    })
+}
+
+fn summary_line(outcome: &Outcome) -> String {
+    format!(
+        "{} documents in {} files: {} resources valid, {} invalid; {} errors, {} warnings",
+        outcome.catalog.documents,
+        outcome.files,
+        outcome.rendered.len(),
+        outcome.catalog.invalid_resources.len(),
+        outcome.error_count(),
+        outcome.warning_count()
+    )
+}
+
+pub fn validate(args: SourceArgs) -> anyhow::Result<Exit> {
+    let outcome = run_pipeline(&args)?;
+    match args.output {
+        OutputFormat::Json => print_json(&summary_json(&outcome))?,
+        OutputFormat::Text => {
+            print_diagnostics(&outcome.diagnostics);
+            let verdict = if outcome.has_errors() {
+                "invalid"
+            } else {
+                "valid"
+            };
+            println!("{verdict}: {}", summary_line(&outcome));
+        }
+    }
+    Ok(exit_for(&outcome))
+}
+
+pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
+    let outcome = run_pipeline(&args.source)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    remove_leftovers(&args.out).with_context(|| format!("cannot tidy {}", args.out.display()))?;
+    let progress = Progress::new("writing", outcome.rendered.len());
+    let mut results = Vec::new();
+    for (i, (name, rendered)) in outcome.rendered.iter().enumerate() {
+        let dir = resource_dir(&args.out, &rendered.manifest.provider, name);
+        let written = write_atomic(&dir, rendered)
+            .with_context(|| format!("cannot write {}", dir.display()))?;
+        progress.tick(i + 1);
+        results.push((name, rendered, dir, written));
+    }
+    progress.finish();
+    match args.source.output {
+        OutputFormat::Json => {
+            let mut doc = summary_json(&outcome);
+            doc["rendered"] = results
+                .iter()
+                .map(|(name, r, dir, w)| {
+                    json!({
+                        "resource": name,
+                        "provider": r.manifest.provider,
+                        "chart": r.manifest.chart,
+                        "dir": dir,
+                        "files": r.manifest.files.len(),
+                        "outcome": if *w == WriteOutcome::Written { "written" } else { "unchanged" },
+                        "output_hash": r.manifest.output_hash,
+                    })
+                })
+                .collect();
+            print_json(&doc)?;
+        }
+        OutputFormat::Text => {
+            print_diagnostics(&outcome.diagnostics);
+            for (name, r, dir, w) in &results {
+                let what = if *w == WriteOutcome::Written {
+                    "rendered "
+                } else {
+                    "unchanged"
+                };
+                println!(
+                    "{what} {:<11} {name:<24} {}",
+                    r.manifest.provider,
+                    dir.display()
+                );
+            }
+            for name in outcome.catalog.invalid_resources.keys() {
+                println!(
+                    "invalid   {:<11} {name:<24} (not rendered: see errors above)",
+                    "-"
+                );
+            }
+            println!("{}", summary_line(&outcome));
+        }
+    }
+    Ok(exit_for(&outcome))
+}
+
+pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
+    let outcome = run_pipeline(&args.source)?;
+    let mut entries = Vec::new();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for (name, rendered) in &outcome.rendered {
+        let decision = &outcome.decisions[name];
+        let action = match &args.against {
+            None => "create",
+            Some(dir) => match read_manifest(&resource_dir(dir, &rendered.manifest.provider, name))
+            {
+                None => "create",
+                Some(m) if m.input_hash == rendered.manifest.input_hash => "unchanged",
+                Some(_) => "update",
+            },
+        };
+        *counts.entry(action).or_default() += 1;
+        entries.push(json!({
+            "resource": name,
+            "action": action,
+            "provider": decision.provider,
+            "pool": decision.pool,
+            "chart": rendered.manifest.chart,
+            "nodes": decision.nodes.iter().map(|n| &n.name).collect::<Vec<_>>(),
+            "gpus": decision.gpus,
+            "size": describe_size(&decision.size),
+            "reasons": decision.reasons,
+            "alternatives": decision.alternatives,
+            "input_hash": rendered.manifest.input_hash,
+        }));
+    }
+    for (name, where_) in &outcome.catalog.invalid_resources {
+        *counts.entry("invalid").or_default() += 1;
+        entries.push(json!({
+            "resource": name,
+            "action": "invalid",
+            "file": where_.file,
+            "line": where_.line,
+        }));
+    }
+    if let Some(dir) = &args.against {
+        let known: BTreeSet<&String> = outcome
+            .rendered
+            .keys()
+            .chain(outcome.catalog.invalid_resources.keys())
+            .collect();
+        for (provider, name) in rendered_dirs(dir) {
+            if !known.contains(&name) {
+                *counts.entry("orphaned").or_default() += 1;
+                entries
+                    .push(json!({ "resource": name, "action": "orphaned", "provider": provider }));
+            }
+        }
+    }
+    let count = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let totals = format!(
+        "Plan: {} to create, {} to update, {} unchanged, {} invalid, {} orphaned.",
+        count("create"),
+        count("update"),
+        count("unchanged"),
+        count("invalid"),
+        count("orphaned")
+    );
+    match args.source.output {
+        OutputFormat::Json => {
+            let mut doc = summary_json(&outcome);
+            doc["plan"] = serde_json::Value::Array(entries);
+            doc["totals"] = json!({
+                "create": count("create"), "update": count("update"), "unchanged": count("unchanged"),
+                "invalid": count("invalid"), "orphaned": count("orphaned"),
+            });
+            print_json(&doc)?;
+        }
+        OutputFormat::Text => {
+            print_diagnostics(&outcome.diagnostics);
+            for e in &entries {
+                let action = e["action"].as_str().unwrap_or("?");
+                let name = e["resource"].as_str().unwrap_or("?");
+                match action {
+                    "invalid" => println!(
+                        "{action:<9} {name}  ({}:{}, see errors above)",
+                        e["file"].as_str().unwrap_or("?"),
+                        e["line"]
+                    ),
+                    "orphaned" => println!(
+                        "{action:<9} {name}  (rendered for {} but no longer defined; nothing is pruned)",
+                        e["provider"].as_str().unwrap_or("?")
+                    ),
+                    _ => {
+                        let nodes: Vec<&str> = e["nodes"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(|n| n.as_str()).collect())
+                            .unwrap_or_default();
+                        println!(
+                            "{action:<9} {name}  → {} {} {}  [{}]",
+                            e["provider"].as_str().unwrap_or("?"),
+                            e["pool"].as_str().unwrap_or("?"),
+                            if nodes.is_empty() {
+                                "(elastic)".to_owned()
+                            } else {
+                                nodes.join(",")
+                            },
+                            e["chart"].as_str().unwrap_or("?"),
+                        );
+                        for reason in e["reasons"].as_array().into_iter().flatten() {
+                            println!("          - {}", reason.as_str().unwrap_or(""));
+                        }
+                    }
+                }
+            }
+            println!("{totals}");
+        }
+    }
+    Ok(exit_for(&outcome))
+}
+
+/// `(provider, resource)` for every rendered resource directory under `dir`.
+fn rendered_dirs(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(providers) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for p in providers.flatten() {
+        let provider = p.file_name().to_string_lossy().into_owned();
+        let Ok(resources) = std::fs::read_dir(p.path()) else {
+            continue;
+        };
+        for r in resources.flatten() {
+            let name = r.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && r.path().join(crate::render::MANIFEST_FILE).exists() {
+                out.push((provider.clone(), name));
+            }
+        }
+    }
+    out.sort();
+    out
+}

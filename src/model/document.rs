@@ -1,0 +1,282 @@
+//! Parsing YAML files into documents: JSON values plus the positions of their fields.
+
+use super::positions::{self, Positions};
+use crate::diag::Diagnostic;
+use crate::source::SourceFile;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Most documents read from one file.
+const MAX_DOCUMENTS_PER_FILE: usize = 10_000;
+
+/// One YAML document of a file, as a JSON value.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: String,
+    /// 0-based index of the document within its file.
+    pub index: usize,
+    pub value: Value,
+    pub positions: Positions,
+}
+
+impl Document {
+    /// `kind:` as written, if it is a string.
+    pub fn kind_str(&self) -> Option<&str> {
+        self.value.get("kind").and_then(Value::as_str)
+    }
+
+    /// `metadata.name` as written, if it is a string.
+    pub fn name(&self) -> Option<&str> {
+        self.value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+    }
+
+    /// A diagnostic located at `pointer` in this document.
+    pub fn diagnostic(
+        &self,
+        code: &'static str,
+        pointer: &str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let (line, column) = self.positions.locate(pointer);
+        Diagnostic::error(code, &self.file, message)
+            .at(Some(line), Some(column))
+            .pointer(pointer)
+            .subject(
+                self.kind_str().unwrap_or("document"),
+                self.name().map(str::to_owned),
+            )
+    }
+}
+
+/// Parses every document of `file`. Problems become diagnostics; the documents before a
+/// syntax error are still returned.
+pub fn parse_file(file: &SourceFile) -> (Vec<Document>, Vec<Diagnostic>) {
+    let mut docs = Vec::new();
+    let mut diags = Vec::new();
+    let text = match std::str::from_utf8(&file.content) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error("encoding", &file.path, "file is not valid UTF-8")
+                    .expected("UTF-8 text")
+                    .found(format!("invalid byte at offset {}", e.valid_up_to())),
+            );
+            return (docs, diags);
+        }
+    };
+    let index = positions::index(text);
+    for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        if i >= MAX_DOCUMENTS_PER_FILE {
+            diags.push(
+                Diagnostic::error(
+                    "too-many-documents",
+                    &file.path,
+                    "file skipped after too many documents",
+                )
+                .expected(format!("at most {MAX_DOCUMENTS_PER_FILE} documents")),
+            );
+            break;
+        }
+        let positions = index.get(i).cloned().unwrap_or_default();
+        let yaml = match serde_yaml::Value::deserialize(de) {
+            Ok(v) => v,
+            Err(e) => {
+                let (line, column) = match e.location() {
+                    Some(l) => (Some(l.line()), Some(l.column())),
+                    None => (Some(positions.start.0), Some(positions.start.1)),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        "yaml",
+                        &file.path,
+                        format!("YAML error: {}", yaml_message(&e)),
+                    )
+                    .at(line, column),
+                );
+                // After a syntax error the rest of the stream cannot be trusted.
+                break;
+            }
+        };
+        if yaml.is_null() {
+            continue; // an empty document, e.g. a trailing `---`
+        }
+        match to_json(yaml, "", &positions) {
+            Ok(value) => docs.push(Document {
+                file: file.path.clone(),
+                index: i,
+                value,
+                positions,
+            }),
+            Err((pointer, message)) => {
+                let (line, column) = positions.locate(&pointer);
+                diags.push(
+                    Diagnostic::error("yaml", &file.path, message)
+                        .at(Some(line), Some(column))
+                        .pointer(pointer),
+                );
+            }
+        }
+    }
+    (docs, diags)
+}
+
+/// serde_yaml's message without its trailing " at line X column Y" (we report those).
+fn yaml_message(e: &serde_yaml::Error) -> String {
+    let msg = e.to_string();
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg,
+    }
+}
+
+/// Converts a YAML value to JSON, refusing what JSON cannot hold (non-string keys, tags,
+/// non-finite numbers) with the pointer of the offending node.
+fn to_json(
+    value: serde_yaml::Value,
+    pointer: &str,
+    positions: &Positions,
+) -> Result<Value, (String, String)> {
+    use serde_yaml::Value as Y;
+    Ok(match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                match serde_json::Number::from_f64(f) {
+                    Some(n) => Value::Number(n),
+                    None => {
+                        return Err((pointer.to_owned(), format!("number {f} is not finite")));
+                    }
+                }
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| to_json(v, &format!("{pointer}/{i}"), positions))
+                .collect::<Result<_, _>>()?,
+        ),
+        Y::Mapping(map) => {
+            let mut out = serde_json::Map::with_capacity(map.len());
+            for (k, v) in map {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    other => {
+                        return Err((
+                            pointer.to_owned(),
+                            format!("mapping key must be a string, found {}", type_name(&other)),
+                        ));
+                    }
+                };
+                let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                let v = to_json(v, &child, positions)?;
+                out.insert(key, v);
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => {
+            return Err((
+                pointer.to_owned(),
+                format!("YAML tag {} is not supported: write plain values", t.tag),
+            ));
+        }
+    })
+}
+
+fn type_name(v: &serde_yaml::Value) -> &'static str {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Null => "null",
+        Y::Bool(_) => "a boolean",
+        Y::Number(_) => "a number",
+        Y::String(_) => "a string",
+        Y::Sequence(_) => "a sequence",
+        Y::Mapping(_) => "a mapping",
+        Y::Tagged(_) => "a tagged value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile {
+            path: "defs/x.yaml".into(),
+            content: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn multi_document_files_give_every_document() {
+        let (docs, diags) = parse_file(&file("a: 1\n---\nb: 2\n---\n"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].value["b"], 2);
+        assert_eq!(docs[1].positions.locate("/b"), (3, 1));
+    }
+
+    #[test]
+    fn syntax_errors_keep_earlier_documents_and_name_the_line() {
+        let (docs, diags) = parse_file(&file("a: 1\n---\nb: [unclosed\n"));
+        assert_eq!(docs.len(), 1);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, "yaml");
+        assert!(diags[0].line.is_some());
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_quickly() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let started = std::time::Instant::now();
+        let (docs, diags) = parse_file(&file(&bomb));
+        assert!(docs.is_empty());
+        assert_eq!(diags[0].code, "yaml");
+        assert!(started.elapsed().as_secs() < 5);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let (docs, diags) = parse_file(&file(&deep));
+        assert!(docs.is_empty());
+        assert_eq!(diags[0].code, "yaml");
+    }
+
+    #[test]
+    fn tags_and_non_string_keys_are_refused_with_a_pointer() {
+        let (_, diags) = parse_file(&file("spec:\n  x: !custom 1\n"));
+        assert_eq!(diags[0].pointer, "/spec/x");
+        assert_eq!(diags[0].line, Some(2));
+        let (_, diags) = parse_file(&file("spec:\n  ? [a]\n  : 1\n"));
+        assert!(diags[0].message.contains("mapping key"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported() {
+        let f = SourceFile {
+            path: "x.yaml".into(),
+            content: vec![b'a', b':', 0xff],
+        };
+        let (_, diags) = parse_file(&f);
+        assert_eq!(diags[0].code, "encoding");
+    }
+}

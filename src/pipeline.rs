@@ -1,0 +1,173 @@
+//! The pure pipeline: a [`Snapshot`] in, an [`Outcome`] out — parsed, validated, placed
+//! and rendered in memory. No IO happens here; the CLI and the daemon decide what to write.
+
+use crate::diag::{self, Diagnostic};
+use crate::model::parse_file;
+use crate::place::{Decision, place_all, resolve_pools};
+use crate::render::{Assets, ChartSet, Rendered, context, render_resource};
+use crate::source::Snapshot;
+use crate::validate::{Catalog, Context, SchemaError, SchemaSet, validate};
+use std::collections::BTreeMap;
+
+/// What is compiled once and reused for every revision: the schemas and the assets.
+pub struct Engine {
+    pub schemas: SchemaSet,
+    pub assets: Assets,
+}
+
+impl Engine {
+    /// Compiles the built-in schemas and indexes the embedded assets.
+    pub fn new() -> Result<Engine, SchemaError> {
+        Ok(Engine {
+            schemas: SchemaSet::builtin()?,
+            assets: Assets::builtin(),
+        })
+    }
+
+    /// Runs the whole pipeline over `snapshot`.
+    pub fn run(&self, snapshot: &Snapshot) -> Outcome {
+        let mut diagnostics = snapshot.diagnostics.clone();
+        let (charts, chart_diags) = ChartSet::load(snapshot.chart_files());
+        diagnostics.extend(chart_diags);
+        let metas = charts.metas();
+
+        let mut documents = Vec::new();
+        let mut files = 0;
+        for file in snapshot.documents() {
+            files += 1;
+            let (docs, diags) = parse_file(file);
+            documents.extend(docs);
+            diagnostics.extend(diags);
+        }
+        let roles = self.assets.role_names();
+        let ctx = Context {
+            schemas: &self.schemas,
+            charts: &metas,
+            roles: &roles,
+        };
+        let (mut catalog, diags) = validate(documents, &ctx);
+        diagnostics.extend(diags);
+
+        let (decisions, diags) = place_all(&catalog, &metas);
+        for d in &diags {
+            if let Some(name) = &d.name {
+                catalog.invalidate_resource(name);
+            }
+        }
+        diagnostics.extend(diags);
+
+        let pools = resolve_pools(&catalog);
+        let mut rendered = BTreeMap::new();
+        for (name, decision) in &decisions {
+            match self.render_one(
+                &catalog,
+                &charts,
+                &pools,
+                decision,
+                snapshot.revision.as_deref(),
+            ) {
+                Ok(r) => {
+                    rendered.insert(name.clone(), r);
+                }
+                Err(d) => {
+                    diagnostics.push(*d);
+                    catalog.invalidate_resource(name);
+                }
+            }
+        }
+        let decisions = decisions
+            .into_iter()
+            .filter(|(name, _)| rendered.contains_key(name))
+            .collect();
+        diag::sort(&mut diagnostics);
+        Outcome {
+            revision: snapshot.revision.clone(),
+            files,
+            diagnostics,
+            catalog,
+            decisions,
+            rendered,
+            charts,
+        }
+    }
+
+    fn render_one(
+        &self,
+        catalog: &Catalog,
+        charts: &ChartSet,
+        pools: &BTreeMap<String, crate::place::ResolvedPool>,
+        decision: &Decision,
+        revision: Option<&str>,
+    ) -> Result<Rendered, Box<Diagnostic>> {
+        let entry = &catalog.resources[&decision.resource];
+        let fail = |message: String| Box::new(entry.doc.diagnostic("render", "", message));
+        let chart = charts
+            .charts
+            .get(&decision.chart)
+            .ok_or_else(|| fail(format!("chart {} is not available", decision.chart)))?;
+        let pool = pools
+            .get(&decision.pool)
+            .ok_or_else(|| fail(format!("pool {} vanished", decision.pool)))?;
+        let workload = catalog
+            .workload_types
+            .get(&entry.object.spec.workload_type)
+            .ok_or_else(|| fail("workload type vanished".into()))?;
+        let template = entry
+            .object
+            .spec
+            .template
+            .as_ref()
+            .and_then(|t| catalog.templates.get(t));
+        let ctx = context::build(&context::Inputs {
+            resource: entry,
+            decision,
+            pool,
+            workload,
+            template,
+            chart_name: &chart.meta.name,
+            chart_version: &chart.meta.version,
+            chart_values: &chart.values,
+            chart_roles: &chart.meta.ansible_roles,
+        });
+        render_resource(
+            chart,
+            &self.assets,
+            &ctx,
+            &decision.resource,
+            decision.provider.as_str(),
+            revision,
+        )
+        .map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// Everything one pipeline run found out.
+#[derive(Debug)]
+pub struct Outcome {
+    pub revision: Option<String>,
+    /// Number of YAML files read.
+    pub files: usize,
+    /// Every problem, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    pub catalog: Catalog,
+    /// Placement of every resource that was rendered.
+    pub decisions: BTreeMap<String, Decision>,
+    /// Rendered files of every valid resource.
+    pub rendered: BTreeMap<String, Rendered>,
+    pub charts: ChartSet,
+}
+
+impl Outcome {
+    /// Did any document have an error?
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.diagnostics.len() - self.error_count()
+    }
+}

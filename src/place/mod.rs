@@ -1,0 +1,445 @@
+//! Place: choose provider, pool, chart, nodes and GPUs for every valid resource, and say
+//! why. Pure and deterministic: resources are booked in a fixed order (those pinned to a
+//! node first, then by name) into a [`Ledger`], so the same catalog always places the same.
+//!
+//! Ranking of candidate pools: provider preference of the workload type, then its pool
+//! preference, then pool path. Within a pool, nodes are chosen by the workload type's
+//! strategy (`spread`: most free memory after placement; `pack`: least) and replicas of a
+//! high-availability resource always land on distinct nodes (anti-affinity).
+
+mod ledger;
+pub mod pools;
+
+pub use ledger::Ledger;
+pub use pools::{ResolvedPool, resolve as resolve_pools};
+
+use crate::diag::Diagnostic;
+use crate::model::{
+    ChartMeta, PlacementStrategy, Provider, Sized, UniversalResourceSpec, default_chart,
+    resolve_size,
+};
+use crate::validate::{Catalog, Entry, is_within, needed_capabilities};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A node given to one replica.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeAssignment {
+    pub name: String,
+    pub address: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A GPU given to one replica.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuAssignment {
+    pub node: String,
+    pub model: String,
+    pub pci_address: String,
+}
+
+/// Another pool that was considered, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alternative {
+    pub provider: Option<Provider>,
+    pub pool: String,
+    pub verdict: String,
+}
+
+/// Where a resource goes, with the reasons.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub resource: String,
+    pub provider: Provider,
+    pub pool: String,
+    pub chart: String,
+    pub nodes: Vec<NodeAssignment>,
+    pub gpus: Vec<GpuAssignment>,
+    pub size: Sized,
+    pub reasons: Vec<String>,
+    pub alternatives: Vec<Alternative>,
+}
+
+/// The outcome of trying one candidate pool.
+struct Fit {
+    nodes: Vec<NodeAssignment>,
+    gpus: Vec<GpuAssignment>,
+    notes: Vec<String>,
+}
+
+/// Places every resource of the catalog. Resources that cannot be placed get an error
+/// diagnostic and no decision.
+pub fn place_all(
+    catalog: &Catalog,
+    charts: &BTreeMap<String, ChartMeta>,
+) -> (BTreeMap<String, Decision>, Vec<Diagnostic>) {
+    let pools = resolve_pools(catalog);
+    let mut ledger = Ledger::default();
+    let mut decisions = BTreeMap::new();
+    let mut diags = Vec::new();
+    let mut order: Vec<&Entry<UniversalResourceSpec>> = catalog.resources.values().collect();
+    order.sort_by_key(|e| (e.object.spec.placement.node.is_none(), e.name().to_owned()));
+    for entry in order {
+        match place_one(entry, catalog, charts, &pools, &ledger) {
+            Ok(decision) => {
+                book(&mut ledger, &pools, &decision);
+                decisions.insert(decision.resource.clone(), decision);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    (decisions, diags)
+}
+
+/// Places one resource against the current ledger without booking it (pure): the answer
+/// to "where would this go?" for `plan` and for the MCP placement tools.
+pub fn place_one(
+    entry: &Entry<UniversalResourceSpec>,
+    catalog: &Catalog,
+    charts: &BTreeMap<String, ChartMeta>,
+    pools: &BTreeMap<String, ResolvedPool>,
+    ledger: &Ledger,
+) -> Result<Decision, Diagnostic> {
+    let spec = &entry.object.spec;
+    let name = entry.name();
+    let workload = catalog
+        .workload_types
+        .get(&spec.workload_type)
+        .ok_or_else(|| {
+            entry.doc.diagnostic(
+                "unknown-workload-type",
+                "/spec/workload_type",
+                "unknown workload type",
+            )
+        })?;
+    let template = spec
+        .template
+        .as_ref()
+        .and_then(|t| catalog.templates.get(t));
+    let size = resolve_size(
+        spec,
+        template.map(|t| (t.name(), &t.object.spec)),
+        (workload.name(), &workload.object.spec),
+    );
+    let prefs = &workload.object.spec.preferences;
+    let needed = needed_capabilities(spec, size.gpu);
+    let template_provider = template.and_then(|t| t.object.spec.infrastructure.provider);
+    let template_chart = template.and_then(|t| t.object.spec.infrastructure.chart.clone());
+    let named_chart = spec.chart.name.clone().or(template_chart.clone());
+    let wanted_provider = spec.placement.provider.or(template_provider).or(named_chart
+        .as_ref()
+        .and_then(|c| charts.get(c))
+        .map(|c| c.provider));
+
+    let mut reasons = vec![describe_size(&size)];
+    reasons.extend(size.sources.iter().cloned());
+    let mut alternatives = Vec::new();
+    let mut best: Option<(usize, usize, &ResolvedPool, String, Fit)> = None;
+
+    for pool in pools.values().filter(|p| p.is_target()) {
+        if let Some(root) = &spec.placement.pool {
+            if !is_within(&pool.path, root) {
+                continue;
+            }
+        }
+        let reject = |verdict: String| Alternative {
+            provider: pool.provider,
+            pool: pool.path.clone(),
+            verdict,
+        };
+        let Some(provider) = pool.provider else {
+            alternatives.push(reject("rejected: the pool has no provider".into()));
+            continue;
+        };
+        if let Some(w) = wanted_provider.filter(|w| *w != provider) {
+            alternatives.push(reject(format!(
+                "rejected: provider {provider}, {w} required"
+            )));
+            continue;
+        }
+        let chart_name = named_chart
+            .clone()
+            .unwrap_or_else(|| default_chart(provider).to_owned());
+        let chart = match charts.get(&chart_name) {
+            Some(c) if c.provider == provider => c,
+            Some(_) | None => {
+                alternatives.push(reject(format!(
+                    "rejected: no chart {chart_name} for {provider}"
+                )));
+                continue;
+            }
+        };
+        if !chart.supports(spec.resource_type, &spec.workload_type) {
+            alternatives.push(reject(format!(
+                "rejected: chart {chart_name} does not render {} / {}",
+                spec.resource_type.as_str(),
+                spec.workload_type
+            )));
+            continue;
+        }
+        let missing = chart.missing(&needed);
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+            alternatives.push(reject(format!(
+                "rejected: chart {chart_name} lacks {}",
+                names.join(", ")
+            )));
+            continue;
+        }
+        let fit = match fit_pool(pool, spec, &size, prefs.strategy, ledger) {
+            Ok(fit) => fit,
+            Err(why) => {
+                alternatives.push(reject(format!("rejected: {why}")));
+                continue;
+            }
+        };
+        let provider_rank = prefs
+            .providers
+            .iter()
+            .position(|p| *p == provider)
+            .unwrap_or(usize::MAX);
+        let pool_rank = prefs
+            .pools
+            .iter()
+            .position(|p| is_within(&pool.path, p))
+            .unwrap_or(usize::MAX);
+        let better = match &best {
+            None => true,
+            Some((pr, pl, _, _, _)) => (provider_rank, pool_rank) < (*pr, *pl),
+        };
+        if better {
+            if let Some((_, _, old, _, _)) = best.take() {
+                alternatives.push(Alternative {
+                    provider: old.provider,
+                    pool: old.path.clone(),
+                    verdict: "fits, ranked lower".into(),
+                });
+            }
+            best = Some((provider_rank, pool_rank, pool, chart_name, fit));
+        } else {
+            alternatives.push(reject("fits, ranked lower".into()));
+        }
+    }
+
+    let Some((provider_rank, pool_rank, pool, chart_name, fit)) = best else {
+        let mut d = entry
+            .doc
+            .diagnostic(
+                "no-placement",
+                "/spec/placement",
+                format!("no pool can take {name}"),
+            )
+            .expected(format!("a pool with room for {}", describe_size(&size)));
+        let tried: Vec<String> = alternatives
+            .iter()
+            .take(6)
+            .map(|a| format!("{}: {}", a.pool, a.verdict.trim_start_matches("rejected: ")))
+            .collect();
+        d = d.found(if tried.is_empty() {
+            "no candidate pool".to_owned()
+        } else {
+            tried.join(" | ")
+        });
+        return Err(d);
+    };
+    let provider = pool.provider.unwrap_or(Provider::Proxmox);
+    reasons.push(if spec.placement.provider.is_some() {
+        format!("provider {provider}: set in spec.placement.provider")
+    } else if template_provider.is_some() {
+        format!(
+            "provider {provider}: from template {}",
+            spec.template.as_deref().unwrap_or("")
+        )
+    } else if provider_rank != usize::MAX {
+        format!(
+            "provider {provider}: preference {} of workload type {}",
+            provider_rank + 1,
+            workload.name()
+        )
+    } else {
+        format!("provider {provider}: the best-ranked pool with room uses it")
+    });
+    reasons.push(match &spec.placement.pool {
+        Some(p) if *p == pool.path => format!("pool {}: set in spec.placement.pool", pool.path),
+        Some(p) => format!(
+            "pool {}: inside {p} (spec.placement.pool) with room",
+            pool.path
+        ),
+        None if pool_rank != usize::MAX => format!(
+            "pool {}: preferred by workload type {}",
+            pool.path,
+            workload.name()
+        ),
+        None => format!("pool {}: first pool in path order with room", pool.path),
+    });
+    reasons.push(if spec.chart.name.is_some() {
+        format!("chart {chart_name}: named in spec.chart.name")
+    } else if template_chart.is_some() {
+        format!(
+            "chart {chart_name}: from template {}",
+            spec.template.as_deref().unwrap_or("")
+        )
+    } else {
+        format!("chart {chart_name}: default for {provider}")
+    });
+    reasons.extend(fit.notes);
+    Ok(Decision {
+        resource: name.to_owned(),
+        provider,
+        pool: pool.path.clone(),
+        chart: chart_name,
+        nodes: fit.nodes,
+        gpus: fit.gpus,
+        size,
+        reasons,
+        alternatives,
+    })
+}
+
+/// Tries to fit every replica into `pool`.
+fn fit_pool(
+    pool: &ResolvedPool,
+    spec: &UniversalResourceSpec,
+    size: &Sized,
+    strategy: PlacementStrategy,
+    ledger: &Ledger,
+) -> Result<Fit, String> {
+    if pool.nodes.is_empty() {
+        let total = |x: u32| x * size.replicas;
+        ledger.fit_elastic(
+            pool,
+            total(size.cpu),
+            size.memory_gb * f64::from(size.replicas),
+            total(size.storage_gb),
+            if size.gpu { size.replicas } else { 0 },
+        )?;
+        return Ok(Fit {
+            nodes: Vec::new(),
+            gpus: Vec::new(),
+            notes: vec![format!(
+                "elastic pool: {} replica(s) need no node choice",
+                size.replicas
+            )],
+        });
+    }
+    let mut candidates = Vec::new();
+    let mut refused = Vec::new();
+    for node in &pool.nodes {
+        if let Some(pinned) = &spec.placement.node {
+            if *pinned != node.name {
+                continue;
+            }
+        }
+        match ledger.fit_node(
+            pool,
+            node,
+            size.cpu,
+            size.memory_gb,
+            size.storage_gb,
+            size.gpu,
+        ) {
+            Ok(room) => candidates.push((node, room)),
+            Err(why) => refused.push(format!("{}: {why}", node.name)),
+        }
+    }
+    let replicas = size.replicas as usize;
+    if candidates.len() < replicas {
+        let what = if replicas > 1 {
+            format!(
+                "{replicas} distinct nodes with room (anti-affinity), {} found",
+                candidates.len()
+            )
+        } else {
+            "a node with room".to_owned()
+        };
+        return Err(if refused.is_empty() {
+            what
+        } else {
+            format!("needs {what}; {}", refused.join(", "))
+        });
+    }
+    candidates.sort_by(|(a, ra), (b, rb)| {
+        let fa = ra.memory_free / ra.memory_total.max(1e-9);
+        let fb = rb.memory_free / rb.memory_total.max(1e-9);
+        let by_room = match strategy {
+            PlacementStrategy::Spread => fb.total_cmp(&fa),
+            PlacementStrategy::Pack => fa.total_cmp(&fb),
+        };
+        by_room.then_with(|| a.name.cmp(&b.name))
+    });
+    let mut fit = Fit {
+        nodes: Vec::new(),
+        gpus: Vec::new(),
+        notes: Vec::new(),
+    };
+    let label = match strategy {
+        PlacementStrategy::Spread => "spread: most room left",
+        PlacementStrategy::Pack => "pack: fullest node that fits",
+    };
+    for (node, room) in candidates.into_iter().take(replicas) {
+        let mut note = format!(
+            "node {}: {}/{} CPU and {:.1}/{:.1} GB memory free after placement ({label})",
+            node.name, room.cpu_free, room.cpu_total, room.memory_free, room.memory_total
+        );
+        if let Some(gpu) = &room.gpu {
+            note.push_str(&format!("; GPU {} at {}", gpu.model, gpu.pci_address));
+            fit.gpus.push(GpuAssignment {
+                node: node.name.clone(),
+                model: gpu.model.clone(),
+                pci_address: gpu.pci_address.clone(),
+            });
+        }
+        fit.notes.push(note);
+        fit.nodes.push(NodeAssignment {
+            name: node.name.clone(),
+            address: node.address.clone(),
+            labels: node.labels.clone(),
+        });
+    }
+    if !refused.is_empty() {
+        fit.notes
+            .push(format!("nodes without room: {}", refused.join(", ")));
+    }
+    Ok(fit)
+}
+
+fn book(ledger: &mut Ledger, pools: &BTreeMap<String, ResolvedPool>, d: &Decision) {
+    let s = &d.size;
+    if d.nodes.is_empty() {
+        if pools.contains_key(&d.pool) {
+            ledger.book_elastic(
+                &d.pool,
+                s.cpu * s.replicas,
+                s.memory_gb * f64::from(s.replicas),
+                s.storage_gb * s.replicas,
+                if s.gpu { s.replicas } else { 0 },
+            );
+        }
+        return;
+    }
+    for node in &d.nodes {
+        let gpu = d
+            .gpus
+            .iter()
+            .find(|g| g.node == node.name)
+            .map(|g| g.pci_address.as_str());
+        ledger.book_node(&d.pool, &node.name, s.cpu, s.memory_gb, s.storage_gb, gpu);
+    }
+}
+
+/// "4 CPU, 8 GB memory, 100 GB disk, GPU, 2 replicas"
+pub fn describe_size(s: &Sized) -> String {
+    let mut out = format!(
+        "{} CPU, {} GB memory, {} GB disk",
+        s.cpu, s.memory_gb, s.storage_gb
+    );
+    if s.gpu {
+        out.push_str(", GPU");
+    }
+    out.push_str(&format!(
+        ", {} replica{}",
+        s.replicas,
+        if s.replicas == 1 { "" } else { "s" }
+    ));
+    out
+}

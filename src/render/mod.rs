@@ -1,0 +1,193 @@
+//! Render: one placed resource + its chart → the files its provider's tool consumes.
+//!
+//! [`render_resource`] is pure (context in, files out, no IO); [`write`] is the thin IO
+//! shell that puts the files under `<out>/<provider>/<resource>/` atomically. Rendering
+//! is deterministic: the same inputs give byte-identical files and the same hashes.
+
+pub mod assets;
+pub mod charts;
+pub mod context;
+mod filters;
+pub mod hash;
+pub mod write;
+
+pub use assets::Assets;
+pub use charts::{Chart, ChartSet};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The manifest written beside every rendered resource.
+pub const MANIFEST_FILE: &str = "homelabd.manifest.json";
+
+/// What was rendered, from what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub resource: String,
+    pub provider: String,
+    /// `name@version`.
+    pub chart: String,
+    /// The commit the files were rendered from (`null` for a plain directory).
+    pub revision: Option<String>,
+    /// Hash of everything that determines the output (context, chart, assets).
+    pub input_hash: String,
+    /// Hash of the rendered files.
+    pub output_hash: String,
+    pub files: Vec<String>,
+}
+
+/// One resource's rendered files, in memory.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub manifest: Manifest,
+}
+
+/// Why a resource could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {template} of chart {chart}: {message}")]
+    Template {
+        chart: String,
+        template: String,
+        message: String,
+        line: Option<usize>,
+    },
+    #[error("chart {chart} writes to {path:?}, which is not a plain relative path")]
+    BadOutputPath { chart: String, path: String },
+    #[error("chart {chart} needs {what} {name}, which homelabd does not ship")]
+    MissingAsset {
+        chart: String,
+        what: &'static str,
+        name: String,
+    },
+}
+
+/// Renders one resource with `chart` and the context from [`context::build`].
+pub fn render_resource(
+    chart: &Chart,
+    assets: &Assets,
+    context: &serde_json::Value,
+    resource: &str,
+    provider: &str,
+    revision: Option<&str>,
+) -> Result<Rendered, RenderError> {
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for template in &chart.outputs {
+        let text = chart
+            .render_template(template, context)
+            .map_err(|e| RenderError::Template {
+                chart: chart.meta.name.clone(),
+                template: template.clone(),
+                message: error_chain(&e),
+                line: e.line(),
+            })?;
+        // A template that renders only whitespace produces no file (e.g. an ingress that is
+        // switched off).
+        if text.trim().is_empty() {
+            continue;
+        }
+        let path = template.trim_end_matches(".tpl").to_owned();
+        if !is_plain_relative(&path) || path == MANIFEST_FILE {
+            return Err(RenderError::BadOutputPath {
+                chart: chart.meta.name.clone(),
+                path,
+            });
+        }
+        files.insert(path, text.into_bytes());
+    }
+    for module in &chart.meta.terraform_modules {
+        let bundle = assets
+            .modules
+            .get(module)
+            .ok_or_else(|| RenderError::MissingAsset {
+                chart: chart.meta.name.clone(),
+                what: "Terraform module",
+                name: module.clone(),
+            })?;
+        for (rel, bytes) in bundle {
+            files.insert(format!("modules/{module}/{rel}"), bytes.to_vec());
+        }
+    }
+    if files.keys().any(|p| p.starts_with("ansible/")) {
+        let roles = context["ansible"]["roles"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for role in roles.iter().filter_map(|r| r.as_str()) {
+            let bundle = assets
+                .roles
+                .get(role)
+                .ok_or_else(|| RenderError::MissingAsset {
+                    chart: chart.meta.name.clone(),
+                    what: "Ansible role",
+                    name: role.to_owned(),
+                })?;
+            for (rel, bytes) in bundle {
+                files.insert(format!("ansible/roles/{role}/{rel}"), bytes.to_vec());
+            }
+        }
+    }
+    let input_hash = hash::json(&serde_json::json!({
+        "context": context,
+        "chart": chart.fingerprint,
+        "assets": assets.fingerprint,
+    }));
+    let output_hash = hash::files(files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+    Ok(Rendered {
+        manifest: Manifest {
+            resource: resource.to_owned(),
+            provider: provider.to_owned(),
+            chart: format!("{}@{}", chart.meta.name, chart.meta.version),
+            revision: revision.map(str::to_owned),
+            input_hash,
+            output_hash,
+            files: files.keys().cloned().collect(),
+        },
+        files,
+    })
+}
+
+/// A relative path with no `..`, no empty or `.` components and no backslashes.
+fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// minijinja's error with its causes, on one line.
+fn error_chain(e: &minijinja::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_paths_must_stay_inside_the_resource_directory() {
+        assert!(is_plain_relative("main.tf"));
+        assert!(is_plain_relative("ansible/playbook.yml"));
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "a\\b",
+            "./x",
+        ] {
+            assert!(!is_plain_relative(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Loading a snapshot from a directory on disk (for `validate` in CI and pre-commit hooks).
+
+use super::{MAX_FILE_BYTES, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, wanted};
+use crate::diag::Diagnostic;
+use std::path::Path;
+
+/// Reads every wanted file under `root/sub` (or `root` when `sub` is `None`).
+pub fn load_dir(root: &Path, sub: Option<&str>) -> Result<Snapshot, SourceError> {
+    let mut base = root.to_path_buf();
+    if let Some(sub) = sub {
+        for part in super::sub_path_components(sub)? {
+            base.push(part);
+        }
+    }
+    let meta = std::fs::metadata(&base).map_err(|source| SourceError::Io {
+        path: base.display().to_string(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(SourceError::NotADirectory {
+            path: base.display().to_string(),
+        });
+    }
+    let mut snapshot = Snapshot::default();
+    // An explicit stack instead of recursion: depth is bounded by the file system, not us.
+    let mut pending = vec![(base.clone(), String::new())];
+    while let Some((dir, rel)) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|source| SourceError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| SourceError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue; // non-UTF-8 names cannot be definitions
+            };
+            if hidden(&name) {
+                continue;
+            }
+            let rel_path = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let file_type = entry.file_type().map_err(|source| SourceError::Io {
+                path: rel_path.clone(),
+                source,
+            })?;
+            if file_type.is_symlink() {
+                if wanted(&rel_path) {
+                    snapshot.diagnostics.push(Diagnostic::warning(
+                        "symlink-skipped",
+                        &rel_path,
+                        "symbolic links are not followed",
+                    ));
+                }
+            } else if file_type.is_dir() {
+                pending.push((entry.path(), rel_path));
+            } else if file_type.is_file() && wanted(&rel_path) {
+                if snapshot.files.len() >= MAX_FILES {
+                    return Err(SourceError::TooManyFiles);
+                }
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if size > MAX_FILE_BYTES {
+                    snapshot.diagnostics.push(super::too_large(&rel_path, size));
+                    continue;
+                }
+                let content = std::fs::read(entry.path()).map_err(|source| SourceError::Io {
+                    path: rel_path.clone(),
+                    source,
+                })?;
+                snapshot.files.push(SourceFile {
+                    path: rel_path,
+                    content,
+                });
+            }
+        }
+    }
+    snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(snapshot)
+}

@@ -1,0 +1,123 @@
+//! Loading a snapshot from a commit's tree with git2: no checkout, no working copy, so a
+//! half-written file in someone's editor can never be read.
+
+use super::{MAX_FILE_BYTES, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, wanted};
+use crate::diag::Diagnostic;
+use git2::{ObjectType, Repository, Tree};
+use std::path::Path;
+
+/// Resolves `rev` (a branch, tag, `HEAD` or commit id) in the repository at `repo_path`.
+pub fn resolve_commit(repo_path: &Path, rev: &str) -> Result<git2::Oid, SourceError> {
+    let repo = Repository::open(repo_path)?;
+    let object = repo
+        .revparse_single(rev)
+        .map_err(|_| SourceError::RevisionNotFound {
+            repo: repo_path.display().to_string(),
+            rev: rev.to_owned(),
+        })?;
+    Ok(object.peel_to_commit()?.id())
+}
+
+/// Reads every wanted file of commit `rev` under `sub`.
+pub fn load_commit(
+    repo_path: &Path,
+    rev: &str,
+    sub: Option<&str>,
+) -> Result<Snapshot, SourceError> {
+    let repo = Repository::open(repo_path)?;
+    let commit_id = resolve_commit(repo_path, rev)?;
+    load_tree(&repo, commit_id, sub)
+}
+
+/// Reads the tree of `commit_id` from an open repository.
+pub fn load_tree(
+    repo: &Repository,
+    commit_id: git2::Oid,
+    sub: Option<&str>,
+) -> Result<Snapshot, SourceError> {
+    let commit = repo.find_commit(commit_id)?;
+    let mut tree = commit.tree()?;
+    if let Some(sub) = sub {
+        let parts = super::sub_path_components(sub)?;
+        if !parts.is_empty() {
+            let entry = tree.get_path(Path::new(&parts.join("/"))).map_err(|_| {
+                SourceError::SubPathMissing {
+                    path: sub.to_owned(),
+                    commit: commit_id.to_string(),
+                }
+            })?;
+            tree = entry
+                .to_object(repo)?
+                .into_tree()
+                .map_err(|_| SourceError::SubPathMissing {
+                    path: sub.to_owned(),
+                    commit: commit_id.to_string(),
+                })?;
+        }
+    }
+    let mut snapshot = Snapshot {
+        revision: Some(commit_id.to_string()),
+        ..Snapshot::default()
+    };
+    collect(repo, &tree, String::new(), &mut snapshot)?;
+    snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(snapshot)
+}
+
+fn collect(
+    repo: &Repository,
+    root: &Tree<'_>,
+    root_rel: String,
+    snapshot: &mut Snapshot,
+) -> Result<(), SourceError> {
+    let mut pending = vec![(root.clone(), root_rel)];
+    while let Some((tree, rel)) = pending.pop() {
+        for entry in tree.iter() {
+            let Ok(name) = entry.name() else { continue };
+            if hidden(name) {
+                continue;
+            }
+            let rel_path = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
+            match entry.kind() {
+                Some(ObjectType::Tree) => {
+                    let sub = repo.find_tree(entry.id())?;
+                    pending.push((sub, rel_path));
+                }
+                Some(ObjectType::Blob) if wanted(&rel_path) => {
+                    // 0o120000 is a symbolic link; its blob is the link target, not content.
+                    if entry.filemode() == 0o120000 {
+                        snapshot.diagnostics.push(Diagnostic::warning(
+                            "symlink-skipped",
+                            &rel_path,
+                            "symbolic links are not followed",
+                        ));
+                        continue;
+                    }
+                    if snapshot.files.len() >= MAX_FILES {
+                        return Err(SourceError::TooManyFiles);
+                    }
+                    // Check the size from the object header before reading the content.
+                    let odb = repo.odb()?;
+                    let (size, _) = odb.read_header(entry.id())?;
+                    if size as u64 > MAX_FILE_BYTES {
+                        snapshot
+                            .diagnostics
+                            .push(super::too_large(&rel_path, size as u64));
+                        continue;
+                    }
+                    let blob = repo.find_blob(entry.id())?;
+                    snapshot.files.push(SourceFile {
+                        path: rel_path,
+                        content: blob.content().to_vec(),
+                    });
+                }
+                _ => {} // submodules and unwanted files
+            }
+        }
+    }
+    Ok(())
+}
