@@ -1,0 +1,155 @@
+{#-
+  A compose project with one service for a single Docker host.
+
+  Compose interpolates `$VAR` in every string of the file, so each user string goes
+  through q(): `$` doubled, then JSON-quoted.
+
+  There is no top-level `name:` key: docker-compose v1 rejects it. The project name is
+  the resource name: the directory is rendered-configs/docker/<resource>/, and the
+  executor passes `--project-name <resource>` as well.
+
+  Docker labels may hold any text, so every dimension becomes a label
+  `homelab.ai/<key>`, except keys the chart sets itself, which are kept in the JSON
+  label `homelab.ai/dimensions`.
+-#}
+{%- macro q(v) %}{{ v | string | replace("$", "$$") | tojson }}{% endmacro -%}
+{%- macro qlist(items) %}[{% for v in items %}{{ q(v) }}{% if not loop.last %}, {% endif %}{% endfor %}]{% endmacro -%}
+{%- if values.image is none -%}
+{{ fail("docker-compose: no image: set spec.chart.values.image for resource " ~ resource.name) }}
+{%- endif -%}
+{%- set reserved = ["resource", "managed-by", "workload-type", "environment", "backup", "backup-schedule", "dimensions"] -%}
+{%- set ns = namespace(json=[]) -%}
+{%- for key in resource.dimensions if key in reserved -%}
+{%- set ns.json = ns.json + [(key | tojson) ~ ": " ~ (resource.dimensions[key] | tojson)] -%}
+{%- endfor -%}
+services:
+  {{ resource.name | tojson }}:
+    image: {{ q(values.image) }}
+    hostname: {{ resource.name | tojson }}
+    restart: {{ values.restart | tojson }}
+{%- if values.command is not none %}
+    entrypoint: {{ qlist(values.command) }}
+{%- endif %}
+{%- if values.args is not none %}
+    command: {{ qlist(values.args) }}
+{%- endif %}
+{%- if values.env %}
+    environment:
+{%- for key in values.env %}
+      {{ q(key) }}: {{ q(values.env[key]) }}
+{%- endfor %}
+{%- endif %}
+{%- set ports = values.ports | selectattr("host_port", "defined") | rejectattr("host_port", "none") | list %}
+{%- set exposed = values.ports | reject("in", ports) | list %}
+{%- if ports %}
+    ports:
+{%- for port in ports %}
+{%- set protocol = (port.protocol if "protocol" in port and port.protocol is not none else "tcp") | lower %}
+{%- set address = (values.bind_address ~ ":") if values.bind_address is not none else "" %}
+      - {{ q(address ~ port.host_port ~ ":" ~ port.container_port ~ "/" ~ protocol) }}
+{%- endfor %}
+{%- endif %}
+{%- if exposed %}
+    expose:
+{%- for port in exposed %}
+{%- set protocol = (port.protocol if "protocol" in port and port.protocol is not none else "tcp") | lower %}
+      - {{ q(port.container_port ~ "/" ~ protocol) }}
+{%- endfor %}
+{%- endif %}
+{%- if values.volumes %}
+    volumes:
+{%- for volume in values.volumes %}
+      - type: volume
+        source: {{ q(volume.name) }}
+        target: {{ q(volume.mount_path) }}
+{%- endfor %}
+{%- endif %}
+{%- if resource.network != "default" %}
+    networks:
+      - {{ q(resource.network) }}
+{%- endif %}
+{%- if values.health_check is not none %}
+{%- set hc = values.health_check %}
+    healthcheck:
+{%- if "command" in hc and hc.command is not none %}
+      test: {{ qlist(["CMD"] + hc.command) }}
+{%- elif "path" in hc and hc.path is not none %}
+      test: {{ qlist(["CMD", "curl", "--fail", "--silent", "--show-error", "--output", "/dev/null", "http://127.0.0.1:" ~ hc.port ~ hc.path]) }}
+{%- else %}
+      test: {{ qlist(["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" ~ (hc.port | int)]) }}
+{%- endif %}
+      interval: {{ values.healthcheck_timing.interval | tojson }}
+      timeout: {{ values.healthcheck_timing.timeout | tojson }}
+      retries: {{ values.healthcheck_timing.retries | tojson }}
+      start_period: {{ values.healthcheck_timing.start_period | tojson }}
+{%- endif %}
+    deploy:
+      resources:
+        limits:
+          cpus: {{ resource.cpu | string | tojson }}
+          memory: {{ (resource.memory_mb ~ "M") | tojson }}
+        reservations:
+          cpus: {{ resource.cpu | string | tojson }}
+          memory: {{ (resource.memory_mb ~ "M") | tojson }}
+{%- if resource.gpu %}
+          devices:
+            - driver: {{ values.gpu.driver | tojson }}
+              count: {{ values.gpu.count | tojson }}
+              capabilities: [gpu]
+{%- endif %}
+    logging:
+      driver: {{ values.logging.driver | tojson }}
+{%- if values.logging.options %}
+      options:
+{%- for key in values.logging.options %}
+        {{ key | tojson }}: {{ q(values.logging.options[key]) }}
+{%- endfor %}
+{%- endif %}
+    labels:
+      homelab.ai/resource: {{ resource.name | tojson }}
+      homelab.ai/managed-by: homelabd
+      homelab.ai/workload-type: {{ resource.workload_type | tojson }}
+      homelab.ai/environment: {{ resource.environment | tojson }}
+{%- for key in resource.dimensions if key not in reserved %}
+      {{ q("homelab.ai/" ~ key) }}: {{ q(resource.dimensions[key]) }}
+{%- endfor %}
+{%- if ns.json %}
+      homelab.ai/dimensions: {{ q("{" ~ (ns.json | join(", ")) ~ "}") }}
+{%- endif %}
+{%- if resource.monitoring %}
+      prometheus.io/scrape: "true"
+      prometheus.io/path: {{ q(values.monitoring.path) }}
+{%- if values.monitoring.port is not none %}
+      prometheus.io/port: {{ q(values.monitoring.port) }}
+{%- elif values.ports %}
+      prometheus.io/port: {{ q(values.ports[0].container_port) }}
+{%- endif %}
+{%- endif %}
+{%- if resource.backup_required %}
+      homelab.ai/backup: "true"
+{%- if resource.backup_schedule is not none %}
+      homelab.ai/backup-schedule: {{ q(resource.backup_schedule) }}
+{%- endif %}
+{%- for key in values.backup.labels %}
+      {{ q(key) }}: {{ q(values.backup.labels[key]) }}
+{%- endfor %}
+{%- endif %}
+{%- if values.volumes %}
+volumes:
+{%- for volume in values.volumes %}
+  {{ q(volume.name) }}:
+    labels:
+      homelab.ai/resource: {{ resource.name | tojson }}
+      homelab.ai/managed-by: homelabd
+      homelab.ai/size-gb: {{ q(volume.size_gb) }}
+{%- if resource.backup_required %}
+      homelab.ai/backup: "true"
+{%- endif %}
+{%- endfor %}
+{%- endif %}
+{%- if resource.network != "default" %}
+networks:
+  {{ q(resource.network) }}:
+    # A network the host already has (e.g. shared with a reverse proxy).
+    external: true
+{%- endif %}
