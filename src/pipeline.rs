@@ -8,6 +8,16 @@ use crate::render::{Assets, ChartSet, Rendered, context, render_resource};
 use crate::source::Snapshot;
 use crate::validate::{Catalog, Context, SchemaError, SchemaSet, validate};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Wall time of each stage of one run (charts and parsing count as `parse`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    pub parse: Duration,
+    pub validate: Duration,
+    pub place: Duration,
+    pub render: Duration,
+}
 
 /// What is compiled once and reused for every revision: the schemas and the assets.
 pub struct Engine {
@@ -26,6 +36,12 @@ impl Engine {
 
     /// Runs the whole pipeline over `snapshot`.
     pub fn run(&self, snapshot: &Snapshot) -> Outcome {
+        let mut timings = Timings::default();
+        let mut clock = Instant::now();
+        let mut lap = |slot: &mut Duration| {
+            *slot = clock.elapsed();
+            clock = Instant::now();
+        };
         let mut diagnostics = snapshot.diagnostics.clone();
         let (charts, chart_diags) = ChartSet::load(snapshot.chart_files());
         diagnostics.extend(chart_diags);
@@ -39,6 +55,7 @@ impl Engine {
             documents.extend(docs);
             diagnostics.extend(diags);
         }
+        lap(&mut timings.parse);
         let roles = self.assets.role_names();
         let ctx = Context {
             schemas: &self.schemas,
@@ -47,6 +64,7 @@ impl Engine {
         };
         let (mut catalog, diags) = validate(documents, &ctx);
         diagnostics.extend(diags);
+        lap(&mut timings.validate);
 
         let (decisions, diags) = place_all(&catalog, &metas);
         for d in &diags {
@@ -55,6 +73,7 @@ impl Engine {
             }
         }
         diagnostics.extend(diags);
+        lap(&mut timings.place);
 
         let pools = resolve_pools(&catalog);
         let mut rendered = BTreeMap::new();
@@ -79,8 +98,10 @@ impl Engine {
             .into_iter()
             .filter(|(name, _)| rendered.contains_key(name))
             .collect();
+        lap(&mut timings.render);
         diag::sort(&mut diagnostics);
         Outcome {
+            timings,
             revision: snapshot.revision.clone(),
             files,
             diagnostics,
@@ -144,6 +165,7 @@ impl Engine {
 /// Everything one pipeline run found out.
 #[derive(Debug)]
 pub struct Outcome {
+    pub timings: Timings,
     pub revision: Option<String>,
     /// Number of YAML files read.
     pub files: usize,

@@ -114,11 +114,7 @@ fn describe(kind: &ValidationErrorKind, pointer: String) -> (String, String, Opt
             format!("missing required field {property}"),
             Some(format!("field {property}")),
         ),
-        K::Type { kind } => (
-            pointer,
-            "wrong type".to_owned(),
-            Some(format!("{kind:?}").to_lowercase()),
-        ),
+        K::Type { kind } => (pointer, "wrong type".to_owned(), Some(type_name(kind))),
         K::Enum { options } => (
             pointer,
             "not an allowed value".to_owned(),
@@ -173,6 +169,19 @@ fn describe(kind: &ValidationErrorKind, pointer: String) -> (String, String, Opt
             format!("{other:?}").chars().take(200).collect(),
             None,
         ),
+    }
+}
+
+/// `integer`, or `string or null` for several types.
+fn type_name(kind: &jsonschema::error::TypeKind) -> String {
+    use jsonschema::error::TypeKind;
+    match kind {
+        TypeKind::Single(t) => t.to_string(),
+        TypeKind::Multiple(set) => set
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(" or "),
     }
 }
 

@@ -458,7 +458,9 @@ fn unknown<'a>(
     found: &str,
     known: impl Iterator<Item = &'a String>,
 ) -> Diagnostic {
-    let known: Vec<&String> = known.collect();
+    let mut known: Vec<&String> = known.collect();
+    known.sort();
+    known.dedup();
     let mut list: Vec<&str> = known.iter().take(12).map(|s| s.as_str()).collect();
     if known.len() > 12 {
         list.push("…");
