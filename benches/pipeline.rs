@@ -81,9 +81,9 @@ fn generate(dir: &Path, n: usize) {
     let nodes = |prefix: &str, count: usize, cpu: u32, mem: u32| {
         let mut s = String::from("  nodes:\n");
         for i in 0..count {
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "    - {{ name: {prefix}-{i:04}, cpu: {cpu}, memory_gb: {mem}, storage_gb: 100000 }}\n"
+                "    - {{ name: {prefix}-{i:04}, cpu: {cpu}, memory_gb: {mem}, storage_gb: 100000 }}"
             );
         }
         s

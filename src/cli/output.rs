@@ -36,7 +36,7 @@ impl Progress {
     }
 
     pub fn tick(&self, done: usize) {
-        if self.enabled && (done % 25 == 0 || done == self.total) {
+        if self.enabled && (done.is_multiple_of(25) || done == self.total) {
             let _ = write!(std::io::stderr(), "\r{} {done}/{}", self.label, self.total);
         }
     }

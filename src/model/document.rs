@@ -103,7 +103,7 @@ pub fn parse_file(file: &SourceFile) -> (Vec<Document>, Vec<Diagnostic>) {
         if yaml.is_null() {
             continue; // an empty document, e.g. a trailing `---`
         }
-        match to_json(yaml, "", &positions) {
+        match to_json(yaml, "") {
             Ok(value) => docs.push(Document {
                 file: file.path.clone(),
                 index: i,
@@ -134,11 +134,7 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
 
 /// Converts a YAML value to JSON, refusing what JSON cannot hold (non-string keys, tags,
 /// non-finite numbers) with the pointer of the offending node.
-fn to_json(
-    value: serde_yaml::Value,
-    pointer: &str,
-    positions: &Positions,
-) -> Result<Value, (String, String)> {
+fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<Value, (String, String)> {
     use serde_yaml::Value as Y;
     Ok(match value {
         Y::Null => Value::Null,
@@ -163,7 +159,7 @@ fn to_json(
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| to_json(v, &format!("{pointer}/{i}"), positions))
+                .map(|(i, v)| to_json(v, &format!("{pointer}/{i}")))
                 .collect::<Result<_, _>>()?,
         ),
         Y::Mapping(map) => {
@@ -181,7 +177,7 @@ fn to_json(
                     }
                 };
                 let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
-                let v = to_json(v, &child, positions)?;
+                let v = to_json(v, &child)?;
                 out.insert(key, v);
             }
             Value::Object(out)

@@ -85,7 +85,7 @@ pub fn place_all(
                 book(&mut ledger, &pools, &decision);
                 decisions.insert(decision.resource.clone(), decision);
             }
-            Err(d) => diags.push(d),
+            Err(d) => diags.push(*d),
         }
     }
     (decisions, diags)
@@ -99,7 +99,7 @@ pub fn place_one(
     charts: &BTreeMap<String, ChartMeta>,
     pools: &BTreeMap<String, ResolvedPool>,
     ledger: &Ledger,
-) -> Result<Decision, Diagnostic> {
+) -> Result<Decision, Box<Diagnostic>> {
     let spec = &entry.object.spec;
     let name = entry.name();
     let workload = catalog
@@ -137,10 +137,10 @@ pub fn place_one(
     let mut best: Option<(usize, usize, &ResolvedPool, String, Fit)> = None;
 
     for pool in pools.values().filter(|p| p.is_target()) {
-        if let Some(root) = &spec.placement.pool {
-            if !is_within(&pool.path, root) {
-                continue;
-            }
+        if let Some(root) = &spec.placement.pool
+            && !is_within(&pool.path, root)
+        {
+            continue;
         }
         let reject = |verdict: String| Alternative {
             provider: pool.provider,
@@ -240,7 +240,7 @@ pub fn place_one(
         } else {
             tried.join(" | ")
         });
-        return Err(d);
+        return Err(Box::new(d));
     };
     let provider = pool.provider.unwrap_or(Provider::Proxmox);
     reasons.push(if spec.placement.provider.is_some() {
@@ -325,10 +325,10 @@ fn fit_pool(
     let mut candidates = Vec::new();
     let mut refused = Vec::new();
     for node in &pool.nodes {
-        if let Some(pinned) = &spec.placement.node {
-            if *pinned != node.name {
-                continue;
-            }
+        if let Some(pinned) = &spec.placement.node
+            && *pinned != node.name
+        {
+            continue;
         }
         match ledger.fit_node(
             pool,

@@ -62,7 +62,7 @@ impl ChartSet {
                 Ok(chart) => {
                     set.charts.insert(name, chart);
                 }
-                Err(d) => diags.push(d),
+                Err(d) => diags.push(*d),
             }
         }
         for (name, files) in group(repo_chart_files) {
@@ -72,7 +72,7 @@ impl ChartSet {
                 }
                 Err(d) => {
                     set.charts.remove(&name);
-                    diags.push(d);
+                    diags.push(*d);
                 }
             }
         }
@@ -103,6 +103,16 @@ fn group<'a>(
 }
 
 fn compile(
+    name: &str,
+    files: &[(String, &[u8])],
+    origin: &'static str,
+) -> Result<Chart, Box<Diagnostic>> {
+    compile_inner(name, files, origin).map_err(Box::new)
+}
+
+// Diagnostics are built with `?` all through; the public entry boxes the one returned.
+#[allow(clippy::result_large_err)]
+fn compile_inner(
     name: &str,
     files: &[(String, &[u8])],
     origin: &'static str,

@@ -27,12 +27,11 @@ pub fn read_manifest(dir: &Path) -> Option<Manifest> {
 
 /// Writes `rendered` to `dir` unless it already holds the same output.
 pub fn write_atomic(dir: &Path, rendered: &Rendered) -> io::Result<WriteOutcome> {
-    if let Some(old) = read_manifest(dir) {
-        if old.output_hash == rendered.manifest.output_hash
-            && old.input_hash == rendered.manifest.input_hash
-        {
-            return Ok(WriteOutcome::Unchanged);
-        }
+    if let Some(old) = read_manifest(dir)
+        && old.output_hash == rendered.manifest.output_hash
+        && old.input_hash == rendered.manifest.input_hash
+    {
+        return Ok(WriteOutcome::Unchanged);
     }
     let parent = dir.parent().ok_or_else(|| {
         io::Error::new(

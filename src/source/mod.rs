@@ -98,7 +98,7 @@ fn sub_path_components(sub: &str) -> Result<Vec<&str>, SourceError> {
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
-    if sub.starts_with('/') || parts.iter().any(|p| *p == "..") {
+    if sub.starts_with('/') || parts.contains(&"..") {
         return Err(SourceError::BadSubPath(sub.to_owned()));
     }
     Ok(parts)

@@ -112,7 +112,7 @@ pub fn validate(docs: Vec<Document>, ctx: &Context<'_>) -> (Catalog, Vec<Diagnos
                     }
                 }
             }
-            Err(d) => diags.push(d),
+            Err(d) => diags.push(*d),
         }
     }
     for ((kind, name), docs) in seen {
@@ -176,36 +176,42 @@ pub fn validate(docs: Vec<Document>, ctx: &Context<'_>) -> (Catalog, Vec<Diagnos
 }
 
 /// Checks `apiVersion` and `kind`, returning the kind.
-fn envelope(doc: &Document) -> Result<Kind, Diagnostic> {
+fn envelope(doc: &Document) -> Result<Kind, Box<Diagnostic>> {
     if !doc.value.is_object() {
-        return Err(doc
-            .diagnostic("not-a-document", "", "a document must be a mapping")
-            .expected("a mapping with apiVersion, kind, metadata and spec"));
+        return Err(Box::new(
+            doc.diagnostic("not-a-document", "", "a document must be a mapping")
+                .expected("a mapping with apiVersion, kind, metadata and spec"),
+        ));
     }
     match doc.value.get("apiVersion").and_then(|v| v.as_str()) {
         Some(API_VERSION) => {}
         Some(other) => {
-            return Err(doc
-                .diagnostic("api-version", "/apiVersion", "unsupported apiVersion")
-                .expected(API_VERSION)
-                .found(other.to_owned()));
+            return Err(Box::new(
+                doc.diagnostic("api-version", "/apiVersion", "unsupported apiVersion")
+                    .expected(API_VERSION)
+                    .found(other.to_owned()),
+            ));
         }
         None => {
-            return Err(doc
-                .diagnostic("api-version", "/apiVersion", "missing apiVersion")
-                .expected(API_VERSION));
+            return Err(Box::new(
+                doc.diagnostic("api-version", "/apiVersion", "missing apiVersion")
+                    .expected(API_VERSION),
+            ));
         }
     }
     let kinds = Kind::ALL.map(Kind::as_str).join(", ");
     match doc.kind_str() {
         Some(k) => Kind::parse(k).ok_or_else(|| {
-            doc.diagnostic("unknown-kind", "/kind", "unknown kind")
-                .expected(format!("one of {kinds}"))
-                .found(k.to_owned())
+            Box::new(
+                doc.diagnostic("unknown-kind", "/kind", "unknown kind")
+                    .expected(format!("one of {kinds}"))
+                    .found(k.to_owned()),
+            )
         }),
-        None => Err(doc
-            .diagnostic("unknown-kind", "/kind", "missing kind")
-            .expected(format!("one of {kinds}"))),
+        None => Err(Box::new(
+            doc.diagnostic("unknown-kind", "/kind", "missing kind")
+                .expected(format!("one of {kinds}")),
+        )),
     }
 }
 

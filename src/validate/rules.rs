@@ -22,15 +22,15 @@ pub fn check(rule: &ValidationRule, spec: &Value) -> Option<(String, String)> {
     } else if rule.min.is_some() || rule.max.is_some() {
         return Some(("a number".to_owned(), shown));
     }
-    if let Some(options) = &rule.one_of {
-        if !options.contains(value) {
-            return Some((format!("one of {}", Value::Array(options.clone())), shown));
-        }
+    if let Some(options) = &rule.one_of
+        && !options.contains(value)
+    {
+        return Some((format!("one of {}", Value::Array(options.clone())), shown));
     }
-    if let Some(expected) = &rule.equals {
-        if value != expected {
-            return Some((expected.to_string(), shown));
-        }
+    if let Some(expected) = &rule.equals
+        && value != expected
+    {
+        return Some((expected.to_string(), shown));
     }
     None
 }

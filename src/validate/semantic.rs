@@ -72,25 +72,25 @@ fn check_pools(catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
             continue;
         }
         let mut ok = check_nodes(pool, diags);
-        if let Some(parent) = parent_path(&path) {
-            if !valid_paths.contains(parent) {
-                let exists = by_path.contains_key(parent);
-                diags.push(
-                    pool.doc
-                        .diagnostic(
-                            "missing-parent-pool",
-                            "/spec/path",
-                            if exists {
-                                format!("parent pool {parent} is invalid")
-                            } else {
-                                format!("parent pool {parent} does not exist")
-                            },
-                        )
-                        .expected(format!("a valid ResourcePool with path {parent}"))
-                        .found(path.clone()),
-                );
-                ok = false;
-            }
+        if let Some(parent) = parent_path(&path)
+            && !valid_paths.contains(parent)
+        {
+            let exists = by_path.contains_key(parent);
+            diags.push(
+                pool.doc
+                    .diagnostic(
+                        "missing-parent-pool",
+                        "/spec/path",
+                        if exists {
+                            format!("parent pool {parent} is invalid")
+                        } else {
+                            format!("parent pool {parent} does not exist")
+                        },
+                    )
+                    .expected(format!("a valid ResourcePool with path {parent}"))
+                    .found(path.clone()),
+            );
+            ok = false;
         }
         if ok {
             valid_paths.insert(path);
@@ -294,18 +294,17 @@ fn check_resource(
         if let (Some(a), Some(b)) = (
             spec.placement.provider,
             t.object.spec.infrastructure.provider,
-        ) {
-            if a != b {
-                diags.push(
-                    doc.diagnostic(
-                        "provider-mismatch",
-                        "/spec/placement/provider",
-                        format!("template {} is for {b}", t.name()),
-                    )
-                    .expected(b.to_string())
-                    .found(a.to_string()),
-                );
-            }
+        ) && a != b
+        {
+            diags.push(
+                doc.diagnostic(
+                    "provider-mismatch",
+                    "/spec/placement/provider",
+                    format!("template {} is for {b}", t.name()),
+                )
+                .expected(b.to_string())
+                .found(a.to_string()),
+            );
         }
     }
     if let Some(chart) = &spec.chart.name {
@@ -396,21 +395,20 @@ fn check_resource(
                 }
             }
         }
-    } else if let Some(node) = &spec.placement.node {
-        if !catalog
+    } else if let Some(node) = &spec.placement.node
+        && !catalog
             .pools
             .values()
             .any(|p| p.object.spec.nodes.iter().any(|n| &n.name == node))
-        {
-            diags.push(
-                doc.diagnostic(
-                    "unknown-node",
-                    "/spec/placement/node",
-                    format!("no pool has a node {node}"),
-                )
-                .found(node.clone()),
-            );
-        }
+    {
+        diags.push(
+            doc.diagnostic(
+                "unknown-node",
+                "/spec/placement/node",
+                format!("no pool has a node {node}"),
+            )
+            .found(node.clone()),
+        );
     }
     if let Some(schedule) = &spec.deployment.backup_schedule {
         // Crontab's five fields; the cron crate wants seconds first.
