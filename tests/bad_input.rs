@@ -252,3 +252,19 @@ fn template_syntax_in_values_is_data_not_code() {
     assert!(compose.contains("{{ 7 * 7 }} {% raw %}"), "{compose}");
     assert!(!compose.contains("49"), "{compose}");
 }
+
+#[test]
+fn template_rules_apply_to_sizes_taken_from_the_workload_tier() {
+    let repo = example_copy();
+    write(repo.path(), "templates/big-memory.yaml",
+        "apiVersion: homelab.ai/v1\nkind: DeploymentTemplate\nmetadata:\n  name: big-memory\nspec:\n  infrastructure: {provider: proxmox}\n  validation:\n    rules:\n      - {field: /requirements/memory_gb, min: 64, message: needs a big box}\n");
+    // No memory written: it comes from the workload type's standard tier, which is smaller.
+    write(repo.path(), "definitions/tiered.yaml", &format!(
+        "{HEADER}metadata:\n  name: tiered\nspec:\n  resource_type: compute\n  workload_type: database\n  template: big-memory\n  requirements: {{tier: standard}}\n"
+    ));
+    let out = homelabd(&["validate", repo.path().to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[template-rule] UniversalResource/tiered /spec/requirements/memory_gb: needs a big box"), "{err}");
+    assert!(err.contains("(expected >= 64, found "), "{err}");
+}

@@ -278,8 +278,23 @@ fn check_resource(
         found
     });
     if let Some(t) = template {
+        // Rules see the sizes the resource will really get, not only what it wrote.
+        let mut effective = doc.value["spec"].clone();
+        if let Some(wt) = workload {
+            let sized = resolve_size(spec, Some((t.name(), &t.object.spec)), (wt.name(), &wt.object.spec));
+            if let Some(req) = effective
+                .as_object_mut()
+                .map(|o| o.entry("requirements").or_insert_with(|| serde_json::json!({})))
+                .and_then(|r| r.as_object_mut())
+            {
+                req.insert("cpu".into(), sized.cpu.into());
+                req.insert("memory_gb".into(), sized.memory_gb.into());
+                req.insert("storage_gb".into(), sized.storage_gb.into());
+                req.insert("gpu".into(), sized.gpu.into());
+            }
+        }
         for rule in &t.object.spec.validation.rules {
-            if let Some((expected, found)) = rules::check(rule, &doc.value["spec"]) {
+            if let Some((expected, found)) = rules::check(rule, &effective) {
                 diags.push(
                     doc.diagnostic(
                         "template-rule",
