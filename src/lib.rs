@@ -8,10 +8,16 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod diag;
+pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod place;
+pub mod reconcile;
 pub mod render;
 pub mod source;
+pub mod store;
 pub mod validate;

@@ -256,12 +256,19 @@ fn template_syntax_in_values_is_data_not_code() {
 #[test]
 fn template_rules_apply_to_sizes_taken_from_the_workload_tier() {
     let repo = example_copy();
-    write(repo.path(), "templates/big-memory.yaml",
-        "apiVersion: homelab.ai/v1\nkind: DeploymentTemplate\nmetadata:\n  name: big-memory\nspec:\n  infrastructure: {provider: proxmox}\n  validation:\n    rules:\n      - {field: /requirements/memory_gb, min: 64, message: needs a big box}\n");
+    write(
+        repo.path(),
+        "templates/big-memory.yaml",
+        "apiVersion: homelab.ai/v1\nkind: DeploymentTemplate\nmetadata:\n  name: big-memory\nspec:\n  infrastructure: {provider: proxmox}\n  validation:\n    rules:\n      - {field: /requirements/memory_gb, min: 64, message: needs a big box}\n",
+    );
     // No memory written: it comes from the workload type's standard tier, which is smaller.
-    write(repo.path(), "definitions/tiered.yaml", &format!(
-        "{HEADER}metadata:\n  name: tiered\nspec:\n  resource_type: compute\n  workload_type: database\n  template: big-memory\n  requirements: {{tier: standard}}\n"
-    ));
+    write(
+        repo.path(),
+        "definitions/tiered.yaml",
+        &format!(
+            "{HEADER}metadata:\n  name: tiered\nspec:\n  resource_type: compute\n  workload_type: database\n  template: big-memory\n  requirements: {{tier: standard}}\n"
+        ),
+    );
     let out = homelabd(&["validate", repo.path().to_str().unwrap()]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -34,6 +34,67 @@ pub enum Command {
     Render(RenderArgs),
     /// Show what would be created, updated or left alone, and where each resource goes.
     Plan(PlanArgs),
+    /// Run the GitOps daemon: watch the repository, reconcile every commit, record state.
+    ///
+    /// With no database configured, state goes to SQLite at <state-dir>/homelabd.db and
+    /// rendered configs to <state-dir>/rendered-configs/. Flags override the config file.
+    Daemon(DaemonArgs),
+    /// Show the tracked revision and every resource's state, from the store.
+    Status(StatusArgs),
+    /// Apply database migrations (the daemon also does this at start).
+    Migrate(StoreArgs),
+    /// Ask a running daemon for an immediate pass (for one resource, or all).
+    Reconcile(ReconcileArgs),
+}
+
+/// Where the store is: flags, then HOMELABD_DATABASE_URL, then the config file, then
+/// SQLite in the state directory.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Config file (TOML); see docs/config.example.toml.
+    #[arg(long, env = "HOMELABD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State directory (default: $STATE_DIRECTORY, $HOMELABD_STATE_DIR, or the XDG state dir).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (password via HOMELABD_DATABASE_URL).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Repository to track: a local path or a remote URL (https://… or ssh).
+    #[arg(long, value_name = "PATH|URL")]
+    pub repo: Option<String>,
+    /// Branch to track (default: main).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Sub-directory of the repository holding the definitions.
+    #[arg(long, value_name = "SUBDIR")]
+    pub path: Option<String>,
+    /// HTTP listener for health, metrics and webhooks (default: 127.0.0.1:9465).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Resource to reconcile (default: everything).
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Where the definitions come from.

@@ -2,6 +2,7 @@
 //! so errors are `anyhow` here and become exit codes in `main`.
 
 mod args;
+mod daemon_cmds;
 mod output;
 mod pipeline_cmds;
 
@@ -27,5 +28,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Validate(a) => pipeline_cmds::validate(a),
         Command::Render(a) => pipeline_cmds::render(a),
         Command::Plan(a) => pipeline_cmds::plan(a),
+        Command::Daemon(a) => daemon_cmds::daemon(a),
+        Command::Status(a) => daemon_cmds::status(a),
+        Command::Migrate(a) => daemon_cmds::migrate(a),
+        Command::Reconcile(a) => daemon_cmds::reconcile(a),
     }
 }

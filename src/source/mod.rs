@@ -7,9 +7,11 @@
 
 mod fs;
 mod git;
+pub mod tracked;
 
 pub use fs::load_dir;
-pub use git::{load_commit, resolve_commit};
+pub use git::{load_commit, load_tree, resolve_commit};
+pub use tracked::{Origin, TrackedRepo};
 
 use crate::diag::Diagnostic;
 

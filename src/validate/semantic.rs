@@ -281,10 +281,17 @@ fn check_resource(
         // Rules see the sizes the resource will really get, not only what it wrote.
         let mut effective = doc.value["spec"].clone();
         if let Some(wt) = workload {
-            let sized = resolve_size(spec, Some((t.name(), &t.object.spec)), (wt.name(), &wt.object.spec));
+            let sized = resolve_size(
+                spec,
+                Some((t.name(), &t.object.spec)),
+                (wt.name(), &wt.object.spec),
+            );
             if let Some(req) = effective
                 .as_object_mut()
-                .map(|o| o.entry("requirements").or_insert_with(|| serde_json::json!({})))
+                .map(|o| {
+                    o.entry("requirements")
+                        .or_insert_with(|| serde_json::json!({}))
+                })
                 .and_then(|r| r.as_object_mut())
             {
                 req.insert("cpu".into(), sized.cpu.into());

@@ -127,3 +127,6 @@ pub fn git_commit_all(dir: &Path, message: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A throwaway PostgreSQL server (`DATABASE_URL`, or a private cluster via initdb).
+pub mod pg;

@@ -1,0 +1,171 @@
+//! `daemon`, `status`, `migrate` and `reconcile`: the commands around the store.
+
+use super::args::{DaemonArgs, OutputFormat, ReconcileArgs, StatusArgs, StoreArgs};
+use super::{Exit, UsageError};
+use crate::config::{Overrides, RawConfig, Settings, redact_url, store_url};
+use crate::store::Store;
+use anyhow::Context as _;
+use serde_json::json;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn raw_config(path: Option<&std::path::Path>) -> anyhow::Result<RawConfig> {
+    match path {
+        Some(p) => RawConfig::load(p).map_err(|e| UsageError(e.to_string()).into()),
+        None => Ok(RawConfig::default()),
+    }
+}
+
+fn overrides(store: &StoreArgs) -> Overrides {
+    Overrides {
+        state_dir: store.state_dir.clone(),
+        database_url: store.database_url.clone(),
+        ..Overrides::default()
+    }
+}
+
+/// Opens the store the arguments name without creating anything: a missing SQLite file
+/// means no daemon has run with this state directory.
+async fn open_existing(args: &StoreArgs) -> anyhow::Result<Store> {
+    let raw = raw_config(args.config.as_deref())?;
+    let url = store_url(&raw, &overrides(args));
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        && !std::path::Path::new(path).exists()
+    {
+        return Err(UsageError(format!(
+            "no state at {path}: has the daemon run with this --state-dir (or --database-url)?"
+        ))
+        .into());
+    }
+    Store::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", redact_url(&url)))
+}
+
+pub fn daemon(args: DaemonArgs) -> anyhow::Result<Exit> {
+    let raw = raw_config(args.store.config.as_deref())?;
+    let o = Overrides {
+        repo: args.repo.clone(),
+        branch: args.branch.clone(),
+        path: args.path.clone(),
+        listen: args.listen.clone(),
+        ..overrides(&args.store)
+    };
+    let settings = Settings::resolve(raw, &o).map_err(|e| UsageError(e.to_string()))?;
+    runtime()?.block_on(crate::daemon::run_daemon(
+        settings,
+        args.store.config.clone(),
+        o,
+    ))?;
+    Ok(Exit::Ok)
+}
+
+pub fn migrate(args: StoreArgs) -> anyhow::Result<Exit> {
+    runtime()?.block_on(async {
+        let raw = raw_config(args.config.as_deref())?;
+        let url = store_url(&raw, &overrides(&args));
+        if let Some(path) = url.strip_prefix("sqlite://")
+            && let Some(dir) = std::path::Path::new(path).parent()
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let store = Store::connect(&url)
+            .await
+            .with_context(|| format!("cannot open the store at {}", redact_url(&url)))?;
+        let applied = store.migrate().await.context("migration failed")?;
+        if applied.is_empty() {
+            println!("{}: already up to date", redact_url(&url));
+        } else {
+            println!("{}: applied migrations {applied:?}", redact_url(&url));
+        }
+        Ok(Exit::Ok)
+    })
+}
+
+pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<Exit> {
+    runtime()?.block_on(async {
+        let store = open_existing(&args.store).await?;
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        let id = store
+            .request_reconcile(args.name.as_deref(), &format!("cli:{user}"))
+            .await
+            .context("cannot queue the request")?;
+        match &args.name {
+            Some(n) => println!(
+                "reconcile of {n} requested (#{id}); a running daemon picks it up within a second"
+            ),
+            None => println!(
+                "full reconcile requested (#{id}); a running daemon picks it up within a second"
+            ),
+        }
+        Ok(Exit::Ok)
+    })
+}
+
+pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
+    runtime()?.block_on(async {
+        let store = open_existing(&args.store).await?;
+        let revision = store
+            .latest_revision()
+            .await
+            .context("cannot read revisions")?;
+        let resources = store.resources().await.context("cannot read resources")?;
+        let invalid = resources
+            .iter()
+            .any(|r| r.state == "invalid" || r.state == "failed");
+        match args.output {
+            OutputFormat::Json => super::output::print_json(&json!({
+                "revision": revision,
+                "resources": resources,
+            }))?,
+            OutputFormat::Text => {
+                match &revision {
+                    Some(r) => println!(
+                        "revision {}  seen {}  {}",
+                        r.commit,
+                        r.seen_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        if r.valid {
+                            "valid".to_owned()
+                        } else {
+                            format!(
+                                "{} errors, {} resources invalid",
+                                r.errors, r.resources_invalid
+                            )
+                        }
+                    ),
+                    None => println!("no revision recorded yet"),
+                }
+                println!(
+                    "{:<24} {:<9} {:<11} {:<30} REASON / LAST ERROR",
+                    "RESOURCE", "STATE", "PROVIDER", "POOL"
+                );
+                for r in &resources {
+                    let detail = match (&r.last_error, &r.reason) {
+                        (Some(e), Some(reason)) if r.state != "rendered" => {
+                            format!("{reason}: {}", e.lines().next().unwrap_or(""))
+                        }
+                        (_, Some(reason)) => reason.clone(),
+                        (Some(e), None) => e.lines().next().unwrap_or("").to_owned(),
+                        (None, None) => String::new(),
+                    };
+                    println!(
+                        "{:<24} {:<9} {:<11} {:<30} {detail}",
+                        r.name,
+                        r.state,
+                        r.provider.as_deref().unwrap_or("-"),
+                        r.pool.as_deref().unwrap_or("-"),
+                    );
+                }
+            }
+        }
+        Ok(if invalid { Exit::Invalid } else { Exit::Ok })
+    })
+}

@@ -1,0 +1,402 @@
+//! Configuration: `config.toml` (every key documented in `docs/config.example.toml`),
+//! overridden by environment variables and then by command-line flags.
+//!
+//! Two layers, no globals: [`RawConfig`] is exactly the file (unknown keys are errors);
+//! [`Settings`] is the validated result the daemon runs with. Secrets never live in the
+//! file: they come from systemd credentials (`$CREDENTIALS_DIRECTORY/<name>`) or the
+//! environment, and their `Debug` output is redacted.
+
+mod secret;
+
+pub use secret::Secret;
+
+use crate::model::ApplyPolicy;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default HTTP listener: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9465";
+
+/// Errors in the configuration: each names the key and what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("no repository: set [source] repo in the config file or pass --repo")]
+    NoRepo,
+}
+
+/// `config.toml` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub source: RawSource,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub reconcile: RawReconcile,
+    #[serde(default)]
+    pub policy: RawPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    pub path: Option<String>,
+    pub poll_interval_seconds: Option<u64>,
+    pub ssh_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconcile {
+    pub resync_schedule: Option<String>,
+    pub parallelism: Option<usize>,
+    pub backoff_base_seconds: Option<u64>,
+    pub backoff_max_seconds: Option<u64>,
+    pub shutdown_deadline_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub apply: Option<ApplyPolicy>,
+    pub self_heal: Option<bool>,
+    pub prune: Option<bool>,
+}
+
+/// Flag values that override the file (all optional).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    pub path: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+}
+
+/// Where the definitions come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoLocation {
+    /// A repository on this machine, read in place (its refs are watched).
+    Local(PathBuf),
+    /// A remote URL, mirrored into the state directory and fetched.
+    Remote(String),
+}
+
+/// Validated settings the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub repo: RepoLocation,
+    /// The tracked branch; `None` means the local repository's current branch (or
+    /// `main` for a remote).
+    pub branch: Option<String>,
+    pub sub_path: Option<String>,
+    pub poll_interval: Duration,
+    pub ssh_key: Option<PathBuf>,
+    pub git_token: Option<Secret>,
+    pub state_dir: PathBuf,
+    /// Secret-bearing URL; log it only through [`redact_url`].
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// Cron schedule (with seconds) of the periodic full pass.
+    pub resync: cron::Schedule,
+    pub parallelism: usize,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub shutdown_deadline: Duration,
+    pub default_apply: ApplyPolicy,
+    pub default_self_heal: bool,
+    pub default_prune: bool,
+    pub webhook_secret: Option<Secret>,
+}
+
+impl RawConfig {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<RawConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        RawConfig::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string().trim().to_owned(),
+        })
+    }
+}
+
+/// Reads an environment variable, treating empty as unset.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The default state directory: systemd's `STATE_DIRECTORY`, then `HOMELABD_STATE_DIR`,
+/// then `$XDG_STATE_HOME/homelabd`, then `~/.local/state/homelabd`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = env("STATE_DIRECTORY").and_then(|d| d.split(':').next().map(PathBuf::from)) {
+        return dir;
+    }
+    if let Some(dir) = env("HOMELABD_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(xdg) = env("XDG_STATE_HOME") {
+        return PathBuf::from(xdg).join("homelabd");
+    }
+    match env("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/homelabd"),
+        None => PathBuf::from("/var/lib/homelabd"),
+    }
+}
+
+/// The database URL for a state dir when none is configured: SQLite inside it.
+pub fn sqlite_url(state_dir: &Path) -> String {
+    format!("sqlite://{}", state_dir.join("homelabd.db").display())
+}
+
+/// Resolves the store location alone (for `status`, `migrate`, `reconcile`):
+/// flag, then `HOMELABD_DATABASE_URL`, then the config file, then SQLite in the state dir.
+pub fn store_url(raw: &RawConfig, o: &Overrides) -> String {
+    let state_dir = o
+        .state_dir
+        .clone()
+        .or_else(|| raw.state.dir.clone())
+        .unwrap_or_else(default_state_dir);
+    o.database_url
+        .clone()
+        .or_else(|| env("HOMELABD_DATABASE_URL"))
+        .or_else(|| raw.state.database_url.clone())
+        .unwrap_or_else(|| sqlite_url(&state_dir))
+}
+
+impl Settings {
+    /// Validates `raw` with environment and flag overrides applied.
+    pub fn resolve(raw: RawConfig, o: &Overrides) -> Result<Settings, ConfigError> {
+        let database_url = store_url(&raw, o);
+        let repo = o
+            .repo
+            .clone()
+            .or_else(|| env("HOMELABD_REPO"))
+            .or(raw.source.repo)
+            .ok_or(ConfigError::NoRepo)?;
+        let repo = if repo.contains("://") || repo.starts_with("git@") {
+            RepoLocation::Remote(repo)
+        } else {
+            let path = PathBuf::from(&repo);
+            let path = std::fs::canonicalize(&path).map_err(|e| ConfigError::Invalid {
+                key: "source.repo",
+                message: format!("{repo}: {e}"),
+            })?;
+            RepoLocation::Local(path)
+        };
+        let state_dir = o
+            .state_dir
+            .clone()
+            .or(raw.state.dir)
+            .unwrap_or_else(default_state_dir);
+        let listen_text = o
+            .listen
+            .clone()
+            .or(raw.http.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "http.listen",
+            message: format!("{listen_text:?} is not ADDRESS:PORT (e.g. {DEFAULT_LISTEN})"),
+        })?;
+        let schedule_text = raw
+            .reconcile
+            .resync_schedule
+            .unwrap_or_else(|| "*/5 * * * *".to_owned());
+        let resync = parse_cron(&schedule_text).map_err(|message| ConfigError::Invalid {
+            key: "reconcile.resync_schedule",
+            message,
+        })?;
+        let parallelism = raw.reconcile.parallelism.unwrap_or(4);
+        if parallelism == 0 || parallelism > 256 {
+            return Err(ConfigError::Invalid {
+                key: "reconcile.parallelism",
+                message: format!("{parallelism}: expected 1..=256"),
+            });
+        }
+        let branch = o.branch.clone().or(raw.source.branch);
+        let secs = Duration::from_secs;
+        Ok(Settings {
+            repo,
+            branch,
+            sub_path: o.path.clone().or(raw.source.path).filter(|p| !p.is_empty()),
+            poll_interval: secs(raw.source.poll_interval_seconds.unwrap_or(60).max(1)),
+            ssh_key: raw.source.ssh_key,
+            git_token: Secret::from_credential_or_env("git-token", "HOMELABD_GIT_TOKEN"),
+            state_dir,
+            database_url,
+            listen,
+            resync,
+            parallelism,
+            backoff_base: secs(raw.reconcile.backoff_base_seconds.unwrap_or(5).max(1)),
+            backoff_max: secs(raw.reconcile.backoff_max_seconds.unwrap_or(600).max(1)),
+            shutdown_deadline: secs(raw.reconcile.shutdown_deadline_seconds.unwrap_or(90)),
+            default_apply: raw.policy.apply.unwrap_or(ApplyPolicy::Auto),
+            default_self_heal: raw.policy.self_heal.unwrap_or(false),
+            default_prune: raw.policy.prune.unwrap_or(false),
+            webhook_secret: Secret::from_credential_or_env(
+                "webhook-secret",
+                "HOMELABD_WEBHOOK_SECRET",
+            ),
+        })
+    }
+
+    /// `<state-dir>/rendered-configs`.
+    pub fn rendered_dir(&self) -> PathBuf {
+        self.state_dir.join("rendered-configs")
+    }
+}
+
+/// Parses a five-field crontab schedule (or six fields with seconds first).
+pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+    let fields = text.split_whitespace().count();
+    let full = if fields == 5 {
+        format!("0 {text}")
+    } else {
+        text.to_owned()
+    };
+    full.parse::<cron::Schedule>()
+        .map_err(|e| format!("{text:?} is not a cron schedule ({e}); e.g. \"*/5 * * * *\""))
+}
+
+/// A database URL with any password replaced by `***`, for logs and status.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err =
+            RawConfig::parse("[source]\nrepo = \"x\"\nbranchh = \"main\"\n", "c.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("c.toml") && msg.contains("branchh"), "{msg}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let raw = RawConfig::parse(
+            "[source]\nrepo = \"https://example.invalid/h.git\"\nbranch = \"prod\"\n[http]\nlisten = \"127.0.0.1:1\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let o = Overrides {
+            branch: Some("main".into()),
+            listen: Some("127.0.0.1:2".into()),
+            state_dir: Some("/tmp/x".into()),
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(raw, &o).unwrap();
+        assert_eq!(s.branch.as_deref(), Some("main"));
+        assert_eq!(s.listen.port(), 2);
+        assert_eq!(
+            s.repo,
+            RepoLocation::Remote("https://example.invalid/h.git".into())
+        );
+        assert!(
+            s.database_url.starts_with("sqlite:///tmp/x/homelabd.db")
+                || s.database_url.starts_with("postgres")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let raw = RawConfig::parse(
+            "[source]\nrepo = \"https://x/y\"\n[http]\nlisten = \"everywhere\"\n",
+            "c",
+        )
+        .unwrap();
+        let err = Settings::resolve(raw, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().starts_with("http.listen:"), "{err}");
+        let raw = RawConfig::parse(
+            "[source]\nrepo = \"https://x/y\"\n[reconcile]\nresync_schedule = \"often\"\n",
+            "c",
+        )
+        .unwrap();
+        assert!(
+            Settings::resolve(raw, &Overrides::default())
+                .unwrap_err()
+                .to_string()
+                .starts_with("reconcile.resync_schedule")
+        );
+    }
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/h"),
+            "postgres://app:***@db:5432/h"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/lib/h.db"),
+            "sqlite:///var/lib/h.db"
+        );
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_annotated_example_config_is_valid() {
+        let raw = RawConfig::parse(
+            include_str!("../../docs/config.example.toml"),
+            "docs/config.example.toml",
+        )
+        .unwrap();
+        let s = Settings::resolve(raw, &Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.branch.as_deref(), Some("main"));
+        assert_eq!(s.parallelism, 4);
+    }
+}

@@ -1,0 +1,244 @@
+//! The reconcile daemon: wiring (this file), the loop ([`run`]), trigger sources
+//! ([`watch`]), live status ([`status`]), pass records ([`pass`]) and systemd
+//! notifications ([`notify`]).
+//!
+//! Shutdown: the first SIGTERM/SIGINT lets the current pass finish and writes queued
+//! results within the configured deadline; a second one exits at once. SIGHUP re-reads
+//! the config file (settings that need a restart are named in the log).
+
+pub mod notify;
+pub mod pass;
+pub mod run;
+pub mod status;
+pub mod trigger;
+pub mod watch;
+
+use crate::config::{Overrides, RawConfig, RepoLocation, Settings, redact_url};
+use crate::metrics::Metrics;
+use crate::pipeline::Engine;
+use crate::reconcile::NoExecutor;
+use crate::source::{Origin, TrackedRepo};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch as wch};
+use tracing::{error, info, warn};
+
+/// Errors that stop the daemon from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("built-in schemas: {0}")]
+    Schemas(#[from] crate::validate::SchemaError),
+    #[error("cannot create state directory {path}: {source}")]
+    StateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not inside a git repository: {message}")]
+    Repo { path: String, message: String },
+    #[error("cannot watch {path}: {message}")]
+    Watch { path: String, message: String },
+}
+
+/// Builds the tracked repository from settings. A local path inside a repository (such
+/// as `example-repo/` of this project) tracks that repository with the path as sub-path;
+/// with no branch configured, a local repository's current branch is tracked.
+pub fn tracked_repo(settings: &Settings) -> Result<TrackedRepo, DaemonError> {
+    let mut sub_path = settings.sub_path.clone();
+    let (origin, branch) = match &settings.repo {
+        RepoLocation::Local(path) => {
+            let repo = git2::Repository::discover(path).map_err(|e| DaemonError::Repo {
+                path: path.display().to_string(),
+                message: e.message().to_owned(),
+            })?;
+            let root = repo
+                .workdir()
+                .unwrap_or_else(|| repo.path())
+                .canonicalize()
+                .unwrap_or_else(|_| path.clone());
+            if let Ok(rel) = path.strip_prefix(&root) {
+                let rel = rel.to_string_lossy().into_owned();
+                if !rel.is_empty() {
+                    sub_path = Some(match sub_path {
+                        Some(s) => format!("{rel}/{s}"),
+                        None => rel,
+                    });
+                }
+            }
+            let branch = match &settings.branch {
+                Some(b) => b.clone(),
+                None => repo
+                    .head()
+                    .ok()
+                    .and_then(|h| h.shorthand().ok().map(str::to_owned))
+                    .unwrap_or_else(|| "main".to_owned()),
+            };
+            (Origin::Local(root), branch)
+        }
+        RepoLocation::Remote(url) => (
+            Origin::Remote {
+                url: url.clone(),
+                mirror: settings.state_dir.join("repo.git"),
+                token: settings.git_token.clone(),
+                ssh_key: settings.ssh_key.clone(),
+            },
+            settings.branch.clone().unwrap_or_else(|| "main".to_owned()),
+        ),
+    };
+    Ok(TrackedRepo {
+        origin,
+        branch,
+        sub_path,
+    })
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub async fn run_daemon(
+    settings: Settings,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+) -> Result<(), DaemonError> {
+    std::fs::create_dir_all(&settings.state_dir).map_err(|source| DaemonError::StateDir {
+        path: settings.state_dir.display().to_string(),
+        source,
+    })?;
+    let engine = Arc::new(Engine::new()?);
+    let repo = tracked_repo(&settings)?;
+    let status = Arc::new(status::DaemonStatus::default());
+    let metrics = Arc::new(Metrics::new());
+    let (tx, rx) = mpsc::channel::<trigger::Trigger>(64);
+    let (shutdown_tx, shutdown_rx) = wch::channel(false);
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+    info!(
+        repo = %repo.describe(),
+        branch = %repo.branch,
+        path = repo.sub_path.as_deref().unwrap_or(""),
+        state_dir = %settings.state_dir.display(),
+        database = %redact_url(&settings.database_url),
+        listen = %local,
+        "homelabd starting"
+    );
+    let http_state = crate::http::HttpState {
+        status: status.clone(),
+        metrics: metrics.clone(),
+        triggers: tx.clone(),
+        webhook_secret: settings.webhook_secret.clone(),
+    };
+    let mut http_shutdown = shutdown_rx.clone();
+    let http = tokio::spawn(crate::http::serve(listener, http_state, async move {
+        let _ = http_shutdown.changed().await;
+    }));
+
+    // Trigger sources.
+    let _watcher = match repo.watch_dir() {
+        Some(dir) => Some(
+            watch::watch_refs(&dir, tx.clone()).map_err(|e| DaemonError::Watch {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })?,
+        ),
+        None => None,
+    };
+    let poll_every = match settings.repo {
+        // Local repositories are watched; the poll is a safety net for missed events.
+        RepoLocation::Local(_) => settings
+            .poll_interval
+            .max(std::time::Duration::from_secs(30)),
+        RepoLocation::Remote(_) => settings.poll_interval,
+    };
+    tokio::spawn(watch::poll(poll_every, tx.clone(), shutdown_rx.clone()));
+    tokio::spawn(watch::resync(
+        settings.resync.clone(),
+        tx.clone(),
+        shutdown_rx.clone(),
+    ));
+    if let Some(period) = notify::watchdog_interval() {
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => notify::watchdog(),
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+    tokio::spawn(signals(shutdown_tx, config_path, overrides));
+
+    let reconciler = run::Reconciler::new(
+        settings,
+        engine,
+        repo,
+        Arc::new(NoExecutor),
+        status,
+        metrics,
+    );
+    let result = reconciler.run(rx, tx, shutdown_rx).await;
+    match http.await {
+        Ok(Err(e)) => warn!(error = %e, "HTTP listener stopped with an error"),
+        Err(e) => warn!(error = %e, "HTTP task failed"),
+        Ok(Ok(())) => {}
+    }
+    info!("homelabd stopped");
+    result
+}
+
+/// SIGTERM/SIGINT: graceful, then forceful. SIGHUP: re-read and check the config file.
+async fn signals(shutdown: wch::Sender<bool>, config_path: Option<PathBuf>, overrides: Overrides) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        error!("cannot install signal handlers");
+        return;
+    };
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {
+                notify::reloading();
+                match &config_path {
+                    Some(path) => match RawConfig::load(path).and_then(|raw| Settings::resolve(raw, &overrides)) {
+                        Ok(_) => info!(config = %path.display(), "configuration re-read and valid; restart to apply changes to repository, database or listener"),
+                        Err(e) => error!(config = %path.display(), error = %e, "configuration invalid; keeping the running one"),
+                    },
+                    None => info!("SIGHUP: no config file to re-read"),
+                }
+                notify::ready();
+                continue;
+            }
+        }
+        if stopping {
+            warn!("second stop signal: exiting now");
+            std::process::exit(130);
+        }
+        stopping = true;
+        info!("stop signal: finishing the current pass");
+        let _ = shutdown.send(true);
+    }
+}

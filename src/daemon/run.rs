@@ -1,0 +1,535 @@
+//! The reconcile loop: one task that owns the daemon's state and handles one trigger at a
+//! time, so a resource is never reconciled twice at once. Heavy work (git, the pipeline,
+//! file writes) runs on the blocking pool; writes fan out with bounded parallelism.
+
+use super::pass as records;
+use super::status::DaemonStatus;
+use super::trigger::Trigger;
+use super::{DaemonError, notify};
+use crate::config::{Settings, redact_url};
+use crate::metrics::Metrics;
+use crate::pipeline::{Engine, Outcome};
+use crate::reconcile::{Action, ApplyOutcome, Backoff, Executor, plan};
+use crate::render::write::{
+    WriteOutcome, read_manifest, remove_leftovers, resource_dir, write_atomic,
+};
+use crate::source::TrackedRepo;
+use crate::store::{PassRecord, RenderRecord, ResourceRecord, Store};
+use chrono::Utc;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{Instrument, info, info_span, warn};
+
+/// The loop's state.
+pub struct Reconciler {
+    pub settings: Settings,
+    pub engine: Arc<Engine>,
+    pub repo: TrackedRepo,
+    pub executor: Arc<dyn Executor>,
+    pub status: Arc<DaemonStatus>,
+    pub metrics: Arc<Metrics>,
+    /// The store once connected; `None` while the database is unreachable.
+    pub store: Option<Arc<Store>>,
+    /// The loop's view of every resource (mirrors the store).
+    stored: BTreeMap<String, ResourceRecord>,
+    /// Passes not yet written because the database was down, oldest first.
+    pending: Vec<PassRecord>,
+    backoff: Backoff,
+    git_backoff: Backoff,
+    last_head: Option<String>,
+    last_catalog: Option<String>,
+    loaded: bool,
+    store_tasks_started: bool,
+    next_db_retry: Option<Instant>,
+    db_failures: u32,
+}
+
+impl Reconciler {
+    pub fn new(
+        settings: Settings,
+        engine: Arc<Engine>,
+        repo: TrackedRepo,
+        executor: Arc<dyn Executor>,
+        status: Arc<DaemonStatus>,
+        metrics: Arc<Metrics>,
+    ) -> Reconciler {
+        let backoff = Backoff::new(settings.backoff_base, settings.backoff_max);
+        let git_backoff = Backoff::new(settings.backoff_base, settings.backoff_max);
+        Reconciler {
+            settings,
+            engine,
+            repo,
+            executor,
+            status,
+            metrics,
+            store: None,
+            stored: BTreeMap::new(),
+            pending: Vec::new(),
+            backoff,
+            git_backoff,
+            last_head: None,
+            last_catalog: None,
+            loaded: false,
+            store_tasks_started: false,
+            next_db_retry: None,
+            db_failures: 0,
+        }
+    }
+
+    /// Connects and migrates the store; on success loads the stored resources.
+    async fn connect_store(&mut self) {
+        if self.store.is_some() {
+            return;
+        }
+        if self.next_db_retry.is_some_and(|t| t > Instant::now()) {
+            return;
+        }
+        let url = self.settings.database_url.clone();
+        let attempt = async {
+            let store = Store::connect(&url).await?;
+            store.migrate().await?;
+            let resources = store.resources().await?;
+            Ok::<_, crate::store::StoreError>((store, resources))
+        };
+        match attempt.await {
+            Ok((store, resources)) => {
+                info!(database = %redact_url(&url), resources = resources.len(), "store connected");
+                // The loop's own view wins for resources it already handled while the
+                // database was away; the rest come from the store.
+                for r in resources {
+                    self.stored.entry(r.name.clone()).or_insert(r);
+                }
+                self.store = Some(Arc::new(store));
+                self.db_failures = 0;
+                self.next_db_retry = None;
+                self.set_db(true, None);
+            }
+            Err(e) => {
+                self.db_failures += 1;
+                let wait = crate::reconcile::backoff::delay(
+                    self.db_failures,
+                    Duration::from_secs(1),
+                    Duration::from_secs(30),
+                );
+                warn!(database = %redact_url(&url), error = %e, retry_in = ?wait, "store unavailable");
+                self.next_db_retry = Some(Instant::now() + wait);
+                self.metrics.inc_error("database");
+                self.set_db(false, Some(e.to_string()));
+            }
+        }
+    }
+
+    fn set_db(&self, ok: bool, error: Option<String>) {
+        self.metrics.set_database_up(ok);
+        self.status.update(|s| {
+            s.db_ok = ok;
+            s.db_error = error;
+            s.ready = self.loaded && ok;
+        });
+        self.metrics.set_ready(self.loaded && ok);
+    }
+
+    /// Writes queued passes in order; stops at the first failure (kept for later).
+    async fn flush(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        while let Some(pass) = self.pending.first() {
+            match store.record_pass(pass).await {
+                Ok(()) => {
+                    self.pending.remove(0);
+                    if !self.status.snapshot().db_ok {
+                        info!("database reachable again; queued results written");
+                        self.set_db(true, None);
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, queued = self.pending.len(), "cannot write to the store; will retry");
+                    self.metrics.inc_error("database");
+                    self.set_db(false, Some(e.to_string()));
+                    self.db_failures += 1;
+                    let wait = crate::reconcile::backoff::delay(
+                        self.db_failures,
+                        Duration::from_secs(1),
+                        Duration::from_secs(30),
+                    );
+                    self.next_db_retry = Some(Instant::now() + wait);
+                    return;
+                }
+            }
+        }
+        self.db_failures = 0;
+        self.next_db_retry = None;
+    }
+
+    /// When the loop should wake up by itself (retries, backoff expiry).
+    fn next_wake(&self) -> Option<Instant> {
+        let db = (self.store.is_none() || !self.pending.is_empty())
+            .then_some(self.next_db_retry)
+            .flatten();
+        [db, self.backoff.next_retry(), self.git_backoff.next_retry()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// One pass: newest commit → pipeline → plan → writes → one store transaction.
+    /// `force` re-plans even when the commit did not change.
+    pub async fn pass(&mut self, force: bool, reason: &str) {
+        let started = Instant::now();
+        self.connect_store().await;
+        self.flush().await;
+        let now_i = Instant::now();
+        if self.git_backoff.waiting("git", now_i) && !force {
+            return;
+        }
+        let repo = self.repo.clone();
+        let head = match tokio::task::spawn_blocking(move || repo.head()).await {
+            Ok(Ok(head)) => {
+                self.git_backoff.succeeded("git");
+                self.set_git(true, None);
+                head
+            }
+            Ok(Err(e)) => return self.git_failed(e.to_string()),
+            Err(e) => return self.git_failed(e.to_string()),
+        };
+        let retries_due = self.backoff.next_retry().is_some_and(|t| t <= now_i);
+        if self.last_head.as_deref() == Some(head.as_str()) && !force && !retries_due {
+            return; // same commit, nothing due: costs nothing
+        }
+        let span = info_span!("reconcile", commit = %records::short(&head), reason);
+        self.reconcile_commit(head, started).instrument(span).await;
+    }
+
+    fn git_failed(&mut self, error: String) {
+        let wait = self.git_backoff.failed("git", Instant::now());
+        warn!(repo = %self.repo.describe(), error = %error, retry_in = ?wait, "git source unavailable; keeping the last good revision");
+        self.metrics.inc_error("git");
+        self.set_git(false, Some(error));
+    }
+
+    fn set_git(&self, ok: bool, error: Option<String>) {
+        self.metrics.set_git_up(ok);
+        self.status.update(|s| {
+            s.git_ok = ok;
+            s.git_error = error;
+        });
+    }
+
+    async fn reconcile_commit(&mut self, head: String, started: Instant) {
+        let repo = self.repo.clone();
+        let engine = self.engine.clone();
+        let commit = head.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || repo.snapshot(&commit).map(|s| engine.run(&s)))
+                .await;
+        let outcome: Outcome = match outcome {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => return self.git_failed(e.to_string()),
+            Err(e) => return self.git_failed(e.to_string()),
+        };
+        let now = Utc::now();
+        let steps = plan(&outcome, &self.stored);
+        let mut pass = PassRecord {
+            revision: Some(records::revision_record(&head, &outcome, now)),
+            ..PassRecord::default()
+        };
+        pass.audit.push(records::audit(
+            "revision.recorded",
+            &head,
+            serde_json::json!({"valid": !outcome.has_errors(), "errors": outcome.error_count(), "resources": outcome.rendered.len()}),
+            now,
+        ));
+        let catalog =
+            serde_json::to_string(&records::catalog_records(&outcome)).unwrap_or_default();
+        if self.last_catalog.as_deref() != Some(catalog.as_str()) {
+            let (pools, templates) = records::catalog_records(&outcome);
+            pass.pools = Some(pools);
+            pass.templates = Some(templates);
+            self.last_catalog = Some(catalog);
+        }
+
+        let out_dir = self.settings.rendered_dir();
+        let outcome = Arc::new(outcome);
+        let limit = Arc::new(Semaphore::new(self.settings.parallelism));
+        let mut writes = JoinSet::new();
+        let now_i = Instant::now();
+        for step in &steps {
+            let previous = self.stored.get(&step.resource);
+            match step.action {
+                Action::Create | Action::Update => {
+                    if self.backoff.waiting(&step.resource, now_i) {
+                        continue;
+                    }
+                    spawn_write(
+                        &mut writes,
+                        &limit,
+                        &outcome,
+                        &out_dir,
+                        &step.resource,
+                        false,
+                    );
+                }
+                Action::Unchanged => {
+                    // Unchanged costs a stat: only a directory removed by hand is rewritten.
+                    if let Some(r) = outcome.rendered.get(&step.resource) {
+                        let dir = resource_dir(&out_dir, &r.manifest.provider, &step.resource);
+                        if read_manifest(&dir).is_none() {
+                            spawn_write(
+                                &mut writes,
+                                &limit,
+                                &outcome,
+                                &out_dir,
+                                &step.resource,
+                                true,
+                            );
+                        }
+                    }
+                }
+                Action::Invalid => {
+                    let record = records::invalid_record(step, previous, &outcome, now);
+                    if previous.map(|p| (&p.state, &p.last_error))
+                        != Some((&record.state, &record.last_error))
+                    {
+                        pass.audit.push(records::audit(
+                            "resource.invalid",
+                            &step.resource,
+                            serde_json::json!({"error": record.last_error}),
+                            now,
+                        ));
+                        pass.resources.push(record);
+                    }
+                }
+                Action::Orphaned => {
+                    if let Some(prev) = previous {
+                        pass.audit.push(records::audit(
+                            "resource.orphaned",
+                            &step.resource,
+                            serde_json::json!({"reason": step.reason}),
+                            now,
+                        ));
+                        pass.resources
+                            .push(records::orphaned_record(prev, &head, now));
+                    }
+                }
+            }
+        }
+        let actions: BTreeMap<&str, Action> = steps
+            .iter()
+            .map(|s| (s.resource.as_str(), s.action))
+            .collect();
+        while let Some(done) = writes.join_next().await {
+            let Ok((name, result)) = done else { continue };
+            let previous = self.stored.get(&name);
+            match result {
+                Ok((written, provider, dir, repair)) => {
+                    let reason = match self.executor.apply(&provider, &name, &dir) {
+                        ApplyOutcome::NotApplied { reason } => {
+                            format!("rendered, not applied: {reason}")
+                        }
+                        ApplyOutcome::Applied => "applied".to_owned(),
+                        ApplyOutcome::Failed { error } => format!("apply failed: {error}"),
+                    };
+                    self.backoff.succeeded(&name);
+                    if let Some(record) =
+                        records::rendered_record(&name, &head, &outcome, reason, now)
+                    {
+                        let action = actions
+                            .get(name.as_str())
+                            .copied()
+                            .unwrap_or(Action::Update);
+                        if !repair {
+                            pass.audit.push(records::audit(records::action_name(action), &name, serde_json::json!({"input_hash": record.input_hash, "output_hash": record.output_hash}), now));
+                        }
+                        if let (Some(i), Some(o)) = (&record.input_hash, &record.output_hash) {
+                            pass.renders.push(RenderRecord {
+                                resource: name.clone(),
+                                revision: head.clone(),
+                                input_hash: i.clone(),
+                                output_hash: o.clone(),
+                                outcome: if written == WriteOutcome::Written {
+                                    "written"
+                                } else {
+                                    "unchanged"
+                                }
+                                .to_owned(),
+                                rendered_at: now,
+                            });
+                        }
+                        pass.resources.push(record);
+                    }
+                }
+                Err(error) => {
+                    let wait = self.backoff.failed(&name, Instant::now());
+                    warn!(resource = %name, error = %error, retry_in = ?wait, "render failed");
+                    self.metrics.inc_error("render");
+                    pass.audit.push(records::audit(
+                        "resource.failed",
+                        &name,
+                        serde_json::json!({"error": error}),
+                        now,
+                    ));
+                    pass.resources
+                        .push(records::failed_record(previous, &name, error, now));
+                }
+            }
+        }
+        for r in &pass.resources {
+            self.stored.insert(r.name.clone(), r.clone());
+        }
+        let changed = pass.resources.len();
+        self.pending.push(pass);
+        self.flush().await;
+
+        let counts = records::counts(&self.stored);
+        let first = !self.loaded;
+        self.loaded = true;
+        self.last_head = Some(head.clone());
+        let db_ok = self.store.is_some() && self.pending.is_empty();
+        self.status.update(|s| {
+            s.revision = Some(head.clone());
+            s.last_sync = Some(now);
+            s.resources = counts.clone();
+            s.ready = db_ok || s.db_ok;
+        });
+        let ready = self.status.snapshot().ready;
+        self.metrics.set_ready(ready);
+        self.metrics.set_revision(&head);
+        self.metrics.set_resources(&counts);
+        self.metrics.set_last_sync(now);
+        self.metrics.observe_reconcile(started.elapsed());
+        self.metrics.inc_pass();
+        let summary = counts
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        info!(changed, took = ?started.elapsed(), %summary, "reconciled");
+        if first {
+            notify::ready();
+        }
+        notify::status(&format!("{}: {summary}", records::short(&head)));
+    }
+
+    /// Starts the tasks that need the store (once it is connected).
+    fn start_store_tasks(&mut self, tx: &mpsc::Sender<Trigger>, shutdown: &watch::Receiver<bool>) {
+        if self.store_tasks_started {
+            return;
+        }
+        if let Some(store) = &self.store {
+            tokio::spawn(super::watch::store_requests(
+                store.clone(),
+                tx.clone(),
+                shutdown.clone(),
+            ));
+            self.store_tasks_started = true;
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then drains (writes what is queued, with the
+    /// configured deadline).
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Trigger>,
+        tx: mpsc::Sender<Trigger>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), DaemonError> {
+        let removed = remove_leftovers(&self.settings.rendered_dir()).unwrap_or(0);
+        if removed > 0 {
+            info!(removed, "removed leftovers of interrupted writes");
+        }
+        // No reconcile before the first full load: the first pass is that load.
+        self.pass(true, "startup").await;
+        self.start_store_tasks(&tx, &shutdown);
+        loop {
+            let wake = self.next_wake();
+            let trigger = tokio::select! {
+                t = rx.recv() => t,
+                _ = async {
+                    match wake {
+                        Some(w) => tokio::time::sleep_until(w.into()).await,
+                        None => std::future::pending::<()>().await,
+                    }
+                } => Some(Trigger::Fetch { reason: "retry".to_owned() }),
+                _ = shutdown.changed() => None,
+            };
+            let Some(first) = trigger else { break };
+            // Debounce: gather what arrives in the next moment into one pass.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut force = false;
+            let mut reasons = Vec::new();
+            for t in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                match t {
+                    Trigger::Fetch { reason } => reasons.push(reason),
+                    Trigger::Reconcile { resource, reason } => {
+                        force = true;
+                        if let Some(r) = &resource {
+                            self.backoff.succeeded(r);
+                        }
+                        reasons.push(reason);
+                    }
+                }
+            }
+            reasons.dedup();
+            self.pass(force, &reasons.join(", ")).await;
+            self.start_store_tasks(&tx, &shutdown);
+        }
+        notify::stopping();
+        info!("shutting down: writing queued results");
+        let deadline = self.settings.shutdown_deadline;
+        if tokio::time::timeout(deadline, async {
+            while !self.pending.is_empty() && self.store.is_some() {
+                self.flush().await;
+                if !self.pending.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        })
+        .await
+        .is_err()
+        {
+            warn!(
+                lost = self.pending.len(),
+                "shutdown deadline reached with results unwritten; the next start re-derives them from git"
+            );
+        }
+        Ok(())
+    }
+}
+
+type WriteResult = (
+    String,
+    Result<(WriteOutcome, String, std::path::PathBuf, bool), String>,
+);
+
+fn spawn_write(
+    writes: &mut JoinSet<WriteResult>,
+    limit: &Arc<Semaphore>,
+    outcome: &Arc<Outcome>,
+    out_dir: &std::path::Path,
+    name: &str,
+    repair: bool,
+) {
+    let limit = limit.clone();
+    let outcome = outcome.clone();
+    let out_dir = out_dir.to_path_buf();
+    let name = name.to_owned();
+    writes.spawn(async move {
+        let _permit = limit.acquire_owned().await;
+        let task_name = name.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let r = outcome.rendered.get(&task_name).ok_or("not rendered")?;
+            let dir = resource_dir(&out_dir, &r.manifest.provider, &task_name);
+            let written = write_atomic(&dir, r)
+                .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+            Ok::<_, String>((written, r.manifest.provider.clone(), dir, repair))
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        (name, result)
+    });
+}

@@ -1,0 +1,46 @@
+//! The daemon's live status, shared between the loop (writer) and HTTP (reader).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+/// A copy of the daemon's status at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatusSnapshot {
+    /// True once the first full load is done and the database is reachable.
+    pub ready: bool,
+    /// The commit of the newest valid-or-partially-valid revision reconciled.
+    pub revision: Option<String>,
+    pub last_sync: Option<DateTime<Utc>>,
+    pub git_ok: bool,
+    pub git_error: Option<String>,
+    pub db_ok: bool,
+    pub db_error: Option<String>,
+    /// Resource count by state (`rendered`, `invalid`, `orphaned`, …).
+    pub resources: BTreeMap<String, u64>,
+}
+
+/// Shared, lock-protected status.
+#[derive(Debug, Default)]
+pub struct DaemonStatus {
+    inner: RwLock<StatusSnapshot>,
+}
+
+impl DaemonStatus {
+    /// A copy of the current status.
+    pub fn snapshot(&self) -> StatusSnapshot {
+        match self.inner.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Changes the status under the lock.
+    pub fn update(&self, f: impl FnOnce(&mut StatusSnapshot)) {
+        match self.inner.write() {
+            Ok(mut g) => f(&mut g),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+}

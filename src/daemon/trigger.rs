@@ -1,0 +1,14 @@
+//! Triggers: everything that can wake the reconcile loop becomes one of these.
+
+/// A request to the daemon's loop. Level-triggered: the reason is only for logs and spans;
+/// the loop always re-reads the newest commit and the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Look for a new commit now (webhook push, inotify on refs, poll timer).
+    Fetch { reason: String },
+    /// Reconcile now: one resource, or all when `resource` is `None`.
+    Reconcile {
+        resource: Option<String>,
+        reason: String,
+    },
+}

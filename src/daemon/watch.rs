@@ -1,0 +1,96 @@
+//! Trigger sources: inotify on a local repository's refs, a poll timer with backoff, the
+//! cron resync schedule, and requests left in the store by `homelabd reconcile`.
+
+use super::trigger::Trigger;
+use crate::store::Store;
+use notify::{RecursiveMode, Watcher};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Watches `git_dir` (refs, packed-refs, HEAD) and sends a fetch trigger on any change.
+/// The returned watcher must be kept alive.
+pub fn watch_refs(
+    git_dir: &Path,
+    tx: mpsc::Sender<Trigger>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            let relevant = event.paths.iter().any(|p| {
+                let s = p.to_string_lossy();
+                s.contains("/refs/") || s.ends_with("packed-refs") || s.ends_with("HEAD")
+            });
+            if relevant && !event.kind.is_access() {
+                // A full channel means a fetch is already pending: level-triggered, fine.
+                let _ = tx.try_send(Trigger::Fetch {
+                    reason: "refs changed".to_owned(),
+                });
+            }
+        }
+    })?;
+    watcher.watch(&git_dir.join("refs"), RecursiveMode::Recursive)?;
+    watcher.watch(git_dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
+
+/// Sends a fetch trigger every `every` until shutdown.
+pub async fn poll(every: Duration, tx: mpsc::Sender<Trigger>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick fires at once; the initial load covers it
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let _ = tx.try_send(Trigger::Fetch { reason: "poll".to_owned() });
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Sends a full reconcile trigger at every time of `schedule` until shutdown.
+pub async fn resync(
+    schedule: cron::Schedule,
+    tx: mpsc::Sender<Trigger>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let Some(next) = schedule.upcoming(chrono::Utc).next() else {
+            return;
+        };
+        let wait = (next - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::from_secs(1));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {
+                let _ = tx.try_send(Trigger::Reconcile { resource: None, reason: "scheduled resync".to_owned() });
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Turns reconcile requests queued in the store into triggers.
+pub async fn store_requests(
+    store: Arc<Store>,
+    tx: mpsc::Sender<Trigger>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Ok(requests) = store.take_reconcile_requests().await {
+                    for r in requests {
+                        let _ = tx.send(Trigger::Reconcile {
+                            resource: r.resource,
+                            reason: format!("requested by {}", r.requested_by),
+                        }).await;
+                    }
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}

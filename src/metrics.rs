@@ -1,0 +1,324 @@
+//! Prometheus metrics for the daemon, on `prometheus-client`.
+//!
+//! One [`Metrics`] value owns the registry and every metric. All methods take `&self`, are
+//! lock-free or hold a short mutex, and can be called from any task; the HTTP `/metrics`
+//! endpoint calls [`Metrics::encode`] on each scrape.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `homelabd_reconcile_duration_seconds` | histogram | |
+//! | `homelabd_resources` | gauge | `state` |
+//! | `homelabd_revision_info` | gauge (always 1) | `commit` |
+//! | `homelabd_errors_total` | counter | `kind` |
+//! | `homelabd_last_successful_sync_timestamp_seconds` | gauge | |
+//! | `homelabd_ready`, `homelabd_git_source_up`, `homelabd_database_up` | gauge (0/1) | |
+//! | `homelabd_render_passes_total` | counter | |
+
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// The error kinds counted by `homelabd_errors_total`; any other kind is counted as `other`
+/// so a typo cannot create unbounded label values.
+pub const ERROR_KINDS: [&str; 5] = ["git", "database", "validation", "render", "webhook"];
+
+/// The `Content-Type` of [`Metrics::encode`] (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// The `Content-Type` of [`Metrics::encode_openmetrics`] (OpenMetrics 1.0 text).
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommitLabel {
+    commit: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+/// Every metric the daemon exports, with its registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconcile_duration: Histogram,
+    resources: Family<StateLabel, Gauge>,
+    /// States ever reported, so a state missing from a later map is set to 0.
+    resource_states: Mutex<BTreeSet<String>>,
+    revision: Family<CommitLabel, Gauge>,
+    /// The commit currently exported; also serialises `set_revision` so two writers never
+    /// leave two commits behind.
+    current_commit: Mutex<Option<String>>,
+    errors: Family<KindLabel, Counter>,
+    last_sync: Gauge<f64, AtomicU64>,
+    ready: Gauge,
+    git_up: Gauge,
+    database_up: Gauge,
+    render_passes: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric. Error counters for the known kinds start at 0.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        // 50 ms … ~14 min in 15 doubling steps: a no-op pass to a slow Terraform apply.
+        let reconcile_duration = Histogram::new(exponential_buckets(0.05, 2.0, 15));
+        registry.register(
+            "homelabd_reconcile_duration_seconds",
+            "Duration of one reconcile pass",
+            reconcile_duration.clone(),
+        );
+        let resources = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "homelabd_resources",
+            "Resources by state",
+            resources.clone(),
+        );
+        let revision = Family::<CommitLabel, Gauge>::default();
+        registry.register(
+            "homelabd_revision_info",
+            "The commit currently reconciled (value is always 1)",
+            revision.clone(),
+        );
+        let errors = Family::<KindLabel, Counter>::default();
+        registry.register("homelabd_errors", "Errors by kind", errors.clone());
+        for kind in ERROR_KINDS {
+            // Creating the series is the point; the returned guard is not needed.
+            drop(errors.get_or_create(&KindLabel { kind: kind.into() }));
+        }
+        let last_sync = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "homelabd_last_successful_sync_timestamp_seconds",
+            "Unix time of the last successful sync",
+            last_sync.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register(
+            "homelabd_ready",
+            "1 when the daemon is ready (first load done, database reachable)",
+            ready.clone(),
+        );
+        let git_up = Gauge::default();
+        registry.register(
+            "homelabd_git_source_up",
+            "1 when the last fetch from the git source succeeded",
+            git_up.clone(),
+        );
+        let database_up = Gauge::default();
+        registry.register(
+            "homelabd_database_up",
+            "1 when the database is reachable",
+            database_up.clone(),
+        );
+        let render_passes = Counter::default();
+        registry.register(
+            "homelabd_render_passes",
+            "Pipeline passes (validate, place, render) run",
+            render_passes.clone(),
+        );
+        Self {
+            registry,
+            reconcile_duration,
+            resources,
+            resource_states: Mutex::new(BTreeSet::new()),
+            revision,
+            current_commit: Mutex::new(None),
+            errors,
+            last_sync,
+            ready,
+            git_up,
+            database_up,
+            render_passes,
+        }
+    }
+
+    /// Records the duration of one reconcile pass.
+    pub fn observe_reconcile(&self, duration: Duration) {
+        self.reconcile_duration.observe(duration.as_secs_f64());
+    }
+
+    /// Sets the resource count per state; states reported before but absent now go to 0.
+    pub fn set_resources(&self, by_state: &BTreeMap<String, u64>) {
+        let mut seen = lock(&self.resource_states);
+        for state in by_state.keys() {
+            if !seen.contains(state) {
+                seen.insert(state.clone());
+            }
+        }
+        for state in seen.iter() {
+            let count = by_state.get(state).copied().unwrap_or(0);
+            self.resources
+                .get_or_create(&StateLabel {
+                    state: state.clone(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Sets `homelabd_revision_info{commit=…} 1`, removing the previous commit's series.
+    pub fn set_revision(&self, commit: &str) {
+        let mut current = lock(&self.current_commit);
+        if current.as_deref() == Some(commit) {
+            return;
+        }
+        self.revision.clear();
+        *current = Some(commit.to_owned());
+        let label = CommitLabel {
+            commit: commit.to_owned(),
+        };
+        self.revision.get_or_create(&label).set(1);
+    }
+
+    /// Counts one error of `kind` (`git`, `database`, `validation`, `render`, `webhook`;
+    /// anything else is counted as `other`).
+    pub fn inc_error(&self, kind: &str) {
+        let kind = if ERROR_KINDS.contains(&kind) {
+            kind
+        } else {
+            "other"
+        };
+        self.errors
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// Records the time of the last successful sync.
+    pub fn set_last_sync(&self, at: DateTime<Utc>) {
+        // Milliseconds keep the value exact in an f64 for any realistic date.
+        self.last_sync.set(at.timestamp_millis() as f64 / 1000.0);
+    }
+
+    /// Sets `homelabd_ready` to 1 or 0.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    /// Sets `homelabd_git_source_up` to 1 or 0.
+    pub fn set_git_up(&self, up: bool) {
+        self.git_up.set(i64::from(up));
+    }
+
+    /// Sets `homelabd_database_up` to 1 or 0.
+    pub fn set_database_up(&self, up: bool) {
+        self.database_up.set(i64::from(up));
+    }
+
+    /// Counts one pipeline pass (`homelabd_render_passes_total`).
+    pub fn inc_pass(&self) {
+        self.render_passes.inc();
+    }
+
+    /// The registry in the Prometheus text format 0.0.4 (see [`CONTENT_TYPE`]).
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing to a String cannot fail; an encoder error would be a bug in a metric.
+        if let Err(err) =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+        {
+            tracing::error!(%err, "encoding metrics failed");
+        }
+        out
+    }
+
+    /// The registry in the OpenMetrics text format (see [`OPENMETRICS_CONTENT_TYPE`]).
+    pub fn encode_openmetrics(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(%err, "encoding metrics failed");
+        }
+        out
+    }
+}
+
+/// Locks a mutex, recovering the data if a writer panicked (metrics stay best-effort).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_absent_go_to_zero() {
+        let m = Metrics::new();
+        m.set_resources(&BTreeMap::from([
+            ("rendered".into(), 3),
+            ("invalid".into(), 1),
+        ]));
+        m.set_resources(&BTreeMap::from([("rendered".into(), 4)]));
+        let text = m.encode();
+        assert!(
+            text.contains("homelabd_resources{state=\"rendered\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("homelabd_resources{state=\"invalid\"} 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn only_current_revision() {
+        let m = Metrics::new();
+        m.set_revision("aaaa");
+        m.set_revision("bbbb");
+        let text = m.encode();
+        assert!(!text.contains("aaaa"), "{text}");
+        assert!(
+            text.contains("homelabd_revision_info{commit=\"bbbb\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_error_kind_is_other() {
+        let m = Metrics::new();
+        m.inc_error("webhook");
+        m.inc_error("surprise");
+        let text = m.encode();
+        assert!(
+            text.contains("homelabd_errors_total{kind=\"webhook\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("homelabd_errors_total{kind=\"git\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("homelabd_errors_total{kind=\"other\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("surprise"));
+    }
+
+    #[test]
+    fn openmetrics_ends_with_eof() {
+        let m = Metrics::new();
+        m.inc_pass();
+        let text = m.encode_openmetrics();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(text.contains("homelabd_render_passes_total 1"), "{text}");
+    }
+}

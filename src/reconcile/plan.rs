@@ -1,0 +1,117 @@
+//! The pure plan: desired (this revision's render) vs stored (what the store remembers)
+//! → one action per resource. No IO; unit-tested without git, database or files.
+
+use crate::pipeline::Outcome;
+use crate::store::ResourceRecord;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the loop does for one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Never rendered before: render and hand to the executor.
+    Create,
+    /// Inputs changed (or the last attempt failed): render again.
+    Update,
+    /// Same input hash as the stored state: nothing to do.
+    Unchanged,
+    /// The definition is invalid in this revision: keep the last good state.
+    Invalid,
+    /// The definition is gone from a commit that parsed cleanly: report, never prune here.
+    Orphaned,
+}
+
+/// One line of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub resource: String,
+    pub action: Action,
+    pub reason: String,
+}
+
+/// States a stored resource can be in, as written to the store.
+pub mod state {
+    pub const RENDERED: &str = "rendered";
+    pub const INVALID: &str = "invalid";
+    pub const ORPHANED: &str = "orphaned";
+    pub const FAILED: &str = "failed";
+}
+
+/// Diagnostic codes that mean a file could not be read at all (so its resources are
+/// unknown, not deleted).
+const FILE_LEVEL_CODES: [&str; 4] = ["yaml", "encoding", "file-too-large", "too-many-documents"];
+
+/// Computes the plan for `outcome` against the `stored` resources.
+pub fn plan(outcome: &Outcome, stored: &BTreeMap<String, ResourceRecord>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for (name, rendered) in &outcome.rendered {
+        let (action, reason) = match stored.get(name) {
+            None => (Action::Create, "new resource".to_owned()),
+            Some(s) if s.state == state::FAILED => {
+                (Action::Update, "retrying after a failure".to_owned())
+            }
+            Some(s)
+                if s.input_hash.as_deref() == Some(rendered.manifest.input_hash.as_str())
+                    && s.state != state::INVALID
+                    && s.state != state::ORPHANED =>
+            {
+                (Action::Unchanged, "same input hash".to_owned())
+            }
+            Some(s) if s.state == state::INVALID => (Action::Update, "valid again".to_owned()),
+            Some(s) if s.state == state::ORPHANED => (Action::Update, "defined again".to_owned()),
+            Some(_) => (Action::Update, "inputs changed".to_owned()),
+        };
+        steps.push(Step {
+            resource: name.clone(),
+            action,
+            reason,
+        });
+    }
+    for (name, where_) in &outcome.catalog.invalid_resources {
+        steps.push(Step {
+            resource: name.clone(),
+            action: Action::Invalid,
+            reason: format!("invalid definition at {}:{}", where_.file, where_.line),
+        });
+    }
+    // Files that could not be parsed hide their resources: those are unknown, not gone.
+    let unreadable: BTreeSet<&str> = outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && FILE_LEVEL_CODES.contains(&d.code))
+        .map(|d| d.file.as_str())
+        .collect();
+    for (name, record) in stored {
+        if outcome.rendered.contains_key(name)
+            || outcome.catalog.invalid_resources.contains_key(name)
+        {
+            continue;
+        }
+        if record.state == state::ORPHANED {
+            continue;
+        }
+        let file = record
+            .source
+            .as_deref()
+            .and_then(|s| s.rsplit_once(':').map(|(f, _)| f));
+        if file.is_some_and(|f| unreadable.contains(f)) {
+            steps.push(Step {
+                resource: name.clone(),
+                action: Action::Invalid,
+                reason: format!(
+                    "{} could not be parsed; keeping the last good state",
+                    file.unwrap_or("?")
+                ),
+            });
+            continue;
+        }
+        steps.push(Step {
+            resource: name.clone(),
+            action: Action::Orphaned,
+            reason: "no longer defined; not pruned".to_owned(),
+        });
+    }
+    steps.sort_by(|a, b| a.resource.cmp(&b.resource));
+    steps
+}

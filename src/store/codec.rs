@@ -1,0 +1,151 @@
+//! Backend-independent pieces: microsecond timestamps, SQLite's timestamp text, the
+//! columns of `resource_pools` derived from a pool's spec, and URL redaction.
+
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+
+use super::{CatalogRecord, StoreError};
+
+/// `t` truncated to the microsecond: what both backends store, so what reads return.
+pub(super) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// The current time at the store's precision.
+pub(super) fn now() -> DateTime<Utc> {
+    micros(Utc::now())
+}
+
+/// SQLite's timestamp text: RFC 3339 in UTC with exactly six fractional digits, e.g.
+/// `2024-05-01T12:34:56.123456Z`. Fixed width, so text order is time order.
+pub(super) fn to_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Parses [`to_text`]'s format (any RFC 3339 time is accepted).
+pub(super) fn from_text(column: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {text:?} is not a timestamp: {e}")))
+}
+
+/// Parses stored JSON text (SQLite).
+pub(super) fn json_from_text(column: &str, text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("{column}: invalid JSON: {e}")))
+}
+
+/// The `resource_pools` columns of one pool.
+pub(super) struct PoolColumns<'a> {
+    pub name: &'a str,
+    /// The record's path, else `spec.path`; None makes the insert fail (NOT NULL).
+    pub path: Option<&'a str>,
+    /// The path without its last segment; None for a top-level pool.
+    pub parent_path: Option<&'a str>,
+    pub pool_type: Option<&'a str>,
+    pub provider: Option<&'a str>,
+    /// `spec.properties`, or `{}`.
+    pub properties: serde_json::Value,
+    pub spec: &'a serde_json::Value,
+}
+
+impl<'a> PoolColumns<'a> {
+    pub(super) fn of(pool: &'a CatalogRecord) -> Self {
+        let field = |key: &str| pool.spec.get(key).and_then(serde_json::Value::as_str);
+        let path = pool.path.as_deref().or_else(|| field("path"));
+        PoolColumns {
+            name: &pool.name,
+            path,
+            parent_path: path.and_then(parent_path),
+            pool_type: field("pool_type"),
+            provider: field("provider"),
+            properties: pool
+                .spec
+                .get("properties")
+                .cloned()
+                .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+            spec: &pool.spec,
+        }
+    }
+}
+
+/// `/a/b/c` → `/a/b`; `/a` → None.
+fn parent_path(path: &str) -> Option<&str> {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) | None => None,
+        Some(i) => Some(&trimmed[..i]),
+    }
+}
+
+/// Which pools must go before the listed ones are upserted by name: those not listed and
+/// those whose path changed (so that two pools swapping paths never collide on the unique
+/// path index).
+pub(super) fn pools_to_delete(
+    existing: &[(String, String)],
+    listed: &[PoolColumns],
+) -> Vec<String> {
+    existing
+        .iter()
+        .filter(|(name, path)| {
+            !listed
+                .iter()
+                .any(|p| p.name == name && p.path == Some(path.as_str()))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// `url` with any password replaced, for error messages.
+pub(super) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:…@{}", &rest[at + 1..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_have_six_fractional_digits() {
+        let t = Utc.with_ymd_and_hms(2024, 5, 1, 12, 34, 56).unwrap()
+            + chrono::Duration::nanoseconds(123_456_789);
+        assert_eq!(to_text(micros(t)), "2024-05-01T12:34:56.123456Z");
+        assert_eq!(
+            to_text(Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap()),
+            "2024-05-01T00:00:00.000000Z"
+        );
+        assert_eq!(from_text("t", &to_text(micros(t))).unwrap(), micros(t));
+        assert!(from_text("t", "yesterday").is_err());
+    }
+
+    #[test]
+    fn parent_paths() {
+        assert_eq!(
+            parent_path("/homelab/compute/gpu"),
+            Some("/homelab/compute")
+        );
+        assert_eq!(parent_path("/homelab/compute/"), Some("/homelab"));
+        assert_eq!(parent_path("/homelab"), None);
+        assert_eq!(parent_path("/"), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgress://u:secret@h:5432/db"),
+            "postgress://u:…@h:5432/db"
+        );
+        assert_eq!(redact("mysql://h/db"), "mysql://h/db");
+        assert_eq!(redact("nonsense"), "nonsense");
+    }
+}

@@ -1,0 +1,167 @@
+//! The schema: SQL migrations embedded from `migrations/postgres` and `migrations/sqlite`,
+//! and the code that applies them.
+//!
+//! Both directories hold the same versions with the same tables and columns; PostgreSQL
+//! uses native types (UUID, JSONB, TIMESTAMPTZ, INET) and SQLite their text and integer
+//! equivalents (see the header of `migrations/sqlite/0001_wtt_schema.sql`). Applied
+//! versions are tracked in sqlx's `_sqlx_migrations` table, so an edited migration that
+//! has already been applied is reported as a checksum mismatch instead of being ignored.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migrate, Migration, MigrationType, Migrator};
+
+use super::StoreError;
+
+/// Where sqlx records applied migrations.
+const TABLE: &str = "_sqlx_migrations";
+
+/// One embedded migration file.
+struct Source {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+const POSTGRES: &[Source] = &[
+    Source {
+        version: 1,
+        description: "wtt schema",
+        sql: include_str!("../../migrations/postgres/0001_wtt_schema.sql"),
+    },
+    Source {
+        version: 2,
+        description: "reconcile loop",
+        sql: include_str!("../../migrations/postgres/0002_reconcile_loop.sql"),
+    },
+];
+
+const SQLITE: &[Source] = &[
+    Source {
+        version: 1,
+        description: "wtt schema",
+        sql: include_str!("../../migrations/sqlite/0001_wtt_schema.sql"),
+    },
+    Source {
+        version: 2,
+        description: "reconcile loop",
+        sql: include_str!("../../migrations/sqlite/0002_reconcile_loop.sql"),
+    },
+];
+
+/// The PostgreSQL migrations.
+pub(super) fn postgres() -> Migrator {
+    build(POSTGRES)
+}
+
+/// The SQLite migrations.
+pub(super) fn sqlite() -> Migrator {
+    build(SQLITE)
+}
+
+fn build(sources: &[Source]) -> Migrator {
+    let migrations = sources
+        .iter()
+        .map(|s| {
+            Migration::new(
+                s.version,
+                Cow::Borrowed(s.description),
+                MigrationType::Simple,
+                s.sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = Migrator::with_migrations(migrations);
+    // `apply` takes the lock itself, around listing *and* running, so that the versions
+    // it reports are exactly the ones this call applied.
+    migrator.set_locking(false);
+    migrator
+}
+
+/// Applies the pending migrations on `conn` under the database's migration lock (a
+/// PostgreSQL advisory lock; SQLite has none, its writers are serialised by the file
+/// lock) and returns the versions applied by this call, in order.
+pub(super) async fn apply<C>(migrator: &Migrator, conn: &mut C) -> Result<Vec<i64>, StoreError>
+where
+    C: Migrate,
+{
+    conn.lock().await?;
+    let outcome = apply_locked(migrator, conn).await;
+    let unlocked = conn.unlock().await;
+    let applied = outcome?;
+    unlocked?;
+    Ok(applied)
+}
+
+async fn apply_locked<C>(migrator: &Migrator, conn: &mut C) -> Result<Vec<i64>, StoreError>
+where
+    C: Migrate,
+{
+    conn.ensure_migrations_table(TABLE).await?;
+    let before: BTreeSet<i64> = conn
+        .list_applied_migrations(TABLE)
+        .await?
+        .into_iter()
+        .map(|m| m.version)
+        .collect();
+    migrator.run_direct(None, conn, false).await?;
+    Ok(migrator
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !before.contains(v))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `CREATE TABLE name` names in a migration, in order.
+    fn tables(sql: &str) -> Vec<String> {
+        sql.split("CREATE TABLE ")
+            .skip(1)
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn both_backends_have_the_same_versions_and_tables() {
+        assert_eq!(POSTGRES.len(), SQLITE.len());
+        for (pg, lite) in POSTGRES.iter().zip(SQLITE) {
+            assert_eq!(pg.version, lite.version);
+            assert_eq!(pg.description, lite.description);
+            assert_eq!(tables(pg.sql), tables(lite.sql), "version {}", pg.version);
+        }
+        let versions: Vec<i64> = POSTGRES.iter().map(|s| s.version).collect();
+        let mut sorted = versions.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(versions, sorted, "versions are unique and ascending");
+    }
+
+    #[test]
+    fn the_schema_has_every_table() {
+        let all: BTreeSet<String> = POSTGRES.iter().flat_map(|s| tables(s.sql)).collect();
+        for table in [
+            "resource_pools",
+            "deployment_templates",
+            "resource_dimensions",
+            "deployment_instances",
+            "infrastructure_snapshots",
+            "state_deviations",
+            "generated_templates",
+            "audit_log",
+            "revisions",
+            "render_results",
+            "apply_runs",
+            "proposals",
+            "reconcile_requests",
+        ] {
+            assert!(all.contains(table), "{table}");
+        }
+    }
+}

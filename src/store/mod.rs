@@ -1,0 +1,330 @@
+//! Store: everything homelabd remembers, in SQLite (the embedded default) or PostgreSQL.
+//!
+//! Only this module touches sqlx. Both backends run the same operations with the same
+//! meaning; `tests/store_contract.rs` runs one suite against both. Every write that
+//! changes state happens in one transaction together with its audit-log rows.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which database is behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite, the embedded default (`sqlite:<path>`).
+    Sqlite,
+    /// PostgreSQL, the production store (`postgres://…`).
+    Postgres,
+}
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no supported database (any password in it is redacted).
+    #[error("database URL {0:?} is neither sqlite:… nor postgres://…")]
+    BadUrl(String),
+    /// The database refused or failed (connection, constraint violation, …).
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration could not be applied, or an applied one was edited afterwards.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored timestamp or JSON document does not parse (SQLite text columns).
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One commit the daemon looked at, and what validation said about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionRecord {
+    /// Commit id (40 hex characters).
+    pub commit: String,
+    pub seen_at: DateTime<Utc>,
+    /// No errors at all.
+    pub valid: bool,
+    pub resources_valid: i64,
+    pub resources_invalid: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    /// The diagnostics as JSON (an array of `diag::Diagnostic`).
+    pub diagnostics: serde_json::Value,
+}
+
+/// State of one resource (one row of `deployment_instances`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    pub name: String,
+    /// `rendered`, `invalid`, `orphaned`, `applied`, `failed` (see `reconcile::State`).
+    pub state: String,
+    /// Why it is in that state, e.g. "rendered, not applied: no executor yet".
+    pub reason: Option<String>,
+    pub provider: Option<String>,
+    pub pool: Option<String>,
+    pub chart: Option<String>,
+    pub resource_type: Option<String>,
+    /// The placement decision (JSON) of the last good desired state.
+    pub placement: Option<serde_json::Value>,
+    pub dimensions: Option<serde_json::Value>,
+    /// The commit of the last good desired state.
+    pub desired_revision: Option<String>,
+    pub input_hash: Option<String>,
+    pub output_hash: Option<String>,
+    /// Where the definition lives (`file:line`), for invalid and orphaned resources too.
+    pub source: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One render of one resource (a row of `render_results`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderRecord {
+    pub resource: String,
+    pub revision: String,
+    pub input_hash: String,
+    pub output_hash: String,
+    /// `written` or `unchanged`.
+    pub outcome: String,
+    pub rendered_at: DateTime<Utc>,
+}
+
+/// Who did something (the `actor` of an audit row): `daemon`, `cli:<user>`, `mcp:<client>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// e.g. `revision.recorded`, `resource.rendered`, `resource.invalid`, `reconcile.requested`.
+    pub action: String,
+    /// e.g. the resource name or commit.
+    pub subject: String,
+    pub details: serde_json::Value,
+}
+
+/// A ResourcePool or DeploymentTemplate as of a revision (synced to `resource_pools` /
+/// `deployment_templates` and their dimensions to `resource_dimensions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogRecord {
+    pub name: String,
+    /// Pool path, or None for templates.
+    pub path: Option<String>,
+    pub spec: serde_json::Value,
+    pub dimensions: std::collections::BTreeMap<String, String>,
+}
+
+/// Everything one reconcile pass learned, written in ONE transaction: a crash leaves
+/// either all of it or none of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PassRecord {
+    pub revision: Option<RevisionRecord>,
+    /// Upserted by name.
+    pub resources: Vec<ResourceRecord>,
+    pub renders: Vec<RenderRecord>,
+    /// When `Some`, replaces the stored pools (by name).
+    pub pools: Option<Vec<CatalogRecord>>,
+    /// When `Some`, replaces the stored templates (by name).
+    pub templates: Option<Vec<CatalogRecord>>,
+    pub audit: Vec<AuditRecord>,
+}
+
+/// A request for an immediate reconcile left by `homelabd reconcile` for a running daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileRequest {
+    pub id: i64,
+    /// A resource name, or None for everything.
+    pub resource: Option<String>,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+mod codec;
+mod migrations;
+mod postgres;
+mod sqlite;
+
+/// A pool of connections to the store's database, SQLite or PostgreSQL. Cheap to clone.
+///
+/// Timestamps are kept at microsecond precision (finer parts are truncated on write):
+/// PostgreSQL stores them as `TIMESTAMPTZ`, SQLite as RFC 3339 text in UTC with exactly
+/// six fractional digits (`2024-05-01T12:34:56.123456Z`), which sorts as time does. JSON
+/// is `JSONB` in PostgreSQL and validated text in SQLite.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Inner,
+}
+
+#[derive(Debug, Clone)]
+enum Inner {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Store {
+    /// Connects to `sqlite:<path>` / `sqlite://<path>` (the file is created if missing;
+    /// WAL journal, 5 s busy timeout, foreign keys on) or `postgres://…` /
+    /// `postgresql://…`. Anything else is [`StoreError::BadUrl`]. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let inner = if url.starts_with("sqlite:") {
+            Inner::Sqlite(sqlite::connect(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Inner::Postgres(postgres::connect(url).await?)
+        } else {
+            return Err(StoreError::BadUrl(codec::redact(url)));
+        };
+        Ok(Store { inner })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations; returns the versions applied now (empty if the schema
+    /// was up to date).
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::migrate(pool).await,
+            Inner::Postgres(pool) => postgres::migrate(pool).await,
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::ping(pool).await,
+            Inner::Postgres(pool) => postgres::ping(pool).await,
+        }
+    }
+
+    /// Writes everything in `pass` in one transaction: the revision (upserted by commit),
+    /// resources (upserted by name), render rows, pools and templates when `Some` (those
+    /// not listed are deleted; their dimensions are replaced in `resource_dimensions`),
+    /// and the audit rows. On any error nothing is written.
+    ///
+    /// Renders must name a resource that exists (in this pass or before) and a revision
+    /// that has been recorded (foreign keys).
+    pub async fn record_pass(&self, pass: &PassRecord) -> Result<(), StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::record_pass(pool, pass).await,
+            Inner::Postgres(pool) => postgres::record_pass(pool, pass).await,
+        }
+    }
+
+    /// The revision with the newest `seen_at`.
+    pub async fn latest_revision(&self) -> Result<Option<RevisionRecord>, StoreError> {
+        Ok(self.revisions(1).await?.into_iter().next())
+    }
+
+    /// One revision by commit id.
+    pub async fn revision(&self, commit: &str) -> Result<Option<RevisionRecord>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::revision(pool, commit).await,
+            Inner::Postgres(pool) => postgres::revision(pool, commit).await,
+        }
+    }
+
+    /// At most `limit` revisions, newest `seen_at` first.
+    pub async fn revisions(&self, limit: i64) -> Result<Vec<RevisionRecord>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::revisions(pool, limit.max(0)).await,
+            Inner::Postgres(pool) => postgres::revisions(pool, limit.max(0)).await,
+        }
+    }
+
+    /// Every resource, ordered by name.
+    pub async fn resources(&self) -> Result<Vec<ResourceRecord>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::resources(pool, None).await,
+            Inner::Postgres(pool) => postgres::resources(pool, None).await,
+        }
+    }
+
+    /// One resource by name.
+    pub async fn resource(&self, name: &str) -> Result<Option<ResourceRecord>, StoreError> {
+        let found = match &self.inner {
+            Inner::Sqlite(pool) => sqlite::resources(pool, Some(name)).await?,
+            Inner::Postgres(pool) => postgres::resources(pool, Some(name)).await?,
+        };
+        Ok(found.into_iter().next())
+    }
+
+    /// At most `limit` renders of `resource`, newest first.
+    pub async fn render_results(
+        &self,
+        resource: &str,
+        limit: i64,
+    ) -> Result<Vec<RenderRecord>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::render_results(pool, resource, limit.max(0)).await,
+            Inner::Postgres(pool) => postgres::render_results(pool, resource, limit.max(0)).await,
+        }
+    }
+
+    /// At most `limit` audit rows, newest first.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::audit_log(pool, limit.max(0)).await,
+            Inner::Postgres(pool) => postgres::audit_log(pool, limit.max(0)).await,
+        }
+    }
+
+    /// The stored pools, ordered by name, with their dimensions.
+    pub async fn pools(&self) -> Result<Vec<CatalogRecord>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::catalog(pool, Kind::Pool).await,
+            Inner::Postgres(pool) => postgres::catalog(pool, Kind::Pool).await,
+        }
+    }
+
+    /// The stored templates, ordered by name, with their dimensions.
+    pub async fn templates(&self) -> Result<Vec<CatalogRecord>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::catalog(pool, Kind::Template).await,
+            Inner::Postgres(pool) => postgres::catalog(pool, Kind::Template).await,
+        }
+    }
+
+    /// Queues a reconcile request for `resource` (None: everything) together with an
+    /// audit row `reconcile.requested` by `by`, in one transaction. Returns the request id.
+    pub async fn request_reconcile(
+        &self,
+        resource: Option<&str>,
+        by: &str,
+    ) -> Result<i64, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::request_reconcile(pool, resource, by).await,
+            Inner::Postgres(pool) => postgres::request_reconcile(pool, resource, by).await,
+        }
+    }
+
+    /// Atomically takes (deletes and returns, oldest first) every queued request: two
+    /// concurrent callers never both get the same request.
+    pub async fn take_reconcile_requests(&self) -> Result<Vec<ReconcileRequest>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::take_reconcile_requests(pool).await,
+            Inner::Postgres(pool) => postgres::take_reconcile_requests(pool).await,
+        }
+    }
+}
+
+/// Pools or templates: which catalog table, and their `entity_kind` in
+/// `resource_dimensions`.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Pool,
+    Template,
+}
+
+impl Kind {
+    fn entity_kind(self) -> &'static str {
+        match self {
+            Kind::Pool => "pool",
+            Kind::Template => "template",
+        }
+    }
+}
+
+/// The audit subject of a reconcile request for everything.
+const ALL_RESOURCES: &str = "*";

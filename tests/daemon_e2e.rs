@@ -1,0 +1,326 @@
+//! End to end: the real `homelabd daemon` against a real git repository in a temp dir,
+//! with SQLite and with PostgreSQL (a throwaway cluster, or DATABASE_URL).
+//!
+//! Commit → rendered and recorded; a broken definition keeps its last good state while the
+//! others carry on; a deleted definition is orphaned, not pruned; a restart resumes without
+//! redoing unchanged work; kill -9 in the middle of a pass leaves a consistent state.
+
+mod support;
+
+use homelabd::store::{ResourceRecord, Store};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{git_commit_all, write};
+
+/// A running daemon, killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(repo: &Path, state: &Path, db: Option<&str>) -> Daemon {
+        let log = state.with_extension("log");
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_homelabd"));
+        cmd.args(["daemon", "--repo"])
+            .arg(repo)
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("HOMELABD_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(url) = db {
+            cmd.args(["--database-url", url]);
+        }
+        Daemon {
+            child: cmd.spawn().expect("start daemon"),
+            log,
+        }
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls the store until `check` holds (or fails after `secs`, showing the daemon log).
+async fn wait_for(
+    url: &str,
+    daemon: &Daemon,
+    secs: u64,
+    what: &str,
+    check: impl Fn(&Snapshot) -> bool,
+) -> Snapshot {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Ok(store) = Store::connect(url).await
+            && let Ok(s) = snapshot(&store).await
+        {
+            if check(&s) {
+                return s;
+            }
+            last = Some(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "timed out waiting for {what}\nlast state: {last:#?}\ndaemon log:\n{}",
+        daemon.log()
+    );
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    revision: Option<String>,
+    resources: BTreeMap<String, ResourceRecord>,
+    renders: usize,
+}
+
+async fn snapshot(store: &Store) -> Result<Snapshot, homelabd::store::StoreError> {
+    let revision = store.latest_revision().await?.map(|r| r.commit);
+    let resources: BTreeMap<String, ResourceRecord> = store
+        .resources()
+        .await?
+        .into_iter()
+        .map(|r| (r.name.clone(), r))
+        .collect();
+    let mut renders = 0;
+    for name in resources.keys() {
+        renders += store.render_results(name, 1000).await?.len();
+    }
+    Ok(Snapshot {
+        revision,
+        resources,
+        renders,
+    })
+}
+
+const NEW_SERVICE: &str = "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: whoami\nspec:\n  resource_type: container\n  workload_type: web-application\n  requirements: {cpu: 1, memory_gb: 0.5}\n  placement: {provider: docker}\n  chart: {values: {image: \"traefik/whoami:v1.10\", ports: [{name: http, container_port: 80, host_port: 8081, protocol: tcp}]}}\n";
+
+const BULK_POOL: &str = "apiVersion: homelab.ai/v1\nkind: ResourcePool\nmetadata:\n  name: bulk\nspec:\n  path: /homelab/bulk\n  pool_type: docker\n  provider: docker\n  nodes:\n    - {name: bulk-host, cpu: 512, memory_gb: 1024, storage_gb: 100000}\n";
+
+async fn scenario(db: Option<String>) {
+    let repo = support::example_copy();
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("state");
+    let url = db
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", state_dir.join("homelabd.db").display()));
+    let first = git_commit_all(repo.path(), "example homelab");
+
+    // 1. The daemon loads the commit, renders every resource and records it.
+    let daemon = Daemon::start(repo.path(), &state_dir, db.as_deref());
+    let s = wait_for(&url, &daemon, 60, "first commit recorded", |s| {
+        s.revision.as_deref() == Some(first.as_str()) && s.resources.len() == 9
+    })
+    .await;
+    for r in s.resources.values() {
+        assert_eq!(r.state, "rendered", "{r:?}");
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("rendered, not applied: no executor yet")
+        );
+        assert_eq!(r.desired_revision.as_deref(), Some(first.as_str()));
+    }
+    assert!(
+        state_dir
+            .join("rendered-configs/proxmox/ollama-server/main.tf")
+            .exists()
+    );
+
+    // 2. A new commit is noticed (inotify on refs) and reconciled quickly.
+    write(repo.path(), "definitions/apps/whoami.yaml", NEW_SERVICE);
+    let committed = Instant::now();
+    let second = git_commit_all(repo.path(), "add whoami");
+    let s = wait_for(&url, &daemon, 20, "whoami rendered", |s| {
+        s.resources
+            .get("whoami")
+            .is_some_and(|r| r.desired_revision.as_deref() == Some(second.as_str()))
+    })
+    .await;
+    let took = committed.elapsed();
+    assert!(
+        state_dir
+            .join("rendered-configs/docker/whoami/compose.yaml")
+            .exists()
+    );
+    assert_eq!(s.revision.as_deref(), Some(second.as_str()));
+    eprintln!("commit to recorded: {took:?}");
+
+    // 3. A broken definition keeps its last good state; the others still reconcile.
+    let jenkins = repo.path().join("definitions/ci/jenkins.yaml");
+    let text = std::fs::read_to_string(&jenkins).unwrap();
+    std::fs::write(
+        &jenkins,
+        text.replace("workload_type: ci-cd", "workload_type: no-such-type"),
+    )
+    .unwrap();
+    write(
+        repo.path(),
+        "definitions/apps/whoami.yaml",
+        &NEW_SERVICE.replace("host_port: 8081", "host_port: 8082"),
+    );
+    let third = git_commit_all(repo.path(), "break jenkins, move whoami");
+    let s = wait_for(&url, &daemon, 20, "jenkins invalid, whoami updated", |s| {
+        s.revision.as_deref() == Some(third.as_str())
+            && s.resources
+                .get("jenkins")
+                .is_some_and(|r| r.state == "invalid")
+            && s.resources
+                .get("whoami")
+                .is_some_and(|r| r.desired_revision.as_deref() == Some(third.as_str()))
+    })
+    .await;
+    let j = &s.resources["jenkins"];
+    assert_eq!(
+        j.desired_revision.as_deref(),
+        Some(first.as_str()),
+        "last good state kept"
+    );
+    let error = j.last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("definitions/ci/jenkins.yaml") && error.contains("unknown-workload-type"),
+        "{error}"
+    );
+    assert!(
+        state_dir
+            .join("rendered-configs/proxmox/jenkins/main.tf")
+            .exists(),
+        "last good render kept"
+    );
+    let compose =
+        std::fs::read_to_string(state_dir.join("rendered-configs/docker/whoami/compose.yaml"))
+            .unwrap();
+    assert!(compose.contains("8082"), "{compose}");
+
+    // 4. A deleted definition is orphaned and nothing is pruned.
+    std::fs::remove_file(repo.path().join("definitions/apps/uptime-kuma.yaml")).unwrap();
+    let fourth = git_commit_all(repo.path(), "remove uptime-kuma");
+    let s = wait_for(&url, &daemon, 20, "uptime-kuma orphaned", |s| {
+        s.revision.as_deref() == Some(fourth.as_str())
+            && s.resources
+                .get("uptime-kuma")
+                .is_some_and(|r| r.state == "orphaned")
+    })
+    .await;
+    assert!(
+        state_dir
+            .join("rendered-configs/docker/uptime-kuma/compose.yaml")
+            .exists(),
+        "not pruned"
+    );
+    let renders_before_restart = s.renders;
+    drop(daemon);
+
+    // 5. A restart resumes from the store: nothing unchanged is rendered again.
+    let daemon = Daemon::start(repo.path(), &state_dir, db.as_deref());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = wait_for(&url, &daemon, 20, "state after restart", |s| {
+        s.revision.as_deref() == Some(fourth.as_str())
+    })
+    .await;
+    assert_eq!(
+        s.renders, renders_before_restart,
+        "unchanged resources were rendered again after a restart"
+    );
+    assert!(daemon.log().contains("reconciled"), "{}", daemon.log());
+
+    // 6. kill -9 in the middle of a large pass: the restart ends consistent.
+    let mut daemon = daemon;
+    write(repo.path(), "pools/bulk.yaml", BULK_POOL);
+    for i in 0..150 {
+        let doc = NEW_SERVICE
+            .replace("whoami", &format!("bulk-{i:03}"))
+            .replace("host_port: 8081", &format!("host_port: {}", 9000 + i))
+            .replace(
+                "placement: {provider: docker}",
+                "placement: {pool: /homelab/bulk}",
+            );
+        write(
+            repo.path(),
+            &format!("definitions/bulk/svc-{i:03}.yaml"),
+            &doc,
+        );
+    }
+    let fifth = git_commit_all(repo.path(), "150 services");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.kill9();
+    let daemon = Daemon::start(repo.path(), &state_dir, db.as_deref());
+    let s = wait_for(&url, &daemon, 60, "bulk commit after kill -9", |s| {
+        s.revision.as_deref() == Some(fifth.as_str())
+            && (0..150).all(|i| {
+                s.resources
+                    .get(&format!("bulk-{i:03}"))
+                    .is_some_and(|r| r.state == "rendered")
+            })
+    })
+    .await;
+    let docker_dir = state_dir.join("rendered-configs/docker");
+    let leftovers: Vec<String> = std::fs::read_dir(&docker_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "half-written directories left: {leftovers:?}"
+    );
+    for (name, r) in &s.resources {
+        if r.state == "rendered" {
+            let dir = state_dir
+                .join("rendered-configs")
+                .join(r.provider.as_deref().unwrap())
+                .join(name);
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("homelabd.manifest.json")).unwrap())
+                    .unwrap();
+            assert_eq!(
+                manifest["output_hash"].as_str(),
+                r.output_hash.as_deref(),
+                "{name}: store and disk agree"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_reconciles_commits_on_sqlite() {
+    scenario(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_reconciles_commits_on_postgres() {
+    let Some(cluster) = support::pg::PgCluster::start() else {
+        return support::skip(
+            "daemon on PostgreSQL",
+            "no PostgreSQL binaries and no DATABASE_URL",
+        );
+    };
+    let url = cluster.fresh_database().await;
+    scenario(Some(url)).await;
+}

@@ -1,0 +1,967 @@
+//! The store contract: one suite of cases (async fns taking a `&Store`), run against
+//! SQLite (a temp file) and PostgreSQL (a throwaway cluster, or `DATABASE_URL`).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use homelabd::store::{
+    AuditRecord, Backend, CatalogRecord, PassRecord, RenderRecord, ResourceRecord, RevisionRecord,
+    Store, StoreError,
+};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+use support::pg::PgCluster;
+
+/// Raw access to the same database, for what the `Store` API does not show.
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Raw {
+    /// The single integer `sql` returns (SQL valid on both backends).
+    async fn int(&self, sql: &'static str) -> i64 {
+        match self {
+            Raw::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            Raw::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The single (nullable) text `sql` returns.
+    async fn text(&self, sql: &'static str) -> Option<String> {
+        match self {
+            Raw::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            Raw::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+/// A store, raw access to it, and what keeps its database alive.
+struct Db {
+    store: Store,
+    raw: Raw,
+    _keep: Keep,
+}
+
+enum Keep {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Cluster(#[allow(dead_code)] PgCluster),
+}
+
+async fn sqlite_db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    // The file does not exist yet: connect creates it.
+    let url = format!("sqlite://{}", dir.path().join("homelabd.db").display());
+    let store = Store::connect(&url).await.expect("connect sqlite");
+    assert_eq!(store.backend(), Backend::Sqlite);
+    let raw = Raw::Sqlite(sqlx::SqlitePool::connect(&url).await.unwrap());
+    Db {
+        store,
+        raw,
+        _keep: Keep::Dir(dir),
+    }
+}
+
+async fn postgres_db(test: &str) -> Option<Db> {
+    let Some(cluster) = PgCluster::start() else {
+        support::skip(
+            test,
+            "no PostgreSQL (set DATABASE_URL or install postgresql)",
+        );
+        return None;
+    };
+    let url = cluster.fresh_database().await;
+    let store = Store::connect(&url).await.expect("connect postgres");
+    assert_eq!(store.backend(), Backend::Postgres);
+    let raw = Raw::Postgres(sqlx::PgPool::connect(&url).await.unwrap());
+    Some(Db {
+        store,
+        raw,
+        _keep: Keep::Cluster(cluster),
+    })
+}
+
+/// Runs `$case` against both backends as the tests `$sqlite` and `$postgres`.
+macro_rules! contract {
+    ($case:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $sqlite() {
+            let db = sqlite_db().await;
+            $case(&db.store, &db.raw).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $postgres() {
+            let Some(db) = postgres_db(stringify!($postgres)).await else {
+                return;
+            };
+            $case(&db.store, &db.raw).await;
+        }
+    };
+}
+
+contract!(
+    migrate_applies_all_then_nothing,
+    sqlite_migrate_applies_all_then_nothing,
+    postgres_migrate_applies_all_then_nothing
+);
+contract!(
+    record_pass_round_trips_every_field,
+    sqlite_record_pass_round_trips_every_field,
+    postgres_record_pass_round_trips_every_field
+);
+contract!(
+    resources_are_upserted_by_name,
+    sqlite_resources_are_upserted_by_name,
+    postgres_resources_are_upserted_by_name
+);
+contract!(
+    catalog_replacement_deletes_and_syncs_dimensions,
+    sqlite_catalog_replacement_deletes_and_syncs_dimensions,
+    postgres_catalog_replacement_deletes_and_syncs_dimensions
+);
+contract!(
+    revisions_are_newest_first_and_rerecordable,
+    sqlite_revisions_are_newest_first_and_rerecordable,
+    postgres_revisions_are_newest_first_and_rerecordable
+);
+contract!(
+    failed_pass_leaves_nothing_behind,
+    sqlite_failed_pass_leaves_nothing_behind,
+    postgres_failed_pass_leaves_nothing_behind
+);
+contract!(
+    reconcile_requests_are_taken_exactly_once,
+    sqlite_reconcile_requests_are_taken_exactly_once,
+    postgres_reconcile_requests_are_taken_exactly_once
+);
+contract!(
+    render_results_and_audit_are_newest_first_and_limited,
+    sqlite_render_results_and_audit_are_newest_first_and_limited,
+    postgres_render_results_and_audit_are_newest_first_and_limited
+);
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+/// JSON that exercises the encodings: unicode, escapes, nesting, nulls, extreme integers,
+/// fractions.
+fn tricky_json() -> serde_json::Value {
+    json!({
+        "text": "héllo ☃ \"quoted\" \\ back\nslash\ttab 🚀",
+        "nested": {"list": [1, [2, [3, {}]], [], null, true, false]},
+        "ints": [0, -1, i64::MIN, i64::MAX, u64::MAX],
+        "floats": [0.1, -2.5, 1.0, 1e-7, 123456.789],
+        "empty": {},
+        "null": null,
+        "key with spaces": "and a very long value ".repeat(50),
+    })
+}
+
+fn commit(c: char) -> String {
+    c.to_string().repeat(40)
+}
+
+fn revision(c: char, seen_at: &str) -> RevisionRecord {
+    RevisionRecord {
+        commit: commit(c),
+        seen_at: at(seen_at),
+        valid: true,
+        resources_valid: 2,
+        resources_invalid: 0,
+        errors: 0,
+        warnings: 1,
+        diagnostics: json!([]),
+    }
+}
+
+fn full_resource(name: &str, rev: &str) -> ResourceRecord {
+    ResourceRecord {
+        name: name.to_owned(),
+        state: "rendered".to_owned(),
+        reason: Some("rendered, not applied: no executor yet".to_owned()),
+        provider: Some("proxmox".to_owned()),
+        pool: Some("/homelab/compute".to_owned()),
+        chart: Some("proxmox-vm".to_owned()),
+        resource_type: Some("vm".to_owned()),
+        placement: Some(tricky_json()),
+        dimensions: Some(json!({"env": "prod", "tier": "gold"})),
+        desired_revision: Some(rev.to_owned()),
+        input_hash: Some("sha256:in".to_owned()),
+        output_hash: Some("sha256:out".to_owned()),
+        source: Some("resources/web.yaml:3".to_owned()),
+        last_error: Some("boom".to_owned()),
+        last_error_at: Some(at("1969-12-31T23:59:59.999999999Z")),
+        updated_at: at("2024-05-01T12:34:56.123456789Z"),
+    }
+}
+
+fn bare_resource(name: &str, state: &str) -> ResourceRecord {
+    ResourceRecord {
+        name: name.to_owned(),
+        state: state.to_owned(),
+        reason: None,
+        provider: None,
+        pool: None,
+        chart: None,
+        resource_type: None,
+        placement: None,
+        dimensions: None,
+        desired_revision: None,
+        input_hash: None,
+        output_hash: None,
+        source: None,
+        last_error: None,
+        last_error_at: None,
+        updated_at: at("2024-05-01T00:00:00Z"),
+    }
+}
+
+fn pool(name: &str, path: &str, dims: &[(&str, &str)]) -> CatalogRecord {
+    CatalogRecord {
+        name: name.to_owned(),
+        path: Some(path.to_owned()),
+        spec: json!({
+            "path": path,
+            "pool_type": "compute",
+            "provider": "proxmox",
+            "properties": {"endpoint": "https://pve.example:8006", "verify_tls": false},
+            "dimensions": dims.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        }),
+        dimensions: dims
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn template(name: &str, dims: &[(&str, &str)]) -> CatalogRecord {
+    CatalogRecord {
+        name: name.to_owned(),
+        path: None,
+        spec: json!({"defaults": {"cpu": 2, "memory_gb": 4.5}, "rules": []}),
+        dimensions: dims
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn audit(at_text: &str, action: &str, subject: &str) -> AuditRecord {
+    AuditRecord {
+        at: at(at_text),
+        actor: "daemon".to_owned(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        details: json!({"why": "test", "n": 1}),
+    }
+}
+
+/// `t` at the store's precision.
+fn us(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+async fn migrated(store: &Store) {
+    store.migrate().await.expect("migrate");
+}
+
+// ---------------------------------------------------------------------------------------
+// Cases
+
+async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
+    store.ping().await.expect("ping");
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .await,
+        2
+    );
+    // An empty store reads as empty.
+    assert_eq!(store.latest_revision().await.unwrap(), None);
+    assert!(store.resources().await.unwrap().is_empty());
+    assert!(store.pools().await.unwrap().is_empty());
+    assert!(store.take_reconcile_requests().await.unwrap().is_empty());
+}
+
+async fn record_pass_round_trips_every_field(store: &Store, _raw: &Raw) {
+    migrated(store).await;
+    let rev = RevisionRecord {
+        commit: commit('a'),
+        seen_at: at("2024-05-01T12:34:56.123456789Z"),
+        valid: false,
+        resources_valid: 7,
+        resources_invalid: 3,
+        errors: 2,
+        warnings: 5,
+        diagnostics: json!([{"severity": "error", "code": "E001", "line": 3, "extra": tricky_json()}]),
+    };
+    let pass = PassRecord {
+        revision: Some(rev.clone()),
+        resources: vec![
+            bare_resource("zeta", "invalid"),
+            full_resource("alpha", &rev.commit),
+        ],
+        renders: vec![
+            RenderRecord {
+                resource: "alpha".to_owned(),
+                revision: rev.commit.clone(),
+                input_hash: "in-1".to_owned(),
+                output_hash: "out-1".to_owned(),
+                outcome: "written".to_owned(),
+                rendered_at: at("2024-05-01T12:00:00.000001Z"),
+            },
+            RenderRecord {
+                resource: "alpha".to_owned(),
+                revision: rev.commit.clone(),
+                input_hash: "in-2".to_owned(),
+                output_hash: "out-2".to_owned(),
+                outcome: "unchanged".to_owned(),
+                rendered_at: at("2024-05-01T12:00:00.000002999Z"),
+            },
+        ],
+        pools: Some(vec![
+            pool(
+                "compute",
+                "/homelab/compute",
+                &[("site", "home"), ("tier", "gold")],
+            ),
+            pool("homelab", "/homelab", &[]),
+        ]),
+        templates: Some(vec![template("small-vm", &[("size", "s")])]),
+        audit: vec![
+            audit(
+                "2024-05-01T12:34:56.999999999Z",
+                "revision.recorded",
+                &rev.commit,
+            ),
+            audit("2024-05-01T12:34:57Z", "resource.rendered", "alpha"),
+        ],
+    };
+    store.record_pass(&pass).await.expect("record pass");
+
+    let want_rev = RevisionRecord {
+        seen_at: us(rev.seen_at),
+        ..rev.clone()
+    };
+    assert_eq!(
+        store.revision(&rev.commit).await.unwrap(),
+        Some(want_rev.clone())
+    );
+    assert_eq!(store.latest_revision().await.unwrap(), Some(want_rev));
+    assert_eq!(store.revision(&commit('f')).await.unwrap(), None);
+
+    let mut alpha = full_resource("alpha", &rev.commit);
+    alpha.updated_at = at("2024-05-01T12:34:56.123456Z");
+    alpha.last_error_at = Some(at("1969-12-31T23:59:59.999999Z"));
+    let zeta = bare_resource("zeta", "invalid");
+    assert_eq!(
+        store.resources().await.unwrap(),
+        vec![alpha.clone(), zeta.clone()]
+    );
+    assert_eq!(store.resource("alpha").await.unwrap(), Some(alpha));
+    assert_eq!(store.resource("zeta").await.unwrap(), Some(zeta));
+    assert_eq!(store.resource("nope").await.unwrap(), None);
+
+    let renders = store.render_results("alpha", 10).await.unwrap();
+    let mut want_renders: Vec<RenderRecord> = pass.renders.iter().rev().cloned().collect();
+    want_renders[0].rendered_at = at("2024-05-01T12:00:00.000002Z");
+    assert_eq!(renders, want_renders);
+    assert!(store.render_results("zeta", 10).await.unwrap().is_empty());
+
+    let log = store.audit_log(10).await.unwrap();
+    let mut want_log: Vec<AuditRecord> = pass.audit.iter().rev().cloned().collect();
+    want_log[1].at = at("2024-05-01T12:34:56.999999Z");
+    assert_eq!(log, want_log);
+
+    assert_eq!(
+        store.pools().await.unwrap(),
+        pass.pools.clone().unwrap(),
+        "pools, ordered by name, with their dimensions"
+    );
+    assert_eq!(
+        store.templates().await.unwrap(),
+        pass.templates.clone().unwrap()
+    );
+}
+
+async fn resources_are_upserted_by_name(store: &Store, raw: &Raw) {
+    migrated(store).await;
+    let first = PassRecord {
+        revision: Some(revision('a', "2024-01-01T00:00:00Z")),
+        resources: vec![full_resource("web", &commit('a'))],
+        ..Default::default()
+    };
+    store.record_pass(&first).await.unwrap();
+
+    let mut failed = bare_resource("web", "failed");
+    failed.last_error = Some("terraform apply exited 1".to_owned());
+    let second = PassRecord {
+        resources: vec![failed.clone(), bare_resource("db", "orphaned")],
+        ..Default::default()
+    };
+    store.record_pass(&second).await.unwrap();
+
+    assert_eq!(
+        store.resources().await.unwrap(),
+        vec![bare_resource("db", "orphaned"), failed]
+    );
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM deployment_instances").await,
+        2
+    );
+    // An upsert keeps the row (and its id), it does not replace it.
+    assert_eq!(
+        raw.int("SELECT COUNT(DISTINCT id) FROM deployment_instances WHERE name = 'web'")
+            .await,
+        1
+    );
+}
+
+async fn catalog_replacement_deletes_and_syncs_dimensions(store: &Store, raw: &Raw) {
+    migrated(store).await;
+    let first = PassRecord {
+        pools: Some(vec![
+            pool("root", "/homelab", &[("site", "home")]),
+            pool("compute", "/homelab/compute", &[("tier", "gold")]),
+            pool("storage", "/homelab/storage", &[("tier", "bulk")]),
+        ]),
+        templates: Some(vec![
+            template("large", &[("size", "l"), ("gpu", "yes")]),
+            template("small", &[("size", "s")]),
+        ]),
+        ..Default::default()
+    };
+    store.record_pass(&first).await.unwrap();
+    assert_eq!(store.pools().await.unwrap().len(), 3);
+    assert_eq!(
+        raw.text("SELECT parent_path FROM resource_pools WHERE name = 'compute'")
+            .await
+            .as_deref(),
+        Some("/homelab")
+    );
+    assert_eq!(
+        raw.text("SELECT parent_path FROM resource_pools WHERE name = 'root'")
+            .await,
+        None
+    );
+    assert_eq!(
+        raw.text("SELECT provider FROM resource_pools WHERE name = 'root'")
+            .await
+            .as_deref(),
+        Some("proxmox")
+    );
+
+    // `root` goes, `compute` and `storage` swap paths, dimensions change; templates are
+    // not in the pass and stay as they are.
+    let second_pools = vec![
+        pool(
+            "compute",
+            "/homelab/storage",
+            &[("tier", "silver"), ("new", "x")],
+        ),
+        pool("storage", "/homelab/compute", &[]),
+    ];
+    let second = PassRecord {
+        pools: Some(second_pools.clone()),
+        ..Default::default()
+    };
+    store.record_pass(&second).await.unwrap();
+    assert_eq!(store.pools().await.unwrap(), second_pools);
+    assert_eq!(
+        store.templates().await.unwrap(),
+        first.templates.clone().unwrap()
+    );
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM resource_dimensions WHERE entity_kind = 'pool'")
+            .await,
+        2
+    );
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM resource_dimensions WHERE entity_name = 'root'")
+            .await,
+        0
+    );
+
+    // Templates replaced: `large` and its dimensions go.
+    let third = PassRecord {
+        templates: Some(vec![template("small", &[("size", "xs")])]),
+        ..Default::default()
+    };
+    store.record_pass(&third).await.unwrap();
+    assert_eq!(
+        store.templates().await.unwrap(),
+        vec![template("small", &[("size", "xs")])]
+    );
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM resource_dimensions WHERE entity_name = 'large'")
+            .await,
+        0
+    );
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM resource_dimensions WHERE key = 'size' AND value = 'xs'")
+            .await,
+        1
+    );
+
+    // An empty list empties the table.
+    let fourth = PassRecord {
+        pools: Some(Vec::new()),
+        ..Default::default()
+    };
+    store.record_pass(&fourth).await.unwrap();
+    assert!(store.pools().await.unwrap().is_empty());
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM resource_dimensions WHERE entity_kind = 'pool'")
+            .await,
+        0
+    );
+    assert_eq!(store.templates().await.unwrap().len(), 1);
+}
+
+async fn revisions_are_newest_first_and_rerecordable(store: &Store, _raw: &Raw) {
+    migrated(store).await;
+    for rev in [
+        revision('b', "2024-03-01T00:00:00.000002Z"),
+        revision('a', "2024-03-01T00:00:00.000001Z"),
+        revision('c', "2024-03-01T00:00:00.000003Z"),
+    ] {
+        store
+            .record_pass(&PassRecord {
+                revision: Some(rev),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let commits =
+        |revs: Vec<RevisionRecord>| revs.into_iter().map(|r| r.commit).collect::<Vec<_>>();
+    assert_eq!(
+        commits(store.revisions(10).await.unwrap()),
+        vec![commit('c'), commit('b'), commit('a')]
+    );
+    assert_eq!(
+        commits(store.revisions(2).await.unwrap()),
+        vec![commit('c'), commit('b')]
+    );
+    assert!(store.revisions(0).await.unwrap().is_empty());
+
+    // Seeing `a` again: no error, one row, now the newest.
+    let mut again = revision('a', "2024-04-01T00:00:00Z");
+    again.valid = false;
+    again.errors = 1;
+    again.diagnostics = json!([{"code": "E1"}]);
+    store
+        .record_pass(&PassRecord {
+            revision: Some(again.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("re-recording a commit");
+    assert_eq!(store.latest_revision().await.unwrap(), Some(again));
+    assert_eq!(store.revisions(10).await.unwrap().len(), 3);
+}
+
+async fn failed_pass_leaves_nothing_behind(store: &Store, raw: &Raw) {
+    migrated(store).await;
+    async fn counts(raw: &Raw) -> [i64; 5] {
+        [
+            raw.int("SELECT COUNT(*) FROM revisions").await,
+            raw.int("SELECT COUNT(*) FROM deployment_instances").await,
+            raw.int("SELECT COUNT(*) FROM render_results").await,
+            raw.int("SELECT COUNT(*) FROM resource_pools").await,
+            raw.int("SELECT COUNT(*) FROM audit_log").await,
+        ]
+    }
+    // Each pass writes something, then breaks a constraint part-way through.
+    let bad_state = PassRecord {
+        revision: Some(revision('a', "2024-01-01T00:00:00Z")),
+        resources: vec![
+            full_resource("good", &commit('a')),
+            bare_resource("bad", "exploded"),
+        ],
+        audit: vec![audit("2024-01-01T00:00:00Z", "revision.recorded", "a")],
+        ..Default::default()
+    };
+    let unknown_resource = PassRecord {
+        revision: Some(revision('a', "2024-01-01T00:00:00Z")),
+        resources: vec![full_resource("good", &commit('a'))],
+        renders: vec![RenderRecord {
+            resource: "not-there".to_owned(),
+            revision: commit('a'),
+            input_hash: "i".to_owned(),
+            output_hash: "o".to_owned(),
+            outcome: "written".to_owned(),
+            rendered_at: at("2024-01-01T00:00:00Z"),
+        }],
+        audit: vec![audit("2024-01-01T00:00:00Z", "revision.recorded", "a")],
+        ..Default::default()
+    };
+    let mut pathless = pool("nowhere", "/x", &[]);
+    pathless.path = None;
+    pathless.spec = json!({});
+    let pool_without_path = PassRecord {
+        revision: Some(revision('a', "2024-01-01T00:00:00Z")),
+        pools: Some(vec![pool("fine", "/fine", &[("k", "v")]), pathless]),
+        audit: vec![audit("2024-01-01T00:00:00Z", "revision.recorded", "a")],
+        ..Default::default()
+    };
+    for (what, pass) in [
+        ("a state outside the CHECK", &bad_state),
+        ("a render of an unknown resource", &unknown_resource),
+        ("a pool without a path", &pool_without_path),
+    ] {
+        let err = store
+            .record_pass(pass)
+            .await
+            .expect_err(&format!("{what} must fail"));
+        assert!(matches!(err, StoreError::Database(_)), "{what}: {err}");
+        assert_eq!(counts(raw).await, [0; 5], "{what} left rows behind");
+        assert!(store.audit_log(10).await.unwrap().is_empty());
+    }
+
+    // Existing rows are untouched by a failed pass that would have changed them.
+    let good = PassRecord {
+        revision: Some(revision('b', "2024-02-01T00:00:00Z")),
+        resources: vec![full_resource("good", &commit('b'))],
+        audit: vec![audit("2024-02-01T00:00:00Z", "revision.recorded", "b")],
+        ..Default::default()
+    };
+    store
+        .record_pass(&good)
+        .await
+        .expect("the store still works");
+    let before = store.resources().await.unwrap();
+    let mut changes_then_fails = bad_state.clone();
+    changes_then_fails.resources[0].state = "applied".to_owned();
+    changes_then_fails.pools = Some(Vec::new());
+    assert!(store.record_pass(&changes_then_fails).await.is_err());
+    assert_eq!(store.resources().await.unwrap(), before);
+    assert_eq!(store.revisions(10).await.unwrap().len(), 1);
+    assert_eq!(store.audit_log(10).await.unwrap().len(), 1);
+}
+
+async fn reconcile_requests_are_taken_exactly_once(store: &Store, _raw: &Raw) {
+    migrated(store).await;
+    let before = Utc::now().trunc_subsecs(6);
+    let one = store
+        .request_reconcile(Some("web"), "cli:alice")
+        .await
+        .unwrap();
+    let all = store.request_reconcile(None, "mcp:claude").await.unwrap();
+    let after = Utc::now();
+    assert!(all > one);
+
+    let log = store.audit_log(10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|a| a.action == "reconcile.requested"));
+    assert_eq!(
+        (log[0].actor.as_str(), log[0].subject.as_str()),
+        ("mcp:claude", "*")
+    );
+    assert_eq!(
+        (log[1].actor.as_str(), log[1].subject.as_str()),
+        ("cli:alice", "web")
+    );
+
+    let taken = store.take_reconcile_requests().await.unwrap();
+    assert_eq!(
+        taken.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![one, all]
+    );
+    assert_eq!(taken[0].resource.as_deref(), Some("web"));
+    assert_eq!(taken[0].requested_by, "cli:alice");
+    assert_eq!(taken[1].resource, None);
+    assert_eq!(taken[1].requested_by, "mcp:claude");
+    for r in &taken {
+        assert!(before <= r.requested_at && r.requested_at <= after, "{r:?}");
+        assert_eq!(r.requested_at, r.requested_at.trunc_subsecs(6));
+    }
+    assert!(store.take_reconcile_requests().await.unwrap().is_empty());
+    // Ids are never reused, even once the queue has been emptied.
+    assert!(store.request_reconcile(None, "daemon").await.unwrap() > all);
+    store.take_reconcile_requests().await.unwrap();
+
+    // Producers and takers at once: every request is taken by exactly one taker.
+    const PRODUCERS: usize = 4;
+    const EACH: usize = 25;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..EACH {
+                    let name = format!("r{p}-{i}");
+                    ids.push(store.request_reconcile(Some(&name), "test").await.unwrap());
+                }
+                ids
+            })
+        })
+        .collect();
+    let takers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                    ids.extend(
+                        store
+                            .take_reconcile_requests()
+                            .await
+                            .unwrap()
+                            .iter()
+                            .map(|r| r.id),
+                    );
+                    if finished {
+                        return ids;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let mut produced = BTreeSet::new();
+    for p in producers {
+        produced.extend(p.await.unwrap());
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut taken: Vec<i64> = Vec::new();
+    for t in takers {
+        taken.extend(t.await.unwrap());
+    }
+    taken.extend(
+        store
+            .take_reconcile_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id),
+    );
+    let distinct: BTreeSet<i64> = taken.iter().copied().collect();
+    assert_eq!(taken.len(), distinct.len(), "a request was taken twice");
+    assert_eq!(distinct, produced);
+    assert_eq!(produced.len(), PRODUCERS * EACH);
+}
+
+async fn render_results_and_audit_are_newest_first_and_limited(store: &Store, _raw: &Raw) {
+    migrated(store).await;
+    let mut pass = PassRecord {
+        revision: Some(revision('a', "2024-01-01T00:00:00Z")),
+        resources: vec![
+            full_resource("web", &commit('a')),
+            full_resource("db", &commit('a')),
+        ],
+        ..Default::default()
+    };
+    for i in 0..5 {
+        for resource in ["web", "db"] {
+            pass.renders.push(RenderRecord {
+                resource: resource.to_owned(),
+                revision: commit('a'),
+                input_hash: format!("in-{i}"),
+                output_hash: format!("out-{i}"),
+                outcome: "written".to_owned(),
+                rendered_at: at(&format!("2024-01-01T00:00:0{i}Z")),
+            });
+        }
+        // Same timestamp for all: insertion order decides.
+        pass.audit
+            .push(audit("2024-01-01T00:00:00Z", &format!("action.{i}"), "web"));
+    }
+    store.record_pass(&pass).await.unwrap();
+    let renders = store.render_results("web", 3).await.unwrap();
+    assert_eq!(
+        renders
+            .iter()
+            .map(|r| r.input_hash.as_str())
+            .collect::<Vec<_>>(),
+        ["in-4", "in-3", "in-2"]
+    );
+    assert!(renders.iter().all(|r| r.resource == "web"));
+    assert_eq!(
+        store
+            .audit_log(2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.action.as_str())
+            .collect::<Vec<_>>(),
+        ["action.4", "action.3"]
+    );
+    assert!(store.audit_log(-1).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Backend-specific checks
+
+#[tokio::test]
+async fn connect_rejects_bad_urls() {
+    for url in [
+        "",
+        "mysql://localhost/homelabd",
+        "http://localhost",
+        "sqlite:",
+        "sqlite://",
+        "postgres",
+    ] {
+        match Store::connect(url).await {
+            Err(StoreError::BadUrl(_)) => {}
+            other => panic!("{url:?}: expected BadUrl, got {other:?}"),
+        }
+    }
+    let err = Store::connect("postgress://admin:hunter2@db.example/homelabd")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadUrl(_)));
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_works() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
+    let id = store.request_reconcile(None, "test").await.unwrap();
+    assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
+}
+
+#[tokio::test]
+async fn sqlite_timestamps_are_fixed_width_utc_text() {
+    let db = sqlite_db().await;
+    migrated(&db.store).await;
+    let mut rev = revision('a', "2024-05-01T14:34:56.5+02:00");
+    rev.diagnostics = json!([{"k": "v"}]);
+    db.store
+        .record_pass(&PassRecord {
+            revision: Some(rev),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        db.raw
+            .text("SELECT seen_at FROM revisions")
+            .await
+            .as_deref(),
+        Some("2024-05-01T12:34:56.500000Z")
+    );
+    assert_eq!(
+        db.raw
+            .text("SELECT typeof(valid) FROM revisions")
+            .await
+            .as_deref(),
+        Some("integer")
+    );
+    assert_eq!(
+        db.raw
+            .text("SELECT diagnostics FROM revisions")
+            .await
+            .as_deref(),
+        Some(r#"[{"k":"v"}]"#)
+    );
+    let mode = db.raw.text("PRAGMA journal_mode").await;
+    assert_eq!(mode.as_deref(), Some("wal"));
+}
+
+#[tokio::test]
+async fn postgres_columns_are_native_types() {
+    let Some(db) = postgres_db("postgres_columns_are_native_types").await else {
+        return;
+    };
+    migrated(&db.store).await;
+    let Raw::Postgres(pool) = &db.raw else {
+        unreachable!()
+    };
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text
+         FROM information_schema.columns WHERE table_schema = 'public'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let types: BTreeMap<(String, String), String> =
+        rows.into_iter().map(|(t, c, ty)| ((t, c), ty)).collect();
+    let ty = |table: &str, column: &str| {
+        types
+            .get(&(table.to_owned(), column.to_owned()))
+            .unwrap_or_else(|| panic!("no column {table}.{column}"))
+            .as_str()
+    };
+    for table in [
+        "resource_pools",
+        "deployment_templates",
+        "resource_dimensions",
+        "deployment_instances",
+        "infrastructure_snapshots",
+        "state_deviations",
+        "generated_templates",
+        "audit_log",
+        "render_results",
+        "apply_runs",
+        "proposals",
+    ] {
+        assert_eq!(ty(table, "id"), "uuid", "{table}.id");
+    }
+    for (table, column) in [
+        ("resource_pools", "properties"),
+        ("resource_pools", "spec"),
+        ("deployment_templates", "spec"),
+        ("deployment_instances", "placement"),
+        ("deployment_instances", "expected_state"),
+        ("deployment_instances", "actual_state"),
+        ("infrastructure_snapshots", "content"),
+        ("state_deviations", "expected"),
+        ("generated_templates", "content"),
+        ("audit_log", "details"),
+        ("revisions", "diagnostics"),
+        ("apply_runs", "argv"),
+        ("proposals", "details"),
+    ] {
+        assert_eq!(ty(table, column), "jsonb", "{table}.{column}");
+    }
+    for (table, column) in [
+        ("revisions", "seen_at"),
+        ("deployment_instances", "updated_at"),
+        ("deployment_instances", "state_last_checked"),
+        ("render_results", "rendered_at"),
+        ("audit_log", "at"),
+        ("state_deviations", "detected_at"),
+        ("apply_runs", "started_at"),
+        ("reconcile_requests", "requested_at"),
+    ] {
+        assert_eq!(
+            ty(table, column),
+            "timestamp with time zone",
+            "{table}.{column}"
+        );
+    }
+    for (table, column) in [
+        ("deployment_instances", "address"),
+        ("audit_log", "client_addr"),
+    ] {
+        assert_eq!(ty(table, column), "inet", "{table}.{column}");
+    }
+    assert_eq!(ty("revisions", "valid"), "boolean");
+    assert_eq!(ty("deployment_instances", "deviation_detected"), "boolean");
+    assert_eq!(ty("reconcile_requests", "id"), "bigint");
+    // The UUID default works without extensions.
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO infrastructure_snapshots (name, taken_by, content)
+         VALUES ('s', 'test', '{}') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(id.get_version_num(), 4);
+}
