@@ -324,3 +324,103 @@ async fn daemon_reconciles_commits_on_postgres() {
     let url = cluster.fresh_database().await;
     scenario(Some(url)).await;
 }
+
+/// The database goes away: the daemon keeps running, reports not-ready, keeps working,
+/// and writes every revision it saw once the database is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn database_outage_loses_nothing() {
+    let Some(cluster) = support::pg::PgCluster::start() else {
+        return support::skip(
+            "database outage",
+            "no PostgreSQL binaries and no DATABASE_URL",
+        );
+    };
+    let url = cluster.fresh_database().await;
+    let repo = support::example_copy();
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("state");
+    let first = git_commit_all(repo.path(), "example homelab");
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_homelabd"));
+    cmd.args(["daemon", "--repo"])
+        .arg(repo.path())
+        .arg("--state-dir")
+        .arg(&state_dir)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &url,
+        ])
+        .env("HOMELABD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(state.path().join("daemon.log")).unwrap());
+    let daemon = Daemon {
+        child: cmd.spawn().unwrap(),
+        log: state.path().join("daemon.log"),
+    };
+    wait_for(&url, &daemon, 60, "first commit", |s| {
+        s.revision.as_deref() == Some(first.as_str())
+    })
+    .await;
+    let ready = |expect: u16| {
+        let url = format!("http://127.0.0.1:{port}/readyz");
+        async move {
+            for _ in 0..100 {
+                if let Ok(r) = reqwest::get(&url).await {
+                    if r.status().as_u16() == expect {
+                        return r.text().await.unwrap_or_default();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("/readyz never answered {expect}");
+        }
+    };
+    ready(200).await;
+
+    if !cluster.stop() {
+        return support::skip(
+            "database outage",
+            "DATABASE_URL names a shared server that tests must not stop",
+        );
+    }
+    write(repo.path(), "definitions/apps/whoami.yaml", NEW_SERVICE);
+    let second = git_commit_all(repo.path(), "add whoami while the database is down");
+    // The daemon keeps working: the new resource is rendered without the database…
+    let compose = state_dir.join("rendered-configs/docker/whoami/compose.yaml");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !compose.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        compose.exists(),
+        "rendered while the database was down\n{}",
+        daemon.log()
+    );
+    // …and says it is not ready, naming the database.
+    let body = ready(503).await;
+    assert!(body.contains("database"), "{body}");
+
+    cluster.restart();
+    let s = wait_for(
+        &url,
+        &daemon,
+        60,
+        "queued pass written after the outage",
+        |s| {
+            s.revision.as_deref() == Some(second.as_str())
+                && s.resources
+                    .get("whoami")
+                    .is_some_and(|r| r.desired_revision.as_deref() == Some(second.as_str()))
+        },
+    )
+    .await;
+    assert_eq!(s.resources.len(), 10);
+    ready(200).await;
+    let log = daemon.log();
+    assert!(
+        log.contains("cannot write to the store; will retry") || log.contains("store unavailable"),
+        "{log}"
+    );
+}

@@ -965,3 +965,40 @@ async fn postgres_columns_are_native_types() {
     .unwrap();
     assert_eq!(id.get_version_num(), 4);
 }
+
+contract!(
+    nul_characters_from_hostile_input_never_fail_a_pass,
+    sqlite_nul_characters_from_hostile_input_never_fail_a_pass,
+    postgres_nul_characters_from_hostile_input_never_fail_a_pass
+);
+
+/// A NUL that hostile YAML smuggled into a diagnostic or an error must not make the pass
+/// unwritable (PostgreSQL text and JSONB cannot hold it); the rest of the pass lands.
+async fn nul_characters_from_hostile_input_never_fail_a_pass(store: &Store, _raw: &Raw) {
+    migrated(store).await;
+    let rev = commit('e');
+    let mut r = full_resource("nul-victim", &rev);
+    r.last_error = Some("bad value \u{0}here".to_owned());
+    let mut revision = revision('e', "2026-01-01T00:00:00Z");
+    revision.diagnostics = json!([{"found": "a\u{0}b", "k\u{0}ey": 1}]);
+    let pass = PassRecord {
+        revision: Some(revision),
+        resources: vec![r],
+        ..PassRecord::default()
+    };
+    store
+        .record_pass(&pass)
+        .await
+        .expect("a NUL never fails the pass");
+    let stored = store.resource("nul-victim").await.unwrap().unwrap();
+    let error = stored.last_error.unwrap();
+    assert!(
+        error.starts_with("bad value ") && error.ends_with("here"),
+        "{error}"
+    );
+    let diags = store.revision(&rev).await.unwrap().unwrap().diagnostics;
+    assert_eq!(
+        diags[0]["found"].as_str().map(|s| s.chars().count()),
+        Some(3)
+    );
+}

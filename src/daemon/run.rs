@@ -146,6 +146,16 @@ impl Reconciler {
                         self.set_db(true, None);
                     }
                 }
+                Err(e) if !e.is_transient() => {
+                    // Refused for what it contains: retrying would wedge every later pass.
+                    let dropped = self.pending.remove(0);
+                    tracing::error!(
+                        error = %e,
+                        revision = dropped.revision.as_ref().map(|r| r.commit.as_str()).unwrap_or(""),
+                        "the store refused a pass record; dropped (the next change re-records its resources)"
+                    );
+                    self.metrics.inc_error("database");
+                }
                 Err(e) => {
                     warn!(error = %e, queued = self.pending.len(), "cannot write to the store; will retry");
                     self.metrics.inc_error("database");

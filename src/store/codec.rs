@@ -29,6 +29,45 @@ pub(super) fn from_text(column: &str, text: &str) -> Result<DateTime<Utc>, Store
 }
 
 /// Parses stored JSON text (SQLite).
+/// `pass` with every NUL character replaced by U+FFFD, or `None` when it has none (the
+/// common case costs one serialisation and no copy).
+pub(super) fn without_nul(
+    pass: &super::PassRecord,
+) -> Result<Option<super::PassRecord>, StoreError> {
+    let value = serde_json::to_value(pass).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if !has_nul(&value) {
+        return Ok(None);
+    }
+    let cleaned = replace_nul(value);
+    serde_json::from_value(cleaned)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn has_nul(v: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match v {
+        V::String(s) => s.contains('\0'),
+        V::Array(items) => items.iter().any(has_nul),
+        V::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+fn replace_nul(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as V;
+    match v {
+        V::String(s) => V::String(s.replace('\0', "\u{fffd}")),
+        V::Array(items) => V::Array(items.into_iter().map(replace_nul).collect()),
+        V::Object(map) => V::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.replace('\0', "\u{fffd}"), replace_nul(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 pub(super) fn json_from_text(column: &str, text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::Corrupt(format!("{column}: invalid JSON: {e}")))

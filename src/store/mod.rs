@@ -34,6 +34,28 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Might the same operation succeed later (the database is down, restarting, busy),
+    /// as opposed to being refused for what it contains?
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    // PostgreSQL SQLSTATE classes: 08 connection, 53 resources,
+                    // 57 operator intervention (shutdown), 40 rollback (serialisation,
+                    // deadlock). SQLite: 5 busy, 6 locked.
+                    ["08", "53", "57", "40"].iter().any(|c| code.starts_with(c))
+                        || code == "5"
+                        || code == "6"
+                }
+                _ => true, // io, pool timeouts, protocol, TLS: the connection, not the data
+            },
+            StoreError::Migrate(_) | StoreError::BadUrl(_) | StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
 /// One commit the daemon looked at, and what validation said about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RevisionRecord {
@@ -208,7 +230,12 @@ impl Store {
     pub async fn record_pass(&self, pass: &PassRecord) -> Result<(), StoreError> {
         match &self.inner {
             Inner::Sqlite(pool) => sqlite::record_pass(pool, pass).await,
-            Inner::Postgres(pool) => postgres::record_pass(pool, pass).await,
+            Inner::Postgres(pool) => {
+                // PostgreSQL text and JSONB cannot hold NUL; hostile YAML can put one in a
+                // diagnostic. Replace it rather than fail the whole pass forever.
+                let cleaned = codec::without_nul(pass)?;
+                postgres::record_pass(pool, cleaned.as_ref().unwrap_or(pass)).await
+            }
         }
     }
 

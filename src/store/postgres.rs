@@ -24,6 +24,9 @@ pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url)?.application_name("homelabd");
     Ok(PgPoolOptions::new()
         .max_connections(8)
+        // Fail fast when the server is gone, so the daemon reports not-ready within
+        // seconds and queues its results instead of hanging on the pool.
+        .acquire_timeout(std::time::Duration::from_secs(3))
         .connect_with(options)
         .await?)
 }

@@ -28,6 +28,8 @@ struct Local {
     dir: tempfile::TempDir,
     bin: PathBuf,
     as_postgres: bool,
+    /// `pg_ctl -o` options of the running server, for a restart on the same port.
+    options: String,
 }
 
 impl PgCluster {
@@ -72,6 +74,7 @@ impl PgCluster {
             dir,
             bin,
             as_postgres,
+            options: String::new(),
         };
         let data = local.data();
         let initdb = local.run(
@@ -119,6 +122,8 @@ impl PgCluster {
                 ],
             );
             if started.status.success() {
+                let mut local = local;
+                local.options = server_options;
                 return Some(PgCluster {
                     admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
                     local: Some(local),
@@ -150,6 +155,51 @@ impl PgCluster {
             self.created.lock().expect("lock").push(name.clone());
         }
         with_database(&self.admin_url, &name)
+    }
+}
+
+impl PgCluster {
+    /// Stops a private cluster (fast shutdown), as if the database went down. `false`
+    /// when the server is a shared one from `DATABASE_URL` that tests must not stop.
+    pub fn stop(&self) -> bool {
+        let Some(local) = &self.local else {
+            return false;
+        };
+        let data = local.data();
+        let out = local.run(
+            "pg_ctl",
+            &[
+                OsStr::new("-D"),
+                data.as_os_str(),
+                OsStr::new("-m"),
+                OsStr::new("fast"),
+                OsStr::new("-w"),
+                OsStr::new("stop"),
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl stop: {}", output_text(&out));
+        true
+    }
+
+    /// Starts a stopped private cluster again on the same port.
+    pub fn restart(&self) {
+        let Some(local) = &self.local else { return };
+        let data = local.data();
+        let log = local.dir.path().join("server.log");
+        let out = local.run(
+            "pg_ctl",
+            &[
+                OsStr::new("-D"),
+                data.as_os_str(),
+                OsStr::new("-l"),
+                log.as_os_str(),
+                OsStr::new("-o"),
+                OsStr::new(&local.options),
+                OsStr::new("-w"),
+                OsStr::new("start"),
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl start: {}", output_text(&out));
     }
 }
 

@@ -1,0 +1,219 @@
+//! A remote repository (a real bare repository over `file://`): mirrored and fetched, a
+//! signed webhook triggers a fetch at once, a force-push with rewritten history is
+//! followed, and an unreachable remote keeps the last good revision and says so.
+
+mod support;
+
+use homelabd::store::Store;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn rev(dir: &Path) -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn recorded(url: &str) -> Option<String> {
+    let store = Store::connect(url).await.ok()?;
+    store.latest_revision().await.ok()?.map(|r| r.commit)
+}
+
+async fn wait_revision(url: &str, want: &str, secs: u64, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if recorded(url).await.as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "revision {want} not recorded\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+fn sign(secret: &str, ts: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}.{body}").as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("homelab.git");
+    let work = tmp.path().join("work");
+    git(
+        tmp.path(),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    support::copy_tree(&support::example_repo(), &work);
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "homelab"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let first = rev(&work);
+
+    let state = tmp.path().join("state");
+    let config = tmp.path().join("config.toml");
+    // A long poll interval: only the webhook can explain a quick fetch.
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nrepo = \"file://{}\"\npoll_interval_seconds = 3600\n",
+            bare.display()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tmp.path().join("daemon.log");
+    let _daemon = Kill(
+        Command::new(env!("CARGO_BIN_EXE_homelabd"))
+            .args(["daemon", "--config"])
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("HOMELABD_WEBHOOK_SECRET", "s3cret")
+            .env("HOMELABD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("sqlite://{}", state.join("homelabd.db").display());
+    wait_revision(&url, &first, 60, &log).await;
+    assert!(
+        state.join("repo.git").join("HEAD").exists(),
+        "mirrored into the state dir"
+    );
+
+    // Rewrite history: a new root commit, force-pushed. A signed webhook makes the
+    // daemon fetch at once.
+    git(&work, &["checkout", "-q", "--orphan", "rewritten"]);
+    std::fs::remove_file(work.join("definitions/apps/uptime-kuma.yaml")).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "rewritten history"]);
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            "--force",
+            bare.to_str().unwrap(),
+            "rewritten:main",
+        ],
+    );
+    let rewritten = rev(&work);
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let body = "{\"ref\":\"refs/heads/main\"}";
+    let resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/hooks/generic"))
+        .header("X-Homelabd-Timestamp", &ts)
+        .header("X-Homelabd-Signature", sign("s3cret", &ts, body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    wait_revision(&url, &rewritten, 20, &log).await;
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        store.resource("uptime-kuma").await.unwrap().unwrap().state,
+        "orphaned"
+    );
+
+    // The remote disappears: the last good revision stays, status and metrics say why.
+    std::fs::rename(&bare, tmp.path().join("gone.git")).unwrap();
+    let unsigned = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/hooks/generic"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unsigned.status().as_u16(),
+        401,
+        "unsigned webhooks are refused"
+    );
+    let ts = chrono::Utc::now().timestamp().to_string();
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/hooks/generic"))
+        .header("X-Homelabd-Timestamp", &ts)
+        .header("X-Homelabd-Signature", sign("s3cret", &ts, "{}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut metrics = String::new();
+    while Instant::now() < deadline {
+        metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("homelabd_git_source_up 0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(metrics.contains("homelabd_git_source_up 0"), "{metrics}");
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ready.contains("git_error"), "{ready}");
+    assert_eq!(
+        recorded(&url).await.as_deref(),
+        Some(rewritten.as_str()),
+        "last good revision kept"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("git source unavailable; keeping the last good revision"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("s3cret"),
+        "the webhook secret never reaches the log"
+    );
+}
