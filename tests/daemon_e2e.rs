@@ -367,10 +367,10 @@ async fn database_outage_loses_nothing() {
         let url = format!("http://127.0.0.1:{port}/readyz");
         async move {
             for _ in 0..100 {
-                if let Ok(r) = reqwest::get(&url).await {
-                    if r.status().as_u16() == expect {
-                        return r.text().await.unwrap_or_default();
-                    }
+                if let Ok(r) = reqwest::get(&url).await
+                    && r.status().as_u16() == expect
+                {
+                    return r.text().await.unwrap_or_default();
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
