@@ -5,7 +5,7 @@ use crate::diag::{self, Diagnostic};
 use crate::model::parse_file;
 use crate::place::{Decision, place_all, resolve_pools};
 use crate::render::{Assets, ChartSet, Rendered, context, render_resource};
-use crate::source::Snapshot;
+use crate::source::{Snapshot, SourceFile};
 use crate::validate::{Catalog, Context, SchemaError, SchemaSet, validate};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -47,11 +47,10 @@ impl Engine {
         diagnostics.extend(chart_diags);
         let metas = charts.metas();
 
+        let sources: Vec<&SourceFile> = snapshot.documents().collect();
+        let files = sources.len();
         let mut documents = Vec::new();
-        let mut files = 0;
-        for file in snapshot.documents() {
-            files += 1;
-            let (docs, diags) = parse_file(file);
+        for (docs, diags) in parallel_map(&sources, |file| parse_file(file)) {
             documents.extend(docs);
             diagnostics.extend(diags);
         }
@@ -77,20 +76,24 @@ impl Engine {
 
         let pools = resolve_pools(&catalog);
         let mut rendered = BTreeMap::new();
-        for (name, decision) in &decisions {
-            match self.render_one(
+        let jobs: Vec<&Decision> = decisions.values().collect();
+        let results = parallel_map(&jobs, |decision| {
+            self.render_one(
                 &catalog,
                 &charts,
                 &pools,
                 decision,
                 snapshot.revision.as_deref(),
-            ) {
+            )
+        });
+        for (decision, result) in jobs.iter().zip(results) {
+            match result {
                 Ok(r) => {
-                    rendered.insert(name.clone(), r);
+                    rendered.insert(decision.resource.clone(), r);
                 }
                 Err(d) => {
                     diagnostics.push(*d);
-                    catalog.invalidate_resource(name);
+                    catalog.invalidate_resource(&decision.resource);
                 }
             }
         }
@@ -160,6 +163,31 @@ impl Engine {
         )
         .map_err(|e| fail(e.to_string()))
     }
+}
+
+/// Maps `f` over `items` on every core (scoped threads, contiguous chunks), returning the
+/// results in input order, so parallelism never changes the outcome.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads <= 1 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Everything one pipeline run found out.

@@ -38,11 +38,11 @@ fn rendered_example_matches_the_golden_files() {
             expected_files.insert(rel.clone());
             if update {
                 std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-                std::fs::write(&golden, bytes).unwrap();
+                std::fs::write(&golden, bytes.as_ref()).unwrap();
                 continue;
             }
             match std::fs::read(&golden) {
-                Ok(want) if want == *bytes => {}
+                Ok(want) if want.as_slice() == bytes.as_ref() => {}
                 Ok(_) => mismatches.push(format!("{rel} differs")),
                 Err(_) => mismatches.push(format!("{rel} has no golden file")),
             }

@@ -2,7 +2,7 @@
 
 use super::pools::ResolvedPool;
 use crate::model::{Gpu, Node};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 /// Capacity used on one node or elastic pool.
 #[derive(Debug, Clone, Default)]
@@ -18,8 +18,10 @@ pub struct Usage {
 /// the result does not depend on anything but the inputs.
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
-    nodes: BTreeMap<(String, String), Usage>,
-    pools: BTreeMap<String, Usage>,
+    /// pool path → node name → usage; looked up by `&str` without allocating, since
+    /// placement asks about every node for every resource.
+    nodes: HashMap<String, HashMap<String, Usage>>,
+    pools: HashMap<String, Usage>,
 }
 
 /// One node's room after a hypothetical placement.
@@ -34,15 +36,14 @@ pub struct Room {
 }
 
 impl Ledger {
-    pub fn node_usage(&self, pool: &str, node: &str) -> Usage {
-        self.nodes
-            .get(&(pool.to_owned(), node.to_owned()))
-            .cloned()
-            .unwrap_or_default()
+    /// What is booked on `node` of `pool` (`None`: nothing yet).
+    pub fn node_usage(&self, pool: &str, node: &str) -> Option<&Usage> {
+        self.nodes.get(pool).and_then(|n| n.get(node))
     }
 
-    pub fn pool_usage(&self, pool: &str) -> Usage {
-        self.pools.get(pool).cloned().unwrap_or_default()
+    /// What is booked in the elastic pool `pool` (`None`: nothing yet).
+    pub fn pool_usage(&self, pool: &str) -> Option<&Usage> {
+        self.pools.get(pool)
     }
 
     /// Would `cpu/memory/storage/gpu` fit on `node`? `Ok(room after)` or `Err(why not)`.
@@ -55,7 +56,8 @@ impl Ledger {
         storage_gb: u32,
         gpu: bool,
     ) -> Result<Room, String> {
-        let used = self.node_usage(&pool.path, &node.name);
+        let empty = Usage::default();
+        let used = self.node_usage(&pool.path, &node.name).unwrap_or(&empty);
         let cpu_total = f64::from(node.cpu) * pool.cpu_overcommit();
         let cpu_free = cpu_total - f64::from(used.cpu);
         let memory_free = node.memory_gb - used.memory_gb;
@@ -111,7 +113,8 @@ impl Ledger {
         let Some(cap) = &pool.capacity else {
             return Ok(());
         };
-        let used = self.pool_usage(&pool.path);
+        let empty = Usage::default();
+        let used = self.pool_usage(&pool.path).unwrap_or(&empty);
         let mut short = Vec::new();
         if used.cpu + cpu > cap.cpu {
             short.push(format!(
@@ -155,7 +158,9 @@ impl Ledger {
     ) {
         let u = self
             .nodes
-            .entry((pool.to_owned(), node.to_owned()))
+            .entry(pool.to_owned())
+            .or_default()
+            .entry(node.to_owned())
             .or_default();
         u.cpu += cpu;
         u.memory_gb += memory_gb;

@@ -6,16 +6,26 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
-/// Files grouped by their first path component: `{"proxmox-vm": [("main.tf", bytes)]}`.
-pub type Bundles = BTreeMap<String, Vec<(String, &'static [u8])>>;
+/// One embedded file of a bundle, with its sha256 computed once at start-up.
+#[derive(Debug, Clone)]
+pub struct AssetFile {
+    pub path: String,
+    pub bytes: &'static [u8],
+    pub digest: [u8; 32],
+}
+
+/// Files grouped by their first path component: `{"proxmox-vm": [main.tf, …]}`.
+pub type Bundles = BTreeMap<String, Vec<AssetFile>>;
 
 fn group(files: &'static [(&'static str, &'static [u8])]) -> Bundles {
     let mut out: Bundles = BTreeMap::new();
     for (path, bytes) in files {
         if let Some((first, rest)) = path.split_once('/') {
-            out.entry(first.to_owned())
-                .or_default()
-                .push((rest.to_owned(), bytes));
+            out.entry(first.to_owned()).or_default().push(AssetFile {
+                path: rest.to_owned(),
+                bytes,
+                digest: super::hash::digest(bytes),
+            });
         }
     }
     out

@@ -15,6 +15,7 @@ pub use assets::Assets;
 pub use charts::{Chart, ChartSet};
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The manifest written beside every rendered resource.
@@ -36,10 +37,11 @@ pub struct Manifest {
     pub files: Vec<String>,
 }
 
-/// One resource's rendered files, in memory.
+/// One resource's rendered files, in memory. Vendored modules and roles borrow the
+/// embedded bytes instead of copying them into every resource.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub files: BTreeMap<String, Cow<'static, [u8]>>,
     pub manifest: Manifest,
 }
 
@@ -72,7 +74,8 @@ pub fn render_resource(
     provider: &str,
     revision: Option<&str>,
 ) -> Result<Rendered, RenderError> {
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut files: BTreeMap<String, Cow<'static, [u8]>> = BTreeMap::new();
+    let mut digests: BTreeMap<String, [u8; 32]> = BTreeMap::new();
     for template in &chart.outputs {
         let text = chart
             .render_template(template, context)
@@ -94,7 +97,8 @@ pub fn render_resource(
                 path,
             });
         }
-        files.insert(path, text.into_bytes());
+        digests.insert(path.clone(), hash::digest(text.as_bytes()));
+        files.insert(path, Cow::Owned(text.into_bytes()));
     }
     for module in &chart.meta.terraform_modules {
         let bundle = assets
@@ -105,8 +109,10 @@ pub fn render_resource(
                 what: "Terraform module",
                 name: module.clone(),
             })?;
-        for (rel, bytes) in bundle {
-            files.insert(format!("modules/{module}/{rel}"), bytes.to_vec());
+        for f in bundle {
+            let path = format!("modules/{module}/{}", f.path);
+            digests.insert(path.clone(), f.digest);
+            files.insert(path, Cow::Borrowed(f.bytes));
         }
     }
     if files.keys().any(|p| p.starts_with("ansible/")) {
@@ -123,8 +129,10 @@ pub fn render_resource(
                     what: "Ansible role",
                     name: role.to_owned(),
                 })?;
-            for (rel, bytes) in bundle {
-                files.insert(format!("ansible/roles/{role}/{rel}"), bytes.to_vec());
+            for f in bundle {
+                let path = format!("ansible/roles/{role}/{}", f.path);
+                digests.insert(path.clone(), f.digest);
+                files.insert(path, Cow::Borrowed(f.bytes));
             }
         }
     }
@@ -133,7 +141,7 @@ pub fn render_resource(
         "chart": chart.fingerprint,
         "assets": assets.fingerprint,
     }));
-    let output_hash = hash::files(files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+    let output_hash = hash::digests(digests.iter().map(|(p, d)| (p.as_str(), d)));
     Ok(Rendered {
         manifest: Manifest {
             resource: resource.to_owned(),
