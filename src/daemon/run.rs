@@ -10,9 +10,8 @@ use crate::config::{Settings, redact_url};
 use crate::metrics::Metrics;
 use crate::pipeline::{Engine, Outcome};
 use crate::reconcile::{Action, ApplyOutcome, Backoff, Executor, plan};
-use crate::render::write::{
-    WriteOutcome, read_manifest, remove_leftovers, resource_dir, write_atomic,
-};
+use crate::render::MANIFEST_FILE;
+use crate::render::write::{WriteOutcome, remove_leftovers, resource_dir, write_atomic};
 use crate::source::TrackedRepo;
 use crate::store::{PassRecord, RenderRecord, ResourceRecord, Store};
 use chrono::Utc;
@@ -40,6 +39,9 @@ pub struct Reconciler {
     backoff: Backoff,
     git_backoff: Backoff,
     last_head: Option<String>,
+    /// The pipeline outcome of `last_head`: a forced pass on an unchanged commit (resync,
+    /// `homelabd reconcile`) re-plans against the store without re-rendering.
+    last_outcome: Option<(String, Arc<Outcome>)>,
     last_catalog: Option<String>,
     loaded: bool,
     store_tasks_started: bool,
@@ -71,6 +73,7 @@ impl Reconciler {
             backoff,
             git_backoff,
             last_head: None,
+            last_outcome: None,
             last_catalog: None,
             loaded: false,
             store_tasks_started: false,
@@ -230,17 +233,23 @@ impl Reconciler {
     }
 
     async fn reconcile_commit(&mut self, head: String, started: Instant) {
-        let repo = self.repo.clone();
-        let engine = self.engine.clone();
-        let commit = head.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || repo.snapshot(&commit).map(|s| engine.run(&s)))
-                .await;
-        let outcome: Outcome = match outcome {
-            Ok(Ok(o)) => o,
-            Ok(Err(e)) => return self.git_failed(e.to_string()),
-            Err(e) => return self.git_failed(e.to_string()),
+        let outcome = match &self.last_outcome {
+            Some((commit, outcome)) if *commit == head => outcome.clone(),
+            _ => {
+                let repo = self.repo.clone();
+                let engine = self.engine.clone();
+                let commit = head.clone();
+                let run = tokio::task::spawn_blocking(move || {
+                    repo.snapshot(&commit).map(|s| engine.run(&s))
+                });
+                match run.await {
+                    Ok(Ok(o)) => Arc::new(o),
+                    Ok(Err(e)) => return self.git_failed(e.to_string()),
+                    Err(e) => return self.git_failed(e.to_string()),
+                }
+            }
         };
+        self.last_outcome = Some((head.clone(), outcome.clone()));
         let now = Utc::now();
         let steps = plan(&outcome, &self.stored);
         let mut pass = PassRecord {
@@ -263,7 +272,6 @@ impl Reconciler {
         }
 
         let out_dir = self.settings.rendered_dir();
-        let outcome = Arc::new(outcome);
         let limit = Arc::new(Semaphore::new(self.settings.parallelism));
         let mut writes = JoinSet::new();
         let now_i = Instant::now();
@@ -287,7 +295,7 @@ impl Reconciler {
                     // Unchanged costs a stat: only a directory removed by hand is rewritten.
                     if let Some(r) = outcome.rendered.get(&step.resource) {
                         let dir = resource_dir(&out_dir, &r.manifest.provider, &step.resource);
-                        if read_manifest(&dir).is_none() {
+                        if !dir.join(MANIFEST_FILE).exists() {
                             spawn_write(
                                 &mut writes,
                                 &limit,
