@@ -1,8 +1,10 @@
 //! Daemon benchmark: the release `homelabd daemon` on generated repositories.
+//!
 //! - commit-to-recorded latency for one changed definition in a 1,000-definition repo
 //!   (inotify trigger; median and p90 of 20 commits);
 //! - a forced no-op pass (`homelabd reconcile`) over 10,000 definitions;
 //! - idle RSS of the daemon holding 10,000 definitions.
+//!
 //! Run: `cargo bench --bench daemon`.
 
 #[path = "support/generate.rs"]
@@ -81,10 +83,10 @@ async fn wait_revision(url: &str, commit: &str, poll: Duration) {
         tokio::time::sleep(poll).await;
     };
     while Instant::now() < deadline {
-        if let Ok(Some(r)) = store.latest_revision().await {
-            if r.commit == commit {
-                return;
-            }
+        if let Ok(Some(r)) = store.latest_revision().await
+            && r.commit == commit
+        {
+            return;
         }
         tokio::time::sleep(poll).await;
     }

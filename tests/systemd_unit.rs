@@ -37,7 +37,7 @@ fn the_daemon_speaks_sd_notify_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let mut seen: Vec<String> = Vec::new();
-    let mut receive_until = |want: &str, seen: &mut Vec<String>| {
+    let receive_until = |want: &str, seen: &mut Vec<String>| {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut buf = [0u8; 4096];
         while Instant::now() < deadline {
