@@ -10,6 +10,10 @@ use crate::validate::{Catalog, Context, SchemaError, SchemaSet, validate};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// Given a resource and its input hash, the output hash of identical output that already
+/// exists (so rendering can be skipped), or `None` to render.
+pub type Reuse<'a> = dyn Fn(&str, &str) -> Option<String> + Sync + 'a;
+
 /// Wall time of each stage of one run (charts and parsing count as `parse`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
@@ -34,8 +38,15 @@ impl Engine {
         })
     }
 
-    /// Runs the whole pipeline over `snapshot`.
+    /// Runs the whole pipeline over `snapshot`, rendering every valid resource.
     pub fn run(&self, snapshot: &Snapshot) -> Outcome {
+        self.run_with(snapshot, &|_, _| None)
+    }
+
+    /// Runs the pipeline, skipping the render of any resource for which `reuse(name,
+    /// input_hash)` returns the output hash of identical output that already exists. Its
+    /// [`Rendered`] then carries the manifest and no files.
+    pub fn run_with(&self, snapshot: &Snapshot, reuse: &Reuse<'_>) -> Outcome {
         let mut timings = Timings::default();
         let mut clock = Instant::now();
         let mut lap = |slot: &mut Duration| {
@@ -84,6 +95,7 @@ impl Engine {
                 &pools,
                 decision,
                 snapshot.revision.as_deref(),
+                reuse,
             )
         });
         for (decision, result) in jobs.iter().zip(results) {
@@ -122,6 +134,7 @@ impl Engine {
         pools: &BTreeMap<String, crate::place::ResolvedPool>,
         decision: &Decision,
         revision: Option<&str>,
+        reuse: &Reuse<'_>,
     ) -> Result<Rendered, Box<Diagnostic>> {
         let entry = &catalog.resources[&decision.resource];
         let fail = |message: String| Box::new(entry.doc.diagnostic("render", "", message));
@@ -153,6 +166,17 @@ impl Engine {
             chart_values: &chart.values,
             chart_roles: &chart.meta.ansible_roles,
         });
+        let input = crate::render::input_hash(chart, &self.assets, &ctx);
+        if let Some(output) = reuse(&decision.resource, &input) {
+            return Ok(crate::render::reused(
+                chart,
+                &decision.resource,
+                decision.provider.as_str(),
+                revision,
+                input,
+                output,
+            ));
+        }
         render_resource(
             chart,
             &self.assets,

@@ -157,9 +157,11 @@ async fn scenario(db: Option<String>) {
     let committed = Instant::now();
     let second = git_commit_all(repo.path(), "add whoami");
     let s = wait_for(&url, &daemon, 20, "whoami rendered", |s| {
-        s.resources
-            .get("whoami")
-            .is_some_and(|r| r.desired_revision.as_deref() == Some(second.as_str()))
+        // Both, since the snapshot's queries are not one transaction.
+        s.revision.as_deref() == Some(second.as_str())
+            && s.resources
+                .get("whoami")
+                .is_some_and(|r| r.desired_revision.as_deref() == Some(second.as_str()))
     })
     .await;
     let took = committed.elapsed();
@@ -248,6 +250,29 @@ async fn scenario(db: Option<String>) {
         "unchanged resources were rendered again after a restart"
     );
     assert!(daemon.log().contains("reconciled"), "{}", daemon.log());
+
+    // 5b. `homelabd reconcile` asks the running daemon for a pass: a rendered directory
+    // removed by hand is written again, nothing else is.
+    let removed = state_dir.join("rendered-configs/proxmox/postgresql");
+    std::fs::remove_dir_all(&removed).unwrap();
+    let mut args = vec!["reconcile".to_owned(), "postgresql".to_owned()];
+    match &db {
+        Some(url) => args.extend(["--database-url".to_owned(), url.clone()]),
+        None => args.extend(["--state-dir".to_owned(), state_dir.display().to_string()]),
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = support::homelabd(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    assert!(support::stdout(&out).contains("reconcile of postgresql requested"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !removed.join("main.tf").exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        removed.join("main.tf").exists(),
+        "repaired\n{}",
+        daemon.log()
+    );
 
     // 6. kill -9 in the middle of a large pass: the restart ends consistent.
     let mut daemon = daemon;

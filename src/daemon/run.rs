@@ -15,7 +15,7 @@ use crate::render::write::{WriteOutcome, remove_leftovers, resource_dir, write_a
 use crate::source::TrackedRepo;
 use crate::store::{PassRecord, RenderRecord, ResourceRecord, Store};
 use chrono::Utc;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -233,23 +233,26 @@ impl Reconciler {
     }
 
     async fn reconcile_commit(&mut self, head: String, started: Instant) {
-        let outcome = match &self.last_outcome {
-            Some((commit, outcome)) if *commit == head => outcome.clone(),
-            _ => {
-                let repo = self.repo.clone();
-                let engine = self.engine.clone();
-                let commit = head.clone();
-                let run = tokio::task::spawn_blocking(move || {
-                    repo.snapshot(&commit).map(|s| engine.run(&s))
-                });
-                match run.await {
-                    Ok(Ok(o)) => Arc::new(o),
-                    Ok(Err(e)) => return self.git_failed(e.to_string()),
-                    Err(e) => return self.git_failed(e.to_string()),
+        let out_dir = self.settings.rendered_dir();
+        let mut outcome = match self.last_outcome.take() {
+            Some((commit, outcome)) if commit == head => {
+                // A forced pass on the same commit: the cached outcome has no files, so
+                // if anything must be written, render again (reusing what is on disk).
+                let steps = plan(&outcome, &self.stored);
+                if self.needs_files(&steps, &outcome, &out_dir) {
+                    match self.run_pipeline(&head).await {
+                        Some(o) => o,
+                        None => return,
+                    }
+                } else {
+                    outcome
                 }
             }
+            _ => match self.run_pipeline(&head).await {
+                Some(o) => o,
+                None => return,
+            },
         };
-        self.last_outcome = Some((head.clone(), outcome.clone()));
         let now = Utc::now();
         let steps = plan(&outcome, &self.stored);
         let mut pass = PassRecord {
@@ -271,7 +274,6 @@ impl Reconciler {
             self.last_catalog = Some(catalog);
         }
 
-        let out_dir = self.settings.rendered_dir();
         let limit = Arc::new(Semaphore::new(self.settings.parallelism));
         let mut writes = JoinSet::new();
         let now_i = Instant::now();
@@ -395,6 +397,14 @@ impl Reconciler {
                 }
             }
         }
+        // Written files are on disk now: keep only manifests in memory.
+        if let Some(o) = Arc::get_mut(&mut outcome) {
+            for r in o.rendered.values_mut() {
+                r.files.clear();
+                r.reused = true;
+            }
+        }
+        self.last_outcome = Some((head.clone(), outcome));
         for r in &pass.resources {
             self.stored.insert(r.name.clone(), r.clone());
         }
@@ -430,6 +440,71 @@ impl Reconciler {
             notify::ready();
         }
         notify::status(&format!("{}: {summary}", records::short(&head)));
+    }
+
+    /// Runs the pipeline for `head` on the blocking pool, skipping the render of every
+    /// resource whose identical output is already on disk (same input hash as stored).
+    async fn run_pipeline(&mut self, head: &str) -> Option<Arc<Outcome>> {
+        let known: HashMap<String, (String, String, String)> = self
+            .stored
+            .values()
+            .filter(|r| r.state == crate::reconcile::state::RENDERED)
+            .filter_map(|r| {
+                Some((
+                    r.name.clone(),
+                    (
+                        r.input_hash.clone()?,
+                        r.output_hash.clone()?,
+                        r.provider.clone()?,
+                    ),
+                ))
+            })
+            .collect();
+        let out_dir = self.settings.rendered_dir();
+        let repo = self.repo.clone();
+        let engine = self.engine.clone();
+        let commit = head.to_owned();
+        let run = tokio::task::spawn_blocking(move || {
+            let reuse = |name: &str, input: &str| {
+                let (i, o, provider) = known.get(name)?;
+                (i == input
+                    && resource_dir(&out_dir, provider, name)
+                        .join(MANIFEST_FILE)
+                        .exists())
+                .then(|| o.clone())
+            };
+            repo.snapshot(&commit).map(|s| engine.run_with(&s, &reuse))
+        });
+        match run.await {
+            Ok(Ok(o)) => Some(Arc::new(o)),
+            Ok(Err(e)) => {
+                self.git_failed(e.to_string());
+                None
+            }
+            Err(e) => {
+                self.git_failed(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Would carrying out `steps` write files (which a cached outcome no longer has)?
+    fn needs_files(
+        &self,
+        steps: &[crate::reconcile::Step],
+        outcome: &Outcome,
+        out_dir: &std::path::Path,
+    ) -> bool {
+        let now = Instant::now();
+        steps.iter().any(|step| match step.action {
+            Action::Create | Action::Update => !self.backoff.waiting(&step.resource, now),
+            Action::Unchanged => outcome.rendered.get(&step.resource).is_some_and(|r| {
+                !resource_dir(out_dir, &r.manifest.provider, &step.resource)
+                    .join(MANIFEST_FILE)
+                    .exists()
+            }),
+            Action::Invalid | Action::Orphaned => false,
+        })
     }
 
     /// Starts the tasks that need the store (once it is connected).
@@ -540,6 +615,9 @@ fn spawn_write(
         let task_name = name.clone();
         let result = tokio::task::spawn_blocking(move || {
             let r = outcome.rendered.get(&task_name).ok_or("not rendered")?;
+            if r.reused {
+                return Err("internal: a skipped render was scheduled for writing".to_owned());
+            }
             let dir = resource_dir(&out_dir, &r.manifest.provider, &task_name);
             let written = write_atomic(&dir, r)
                 .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;

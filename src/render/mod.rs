@@ -43,6 +43,8 @@ pub struct Manifest {
 pub struct Rendered {
     pub files: BTreeMap<String, Cow<'static, [u8]>>,
     pub manifest: Manifest,
+    /// Not rendered: identical output already exists (see [`reused`]); `files` is empty.
+    pub reused: bool,
 }
 
 /// Why a resource could not be rendered.
@@ -136,11 +138,7 @@ pub fn render_resource(
             }
         }
     }
-    let input_hash = hash::json(&serde_json::json!({
-        "context": context,
-        "chart": chart.fingerprint,
-        "assets": assets.fingerprint,
-    }));
+    let input_hash = input_hash(chart, assets, context);
     let output_hash = hash::digests(digests.iter().map(|(p, d)| (p.as_str(), d)));
     Ok(Rendered {
         manifest: Manifest {
@@ -153,7 +151,44 @@ pub fn render_resource(
             files: files.keys().cloned().collect(),
         },
         files,
+        reused: false,
     })
+}
+
+/// Hash of everything that determines a resource's output: its context, the chart's
+/// files and the embedded assets. Equal input hashes mean byte-identical output, so a
+/// caller that already has that output can skip [`render_resource`].
+pub fn input_hash(chart: &Chart, assets: &Assets, context: &serde_json::Value) -> String {
+    hash::json(&serde_json::json!({
+        "context": context,
+        "chart": chart.fingerprint,
+        "assets": assets.fingerprint,
+    }))
+}
+
+/// A render that was skipped because identical output already exists: the manifest
+/// with the known output hash, and no files.
+pub fn reused(
+    chart: &Chart,
+    resource: &str,
+    provider: &str,
+    revision: Option<&str>,
+    input_hash: String,
+    output_hash: String,
+) -> Rendered {
+    Rendered {
+        manifest: Manifest {
+            resource: resource.to_owned(),
+            provider: provider.to_owned(),
+            chart: format!("{}@{}", chart.meta.name, chart.meta.version),
+            revision: revision.map(str::to_owned),
+            input_hash,
+            output_hash,
+            files: Vec::new(),
+        },
+        files: BTreeMap::new(),
+        reused: true,
+    }
 }
 
 /// A relative path with no `..`, no empty or `.` components and no backslashes.
