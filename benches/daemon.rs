@@ -161,6 +161,13 @@ async fn main() {
     );
     let store = Store::connect(&url).await.unwrap();
     let log = state.with_extension("log");
+    // The revision row lands before the pass logs its line: wait for that line first.
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("reconciled")
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut noop = Vec::new();
     for _ in 0..5 {
         let before = std::fs::read_to_string(&log)

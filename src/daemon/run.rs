@@ -9,7 +9,7 @@ use super::{DaemonError, notify};
 use crate::config::{Settings, redact_url};
 use crate::metrics::Metrics;
 use crate::pipeline::{Engine, Outcome};
-use crate::reconcile::{Action, ApplyOutcome, Backoff, Executor, plan};
+use crate::reconcile::{Action, ApplyOutcome, Backoff, Desired, Executor, plan, plan_desired};
 use crate::render::MANIFEST_FILE;
 use crate::render::write::{WriteOutcome, remove_leftovers, resource_dir, write_atomic};
 use crate::source::TrackedRepo;
@@ -39,9 +39,10 @@ pub struct Reconciler {
     backoff: Backoff,
     git_backoff: Backoff,
     last_head: Option<String>,
-    /// The pipeline outcome of `last_head`: a forced pass on an unchanged commit (resync,
-    /// `homelabd reconcile`) re-plans against the store without re-rendering.
-    last_outcome: Option<(String, Arc<Outcome>)>,
+    /// The desired-state summary of `last_head`: a forced pass on an unchanged commit
+    /// (resync, `homelabd reconcile`) plans from it and runs the pipeline only if
+    /// something would change.
+    last_desired: Option<(String, Desired)>,
     last_catalog: Option<String>,
     loaded: bool,
     store_tasks_started: bool,
@@ -73,7 +74,7 @@ impl Reconciler {
             backoff,
             git_backoff,
             last_head: None,
-            last_outcome: None,
+            last_desired: None,
             last_catalog: None,
             loaded: false,
             store_tasks_started: false,
@@ -234,24 +235,16 @@ impl Reconciler {
 
     async fn reconcile_commit(&mut self, head: String, started: Instant) {
         let out_dir = self.settings.rendered_dir();
-        let mut outcome = match self.last_outcome.take() {
-            Some((commit, outcome)) if commit == head => {
-                // A forced pass on the same commit: the cached outcome has no files, so
-                // if anything must be written, render again (reusing what is on disk).
-                let steps = plan(&outcome, &self.stored);
-                if self.needs_files(&steps, &outcome, &out_dir) {
-                    match self.run_pipeline(&head).await {
-                        Some(o) => o,
-                        None => return,
-                    }
-                } else {
-                    outcome
-                }
-            }
-            _ => match self.run_pipeline(&head).await {
-                Some(o) => o,
-                None => return,
-            },
+        if let Some((commit, desired)) = &self.last_desired
+            && *commit == head
+            && self.settled(&plan_desired(desired, &self.stored), desired, &out_dir)
+        {
+            // Same commit, nothing to do: no pipeline, no store write.
+            self.finish(&head, 0, started, Utc::now());
+            return;
+        }
+        let Some(outcome) = self.run_pipeline(&head).await else {
+            return;
         };
         let now = Utc::now();
         let steps = plan(&outcome, &self.stored);
@@ -397,14 +390,9 @@ impl Reconciler {
                 }
             }
         }
-        // Written files are on disk now: keep only manifests in memory.
-        if let Some(o) = Arc::get_mut(&mut outcome) {
-            for r in o.rendered.values_mut() {
-                r.files.clear();
-                r.reused = true;
-            }
-        }
-        self.last_outcome = Some((head.clone(), outcome));
+        // Keep only the summary between passes; the outcome (catalog, files) goes.
+        self.last_desired = Some((head.clone(), Desired::of(&outcome)));
+        drop(outcome);
         for r in &pass.resources {
             self.stored.insert(r.name.clone(), r.clone());
         }
@@ -412,20 +400,25 @@ impl Reconciler {
         self.pending.push(pass);
         self.flush().await;
 
+        self.finish(&head, changed, started, now);
+    }
+
+    /// Status, metrics, log line and sd_notify at the end of a pass.
+    fn finish(&mut self, head: &str, changed: usize, started: Instant, now: chrono::DateTime<Utc>) {
         let counts = records::counts(&self.stored);
         let first = !self.loaded;
         self.loaded = true;
-        self.last_head = Some(head.clone());
+        self.last_head = Some(head.to_owned());
         let db_ok = self.store.is_some() && self.pending.is_empty();
         self.status.update(|s| {
-            s.revision = Some(head.clone());
+            s.revision = Some(head.to_owned());
             s.last_sync = Some(now);
             s.resources = counts.clone();
             s.ready = db_ok || s.db_ok;
         });
         let ready = self.status.snapshot().ready;
         self.metrics.set_ready(ready);
-        self.metrics.set_revision(&head);
+        self.metrics.set_revision(head);
         self.metrics.set_resources(&counts);
         self.metrics.set_last_sync(now);
         self.metrics.observe_reconcile(started.elapsed());
@@ -439,7 +432,36 @@ impl Reconciler {
         if first {
             notify::ready();
         }
-        notify::status(&format!("{}: {summary}", records::short(&head)));
+        notify::status(&format!("{}: {summary}", records::short(head)));
+    }
+
+    /// Would carrying out `steps` change nothing at all (so a forced pass on the same
+    /// commit can stop here)?
+    fn settled(
+        &self,
+        steps: &[crate::reconcile::Step],
+        desired: &Desired,
+        out_dir: &std::path::Path,
+    ) -> bool {
+        let now = Instant::now();
+        steps.iter().all(|step| {
+            let stored = self.stored.get(&step.resource).map(|r| r.state.as_str());
+            match step.action {
+                Action::Unchanged => {
+                    desired
+                        .rendered
+                        .get(&step.resource)
+                        .is_some_and(|(_, _, provider)| {
+                            resource_dir(out_dir, provider, &step.resource)
+                                .join(MANIFEST_FILE)
+                                .exists()
+                        })
+                }
+                Action::Create | Action::Update => self.backoff.waiting(&step.resource, now),
+                Action::Invalid => stored == Some(crate::reconcile::state::INVALID),
+                Action::Orphaned => stored == Some(crate::reconcile::state::ORPHANED),
+            }
+        })
     }
 
     /// Runs the pipeline for `head` on the blocking pool, skipping the render of every
@@ -486,25 +508,6 @@ impl Reconciler {
                 None
             }
         }
-    }
-
-    /// Would carrying out `steps` write files (which a cached outcome no longer has)?
-    fn needs_files(
-        &self,
-        steps: &[crate::reconcile::Step],
-        outcome: &Outcome,
-        out_dir: &std::path::Path,
-    ) -> bool {
-        let now = Instant::now();
-        steps.iter().any(|step| match step.action {
-            Action::Create | Action::Update => !self.backoff.waiting(&step.resource, now),
-            Action::Unchanged => outcome.rendered.get(&step.resource).is_some_and(|r| {
-                !resource_dir(out_dir, &r.manifest.provider, &step.resource)
-                    .join(MANIFEST_FILE)
-                    .exists()
-            }),
-            Action::Invalid | Action::Orphaned => false,
-        })
     }
 
     /// Starts the tasks that need the store (once it is connected).

@@ -8,4 +8,4 @@ pub mod plan;
 
 pub use backoff::Backoff;
 pub use executor::{ApplyOutcome, Executor, NoExecutor};
-pub use plan::{Action, Step, plan, state};
+pub use plan::{Action, Desired, Step, plan, plan_desired, state};

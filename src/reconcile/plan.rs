@@ -42,17 +42,64 @@ pub mod state {
 /// unknown, not deleted).
 const FILE_LEVEL_CODES: [&str; 4] = ["yaml", "encoding", "file-too-large", "too-many-documents"];
 
+/// What the plan needs to know about a revision's desired state: small enough to keep
+/// between passes (a few hundred bytes per resource), unlike the whole pipeline outcome.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    /// Valid resources: name → (input hash, output hash, provider).
+    pub rendered: BTreeMap<String, (String, String, String)>,
+    /// Invalid resources and where they are defined.
+    pub invalid: BTreeMap<String, crate::validate::InvalidResource>,
+    /// Files that could not be parsed at all.
+    pub unreadable: BTreeSet<String>,
+}
+
+impl Desired {
+    /// The summary of a pipeline outcome.
+    pub fn of(outcome: &Outcome) -> Desired {
+        Desired {
+            rendered: outcome
+                .rendered
+                .iter()
+                .map(|(name, r)| {
+                    let m = &r.manifest;
+                    (
+                        name.clone(),
+                        (
+                            m.input_hash.clone(),
+                            m.output_hash.clone(),
+                            m.provider.clone(),
+                        ),
+                    )
+                })
+                .collect(),
+            invalid: outcome.catalog.invalid_resources.clone(),
+            unreadable: outcome
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error() && FILE_LEVEL_CODES.contains(&d.code))
+                .map(|d| d.file.clone())
+                .collect(),
+        }
+    }
+}
+
 /// Computes the plan for `outcome` against the `stored` resources.
 pub fn plan(outcome: &Outcome, stored: &BTreeMap<String, ResourceRecord>) -> Vec<Step> {
+    plan_desired(&Desired::of(outcome), stored)
+}
+
+/// Computes the plan for a desired-state summary against the `stored` resources.
+pub fn plan_desired(desired: &Desired, stored: &BTreeMap<String, ResourceRecord>) -> Vec<Step> {
     let mut steps = Vec::new();
-    for (name, rendered) in &outcome.rendered {
+    for (name, (input_hash, _, _)) in &desired.rendered {
         let (action, reason) = match stored.get(name) {
             None => (Action::Create, "new resource".to_owned()),
             Some(s) if s.state == state::FAILED => {
                 (Action::Update, "retrying after a failure".to_owned())
             }
             Some(s)
-                if s.input_hash.as_deref() == Some(rendered.manifest.input_hash.as_str())
+                if s.input_hash.as_deref() == Some(input_hash.as_str())
                     && s.state != state::INVALID
                     && s.state != state::ORPHANED =>
             {
@@ -68,7 +115,7 @@ pub fn plan(outcome: &Outcome, stored: &BTreeMap<String, ResourceRecord>) -> Vec
             reason,
         });
     }
-    for (name, where_) in &outcome.catalog.invalid_resources {
+    for (name, where_) in &desired.invalid {
         steps.push(Step {
             resource: name.clone(),
             action: Action::Invalid,
@@ -76,16 +123,8 @@ pub fn plan(outcome: &Outcome, stored: &BTreeMap<String, ResourceRecord>) -> Vec
         });
     }
     // Files that could not be parsed hide their resources: those are unknown, not gone.
-    let unreadable: BTreeSet<&str> = outcome
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error() && FILE_LEVEL_CODES.contains(&d.code))
-        .map(|d| d.file.as_str())
-        .collect();
     for (name, record) in stored {
-        if outcome.rendered.contains_key(name)
-            || outcome.catalog.invalid_resources.contains_key(name)
-        {
+        if desired.rendered.contains_key(name) || desired.invalid.contains_key(name) {
             continue;
         }
         if record.state == state::ORPHANED {
@@ -95,7 +134,7 @@ pub fn plan(outcome: &Outcome, stored: &BTreeMap<String, ResourceRecord>) -> Vec
             .source
             .as_deref()
             .and_then(|s| s.rsplit_once(':').map(|(f, _)| f));
-        if file.is_some_and(|f| unreadable.contains(f)) {
+        if file.is_some_and(|f| desired.unreadable.contains(f)) {
             steps.push(Step {
                 resource: name.clone(),
                 action: Action::Invalid,
