@@ -40,6 +40,13 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(ok, "git {args:?}");
 }
 
+/// Makes `dir` a repository whose `main` has everything in one commit.
+fn init_repo(dir: &Path) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "init"]);
+}
+
 fn head(dir: &Path) -> String {
     let out = Command::new("git")
         .args(["rev-parse", "HEAD"])
@@ -117,9 +124,7 @@ async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     generate::generate(&repo, 1_000);
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "init"]);
+    init_repo(&repo);
     let state = tmp.path().join("state");
     let daemon = start(&repo, &state);
     let url = format!("sqlite://{}", state.join("homelabd.db").display());
@@ -152,9 +157,7 @@ async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     generate::generate(&repo, 10_000);
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "init"]);
+    init_repo(&repo);
     let state = tmp.path().join("state");
     let daemon = start(&repo, &state);
     let url = format!("sqlite://{}", state.join("homelabd.db").display());

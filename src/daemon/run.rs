@@ -497,14 +497,14 @@ impl Reconciler {
             };
             repo.snapshot(&commit).map(|s| engine.run_with(&s, &reuse))
         });
-        match run.await {
-            Ok(Ok(o)) => Some(Arc::new(o)),
-            Ok(Err(e)) => {
-                self.git_failed(e.to_string());
-                None
-            }
+        let result = run
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match result {
+            Ok(o) => Some(Arc::new(o)),
             Err(e) => {
-                self.git_failed(e.to_string());
+                self.git_failed(e);
                 None
             }
         }

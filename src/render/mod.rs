@@ -102,40 +102,31 @@ pub fn render_resource(
         digests.insert(path.clone(), hash::digest(text.as_bytes()));
         files.insert(path, Cow::Owned(text.into_bytes()));
     }
-    for module in &chart.meta.terraform_modules {
-        let bundle = assets
-            .modules
-            .get(module)
-            .ok_or_else(|| RenderError::MissingAsset {
-                chart: chart.meta.name.clone(),
-                what: "Terraform module",
-                name: module.clone(),
-            })?;
+    // Vendor what the output needs, so the directory works on its own (and offline).
+    let has_playbook = files.keys().any(|p| p.starts_with("ansible/"));
+    let mut vendor = |bundles: &assets::Bundles, what: &'static str, name: &str, prefix: &str| {
+        let bundle = bundles.get(name).ok_or_else(|| RenderError::MissingAsset {
+            chart: chart.meta.name.clone(),
+            what,
+            name: name.to_owned(),
+        })?;
         for f in bundle {
-            let path = format!("modules/{module}/{}", f.path);
+            let path = format!("{prefix}/{name}/{}", f.path);
             digests.insert(path.clone(), f.digest);
             files.insert(path, Cow::Borrowed(f.bytes));
         }
+        Ok::<(), RenderError>(())
+    };
+    for module in &chart.meta.terraform_modules {
+        vendor(&assets.modules, "Terraform module", module, "modules")?;
     }
-    if files.keys().any(|p| p.starts_with("ansible/")) {
+    if has_playbook {
         let roles = context["ansible"]["roles"]
             .as_array()
             .cloned()
             .unwrap_or_default();
         for role in roles.iter().filter_map(|r| r.as_str()) {
-            let bundle = assets
-                .roles
-                .get(role)
-                .ok_or_else(|| RenderError::MissingAsset {
-                    chart: chart.meta.name.clone(),
-                    what: "Ansible role",
-                    name: role.to_owned(),
-                })?;
-            for f in bundle {
-                let path = format!("ansible/roles/{role}/{}", f.path);
-                digests.insert(path.clone(), f.digest);
-                files.insert(path, Cow::Borrowed(f.bytes));
-            }
+            vendor(&assets.roles, "Ansible role", role, "ansible/roles")?;
         }
     }
     let input_hash = input_hash(chart, assets, context);
