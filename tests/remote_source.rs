@@ -217,3 +217,96 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
         "the webhook secret never reaches the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_a_new_poll_interval_and_refuses_a_broken_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("homelab.git");
+    let work = tmp.path().join("work");
+    git(
+        tmp.path(),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    support::copy_tree(&support::example_repo(), &work);
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "homelab"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let state = tmp.path().join("state");
+    let config = tmp.path().join("config.toml");
+    let write_config = |poll: u64| {
+        std::fs::write(
+            &config,
+            format!(
+                "[source]\nrepo = \"file://{}\"\npoll_interval_seconds = {poll}\n",
+                bare.display()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(3600);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tmp.path().join("daemon.log");
+    let daemon = Kill(
+        Command::new(env!("CARGO_BIN_EXE_homelabd"))
+            .args(["daemon", "--config"])
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("HOMELABD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("sqlite://{}", state.join("homelabd.db").display());
+    wait_revision(&url, &rev(&work), 60, &log).await;
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &daemon.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    // A broken config is refused and the daemon keeps running.
+    std::fs::write(&config, "[source]\nrepo = 42\n").unwrap();
+    hup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("configuration invalid; keeping the running one")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A one-second poll interval takes effect without a restart: a push is noticed
+    // with no webhook at all.
+    write_config(1);
+    hup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("configuration reloaded")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::remove_file(work.join("definitions/apps/uptime-kuma.yaml")).unwrap();
+    git(&work, &["commit", "-q", "-am", "drop uptime-kuma"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    wait_revision(&url, &rev(&work), 15, &log).await;
+}

@@ -159,16 +159,16 @@ pub async fn run_daemon(
         ),
         None => None,
     };
-    let poll_every = match settings.repo {
-        // Local repositories are watched; the poll is a safety net for missed events.
-        RepoLocation::Local(_) => settings
-            .poll_interval
-            .max(std::time::Duration::from_secs(30)),
-        RepoLocation::Remote(_) => settings.poll_interval,
-    };
-    tokio::spawn(watch::poll(poll_every, tx.clone(), shutdown_rx.clone()));
+    let (settings_tx, settings_rx) = wch::channel(Arc::new(settings.clone()));
+    let local = matches!(settings.repo, RepoLocation::Local(_));
+    tokio::spawn(watch::poll(
+        settings_rx.clone(),
+        local,
+        tx.clone(),
+        shutdown_rx.clone(),
+    ));
     tokio::spawn(watch::resync(
-        settings.resync.clone(),
+        settings_rx.clone(),
         tx.clone(),
         shutdown_rx.clone(),
     ));
@@ -184,7 +184,7 @@ pub async fn run_daemon(
             }
         });
     }
-    tokio::spawn(signals(shutdown_tx, config_path, overrides));
+    tokio::spawn(signals(shutdown_tx, settings_tx, config_path, overrides));
 
     let reconciler = run::Reconciler::new(
         settings,
@@ -194,7 +194,7 @@ pub async fn run_daemon(
         status,
         metrics,
     );
-    let result = reconciler.run(rx, tx, shutdown_rx).await;
+    let result = reconciler.run(rx, tx, shutdown_rx, settings_rx).await;
     match http.await {
         Ok(Err(e)) => warn!(error = %e, "HTTP listener stopped with an error"),
         Err(e) => warn!(error = %e, "HTTP task failed"),
@@ -204,8 +204,34 @@ pub async fn run_daemon(
     result
 }
 
+/// Names of settings that changed but are only read at start.
+fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if old.repo != new.repo || old.branch != new.branch || old.sub_path != new.sub_path {
+        out.push("source.repo/branch/path");
+    }
+    if old.state_dir != new.state_dir {
+        out.push("state.dir");
+    }
+    if old.database_url != new.database_url {
+        out.push("state.database_url");
+    }
+    if old.listen != new.listen {
+        out.push("http.listen");
+    }
+    if old.webhook_secret != new.webhook_secret || old.git_token != new.git_token {
+        out.push("credentials");
+    }
+    out
+}
+
 /// SIGTERM/SIGINT: graceful, then forceful. SIGHUP: re-read and check the config file.
-async fn signals(shutdown: wch::Sender<bool>, config_path: Option<PathBuf>, overrides: Overrides) {
+async fn signals(
+    shutdown: wch::Sender<bool>,
+    settings: wch::Sender<Arc<Settings>>,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -224,7 +250,14 @@ async fn signals(shutdown: wch::Sender<bool>, config_path: Option<PathBuf>, over
                 notify::reloading();
                 match &config_path {
                     Some(path) => match RawConfig::load(path).and_then(|raw| Settings::resolve(raw, &overrides)) {
-                        Ok(_) => info!(config = %path.display(), "configuration re-read and valid; restart to apply changes to repository, database or listener"),
+                        Ok(new) => {
+                            let needs_restart = restart_only_changes(&settings.borrow(), &new);
+                            if !needs_restart.is_empty() {
+                                warn!(config = %path.display(), changed = %needs_restart.join(", "), "these settings take effect only after a restart");
+                            }
+                            info!(config = %path.display(), "configuration reloaded: poll interval, resync schedule, parallelism, backoff and policy defaults applied");
+                            settings.send_replace(Arc::new(new));
+                        }
                         Err(e) => error!(config = %path.display(), error = %e, "configuration invalid; keeping the running one"),
                     },
                     None => info!("SIGHUP: no config file to re-read"),

@@ -510,6 +510,27 @@ impl Reconciler {
         }
     }
 
+    /// Takes over the settings a reload may change; the rest stay as started.
+    fn apply_settings(&mut self, new: &Settings) {
+        self.settings.parallelism = new.parallelism;
+        self.settings.poll_interval = new.poll_interval;
+        self.settings.resync = new.resync.clone();
+        self.settings.shutdown_deadline = new.shutdown_deadline;
+        self.settings.default_apply = new.default_apply;
+        self.settings.default_self_heal = new.default_self_heal;
+        self.settings.default_prune = new.default_prune;
+        if (new.backoff_base, new.backoff_max)
+            != (self.settings.backoff_base, self.settings.backoff_max)
+        {
+            self.settings.backoff_base = new.backoff_base;
+            self.settings.backoff_max = new.backoff_max;
+            self.backoff.set_limits(new.backoff_base, new.backoff_max);
+            self.git_backoff
+                .set_limits(new.backoff_base, new.backoff_max);
+        }
+        info!(parallelism = new.parallelism, poll = ?new.poll_interval, "settings reloaded");
+    }
+
     /// Starts the tasks that need the store (once it is connected).
     fn start_store_tasks(&mut self, tx: &mpsc::Sender<Trigger>, shutdown: &watch::Receiver<bool>) {
         if self.store_tasks_started {
@@ -532,6 +553,7 @@ impl Reconciler {
         mut rx: mpsc::Receiver<Trigger>,
         tx: mpsc::Sender<Trigger>,
         mut shutdown: watch::Receiver<bool>,
+        mut settings: watch::Receiver<Arc<Settings>>,
     ) -> Result<(), DaemonError> {
         let removed = remove_leftovers(&self.settings.rendered_dir()).unwrap_or(0);
         if removed > 0 {
@@ -551,6 +573,13 @@ impl Reconciler {
                     }
                 } => Some(Trigger::Fetch { reason: "retry".to_owned() }),
                 _ = shutdown.changed() => None,
+                changed = settings.changed() => {
+                    if changed.is_ok() {
+                        let new = settings.borrow_and_update().clone();
+                        self.apply_settings(&new);
+                    }
+                    continue;
+                }
             };
             let Some(first) = trigger else { break };
             // Debounce: gather what arrives in the next moment into one pass.

@@ -2,6 +2,7 @@
 //! cron resync schedule, and requests left in the store by `homelabd reconcile`.
 
 use super::trigger::Trigger;
+use crate::config::Settings;
 use crate::store::Store;
 use notify::{RecursiveMode, Watcher};
 use std::path::Path;
@@ -34,31 +35,42 @@ pub fn watch_refs(
     Ok(watcher)
 }
 
-/// Sends a fetch trigger every `every` until shutdown.
-pub async fn poll(every: Duration, tx: mpsc::Sender<Trigger>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // the first tick fires at once; the initial load covers it
+/// Sends a fetch trigger every poll interval until shutdown; follows interval changes
+/// from a reloaded configuration. `local` repositories (watched by inotify) are polled at
+/// most every 30 s, as a safety net for missed events.
+pub async fn poll(
+    mut settings: watch::Receiver<Arc<Settings>>,
+    local: bool,
+    tx: mpsc::Sender<Trigger>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
+        let every = settings.borrow().poll_interval;
+        let every = if local {
+            every.max(Duration::from_secs(30))
+        } else {
+            every
+        };
         tokio::select! {
-            _ = tick.tick() => {
+            _ = tokio::time::sleep(every) => {
                 let _ = tx.try_send(Trigger::Fetch { reason: "poll".to_owned() });
             }
+            changed = settings.changed() => if changed.is_err() { return },
             _ = shutdown.changed() => return,
         }
     }
 }
 
-/// Sends a full reconcile trigger at every time of `schedule` until shutdown.
+/// Sends a full reconcile trigger at every time of the resync schedule until shutdown;
+/// follows schedule changes from a reloaded configuration.
 pub async fn resync(
-    schedule: cron::Schedule,
+    mut settings: watch::Receiver<Arc<Settings>>,
     tx: mpsc::Sender<Trigger>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let Some(next) = schedule.upcoming(chrono::Utc).next() else {
-            return;
-        };
+        let next = settings.borrow().resync.upcoming(chrono::Utc).next();
+        let Some(next) = next else { return };
         let wait = (next - chrono::Utc::now())
             .to_std()
             .unwrap_or(Duration::from_secs(1));
@@ -66,6 +78,7 @@ pub async fn resync(
             _ = tokio::time::sleep(wait) => {
                 let _ = tx.try_send(Trigger::Reconcile { resource: None, reason: "scheduled resync".to_owned() });
             }
+            changed = settings.changed() => if changed.is_err() { return },
             _ = shutdown.changed() => return,
         }
     }

@@ -29,6 +29,12 @@ impl Backoff {
         }
     }
 
+    /// Changes base and cap for future failures (after a configuration reload).
+    pub fn set_limits(&mut self, base: Duration, max: Duration) {
+        self.base = base;
+        self.max = max;
+    }
+
     /// Records a failure and returns the delay until the next attempt.
     pub fn failed(&mut self, resource: &str, now: Instant) -> Duration {
         let failures = self.entries.get(resource).map_or(0, |e| e.0) + 1;
