@@ -4,7 +4,9 @@
 //!
 //! Shutdown: the first SIGTERM/SIGINT lets the current pass finish and writes queued
 //! results within the configured deadline; a second one exits at once. SIGHUP re-reads
-//! the config file (settings that need a restart are named in the log).
+//! the config file and applies what can change while running (poll interval, resync
+//! schedule, parallelism, backoff, policy defaults); settings that need a restart are
+//! named in the log, and an invalid file is refused.
 
 pub mod notify;
 pub mod pass;
