@@ -203,6 +203,11 @@ async fn scenario(db: Option<String>) {
         Some(first.as_str()),
         "last good state kept"
     );
+    assert_eq!(
+        j.placement.as_ref().and_then(|p| p["pool"].as_str()),
+        Some("/homelab/compute/general"),
+        "placement of the last good state kept"
+    );
     let error = j.last_error.as_deref().unwrap_or_default();
     assert!(
         error.contains("definitions/ci/jenkins.yaml") && error.contains("unknown-workload-type"),

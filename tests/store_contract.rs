@@ -411,10 +411,31 @@ async fn resources_are_upserted_by_name(store: &Store, raw: &Raw) {
     };
     store.record_pass(&second).await.unwrap();
 
+    // Every field is replaced, except that an update without placement or dimensions
+    // keeps the stored ones: a failed, invalid or orphaned resource keeps the placement of
+    // its last good state.
+    let full = full_resource("web", &commit('a'));
+    let expected_web = ResourceRecord {
+        placement: full.placement.clone(),
+        dimensions: full.dimensions.clone(),
+        ..failed.clone()
+    };
     assert_eq!(
         store.resources().await.unwrap(),
-        vec![bare_resource("db", "orphaned"), failed]
+        vec![bare_resource("db", "orphaned"), expected_web]
     );
+    // A new placement does replace the old one.
+    let mut moved = full_resource("web", &commit('a'));
+    moved.placement = Some(json!({"pool": "/elsewhere"}));
+    store
+        .record_pass(&PassRecord {
+            resources: vec![moved],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let web = store.resource("web").await.unwrap().unwrap();
+    assert_eq!(web.placement, Some(json!({"pool": "/elsewhere"})));
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM deployment_instances").await,
         2

@@ -221,7 +221,8 @@ impl Store {
     }
 
     /// Writes everything in `pass` in one transaction: the revision (upserted by commit),
-    /// resources (upserted by name), render rows, pools and templates when `Some` (those
+    /// resources (upserted by name; a `None` placement or dimensions keeps the stored one,
+    /// so an invalid or orphaned update never erases the last good placement), render rows, pools and templates when `Some` (those
     /// not listed are deleted; their dimensions are replaced in `resource_dimensions`),
     /// and the audit rows. On any error nothing is written.
     ///

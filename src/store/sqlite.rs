@@ -121,8 +121,10 @@ async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreErr
          ON CONFLICT (name) DO UPDATE SET
              state = excluded.state, reason = excluded.reason, provider = excluded.provider,
              pool = excluded.pool, chart = excluded.chart,
-             resource_type = excluded.resource_type, placement = excluded.placement,
-             dimensions = excluded.dimensions, desired_revision = excluded.desired_revision,
+             resource_type = excluded.resource_type,
+             placement = COALESCE(excluded.placement, deployment_instances.placement),
+             dimensions = COALESCE(excluded.dimensions, deployment_instances.dimensions),
+             desired_revision = excluded.desired_revision,
              input_hash = excluded.input_hash, output_hash = excluded.output_hash,
              source = excluded.source, last_error = excluded.last_error,
              last_error_at = excluded.last_error_at, updated_at = excluded.updated_at",
