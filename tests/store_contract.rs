@@ -1023,3 +1023,36 @@ async fn nul_characters_from_hostile_input_never_fail_a_pass(store: &Store, _raw
         Some(3)
     );
 }
+
+contract!(
+    resource_states_leave_out_the_documents,
+    sqlite_resource_states_leave_out_the_documents,
+    postgres_resource_states_leave_out_the_documents
+);
+
+/// `resource_states` is `resources` without placement and dimensions.
+async fn resource_states_leave_out_the_documents(store: &Store, _raw: &Raw) {
+    migrated(store).await;
+    let pass = PassRecord {
+        revision: Some(revision('a', "2024-01-01T00:00:00Z")),
+        resources: vec![full_resource("web", &commit('a'))],
+        ..Default::default()
+    };
+    store.record_pass(&pass).await.unwrap();
+    let states = store.resource_states().await.unwrap();
+    let expected = ResourceRecord {
+        placement: None,
+        dimensions: None,
+        ..store.resource("web").await.unwrap().unwrap()
+    };
+    assert_eq!(states, vec![expected]);
+    assert!(
+        store
+            .resource("web")
+            .await
+            .unwrap()
+            .unwrap()
+            .placement
+            .is_some()
+    );
+}

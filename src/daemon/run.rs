@@ -95,7 +95,7 @@ impl Reconciler {
         let attempt = async {
             let store = Store::connect(&url).await?;
             store.migrate().await?;
-            let resources = store.resources().await?;
+            let resources = store.resource_states().await?;
             Ok::<_, crate::store::StoreError>((store, resources))
         };
         match attempt.await {

@@ -264,16 +264,25 @@ impl Store {
     /// Every resource, ordered by name.
     pub async fn resources(&self) -> Result<Vec<ResourceRecord>, StoreError> {
         match &self.inner {
-            Inner::Sqlite(pool) => sqlite::resources(pool, None).await,
-            Inner::Postgres(pool) => postgres::resources(pool, None).await,
+            Inner::Sqlite(pool) => sqlite::resources(pool, None, true).await,
+            Inner::Postgres(pool) => postgres::resources(pool, None, true).await,
+        }
+    }
+
+    /// Every resource by name, without the placement and dimensions documents (they come
+    /// back `None`): what the daemon's loop keeps in memory.
+    pub async fn resource_states(&self) -> Result<Vec<ResourceRecord>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(pool) => sqlite::resources(pool, None, false).await,
+            Inner::Postgres(pool) => postgres::resources(pool, None, false).await,
         }
     }
 
     /// One resource by name.
     pub async fn resource(&self, name: &str) -> Result<Option<ResourceRecord>, StoreError> {
         let found = match &self.inner {
-            Inner::Sqlite(pool) => sqlite::resources(pool, Some(name)).await?,
-            Inner::Postgres(pool) => postgres::resources(pool, Some(name)).await?,
+            Inner::Sqlite(pool) => sqlite::resources(pool, Some(name), true).await?,
+            Inner::Postgres(pool) => postgres::resources(pool, Some(name), true).await?,
         };
         Ok(found.into_iter().next())
     }

@@ -333,16 +333,20 @@ fn resource_from(row: &PgRow) -> Result<ResourceRecord, StoreError> {
 pub(super) async fn resources(
     pool: &PgPool,
     name: Option<&str>,
+    with_documents: bool,
 ) -> Result<Vec<ResourceRecord>, StoreError> {
     sqlx::query(
-        "SELECT name, state, reason, provider, pool, chart, resource_type, placement,
-                dimensions, desired_revision, input_hash, output_hash, source, last_error,
+        "SELECT name, state, reason, provider, pool, chart, resource_type,
+                CASE WHEN $2 THEN placement END AS placement,
+                CASE WHEN $2 THEN dimensions END AS dimensions,
+                desired_revision, input_hash, output_hash, source, last_error,
                 last_error_at, updated_at
          FROM deployment_instances
          WHERE $1::text IS NULL OR name = $1
          ORDER BY name",
     )
     .bind(name)
+    .bind(with_documents)
     .fetch_all(pool)
     .await?
     .iter()
