@@ -310,3 +310,77 @@ async fn sighup_applies_a_new_poll_interval_and_refuses_a_broken_config() {
     git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
     wait_revision(&url, &rev(&work), 15, &log).await;
 }
+
+/// The same remote served by a real `git daemon` (the `git://` protocol over TCP).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_served_by_git_daemon_is_tracked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("served");
+    let bare = base.join("homelab.git");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&base).unwrap();
+    git(
+        &base,
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    support::copy_tree(&support::example_repo(), &work);
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "homelab"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Ok(server) = Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(&base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return support::skip("git daemon remote", "git daemon cannot be started");
+    };
+    let _server = Kill(server);
+    // Wait until the daemon accepts connections.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "git daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let state = tmp.path().join("state");
+    let log = tmp.path().join("daemon.log");
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _daemon = Kill(
+        Command::new(env!("CARGO_BIN_EXE_homelabd"))
+            .args([
+                "daemon",
+                "--repo",
+                &format!("git://127.0.0.1:{port}/homelab.git"),
+            ])
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--listen", &format!("127.0.0.1:{http}")])
+            .env("HOMELABD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("sqlite://{}", state.join("homelabd.db").display());
+    wait_revision(&url, &rev(&work), 60, &log).await;
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.resources().await.unwrap().len(), 9);
+}
