@@ -10,8 +10,9 @@ use crate::config::{Settings, redact_url};
 use crate::metrics::Metrics;
 use crate::pipeline::{Engine, Outcome};
 use crate::reconcile::{Action, ApplyOutcome, Backoff, Desired, Executor, plan, plan_desired};
-use crate::render::MANIFEST_FILE;
-use crate::render::write::{WriteOutcome, remove_leftovers, resource_dir, write_atomic};
+use crate::render::write::{
+    WriteOutcome, remove_leftovers, rendered_on_disk, resource_dir, write_atomic,
+};
 use crate::source::TrackedRepo;
 use crate::store::{PassRecord, RenderRecord, ResourceRecord, Store};
 use chrono::Utc;
@@ -260,10 +261,9 @@ impl Reconciler {
             serde_json::json!({"valid": !outcome.has_errors(), "errors": outcome.error_count(), "resources": outcome.rendered.len()}),
             now,
         ));
-        let catalog =
-            serde_json::to_string(&records::catalog_records(&outcome)).unwrap_or_default();
+        let (pools, templates) = records::catalog_records(&outcome);
+        let catalog = serde_json::to_string(&(&pools, &templates)).unwrap_or_default();
         if self.last_catalog.as_deref() != Some(catalog.as_str()) {
-            let (pools, templates) = records::catalog_records(&outcome);
             pass.pools = Some(pools);
             pass.templates = Some(templates);
             self.last_catalog = Some(catalog);
@@ -290,18 +290,17 @@ impl Reconciler {
                 }
                 Action::Unchanged => {
                     // Unchanged costs a stat: only a directory removed by hand is rewritten.
-                    if let Some(r) = outcome.rendered.get(&step.resource) {
-                        let dir = resource_dir(&out_dir, &r.manifest.provider, &step.resource);
-                        if !dir.join(MANIFEST_FILE).exists() {
-                            spawn_write(
-                                &mut writes,
-                                &limit,
-                                &outcome,
-                                &out_dir,
-                                &step.resource,
-                                true,
-                            );
-                        }
+                    if let Some(r) = outcome.rendered.get(&step.resource)
+                        && !rendered_on_disk(&out_dir, &r.manifest.provider, &step.resource)
+                    {
+                        spawn_write(
+                            &mut writes,
+                            &limit,
+                            &outcome,
+                            &out_dir,
+                            &step.resource,
+                            true,
+                        );
                     }
                 }
                 Action::Invalid => {
@@ -454,9 +453,7 @@ impl Reconciler {
                         .rendered
                         .get(&step.resource)
                         .is_some_and(|(_, _, provider)| {
-                            resource_dir(out_dir, provider, &step.resource)
-                                .join(MANIFEST_FILE)
-                                .exists()
+                            rendered_on_disk(out_dir, provider, &step.resource)
                         })
                 }
                 Action::Create | Action::Update => self.backoff.waiting(&step.resource, now),
@@ -491,11 +488,7 @@ impl Reconciler {
         let run = tokio::task::spawn_blocking(move || {
             let reuse = |name: &str, input: &str| {
                 let (i, o, provider) = known.get(name)?;
-                (i == input
-                    && resource_dir(&out_dir, provider, name)
-                        .join(MANIFEST_FILE)
-                        .exists())
-                .then(|| o.clone())
+                (i == input && rendered_on_disk(&out_dir, provider, name)).then(|| o.clone())
             };
             repo.snapshot(&commit).map(|s| engine.run_with(&s, &reuse))
         });

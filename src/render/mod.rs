@@ -131,19 +131,41 @@ pub fn render_resource(
     }
     let input_hash = input_hash(chart, assets, context);
     let output_hash = hash::digests(digests.iter().map(|(p, d)| (p.as_str(), d)));
+    let names = files.keys().cloned().collect();
     Ok(Rendered {
-        manifest: Manifest {
-            resource: resource.to_owned(),
-            provider: provider.to_owned(),
-            chart: format!("{}@{}", chart.meta.name, chart.meta.version),
-            revision: revision.map(str::to_owned),
+        manifest: manifest(
+            chart,
+            resource,
+            provider,
+            revision,
             input_hash,
             output_hash,
-            files: files.keys().cloned().collect(),
-        },
+            names,
+        ),
         files,
         reused: false,
     })
+}
+
+/// The manifest of one resource's render.
+fn manifest(
+    chart: &Chart,
+    resource: &str,
+    provider: &str,
+    revision: Option<&str>,
+    input_hash: String,
+    output_hash: String,
+    files: Vec<String>,
+) -> Manifest {
+    Manifest {
+        resource: resource.to_owned(),
+        provider: provider.to_owned(),
+        chart: format!("{}@{}", chart.meta.name, chart.meta.version),
+        revision: revision.map(str::to_owned),
+        input_hash,
+        output_hash,
+        files,
+    }
 }
 
 /// Hash of everything that determines a resource's output: its context, the chart's
@@ -168,15 +190,15 @@ pub fn reused(
     output_hash: String,
 ) -> Rendered {
     Rendered {
-        manifest: Manifest {
-            resource: resource.to_owned(),
-            provider: provider.to_owned(),
-            chart: format!("{}@{}", chart.meta.name, chart.meta.version),
-            revision: revision.map(str::to_owned),
+        manifest: manifest(
+            chart,
+            resource,
+            provider,
+            revision,
             input_hash,
             output_hash,
-            files: Vec::new(),
-        },
+            Vec::new(),
+        ),
         files: BTreeMap::new(),
         reused: true,
     }

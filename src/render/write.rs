@@ -19,6 +19,13 @@ pub fn resource_dir(out: &Path, provider: &str, resource: &str) -> PathBuf {
     out.join(provider).join(resource)
 }
 
+/// Is a complete render of `resource` on disk (its manifest, written last, exists)?
+pub fn rendered_on_disk(out: &Path, provider: &str, resource: &str) -> bool {
+    resource_dir(out, provider, resource)
+        .join(MANIFEST_FILE)
+        .exists()
+}
+
 /// Reads the manifest of a rendered resource, if there is a readable one.
 pub fn read_manifest(dir: &Path) -> Option<Manifest> {
     let bytes = std::fs::read(dir.join(MANIFEST_FILE)).ok()?;
