@@ -18,6 +18,8 @@ use support::{git_commit_all, write};
 struct Daemon {
     child: Child,
     log: PathBuf,
+    /// The HTTP listener's port.
+    port: u16,
 }
 
 impl Daemon {
@@ -40,6 +42,7 @@ impl Daemon {
         Daemon {
             child: cmd.spawn().expect("start daemon"),
             log,
+            port,
         }
     }
 
@@ -370,25 +373,8 @@ async fn database_outage_loses_nothing() {
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().join("state");
     let first = git_commit_all(repo.path(), "example homelab");
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_homelabd"));
-    cmd.args(["daemon", "--repo"])
-        .arg(repo.path())
-        .arg("--state-dir")
-        .arg(&state_dir)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &url,
-        ])
-        .env("HOMELABD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(state.path().join("daemon.log")).unwrap());
-    let daemon = Daemon {
-        child: cmd.spawn().unwrap(),
-        log: state.path().join("daemon.log"),
-    };
+    let daemon = Daemon::start(repo.path(), &state_dir, Some(&url));
+    let port = daemon.port;
     wait_for(&url, &daemon, 60, "first commit", |s| {
         s.revision.as_deref() == Some(first.as_str())
     })

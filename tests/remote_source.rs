@@ -62,6 +62,47 @@ async fn wait_revision(url: &str, want: &str, secs: u64, log: &Path) {
     );
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Makes `bare` a bare repository whose `main` holds the example homelab, pushed from
+/// the working repository `work` (created here).
+fn example_remote(bare: &Path, work: &Path) {
+    let parent = bare.parent().expect("bare repository has a parent");
+    git(
+        parent,
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    support::copy_tree(&support::example_repo(), work);
+    git(work, &["init", "-q", "-b", "main"]);
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "-q", "-m", "homelab"]);
+    git(work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+}
+
+/// Starts `homelabd daemon ARGS --state-dir STATE --listen 127.0.0.1:<free port>`,
+/// logging to `log`; returns the process (killed on drop) and the HTTP port.
+fn start_daemon(args: &[&str], state: &Path, log: &Path, env: &[(&str, &str)]) -> (Kill, u16) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_homelabd"))
+        .arg("daemon")
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .envs(env.iter().copied())
+        .env("HOMELABD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    (Kill(child), port)
+}
+
 fn sign(secret: &str, ts: &str, body: &str) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -74,15 +115,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
     let tmp = tempfile::tempdir().unwrap();
     let bare = tmp.path().join("homelab.git");
     let work = tmp.path().join("work");
-    git(
-        tmp.path(),
-        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-    );
-    support::copy_tree(&support::example_repo(), &work);
-    git(&work, &["init", "-q", "-b", "main"]);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "homelab"]);
-    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    example_remote(&bare, &work);
     let first = rev(&work);
 
     let state = tmp.path().join("state");
@@ -96,25 +129,12 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let log = tmp.path().join("daemon.log");
-    let _daemon = Kill(
-        Command::new(env!("CARGO_BIN_EXE_homelabd"))
-            .args(["daemon", "--config"])
-            .arg(&config)
-            .arg("--state-dir")
-            .arg(&state)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("HOMELABD_WEBHOOK_SECRET", "s3cret")
-            .env("HOMELABD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
+    let (_daemon, port) = start_daemon(
+        &["--config", config.to_str().unwrap()],
+        &state,
+        &log,
+        &[("HOMELABD_WEBHOOK_SECRET", "s3cret")],
     );
     let url = format!("sqlite://{}", state.join("homelabd.db").display());
     wait_revision(&url, &first, 60, &log).await;
@@ -223,15 +243,7 @@ async fn sighup_applies_a_new_poll_interval_and_refuses_a_broken_config() {
     let tmp = tempfile::tempdir().unwrap();
     let bare = tmp.path().join("homelab.git");
     let work = tmp.path().join("work");
-    git(
-        tmp.path(),
-        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-    );
-    support::copy_tree(&support::example_repo(), &work);
-    git(&work, &["init", "-q", "-b", "main"]);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "homelab"]);
-    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    example_remote(&bare, &work);
     let state = tmp.path().join("state");
     let config = tmp.path().join("config.toml");
     let write_config = |poll: u64| {
@@ -245,25 +257,8 @@ async fn sighup_applies_a_new_poll_interval_and_refuses_a_broken_config() {
         .unwrap();
     };
     write_config(3600);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let log = tmp.path().join("daemon.log");
-    let daemon = Kill(
-        Command::new(env!("CARGO_BIN_EXE_homelabd"))
-            .args(["daemon", "--config"])
-            .arg(&config)
-            .arg("--state-dir")
-            .arg(&state)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("HOMELABD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (daemon, _) = start_daemon(&["--config", config.to_str().unwrap()], &state, &log, &[]);
     let url = format!("sqlite://{}", state.join("homelabd.db").display());
     wait_revision(&url, &rev(&work), 60, &log).await;
     let hup = || {
@@ -319,20 +314,8 @@ async fn a_remote_served_by_git_daemon_is_tracked() {
     let bare = base.join("homelab.git");
     let work = tmp.path().join("work");
     std::fs::create_dir_all(&base).unwrap();
-    git(
-        &base,
-        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-    );
-    support::copy_tree(&support::example_repo(), &work);
-    git(&work, &["init", "-q", "-b", "main"]);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "homelab"]);
-    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    example_remote(&bare, &work);
+    let port = free_port();
     let Ok(server) = Command::new("git")
         .args([
             "daemon",
@@ -358,27 +341,8 @@ async fn a_remote_served_by_git_daemon_is_tracked() {
     }
     let state = tmp.path().join("state");
     let log = tmp.path().join("daemon.log");
-    let http = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _daemon = Kill(
-        Command::new(env!("CARGO_BIN_EXE_homelabd"))
-            .args([
-                "daemon",
-                "--repo",
-                &format!("git://127.0.0.1:{port}/homelab.git"),
-            ])
-            .arg("--state-dir")
-            .arg(&state)
-            .args(["--listen", &format!("127.0.0.1:{http}")])
-            .env("HOMELABD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let remote = format!("git://127.0.0.1:{port}/homelab.git");
+    let _daemon = start_daemon(&["--repo", &remote], &state, &log, &[]);
     let url = format!("sqlite://{}", state.join("homelabd.db").display());
     wait_revision(&url, &rev(&work), 60, &log).await;
     let store = Store::connect(&url).await.unwrap();
