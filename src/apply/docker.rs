@@ -1,0 +1,214 @@
+//! The Docker executor: `docker compose` (or the standalone `docker-compose` where only
+//! that exists) `up -d --remove-orphans` on the rendered project, under a stable project
+//! name per resource (`homelabd-<resource>`); `down` on prune. Named volumes are never
+//! removed: prune stops and removes containers, the data stays.
+
+use super::{
+    ApplyReport, ApplyRequest, BoxFuture, Cmd, ProviderExecutor, Runner, find_program,
+    settings::DockerSettings,
+};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The compose file every docker-compose chart renders.
+pub const COMPOSE_FILE: &str = "compose.yaml";
+
+/// The compose project of a resource: stable, so `up` updates in place and `down` finds it.
+pub fn project_name(resource: &str) -> String {
+    format!("homelabd-{resource}")
+}
+
+/// Applies docker resources with the compose tool.
+#[derive(Debug, Clone)]
+pub struct DockerExecutor {
+    compose: Vec<String>,
+    unavailable: Option<String>,
+}
+
+impl DockerExecutor {
+    /// Detects the compose tool (the configured one, else `docker compose`, else
+    /// `docker-compose`) and checks that the engine answers.
+    pub fn detect(settings: &DockerSettings) -> DockerExecutor {
+        let docker = settings.docker_binary.as_deref().unwrap_or("docker");
+        let compose = match &settings.compose_command {
+            Some(argv) if !argv.is_empty() => Some(argv.clone()),
+            _ => detect_compose(docker),
+        };
+        let unavailable = match &compose {
+            None => Some(
+                "docker: neither `docker compose` nor `docker-compose` is installed".to_owned(),
+            ),
+            Some(_) if find_program(docker).is_none() => {
+                Some(format!("docker: `{docker}` is not installed"))
+            }
+            Some(_) => engine_unreachable(docker),
+        };
+        DockerExecutor {
+            compose: compose.unwrap_or_default(),
+            unavailable,
+        }
+    }
+
+    /// The argument vectors of an apply (for tests and `--dry-run` style output).
+    pub fn apply_commands(&self, req: &ApplyRequest) -> Vec<Cmd> {
+        vec![self.compose_cmd(req, &["up", "-d", "--remove-orphans"])]
+    }
+
+    /// The argument vectors of a destroy.
+    pub fn destroy_commands(&self, req: &ApplyRequest) -> Vec<Cmd> {
+        vec![self.compose_cmd(req, &["down", "--remove-orphans"])]
+    }
+
+    fn compose_cmd(&self, req: &ApplyRequest, action: &[&str]) -> Cmd {
+        let file = req.work_dir.join(COMPOSE_FILE);
+        let mut argv: Vec<String> = self.compose.clone();
+        argv.extend([
+            "--project-name".to_owned(),
+            project_name(&req.resource),
+            "--file".to_owned(),
+            file.display().to_string(),
+        ]);
+        argv.extend(action.iter().map(|s| (*s).to_owned()));
+        Cmd::new(argv, &req.work_dir)
+    }
+}
+
+impl ProviderExecutor for DockerExecutor {
+    fn name(&self) -> &str {
+        match self.compose.as_slice() {
+            [one] if one.ends_with("docker-compose") => "docker-compose",
+            _ => "docker compose",
+        }
+    }
+
+    fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
+    }
+
+    fn apply<'a>(
+        &'a self,
+        req: &'a ApplyRequest,
+        runner: &'a Runner,
+    ) -> BoxFuture<'a, ApplyReport> {
+        Box::pin(async move {
+            // The work dir keeps the applied compose file, so `down` still works after
+            // the definition (and its rendered directory) is gone.
+            let from = req.rendered_dir.join(COMPOSE_FILE);
+            let to = req.work_dir.join(COMPOSE_FILE);
+            if let Err(e) = copy_file(&from, &to).await {
+                return ApplyReport::failed(format!(
+                    "cannot copy {} to {}: {e}",
+                    from.display(),
+                    to.display()
+                ));
+            }
+            ApplyReport::run_all(runner, &self.apply_commands(req)).await
+        })
+    }
+
+    fn destroy<'a>(
+        &'a self,
+        req: &'a ApplyRequest,
+        runner: &'a Runner,
+    ) -> BoxFuture<'a, ApplyReport> {
+        Box::pin(async move {
+            if !req.work_dir.join(COMPOSE_FILE).is_file() {
+                return ApplyReport::failed(format!(
+                    "nothing to destroy: {} has no applied compose file",
+                    req.work_dir.display()
+                ));
+            }
+            ApplyReport::run_all(runner, &self.destroy_commands(req)).await
+        })
+    }
+}
+
+async fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    let tmp = to.with_extension("yaml.tmp");
+    tokio::fs::copy(from, &tmp).await?;
+    tokio::fs::rename(&tmp, to).await
+}
+
+/// `docker compose` when the plugin answers, else `docker-compose` when installed.
+fn detect_compose(docker: &str) -> Option<Vec<String>> {
+    if find_program(docker).is_some() && quick_status(docker, &["compose", "version"]) == Some(true)
+    {
+        return Some(vec![docker.to_owned(), "compose".to_owned()]);
+    }
+    find_program("docker-compose").map(|p| vec![p.display().to_string()])
+}
+
+/// Why the engine cannot be used, or `None` when `docker version` reaches it.
+fn engine_unreachable(docker: &str) -> Option<String> {
+    match quick_status(docker, &["version", "--format", "{{.Server.Version}}"]) {
+        Some(true) => None,
+        Some(false) => {
+            Some("docker: the engine does not answer (`docker version` failed)".to_owned())
+        }
+        None => Some("docker: the engine did not answer within 10 s".to_owned()),
+    }
+}
+
+/// Runs a short probe at startup: `Some(success)`, or `None` if it did not finish in
+/// 10 s (then it is killed).
+fn quick_status(program: &str, args: &[&str]) -> Option<bool> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status.success()),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Provider;
+
+    #[test]
+    fn commands_use_a_stable_project_and_the_applied_file() {
+        let exec = DockerExecutor {
+            compose: vec!["docker-compose".into()],
+            unavailable: None,
+        };
+        let req = ApplyRequest {
+            resource: "web".into(),
+            provider: Provider::Docker,
+            rendered_dir: "/r/docker/web".into(),
+            work_dir: "/s/work/docker/web".into(),
+            revision: "abc".into(),
+        };
+        assert_eq!(
+            exec.apply_commands(&req)[0].argv,
+            [
+                "docker-compose",
+                "--project-name",
+                "homelabd-web",
+                "--file",
+                "/s/work/docker/web/compose.yaml",
+                "up",
+                "-d",
+                "--remove-orphans"
+            ]
+        );
+        assert_eq!(
+            exec.destroy_commands(&req)[0].argv[5..],
+            ["down", "--remove-orphans"]
+        );
+        assert_eq!(exec.name(), "docker-compose");
+    }
+}
