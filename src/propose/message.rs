@@ -1,0 +1,363 @@
+//! The texts a proposal writes: its commit message (plain text with git trailers) and its
+//! pull-request body (GitHub markdown: summary, resource table, placement reasoning,
+//! validation result, and the rendered diff per resource in collapsible sections). Pure.
+
+use super::assess::{ChangeKind, ResourceChange};
+use crate::diag::Diagnostic;
+use std::fmt::Write as _;
+
+/// GitHub refuses pull-request bodies over 65,536 characters; stay below with room.
+pub const MAX_PR_BODY: usize = 60_000;
+
+/// What both texts describe.
+pub struct Summary<'a> {
+    pub id: &'a str,
+    pub tool: &'a str,
+    pub client: &'a str,
+    pub title: &'a str,
+    /// The caller's explanation (already cleaned of control characters).
+    pub body: &'a str,
+    pub branch: &'a str,
+    pub base_branch: &'a str,
+    pub base_commit: &'a str,
+    /// (path, "written" / "deleted") relative to the definitions root.
+    pub files: &'a [(String, &'static str)],
+    pub resources: &'a [ResourceChange],
+    pub diagnostics: &'a [Diagnostic],
+}
+
+fn change_word(c: ChangeKind) -> &'static str {
+    match c {
+        ChangeKind::Created => "created",
+        ChangeKind::Changed => "changed",
+        ChangeKind::Removed => "removed",
+        ChangeKind::Unchanged => "unchanged",
+    }
+}
+
+fn placement(r: &ResourceChange) -> String {
+    let mut out = match (&r.provider, &r.pool) {
+        (Some(p), Some(pool)) => format!("{p} {pool}"),
+        _ => String::new(),
+    };
+    if !r.nodes.is_empty() {
+        out.push_str(&format!(" on {}", r.nodes.join(", ")));
+    }
+    out
+}
+
+fn validation_line(diagnostics: &[Diagnostic]) -> String {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    if errors > 0 {
+        format!("invalid: {errors} errors, {warnings} warnings")
+    } else if warnings > 0 {
+        format!("valid, {warnings} warnings")
+    } else {
+        "valid: no errors or warnings in the changed files and the resources they touch".into()
+    }
+}
+
+/// The commit message: title, blank line, the caller's body, the resources, the
+/// validation result, and trailers naming the client, tool and proposal id.
+pub fn commit_message(s: &Summary<'_>) -> String {
+    let mut out = format!("{}\n\n", s.title.trim());
+    if !s.body.trim().is_empty() {
+        out.push_str(s.body.trim());
+        out.push_str("\n\n");
+    }
+    out.push_str("Files:\n");
+    for (path, what) in s.files {
+        let _ = writeln!(out, "  {what:<8} {path}");
+    }
+    out.push_str("\nResources:\n");
+    if s.resources.is_empty() {
+        out.push_str("  (no rendered output changes)\n");
+    }
+    for r in s.resources {
+        let _ = writeln!(
+            out,
+            "  {:<9} {} {}",
+            change_word(r.change),
+            r.name,
+            placement(r)
+        );
+    }
+    let _ = writeln!(out, "\nValidation: {}", validation_line(s.diagnostics));
+    for d in s.diagnostics {
+        let _ = writeln!(out, "  {d}");
+    }
+    let _ = write!(
+        out,
+        "\nProposed-by: {}\nProposal-tool: {}\nProposal-id: {}\n",
+        s.client, s.tool, s.id
+    );
+    out
+}
+
+/// Text safe inside a markdown table cell or list item.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+}
+
+/// A code fence longer than any run of backticks inside `text`.
+fn fence(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// The pull-request body, at most [`MAX_PR_BODY`] characters: diffs that do not fit are
+/// left out with a note pointing at the branch.
+pub fn pull_request_body(s: &Summary<'_>) -> String {
+    let mut out = String::new();
+    if !s.body.trim().is_empty() {
+        out.push_str(s.body.trim());
+        out.push_str("\n\n");
+    }
+    out.push_str("## Summary\n\n");
+    let _ = writeln!(
+        out,
+        "Proposed by `{}` through the `{}` tool (proposal `{}`), on branch `{}` from `{}` at \
+         `{}`.\n",
+        cell(s.client).replace('`', "'"),
+        s.tool,
+        s.id,
+        s.branch,
+        cell(s.base_branch),
+        s.base_commit.get(..12).unwrap_or(s.base_commit),
+    );
+    for (path, what) in s.files {
+        let _ = writeln!(out, "- {what} `{}`", cell(path));
+    }
+    out.push_str("\n## Resources\n\n");
+    if s.resources.is_empty() {
+        out.push_str("No resource's rendered output changes.\n");
+    } else {
+        out.push_str("| Resource | Change | Provider | Pool | Nodes | Size |\n");
+        out.push_str("|---|---|---|---|---|---|\n");
+        for r in s.resources {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} |",
+                r.name,
+                change_word(r.change),
+                cell(r.provider.as_deref().unwrap_or("")),
+                cell(r.pool.as_deref().unwrap_or("")),
+                cell(&r.nodes.join(", ")),
+                cell(r.size.as_deref().unwrap_or("")),
+            );
+        }
+    }
+    placement_section(s, &mut out);
+    out.push_str("\n## Validation\n\n");
+    let errors = s.diagnostics.iter().any(Diagnostic::is_error);
+    let _ = writeln!(
+        out,
+        "{} {}",
+        if errors { "❌" } else { "✅" },
+        cell(&validation_line(s.diagnostics))
+    );
+    for d in s.diagnostics {
+        let _ = writeln!(out, "- {}", cell(&d.to_string()));
+    }
+    let footer = "\n---\nOpened by homelabd. A proposal never acts on infrastructure: merging \
+                  it changes the desired state, and the daemon reconciles from there.\n";
+    diff_section(s, &mut out, MAX_PR_BODY.saturating_sub(footer.len()));
+    out.push_str(footer);
+    out
+}
+
+fn placement_section(s: &Summary<'_>, out: &mut String) {
+    let placed: Vec<&ResourceChange> = s
+        .resources
+        .iter()
+        .filter(|r| !r.reasons.is_empty())
+        .collect();
+    if placed.is_empty() {
+        return;
+    }
+    out.push_str("\n## Placement\n");
+    for r in placed {
+        let _ = writeln!(out, "\n**`{}`** → {}", r.name, cell(&placement(r)));
+        if let Some(from) = &r.moved_from {
+            let _ = writeln!(out, "(moved from {})", cell(from));
+        }
+        out.push('\n');
+        for reason in &r.reasons {
+            let _ = writeln!(out, "- {}", cell(reason));
+        }
+        if !r.alternatives.is_empty() {
+            out.push_str("\n<details><summary>Alternatives considered</summary>\n\n");
+            for alt in &r.alternatives {
+                let _ = writeln!(out, "- {}", cell(alt));
+            }
+            out.push_str("\n</details>\n");
+        }
+    }
+}
+
+fn diff_section(s: &Summary<'_>, out: &mut String, budget: usize) {
+    let with_diff: Vec<&ResourceChange> =
+        s.resources.iter().filter(|r| !r.diff.is_empty()).collect();
+    if with_diff.is_empty() {
+        return;
+    }
+    out.push_str("\n## Rendered diff\n");
+    let mut omitted = Vec::new();
+    for r in with_diff {
+        let fence = fence(&r.diff);
+        let mut block = format!(
+            "\n<details>\n<summary><code>{}</code> ({}): {} file{}{}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
+            r.name,
+            change_word(r.change),
+            r.files.len(),
+            if r.files.len() == 1 { "" } else { "s" },
+            if r.diff_truncated { ", cut" } else { "" },
+            r.diff,
+        );
+        if r.diff_truncated {
+            block.push_str(&format!(
+                "\nThe diff of `{}` is cut; the branch has the whole change.\n",
+                r.name
+            ));
+        }
+        // Keep room for the note about what was left out.
+        if out.len() + block.len() + 300 > budget {
+            omitted.push(r.name.as_str());
+            continue;
+        }
+        out.push_str(&block);
+    }
+    if !omitted.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nDiffs of {} more resource{} are left out to keep this description within \
+             GitHub's size limit: {}. Run `homelabd plan` on branch `{}` to see them.",
+            omitted.len(),
+            if omitted.len() == 1 { "" } else { "s" },
+            omitted.join(", "),
+            s.branch
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(name: &str, diff: String) -> ResourceChange {
+        ResourceChange {
+            name: name.into(),
+            change: ChangeKind::Created,
+            provider: Some("docker".into()),
+            pool: Some("/homelab/docker".into()),
+            chart: Some("docker-compose".into()),
+            nodes: vec!["docker-01".into()],
+            size: Some("1 CPU, 0.5 GB memory, 2 GB disk, 1 replica".into()),
+            reasons: vec!["provider docker | pinned".into()],
+            alternatives: vec![],
+            moved_from: None,
+            files: vec!["compose.yaml".into()],
+            diff,
+            diff_truncated: false,
+        }
+    }
+
+    fn summary<'a>(
+        resources: &'a [ResourceChange],
+        diagnostics: &'a [Diagnostic],
+        files: &'a [(String, &'static str)],
+    ) -> Summary<'a> {
+        Summary {
+            id: "1234abcd-0000-4000-8000-000000000000",
+            tool: "deploy-with-intelligence",
+            client: "mcp:ci",
+            title: "Deploy status page",
+            body: "Because we need one.",
+            branch: "homelabd/deploy-with-intelligence/status-1234abcd",
+            base_branch: "main",
+            base_commit: "0123456789abcdef0123456789abcdef01234567",
+            files,
+            resources,
+            diagnostics,
+        }
+    }
+
+    #[test]
+    fn the_commit_message_has_title_body_resources_validation_and_trailers() {
+        let files = [("definitions/status.yaml".to_owned(), "written")];
+        let rs = [resource("status", "+a\n".into())];
+        let warn = [Diagnostic::warning(
+            "w",
+            "definitions/status.yaml",
+            "heads up",
+        )];
+        let msg = commit_message(&summary(&rs, &warn, &files));
+        assert!(
+            msg.starts_with("Deploy status page\n\nBecause we need one.\n\n"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("  written  definitions/status.yaml\n"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("  created   status docker /homelab/docker on docker-01\n"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("Validation: valid, 1 warnings\n  definitions/status.yaml: warning[w]")
+        );
+        assert!(msg.ends_with(
+            "Proposed-by: mcp:ci\nProposal-tool: deploy-with-intelligence\nProposal-id: \
+             1234abcd-0000-4000-8000-000000000000\n"
+        ));
+    }
+
+    #[test]
+    fn the_body_has_a_table_reasons_validation_and_fenced_diffs() {
+        let files = [("definitions/status.yaml".to_owned(), "written")];
+        let rs = [resource("status", "+image: x ```` y\n".into())];
+        let body = pull_request_body(&summary(&rs, &[], &files));
+        assert!(body.contains("| Resource | Change | Provider | Pool | Nodes | Size |\n"));
+        assert!(body.contains(
+            "| `status` | created | docker | /homelab/docker | docker-01 | 1 CPU, 0.5 GB memory, 2 GB disk, 1 replica |"
+        ), "{body}");
+        // A pipe inside a reason cannot break out of the list item.
+        assert!(body.contains("- provider docker \\| pinned\n"), "{body}");
+        assert!(body.contains("✅ valid"), "{body}");
+        // The fence is longer than the backtick run inside the diff.
+        assert!(
+            body.contains("`````diff\n+image: x ```` y\n`````\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<details>\n<summary><code>status</code> (created): 1 file</summary>")
+        );
+    }
+
+    #[test]
+    fn large_diffs_are_left_out_with_a_note_and_the_body_stays_within_the_limit() {
+        let files = [("definitions/a.yaml".to_owned(), "written")];
+        let big = "+x\n".repeat(9_000);
+        let rs: Vec<ResourceChange> = (0..5)
+            .map(|i| resource(&format!("r{i}"), big.clone()))
+            .collect();
+        let body = pull_request_body(&summary(&rs, &[], &files));
+        assert!(body.chars().count() <= MAX_PR_BODY, "{}", body.len());
+        assert!(
+            body.contains("Diffs of 3 more resources are left out"),
+            "{body}"
+        );
+        assert!(body.contains("<code>r0</code>") && body.contains("<code>r1</code>"));
+        assert!(!body.contains("<code>r2</code>"));
+    }
+}
