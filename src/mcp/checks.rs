@@ -1,0 +1,179 @@
+//! Checking and dry-rendering proposed definitions (pure): the answers of
+//! `validate-universal-definition` and `translate-universal-to-provider`, built from a
+//! [`Trial`].
+
+use super::context::View;
+use super::inventory::short;
+use super::placement::{PlacementOut, SizeOut, Trial};
+use super::reply::{Problem, Refusal, Summary};
+use crate::render::hash;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::borrow::Cow;
+
+/// The answer of `validate-universal-definition`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ValidationAnswer {
+    /// The revision whose pools, workload types, templates and charts were used.
+    pub revision: String,
+    /// No errors, and placement found room.
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Every problem found (schema, references, template rules, placement, render).
+    pub problems: Vec<Problem>,
+    /// `file:line` of an existing resource of the same name, which this document would
+    /// replace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<SizeOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementOut>,
+}
+
+impl Summary for ValidationAnswer {
+    fn summary(&self) -> String {
+        let mut out = format!(
+            "{} is {} against {}",
+            self.name.as_deref().unwrap_or("the document"),
+            if self.valid { "valid" } else { "INVALID" },
+            short(&self.revision)
+        );
+        if let Some(p) = &self.placement {
+            out.push_str(&format!("; it would go to {}", p.line()));
+        }
+        if let Some(r) = &self.replaces {
+            out.push_str(&format!("; it replaces the resource defined at {r}"));
+        }
+        for p in &self.problems {
+            out.push_str(&format!("\n- {}: {}", p.severity, p.line()));
+        }
+        out
+    }
+}
+
+/// `validate-universal-definition` from a trial (rendered too, so render errors count).
+pub fn validation(view: &View, t: &Trial) -> ValidationAnswer {
+    let placement = t.decision.as_ref().map(PlacementOut::from);
+    ValidationAnswer {
+        revision: view.head.clone(),
+        valid: t.is_valid(),
+        name: t.name.clone(),
+        problems: t.diagnostics.iter().map(Problem::from).collect(),
+        replaces: t.existing.clone(),
+        size: placement.as_ref().map(|p| p.size.clone()),
+        placement,
+    }
+}
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct FileOut {
+    /// Path inside the resource's directory.
+    pub path: String,
+    pub bytes: usize,
+    /// `sha256:<hex>` of the content.
+    pub sha256: String,
+    /// A vendored Terraform module or Ansible role file (copied, not rendered).
+    pub vendored: bool,
+    /// The content as text (absent for vendored files unless asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The content was cut at `max_bytes_per_file`.
+    pub truncated: bool,
+}
+
+/// The answer of `translate-universal-to-provider`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TranslationAnswer {
+    pub revision: String,
+    pub resource: String,
+    /// Where the daemon would write these files, under its state directory.
+    pub directory: String,
+    pub chart: String,
+    pub input_hash: String,
+    pub output_hash: String,
+    pub placement: PlacementOut,
+    pub files: Vec<FileOut>,
+    /// Warnings about the document (errors refuse the translation instead).
+    pub warnings: Vec<Problem>,
+}
+
+impl Summary for TranslationAnswer {
+    fn summary(&self) -> String {
+        let rendered = self.files.iter().filter(|f| !f.vendored).count();
+        let mut out = format!(
+            "{} renders with {} to {} ({} file(s) rendered, {} vendored); {}",
+            self.resource,
+            self.chart,
+            self.directory,
+            rendered,
+            self.files.len() - rendered,
+            self.placement.line()
+        );
+        for f in self.files.iter().filter(|f| !f.vendored) {
+            out.push_str(&format!("\n- {} ({} bytes)", f.path, f.bytes));
+        }
+        out
+    }
+}
+
+/// `translate-universal-to-provider` from a rendered trial; an invalid document is a
+/// refusal with its problems.
+pub fn translation(
+    view: &View,
+    t: &Trial,
+    include_vendored: bool,
+    max_bytes: usize,
+) -> Result<TranslationAnswer, Refusal> {
+    let (Some(decision), Some(rendered), true) = (&t.decision, &t.rendered, t.is_valid()) else {
+        return Err(Refusal::invalid(
+            format!(
+                "{} cannot be rendered: fix these problems (validate-universal-definition shows the same)",
+                t.name.as_deref().unwrap_or("the document")
+            ),
+            &t.diagnostics,
+        ));
+    };
+    let files = rendered
+        .files
+        .iter()
+        .map(|(path, bytes)| {
+            let vendored = matches!(bytes, Cow::Borrowed(_));
+            let show = !vendored || include_vendored;
+            let cut = bytes.len() > max_bytes;
+            let content = show.then(|| {
+                let end = bytes.len().min(max_bytes);
+                String::from_utf8_lossy(&bytes[..end]).into_owned()
+            });
+            FileOut {
+                path: path.clone(),
+                bytes: bytes.len(),
+                sha256: format!("sha256:{}", hex::encode(hash::digest(bytes))),
+                vendored,
+                truncated: show && cut,
+                content,
+            }
+        })
+        .collect();
+    Ok(TranslationAnswer {
+        revision: view.head.clone(),
+        resource: decision.resource.clone(),
+        directory: format!(
+            "rendered-configs/{}/{}/",
+            decision.provider, decision.resource
+        ),
+        chart: rendered.manifest.chart.clone(),
+        input_hash: rendered.manifest.input_hash.clone(),
+        output_hash: rendered.manifest.output_hash.clone(),
+        placement: PlacementOut::from(decision),
+        files,
+        warnings: t
+            .diagnostics
+            .iter()
+            .filter(|d| !d.is_error())
+            .map(Problem::from)
+            .collect(),
+    })
+}

@@ -1,0 +1,267 @@
+//! What the MCP tools read: the tracked repository's newest commit run through the
+//! pipeline (cached per commit), the store, and the proposer. This is the IO shell; the
+//! answers themselves are computed by the pure modules from a [`View`].
+
+use crate::config::Settings;
+use crate::daemon::status::DaemonStatus;
+use crate::pipeline::{Engine, Outcome};
+use crate::place::{Ledger, ResolvedPool, resolve_pools};
+use crate::source::{Origin, TrackedRepo};
+use crate::store::Store;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// How many older revisions (for migration plans) stay loaded besides the head.
+const OLD_VIEWS: usize = 2;
+
+/// Why the repository could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("cannot read the repository: {0}")]
+    Source(#[from] crate::source::SourceError),
+    #[error("the daemon has not loaded the repository yet")]
+    NotLoaded,
+    #[error("revision {0:?} is not in the tracked repository")]
+    UnknownRevision(String),
+    #[error("the pipeline task failed: {0}")]
+    Task(String),
+}
+
+/// One revision of the repository as the pipeline sees it. Rendered files are dropped
+/// after the run (only manifests stay), so a cached view costs the catalog, not the
+/// rendered output.
+#[derive(Debug)]
+pub struct View {
+    /// The commit id.
+    pub head: String,
+    pub outcome: Outcome,
+    /// Pools with inheritance applied, by path.
+    pub pools: BTreeMap<String, ResolvedPool>,
+    /// Every decision booked, as placement left it: what is used on each node and pool.
+    pub ledger: Ledger,
+    /// How long the load and pipeline run took.
+    pub load_time: Duration,
+}
+
+impl View {
+    /// Runs the pipeline over `snapshot` (pure apart from the clock for `load_time`).
+    pub fn build(engine: &Engine, snapshot: &crate::source::Snapshot, head: String) -> View {
+        let started = Instant::now();
+        let mut outcome = engine.run(snapshot);
+        for r in outcome.rendered.values_mut() {
+            r.files.clear();
+        }
+        let pools = resolve_pools(&outcome.catalog);
+        let ledger = super::placement::ledger_of(outcome.decisions.values(), &pools);
+        View {
+            head,
+            outcome,
+            pools,
+            ledger,
+            load_time: started.elapsed(),
+        }
+    }
+}
+
+/// Where the newest commit comes from.
+#[derive(Debug, Clone)]
+pub enum HeadSource {
+    /// Read the tracked branch (fetching a remote at most once per poll interval).
+    Repository,
+    /// Inside the daemon: the revision the daemon last reconciled, so MCP answers match
+    /// what the daemon did (and a remote is never fetched twice).
+    Daemon(Arc<DaemonStatus>),
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    current: Option<Arc<View>>,
+    old: VecDeque<Arc<View>>,
+    remote_head: Option<(String, Instant)>,
+}
+
+/// Everything the tools share.
+pub struct McpContext {
+    pub settings: Settings,
+    pub repo: TrackedRepo,
+    pub engine: Arc<Engine>,
+    pub store: Option<Arc<Store>>,
+    /// Makes the proposal tools' branches and pull requests (`None`: read-only).
+    pub proposer: Option<Arc<crate::propose::Proposer>>,
+    /// No proposal tools at all (`--read-only`, `[mcp] read_only`).
+    pub read_only: bool,
+    pub head_source: HeadSource,
+    cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for McpContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpContext")
+            .field("repo", &self.repo.describe())
+            .field("read_only", &self.read_only)
+            .field("store", &self.store.is_some())
+            .field("proposer", &self.proposer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpContext {
+    pub fn new(
+        settings: Settings,
+        repo: TrackedRepo,
+        engine: Arc<Engine>,
+        store: Option<Arc<Store>>,
+        proposer: Option<Arc<crate::propose::Proposer>>,
+        read_only: bool,
+        head_source: HeadSource,
+    ) -> McpContext {
+        McpContext {
+            settings,
+            repo,
+            engine,
+            store,
+            proposer,
+            read_only,
+            head_source,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// The newest commit's view, loading and running the pipeline when the head moved.
+    /// Concurrent callers wait for one load instead of each running the pipeline.
+    pub async fn view(&self) -> Result<Arc<View>, ViewError> {
+        let mut cache = self.cache.lock().await;
+        let head = self.head(&mut cache).await?;
+        if let Some(v) = cache.current.as_ref().filter(|v| v.head == head) {
+            return Ok(v.clone());
+        }
+        let view = match cache.old.iter().position(|v| v.head == head) {
+            Some(i) => cache.old.remove(i).ok_or(ViewError::NotLoaded)?,
+            None => Arc::new(self.load(head).await?),
+        };
+        if let Some(previous) = cache.current.replace(view.clone()) {
+            remember(&mut cache.old, previous);
+        }
+        Ok(view)
+    }
+
+    /// The view of any revision (branch, tag or commit id) of the tracked repository.
+    pub async fn view_at(&self, rev: &str) -> Result<Arc<View>, ViewError> {
+        let commit = self.resolve(rev).await?;
+        let mut cache = self.cache.lock().await;
+        if let Some(v) = cache.current.as_ref().filter(|v| v.head == commit) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = cache.old.iter().find(|v| v.head == commit) {
+            return Ok(v.clone());
+        }
+        let view = Arc::new(self.load(commit).await?);
+        remember(&mut cache.old, view.clone());
+        Ok(view)
+    }
+
+    /// Resolves `rev` to a commit id in the tracked repository.
+    pub async fn resolve(&self, rev: &str) -> Result<String, ViewError> {
+        let path = match &self.repo.origin {
+            Origin::Local(p) => p.clone(),
+            Origin::Remote { mirror, .. } => mirror.clone(),
+        };
+        let rev = rev.to_owned();
+        tokio::task::spawn_blocking(move || {
+            crate::source::resolve_commit(&path, &rev)
+                .map(|oid| oid.to_string())
+                .map_err(|_| ViewError::UnknownRevision(rev))
+        })
+        .await
+        .map_err(|e| ViewError::Task(e.to_string()))?
+    }
+
+    /// Resources by state as the daemon last recorded them (inside the daemon only: its
+    /// live status mirrors the store without a query).
+    pub fn state_counts(&self) -> Option<BTreeMap<String, u64>> {
+        match &self.head_source {
+            HeadSource::Daemon(status) => {
+                let s = status.snapshot();
+                s.ready.then_some(s.resources)
+            }
+            HeadSource::Repository => None,
+        }
+    }
+
+    /// The bytes of `path` (relative to the definitions root) at `commit`; `None` when
+    /// the commit has no such file.
+    pub async fn read_file(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>, ViewError> {
+        let repo_path = match &self.repo.origin {
+            Origin::Local(p) => p.clone(),
+            Origin::Remote { mirror, .. } => mirror.clone(),
+        };
+        let full = match &self.repo.sub_path {
+            Some(sub) if !sub.is_empty() => format!("{}/{path}", sub.trim_end_matches('/')),
+            _ => path.to_owned(),
+        };
+        let commit = commit.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let read = || -> Result<Option<Vec<u8>>, git2::Error> {
+                let repo = git2::Repository::open(&repo_path)?;
+                let tree = repo.find_commit(git2::Oid::from_str(&commit)?)?.tree()?;
+                let Ok(entry) = tree.get_path(std::path::Path::new(&full)) else {
+                    return Ok(None);
+                };
+                Ok(entry
+                    .to_object(&repo)?
+                    .as_blob()
+                    .map(|b| b.content().to_vec()))
+            };
+            read().map_err(|e| ViewError::Source(e.into()))
+        })
+        .await
+        .map_err(|e| ViewError::Task(e.to_string()))?
+    }
+
+    async fn head(&self, cache: &mut Cache) -> Result<String, ViewError> {
+        if let HeadSource::Daemon(status) = &self.head_source {
+            return status.snapshot().revision.ok_or(ViewError::NotLoaded);
+        }
+        let remote = matches!(self.repo.origin, Origin::Remote { .. });
+        if remote
+            && let Some((head, at)) = &cache.remote_head
+            && at.elapsed() < self.settings.poll_interval
+        {
+            return Ok(head.clone());
+        }
+        let repo = self.repo.clone();
+        let head = tokio::task::spawn_blocking(move || repo.head())
+            .await
+            .map_err(|e| ViewError::Task(e.to_string()))??;
+        if remote {
+            cache.remote_head = Some((head.clone(), Instant::now()));
+        }
+        Ok(head)
+    }
+
+    async fn load(&self, commit: String) -> Result<View, ViewError> {
+        let repo = self.repo.clone();
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let snapshot = repo.snapshot(&commit)?;
+            let view = View::build(&engine, &snapshot, commit);
+            tracing::info!(
+                revision = %view.head,
+                resources = view.outcome.catalog.resources.len(),
+                ms = view.load_time.as_millis() as u64,
+                "MCP view loaded"
+            );
+            Ok(view)
+        })
+        .await
+        .map_err(|e| ViewError::Task(e.to_string()))?
+    }
+}
+
+fn remember(old: &mut VecDeque<Arc<View>>, view: Arc<View>) {
+    old.retain(|v| v.head != view.head);
+    old.push_front(view);
+    old.truncate(OLD_VIEWS);
+}

@@ -1,0 +1,41 @@
+//! `/mcp` on the daemon's listener: rmcp's streamable HTTP service behind the bearer
+//! token guard (401 without a valid token, 429 over the rate limit). rmcp keeps its own
+//! Host allow-list (loopback names by default, `[mcp] allowed_hosts` to change it).
+
+use super::auth::{Guard, guard};
+use super::server::HomelabMcp;
+use super::settings::McpSettings;
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The path MCP is served at.
+pub const PATH: &str = "/mcp";
+
+/// A router serving `server` at [`PATH`]. Cancelling `stop` ends open event streams, so
+/// the listener's graceful shutdown does not wait for them.
+pub fn router(server: HomelabMcp, settings: &McpSettings, stop: CancellationToken) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(settings.allowed_hosts.clone())
+        .with_max_request_body_bytes(crate::http::BODY_LIMIT)
+        .with_cancellation_token(stop);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let guard_state = Arc::new(Guard::new(settings));
+    if settings.tokens.is_empty() {
+        tracing::warn!(
+            "{PATH} answers 401 to everyone: no MCP token is configured ([[mcp.tokens]] with credential mcp-token-<name>, or HOMELABD_MCP_TOKEN / HOMELABD_MCP_READ_TOKEN)"
+        );
+    }
+    for name in &settings.missing {
+        tracing::warn!(token = %name, "MCP token has no secret: no credential mcp-token-{name} and no environment variable; it is not usable");
+    }
+    Router::new()
+        .route_service(PATH, service)
+        .layer(axum::middleware::from_fn_with_state(guard_state, guard))
+}

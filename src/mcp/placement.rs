@@ -1,0 +1,555 @@
+//! Hypothetical resources (pure): validate, size, place and render one proposed document
+//! against a loaded [`View`] without running the whole pipeline again. The document is
+//! validated together with the revision's pools, workload types and templates (the same
+//! checks the daemon runs), placed against the revision's ledger (everything else stays
+//! where it is), and rendered with the revision's charts.
+
+use super::context::View;
+use super::params::WorkloadSpec;
+use super::reply::Summary;
+use crate::diag::Diagnostic;
+use crate::model::{Document, Provider, ResourceType, parse_file, tier_label};
+use crate::pipeline::Engine;
+use crate::place::{Decision, Ledger, ResolvedPool, place_one};
+use crate::render::{Rendered, context, render_resource};
+use crate::source::SourceFile;
+use crate::validate::{Catalog, Context, validate};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Books `decisions` into a fresh ledger, as placement does after each decision.
+pub fn ledger_of<'a>(
+    decisions: impl Iterator<Item = &'a Decision>,
+    pools: &BTreeMap<String, ResolvedPool>,
+) -> Ledger {
+    let mut ledger = Ledger::default();
+    for d in decisions {
+        let s = &d.size;
+        if d.nodes.is_empty() {
+            if pools.contains_key(&d.pool) {
+                ledger.book_elastic(
+                    &d.pool,
+                    s.cpu * s.replicas,
+                    s.memory_gb * f64::from(s.replicas),
+                    s.storage_gb * s.replicas,
+                    if s.gpu { s.replicas } else { 0 },
+                );
+            }
+            continue;
+        }
+        for node in &d.nodes {
+            let gpu = d
+                .gpus
+                .iter()
+                .find(|g| g.node == node.name)
+                .map(|g| g.pci_address.as_str());
+            ledger.book_node(&d.pool, &node.name, s.cpu, s.memory_gb, s.storage_gb, gpu);
+        }
+    }
+    ledger
+}
+
+/// The effective size of a placed resource.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SizeOut {
+    pub cpu: u32,
+    pub memory_gb: f64,
+    pub storage_gb: u32,
+    pub gpu: bool,
+    pub replicas: u32,
+    /// The workload type's tier used for sizes the definition left out.
+    pub tier: String,
+    /// Where each size not written in the definition came from.
+    pub sources: Vec<String>,
+}
+
+/// A GPU given to one replica.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct GpuOut {
+    pub node: String,
+    pub model: String,
+    pub pci_address: String,
+}
+
+/// A pool that was considered and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct AlternativeOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub pool: String,
+    pub verdict: String,
+}
+
+/// Where a resource goes and why: the placement engine's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct PlacementOut {
+    pub resource: String,
+    pub provider: String,
+    pub pool: String,
+    pub chart: String,
+    /// One node per replica (empty for an elastic cloud pool).
+    pub nodes: Vec<String>,
+    pub gpus: Vec<GpuOut>,
+    pub size: SizeOut,
+    pub reasons: Vec<String>,
+    /// Other pools, rejected or ranked lower, with the verdict.
+    pub alternatives: Vec<AlternativeOut>,
+}
+
+impl From<&Decision> for PlacementOut {
+    fn from(d: &Decision) -> PlacementOut {
+        PlacementOut {
+            resource: d.resource.clone(),
+            provider: d.provider.as_str().to_owned(),
+            pool: d.pool.clone(),
+            chart: d.chart.clone(),
+            nodes: d.nodes.iter().map(|n| n.name.clone()).collect(),
+            gpus: d
+                .gpus
+                .iter()
+                .map(|g| GpuOut {
+                    node: g.node.clone(),
+                    model: g.model.clone(),
+                    pci_address: g.pci_address.clone(),
+                })
+                .collect(),
+            size: SizeOut {
+                cpu: d.size.cpu,
+                memory_gb: d.size.memory_gb,
+                storage_gb: d.size.storage_gb,
+                gpu: d.size.gpu,
+                replicas: d.size.replicas,
+                tier: tier_label(d.size.tier).to_owned(),
+                sources: d.size.sources.clone(),
+            },
+            reasons: d.reasons.clone(),
+            alternatives: d
+                .alternatives
+                .iter()
+                .map(|a| AlternativeOut {
+                    provider: a.provider.map(|p| p.as_str().to_owned()),
+                    pool: a.pool.clone(),
+                    verdict: a.verdict.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl PlacementOut {
+    /// "ollama-server → proxmox /homelab/compute/gpu-nodes pve-gpu-01 [proxmox-compute]"
+    pub fn line(&self) -> String {
+        let nodes = if self.nodes.is_empty() {
+            "(elastic)".to_owned()
+        } else {
+            self.nodes.join(",")
+        };
+        format!(
+            "{} → {} {} {} [{}]",
+            self.resource, self.provider, self.pool, nodes, self.chart
+        )
+    }
+}
+
+/// The answer of `find-optimal-placement`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlacementAnswer {
+    /// The revision placement ran against.
+    pub revision: String,
+    /// `existing` (the resource's current placement) or `hypothetical`.
+    pub mode: String,
+    pub placement: PlacementOut,
+}
+
+impl Summary for PlacementAnswer {
+    fn summary(&self) -> String {
+        let mut out = format!("{} placement: {}", self.mode, self.placement.line());
+        for r in &self.placement.reasons {
+            out.push_str("\n- ");
+            out.push_str(r);
+        }
+        out
+    }
+}
+
+/// One proposed document run through validation, placement and (optionally) rendering.
+#[derive(Debug)]
+pub struct Trial {
+    /// `metadata.name`, when it could be read.
+    pub name: Option<String>,
+    /// Problems with the proposed document only.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The revision's pools, workload types and templates plus the proposed resource.
+    pub catalog: Catalog,
+    pub decision: Option<Decision>,
+    pub rendered: Option<Rendered>,
+    /// Where a resource of the same name is already defined (`file:line`).
+    pub existing: Option<String>,
+}
+
+impl Trial {
+    /// No errors and a placement.
+    pub fn is_valid(&self) -> bool {
+        self.decision.is_some() && !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// The file name proposed documents are reported under.
+pub const PROPOSED_FILE: &str = "proposed.yaml";
+
+/// Validates, places and (with `render`) renders one proposed `UniversalResource`.
+pub fn trial(engine: &Engine, view: &View, text: &str, render: bool) -> Trial {
+    let source = SourceFile {
+        path: PROPOSED_FILE.to_owned(),
+        content: text.as_bytes().to_vec(),
+    };
+    let (mut docs, mut diagnostics) = parse_file(&source);
+    let mut out = Trial {
+        name: None,
+        diagnostics: Vec::new(),
+        catalog: Catalog::default(),
+        decision: None,
+        rendered: None,
+        existing: None,
+    };
+    if docs.len() != 1 || docs[0].kind_str() != Some("UniversalResource") {
+        if diagnostics.iter().all(|d| !d.is_error()) {
+            let found = match docs.as_slice() {
+                [] => "no document".to_owned(),
+                [one] => format!("kind {}", one.kind_str().unwrap_or("(none)")),
+                many => format!("{} documents", many.len()),
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    "not-a-resource",
+                    PROPOSED_FILE,
+                    "expected one resource definition",
+                )
+                .expected("exactly one document with kind: UniversalResource")
+                .found(found),
+            );
+        }
+        out.diagnostics = diagnostics;
+        return out;
+    }
+    let Some(doc) = docs.pop() else {
+        return out;
+    };
+    out.name = doc.name().map(str::to_owned);
+    let catalog = &view.outcome.catalog;
+    if let Some(name) = &out.name {
+        out.existing = catalog
+            .resources
+            .get(name)
+            .map(|e| format!("{}:{}", e.doc.file, e.doc.positions.start.0))
+            .or_else(|| {
+                catalog
+                    .invalid_resources
+                    .get(name)
+                    .map(|i| format!("{}:{}", i.file, i.line))
+            });
+    }
+    let mut all: Vec<Document> = Vec::new();
+    all.extend(catalog.pools.values().map(|e| e.doc.clone()));
+    all.extend(catalog.workload_types.values().map(|e| e.doc.clone()));
+    all.extend(catalog.templates.values().map(|e| e.doc.clone()));
+    all.push(doc);
+    let metas = view.outcome.charts.metas();
+    let roles = engine.assets.role_names();
+    let ctx = Context {
+        schemas: &engine.schemas,
+        charts: &metas,
+        roles: &roles,
+    };
+    let (mini, diags) = validate(all, &ctx);
+    diagnostics.extend(diags.into_iter().filter(|d| d.file == PROPOSED_FILE));
+    out.catalog = mini;
+    let Some(name) = out.name.clone() else {
+        out.diagnostics = diagnostics;
+        return out;
+    };
+    let Some(entry) = out.catalog.resources.get(&name) else {
+        out.diagnostics = diagnostics;
+        return out;
+    };
+    let others;
+    let ledger = if view.outcome.decisions.contains_key(&name) {
+        others = ledger_of(
+            view.outcome
+                .decisions
+                .values()
+                .filter(|d| d.resource != name),
+            &view.pools,
+        );
+        &others
+    } else {
+        &view.ledger
+    };
+    match place_one(entry, &out.catalog, &metas, &view.pools, ledger) {
+        Ok(decision) => {
+            if render {
+                match render_one(engine, view, &out.catalog, &decision) {
+                    Ok(r) => out.rendered = Some(r),
+                    Err(d) => diagnostics.push(*d),
+                }
+            }
+            out.decision = Some(decision);
+        }
+        Err(d) => diagnostics.push(*d),
+    }
+    crate::diag::sort(&mut diagnostics);
+    out.diagnostics = diagnostics;
+    out
+}
+
+fn render_one(
+    engine: &Engine,
+    view: &View,
+    catalog: &Catalog,
+    decision: &Decision,
+) -> Result<Rendered, Box<Diagnostic>> {
+    let entry = &catalog.resources[&decision.resource];
+    let fail = |message: String| Box::new(entry.doc.diagnostic("render", "", message));
+    let chart = view
+        .outcome
+        .charts
+        .charts
+        .get(&decision.chart)
+        .ok_or_else(|| fail(format!("chart {} is not available", decision.chart)))?;
+    let pool = view
+        .pools
+        .get(&decision.pool)
+        .ok_or_else(|| fail(format!("pool {} is not available", decision.pool)))?;
+    let workload = catalog
+        .workload_types
+        .get(&entry.object.spec.workload_type)
+        .ok_or_else(|| fail("workload type is not available".into()))?;
+    let template = entry
+        .object
+        .spec
+        .template
+        .as_ref()
+        .and_then(|t| catalog.templates.get(t));
+    let ctx = context::build(&context::Inputs {
+        resource: entry,
+        decision,
+        pool,
+        workload,
+        template,
+        chart_name: &chart.meta.name,
+        chart_version: &chart.meta.version,
+        chart_values: &chart.values,
+        chart_roles: &chart.meta.ansible_roles,
+    });
+    render_resource(
+        chart,
+        &engine.assets,
+        &ctx,
+        &decision.resource,
+        decision.provider.as_str(),
+        None,
+    )
+    .map_err(|e| fail(e.to_string()))
+}
+
+/// A name not used by any resource of `view`, for hypothetical placements.
+pub fn candidate_name(view: &View) -> String {
+    let catalog = &view.outcome.catalog;
+    let mut name = "placement-candidate".to_owned();
+    while catalog.resources.contains_key(&name) || catalog.invalid_resources.contains_key(&name) {
+        name.push('x');
+    }
+    name
+}
+
+/// A `UniversalResource` document (YAML) for a workload described by its needs.
+pub fn workload_document(view: &View, name: &str, w: &WorkloadSpec) -> String {
+    let resource_type = w.resource_type.map(ResourceType::from).unwrap_or_else(|| {
+        view.outcome
+            .catalog
+            .workload_types
+            .get(&w.workload_type)
+            .and_then(|t| t.object.spec.resource_types.first().copied())
+            .unwrap_or(ResourceType::Compute)
+    });
+    let mut requirements = serde_json::Map::new();
+    if let Some(t) = w.tier {
+        requirements.insert("tier".into(), json!(tier_label(t.into())));
+    }
+    if let Some(v) = w.cpu {
+        requirements.insert("cpu".into(), json!(v));
+    }
+    if let Some(v) = w.memory_gb {
+        requirements.insert("memory_gb".into(), json!(v));
+    }
+    if let Some(v) = w.storage_gb {
+        requirements.insert("storage_gb".into(), json!(v));
+    }
+    if let Some(v) = w.gpu {
+        requirements.insert("gpu".into(), json!(v));
+    }
+    if w.high_availability {
+        requirements.insert("high_availability".into(), json!(true));
+    }
+    if let Some(v) = w.replicas {
+        requirements.insert("replicas".into(), json!(v));
+    }
+    let mut placement = serde_json::Map::new();
+    if let Some(p) = w.provider {
+        placement.insert("provider".into(), json!(Provider::from(p).as_str()));
+    }
+    if let Some(p) = &w.pool {
+        placement.insert("pool".into(), json!(p));
+    }
+    let mut spec = serde_json::Map::new();
+    spec.insert("resource_type".into(), json!(resource_type.as_str()));
+    spec.insert("workload_type".into(), json!(w.workload_type));
+    if let Some(t) = &w.template {
+        spec.insert("template".into(), json!(t));
+    }
+    spec.insert("requirements".into(), requirements.into());
+    if !placement.is_empty() {
+        spec.insert("placement".into(), placement.into());
+    }
+    let doc = json!({
+        "apiVersion": crate::model::API_VERSION,
+        "kind": "UniversalResource",
+        "metadata": { "name": name },
+        "spec": spec,
+    });
+    serde_yaml::to_string(&doc).unwrap_or_default()
+}
+
+/// One provider's answer in `find-best-provider-for-workload`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ProviderOption {
+    pub provider: String,
+    /// Can the workload go to this provider now?
+    pub fits: bool,
+    /// Position in the workload type's provider preference (1 = first), if listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preference: Option<usize>,
+    /// Where it would go on this provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementOut>,
+    /// Why it cannot go there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The answer of `find-best-provider-for-workload`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BestProviderAnswer {
+    pub revision: String,
+    /// The provider the placement engine chooses with no provider forced; absent when
+    /// nothing fits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best: Option<PlacementOut>,
+    /// Every provider with at least one pool, fitting ones first in preference order.
+    pub providers: Vec<ProviderOption>,
+}
+
+impl Summary for BestProviderAnswer {
+    fn summary(&self) -> String {
+        let mut out = match &self.best {
+            Some(b) => format!("best: {}", b.line()),
+            None => "no provider can take this workload now".to_owned(),
+        };
+        for p in &self.providers {
+            out.push_str(&format!(
+                "\n- {}: {}",
+                p.provider,
+                match (&p.placement, &p.reason) {
+                    (Some(pl), _) => format!("fits ({} {})", pl.pool, pl.nodes.join(",")),
+                    (None, Some(r)) => format!("does not fit: {r}"),
+                    (None, None) => "does not fit".to_owned(),
+                }
+            ));
+        }
+        out
+    }
+}
+
+/// The message of a failed trial, for answers: the first error's message and found text.
+pub fn trial_failure(t: &Trial) -> String {
+    t.diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .map(|d| match &d.found {
+            Some(f) => format!("{}: {f}", d.message),
+            None => d.message.clone(),
+        })
+        .unwrap_or_else(|| "not placed".to_owned())
+}
+
+/// Places `workload` on every provider that has a pool, and once with no provider forced.
+pub fn best_provider(engine: &Engine, view: &View, workload: &WorkloadSpec) -> BestProviderAnswer {
+    let name = candidate_name(view);
+    let free = trial(
+        engine,
+        view,
+        &workload_document(view, &name, workload),
+        false,
+    );
+    let prefs = view
+        .outcome
+        .catalog
+        .workload_types
+        .get(&workload.workload_type)
+        .map(|w| w.object.spec.preferences.providers.clone())
+        .unwrap_or_default();
+    let mut providers = Vec::new();
+    for provider in Provider::ALL {
+        if !view
+            .pools
+            .values()
+            .any(|p| p.is_target() && p.provider == Some(provider))
+        {
+            continue;
+        }
+        let mut forced = workload.clone();
+        forced.provider = Some(provider_name(provider));
+        let t = trial(
+            engine,
+            view,
+            &workload_document(view, &name, &forced),
+            false,
+        );
+        let preference = prefs.iter().position(|p| *p == provider).map(|i| i + 1);
+        providers.push(ProviderOption {
+            provider: provider.as_str().to_owned(),
+            fits: t.is_valid(),
+            preference,
+            reason: (!t.is_valid()).then(|| trial_failure(&t)),
+            placement: t
+                .decision
+                .as_ref()
+                .filter(|_| t.is_valid())
+                .map(PlacementOut::from),
+        });
+    }
+    providers.sort_by_key(|p| (!p.fits, p.preference.unwrap_or(usize::MAX)));
+    BestProviderAnswer {
+        revision: view.head.clone(),
+        best: free
+            .decision
+            .as_ref()
+            .filter(|_| free.is_valid())
+            .map(PlacementOut::from),
+        providers,
+    }
+}
+
+fn provider_name(p: Provider) -> super::params::ProviderName {
+    use super::params::ProviderName as N;
+    match p {
+        Provider::Proxmox => N::Proxmox,
+        Provider::Kubernetes => N::Kubernetes,
+        Provider::Docker => N::Docker,
+        Provider::Aws => N::Aws,
+        Provider::Azure => N::Azure,
+        Provider::Vmware => N::Vmware,
+    }
+}

@@ -1,0 +1,755 @@
+//! The proposal tools: each builds its change (a YAML document to write, or one to
+//! remove) from the tracked revision and hands it to the [`Proposer`], which validates
+//! and renders it as the daemon would, refuses an invalid change with its diagnostics,
+//! and otherwise writes a branch and one commit (and a pull request where configured).
+//! They never write files themselves and never act on infrastructure.
+//!
+//! [`Proposer`]: crate::propose::Proposer
+
+use super::migration;
+use super::params::WorkloadSpec;
+use super::placement::{self, PlacementOut};
+use super::proposals;
+use super::reply::{Json, Refusal, Summary};
+use super::server::{HomelabMcp, caller_of};
+use super::sizing;
+use crate::propose::{FileChange, ProposalOutcome, ProposalRequest, ProposeError};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::Extensions;
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Deployment environment of a new resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvironmentName {
+    Production,
+    Staging,
+    Development,
+}
+
+/// `deploy-with-intelligence`: a new resource from its needs or a full definition.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    /// Name of the new resource: a DNS-1123 label (lowercase letters, digits, '-').
+    pub name: String,
+    /// A complete UniversalResource document (YAML or JSON) whose `metadata.name` is
+    /// `name`. When given, `workload` and the fields below it are not used.
+    #[serde(default)]
+    pub definition: Option<String>,
+    /// The workload's needs; homelabd picks the tier, sizes, places and renders it.
+    #[serde(default)]
+    pub workload: Option<WorkloadSpec>,
+    /// Deployment environment (default production).
+    #[serde(default)]
+    pub environment: Option<EnvironmentName>,
+    /// Back it up (needs a chart with the backup capability).
+    #[serde(default)]
+    pub backup_required: bool,
+    /// Cron schedule of the backups, e.g. "0 3 * * *" (default: the chart's).
+    #[serde(default)]
+    pub backup_schedule: Option<String>,
+    /// Chart to render it with (default: the template's, else the provider's default).
+    #[serde(default)]
+    pub chart: Option<String>,
+    /// Chart values, over the chart's and the template's (e.g. image, ports, env).
+    #[serde(default)]
+    pub chart_values: serde_json::Map<String, serde_json::Value>,
+    /// Free-form tags (owner, cost_center, …).
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    /// Labels on the resource's metadata.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// File to create, relative to the definitions root (default definitions/<name>.yaml).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Why it is wanted: goes into the commit and the pull request.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Validate, place, render and diff only: no branch, commit or pull request.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `update-resource-dimensions`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DimensionsRequest {
+    /// The resource to change.
+    pub resource: String,
+    /// Dimensions to add or replace.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// Dimension keys to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Why: goes into the commit and the pull request.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `generate-template-from-instance`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRequest {
+    /// The placed resource to copy.
+    pub resource: String,
+    /// Name of the new DeploymentTemplate (DNS-1123 label); written to
+    /// templates/<template>.yaml.
+    pub template: String,
+    /// The template's description (default: derived from the resource).
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `create-infrastructure-snapshot`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRequest {
+    /// Snapshot name (DNS-1123 label); written to snapshots/<name>.yaml.
+    pub name: String,
+    /// Why: goes into the commit and the pull request.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `decommission-resource`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecommissionRequest {
+    /// The resource whose definition is removed.
+    pub resource: String,
+    /// Why: goes into the commit and the pull request.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a proposal tool did.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ProposalAnswer {
+    /// The proposal: id, status (`dry-run`, `local`, `pushed`, `pull-request`), branch,
+    /// commit, pull-request and compare URLs, diagnostics and affected resources.
+    pub proposal: ProposalOutcome,
+    /// The file written or deleted, relative to the definitions root.
+    pub file: String,
+    /// `write` or `delete`.
+    pub change: String,
+    /// The new content of the file (absent for a deletion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Where the new or changed resource goes, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementOut>,
+    /// Sizing and other notes.
+    pub notes: Vec<String>,
+}
+
+impl Summary for ProposalAnswer {
+    fn summary(&self) -> String {
+        let p = &self.proposal;
+        let mut out = format!(
+            "proposal {} ({}): {} {}",
+            p.id, p.status, self.change, self.file
+        );
+        if let Some(b) = &p.branch {
+            out.push_str(&format!("\nbranch {b}"));
+        }
+        if let Some(c) = &p.commit {
+            out.push_str(&format!(" at commit {c}"));
+        }
+        if let Some(u) = &p.pr_url {
+            out.push_str(&format!("\npull request: {u}"));
+        } else if let Some(u) = &p.compare_url {
+            out.push_str(&format!("\ncompare: {u}"));
+        }
+        for r in &p.resources {
+            out.push_str(&format!(
+                "\n- {} {:?} {} {}",
+                r.name,
+                r.change,
+                r.provider.as_deref().unwrap_or(""),
+                r.pool.as_deref().unwrap_or("")
+            ));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("\n- {n}"));
+        }
+        out
+    }
+}
+
+impl From<ProposeError> for Refusal {
+    fn from(e: ProposeError) -> Refusal {
+        match e {
+            ProposeError::Invalid { diagnostics } => {
+                Refusal::invalid("the change is invalid; nothing was written", &diagnostics)
+            }
+            e if e.is_refusal() => {
+                Refusal::fixable(format!("refused: {e}"), vec!["nothing was written".into()])
+            }
+            other => Refusal::Unavailable(other.to_string()),
+        }
+    }
+}
+
+fn label(what: &str, name: &str) -> Result<(), Refusal> {
+    if crate::model::is_dns1123_label(name) {
+        Ok(())
+    } else {
+        Err(Refusal::fixable(
+            format!("{what} {name:?} is not a DNS-1123 label; nothing was written"),
+            vec!["use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit".into()],
+        ))
+    }
+}
+
+impl HomelabMcp {
+    fn client(extensions: &Extensions) -> String {
+        let caller = caller_of(extensions);
+        if caller.name == "stdio" {
+            "stdio".to_owned()
+        } else {
+            format!("mcp:{}", caller.name)
+        }
+    }
+
+    async fn submit(&self, req: ProposalRequest) -> Result<ProposalOutcome, Refusal> {
+        let proposer = self.ctx.proposer.as_ref().ok_or_else(|| {
+            Refusal::Unavailable("proposals are not available on this server".into())
+        })?;
+        Ok(proposer.propose(req).await?)
+    }
+
+    /// The text of `file` at `head`, as UTF-8.
+    async fn file_text(&self, head: &str, file: &str) -> Result<String, Refusal> {
+        let bytes = self.ctx.read_file(head, file).await?.ok_or_else(|| {
+            Refusal::Unavailable(format!("{file} vanished from the tracked revision"))
+        })?;
+        String::from_utf8(bytes)
+            .map_err(|_| Refusal::fixable(format!("{file} is not UTF-8"), vec![]))
+    }
+}
+
+#[tool_router(router = proposal_router, vis = "pub(super)")]
+impl HomelabMcp {
+    /// Proposes a new resource as a pull request: from its needs (homelabd picks the tier,
+    /// sizes it, places it, validates and renders it) or from a full definition. Refused
+    /// with the reasons when invalid; nothing is written then. Never touches
+    /// infrastructure: merging the pull request is what deploys it.
+    #[tool(
+        name = "deploy-with-intelligence",
+        annotations(
+            title = "Propose a deployment",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn deploy_with_intelligence(
+        &self,
+        Parameters(r): Parameters<DeployRequest>,
+        extensions: Extensions,
+    ) -> Result<Json<ProposalAnswer>, Refusal> {
+        label("name", &r.name)?;
+        let view = self.view().await?;
+        let mut notes = Vec::new();
+        let text = match (&r.definition, &r.workload) {
+            (Some(d), _) => d.clone(),
+            (None, Some(w)) => {
+                let c = &view.outcome.catalog;
+                let Some(wt) = c.workload_types.get(&w.workload_type) else {
+                    return Err(Refusal::unknown(
+                        "workload type",
+                        &w.workload_type,
+                        c.workload_types.keys(),
+                    ));
+                };
+                let (tier, why) = sizing::recommend(&wt.object.spec.tiers, w);
+                notes.push(format!("tier {}: {why}", crate::model::tier_label(tier)));
+                let mut sized = w.clone();
+                sized.tier = Some(match tier {
+                    crate::model::Tier::Minimal => super::params::TierName::Minimal,
+                    crate::model::Tier::Standard => super::params::TierName::Standard,
+                    crate::model::Tier::HighPerformance => super::params::TierName::HighPerformance,
+                });
+                let base = placement::workload_document(&view, &r.name, &sized);
+                let mut doc: serde_json::Value = serde_yaml::from_str(&base).map_err(|e| {
+                    Refusal::fixable(format!("cannot build the definition: {e}"), vec![])
+                })?;
+                if !r.labels.is_empty() {
+                    doc["metadata"]["labels"] = serde_json::json!(r.labels);
+                }
+                let mut deployment = serde_json::Map::new();
+                if let Some(env) = r.environment {
+                    deployment.insert(
+                        "environment".into(),
+                        serde_json::to_value(match env {
+                            EnvironmentName::Production => "production",
+                            EnvironmentName::Staging => "staging",
+                            EnvironmentName::Development => "development",
+                        })
+                        .unwrap_or_default(),
+                    );
+                }
+                if r.backup_required {
+                    deployment.insert("backup_required".into(), true.into());
+                }
+                if let Some(s) = &r.backup_schedule {
+                    deployment.insert("backup_schedule".into(), s.clone().into());
+                }
+                if !deployment.is_empty() {
+                    doc["spec"]["deployment"] = deployment.into();
+                }
+                if r.chart.is_some() || !r.chart_values.is_empty() {
+                    let mut chart = serde_json::Map::new();
+                    if let Some(name) = &r.chart {
+                        chart.insert("name".into(), name.clone().into());
+                    }
+                    if !r.chart_values.is_empty() {
+                        chart.insert("values".into(), r.chart_values.clone().into());
+                    }
+                    doc["spec"]["chart"] = chart.into();
+                }
+                if !r.dimensions.is_empty() {
+                    doc["spec"]["dimensions"] = serde_json::json!(r.dimensions);
+                }
+                serde_yaml::to_string(&doc).unwrap_or_default()
+            }
+            (None, None) => {
+                return Err(Refusal::fixable(
+                    "give either workload (the needs) or definition (a full document)",
+                    vec![],
+                ));
+            }
+        };
+        let engine = self.ctx.engine.clone();
+        let trial_view = view.clone();
+        let t = tokio::task::spawn_blocking(move || {
+            placement::trial(&engine, &trial_view, &text, true)
+        })
+        .await
+        .map_err(|e| Refusal::Unavailable(format!("worker failed: {e}")))?;
+        if t.name.as_deref() != Some(r.name.as_str()) {
+            return Err(Refusal::fixable(
+                format!(
+                    "the definition's metadata.name is {:?}, not {:?}; nothing was written",
+                    t.name, r.name
+                ),
+                vec![],
+            ));
+        }
+        if let Some(at) = &t.existing {
+            return Err(Refusal::fixable(
+                format!("resource {} already exists ({at}); nothing was written", r.name),
+                vec!["pick another name, or change the existing resource with update-resource-dimensions or decommission-resource".into()],
+            ));
+        }
+        let Some(decision) = t.decision.as_ref().filter(|_| t.is_valid()) else {
+            return Err(Refusal::invalid(
+                format!("{} is invalid; nothing was written", r.name),
+                &t.diagnostics,
+            ));
+        };
+        let placed = PlacementOut::from(decision);
+        notes.push(format!("placement: {}", placed.line()));
+        notes.extend(placed.reasons.iter().cloned());
+        let doc_value = t
+            .catalog
+            .resources
+            .get(&r.name)
+            .map(|e| e.doc.value.clone())
+            .unwrap_or_default();
+        let client = Self::client(&extensions);
+        let header = vec![
+            format!("Proposed by homelabd deploy-with-intelligence for {client}."),
+            format!("Placement at proposal time: {}", placed.line()),
+        ];
+        let content = proposals::yaml_document(&header, &doc_value);
+        let file = r
+            .path
+            .clone()
+            .unwrap_or_else(|| format!("definitions/{}.yaml", r.name));
+        let mut body = r
+            .reason
+            .clone()
+            .map(|x| format!("{x}\n\n"))
+            .unwrap_or_default();
+        for n in &notes {
+            body.push_str(&format!("- {n}\n"));
+        }
+        let proposal = self
+            .submit(ProposalRequest {
+                tool: "deploy-with-intelligence".into(),
+                client,
+                subject: r.name.clone(),
+                changes: vec![FileChange::Write {
+                    path: file.clone(),
+                    content: content.clone(),
+                }],
+                title: format!(
+                    "Deploy {} ({} on {} {})",
+                    r.name, placed.size.tier, placed.provider, placed.pool
+                ),
+                body,
+                dry_run: r.dry_run,
+            })
+            .await?;
+        Ok(Json(ProposalAnswer {
+            proposal,
+            file,
+            change: "write".into(),
+            content: Some(content),
+            placement: Some(placed),
+            notes,
+        }))
+    }
+
+    /// Proposes changing a resource's dimensions (tags): keys to set and keys to remove.
+    /// The other documents of its file keep their text.
+    #[tool(
+        name = "update-resource-dimensions",
+        annotations(
+            title = "Propose new dimensions",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn update_resource_dimensions(
+        &self,
+        Parameters(r): Parameters<DimensionsRequest>,
+        extensions: Extensions,
+    ) -> Result<Json<ProposalAnswer>, Refusal> {
+        label("resource", &r.resource)?;
+        if r.set.is_empty() && r.remove.is_empty() {
+            return Err(Refusal::fixable(
+                "nothing to change: give set and/or remove",
+                vec![],
+            ));
+        }
+        let view = self.view().await?;
+        let c = &view.outcome.catalog;
+        let Some(entry) = c.resources.get(&r.resource) else {
+            return Err(Refusal::unknown(
+                "resource",
+                &r.resource,
+                c.resources.keys(),
+            ));
+        };
+        let new = proposals::with_dimensions(&entry.doc.value, &r.set, &r.remove)
+            .map_err(|reasons| Refusal::fixable("cannot change the dimensions", reasons))?;
+        let file = entry.doc.file.clone();
+        let text = self.file_text(&view.head, &file).await?;
+        let content =
+            proposals::replace_document(&text, entry.doc.index, Some(&new)).ok_or_else(|| {
+                Refusal::Unavailable(format!(
+                    "{file} no longer holds document {}",
+                    entry.doc.index
+                ))
+            })?;
+        let mut changes = Vec::new();
+        for (k, v) in &r.set {
+            changes.push(format!("{k}={v}"));
+        }
+        for k in &r.remove {
+            changes.push(format!("-{k}"));
+        }
+        let client = Self::client(&extensions);
+        let proposal = self
+            .submit(ProposalRequest {
+                tool: "update-resource-dimensions".into(),
+                client,
+                subject: r.resource.clone(),
+                changes: vec![FileChange::Write {
+                    path: file.clone(),
+                    content: content.clone(),
+                }],
+                title: format!("Dimensions of {}: {}", r.resource, changes.join(", ")),
+                body: r.reason.clone().unwrap_or_default(),
+                dry_run: r.dry_run,
+            })
+            .await?;
+        Ok(Json(ProposalAnswer {
+            placement: view
+                .outcome
+                .decisions
+                .get(&r.resource)
+                .map(PlacementOut::from),
+            proposal,
+            file,
+            change: "write".into(),
+            content: Some(content),
+            notes: vec![format!("dimensions: {}", changes.join(", "))],
+        }))
+    }
+
+    /// Proposes a new DeploymentTemplate copied from a placed resource: its resolved size
+    /// as defaults, its provider, chart and chart values, the roles and variables of the
+    /// template it used, its dimensions, and rules for its GPU and minimum memory.
+    #[tool(
+        name = "generate-template-from-instance",
+        annotations(
+            title = "Propose a template from an instance",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn generate_template_from_instance(
+        &self,
+        Parameters(r): Parameters<TemplateRequest>,
+        extensions: Extensions,
+    ) -> Result<Json<ProposalAnswer>, Refusal> {
+        label("resource", &r.resource)?;
+        label("template", &r.template)?;
+        let view = self.view().await?;
+        let c = &view.outcome.catalog;
+        let (Some(entry), Some(decision)) = (
+            c.resources.get(&r.resource),
+            view.outcome.decisions.get(&r.resource),
+        ) else {
+            return Err(Refusal::unknown(
+                "resource",
+                &r.resource,
+                view.outcome.decisions.keys(),
+            ));
+        };
+        if let Some(t) = c.templates.get(&r.template) {
+            return Err(Refusal::fixable(
+                format!(
+                    "template {} already exists ({}); nothing was written",
+                    r.template, t.doc.file
+                ),
+                vec![],
+            ));
+        }
+        let used = entry
+            .object
+            .spec
+            .template
+            .as_ref()
+            .and_then(|t| c.templates.get(t));
+        let minimal = c
+            .workload_types
+            .get(&entry.object.spec.workload_type)
+            .map_or(decision.size.memory_gb, |w| {
+                w.object.spec.tiers.minimal.memory_gb
+            });
+        let value = proposals::template_from_instance(
+            &r.template,
+            r.description.as_deref(),
+            entry,
+            decision,
+            used,
+            minimal.min(decision.size.memory_gb),
+            &view.head,
+        );
+        let client = Self::client(&extensions);
+        let content = proposals::yaml_document(
+            &[format!(
+                "Generated by homelabd generate-template-from-instance from {} for {client}.",
+                r.resource
+            )],
+            &value,
+        );
+        let file = format!("templates/{}.yaml", r.template);
+        let proposal = self
+            .submit(ProposalRequest {
+                tool: "generate-template-from-instance".into(),
+                client,
+                subject: r.template.clone(),
+                changes: vec![FileChange::Write {
+                    path: file.clone(),
+                    content: content.clone(),
+                }],
+                title: format!("Template {} from {}", r.template, r.resource),
+                body: format!("Copied from {} as placed at {}.", r.resource, view.head),
+                dry_run: r.dry_run,
+            })
+            .await?;
+        Ok(Json(ProposalAnswer {
+            proposal,
+            file,
+            change: "write".into(),
+            content: Some(content),
+            placement: Some(PlacementOut::from(decision)),
+            notes: vec![format!(
+                "defaults {} from {}",
+                crate::place::describe_size(&decision.size),
+                r.resource
+            )],
+        }))
+    }
+
+    /// Proposes committing a snapshot of where every resource is placed now
+    /// (snapshots/<name>.yaml, comments only, so it never changes the desired state).
+    /// plan-migration-from-snapshot compares it with later revisions.
+    #[tool(
+        name = "create-infrastructure-snapshot",
+        annotations(
+            title = "Propose an infrastructure snapshot",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn create_infrastructure_snapshot(
+        &self,
+        Parameters(r): Parameters<SnapshotRequest>,
+        extensions: Extensions,
+    ) -> Result<Json<ProposalAnswer>, Refusal> {
+        label("snapshot name", &r.name)?;
+        let view = self.view().await?;
+        let file = migration::snapshot_path(&r.name);
+        if self.ctx.read_file(&view.head, &file).await?.is_some() {
+            return Err(Refusal::fixable(
+                format!(
+                    "snapshot {} already exists ({file}); nothing was written",
+                    r.name
+                ),
+                vec![],
+            ));
+        }
+        let client = Self::client(&extensions);
+        let state = migration::state_of(&view, r.name.clone());
+        let taken_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let content = migration::snapshot_text(&state, &taken_at, &client);
+        let proposal = self
+            .submit(ProposalRequest {
+                tool: "create-infrastructure-snapshot".into(),
+                client,
+                subject: r.name.clone(),
+                changes: vec![FileChange::Write {
+                    path: file.clone(),
+                    content: content.clone(),
+                }],
+                title: format!(
+                    "Snapshot {} of {} resources at {}",
+                    r.name,
+                    state.resources.len(),
+                    super::inventory::short(&view.head)
+                ),
+                body: r.reason.clone().unwrap_or_default(),
+                dry_run: r.dry_run,
+            })
+            .await?;
+        Ok(Json(ProposalAnswer {
+            proposal,
+            file,
+            change: "write".into(),
+            content: Some(content),
+            placement: None,
+            notes: vec![format!(
+                "{} resources recorded at {}",
+                state.resources.len(),
+                view.head
+            )],
+        }))
+    }
+
+    /// Proposes removing a resource's definition (the file, or its document in a
+    /// multi-document file). After the merge the daemon destroys the resource only where
+    /// its policy allows pruning; otherwise it is reported as orphaned.
+    #[tool(
+        name = "decommission-resource",
+        annotations(
+            title = "Propose decommissioning a resource",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn decommission_resource(
+        &self,
+        Parameters(r): Parameters<DecommissionRequest>,
+        extensions: Extensions,
+    ) -> Result<Json<ProposalAnswer>, Refusal> {
+        label("resource", &r.resource)?;
+        let view = self.view().await?;
+        let c = &view.outcome.catalog;
+        let (file, index) = match c.resources.get(&r.resource) {
+            Some(e) => (e.doc.file.clone(), e.doc.index),
+            None => {
+                return Err(Refusal::unknown(
+                    "resource",
+                    &r.resource,
+                    c.resources.keys(),
+                ));
+            }
+        };
+        let text = self.file_text(&view.head, &file).await?;
+        let (change, content) = if proposals::document_count(&text) <= 1 {
+            (FileChange::Delete { path: file.clone() }, None)
+        } else {
+            let rest = proposals::replace_document(&text, index, None).ok_or_else(|| {
+                Refusal::Unavailable(format!("{file} no longer holds document {index}"))
+            })?;
+            (
+                FileChange::Write {
+                    path: file.clone(),
+                    content: rest.clone(),
+                },
+                Some(rest),
+            )
+        };
+        let prune = c
+            .resources
+            .get(&r.resource)
+            .and_then(|e| e.object.spec.policy.prune)
+            .unwrap_or(self.ctx.settings.default_prune);
+        let note = if prune {
+            format!(
+                "policy.prune is on: after the merge the daemon destroys {}",
+                r.resource
+            )
+        } else {
+            format!(
+                "policy.prune is off: after the merge {} is reported as orphaned and left running until destroyed by hand",
+                r.resource
+            )
+        };
+        let client = Self::client(&extensions);
+        let proposal = self
+            .submit(ProposalRequest {
+                tool: "decommission-resource".into(),
+                client,
+                subject: r.resource.clone(),
+                changes: vec![change],
+                title: format!("Decommission {}", r.resource),
+                body: format!("{}\n\n{note}", r.reason.clone().unwrap_or_default())
+                    .trim()
+                    .to_owned(),
+                dry_run: r.dry_run,
+            })
+            .await?;
+        Ok(Json(ProposalAnswer {
+            placement: view
+                .outcome
+                .decisions
+                .get(&r.resource)
+                .map(PlacementOut::from),
+            proposal,
+            change: if content.is_some() { "write" } else { "delete" }.into(),
+            file,
+            content,
+            notes: vec![note],
+        }))
+    }
+}

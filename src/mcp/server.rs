@@ -1,0 +1,916 @@
+//! The MCP server: the read-only tools (declared with rmcp's macros; thin handlers over
+//! the pure modules), the scope check in front of every call, and the server info.
+//! Resources, prompts and the proposal tools live in their own files.
+
+use super::auth::Caller;
+use super::context::{McpContext, View, ViewError};
+use super::inventory::{self, StoreFacts};
+use super::page::paginate;
+use super::params::*;
+use super::placement::{self, PlacementAnswer, PlacementOut};
+use super::reply::{Json, Refusal};
+use super::settings::Scope;
+use super::{checks, guidance, health, migration, pools, sizing, sop};
+use axum::http::request::Parts;
+use rmcp::handler::server::router::prompt::PromptRouter;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, Extensions, Implementation,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities,
+    ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_router};
+use std::sync::Arc;
+
+/// The tools that write proposals (branches, commits, pull requests). They are left out
+/// of the list, and refused, for read-only servers and read-scope tokens.
+pub const PROPOSAL_TOOLS: [&str; 5] = [
+    "deploy-with-intelligence",
+    "update-resource-dimensions",
+    "generate-template-from-instance",
+    "create-infrastructure-snapshot",
+    "decommission-resource",
+];
+
+/// One MCP server over a shared [`McpContext`]; cheap to clone (one per HTTP session).
+#[derive(Clone)]
+pub struct HomelabMcp {
+    pub(super) ctx: Arc<McpContext>,
+    tools: Arc<ToolRouter<HomelabMcp>>,
+    pub(super) prompts: Arc<PromptRouter<HomelabMcp>>,
+}
+
+impl std::fmt::Debug for HomelabMcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HomelabMcp")
+            .field("ctx", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who is calling: the HTTP token (from the request parts rmcp passes on), or the local
+/// user of stdio, who may propose unless the server is read-only. An HTTP request that
+/// somehow carries no authenticated caller gets the read scope, never more.
+pub fn caller_of(extensions: &Extensions) -> Caller {
+    match extensions.get::<Parts>() {
+        Some(parts) => parts.extensions.get::<Caller>().cloned().unwrap_or(Caller {
+            name: "unauthenticated".to_owned(),
+            scope: Scope::Read,
+        }),
+        None => Caller {
+            name: "stdio".to_owned(),
+            scope: Scope::Propose,
+        },
+    }
+}
+
+impl From<ViewError> for Refusal {
+    fn from(e: ViewError) -> Refusal {
+        match e {
+            ViewError::UnknownRevision(rev) => Refusal::fixable(
+                format!("revision {rev:?} is not in the tracked repository"),
+                vec![
+                    "use a commit id, branch or tag of the tracked repository, or a snapshot name"
+                        .into(),
+                ],
+            ),
+            other => Refusal::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl HomelabMcp {
+    /// A server over `ctx`; without proposal tools when `ctx.read_only`.
+    pub fn new(ctx: Arc<McpContext>) -> HomelabMcp {
+        let mut tools = Self::tool_router() + Self::proposal_router();
+        if ctx.read_only {
+            for name in PROPOSAL_TOOLS {
+                tools.remove_route(name);
+            }
+        }
+        HomelabMcp {
+            ctx,
+            tools: Arc::new(tools),
+            prompts: Arc::new(Self::prompt_router()),
+        }
+    }
+
+    /// The tools `caller` may see.
+    fn visible_tools(&self, caller: &Caller) -> Vec<Tool> {
+        self.tools
+            .list_all()
+            .into_iter()
+            .filter(|t| {
+                caller.scope == Scope::Propose || !PROPOSAL_TOOLS.contains(&t.name.as_ref())
+            })
+            .collect()
+    }
+
+    pub(super) async fn view(&self) -> Result<Arc<View>, Refusal> {
+        Ok(self.ctx.view().await?)
+    }
+
+    fn store(&self) -> Result<&crate::store::Store, Refusal> {
+        self.ctx.store.as_deref().ok_or_else(|| {
+            Refusal::fixable(
+                "no store: this server has no database to read deviations and runs from",
+                vec![
+                    "the daemon records them: run `homelabd daemon` with this --state-dir or --database-url".into(),
+                ],
+            )
+        })
+    }
+
+    /// The live inventory of the Proxmox VE cluster of `[proxmox]`, as JSON.
+    async fn proxmox_inventory(&self) -> Result<serde_json::Value, String> {
+        let settings = &self.ctx.settings;
+        let (Some(proxmox), Some(token)) = (&settings.proxmox, &settings.proxmox_token) else {
+            return Err("not configured: add [proxmox] and the proxmox-token credential".into());
+        };
+        let observer =
+            crate::observe::proxmox::observer(proxmox, token).map_err(|e| e.to_string())?;
+        let inventory = observer.discover().await.map_err(|e| e.to_string())?;
+        serde_json::to_value(&inventory).map_err(|e| e.to_string())
+    }
+
+    /// Runs `f` on the blocking pool: placement and rendering are CPU work.
+    async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Refusal> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Refusal::Unavailable(format!("worker failed: {e}")))
+    }
+}
+
+fn store_error(e: crate::store::StoreError) -> Refusal {
+    Refusal::Unavailable(format!("store: {e}"))
+}
+
+#[tool_router]
+impl HomelabMcp {
+    /// Overview of the homelab at the tracked branch's newest commit: repository, counts,
+    /// providers, the pool tree, workload types, templates, charts, invalid resources and
+    /// problems, what the store last recorded, and on request the live Proxmox VE
+    /// inventory. Start here.
+    #[tool(
+        name = "discover-infrastructure-context",
+        annotations(
+            title = "Discover infrastructure context",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn discover_infrastructure_context(
+        &self,
+        Parameters(q): Parameters<DiscoverQuery>,
+    ) -> Result<Json<inventory::DiscoverAnswer>, Refusal> {
+        let view = self.view().await?;
+        let store = match &self.ctx.store {
+            Some(store) => {
+                let last = store.latest_revision().await.map_err(store_error)?;
+                let by_state = match self.ctx.state_counts() {
+                    Some(counts) => counts,
+                    None => {
+                        let mut by_state = std::collections::BTreeMap::new();
+                        for r in store.resource_states().await.map_err(store_error)? {
+                            *by_state.entry(r.state).or_insert(0) += 1;
+                        }
+                        by_state
+                    }
+                };
+                Some(StoreFacts {
+                    backend: match store.backend() {
+                        crate::store::Backend::Sqlite => "sqlite",
+                        crate::store::Backend::Postgres => "postgres",
+                    }
+                    .to_owned(),
+                    last_revision: last.as_ref().map(|r| r.commit.clone()),
+                    last_seen_at: last.map(|r| r.seen_at.to_rfc3339()),
+                    resources_by_state: by_state,
+                })
+            }
+            None => None,
+        };
+        let repo = &self.ctx.repo;
+        let mut answer = inventory::discover(
+            &view,
+            repo.describe(),
+            repo.branch.clone(),
+            repo.sub_path.clone(),
+            store,
+        );
+        if q.proxmox {
+            match self.proxmox_inventory().await {
+                Ok(inventory) => answer.proxmox = Some(inventory),
+                Err(e) => answer.proxmox_error = Some(e),
+            }
+        }
+        Ok(Json(answer))
+    }
+
+    /// Resource pools after inheritance, with each node's capacity, what is booked on it
+    /// and by which resources, GPUs and who holds them. Filter by path pattern, pool type,
+    /// provider, dimensions and free capacity; paged.
+    #[tool(
+        name = "query-resource-pools",
+        annotations(
+            title = "Query resource pools",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn query_resource_pools(
+        &self,
+        Parameters(q): Parameters<PoolQuery>,
+    ) -> Result<Json<pools::PoolsAnswer>, Refusal> {
+        let view = self.view().await?;
+        Ok(Json(pools::query_pools(&view, &q)))
+    }
+
+    /// Deployment templates: provider, chart, requirement defaults, chart and Ansible
+    /// variables, roles, validation rules, and which resources use each; paged.
+    #[tool(
+        name = "list-deployment-templates",
+        annotations(
+            title = "List deployment templates",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_deployment_templates(
+        &self,
+        Parameters(q): Parameters<ListTemplates>,
+    ) -> Result<Json<inventory::TemplatesAnswer>, Refusal> {
+        let view = self.view().await?;
+        Ok(Json(inventory::list_templates(&view, &q)))
+    }
+
+    /// Charts available to the repository (built-in and the repository's own): provider,
+    /// resource and workload types, capabilities, and the compatibility matrix of workload
+    /// types to charts.
+    #[tool(
+        name = "list-available-helm-charts",
+        annotations(
+            title = "List available charts",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_available_helm_charts(
+        &self,
+        Parameters(q): Parameters<ChartQuery>,
+    ) -> Result<Json<inventory::ChartsAnswer>, Refusal> {
+        let view = self.view().await?;
+        Ok(Json(inventory::list_charts(&view, &q)))
+    }
+
+    /// Status of one resource or all (paged): whether its definition is valid, where it is
+    /// placed, the state the daemon recorded, whether it reflects the newest commit, and
+    /// the last apply runs with their log tails.
+    #[tool(
+        name = "get-deployment-status",
+        annotations(
+            title = "Get deployment status",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_deployment_status(
+        &self,
+        Parameters(q): Parameters<StatusQuery>,
+    ) -> Result<Json<health::StatusAnswer>, Refusal> {
+        let view = self.view().await?;
+        // One resource reads one row; a listing reads every state (without placement JSON).
+        let records = match (&self.ctx.store, &q.resource) {
+            (Some(s), Some(name)) => s
+                .resource(name)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .collect(),
+            (Some(s), None) => s.resource_states().await.map_err(store_error)?,
+            (None, _) => Vec::new(),
+        };
+        let (names, page) = match &q.resource {
+            Some(name) => {
+                let c = &view.outcome.catalog;
+                let known = c.resources.contains_key(name)
+                    || c.invalid_resources.contains_key(name)
+                    || !records.is_empty();
+                if !known {
+                    let all = health::status_names(&view, &records);
+                    return Err(Refusal::unknown("resource", name, all.iter()));
+                }
+                let one = crate::mcp::page::PageInfo {
+                    total: 1,
+                    next_cursor: None,
+                };
+                (vec![name.clone()], one)
+            }
+            None => {
+                let all = health::status_names(&view, &records);
+                paginate(all, |s| s.as_str(), q.limit, q.cursor.as_deref())
+            }
+        };
+        let runs = i64::from(q.runs.min(20));
+        let mut resources = Vec::with_capacity(names.len());
+        for name in &names {
+            let record = records.iter().find(|r| &r.name == name);
+            let history = match (&self.ctx.store, runs) {
+                (Some(s), 1..) => s.apply_runs(Some(name), runs).await.map_err(store_error)?,
+                _ => Vec::new(),
+            };
+            resources.push(health::status_of(&view, name, record, &history));
+        }
+        Ok(Json(health::StatusAnswer {
+            revision: view.head.clone(),
+            store: self.ctx.store.is_some(),
+            resources,
+            page,
+        }))
+    }
+
+    /// Deviations between what should run and what the observers found (missing, config
+    /// drift, resource change, unmanaged), open ones by default, with severity, whether
+    /// they are auto-correctable, and the corrective action.
+    #[tool(
+        name = "compare-expected-vs-actual-state",
+        annotations(
+            title = "Compare expected and actual state",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn compare_expected_vs_actual_state(
+        &self,
+        Parameters(q): Parameters<DriftQuery>,
+    ) -> Result<Json<health::DriftAnswer>, Refusal> {
+        let view = self.view().await?;
+        let store = self.store()?;
+        if let Some(r) = &q.resource {
+            let c = &view.outcome.catalog;
+            let known = c.resources.contains_key(r) || c.invalid_resources.contains_key(r);
+            if !known && store.resource(r).await.map_err(store_error)?.is_none() {
+                return Err(Refusal::unknown("resource", r, c.resources.keys()));
+            }
+        }
+        let limit = q
+            .limit
+            .unwrap_or(crate::mcp::page::DEFAULT_LIMIT)
+            .clamp(1, crate::mcp::page::MAX_LIMIT) as usize;
+        let read = if q.resource.is_some() {
+            10_000
+        } else {
+            limit as i64
+        };
+        let deviations = store
+            .deviations(q.open_only, read)
+            .await
+            .map_err(store_error)?;
+        Ok(Json(health::drift(
+            &view,
+            &deviations,
+            q.resource.as_deref(),
+            limit,
+        )))
+    }
+
+    /// Anomalies over a time window: open deviations, failed or interrupted applies,
+    /// failed resources, invalid definitions, nodes and quotas booked above a threshold,
+    /// pools whose GPUs are all taken.
+    #[tool(
+        name = "detect-infrastructure-anomalies",
+        annotations(
+            title = "Detect infrastructure anomalies",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn detect_infrastructure_anomalies(
+        &self,
+        Parameters(q): Parameters<AnomalyQuery>,
+    ) -> Result<Json<health::AnomalyAnswer>, Refusal> {
+        if !(1..=720).contains(&q.window_hours)
+            || !(1..=100).contains(&q.capacity_threshold_percent)
+        {
+            return Err(Refusal::fixable(
+                "window_hours must be 1-720 and capacity_threshold_percent 1-100",
+                vec![format!(
+                    "got window_hours {} and capacity_threshold_percent {}",
+                    q.window_hours, q.capacity_threshold_percent
+                )],
+            ));
+        }
+        let view = self.view().await?;
+        let events = match &self.ctx.store {
+            Some(s) => Some(health::StoreEvents {
+                deviations: s.deviations(true, 1000).await.map_err(store_error)?,
+                runs: s.apply_runs(None, 1000).await.map_err(store_error)?,
+                // Inside the daemon its live counts say whether any resource failed;
+                // only then are the states read.
+                records: match self.ctx.state_counts() {
+                    Some(c) if c.get("failed").copied().unwrap_or(0) == 0 => Vec::new(),
+                    _ => s.resource_states().await.map_err(store_error)?,
+                },
+            }),
+            None => None,
+        };
+        Ok(Json(health::anomalies(
+            &view,
+            events.as_ref(),
+            chrono::Utc::now(),
+            q.window_hours,
+            q.capacity_threshold_percent,
+        )))
+    }
+
+    /// Full validation of a proposed UniversalResource document against the tracked
+    /// revision, exactly as the daemon checks it: schema, references (workload type,
+    /// template, chart, pool, node), template rules, placement (room on a node) and
+    /// rendering. Answers `valid` with every problem; nothing is written.
+    #[tool(
+        name = "validate-universal-definition",
+        annotations(
+            title = "Validate a definition",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn validate_universal_definition(
+        &self,
+        Parameters(q): Parameters<DefinitionInput>,
+    ) -> Result<Json<checks::ValidationAnswer>, Refusal> {
+        let view = self.view().await?;
+        let engine = self.ctx.engine.clone();
+        Self::cpu(move || {
+            let t = placement::trial(&engine, &view, &q.definition, true);
+            Json(checks::validation(&view, &t))
+        })
+        .await
+    }
+
+    /// Dry render of a proposed UniversalResource: the placement and every file the daemon
+    /// would write under rendered-configs/<provider>/<name>/ (Terraform, Ansible,
+    /// Kubernetes manifests, compose files, CloudFormation, ARM), with hashes. Nothing is
+    /// written. An invalid document is refused with its problems.
+    #[tool(
+        name = "translate-universal-to-provider",
+        annotations(
+            title = "Translate to provider configs (dry render)",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn translate_universal_to_provider(
+        &self,
+        Parameters(q): Parameters<TranslateInput>,
+    ) -> Result<Json<checks::TranslationAnswer>, Refusal> {
+        let view = self.view().await?;
+        let engine = self.ctx.engine.clone();
+        Self::cpu(move || {
+            let t = placement::trial(&engine, &view, &q.definition, true);
+            checks::translation(&view, &t, q.include_vendored, q.max_bytes_per_file as usize)
+                .map(Json)
+        })
+        .await?
+    }
+
+    /// Sizing for a workload type: its tiers, the smallest tier covering the stated needs
+    /// (standard when none are stated), the effective size with where each value comes
+    /// from (definition, template, tier), whether it fits anywhere now, and what existing
+    /// resources of the same type use.
+    #[tool(
+        name = "analyze-resource-requirements",
+        annotations(
+            title = "Analyze resource requirements",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn analyze_resource_requirements(
+        &self,
+        Parameters(w): Parameters<WorkloadSpec>,
+    ) -> Result<Json<sizing::SizingAnswer>, Refusal> {
+        let view = self.view().await?;
+        let engine = self.ctx.engine.clone();
+        Self::cpu(move || sizing::analyze(&engine, &view, &w).map(Json)).await?
+    }
+
+    /// The placement engine's answer: for an existing resource its current placement, for
+    /// a definition or a described workload where it would go now (everything else stays
+    /// where it is). With provider, pool, chart, nodes, GPUs, size, the reasons and the
+    /// alternatives that were rejected or ranked lower.
+    #[tool(
+        name = "find-optimal-placement",
+        annotations(
+            title = "Find the optimal placement",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn find_optimal_placement(
+        &self,
+        Parameters(q): Parameters<PlacementQuery>,
+    ) -> Result<Json<PlacementAnswer>, Refusal> {
+        let given = [
+            q.resource.is_some(),
+            q.definition.is_some(),
+            q.workload.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(Refusal::fixable(
+                "give exactly one of resource, definition or workload",
+                vec![format!(
+                    "given: {}",
+                    ["resource", "definition", "workload"]
+                        .iter()
+                        .zip(given)
+                        .filter(|(_, g)| *g)
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )],
+            ));
+        }
+        let view = self.view().await?;
+        if let Some(name) = &q.resource {
+            let o = &view.outcome;
+            return match o.decisions.get(name) {
+                Some(d) => Ok(Json(PlacementAnswer {
+                    revision: view.head.clone(),
+                    mode: "existing".into(),
+                    placement: PlacementOut::from(d),
+                })),
+                None if o.catalog.invalid_resources.contains_key(name) => Err(Refusal::invalid(
+                    format!("{name} is invalid in the tracked revision and has no placement"),
+                    &o.diagnostics
+                        .iter()
+                        .filter(|d| d.name.as_deref() == Some(name.as_str()))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )),
+                None => Err(Refusal::unknown(
+                    "resource",
+                    name,
+                    o.catalog.resources.keys(),
+                )),
+            };
+        }
+        let engine = self.ctx.engine.clone();
+        Self::cpu(move || {
+            let text = match (&q.definition, &q.workload) {
+                (Some(d), _) => d.clone(),
+                (None, Some(w)) => {
+                    if !view
+                        .outcome
+                        .catalog
+                        .workload_types
+                        .contains_key(&w.workload_type)
+                    {
+                        return Err(Refusal::unknown(
+                            "workload type",
+                            &w.workload_type,
+                            view.outcome.catalog.workload_types.keys(),
+                        ));
+                    }
+                    placement::workload_document(&view, &placement::candidate_name(&view), w)
+                }
+                (None, None) => String::new(),
+            };
+            let t = placement::trial(&engine, &view, &text, false);
+            match (&t.decision, t.is_valid()) {
+                (Some(d), true) => Ok(Json(PlacementAnswer {
+                    revision: view.head.clone(),
+                    mode: "hypothetical".into(),
+                    placement: PlacementOut::from(d),
+                })),
+                _ => Err(Refusal::invalid(
+                    "no placement: fix these problems",
+                    &t.diagnostics,
+                )),
+            }
+        })
+        .await?
+    }
+
+    /// Which provider suits a workload: the placement engine's choice with no provider
+    /// forced, and for every provider with a pool whether the workload fits there, where,
+    /// and if not why.
+    #[tool(
+        name = "find-best-provider-for-workload",
+        annotations(
+            title = "Find the best provider for a workload",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn find_best_provider_for_workload(
+        &self,
+        Parameters(w): Parameters<WorkloadSpec>,
+    ) -> Result<Json<placement::BestProviderAnswer>, Refusal> {
+        let view = self.view().await?;
+        if !view
+            .outcome
+            .catalog
+            .workload_types
+            .contains_key(&w.workload_type)
+        {
+            return Err(Refusal::unknown(
+                "workload type",
+                &w.workload_type,
+                view.outcome.catalog.workload_types.keys(),
+            ));
+        }
+        let engine = self.ctx.engine.clone();
+        Self::cpu(move || Json(placement::best_provider(&engine, &view, &w))).await
+    }
+
+    /// Migration plan from a snapshot (committed by create-infrastructure-snapshot) or any
+    /// earlier revision to the newest commit (or `to`): creations, provider moves, node
+    /// moves, resizes, updates and removals, in execution order, with notes; paged.
+    #[tool(
+        name = "plan-migration-from-snapshot",
+        annotations(
+            title = "Plan a migration from a snapshot",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn plan_migration_from_snapshot(
+        &self,
+        Parameters(q): Parameters<MigrationQuery>,
+    ) -> Result<Json<migration::MigrationAnswer>, Refusal> {
+        let to_view = match &q.to {
+            Some(rev) => self.ctx.view_at(rev).await?,
+            None => self.view().await?,
+        };
+        let from = if crate::model::is_dns1123_label(&q.from)
+            && let Some(text) = self
+                .ctx
+                .read_file(&to_view.head, &migration::snapshot_path(&q.from))
+                .await?
+        {
+            let text = String::from_utf8_lossy(&text).into_owned();
+            migration::parse_snapshot(&q.from, &text).map_err(|e| {
+                Refusal::fixable(format!("snapshot {} is unreadable", q.from), vec![e])
+            })?
+        } else {
+            let view = self.ctx.view_at(&q.from).await.map_err(|e| match e {
+                ViewError::UnknownRevision(_) => Refusal::fixable(
+                    format!(
+                        "{:?} is neither a snapshot nor a revision of the tracked repository",
+                        q.from
+                    ),
+                    vec![format!(
+                        "snapshots are {} files committed by create-infrastructure-snapshot",
+                        migration::snapshot_path("<name>")
+                    )],
+                ),
+                other => other.into(),
+            })?;
+            migration::state_of(&view, q.from.clone())
+        };
+        let to = migration::state_of(&to_view, to_view.head.clone());
+        let (steps, unchanged) = migration::plan(&from, &to);
+        let mut counts = std::collections::BTreeMap::new();
+        for s in &steps {
+            *counts.entry(s.action.clone()).or_insert(0) += 1;
+        }
+        let keyed: Vec<(String, migration::Step)> = steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{i:08}"), s))
+            .collect();
+        let (page_items, page) = paginate(keyed, |(k, _)| k.as_str(), q.limit, q.cursor.as_deref());
+        Ok(Json(migration::MigrationAnswer {
+            from: from.label,
+            from_revision: from.revision,
+            to_revision: to.revision,
+            counts,
+            unchanged,
+            steps: page_items.into_iter().map(|(_, s)| s).collect(),
+            page,
+        }))
+    }
+
+    /// The standard operating procedure (Markdown) of a workload type, or of a resource's
+    /// workload type together with the facts of its placement (nodes, GPUs, chart,
+    /// backups). From the WorkloadType's `sop`, or derived from its data when it has none.
+    #[tool(
+        name = "get-deployment-sop",
+        annotations(
+            title = "Get a deployment SOP",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_deployment_sop(
+        &self,
+        Parameters(q): Parameters<SopQuery>,
+    ) -> Result<Json<sop::SopAnswer>, Refusal> {
+        let view = self.view().await?;
+        sop::sop(&view, q.workload_type.as_deref(), q.resource.as_deref()).map(Json)
+    }
+
+    /// Allocation guidelines from real usage: booked and total CPU (with overcommit),
+    /// memory, disk and GPUs per placeable pool, each workload type's tiers and
+    /// preferences, and guidelines derived from them.
+    #[tool(
+        name = "get-resource-allocation-guidelines",
+        annotations(
+            title = "Get resource allocation guidelines",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_resource_allocation_guidelines(
+        &self,
+        Parameters(q): Parameters<GuidelineQuery>,
+    ) -> Result<Json<guidance::GuidelinesAnswer>, Refusal> {
+        let view = self.view().await?;
+        guidance::guidelines(&view, q.pool.as_deref(), q.workload_type.as_deref()).map(Json)
+    }
+
+    /// How placement decides (ordering, candidate filters, ranking, room, anti-affinity)
+    /// and each workload type's provider and pool preferences, spread or pack strategy,
+    /// the pools in the order they rank, and where its resources went.
+    #[tool(
+        name = "get-placement-strategy",
+        annotations(
+            title = "Get the placement strategy",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_placement_strategy(
+        &self,
+        Parameters(q): Parameters<StrategyQuery>,
+    ) -> Result<Json<guidance::StrategyAnswer>, Refusal> {
+        let view = self.view().await?;
+        guidance::strategy(&view, q.workload_type.as_deref()).map(Json)
+    }
+}
+
+impl ServerHandler for HomelabMcp {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_prompts()
+            .enable_resources()
+            .enable_tools()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("homelabd", env!("CARGO_PKG_VERSION")))
+            .with_instructions(if self.ctx.read_only {
+                "homelabd: GitOps for a homelab. Ask anything about pools, resources, templates, charts, status, drift and placement; start with discover-infrastructure-context. This server is read-only: it offers no proposal tools."
+            } else {
+                "homelabd: GitOps for a homelab. Ask anything about pools, resources, templates, charts, status, drift and placement; start with discover-infrastructure-context. Changes are only ever proposed: proposal tools write a branch and a commit (and open a pull request where configured) for a human to review; they never touch infrastructure."
+            })
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let caller = caller_of(&context.extensions);
+        let modern = context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools: self.visible_tools(&caller),
+            meta: None,
+            next_cursor: None,
+            ttl_ms: modern.then_some(0),
+            // The list depends on the token's scope.
+            cache_scope: modern.then_some(CacheScope::Private),
+        })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let caller = caller_of(&context.extensions);
+        let name = request.name.to_string();
+        if PROPOSAL_TOOLS.contains(&name.as_str()) {
+            if self.ctx.read_only {
+                return Err(ErrorData::invalid_params(
+                    format!("tool {name} is not available: this server is read-only"),
+                    None,
+                ));
+            }
+            if caller.scope != Scope::Propose {
+                return Err(ErrorData::invalid_params(
+                    format!(
+                        "tool {name} needs a token with the propose scope; token {} has the {} scope",
+                        caller.name,
+                        caller.scope.as_str()
+                    ),
+                    None,
+                ));
+            }
+        }
+        let started = std::time::Instant::now();
+        let result = self
+            .tools
+            .call(ToolCallContext::new(self, request, context))
+            .await;
+        let outcome = match &result {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "refused",
+            Ok(_) => "ok",
+            Err(_) => "protocol error",
+        };
+        tracing::info!(tool = %name, client = %caller.name, outcome, ms = started.elapsed().as_millis() as u64, "MCP tool call");
+        result
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.get(name).cloned()
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, ErrorData> {
+        super::prompts::list(self, request, context)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, ErrorData> {
+        let ctx = rmcp::handler::server::prompt::PromptContext::new(
+            self,
+            request.name,
+            request.arguments,
+            context,
+        );
+        self.prompts.get_prompt(ctx).await
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, ErrorData> {
+        super::resources::list(self, request).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourceTemplatesResult, ErrorData> {
+        Ok(super::resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, ErrorData> {
+        super::resources::read(self, &request.uri)
+            .await
+            .map(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(caller: Option<Caller>) -> Parts {
+        let (mut parts, ()) = axum::http::Request::builder()
+            .body(())
+            .unwrap_or_default()
+            .into_parts();
+        if let Some(c) = caller {
+            parts.extensions.insert(c);
+        }
+        parts
+    }
+
+    #[test]
+    fn the_caller_is_the_token_over_http_and_the_local_user_over_stdio() {
+        assert_eq!(caller_of(&Extensions::default()).scope, Scope::Propose);
+        let mut http = Extensions::default();
+        http.insert(parts(Some(Caller {
+            name: "agent".into(),
+            scope: Scope::Read,
+        })));
+        assert_eq!(caller_of(&http).name, "agent");
+        let mut unguarded = Extensions::default();
+        unguarded.insert(parts(None));
+        assert_eq!(
+            caller_of(&unguarded).scope,
+            Scope::Read,
+            "never more than read"
+        );
+    }
+}

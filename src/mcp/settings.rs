@@ -1,0 +1,255 @@
+//! `[mcp]` in `config.toml`: bearer tokens for `/mcp`, their scopes, the rate limit and
+//! the Host allow-list. Token secrets never live in the file: each named token's secret is
+//! the systemd credential `mcp-token-<name>` (or `$HOMELABD_MCP_TOKEN_<NAME>`). For scripts,
+//! the credential `mcp-token` / `$HOMELABD_MCP_TOKEN` adds a propose-scope token named `env`,
+//! and `mcp-read-token` / `$HOMELABD_MCP_READ_TOKEN` a read-scope token named `env-read`.
+
+use crate::config::{ConfigError, Secret};
+use serde::{Deserialize, Serialize};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Query tools, resources and prompts only; proposal tools are not even listed.
+    Read,
+    /// Everything `read` may do, plus the proposal tools (branches and pull requests).
+    Propose,
+}
+
+impl Scope {
+    /// The scope as written in config and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Propose => "propose",
+        }
+    }
+}
+
+/// `[[mcp.tokens]]`: a named token whose secret comes from a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    /// Shown in logs, the audit log and proposals (`mcp:<name>`); a DNS-1123 label.
+    pub name: String,
+    pub scope: Scope,
+}
+
+/// `[mcp]` as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMcp {
+    #[serde(default)]
+    pub tokens: Vec<RawToken>,
+    /// Requests per minute each token may make (default 120).
+    pub rate_limit_per_minute: Option<u32>,
+    /// Requests a token may make at once after being idle (default 30).
+    pub rate_limit_burst: Option<u32>,
+    /// `Host` values `/mcp` answers (default: localhost, 127.0.0.1, ::1).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Serve no proposal tools at all, whatever the token scope.
+    pub read_only: Option<bool>,
+}
+
+/// One usable token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub name: String,
+    pub scope: Scope,
+    pub secret: Secret,
+}
+
+/// Validated `[mcp]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpSettings {
+    /// Tokens with a secret; named tokens whose credential is missing are left out (and
+    /// named in [`McpSettings::missing`]).
+    pub tokens: Vec<Token>,
+    /// Named tokens that have no secret (no credential, no environment variable).
+    pub missing: Vec<String>,
+    pub rate_per_minute: u32,
+    pub burst: u32,
+    pub allowed_hosts: Vec<String>,
+    pub read_only: bool,
+}
+
+/// The environment variable holding a propose-scope token for scripts.
+pub const ENV_PROPOSE_TOKEN: &str = "HOMELABD_MCP_TOKEN";
+/// The environment variable holding a read-scope token for scripts.
+pub const ENV_READ_TOKEN: &str = "HOMELABD_MCP_READ_TOKEN";
+/// Names of the tokens from the environment (propose, read); not usable in `[mcp]`.
+const RESERVED_NAMES: [&str; 2] = ["env", "env-read"];
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings {
+            tokens: Vec::new(),
+            missing: Vec::new(),
+            rate_per_minute: 120,
+            burst: 30,
+            allowed_hosts: default_hosts(),
+            read_only: false,
+        }
+    }
+}
+
+fn default_hosts() -> Vec<String> {
+    ["localhost", "127.0.0.1", "::1"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+impl McpSettings {
+    /// Validates `raw` and looks up every token's secret (credentials, then environment).
+    pub fn resolve(raw: RawMcp) -> Result<McpSettings, ConfigError> {
+        Self::resolve_with(raw, &|credential, env| {
+            Secret::from_credential_or_env(credential, env)
+        })
+    }
+
+    /// [`McpSettings::resolve`] with the secret lookup passed in (pure for tests).
+    pub fn resolve_with(
+        raw: RawMcp,
+        lookup: &dyn Fn(&str, &str) -> Option<Secret>,
+    ) -> Result<McpSettings, ConfigError> {
+        let mut settings = McpSettings::default();
+        let invalid = |message: String| ConfigError::Invalid {
+            key: "mcp.tokens",
+            message,
+        };
+        for token in raw.tokens {
+            if !crate::model::is_dns1123_label(&token.name) {
+                return Err(invalid(format!(
+                    "token name {:?} must be a DNS-1123 label (lowercase letters, digits, '-')",
+                    token.name
+                )));
+            }
+            if RESERVED_NAMES.contains(&token.name.as_str()) {
+                return Err(invalid(format!(
+                    "token name {:?} is reserved for the token from the environment",
+                    token.name
+                )));
+            }
+            if settings.tokens.iter().any(|t| t.name == token.name)
+                || settings.missing.contains(&token.name)
+            {
+                return Err(invalid(format!("token {:?} is listed twice", token.name)));
+            }
+            let env = format!(
+                "HOMELABD_MCP_TOKEN_{}",
+                token.name.to_ascii_uppercase().replace('-', "_")
+            );
+            match lookup(&format!("mcp-token-{}", token.name), &env) {
+                Some(secret) => settings.tokens.push(Token {
+                    name: token.name,
+                    scope: token.scope,
+                    secret,
+                }),
+                None => settings.missing.push(token.name),
+            }
+        }
+        for (name, credential, env, scope) in [
+            (
+                RESERVED_NAMES[0],
+                "mcp-token",
+                ENV_PROPOSE_TOKEN,
+                Scope::Propose,
+            ),
+            (
+                RESERVED_NAMES[1],
+                "mcp-read-token",
+                ENV_READ_TOKEN,
+                Scope::Read,
+            ),
+        ] {
+            if let Some(secret) = lookup(credential, env) {
+                settings.tokens.push(Token {
+                    name: name.to_owned(),
+                    scope,
+                    secret,
+                });
+            }
+        }
+        if let Some(rate) = raw.rate_limit_per_minute {
+            if rate == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "mcp.rate_limit_per_minute",
+                    message: "0: expected at least 1".into(),
+                });
+            }
+            settings.rate_per_minute = rate;
+        }
+        if let Some(burst) = raw.rate_limit_burst {
+            if burst == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "mcp.rate_limit_burst",
+                    message: "0: expected at least 1".into(),
+                });
+            }
+            settings.burst = burst;
+        }
+        if let Some(hosts) = raw.allowed_hosts {
+            settings.allowed_hosts = hosts;
+        }
+        settings.read_only = raw.read_only.unwrap_or(false);
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> RawMcp {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn named_tokens_take_their_secret_from_the_credential_and_env_tokens_are_added() {
+        let lookup = |credential: &str, env: &str| -> Option<Secret> {
+            match (credential, env) {
+                ("mcp-token-claude", _) => Some(Secret::new("c-secret")),
+                (_, ENV_READ_TOKEN) => Some(Secret::new("r-secret")),
+                _ => None,
+            }
+        };
+        let s = McpSettings::resolve_with(
+            raw(r#"tokens = [{ name = "claude", scope = "propose" }, { name = "ci-bot", scope = "read" }]
+rate_limit_per_minute = 60"#),
+            &lookup,
+        )
+        .unwrap();
+        let names: Vec<(&str, Scope)> = s
+            .tokens
+            .iter()
+            .map(|t| (t.name.as_str(), t.scope))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("claude", Scope::Propose), ("env-read", Scope::Read)]
+        );
+        assert_eq!(s.missing, vec!["ci-bot".to_owned()]);
+        assert_eq!(s.rate_per_minute, 60);
+        assert_eq!(s.burst, 30);
+        assert_eq!(format!("{:?}", s.tokens[0].secret), "***");
+    }
+
+    #[test]
+    fn bad_names_scopes_and_limits_are_refused_with_their_key() {
+        let none = |_: &str, _: &str| None;
+        let err = McpSettings::resolve_with(
+            raw(r#"tokens = [{ name = "../x", scope = "read" }]"#),
+            &none,
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("mcp.tokens:"), "{err}");
+        let err = McpSettings::resolve_with(raw("rate_limit_per_minute = 0"), &none).unwrap_err();
+        assert!(
+            err.to_string().starts_with("mcp.rate_limit_per_minute"),
+            "{err}"
+        );
+        assert!(toml::from_str::<RawMcp>(r#"tokens = [{ name = "a", scope = "admin" }]"#).is_err());
+    }
+}
