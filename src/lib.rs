@@ -7,15 +7,19 @@
 //! See ARCHITECTURE.md for the codemap and the invariants.
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diag;
 pub mod http;
+pub mod mcp;
 pub mod metrics;
 pub mod model;
+pub mod observe;
 pub mod pipeline;
 pub mod place;
+pub mod propose;
 pub mod reconcile;
 pub mod render;
 pub mod source;

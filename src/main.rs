@@ -11,6 +11,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS crypto provider for every HTTPS client (Proxmox VE API, GitHub): ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // The daemon narrates what it does; one-shot commands print their results instead.
     let default_level = match cli.command {
         homelabd::cli::Command::Daemon(_) => "info",

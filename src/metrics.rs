@@ -28,7 +28,15 @@ use std::time::Duration;
 
 /// The error kinds counted by `homelabd_errors_total`; any other kind is counted as `other`
 /// so a typo cannot create unbounded label values.
-pub const ERROR_KINDS: [&str; 5] = ["git", "database", "validation", "render", "webhook"];
+pub const ERROR_KINDS: [&str; 7] = [
+    "git",
+    "database",
+    "validation",
+    "render",
+    "webhook",
+    "apply",
+    "observe",
+];
 
 /// The `Content-Type` of [`Metrics::encode`] (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -52,6 +60,18 @@ struct KindLabel {
     kind: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApplyLabel {
+    operation: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExecutorLabel {
+    provider: String,
+    reason: String,
+}
+
 /// Every metric the daemon exports, with its registry.
 #[derive(Debug)]
 pub struct Metrics {
@@ -70,6 +90,9 @@ pub struct Metrics {
     git_up: Gauge,
     database_up: Gauge,
     render_passes: Counter,
+    applies: Family<ApplyLabel, Counter>,
+    open_deviations: Gauge,
+    executor_available: Family<ExecutorLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -137,6 +160,24 @@ impl Metrics {
             "Pipeline passes (validate, place, render) run",
             render_passes.clone(),
         );
+        let applies = Family::<ApplyLabel, Counter>::default();
+        registry.register(
+            "homelabd_apply_runs",
+            "Apply and destroy runs by outcome (succeeded, failed, interrupted)",
+            applies.clone(),
+        );
+        let open_deviations = Gauge::default();
+        registry.register(
+            "homelabd_open_deviations",
+            "Deviations between expected and observed state not yet resolved",
+            open_deviations.clone(),
+        );
+        let executor_available = Family::<ExecutorLabel, Gauge>::default();
+        registry.register(
+            "homelabd_executor_available",
+            "1 when the provider's executor can apply; 0 with the reason it cannot",
+            executor_available.clone(),
+        );
         Self {
             registry,
             reconcile_duration,
@@ -150,7 +191,35 @@ impl Metrics {
             git_up,
             database_up,
             render_passes,
+            applies,
+            open_deviations,
+            executor_available,
         }
+    }
+
+    /// Counts one apply or destroy run by its outcome.
+    pub fn inc_apply(&self, operation: &str, outcome: &str) {
+        self.applies
+            .get_or_create(&ApplyLabel {
+                operation: operation.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Sets the number of open deviations.
+    pub fn set_open_deviations(&self, count: i64) {
+        self.open_deviations.set(count);
+    }
+
+    /// Sets per provider whether its executor can apply (`reason` empty) or why not.
+    pub fn set_executor_available(&self, provider: &str, reason: Option<&str>) {
+        self.executor_available
+            .get_or_create(&ExecutorLabel {
+                provider: provider.to_owned(),
+                reason: reason.unwrap_or("").to_owned(),
+            })
+            .set(i64::from(reason.is_none()));
     }
 
     /// Records the duration of one reconcile pass.

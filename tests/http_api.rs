@@ -1,6 +1,8 @@
 //! The HTTP listener end to end: a real server on 127.0.0.1:0, a real trigger channel,
 //! and a real HTTP client.
 
+mod support;
+
 use hmac::{Hmac, Mac};
 use homelabd::config::Secret;
 use homelabd::daemon::status::DaemonStatus;
@@ -48,7 +50,7 @@ async fn start(secret: Option<&str>, channel: usize) -> Server {
     }));
     Server {
         base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        client: support::http_client(),
         triggers: rx,
         status,
         metrics,
@@ -129,7 +131,7 @@ const PUSH: &[u8] =
 #[tokio::test]
 async fn healthz_is_ok() {
     let s = start(None, 8).await;
-    let resp = reqwest::get(s.url("/healthz")).await.expect("get");
+    let resp = support::get(s.url("/healthz")).await.expect("get");
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.text().await.expect("body"), "ok");
     s.shutdown().await;
@@ -138,7 +140,7 @@ async fn healthz_is_ok() {
 #[tokio::test]
 async fn readyz_follows_status() {
     let s = start(None, 8).await;
-    let resp = reqwest::get(s.url("/readyz")).await.expect("get");
+    let resp = support::get(s.url("/readyz")).await.expect("get");
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["ready"], false);
@@ -150,7 +152,7 @@ async fn readyz_follows_status() {
         st.db_ok = false;
         st.db_error = Some("connection refused".into());
     });
-    let resp = reqwest::get(s.url("/readyz")).await.expect("get");
+    let resp = support::get(s.url("/readyz")).await.expect("get");
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(
@@ -163,7 +165,7 @@ async fn readyz_follows_status() {
         st.db_error = None;
         st.revision = Some("abc123".into());
     });
-    let resp = reqwest::get(s.url("/readyz")).await.expect("get");
+    let resp = support::get(s.url("/readyz")).await.expect("get");
     assert_eq!(resp.status(), StatusCode::OK);
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["ready"], true);
@@ -190,7 +192,7 @@ async fn metrics_exposition() {
     m.set_database_up(false);
     m.inc_pass();
 
-    let resp = reqwest::get(s.url("/metrics")).await.expect("get");
+    let resp = support::get(s.url("/metrics")).await.expect("get");
     assert_eq!(resp.status(), StatusCode::OK);
     let ct = resp.headers()["content-type"]
         .to_str()
@@ -425,9 +427,9 @@ async fn oversize_body_is_413() {
 #[tokio::test]
 async fn unknown_path_and_wrong_method() {
     let s = start(Some(SECRET), 8).await;
-    let resp = reqwest::get(s.url("/nope")).await.expect("get");
+    let resp = support::get(s.url("/nope")).await.expect("get");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = reqwest::get(s.url("/hooks/github")).await.expect("get");
+    let resp = support::get(s.url("/hooks/github")).await.expect("get");
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     s.shutdown().await;
 }

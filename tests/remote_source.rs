@@ -162,7 +162,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
     let rewritten = rev(&work);
     let ts = chrono::Utc::now().timestamp().to_string();
     let body = "{\"ref\":\"refs/heads/main\"}";
-    let resp = reqwest::Client::new()
+    let resp = support::http_client()
         .post(format!("http://127.0.0.1:{port}/hooks/generic"))
         .header("X-Homelabd-Timestamp", &ts)
         .header("X-Homelabd-Signature", sign("s3cret", &ts, body))
@@ -180,7 +180,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
 
     // The remote disappears: the last good revision stays, status and metrics say why.
     std::fs::rename(&bare, tmp.path().join("gone.git")).unwrap();
-    let unsigned = reqwest::Client::new()
+    let unsigned = support::http_client()
         .post(format!("http://127.0.0.1:{port}/hooks/generic"))
         .body("{}")
         .send()
@@ -192,7 +192,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
         "unsigned webhooks are refused"
     );
     let ts = chrono::Utc::now().timestamp().to_string();
-    reqwest::Client::new()
+    support::http_client()
         .post(format!("http://127.0.0.1:{port}/hooks/generic"))
         .header("X-Homelabd-Timestamp", &ts)
         .header("X-Homelabd-Signature", sign("s3cret", &ts, "{}"))
@@ -203,7 +203,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut metrics = String::new();
     while Instant::now() < deadline {
-        metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        metrics = support::get(format!("http://127.0.0.1:{port}/metrics"))
             .await
             .unwrap()
             .text()
@@ -215,7 +215,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(metrics.contains("homelabd_git_source_up 0"), "{metrics}");
-    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+    let ready = support::get(format!("http://127.0.0.1:{port}/readyz"))
         .await
         .unwrap()
         .text()

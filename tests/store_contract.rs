@@ -201,6 +201,9 @@ fn full_resource(name: &str, rev: &str) -> ResourceRecord {
         last_error: Some("boom".to_owned()),
         last_error_at: Some(at("1969-12-31T23:59:59.999999999Z")),
         updated_at: at("2024-05-01T12:34:56.123456789Z"),
+        applied_hash: Some("sha256:applied".to_owned()),
+        applied_revision: Some(rev.to_owned()),
+        policy: Some(json!({"apply": "manual", "self_heal": true, "prune": false})),
     }
 }
 
@@ -222,6 +225,9 @@ fn bare_resource(name: &str, state: &str) -> ResourceRecord {
         last_error: None,
         last_error_at: None,
         updated_at: at("2024-05-01T00:00:00Z"),
+        applied_hash: None,
+        applied_revision: None,
+        policy: None,
     }
 }
 
@@ -279,12 +285,12 @@ async fn migrated(store: &Store) {
 
 async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3]);
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        2
+        3
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -418,6 +424,7 @@ async fn resources_are_upserted_by_name(store: &Store, raw: &Raw) {
     let expected_web = ResourceRecord {
         placement: full.placement.clone(),
         dimensions: full.dimensions.clone(),
+        policy: full.policy.clone(),
         ..failed.clone()
     };
     assert_eq!(
@@ -852,7 +859,7 @@ async fn connect_rejects_bad_urls() {
 #[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3]);
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
 }
@@ -1055,4 +1062,214 @@ async fn resource_states_leave_out_the_documents(store: &Store, _raw: &Raw) {
             .placement
             .is_some()
     );
+}
+
+contract!(
+    apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash,
+    sqlite_apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash,
+    postgres_apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash
+);
+
+/// A run row exists (`running`) before the tool starts; its end, the resource's new
+/// state and the audit land together; a run left `running` is marked interrupted once.
+async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
+    store: &Store,
+    raw: &Raw,
+) {
+    migrated(store).await;
+    let rev = commit('a');
+    let pass = PassRecord {
+        revision: Some(revision('a', "2024-05-01T00:00:00Z")),
+        resources: vec![full_resource("web", &rev), full_resource("db", &rev)],
+        ..Default::default()
+    };
+    store.record_pass(&pass).await.unwrap();
+    let started = audit_row("apply.started", "web");
+    let id = store
+        .start_apply_run("web", &rev, "docker compose", "apply", &started)
+        .await
+        .unwrap();
+    let runs = store.apply_runs(Some("web"), 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].state, "running");
+    assert_eq!(runs[0].finished_at, None);
+
+    let mut applied = full_resource("web", &rev);
+    applied.state = "applied".to_owned();
+    applied.applied_hash = Some("sha256:out".to_owned());
+    let end = homelabd::store::ApplyRunEnd {
+        state: "failed".to_owned(),
+        argv: json!([["docker", "compose", "up", "-d"]]),
+        exit_code: Some(17),
+        finished_at: Utc::now(),
+        duration_ms: 1234,
+        stdout_tail: "out\n".to_owned(),
+        stderr_tail: "bad\u{0}thing\n".to_owned(),
+        error: Some("docker exited with 17: bad thing".to_owned()),
+    };
+    let effects = homelabd::store::ApplyRunEffects {
+        resource: Some(applied.clone()),
+        forget: None,
+        audit: vec![audit_row("apply.failed", "web")],
+    };
+    store.finish_apply_run(&id, &end, &effects).await.unwrap();
+    let run = &store.apply_runs(Some("web"), 10).await.unwrap()[0];
+    assert_eq!(run.state, "failed");
+    assert_eq!(run.exit_code, Some(17));
+    assert_eq!(run.duration_ms, Some(1234));
+    assert_eq!(run.argv, json!([["docker", "compose", "up", "-d"]]));
+    assert_eq!(run.stderr_tail.as_deref(), Some("bad\u{fffd}thing\n"));
+    assert_eq!(
+        store
+            .resource("web")
+            .await
+            .unwrap()
+            .unwrap()
+            .applied_hash
+            .as_deref(),
+        Some("sha256:out")
+    );
+
+    // A crash: a run left running is interrupted at the next start, exactly once.
+    store
+        .start_apply_run(
+            "db",
+            &rev,
+            "terraform",
+            "apply",
+            &audit_row("apply.started", "db"),
+        )
+        .await
+        .unwrap();
+    let interrupted = store.interrupt_running_applies().await.unwrap();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0].resource, "db");
+    assert_eq!(interrupted[0].state, "interrupted");
+    assert!(store.interrupt_running_applies().await.unwrap().is_empty());
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM apply_runs WHERE state = 'running'")
+            .await,
+        0
+    );
+
+    // Prune: forgetting a resource removes its row (and its runs) with the audit kept.
+    let effects = homelabd::store::ApplyRunEffects {
+        resource: None,
+        forget: Some("db".to_owned()),
+        audit: vec![audit_row("resource.pruned", "db")],
+    };
+    let id = store
+        .start_apply_run(
+            "db",
+            &rev,
+            "terraform",
+            "destroy",
+            &audit_row("destroy.started", "db"),
+        )
+        .await
+        .unwrap();
+    store
+        .finish_apply_run(
+            &id,
+            &homelabd::store::ApplyRunEnd {
+                state: "succeeded".to_owned(),
+                finished_at: Utc::now(),
+                ..end.clone()
+            },
+            &effects,
+        )
+        .await
+        .unwrap();
+    assert!(store.resource("db").await.unwrap().is_none());
+    assert!(
+        store
+            .audit_log(100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.action == "resource.pruned" && a.subject == "db")
+    );
+}
+
+contract!(
+    deviations_open_once_and_resolve_without_deletion,
+    sqlite_deviations_open_once_and_resolve_without_deletion,
+    postgres_deviations_open_once_and_resolve_without_deletion
+);
+
+async fn deviations_open_once_and_resolve_without_deletion(store: &Store, raw: &Raw) {
+    use homelabd::observe::{Deviation, DeviationKind, Severity};
+    migrated(store).await;
+    let rev = commit('a');
+    store
+        .record_pass(&PassRecord {
+            revision: Some(revision('a', "2024-05-01T00:00:00Z")),
+            resources: vec![full_resource("web", &rev)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let missing = Deviation {
+        resource: "web".to_owned(),
+        key: "container/web".to_owned(),
+        kind: DeviationKind::Missing,
+        severity: Severity::Critical,
+        auto_correctable: true,
+        corrective_action: "re-apply".to_owned(),
+        expected: json!({"image": "nginx:1"}),
+        actual: serde_json::Value::Null,
+        message: "container for service web is missing".to_owned(),
+    };
+    let write = homelabd::store::ObservationWrite {
+        instances: vec![(
+            "web".to_owned(),
+            json!({"services": []}),
+            json!({"containers": []}),
+            true,
+        )],
+        new: vec![missing.clone()],
+        resolved: vec![],
+        at: Utc::now(),
+        audit: vec![audit_row("drift.detected", "web")],
+    };
+    store.record_observation(&write).await.unwrap();
+    // Seen again: still one open row.
+    store.record_observation(&write).await.unwrap();
+    let open = store.deviations(true, 10).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].deviation_type, "missing");
+    assert_eq!(open[0].severity, "critical");
+    assert_eq!(open[0].expected, Some(json!({"image": "nginx:1"})));
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM deployment_instances WHERE deviation_detected")
+            .await,
+        1
+    );
+    let keys = store.open_deviation_keys().await.unwrap();
+    store
+        .record_observation(&homelabd::store::ObservationWrite {
+            resolved: vec![(keys[0].id.clone(), "self-heal".to_owned())],
+            at: Utc::now(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.deviations(true, 10).await.unwrap().is_empty());
+    let all = store.deviations(false, 10).await.unwrap();
+    assert_eq!(all.len(), 1, "resolved, not deleted");
+    assert_eq!(all[0].resolved_by.as_deref(), Some("self-heal"));
+    assert!(all[0].resolved_at.unwrap() >= all[0].detected_at);
+    // The same difference appearing later is a new row.
+    store.record_observation(&write).await.unwrap();
+    assert_eq!(store.deviations(false, 10).await.unwrap().len(), 2);
+}
+
+fn audit_row(action: &str, subject: &str) -> AuditRecord {
+    AuditRecord {
+        at: Utc::now(),
+        actor: "daemon".to_owned(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        details: json!({}),
+    }
 }

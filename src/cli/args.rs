@@ -45,6 +45,23 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Ask a running daemon for an immediate pass (for one resource, or all).
     Reconcile(ReconcileArgs),
+    /// Apply resources now, whatever their apply policy (`policy.apply: manual` waits for this).
+    ///
+    /// The request goes through the store to the running daemon, which runs the
+    /// provider's tool and records the run; this command waits and shows the outcome.
+    /// Exit 0 when every apply succeeded, 1 when one failed or could not start.
+    Apply(ApplyArgs),
+    /// List deviations between what is rendered and what the providers report.
+    ///
+    /// Open ones by default; --all includes resolved ones. Exit 0 when none is open, 1
+    /// otherwise (handy in scripts and monitoring).
+    Drift(DriftArgs),
+    /// Serve MCP over stdin/stdout for a local AI agent (Claude Desktop, any MCP client).
+    ///
+    /// Read-only tools answer from the tracked repository, its pools and charts, and the
+    /// store; proposal tools only open a branch and a pull request. Logs go to stderr;
+    /// stdout is the protocol. The daemon serves the same tools at /mcp with tokens.
+    Mcp(McpArgs),
 }
 
 /// Where the store is: flags, then HOMELABD_DATABASE_URL, then the config file, then
@@ -95,6 +112,64 @@ pub struct ReconcileArgs {
     pub name: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["names", "all"]))]
+pub struct ApplyArgs {
+    /// Resources to apply.
+    pub names: Vec<String>,
+    /// Apply every resource that has a render not yet applied.
+    #[arg(long)]
+    pub all: bool,
+    /// Also destroy orphaned resources whose policy allows pruning, even past the
+    /// guard against removing many resources at once.
+    #[arg(long)]
+    pub force_prune: bool,
+    /// Queue the request and return at once.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the daemon to finish the applies.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Include resolved deviations.
+    #[arg(long)]
+    pub all: bool,
+    /// At most this many deviations, newest first.
+    #[arg(long, default_value_t = 500)]
+    pub limit: i64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Repository to answer from: a local path or a remote URL (https://… or ssh).
+    #[arg(long, value_name = "PATH|URL")]
+    pub repo: Option<String>,
+    /// Branch to track (default: the local repository's current branch, or main).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Sub-directory of the repository holding the definitions.
+    #[arg(long, value_name = "SUBDIR")]
+    pub path: Option<String>,
+    /// Offer no proposal tools at all (queries only).
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 /// Where the definitions come from.

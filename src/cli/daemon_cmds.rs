@@ -7,7 +7,7 @@ use crate::store::Store;
 use anyhow::Context as _;
 use serde_json::json;
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,7 +31,7 @@ fn overrides(store: &StoreArgs) -> Overrides {
 
 /// Opens the store the arguments name without creating anything: a missing SQLite file
 /// means no daemon has run with this state directory.
-async fn open_existing(args: &StoreArgs) -> anyhow::Result<Store> {
+pub(super) async fn open_existing(args: &StoreArgs) -> anyhow::Result<Store> {
     let raw = raw_config(args.config.as_deref())?;
     let url = store_url(&raw, &overrides(args));
     if let Some(path) = url
@@ -163,6 +163,26 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         r.provider.as_deref().unwrap_or("-"),
                         r.pool.as_deref().unwrap_or("-"),
                     );
+                }
+                // A failed apply: the tool's last words, where the user looks first.
+                for r in resources.iter().filter(|r| r.state == "failed") {
+                    let Some(error) = &r.last_error else { continue };
+                    let mut lines = error.lines().skip(1).peekable();
+                    if lines.peek().is_none() {
+                        continue;
+                    }
+                    println!("\n{} — last error output:", r.name);
+                    for line in lines {
+                        println!("  | {line}");
+                    }
+                }
+                let open = store
+                    .deviations(true, 10_000)
+                    .await
+                    .map(|d| d.len())
+                    .unwrap_or(0);
+                if open > 0 {
+                    println!("\n{open} open deviation(s): `homelabd drift` lists them");
                 }
             }
         }

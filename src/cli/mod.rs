@@ -1,8 +1,10 @@
 //! The command line: argument parsing and the commands. This is the edge of the program,
 //! so errors are `anyhow` here and become exit codes in `main`.
 
+mod apply_cmds;
 mod args;
 mod daemon_cmds;
+mod mcp_cmd;
 mod output;
 mod pipeline_cmds;
 
@@ -32,5 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(a) => daemon_cmds::status(a),
         Command::Migrate(a) => daemon_cmds::migrate(a),
         Command::Reconcile(a) => daemon_cmds::reconcile(a),
+        Command::Apply(a) => apply_cmds::apply(a),
+        Command::Drift(a) => apply_cmds::drift(a),
+        Command::Mcp(a) => mcp_cmd::mcp(a),
     }
 }

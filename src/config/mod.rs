@@ -50,6 +50,14 @@ pub struct RawConfig {
     pub reconcile: RawReconcile,
     #[serde(default)]
     pub policy: RawPolicy,
+    #[serde(default)]
+    pub propose: crate::propose::ProposeSettings,
+    #[serde(default)]
+    pub executors: crate::apply::ExecutorSettings,
+    /// `[proxmox]`: the Proxmox VE API to observe (absent: Proxmox is not observed).
+    pub proxmox: Option<crate::observe::proxmox::ProxmoxSettings>,
+    #[serde(default)]
+    pub mcp: crate::mcp::settings::RawMcp,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +91,8 @@ pub struct RawReconcile {
     pub backoff_base_seconds: Option<u64>,
     pub backoff_max_seconds: Option<u64>,
     pub shutdown_deadline_seconds: Option<u64>,
+    pub observe_schedule: Option<String>,
+    pub max_prune_fraction: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +148,20 @@ pub struct Settings {
     pub default_self_heal: bool,
     pub default_prune: bool,
     pub webhook_secret: Option<Secret>,
+    /// How proposals are written, pushed and opened as pull requests (`[propose]`).
+    pub propose: crate::propose::ProposeSettings,
+    /// How executors run (timeouts, tool paths, targets).
+    pub executors: crate::apply::ExecutorSettings,
+    /// Cron schedule (with seconds) of the drift observation pass.
+    pub observe: cron::Schedule,
+    /// Prune refuses when more than this fraction of applied resources would go at once.
+    pub max_prune_fraction: f64,
+    /// The Proxmox VE API to observe, validated (`[proxmox]`).
+    pub proxmox: Option<crate::observe::proxmox::ProxmoxSettings>,
+    /// Its API token secret (credential `proxmox-token` or `HOMELABD_PROXMOX_TOKEN`).
+    pub proxmox_token: Option<Secret>,
+    /// MCP tokens, rate limit and Host allow-list (`[mcp]`).
+    pub mcp: crate::mcp::settings::McpSettings,
 }
 
 impl RawConfig {
@@ -244,6 +268,39 @@ impl Settings {
             key: "reconcile.resync_schedule",
             message,
         })?;
+        let observe_text = raw
+            .reconcile
+            .observe_schedule
+            .clone()
+            .unwrap_or_else(|| "* * * * *".to_owned());
+        let observe = parse_cron(&observe_text).map_err(|message| ConfigError::Invalid {
+            key: "reconcile.observe_schedule",
+            message,
+        })?;
+        let max_prune_fraction = raw.reconcile.max_prune_fraction.unwrap_or(0.3);
+        if !(0.0..=1.0).contains(&max_prune_fraction) {
+            return Err(ConfigError::Invalid {
+                key: "reconcile.max_prune_fraction",
+                message: format!("{max_prune_fraction}: expected a fraction from 0.0 to 1.0"),
+            });
+        }
+        if raw.executors.timeout_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                key: "executors.timeout_seconds",
+                message: "0: expected at least 1 second".to_owned(),
+            });
+        }
+        if let Some(proxmox) = &raw.proxmox {
+            proxmox.validate().map_err(|e| match e {
+                crate::observe::proxmox::ProxmoxError::Settings { key, message } => {
+                    ConfigError::Invalid { key, message }
+                }
+                other => ConfigError::Invalid {
+                    key: "proxmox",
+                    message: other.to_string(),
+                },
+            })?;
+        }
         let parallelism = raw.reconcile.parallelism.unwrap_or(4);
         if parallelism == 0 || parallelism > 256 {
             return Err(ConfigError::Invalid {
@@ -253,6 +310,10 @@ impl Settings {
         }
         let branch = o.branch.clone().or(raw.source.branch);
         let secs = Duration::from_secs;
+        let propose = raw.propose.resolve(
+            Secret::from_credential_or_env("git-token", "HOMELABD_GIT_TOKEN"),
+            raw.source.ssh_key.clone(),
+        )?;
         Ok(Settings {
             repo,
             branch,
@@ -275,6 +336,13 @@ impl Settings {
                 "webhook-secret",
                 "HOMELABD_WEBHOOK_SECRET",
             ),
+            propose,
+            executors: raw.executors,
+            observe,
+            max_prune_fraction,
+            proxmox: raw.proxmox,
+            proxmox_token: crate::observe::proxmox::load_token(),
+            mcp: crate::mcp::settings::McpSettings::resolve(raw.mcp)?,
         })
     }
 

@@ -8,17 +8,22 @@
 //! schedule, parallelism, backoff, policy defaults); settings that need a restart are
 //! named in the log, and an invalid file is refused.
 
+mod apply_phase;
 pub mod notify;
+mod observe_phase;
 pub mod pass;
 pub mod run;
 pub mod status;
 pub mod trigger;
 pub mod watch;
 
+use crate::apply::Executors;
 use crate::config::{Overrides, RawConfig, RepoLocation, Settings, redact_url};
 use crate::metrics::Metrics;
+use crate::model::Provider;
+use crate::observe::Observer;
+use crate::observe::docker::DockerObserver;
 use crate::pipeline::Engine;
-use crate::reconcile::NoExecutor;
 use crate::source::{Origin, TrackedRepo};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -146,10 +151,26 @@ pub async fn run_daemon(
         triggers: tx.clone(),
         webhook_secret: settings.webhook_secret.clone(),
     };
+    let mcp_stop = tokio_util::sync::CancellationToken::new();
+    let mcp = crate::mcp::daemon_router(
+        &settings,
+        &repo,
+        engine.clone(),
+        status.clone(),
+        mcp_stop.clone(),
+    )
+    .await;
     let mut http_shutdown = shutdown_rx.clone();
-    let http = tokio::spawn(crate::http::serve(listener, http_state, async move {
-        let _ = http_shutdown.changed().await;
-    }));
+    let http = tokio::spawn(crate::http::serve_with(
+        listener,
+        http_state,
+        Some(mcp),
+        async move {
+            let _ = http_shutdown.changed().await;
+            // Open MCP event streams would hold the graceful shutdown forever.
+            mcp_stop.cancel();
+        },
+    ));
 
     // Trigger sources.
     let _watcher = match repo.watch_dir() {
@@ -188,13 +209,34 @@ pub async fn run_daemon(
     }
     tokio::spawn(signals(shutdown_tx, settings_tx, config_path, overrides));
 
+    // Probing the tools runs short commands (`docker version`): off the runtime.
+    let executor_settings = settings.executors.clone();
+    let executors = tokio::task::spawn_blocking(move || Executors::detect(&executor_settings))
+        .await
+        .unwrap_or_default();
+    for (provider, available) in executors.availability() {
+        match available {
+            Ok(name) => info!(provider = provider.as_str(), executor = %name, "executor ready"),
+            Err(reason) => info!(provider = provider.as_str(), %reason, "rendered, not applied"),
+        }
+    }
+    let observers = observers(&settings, &executors);
+    tokio::spawn(watch::observe(
+        settings_rx.clone(),
+        tx.clone(),
+        shutdown_rx.clone(),
+    ));
     let reconciler = run::Reconciler::new(
         settings,
         engine,
         repo,
-        Arc::new(NoExecutor),
+        run::Tools {
+            executors,
+            observers,
+        },
         status,
         metrics,
+        shutdown_rx.clone(),
     );
     let result = reconciler.run(rx, tx, shutdown_rx, settings_rx).await;
     match http.await {
@@ -204,6 +246,62 @@ pub async fn run_daemon(
     }
     info!("homelabd stopped");
     result
+}
+
+/// The drift observers for the providers whose tools or APIs are configured: docker
+/// when the CLI is installed, the Proxmox VE API when `[proxmox]` and its token are set,
+/// `terraform plan` for Proxmox and vSphere resources and `kubectl get` for Kubernetes
+/// where their executors can run.
+fn observers(settings: &Settings, executors: &Executors) -> Vec<(Provider, Arc<dyn Observer>)> {
+    let docker = settings
+        .executors
+        .docker
+        .docker_binary
+        .clone()
+        .unwrap_or_else(|| "docker".to_owned());
+    let mut out: Vec<(Provider, Arc<dyn Observer>)> = Vec::new();
+    if crate::apply::find_program(&docker).is_some() {
+        out.push((Provider::Docker, Arc::new(DockerObserver::new(&docker))));
+    }
+    match (&settings.proxmox, &settings.proxmox_token) {
+        (Some(pve), Some(token)) => match crate::observe::proxmox::observer(pve, token) {
+            Ok(o) => out.push((Provider::Proxmox, Arc::new(o))),
+            Err(e) => {
+                warn!(error = %e, "the Proxmox VE observer cannot start; Proxmox drift is not observed")
+            }
+        },
+        (Some(_), None) => warn!(
+            "[proxmox] is configured but no token (credential proxmox-token or HOMELABD_PROXMOX_TOKEN): Proxmox drift is not observed"
+        ),
+        _ => {}
+    }
+    let runner = || {
+        crate::apply::Runner::new(
+            std::time::Duration::from_secs(settings.executors.timeout_seconds),
+            tokio_util::sync::CancellationToken::new(),
+        )
+    };
+    for provider in [Provider::Proxmox, Provider::Vmware] {
+        if executors.get(provider).is_ok() {
+            out.push((
+                provider,
+                Arc::new(crate::observe::terraform::TerraformObserver::new(
+                    &settings.executors,
+                    runner(),
+                )),
+            ));
+        }
+    }
+    if executors.get(Provider::Kubernetes).is_ok() {
+        out.push((
+            Provider::Kubernetes,
+            Arc::new(crate::observe::kubernetes::KubernetesObserver::new(
+                &settings.executors,
+                runner(),
+            )),
+        ));
+    }
+    out
 }
 
 /// Names of settings that changed but are only read at start.

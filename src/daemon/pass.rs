@@ -2,7 +2,7 @@
 
 use crate::diag::Diagnostic;
 use crate::pipeline::Outcome;
-use crate::reconcile::{Action, Step, state};
+use crate::reconcile::{Action, EffectivePolicy, Step, state};
 use crate::store::{AuditRecord, CatalogRecord, ResourceRecord, RevisionRecord};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -21,20 +21,38 @@ pub fn revision_record(commit: &str, outcome: &Outcome, now: DateTime<Utc>) -> R
     }
 }
 
-/// The stored record of a resource that was just rendered (and handed to the executor).
+/// The stored record of a resource that was just rendered. What was last applied
+/// (`applied_hash`) carries over from `previous`; the apply itself is recorded later.
 pub fn rendered_record(
     name: &str,
     commit: &str,
     outcome: &Outcome,
-    reason: String,
+    previous: Option<&ResourceRecord>,
+    defaults: EffectivePolicy,
     now: DateTime<Utc>,
 ) -> Option<ResourceRecord> {
     let rendered = outcome.rendered.get(name)?;
     let decision = outcome.decisions.get(name)?;
     let entry = outcome.catalog.resources.get(name)?;
+    let policy = EffectivePolicy::resolve(&entry.object.spec.policy, defaults);
+    let output_hash = rendered.manifest.output_hash.clone();
+    let applied_hash = previous.and_then(|p| p.applied_hash.clone());
+    let (state, reason) = if applied_hash.as_deref() == Some(output_hash.as_str()) {
+        let applied = previous.map(|p| p.state.as_str()) == Some(state::APPLIED);
+        if applied {
+            (state::APPLIED, "applied; render unchanged".to_owned())
+        } else {
+            (
+                state::RENDERED,
+                "rendered; same output as last applied".to_owned(),
+            )
+        }
+    } else {
+        (state::RENDERED, "rendered, not applied yet".to_owned())
+    };
     Some(ResourceRecord {
         name: name.to_owned(),
-        state: state::RENDERED.to_owned(),
+        state: state.to_owned(),
         reason: Some(reason),
         provider: Some(decision.provider.to_string()),
         pool: Some(decision.pool.clone()),
@@ -44,7 +62,7 @@ pub fn rendered_record(
         dimensions: serde_json::to_value(&entry.object.spec.dimensions).ok(),
         desired_revision: Some(commit.to_owned()),
         input_hash: Some(rendered.manifest.input_hash.clone()),
-        output_hash: Some(rendered.manifest.output_hash.clone()),
+        output_hash: Some(output_hash),
         source: Some(format!(
             "{}:{}",
             entry.doc.file, entry.doc.positions.start.0
@@ -52,6 +70,9 @@ pub fn rendered_record(
         last_error: None,
         last_error_at: None,
         updated_at: now,
+        applied_hash,
+        applied_revision: previous.and_then(|p| p.applied_revision.clone()),
+        policy: Some(policy.to_json()),
     })
 }
 
@@ -103,7 +124,7 @@ pub fn orphaned_record(
     let mut record = previous.clone();
     record.state = state::ORPHANED.to_owned();
     record.reason = Some(format!(
-        "no longer defined in {}; not pruned (pruning arrives with the executors)",
+        "no longer defined in {}; not pruned",
         short(commit)
     ));
     record.updated_at = now;
@@ -144,6 +165,9 @@ fn empty_record(name: &str, now: DateTime<Utc>) -> ResourceRecord {
         last_error: None,
         last_error_at: None,
         updated_at: now,
+        applied_hash: None,
+        applied_revision: None,
+        policy: None,
     }
 }
 

@@ -6,37 +6,71 @@ use super::pass as records;
 use super::status::DaemonStatus;
 use super::trigger::Trigger;
 use super::{DaemonError, notify};
+use crate::apply::{Executors, Runner};
 use crate::config::{Settings, redact_url};
 use crate::metrics::Metrics;
+use crate::model::Provider;
+use crate::observe::Observer;
 use crate::pipeline::{Engine, Outcome};
-use crate::reconcile::{Action, ApplyOutcome, Backoff, Desired, Executor, plan, plan_desired};
+use crate::reconcile::{Action, Backoff, Desired, EffectivePolicy, plan, plan_desired};
 use crate::render::write::{
     WriteOutcome, remove_leftovers, rendered_on_disk, resource_dir, write_atomic,
 };
 use crate::source::TrackedRepo;
 use crate::store::{PassRecord, RenderRecord, ResourceRecord, Store};
 use chrono::Utc;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
+
+/// What the loop applies and observes with.
+pub struct Tools {
+    pub executors: Executors,
+    /// Observers by provider (drift).
+    pub observers: Vec<(Provider, Arc<dyn Observer>)>,
+}
 
 /// The loop's state.
 pub struct Reconciler {
     pub settings: Settings,
     pub engine: Arc<Engine>,
     pub repo: TrackedRepo,
-    pub executor: Arc<dyn Executor>,
+    pub executors: Executors,
+    /// Observers by provider (drift).
+    pub observers: Vec<(Provider, Arc<dyn Observer>)>,
     pub status: Arc<DaemonStatus>,
     pub metrics: Arc<Metrics>,
     /// The store once connected; `None` while the database is unreachable.
     pub store: Option<Arc<Store>>,
     /// The loop's view of every resource (mirrors the store).
-    stored: BTreeMap<String, ResourceRecord>,
+    pub(super) stored: BTreeMap<String, ResourceRecord>,
     /// Passes not yet written because the database was down, oldest first.
-    pending: Vec<PassRecord>,
+    pub(super) pending: Vec<PassRecord>,
+    /// Runs the executors' tools; cancelled when shutdown outlasts its deadline.
+    pub(super) runner: Runner,
+    /// True once shutdown began: no new apply starts.
+    pub(super) stopping: watch::Receiver<bool>,
+    /// Resources a person asked to apply (`homelabd apply NAME`), and "all".
+    pub(super) approved: BTreeSet<String>,
+    pub(super) approve_all: bool,
+    /// Prune past the mass-deletion guard in the next apply phase.
+    pub(super) force_prune: bool,
+    /// Resources self-heal will re-apply in the next apply phase.
+    pub(super) heal: BTreeSet<String>,
+    /// Resources re-applied by self-heal, until their next observation.
+    pub(super) healed: BTreeSet<String>,
+    /// Resources whose last apply failed (retried when their backoff expires).
+    pub(super) apply_failed: BTreeSet<String>,
+    pub(super) apply_backoff: Backoff,
+    /// The last prune refusal logged, so it is audited once, not every pass.
+    pub(super) prune_refused: Option<String>,
+    /// Whether the newest revision had no errors (prune only from a clean one).
+    pub(super) last_valid: bool,
+    pub(super) interrupted_checked: bool,
     backoff: Backoff,
     git_backoff: Backoff,
     last_head: Option<String>,
@@ -56,22 +90,58 @@ impl Reconciler {
         settings: Settings,
         engine: Arc<Engine>,
         repo: TrackedRepo,
-        executor: Arc<dyn Executor>,
+        tools: Tools,
         status: Arc<DaemonStatus>,
         metrics: Arc<Metrics>,
+        stopping: watch::Receiver<bool>,
     ) -> Reconciler {
+        let Tools {
+            executors,
+            observers,
+        } = tools;
         let backoff = Backoff::new(settings.backoff_base, settings.backoff_max);
+        let apply_backoff = Backoff::new(settings.backoff_base, settings.backoff_max);
+        let runner = Runner::new(
+            Duration::from_secs(settings.executors.timeout_seconds),
+            CancellationToken::new(),
+        );
+        let availability = executors.availability();
+        for (provider, available) in &availability {
+            metrics.set_executor_available(
+                provider.as_str(),
+                available.as_ref().err().map(String::as_str),
+            );
+        }
+        status.update(|s| {
+            s.executors = availability
+                .iter()
+                .map(|(p, a)| (p.as_str().to_owned(), a.clone()))
+                .collect();
+        });
         let git_backoff = Backoff::new(settings.backoff_base, settings.backoff_max);
         Reconciler {
             settings,
             engine,
             repo,
-            executor,
+            executors,
+            observers,
             status,
             metrics,
             store: None,
             stored: BTreeMap::new(),
             pending: Vec::new(),
+            runner,
+            stopping,
+            approved: BTreeSet::new(),
+            approve_all: false,
+            force_prune: false,
+            heal: BTreeSet::new(),
+            healed: BTreeSet::new(),
+            apply_failed: BTreeSet::new(),
+            apply_backoff,
+            prune_refused: None,
+            last_valid: false,
+            interrupted_checked: false,
             backoff,
             git_backoff,
             last_head: None,
@@ -140,7 +210,7 @@ impl Reconciler {
     }
 
     /// Writes queued passes in order; stops at the first failure (kept for later).
-    async fn flush(&mut self) {
+    pub(super) async fn flush(&mut self) {
         let Some(store) = self.store.clone() else {
             return;
         };
@@ -187,10 +257,20 @@ impl Reconciler {
         let db = (self.store.is_none() || !self.pending.is_empty())
             .then_some(self.next_db_retry)
             .flatten();
-        [db, self.backoff.next_retry(), self.git_backoff.next_retry()]
-            .into_iter()
-            .flatten()
-            .min()
+        let apply_retry = self
+            .apply_failed
+            .iter()
+            .filter_map(|n| self.apply_backoff.retry_at(n))
+            .min();
+        [
+            db,
+            self.backoff.next_retry(),
+            self.git_backoff.next_retry(),
+            apply_retry,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// One pass: newest commit → pipeline → plan → writes → one store transaction.
@@ -214,11 +294,78 @@ impl Reconciler {
             Err(e) => return self.git_failed(e.to_string()),
         };
         let retries_due = self.backoff.next_retry().is_some_and(|t| t <= now_i);
-        if self.last_head.as_deref() == Some(head.as_str()) && !force && !retries_due {
+        let applies_due = self
+            .apply_failed
+            .iter()
+            .any(|n| !self.apply_backoff.waiting(n, now_i))
+            || !self.approved.is_empty()
+            || self.approve_all
+            || !self.heal.is_empty();
+        if self.last_head.as_deref() == Some(head.as_str())
+            && !force
+            && !retries_due
+            && !applies_due
+        {
             return; // same commit, nothing due: costs nothing
         }
         let span = info_span!("reconcile", commit = %records::short(&head), reason);
-        self.reconcile_commit(head, started).instrument(span).await;
+        self.reconcile_commit(head.clone(), started)
+            .instrument(span.clone())
+            .await;
+        self.apply_and_observe(&head).instrument(span).await;
+    }
+
+    /// Applies what is due, observes what was applied, and carries out self-heal once.
+    async fn apply_and_observe(&mut self, head: &str) {
+        let applied = self.apply_phase(head).await;
+        if applied.is_empty() {
+            return;
+        }
+        self.observe_phase(Some(&applied)).await;
+        if self.heal.is_empty() {
+            return;
+        }
+        let healing = self.heal.clone();
+        let healed = self.apply_phase(head).await;
+        self.healed
+            .extend(healed.iter().filter(|n| healing.contains(*n)).cloned());
+        if !healed.is_empty() {
+            self.observe_phase(Some(&healed)).await;
+        }
+        self.publish_counts();
+    }
+
+    /// A drift pass over everything applied; self-heal follows where policy allows.
+    async fn observe_all(&mut self, reason: &str) {
+        self.connect_store().await;
+        self.flush().await;
+        let span = info_span!("observe", reason);
+        async {
+            self.observe_phase(None).await;
+            if self.heal.is_empty() {
+                return;
+            }
+            let Some(head) = self.last_head.clone() else {
+                return;
+            };
+            let healing = self.heal.clone();
+            let healed = self.apply_phase(&head).await;
+            self.healed
+                .extend(healed.iter().filter(|n| healing.contains(*n)).cloned());
+            if !healed.is_empty() {
+                self.observe_phase(Some(&healed)).await;
+            }
+            self.publish_counts();
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Status and metrics counts from the loop's view.
+    fn publish_counts(&self) {
+        let counts = records::counts(&self.stored);
+        self.metrics.set_resources(&counts);
+        self.status.update(|s| s.resources = counts.clone());
     }
 
     fn git_failed(&mut self, error: String) {
@@ -250,6 +397,7 @@ impl Reconciler {
             return;
         };
         let now = Utc::now();
+        self.last_valid = !outcome.has_errors();
         let steps = plan(&outcome, &self.stored);
         let mut pass = PassRecord {
             revision: Some(records::revision_record(&head, &outcome, now)),
@@ -340,17 +488,16 @@ impl Reconciler {
             let previous = self.stored.get(&name);
             match result {
                 Ok((written, provider, dir, repair)) => {
-                    let reason = match self.executor.apply(&provider, &name, &dir) {
-                        ApplyOutcome::NotApplied { reason } => {
-                            format!("rendered, not applied: {reason}")
-                        }
-                        ApplyOutcome::Applied => "applied".to_owned(),
-                        ApplyOutcome::Failed { error } => format!("apply failed: {error}"),
-                    };
+                    let _ = (written_dir_unused(&dir), &provider);
                     self.backoff.succeeded(&name);
-                    if let Some(record) =
-                        records::rendered_record(&name, &head, &outcome, reason, now)
-                    {
+                    if let Some(record) = records::rendered_record(
+                        &name,
+                        &head,
+                        &outcome,
+                        previous,
+                        self.policy_defaults(),
+                        now,
+                    ) {
                         let action = actions
                             .get(name.as_str())
                             .copied()
@@ -469,7 +616,12 @@ impl Reconciler {
         let known: HashMap<String, (String, String, String)> = self
             .stored
             .values()
-            .filter(|r| r.state == crate::reconcile::state::RENDERED)
+            .filter(|r| {
+                use crate::reconcile::state;
+                r.state == state::RENDERED
+                    || r.state == state::APPLIED
+                    || state::apply_failed(&r.state, r.reason.as_deref())
+            })
             .filter_map(|r| {
                 Some((
                     r.name.clone(),
@@ -505,6 +657,15 @@ impl Reconciler {
         }
     }
 
+    /// The policy of a resource that sets none itself.
+    fn policy_defaults(&self) -> EffectivePolicy {
+        EffectivePolicy {
+            apply: self.settings.default_apply,
+            self_heal: self.settings.default_self_heal,
+            prune: self.settings.default_prune,
+        }
+    }
+
     /// Takes over the settings a reload may change; the rest stay as started.
     fn apply_settings(&mut self, new: &Settings) {
         self.settings.parallelism = new.parallelism;
@@ -514,6 +675,8 @@ impl Reconciler {
         self.settings.default_apply = new.default_apply;
         self.settings.default_self_heal = new.default_self_heal;
         self.settings.default_prune = new.default_prune;
+        self.settings.observe = new.observe.clone();
+        self.settings.max_prune_fraction = new.max_prune_fraction;
         if (new.backoff_base, new.backoff_max)
             != (self.settings.backoff_base, self.settings.backoff_max)
         {
@@ -554,6 +717,17 @@ impl Reconciler {
         if removed > 0 {
             info!(removed, "removed leftovers of interrupted writes");
         }
+        // Shutdown lets running applies finish for the configured deadline, then kills
+        // their tools (the runs are recorded as interrupted and redone at the next start).
+        let cancel = self.runner.cancel.clone();
+        let mut stop = self.stopping.clone();
+        let deadline = self.settings.shutdown_deadline;
+        tokio::spawn(async move {
+            if stop.wait_for(|s| *s).await.is_ok() {
+                tokio::time::sleep(deadline).await;
+                cancel.cancel();
+            }
+        });
         // No reconcile before the first full load: the first pass is that load.
         self.pass(true, "startup").await;
         self.start_store_tasks(&tx, &shutdown);
@@ -580,6 +754,7 @@ impl Reconciler {
             // Debounce: gather what arrives in the next moment into one pass.
             tokio::time::sleep(Duration::from_millis(50)).await;
             let mut force = false;
+            let mut observe = None;
             let mut reasons = Vec::new();
             for t in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
                 match t {
@@ -588,13 +763,36 @@ impl Reconciler {
                         force = true;
                         if let Some(r) = &resource {
                             self.backoff.succeeded(r);
+                            self.apply_backoff.succeeded(r);
                         }
                         reasons.push(reason);
                     }
+                    Trigger::Apply {
+                        resource,
+                        prune,
+                        reason,
+                    } => {
+                        force = true;
+                        match resource {
+                            Some(r) => {
+                                self.apply_backoff.succeeded(&r);
+                                self.approved.insert(r);
+                            }
+                            None => self.approve_all = true,
+                        }
+                        self.force_prune |= prune;
+                        reasons.push(reason);
+                    }
+                    Trigger::Observe { reason } => observe = Some(reason),
                 }
             }
             reasons.dedup();
-            self.pass(force, &reasons.join(", ")).await;
+            if !reasons.is_empty() {
+                self.pass(force, &reasons.join(", ")).await;
+            }
+            if let Some(reason) = observe {
+                self.observe_all(&reason).await;
+            }
             self.start_store_tasks(&tx, &shutdown);
         }
         notify::stopping();
@@ -623,6 +821,8 @@ impl Reconciler {
 /// The loop's in-memory copy of a record: without the placement and dimensions JSON,
 /// which only the store needs (its upsert keeps them when an update carries none). With
 /// 10,000 resources this is most of the daemon's idle memory.
+fn written_dir_unused(_dir: &std::path::Path) {}
+
 fn slim(r: &ResourceRecord) -> ResourceRecord {
     ResourceRecord {
         placement: None,

@@ -19,6 +19,10 @@ pub struct StatusSnapshot {
     pub db_error: Option<String>,
     /// Resource count by state (`rendered`, `invalid`, `orphaned`, …).
     pub resources: BTreeMap<String, u64>,
+    /// Per provider: the executor's name, or why it cannot apply.
+    pub executors: BTreeMap<String, Result<String, String>>,
+    /// Deviations open after the last observation (`None` before the first).
+    pub open_deviations: Option<u64>,
 }
 
 /// Shared, lock-protected status.

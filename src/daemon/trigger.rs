@@ -11,4 +11,13 @@ pub enum Trigger {
         resource: Option<String>,
         reason: String,
     },
+    /// Apply now whatever the apply policy (`homelabd apply`): one resource or all;
+    /// `prune` also destroys orphans past the mass-deletion guard.
+    Apply {
+        resource: Option<String>,
+        prune: bool,
+        reason: String,
+    },
+    /// Observe every applied resource now (the drift schedule).
+    Observe { reason: String },
 }

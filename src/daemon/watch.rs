@@ -64,19 +64,58 @@ pub async fn poll(
 /// Sends a full reconcile trigger at every time of the resync schedule until shutdown;
 /// follows schedule changes from a reloaded configuration.
 pub async fn resync(
+    settings: watch::Receiver<Arc<Settings>>,
+    tx: mpsc::Sender<Trigger>,
+    shutdown: watch::Receiver<bool>,
+) {
+    on_schedule(
+        settings,
+        |s| &s.resync,
+        tx,
+        shutdown,
+        || Trigger::Reconcile {
+            resource: None,
+            reason: "scheduled resync".to_owned(),
+        },
+    )
+    .await
+}
+
+/// Sends an observe trigger at every time of the drift schedule until shutdown.
+pub async fn observe(
+    settings: watch::Receiver<Arc<Settings>>,
+    tx: mpsc::Sender<Trigger>,
+    shutdown: watch::Receiver<bool>,
+) {
+    on_schedule(
+        settings,
+        |s| &s.observe,
+        tx,
+        shutdown,
+        || Trigger::Observe {
+            reason: "scheduled drift check".to_owned(),
+        },
+    )
+    .await
+}
+
+/// Sends `make()` at every time of the schedule `pick` selects, following reloads.
+async fn on_schedule(
     mut settings: watch::Receiver<Arc<Settings>>,
+    pick: fn(&Settings) -> &cron::Schedule,
     tx: mpsc::Sender<Trigger>,
     mut shutdown: watch::Receiver<bool>,
+    make: fn() -> Trigger,
 ) {
     loop {
-        let next = settings.borrow().resync.upcoming(chrono::Utc).next();
+        let next = pick(&settings.borrow()).upcoming(chrono::Utc).next();
         let Some(next) = next else { return };
         let wait = (next - chrono::Utc::now())
             .to_std()
             .unwrap_or(Duration::from_secs(1));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {
-                let _ = tx.try_send(Trigger::Reconcile { resource: None, reason: "scheduled resync".to_owned() });
+                let _ = tx.try_send(make());
             }
             changed = settings.changed() => if changed.is_err() { return },
             _ = shutdown.changed() => return,
@@ -96,10 +135,17 @@ pub async fn store_requests(
             _ = tick.tick() => {
                 if let Ok(requests) = store.take_reconcile_requests().await {
                     for r in requests {
-                        let _ = tx.send(Trigger::Reconcile {
-                            resource: r.resource,
-                            reason: format!("requested by {}", r.requested_by),
-                        }).await;
+                        let reason = format!("{} requested by {}", r.action, r.requested_by);
+                        let trigger = match r.action.as_str() {
+                            "apply" | "prune" => Trigger::Apply {
+                                resource: r.resource,
+                                prune: r.action == "prune",
+                                reason,
+                            },
+                            "observe" => Trigger::Observe { reason },
+                            _ => Trigger::Reconcile { resource: r.resource, reason },
+                        };
+                        let _ = tx.send(trigger).await;
                     }
                 }
             }

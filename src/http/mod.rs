@@ -8,6 +8,7 @@
 //! | `GET /metrics` | Prometheus text (OpenMetrics when the scraper asks for it) |
 //! | `POST /hooks/github` | GitHub `X-Hub-Signature-256` webhooks (see [`webhook`]) |
 //! | `POST /hooks/generic` | timestamped HMAC webhooks for anything else (see [`webhook`]) |
+//! | `POST/GET/DELETE /mcp` | MCP over streamable HTTP with a bearer token (see [`crate::mcp::http`]) |
 //!
 //! Webhooks only wake the loop (a [`Trigger::Fetch`]); the loop is level-triggered and
 //! re-reads the newest commit itself, so no request data reaches the pipeline.
@@ -64,18 +65,28 @@ struct Shared {
 
 /// The router with every endpoint and the 1 MiB body limit.
 pub fn router(state: HttpState) -> Router {
+    router_with(state, None)
+}
+
+/// [`router`] plus `/mcp` when `mcp` is given (see [`crate::mcp::http`]; it brings its
+/// own token guard and body limit).
+pub fn router_with(state: HttpState, mcp: Option<Router>) -> Router {
     let shared = Arc::new(Shared {
         http: state,
         deliveries: Mutex::new(ReplayCache::new(REPLAY_MEMORY)),
     });
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/hooks/github", post(webhook::github))
         .route("/hooks/generic", post(webhook::generic))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(shared)
+        .with_state(shared);
+    match mcp {
+        Some(mcp) => app.merge(mcp),
+        None => app,
+    }
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then stops accepting and
@@ -85,10 +96,27 @@ pub async fn serve(
     state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`] with `/mcp` from [`crate::mcp::http::router`] when `mcp` is given.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: HttpState,
+    mcp: Option<Router>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP listener started");
     }
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router_with(state, mcp).into_make_service_with_connect_info::<SocketAddr>();
+    // Small writes (MCP event-stream frames) go out at once instead of waiting for the
+    // peer's delayed ACK (Nagle), which cost 40 ms on some responses.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -56,7 +56,12 @@ impl Backoff {
             .is_some_and(|(_, until)| *until > now)
     }
 
-    /// The earliest moment some resource may be retried.
+    /// When `resource` may be retried (`None`: not backing off).
+    pub fn retry_at(&self, resource: &str) -> Option<Instant> {
+        self.entries.get(resource).map(|(_, until)| *until)
+    }
+
+    /// The earliest time any waiting resource may be retried.
     pub fn next_retry(&self) -> Option<Instant> {
         self.entries.values().map(|(_, until)| *until).min()
     }

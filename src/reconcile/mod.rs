@@ -1,11 +1,15 @@
-//! Reconcile: turns a pipeline [`Outcome`](crate::pipeline::Outcome) and the stored state
-//! into actions ([`plan`], pure), and defines the executor interface the loop hands
-//! rendered resources to ([`Executor`]). The loop itself lives in `daemon`.
+//! Reconcile: the pure decisions of the loop. [`plan`] turns a pipeline
+//! [`Outcome`](crate::pipeline::Outcome) and the stored state into render actions;
+//! [`apply_plan`] decides per resource whether to apply, wait (with the reason shown to
+//! the user) or prune. No IO here: the loop that carries the decisions out lives in
+//! `daemon`, the tools in `apply`.
 
+pub mod apply_plan;
 pub mod backoff;
-mod executor;
 pub mod plan;
+pub mod policy;
 
+pub use apply_plan::{ApplyDecision, ApplyInputs, PrunePlan, decide, prune};
 pub use backoff::Backoff;
-pub use executor::{ApplyOutcome, Executor, NoExecutor};
 pub use plan::{Action, Desired, Step, plan, plan_desired, state};
+pub use policy::EffectivePolicy;

@@ -33,9 +33,18 @@ pub struct Step {
 /// States a stored resource can be in, as written to the store.
 pub mod state {
     pub const RENDERED: &str = "rendered";
+    pub const APPLIED: &str = "applied";
     pub const INVALID: &str = "invalid";
     pub const ORPHANED: &str = "orphaned";
     pub const FAILED: &str = "failed";
+    /// How the reason of a resource whose apply (not render) failed begins: such a
+    /// resource needs its apply retried, not a new render.
+    pub const APPLY_FAILED_REASON: &str = "apply failed";
+
+    /// Did the last apply of a resource in `state` with `reason` fail?
+    pub fn apply_failed(state: &str, reason: Option<&str>) -> bool {
+        state == FAILED && reason.is_some_and(|r| r.starts_with(APPLY_FAILED_REASON))
+    }
 }
 
 /// Diagnostic codes that mean a file could not be read at all (so its resources are
@@ -95,7 +104,10 @@ pub fn plan_desired(desired: &Desired, stored: &BTreeMap<String, ResourceRecord>
     for (name, (input_hash, _, _)) in &desired.rendered {
         let (action, reason) = match stored.get(name) {
             None => (Action::Create, "new resource".to_owned()),
-            Some(s) if s.state == state::FAILED => {
+            Some(s)
+                if s.state == state::FAILED
+                    && !state::apply_failed(&s.state, s.reason.as_deref()) =>
+            {
                 (Action::Update, "retrying after a failure".to_owned())
             }
             Some(s)

@@ -118,7 +118,11 @@ impl TrackedRepo {
 }
 
 /// Credentials: an https token (as the password, GitHub-style) or an ssh key file.
-fn callbacks(token: Option<Secret>, ssh_key: Option<PathBuf>) -> RemoteCallbacks<'static> {
+/// Shared with proposal pushes.
+pub(crate) fn callbacks(
+    token: Option<Secret>,
+    ssh_key: Option<PathBuf>,
+) -> RemoteCallbacks<'static> {
     let mut cb = RemoteCallbacks::new();
     let mut attempts = 0;
     cb.credentials(move |_url, username, allowed| {

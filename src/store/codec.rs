@@ -149,6 +149,16 @@ pub(super) fn redact(url: &str) -> String {
     }
 }
 
+/// `text` with NUL characters replaced (PostgreSQL text cannot hold them; a tool's output
+/// can contain anything).
+pub(super) fn strip_nul(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{fffd}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

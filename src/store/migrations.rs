@@ -36,6 +36,11 @@ const POSTGRES: &[Source] = &[
         description: "reconcile loop",
         sql: include_str!("../../migrations/postgres/0002_reconcile_loop.sql"),
     },
+    Source {
+        version: 3,
+        description: "apply and drift",
+        sql: include_str!("../../migrations/postgres/0003_apply_and_drift.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -48,6 +53,11 @@ const SQLITE: &[Source] = &[
         version: 2,
         description: "reconcile loop",
         sql: include_str!("../../migrations/sqlite/0002_reconcile_loop.sql"),
+    },
+    Source {
+        version: 3,
+        description: "apply and drift",
+        sql: include_str!("../../migrations/sqlite/0003_apply_and_drift.sql"),
     },
 ];
 

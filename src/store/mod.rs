@@ -96,6 +96,14 @@ pub struct ResourceRecord {
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The output hash of the render last applied successfully (`None`: never applied).
+    pub applied_hash: Option<String>,
+    /// The commit of that render.
+    pub applied_revision: Option<String>,
+    /// The effective policy (`{"apply": "auto", "self_heal": false, "prune": false}`) of
+    /// the last good desired state; `None` in an update keeps the stored one, so a removed
+    /// definition is pruned by the policy it last had.
+    pub policy: Option<serde_json::Value>,
 }
 
 /// One render of one resource (a row of `render_results`).
@@ -156,11 +164,46 @@ pub struct ReconcileRequest {
     pub resource: Option<String>,
     pub requested_by: String,
     pub requested_at: DateTime<Utc>,
+    /// `reconcile`, `apply`, `prune` or `observe` (see [`RequestAction`]).
+    pub action: String,
 }
 
+/// What a queued request asks the daemon to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestAction {
+    /// A reconcile pass (`homelabd reconcile`).
+    Reconcile,
+    /// Apply now, whatever the apply policy (`homelabd apply`).
+    Apply,
+    /// Apply, and prune orphans past the mass-deletion guard (`homelabd apply --prune --force`).
+    Prune,
+    /// An observation (drift) pass now.
+    Observe,
+}
+
+impl RequestAction {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestAction::Reconcile => "reconcile",
+            RequestAction::Apply => "apply",
+            RequestAction::Prune => "prune",
+            RequestAction::Observe => "observe",
+        }
+    }
+}
+
+mod applies;
 mod codec;
+mod drift;
+
+pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord};
+pub use drift::{DeviationRecord, ObservationWrite};
 mod migrations;
 mod postgres;
+mod proposals;
+pub use proposals::ProposalRecord;
 mod sqlite;
 
 /// A pool of connections to the store's database, SQLite or PostgreSQL. Cheap to clone.
@@ -330,9 +373,21 @@ impl Store {
         resource: Option<&str>,
         by: &str,
     ) -> Result<i64, StoreError> {
+        self.request(resource, by, RequestAction::Reconcile).await
+    }
+
+    /// Queues a request of any kind (see [`RequestAction`]) with its audit row
+    /// `<action>.requested`, in one transaction. Returns the request id.
+    pub async fn request(
+        &self,
+        resource: Option<&str>,
+        by: &str,
+        action: RequestAction,
+    ) -> Result<i64, StoreError> {
+        let action = action.as_str();
         match &self.inner {
-            Inner::Sqlite(pool) => sqlite::request_reconcile(pool, resource, by).await,
-            Inner::Postgres(pool) => postgres::request_reconcile(pool, resource, by).await,
+            Inner::Sqlite(pool) => sqlite::request_reconcile(pool, resource, by, action).await,
+            Inner::Postgres(pool) => postgres::request_reconcile(pool, resource, by, action).await,
         }
     }
 

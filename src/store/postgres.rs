@@ -90,12 +90,14 @@ async fn upsert_revision(tx: &mut Tx, r: &RevisionRecord) -> Result<(), StoreErr
     Ok(())
 }
 
-async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreError> {
+pub(super) async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO deployment_instances (name, state, reason, provider, pool, chart,
              resource_type, placement, dimensions, desired_revision, input_hash, output_hash,
-             source, last_error, last_error_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             source, last_error, last_error_at, updated_at, applied_hash, applied_revision,
+             policy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19)
          ON CONFLICT (name) DO UPDATE SET
              state = excluded.state, reason = excluded.reason, provider = excluded.provider,
              pool = excluded.pool, chart = excluded.chart,
@@ -105,7 +107,10 @@ async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreErr
              desired_revision = excluded.desired_revision,
              input_hash = excluded.input_hash, output_hash = excluded.output_hash,
              source = excluded.source, last_error = excluded.last_error,
-             last_error_at = excluded.last_error_at, updated_at = excluded.updated_at",
+             last_error_at = excluded.last_error_at, updated_at = excluded.updated_at,
+             applied_hash = excluded.applied_hash,
+             applied_revision = excluded.applied_revision,
+             policy = COALESCE(excluded.policy, deployment_instances.policy)",
     )
     .bind(&r.name)
     .bind(&r.state)
@@ -123,6 +128,9 @@ async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreErr
     .bind(&r.last_error)
     .bind(r.last_error_at.map(codec::micros))
     .bind(codec::micros(r.updated_at))
+    .bind(&r.applied_hash)
+    .bind(&r.applied_revision)
+    .bind(r.policy.as_ref())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -145,7 +153,7 @@ async fn insert_render(tx: &mut Tx, r: &RenderRecord) -> Result<(), StoreError> 
     Ok(())
 }
 
-async fn insert_audit(tx: &mut Tx, a: &AuditRecord) -> Result<(), StoreError> {
+pub(super) async fn insert_audit(tx: &mut Tx, a: &AuditRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, subject, details)
          VALUES ($1, $2, $3, $4, $5)",
@@ -326,6 +334,9 @@ fn resource_from(row: &PgRow) -> Result<ResourceRecord, StoreError> {
         last_error: row.try_get("last_error")?,
         last_error_at: row.try_get::<Option<DateTime<Utc>>, _>("last_error_at")?,
         updated_at: row.try_get("updated_at")?,
+        applied_hash: row.try_get("applied_hash")?,
+        applied_revision: row.try_get("applied_revision")?,
+        policy: row.try_get::<Option<Value>, _>("policy")?,
     })
 }
 
@@ -340,7 +351,7 @@ pub(super) async fn resources(
                 CASE WHEN $2 THEN placement END AS placement,
                 CASE WHEN $2 THEN dimensions END AS dimensions,
                 desired_revision, input_hash, output_hash, source, last_error,
-                last_error_at, updated_at
+                last_error_at, updated_at, applied_hash, applied_revision, policy
          FROM deployment_instances
          WHERE $1::text IS NULL OR name = $1
          ORDER BY name",
@@ -452,23 +463,25 @@ pub(super) async fn request_reconcile(
     pool: &PgPool,
     resource: Option<&str>,
     by: &str,
+    action: &str,
 ) -> Result<i64, StoreError> {
     let now = codec::now();
     let mut tx = pool.begin().await?;
     let id: i64 = sqlx::query(
-        "INSERT INTO reconcile_requests (resource, requested_by, requested_at)
-         VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO reconcile_requests (resource, requested_by, requested_at, action)
+         VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(resource)
     .bind(by)
     .bind(now)
+    .bind(action)
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
     let audit = AuditRecord {
         at: now,
         actor: by.to_owned(),
-        action: "reconcile.requested".to_owned(),
+        action: format!("{action}.requested"),
         subject: resource.unwrap_or(ALL_RESOURCES).to_owned(),
         details: serde_json::json!({ "request": id, "resource": resource }),
     };
@@ -483,7 +496,8 @@ pub(super) async fn take_reconcile_requests(
     // One statement: a concurrent taker blocks on the rows this one deletes and then
     // skips them, so each row is returned by exactly one taker.
     let mut taken = sqlx::query(
-        "DELETE FROM reconcile_requests RETURNING id, resource, requested_by, requested_at",
+        "DELETE FROM reconcile_requests
+         RETURNING id, resource, requested_by, requested_at, action",
     )
     .fetch_all(pool)
     .await?
@@ -493,6 +507,7 @@ pub(super) async fn take_reconcile_requests(
             id: row.try_get("id")?,
             resource: row.try_get("resource")?,
             requested_by: row.try_get("requested_by")?,
+            action: row.try_get("action")?,
             requested_at: row.try_get("requested_at")?,
         })
     })

@@ -112,12 +112,14 @@ async fn upsert_revision(tx: &mut Tx, r: &RevisionRecord) -> Result<(), StoreErr
     Ok(())
 }
 
-async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreError> {
+pub(super) async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO deployment_instances (name, state, reason, provider, pool, chart,
              resource_type, placement, dimensions, desired_revision, input_hash, output_hash,
-             source, last_error, last_error_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             source, last_error, last_error_at, updated_at, applied_hash, applied_revision,
+             policy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19)
          ON CONFLICT (name) DO UPDATE SET
              state = excluded.state, reason = excluded.reason, provider = excluded.provider,
              pool = excluded.pool, chart = excluded.chart,
@@ -127,7 +129,10 @@ async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreErr
              desired_revision = excluded.desired_revision,
              input_hash = excluded.input_hash, output_hash = excluded.output_hash,
              source = excluded.source, last_error = excluded.last_error,
-             last_error_at = excluded.last_error_at, updated_at = excluded.updated_at",
+             last_error_at = excluded.last_error_at, updated_at = excluded.updated_at,
+             applied_hash = excluded.applied_hash,
+             applied_revision = excluded.applied_revision,
+             policy = COALESCE(excluded.policy, deployment_instances.policy)",
     )
     .bind(&r.name)
     .bind(&r.state)
@@ -145,6 +150,9 @@ async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreErr
     .bind(&r.last_error)
     .bind(r.last_error_at.map(|t| codec::to_text(codec::micros(t))))
     .bind(codec::to_text(codec::micros(r.updated_at)))
+    .bind(&r.applied_hash)
+    .bind(&r.applied_revision)
+    .bind(r.policy.as_ref().map(ToString::to_string))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -167,7 +175,7 @@ async fn insert_render(tx: &mut Tx, r: &RenderRecord) -> Result<(), StoreError> 
     Ok(())
 }
 
-async fn insert_audit(tx: &mut Tx, a: &AuditRecord) -> Result<(), StoreError> {
+pub(super) async fn insert_audit(tx: &mut Tx, a: &AuditRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, subject, details)
          VALUES ($1, $2, $3, $4, $5)",
@@ -348,6 +356,9 @@ fn resource_from(row: &SqliteRow) -> Result<ResourceRecord, StoreError> {
             .map(|t| codec::from_text("last_error_at", &t))
             .transpose()?,
         updated_at: codec::from_text("updated_at", row.try_get("updated_at")?)?,
+        applied_hash: row.try_get("applied_hash")?,
+        applied_revision: row.try_get("applied_revision")?,
+        policy: optional_json(row, "policy")?,
     })
 }
 
@@ -362,7 +373,7 @@ pub(super) async fn resources(
                 CASE WHEN $2 THEN placement END AS placement,
                 CASE WHEN $2 THEN dimensions END AS dimensions,
                 desired_revision, input_hash, output_hash, source, last_error,
-                last_error_at, updated_at
+                last_error_at, updated_at, applied_hash, applied_revision, policy
          FROM deployment_instances
          WHERE $1 IS NULL OR name = $1
          ORDER BY name",
@@ -478,23 +489,25 @@ pub(super) async fn request_reconcile(
     pool: &SqlitePool,
     resource: Option<&str>,
     by: &str,
+    action: &str,
 ) -> Result<i64, StoreError> {
     let now = codec::now();
     let mut tx = begin(pool).await?;
     let id: i64 = sqlx::query(
-        "INSERT INTO reconcile_requests (resource, requested_by, requested_at)
-         VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO reconcile_requests (resource, requested_by, requested_at, action)
+         VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(resource)
     .bind(by)
     .bind(codec::to_text(now))
+    .bind(action)
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;
     let audit = AuditRecord {
         at: now,
         actor: by.to_owned(),
-        action: "reconcile.requested".to_owned(),
+        action: format!("{action}.requested"),
         subject: resource.unwrap_or(ALL_RESOURCES).to_owned(),
         details: serde_json::json!({ "request": id, "resource": resource }),
     };
@@ -509,7 +522,8 @@ pub(super) async fn take_reconcile_requests(
     // One statement: SQLite takes the write lock before reading, so concurrent takers
     // are serialised and each row is returned by exactly one of them.
     let mut taken = sqlx::query(
-        "DELETE FROM reconcile_requests RETURNING id, resource, requested_by, requested_at",
+        "DELETE FROM reconcile_requests
+         RETURNING id, resource, requested_by, requested_at, action",
     )
     .fetch_all(pool)
     .await?
@@ -519,6 +533,7 @@ pub(super) async fn take_reconcile_requests(
             id: row.try_get("id")?,
             resource: row.try_get("resource")?,
             requested_by: row.try_get("requested_by")?,
+            action: row.try_get("action")?,
             requested_at: codec::from_text("requested_at", row.try_get("requested_at")?)?,
         })
     })

@@ -82,7 +82,7 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     let venv_bin = root().join(".tools/venv/bin");
     let python_tool = matches!(
         name,
-        "ansible-playbook" | "cfn-lint" | "kubernetes-validate"
+        "ansible-playbook" | "cfn-lint" | "kubernetes-validate" | "python"
     );
     if python_tool {
         let ok = *INSTALLED.get_or_init(|| {
@@ -130,3 +130,21 @@ pub fn git_commit_all(dir: &Path, message: &str) -> String {
 
 /// A throwaway PostgreSQL server (`DATABASE_URL`, or a private cluster via initdb).
 pub mod pg;
+
+/// A simulator of the GitHub REST endpoints used to open pull requests.
+pub mod github_sim;
+
+/// A simulator of the Proxmox VE API endpoints the Proxmox observer reads.
+pub mod pve_sim;
+
+/// An HTTP client for tests. reqwest is built without a bundled TLS provider (homelabd
+/// installs ring at start), so tests install it too before building one.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// `GET url` with [`http_client`].
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http_client().get(url).send().await
+}

@@ -1,0 +1,452 @@
+//! The apply phase of a pass: decides per resource (pure, `reconcile::decide` and
+//! `reconcile::prune`), then runs the executors in bounded parallel — one apply per
+//! resource at a time, each recorded in `apply_runs` before it starts and after it
+//! ends. Nothing starts while the store cannot record it.
+
+use super::pass::{audit, short};
+use super::run::Reconciler;
+use crate::apply::{
+    ApplyOutcome, ApplyReport, ApplyRequest, CmdRun, Interruption, ProviderExecutor,
+};
+use crate::model::Provider;
+use crate::reconcile::{ApplyDecision, ApplyInputs, decide, prune, state};
+use crate::store::{ApplyRunEffects, ApplyRunEnd, PassRecord, ResourceRecord, Store};
+use chrono::Utc;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+/// Apply or destroy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Operation {
+    Apply,
+    Destroy,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Operation::Apply => "apply",
+            Operation::Destroy => "destroy",
+        }
+    }
+}
+
+/// One executor call to make.
+struct Job {
+    record: ResourceRecord,
+    provider: Provider,
+    executor: Arc<dyn ProviderExecutor>,
+    operation: Operation,
+    why: String,
+    revision: String,
+}
+
+/// What came back from one job.
+struct Done {
+    job_name: String,
+    operation: Operation,
+    executor: String,
+    why: String,
+    run_id: Result<String, String>,
+    report: ApplyReport,
+    duration: Duration,
+}
+
+impl Reconciler {
+    /// Decides and carries out applies and prunes; returns the resources applied
+    /// successfully (they are observed right after).
+    pub(super) async fn apply_phase(&mut self, head: &str) -> BTreeSet<String> {
+        let mut applied = BTreeSet::new();
+        let Some(store) = self.store.clone() else {
+            return applied;
+        };
+        if !self.pending.is_empty() {
+            return applied; // the store is behind: an apply now could not be recorded
+        }
+        self.recover_interrupted(&store).await;
+        let now_i = Instant::now();
+        let retry: BTreeSet<String> = self
+            .apply_failed
+            .iter()
+            .filter(|n| !self.apply_backoff.waiting(n, now_i))
+            .cloned()
+            .collect();
+        let mut approved = std::mem::take(&mut self.approved);
+        if std::mem::take(&mut self.approve_all) {
+            approved.extend(self.stored.keys().cloned());
+        }
+        let heal = std::mem::take(&mut self.heal);
+        let inputs = ApplyInputs {
+            availability: self.executors.availability(),
+            approved: &approved,
+            heal: &heal,
+            retry: &retry,
+        };
+        let mut jobs = Vec::new();
+        let mut waiting = PassRecord::default();
+        for record in self.stored.values() {
+            match decide(record, &inputs) {
+                ApplyDecision::Apply { provider, why } => {
+                    let requested = approved.contains(&record.name);
+                    if self.apply_backoff.waiting(&record.name, now_i) && !requested {
+                        continue;
+                    }
+                    let Ok(executor) = self.executors.get(provider) else {
+                        continue;
+                    };
+                    let Some(revision) = record.desired_revision.clone() else {
+                        continue;
+                    };
+                    jobs.push(Job {
+                        record: record.clone(),
+                        provider,
+                        executor: executor.clone(),
+                        operation: Operation::Apply,
+                        why,
+                        revision,
+                    });
+                }
+                ApplyDecision::Wait { reason } => {
+                    let reason = format!("rendered, not applied: {reason}");
+                    if record.reason.as_deref() != Some(reason.as_str())
+                        && record.state != state::FAILED
+                    {
+                        let mut r = record.clone();
+                        r.state = state::RENDERED.to_owned();
+                        r.reason = Some(reason);
+                        r.updated_at = Utc::now();
+                        waiting.resources.push(r);
+                    }
+                }
+                ApplyDecision::Nothing => {}
+            }
+        }
+        let force = std::mem::take(&mut self.force_prune);
+        let plan = prune(
+            &self.stored,
+            self.last_valid,
+            self.settings.max_prune_fraction,
+            force,
+        );
+        if let Some(refused) = &plan.refused {
+            if self.prune_refused.as_deref() != Some(refused.as_str()) {
+                warn!(reason = %refused, "prune refused");
+                waiting.audit.push(audit(
+                    "prune.refused",
+                    head,
+                    serde_json::json!({ "reason": refused }),
+                    Utc::now(),
+                ));
+            }
+            self.prune_refused = Some(refused.clone());
+        } else {
+            self.prune_refused = None;
+        }
+        for name in &plan.destroy {
+            let Some(record) = self.stored.get(name) else {
+                continue;
+            };
+            if self.apply_backoff.waiting(name, now_i) && !force {
+                continue;
+            }
+            let provider = record
+                .provider
+                .as_deref()
+                .and_then(|p| Provider::ALL.into_iter().find(|x| x.as_str() == p));
+            let Some(provider) = provider else { continue };
+            match self.executors.get(provider) {
+                Ok(executor) => jobs.push(Job {
+                    record: record.clone(),
+                    provider,
+                    executor: executor.clone(),
+                    operation: Operation::Destroy,
+                    why: "definition removed; policy.prune allows it".to_owned(),
+                    revision: head.to_owned(),
+                }),
+                Err(reason) => warn!(resource = %name, %reason, "cannot prune"),
+            }
+        }
+        for r in &waiting.resources {
+            self.stored.insert(r.name.clone(), r.clone());
+        }
+        if !waiting.resources.is_empty() || !waiting.audit.is_empty() {
+            self.pending.push(waiting);
+            self.flush().await;
+        }
+        if jobs.is_empty() {
+            return applied;
+        }
+        let done = self.run_jobs(&store, jobs).await;
+        for d in done {
+            if let Some(name) = self.record_done(&store, d).await {
+                applied.insert(name);
+            }
+        }
+        applied
+    }
+
+    /// Runs the jobs with the configured parallelism; one job per resource.
+    async fn run_jobs(&self, store: &Arc<Store>, jobs: Vec<Job>) -> Vec<Done> {
+        let limit = Arc::new(Semaphore::new(self.settings.parallelism));
+        let mut set = JoinSet::new();
+        for job in jobs {
+            let limit = limit.clone();
+            let store = store.clone();
+            let runner = self.runner.clone();
+            let stopping = self.stopping.clone();
+            let work_dir = self
+                .settings
+                .state_dir
+                .join("work")
+                .join(job.provider.as_str())
+                .join(&job.record.name);
+            let rendered_dir = self
+                .settings
+                .rendered_dir()
+                .join(job.provider.as_str())
+                .join(&job.record.name);
+            set.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let name = job.record.name.clone();
+                let executor = job.executor.name().to_owned();
+                let mut done = Done {
+                    job_name: name.clone(),
+                    operation: job.operation,
+                    executor: executor.clone(),
+                    why: job.why.clone(),
+                    run_id: Err("not started".to_owned()),
+                    report: ApplyReport::not_applied("the daemon is stopping"),
+                    duration: Duration::ZERO,
+                };
+                if *stopping.borrow() {
+                    return done;
+                }
+                if let Err(e) = tokio::fs::create_dir_all(&work_dir).await {
+                    done.report = ApplyReport::failed(format!(
+                        "cannot create {}: {e}",
+                        work_dir.display()
+                    ));
+                    return done;
+                }
+                let started_audit = audit(
+                    &format!("{}.started", job.operation.as_str()),
+                    &name,
+                    serde_json::json!({"executor": executor, "revision": job.revision, "why": job.why}),
+                    Utc::now(),
+                );
+                done.run_id = store
+                    .start_apply_run(&name, &job.revision, &executor, job.operation.as_str(), &started_audit)
+                    .await
+                    .map_err(|e| e.to_string());
+                if done.run_id.is_err() {
+                    done.report = ApplyReport::not_applied("the store could not record the run");
+                    return done;
+                }
+                info!(resource = %name, executor = %executor, operation = job.operation.as_str(), why = %job.why, "applying");
+                let req = ApplyRequest {
+                    resource: name,
+                    provider: job.provider,
+                    rendered_dir,
+                    work_dir,
+                    revision: job.revision,
+                };
+                let started = Instant::now();
+                done.report = match job.operation {
+                    Operation::Apply => job.executor.apply(&req, &runner).await,
+                    Operation::Destroy => job.executor.destroy(&req, &runner).await,
+                };
+                done.duration = started.elapsed();
+                done
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok(done) = joined {
+                out.push(done);
+            }
+        }
+        out
+    }
+
+    /// Writes one finished job (run row, resource state, audit) and updates the loop's
+    /// view, backoff and metrics. Returns the resource name when an apply succeeded.
+    async fn record_done(&mut self, store: &Arc<Store>, d: Done) -> Option<String> {
+        let name = d.job_name.clone();
+        let Ok(run_id) = d.run_id.clone() else {
+            if let ApplyOutcome::Failed { error } = &d.report.outcome {
+                warn!(resource = %name, %error, "apply could not start");
+            }
+            return None;
+        };
+        let now = Utc::now();
+        let interrupted = d
+            .report
+            .last_run()
+            .is_some_and(|r| r.ended_by == Some(Interruption::Shutdown));
+        let (run_state, error) = match (&d.report.outcome, interrupted) {
+            (_, true) => ("interrupted", Some("stopped by daemon shutdown".to_owned())),
+            (ApplyOutcome::Applied, _) => ("succeeded", None),
+            (ApplyOutcome::Failed { error }, _) => ("failed", Some(error.clone())),
+            (ApplyOutcome::NotApplied { reason }, _) => ("failed", Some(reason.clone())),
+        };
+        let end = ApplyRunEnd {
+            state: run_state.to_owned(),
+            argv: serde_json::json!(d.report.runs.iter().map(|r| &r.argv).collect::<Vec<_>>()),
+            exit_code: d.report.last_run().and_then(|r| r.exit_code),
+            finished_at: now,
+            duration_ms: d.duration.as_millis() as i64,
+            stdout_tail: tails(&d.report.runs, |r| &r.stdout_tail),
+            stderr_tail: tails(&d.report.runs, |r| &r.stderr_tail),
+            error: error.clone(),
+        };
+        let mut effects = ApplyRunEffects::default();
+        let previous = self.stored.get(&name).cloned()?;
+        let mut record = previous.clone();
+        record.updated_at = now;
+        let succeeded = run_state == "succeeded";
+        let action = match (d.operation, run_state) {
+            (Operation::Apply, "succeeded") => {
+                record.state = state::APPLIED.to_owned();
+                record.reason = Some(format!("applied by {} ({})", d.executor, d.why));
+                record.applied_hash = record.output_hash.clone();
+                record.applied_revision = record.desired_revision.clone();
+                record.last_error = None;
+                record.last_error_at = None;
+                "apply.succeeded"
+            }
+            (Operation::Destroy, "succeeded") => {
+                effects.forget = Some(name.clone());
+                "resource.pruned"
+            }
+            (_, "interrupted") => {
+                record.reason = Some(format!(
+                    "{} interrupted by shutdown; carried out again at the next start",
+                    d.operation.as_str()
+                ));
+                "apply.interrupted"
+            }
+            (op, _) => {
+                let wait = self.apply_backoff.failed(&name, Instant::now());
+                let summary = error.clone().unwrap_or_default();
+                if op == Operation::Apply {
+                    record.state = state::FAILED.to_owned();
+                }
+                record.reason = Some(format!(
+                    "{}{} failed: {summary}; retrying in {}s",
+                    if op == Operation::Apply {
+                        ""
+                    } else {
+                        "prune: "
+                    },
+                    d.operation.as_str(),
+                    wait.as_secs()
+                ));
+                let stderr = last_lines(&end.stderr_tail, 20);
+                record.last_error = Some(if stderr.is_empty() {
+                    summary
+                } else {
+                    format!("{summary}\n{stderr}")
+                });
+                record.last_error_at = Some(now);
+                self.apply_failed.insert(name.clone());
+                "apply.failed"
+            }
+        };
+        if succeeded {
+            self.apply_backoff.succeeded(&name);
+            self.apply_failed.remove(&name);
+        }
+        if interrupted {
+            self.apply_failed.insert(name.clone());
+        }
+        if effects.forget.is_none() {
+            effects.resource = Some(record.clone());
+        }
+        effects.audit.push(audit(
+            action,
+            &name,
+            serde_json::json!({
+                "run": run_id,
+                "executor": d.executor,
+                "exit_code": end.exit_code,
+                "duration_ms": end.duration_ms,
+                "error": error,
+                "revision": previous.desired_revision.as_deref().map(short),
+            }),
+            now,
+        ));
+        self.metrics.inc_apply(d.operation.as_str(), run_state);
+        match &error {
+            Some(e) if !interrupted => {
+                warn!(resource = %name, operation = d.operation.as_str(), error = %e, took = ?d.duration, "apply failed")
+            }
+            _ => {
+                info!(resource = %name, operation = d.operation.as_str(), outcome = run_state, took = ?d.duration, "apply finished")
+            }
+        }
+        if let Err(e) = store.finish_apply_run(&run_id, &end, &effects).await {
+            // The run row stays `running`; the next start marks it interrupted and
+            // applies again (idempotent), so nothing is lost but time.
+            warn!(resource = %name, error = %e, "cannot record the end of an apply run");
+            self.metrics.inc_error("database");
+        }
+        if effects.forget.is_some() {
+            self.stored.remove(&name);
+        } else {
+            self.stored.insert(name.clone(), record);
+        }
+        (succeeded && d.operation == Operation::Apply).then_some(name)
+    }
+
+    /// Once per connection: runs left `running` by a daemon that died are marked
+    /// interrupted, and their resources applied again.
+    async fn recover_interrupted(&mut self, store: &Arc<Store>) {
+        if self.interrupted_checked {
+            return;
+        }
+        match store.interrupt_running_applies().await {
+            Ok(runs) => {
+                self.interrupted_checked = true;
+                for run in runs {
+                    warn!(resource = %run.resource, run = %run.id, started = %run.started_at, "an apply was interrupted by a crash or kill; applying again");
+                    self.apply_failed.insert(run.resource.clone());
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot check for interrupted applies"),
+        }
+    }
+}
+
+/// The tails of every command, each under its command line, cut to the last 8 KiB.
+fn tails(runs: &[CmdRun], pick: impl Fn(&CmdRun) -> &String) -> String {
+    let mut out = String::new();
+    for run in runs {
+        let text = pick(run);
+        if text.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("$ {}\n{}", run.argv.join(" "), text));
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    let limit = crate::apply::process::TAIL_BYTES;
+    if out.len() > limit {
+        let mut cut = out.len() - limit;
+        while !out.is_char_boundary(cut) {
+            cut += 1;
+        }
+        out = format!("[… earlier output cut]\n{}", &out[cut..]);
+    }
+    out
+}
+
+/// The last `n` non-empty lines of `text`.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,167 @@
+//! The observation phase: asks each provider's observer what exists, records what
+//! differs (new deviations opened, vanished ones resolved — never deleted) and marks
+//! resources whose policy allows self-heal for a corrective apply.
+
+use super::pass::audit;
+use super::run::Reconciler;
+use crate::observe::{Deviation, Target, reconcile_open};
+use crate::reconcile::{EffectivePolicy, state};
+use crate::store::ObservationWrite;
+use chrono::Utc;
+use std::collections::{BTreeMap, BTreeSet};
+use tracing::{info, warn};
+
+impl Reconciler {
+    /// Observes applied resources: all of them (and what no resource accounts for), or
+    /// only those in `only`.
+    pub(super) async fn observe_phase(&mut self, only: Option<&BTreeSet<String>>) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if self.observers.is_empty() {
+            return;
+        }
+        let open = match store.open_deviation_keys().await {
+            Ok(open) => open,
+            Err(e) => {
+                warn!(error = %e, "cannot read open deviations");
+                return;
+            }
+        };
+        let mut found: Vec<Deviation> = Vec::new();
+        let mut observed: BTreeSet<String> = BTreeSet::new();
+        let mut instances = Vec::new();
+        for (provider, observer) in self.observers.clone() {
+            let targets: Vec<Target> = self
+                .stored
+                .values()
+                .filter(|r| r.provider.as_deref() == Some(provider.as_str()))
+                .filter(|r| r.applied_hash.is_some())
+                .filter(|r| only.is_none_or(|o| o.contains(&r.name)))
+                .map(|r| Target {
+                    resource: r.name.clone(),
+                    provider,
+                    rendered_dir: self
+                        .settings
+                        .rendered_dir()
+                        .join(provider.as_str())
+                        .join(&r.name),
+                    work_dir: self
+                        .settings
+                        .state_dir
+                        .join("work")
+                        .join(provider.as_str())
+                        .join(&r.name),
+                })
+                .collect();
+            if targets.is_empty() && only.is_some() {
+                continue;
+            }
+            let report = match observer.observe(&targets).await {
+                Ok(report) => report,
+                Err(e) => {
+                    warn!(observer = observer.name(), error = %e, "observation failed; open deviations stay open");
+                    self.metrics.inc_error("observe");
+                    continue;
+                }
+            };
+            for (resource, reason) in &report.failed {
+                warn!(observer = observer.name(), %resource, %reason, "cannot observe resource");
+            }
+            for obs in report.observations {
+                // An orphaned resource is reported, not managed: its state is nobody's
+                // to correct.
+                let orphaned = self
+                    .stored
+                    .get(&obs.resource)
+                    .is_some_and(|r| r.state == state::ORPHANED);
+                if orphaned {
+                    continue;
+                }
+                observed.insert(obs.resource.clone());
+                instances.push((
+                    obs.resource.clone(),
+                    obs.expected,
+                    obs.actual,
+                    !obs.deviations.is_empty(),
+                ));
+                found.extend(obs.deviations);
+            }
+            if only.is_none() {
+                // Unmanaged things belong to the observer as a whole: only a full pass
+                // can say one is gone.
+                let prefix = format!("{}:", observer.name());
+                observed.extend(
+                    open.iter()
+                        .filter(|d| d.resource.starts_with(&prefix))
+                        .map(|d| d.resource.clone()),
+                );
+                for d in report.unmanaged {
+                    observed.insert(d.resource.clone());
+                    found.push(d);
+                }
+            }
+        }
+        let changes = reconcile_open(&open, &found, &observed);
+        let now = Utc::now();
+        let open_by_id: BTreeMap<&str, (&str, &str)> = open
+            .iter()
+            .map(|d| (d.id.as_str(), (d.resource.as_str(), d.key.as_str())))
+            .collect();
+        let mut write = ObservationWrite {
+            instances,
+            at: now,
+            ..ObservationWrite::default()
+        };
+        for d in &changes.new {
+            warn!(resource = %d.resource, kind = d.kind.as_str(), message = %d.message, "drift detected");
+            write.audit.push(audit(
+                "drift.detected",
+                &d.resource,
+                serde_json::json!({"key": d.key, "type": d.kind.as_str(), "severity": d.severity.as_str(), "message": d.message}),
+                now,
+            ));
+        }
+        for id in &changes.resolved {
+            let (resource, key) = open_by_id.get(id.as_str()).copied().unwrap_or(("?", "?"));
+            let by = if self.healed.contains(resource) {
+                "self-heal"
+            } else {
+                "observer"
+            };
+            info!(%resource, %key, resolved_by = by, "drift resolved");
+            write.resolved.push((id.clone(), by.to_owned()));
+            write.audit.push(audit(
+                "drift.resolved",
+                resource,
+                serde_json::json!({"key": key, "resolved_by": by}),
+                now,
+            ));
+        }
+        write.new = changes.new;
+        if let Err(e) = store.record_observation(&write).await {
+            warn!(error = %e, "cannot record the observation");
+            self.metrics.inc_error("database");
+            return;
+        }
+        for name in &observed {
+            self.healed.remove(name);
+        }
+        // Self-heal: resources with a correctable difference whose policy allows it.
+        for d in &found {
+            if !d.auto_correctable {
+                continue;
+            }
+            let Some(record) = self.stored.get(&d.resource) else {
+                continue;
+            };
+            if EffectivePolicy::from_stored(record.policy.as_ref()).self_heal {
+                self.heal.insert(d.resource.clone());
+            }
+        }
+        let still_open = open.len() + write.new.len() - write.resolved.len();
+        self.metrics.set_open_deviations(still_open as i64);
+        self.status
+            .update(|s| s.open_deviations = Some(still_open as u64));
+    }
+}

@@ -1,0 +1,305 @@
+//! The pure apply and prune decisions: from a resource's stored record (desired render,
+//! what was last applied, its policy) and what the loop knows (executor availability,
+//! approvals, self-heal requests) to "apply now", "wait, with this reason" or nothing.
+
+use super::policy::EffectivePolicy;
+use super::state;
+use crate::model::{ApplyPolicy, Provider};
+use crate::store::ResourceRecord;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the loop does about applying one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyDecision {
+    /// Hand it to the executor.
+    Apply { provider: Provider, why: String },
+    /// Leave it rendered; the reason is shown as "rendered, not applied: <reason>".
+    Wait { reason: String },
+    /// Applied already, or nothing to apply (invalid, orphaned, never rendered).
+    Nothing,
+}
+
+/// What the loop knows beyond the record.
+#[derive(Debug)]
+pub struct ApplyInputs<'a> {
+    /// Each provider's executor name, or why it cannot apply.
+    pub availability: BTreeMap<Provider, Result<String, String>>,
+    /// Resources a person asked to apply (`homelabd apply`), manual policy or not.
+    pub approved: &'a BTreeSet<String>,
+    /// Resources whose open deviations self-heal asks to correct.
+    pub heal: &'a BTreeSet<String>,
+    /// Resources whose last apply failed and whose backoff has expired.
+    pub retry: &'a BTreeSet<String>,
+}
+
+/// Decides for one resource.
+pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecision {
+    if record.state != state::RENDERED
+        && record.state != state::APPLIED
+        && record.state != state::FAILED
+    {
+        return ApplyDecision::Nothing;
+    }
+    let Some(output) = record.output_hash.as_deref() else {
+        return ApplyDecision::Nothing;
+    };
+    let approved = inputs.approved.contains(&record.name);
+    let healing = inputs.heal.contains(&record.name);
+    let changed = record.applied_hash.as_deref() != Some(output);
+    let retry = inputs.retry.contains(&record.name);
+    if !(changed || approved || healing || retry) {
+        return ApplyDecision::Nothing;
+    }
+    let Some(provider) = record.provider.as_deref().and_then(provider_named) else {
+        return ApplyDecision::Wait {
+            reason: "unknown provider".to_owned(),
+        };
+    };
+    if let Some(Err(reason)) = inputs.availability.get(&provider) {
+        return ApplyDecision::Wait {
+            reason: reason.clone(),
+        };
+    }
+    let policy = EffectivePolicy::from_stored(record.policy.as_ref());
+    if policy.apply == ApplyPolicy::Manual && !approved {
+        return ApplyDecision::Wait {
+            reason: format!(
+                "policy.apply is manual; run `homelabd apply {}`",
+                record.name
+            ),
+        };
+    }
+    let why = if approved {
+        "requested by `homelabd apply`"
+    } else if healing {
+        "self-heal: correcting drift"
+    } else if retry {
+        "retrying after a failed apply"
+    } else if record.applied_hash.is_none() {
+        "first apply"
+    } else {
+        "render changed since the last apply"
+    };
+    ApplyDecision::Apply {
+        provider,
+        why: why.to_owned(),
+    }
+}
+
+fn provider_named(name: &str) -> Option<Provider> {
+    Provider::ALL.into_iter().find(|p| p.as_str() == name)
+}
+
+/// What prune does in one pass.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrunePlan {
+    /// Orphaned, applied resources whose policy allows pruning: destroy them.
+    pub destroy: Vec<String>,
+    /// Why nothing is pruned this pass although some resources would be.
+    pub refused: Option<String>,
+}
+
+/// Decides which orphaned resources to destroy. Never prunes from a revision with
+/// errors, and refuses when more than `max_fraction` of the applied resources would go
+/// at once (a mistaken commit must not wipe the homelab) unless `force` is set.
+pub fn prune(
+    stored: &BTreeMap<String, ResourceRecord>,
+    revision_valid: bool,
+    max_fraction: f64,
+    force: bool,
+) -> PrunePlan {
+    let destroy: Vec<String> = stored
+        .values()
+        .filter(|r| r.state == state::ORPHANED && r.applied_hash.is_some())
+        .filter(|r| EffectivePolicy::from_stored(r.policy.as_ref()).prune)
+        .map(|r| r.name.clone())
+        .collect();
+    if destroy.is_empty() {
+        return PrunePlan::default();
+    }
+    if !revision_valid {
+        return PrunePlan {
+            destroy: Vec::new(),
+            refused: Some("the revision has errors; nothing is pruned from it".to_owned()),
+        };
+    }
+    let applied = stored.values().filter(|r| r.applied_hash.is_some()).count();
+    let fraction = destroy.len() as f64 / applied.max(1) as f64;
+    if fraction > max_fraction && !force {
+        return PrunePlan {
+            destroy: Vec::new(),
+            refused: Some(format!(
+                "{} of {} applied resources would be destroyed at once (limit {:.0}%); \
+                 run `homelabd apply --prune --force NAME…` if this is intended",
+                destroy.len(),
+                applied,
+                max_fraction * 100.0
+            )),
+        };
+    }
+    PrunePlan {
+        destroy,
+        refused: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn record(name: &str, state: &str, output: &str, applied: Option<&str>) -> ResourceRecord {
+        ResourceRecord {
+            name: name.into(),
+            state: state.into(),
+            reason: None,
+            provider: Some("docker".into()),
+            pool: None,
+            chart: None,
+            resource_type: None,
+            placement: None,
+            dimensions: None,
+            desired_revision: Some("c1".into()),
+            input_hash: Some("i".into()),
+            output_hash: Some(output.into()),
+            source: None,
+            last_error: None,
+            last_error_at: None,
+            updated_at: Utc::now(),
+            applied_hash: applied.map(Into::into),
+            applied_revision: None,
+            policy: Some(
+                EffectivePolicy {
+                    apply: ApplyPolicy::Auto,
+                    self_heal: false,
+                    prune: true,
+                }
+                .to_json(),
+            ),
+        }
+    }
+
+    fn available() -> BTreeMap<Provider, Result<String, String>> {
+        BTreeMap::from([(Provider::Docker, Ok("docker-compose".to_owned()))])
+    }
+
+    #[test]
+    fn a_new_render_is_applied_and_an_applied_one_is_left_alone() {
+        let none = BTreeSet::new();
+        let inputs = ApplyInputs {
+            availability: available(),
+            approved: &none,
+            heal: &none,
+            retry: &none,
+        };
+        assert!(matches!(
+            decide(&record("web", state::RENDERED, "o2", Some("o1")), &inputs),
+            ApplyDecision::Apply { .. }
+        ));
+        assert_eq!(
+            decide(&record("web", state::APPLIED, "o1", Some("o1")), &inputs),
+            ApplyDecision::Nothing
+        );
+    }
+
+    #[test]
+    fn an_unavailable_executor_is_a_visible_wait_not_a_skip() {
+        let none = BTreeSet::new();
+        let inputs = ApplyInputs {
+            availability: BTreeMap::from([(
+                Provider::Docker,
+                Err("docker: not installed".to_owned()),
+            )]),
+            approved: &none,
+            heal: &none,
+            retry: &none,
+        };
+        assert_eq!(
+            decide(&record("web", state::RENDERED, "o1", None), &inputs),
+            ApplyDecision::Wait {
+                reason: "docker: not installed".into()
+            }
+        );
+    }
+
+    #[test]
+    fn manual_policy_waits_until_approved() {
+        let mut r = record("web", state::RENDERED, "o1", None);
+        r.policy = Some(EffectivePolicy::CONSERVATIVE.to_json());
+        let none = BTreeSet::new();
+        let approved = BTreeSet::from(["web".to_owned()]);
+        let waiting = ApplyInputs {
+            availability: available(),
+            approved: &none,
+            heal: &none,
+            retry: &none,
+        };
+        assert!(
+            matches!(decide(&r, &waiting), ApplyDecision::Wait { reason } if reason.contains("homelabd apply web"))
+        );
+        let go = ApplyInputs {
+            availability: available(),
+            approved: &approved,
+            heal: &none,
+            retry: &none,
+        };
+        assert!(matches!(decide(&r, &go), ApplyDecision::Apply { .. }));
+    }
+
+    #[test]
+    fn self_heal_reapplies_an_unchanged_render() {
+        let none = BTreeSet::new();
+        let heal = BTreeSet::from(["web".to_owned()]);
+        let inputs = ApplyInputs {
+            availability: available(),
+            approved: &none,
+            heal: &heal,
+            retry: &none,
+        };
+        assert!(matches!(
+            decide(&record("web", state::APPLIED, "o1", Some("o1")), &inputs),
+            ApplyDecision::Apply { why, .. } if why.contains("self-heal")
+        ));
+    }
+
+    #[test]
+    fn prune_destroys_only_applied_orphans_that_allow_it() {
+        let mut stored = BTreeMap::new();
+        for i in 0..10 {
+            let name = format!("r{i}");
+            stored.insert(name.clone(), record(&name, state::APPLIED, "o", Some("o")));
+        }
+        stored.insert(
+            "gone".into(),
+            record("gone", state::ORPHANED, "o", Some("o")),
+        );
+        let mut keep = record("keep", state::ORPHANED, "o", Some("o"));
+        keep.policy = Some(EffectivePolicy::CONSERVATIVE.to_json());
+        stored.insert("keep".into(), keep);
+        stored.insert("never".into(), record("never", state::ORPHANED, "o", None));
+        let plan = prune(&stored, true, 0.5, false);
+        assert_eq!(plan.destroy, vec!["gone".to_owned()]);
+        assert_eq!(
+            prune(&stored, false, 0.5, false).destroy,
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn prune_refuses_to_wipe_most_of_the_homelab_unless_forced() {
+        let mut stored = BTreeMap::new();
+        for i in 0..4 {
+            let name = format!("r{i}");
+            let state = if i < 3 {
+                state::ORPHANED
+            } else {
+                state::APPLIED
+            };
+            stored.insert(name.clone(), record(&name, state, "o", Some("o")));
+        }
+        let plan = prune(&stored, true, 0.5, false);
+        assert!(plan.destroy.is_empty());
+        assert!(plan.refused.unwrap().contains("3 of 4"));
+        assert_eq!(prune(&stored, true, 0.5, true).destroy.len(), 3);
+    }
+}

@@ -1,0 +1,481 @@
+//! Apply and drift end to end on this machine's real Docker engine, with the real
+//! `homelabd daemon` and PostgreSQL (a throwaway cluster, or DATABASE_URL).
+//!
+//! Commit a docker definition → the container runs with the rendered limits; `docker rm
+//! -f` it → a `missing` deviation is recorded and, with self_heal, the container comes
+//! back and the deviation is resolved; change the definition → the container is
+//! recreated; remove definitions → pruned where policy allows, orphaned and still running
+//! where it does not; a hanging tool is killed at its timeout, recorded and backed off;
+//! kill -9 of the daemon mid-apply → the run is marked interrupted and redone on restart.
+//!
+//! No image can be pulled here: tests/support/build-test-image.sh imports a tiny busybox
+//! image first.
+
+mod support;
+
+use homelabd::store::{ApplyRunRecord, DeviationRecord, ResourceRecord, Store};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{git_commit_all, write};
+
+const IMAGE: &str = "homelabd-test/busybox:1";
+
+/// Builds the test image; false (after a loud skip) when Docker is not usable here.
+fn docker_ready(test: &str) -> bool {
+    let engine = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    if !engine.is_ok_and(|o| o.status.success()) {
+        support::skip(test, "no Docker engine");
+        return false;
+    }
+    let built = Command::new("bash")
+        .arg(support::root().join("tests/support/build-test-image.sh"))
+        .arg(IMAGE)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built {
+        support::skip(test, "cannot build the local busybox test image");
+    }
+    built
+}
+
+/// A unique suffix, so concurrent runs on one engine never share containers.
+fn unique() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 0xffffff
+    )
+}
+
+fn definition(name: &str, memory_gb: f64, env_tz: &str, prune: bool) -> String {
+    format!(
+        "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: {name}\nspec:\n  \
+         resource_type: container\n  workload_type: web-application\n  \
+         requirements: {{cpu: 1, memory_gb: {memory_gb}}}\n  \
+         placement: {{provider: docker, pool: /homelab/docker}}\n  \
+         chart:\n    name: docker-compose\n    values:\n      image: \"{IMAGE}\"\n      \
+         env: {{TZ: \"{env_tz}\"}}\n  \
+         policy: {{apply: auto, self_heal: true, prune: {prune}}}\n"
+    )
+}
+
+/// A repository with the example's pools and workload types and only `defs`.
+fn repo_with(defs: &[(&str, String)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["pools", "workload-types", "templates"] {
+        support::copy_tree(&support::example_repo().join(sub), &dir.path().join(sub));
+    }
+    for (name, text) in defs {
+        write(dir.path(), &format!("definitions/{name}.yaml"), text);
+    }
+    git_commit_all(dir.path(), "test homelab");
+    dir
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(repo: &Path, state: &Path, db: &str, config: &str) -> Daemon {
+        std::fs::create_dir_all(state).unwrap();
+        let log = state.join("daemon.log");
+        let config_path = state.join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_homelabd"))
+            .args(["daemon", "--repo"])
+            .arg(repo)
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--database-url", db])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--config")
+            .arg(&config_path)
+            .env("HOMELABD_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
+            .spawn()
+            .expect("start daemon");
+        Daemon { child, log }
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The config every test daemon runs with: fast observation and backoff.
+fn config(extra: &str) -> String {
+    format!(
+        "[reconcile]\nobserve_schedule = \"*/2 * * * * *\"\nbackoff_base_seconds = 1\n\
+         backoff_max_seconds = 4\nmax_prune_fraction = 0.5\n{extra}"
+    )
+}
+
+#[derive(Debug)]
+struct Seen {
+    resources: Vec<ResourceRecord>,
+    runs: Vec<ApplyRunRecord>,
+    deviations: Vec<DeviationRecord>,
+}
+
+impl Seen {
+    fn resource(&self, name: &str) -> Option<&ResourceRecord> {
+        self.resources.iter().find(|r| r.name == name)
+    }
+    fn runs_of(&self, name: &str, state: &str) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.resource == name && r.state == state)
+            .count()
+    }
+}
+
+async fn seen(store: &Store) -> Option<Seen> {
+    Some(Seen {
+        resources: store.resources().await.ok()?,
+        runs: store.apply_runs(None, 1000).await.ok()?,
+        deviations: store.deviations(false, 1000).await.ok()?,
+    })
+}
+
+async fn wait_for(
+    url: &str,
+    daemon: &Daemon,
+    secs: u64,
+    what: &str,
+    check: impl Fn(&Seen) -> bool,
+) -> Seen {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Ok(store) = Store::connect(url).await
+            && let Some(s) = seen(&store).await
+        {
+            if check(&s) {
+                return s;
+            }
+            last = Some(s);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "timed out waiting for {what}\nlast: {last:#?}\ndaemon log:\n{}",
+        daemon.log()
+    );
+}
+
+/// The containers of a resource's compose project: (id, running, memory limit, env).
+fn containers(resource: &str) -> Vec<(String, bool, i64, Vec<String>)> {
+    let ps = Command::new("docker")
+        .args(["ps", "-aq", "--no-trunc", "--filter"])
+        .arg(format!(
+            "label=com.docker.compose.project=homelabd-{resource}"
+        ))
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let out = Command::new("docker")
+        .arg("inspect")
+        .args(&ids)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["Id"].as_str().unwrap_or("").to_owned(),
+                c["State"]["Running"].as_bool().unwrap_or(false),
+                c["HostConfig"]["Memory"].as_i64().unwrap_or(0),
+                c["Config"]["Env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Removes every container of the given resources (test cleanup, also on panic).
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            for (id, ..) in containers(r) {
+                let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+            }
+        }
+    }
+}
+
+async fn database() -> Option<(Option<support::pg::PgCluster>, String)> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return Some((None, url));
+    }
+    let cluster = support::pg::PgCluster::start()?;
+    let url = cluster.fresh_database().await;
+    Some((Some(cluster), url))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_apply_drift_self_heal_update_and_prune() {
+    let test = "docker_apply_drift_self_heal_update_and_prune";
+    if !docker_ready(test) {
+        return;
+    }
+    let Some((_pg, url)) = database().await else {
+        support::skip(test, "no PostgreSQL binaries and no DATABASE_URL");
+        return;
+    };
+    let id = unique();
+    let web = format!("web-{id}");
+    let keep = format!("keep-{id}");
+    let gone = format!("gone-{id}");
+    let _cleanup = Cleanup(vec![web.clone(), keep.clone(), gone.clone()]);
+    let repo = repo_with(&[
+        (&web, definition(&web, 0.25, "UTC", true)),
+        (&keep, definition(&keep, 0.25, "UTC", false)),
+        (&gone, definition(&gone, 0.25, "UTC", true)),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(repo.path(), &state.path().join("s"), &url, &config(""));
+
+    // 1. Applied by the daemon: the containers run with the rendered memory limit.
+    wait_for(&url, &daemon, 120, "three resources applied", |s| {
+        [&web, &keep, &gone]
+            .iter()
+            .all(|n| s.resource(n).is_some_and(|r| r.state == "applied"))
+    })
+    .await;
+    let c = containers(&web);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(c[0].1, "container running");
+    assert_eq!(c[0].2, 256 << 20, "memory limit as rendered");
+    let first_id = c[0].0.clone();
+
+    // 2. Removed by hand → a `missing` deviation in the store (or, when the drift
+    //    check catches Docker mid-removal, the container in state "removing"); self-heal
+    //    brings it back and resolves the deviation.
+    let rm = Command::new("docker")
+        .args(["rm", "-f", &first_id])
+        .output()
+        .unwrap();
+    assert!(rm.status.success());
+    let s = wait_for(
+        &url,
+        &daemon,
+        60,
+        "missing deviation resolved by self-heal",
+        |s| {
+            s.deviations.iter().any(|d| {
+                d.resource == web
+                    && (d.deviation_type == "missing" || d.key.ends_with("/state"))
+                    && d.resolved_by.as_deref() == Some("self-heal")
+            })
+        },
+    )
+    .await;
+    let d = s
+        .deviations
+        .iter()
+        .find(|d| d.resource == web && d.resolved_by.is_some())
+        .unwrap();
+    assert_eq!(d.severity, "critical");
+    assert!(d.auto_correctable);
+    assert!(d.resolved_at.unwrap() >= d.detected_at);
+    let c = containers(&web);
+    assert_eq!(c.len(), 1);
+    assert!(c[0].1 && c[0].0 != first_id, "a new container runs: {c:?}");
+    assert!(
+        s.runs_of(&web, "succeeded") >= 2,
+        "self-heal is a recorded apply"
+    );
+
+    // 3. A changed definition recreates the container with the new settings.
+    write(
+        repo.path(),
+        &format!("definitions/{web}.yaml"),
+        &definition(&web, 0.5, "Europe/Amsterdam", true),
+    );
+    git_commit_all(repo.path(), "more memory");
+    wait_for(
+        &url,
+        &daemon,
+        90,
+        "container recreated with 512 MiB",
+        |_| {
+            containers(&web).first().is_some_and(|c| {
+                c.1 && c.2 == 512 << 20 && c.3.contains(&"TZ=Europe/Amsterdam".to_owned())
+            })
+        },
+    )
+    .await;
+
+    // 4. Removing definitions: prune destroys where policy allows; the other stays
+    //    orphaned and keeps running.
+    std::fs::remove_file(repo.path().join(format!("definitions/{gone}.yaml"))).unwrap();
+    std::fs::remove_file(repo.path().join(format!("definitions/{keep}.yaml"))).unwrap();
+    git_commit_all(repo.path(), "remove two");
+    let s = wait_for(&url, &daemon, 90, "prune and orphan", |s| {
+        s.resource(&gone).is_none() && s.resource(&keep).is_some_and(|r| r.state == "orphaned")
+    })
+    .await;
+    assert!(
+        containers(&gone).is_empty(),
+        "pruned resource's container is gone"
+    );
+    let kept = containers(&keep);
+    assert!(
+        kept.len() == 1 && kept[0].1,
+        "orphaned one still runs: {kept:?}"
+    );
+    assert_eq!(s.resource(&web).unwrap().state, "applied");
+    // No deviation was raised for the orphan's container.
+    assert!(
+        !s.deviations
+            .iter()
+            .any(|d| d.resource == keep || d.resource.contains(&keep))
+    );
+    let store = Store::connect(&url).await.unwrap();
+    let audit = store.audit_log(1000).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "resource.pruned" && a.subject == gone)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_tool_is_killed_recorded_and_backed_off() {
+    let test = "a_hanging_tool_is_killed_recorded_and_backed_off";
+    if !docker_ready(test) {
+        return;
+    }
+    let id = unique();
+    let name = format!("hang-{id}");
+    let repo = repo_with(&[(&name, definition(&name, 0.25, "UTC", false))]);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("s");
+    let url = format!("sqlite://{}", state_dir.join("homelabd.db").display());
+    // A "compose tool" that never finishes.
+    let daemon = Daemon::start(
+        repo.path(),
+        &state_dir,
+        &url,
+        &config(
+            "[executors]\ntimeout_seconds = 2\n[executors.docker]\ncompose_command = [\"sh\", \"-c\", \"sleep 600\", \"compose\"]\n",
+        ),
+    );
+    let s = wait_for(&url, &daemon, 60, "two timed-out runs", |s| {
+        s.runs_of(&name, "failed") >= 2
+    })
+    .await;
+    let runs: Vec<&ApplyRunRecord> = s.runs.iter().filter(|r| r.resource == name).collect();
+    let last = runs[0];
+    assert!(
+        last.error.as_deref().unwrap_or("").contains("timed out"),
+        "{last:?}"
+    );
+    assert!(last.duration_ms.unwrap() < 10_000);
+    assert_eq!(last.argv[0][0], "sh");
+    // Backed off: the second attempt did not start right after the first ended.
+    let (newer, older) = (runs[0], runs[1]);
+    let gap = newer.started_at - older.finished_at.unwrap();
+    assert!(gap >= chrono::Duration::milliseconds(900), "gap {gap}");
+    let r = s.resource(&name).unwrap();
+    assert_eq!(r.state, "failed");
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("apply failed: sh timed out"),
+        "{r:?}"
+    );
+    // Status shows it too.
+    let status = support::homelabd(&["status", "--database-url", &url]);
+    assert!(
+        support::stdout(&status).contains("timed out"),
+        "{}",
+        support::stdout(&status)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
+    let test = "kill_9_during_an_apply_is_marked_interrupted_and_redone";
+    if !docker_ready(test) {
+        return;
+    }
+    let id = unique();
+    let name = format!("crash-{id}");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    let repo = repo_with(&[(&name, definition(&name, 0.25, "UTC", false))]);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("s");
+    let url = format!("sqlite://{}", state_dir.join("homelabd.db").display());
+    let compose = support::tool("docker-compose")
+        .map(|p| format!("[\"{}\"]", p.display()))
+        .unwrap_or_else(|| "[\"docker\", \"compose\"]".to_owned());
+    let slow = format!(
+        "[executors.docker]\ncompose_command = [\"sh\", \"-c\", \"sleep 4; exec \\\"$0\\\" \\\"$@\\\"\", {}]\n",
+        compose.trim_start_matches('[').trim_end_matches(']')
+    );
+    let mut daemon = Daemon::start(repo.path(), &state_dir, &url, &config(&slow));
+    wait_for(&url, &daemon, 60, "an apply running", |s| {
+        s.runs_of(&name, "running") == 1
+    })
+    .await;
+    daemon.kill9();
+    drop(daemon);
+
+    let daemon = Daemon::start(repo.path(), &state_dir, &url, &config(""));
+    let s = wait_for(&url, &daemon, 90, "interrupted then applied", |s| {
+        s.runs_of(&name, "interrupted") == 1
+            && s.runs_of(&name, "succeeded") >= 1
+            && s.resource(&name).is_some_and(|r| r.state == "applied")
+    })
+    .await;
+    assert_eq!(s.runs_of(&name, "running"), 0);
+    let c = containers(&name);
+    assert_eq!(c.len(), 1, "one container, not two: {c:?}");
+}

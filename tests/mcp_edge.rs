@@ -1,0 +1,524 @@
+//! `/mcp` edge cases, spoken as raw JSON-RPC over HTTP (reqwest) to the real daemon:
+//! missing and wrong tokens (401), tokens over their rate limit (429), hosts outside
+//! rmcp's allow-list (403), a read-scope token calling a proposal (JSON-RPC error), bad
+//! arguments and unknown tools, unknown resources (isError with the closest names), an
+//! invalid proposed definition and escaping names (refused; nothing written).
+//!
+//! Requests use the stateless 2026-07-28 protocol: every POST carries the protocol
+//! version header, the SEP-2243 `Mcp-Method` / `Mcp-Name` headers, and the protocol
+//! version and client capabilities in `_meta`.
+
+#[path = "mcp/harness.rs"]
+mod harness;
+mod support;
+
+use harness::{Daemon, GENEROUS_LIMITS, Homelab, PROPOSE_TOKEN, READ_TOKEN};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::pve_sim::{PveSim, TOKEN_ID, TOKEN_SECRET};
+
+const VERSION: &str = "2026-07-28";
+
+struct Raw {
+    client: reqwest::Client,
+    url: String,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    /// The JSON-RPC response in the body (plain JSON or the `data:` of an event stream).
+    fn message(&self) -> Value {
+        if let Ok(v) = serde_json::from_str::<Value>(&self.body) {
+            return v;
+        }
+        self.body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|v| v.get("id").is_some())
+            .unwrap_or_else(|| panic!("no JSON-RPC response in {:?}", self.body))
+    }
+}
+
+impl Raw {
+    fn new(daemon: &Daemon) -> Raw {
+        // reqwest is built without a default TLS provider (the project uses ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Raw {
+            client: reqwest::Client::new(),
+            url: daemon.url("/mcp"),
+        }
+    }
+
+    async fn post(
+        &self,
+        token: Option<&str>,
+        host: Option<&str>,
+        method: &str,
+        mut params: Value,
+    ) -> Reply {
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {},
+        });
+        let name = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut req = self
+            .client
+            .post(&self.url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", VERSION)
+            .header("Mcp-Method", method)
+            .json(&json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params }));
+        if let Some(n) = name {
+            req = req.header("Mcp-Name", n);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(h) = host {
+            req = req.header("Host", h);
+        }
+        let resp = req.send().await.expect("POST /mcp");
+        Reply {
+            status: resp.status(),
+            headers: resp.headers().clone(),
+            body: resp.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// A JSON-RPC request that must reach the server (HTTP 200): its response message.
+    async fn rpc(&self, token: &str, method: &str, params: Value) -> Value {
+        let r = self.post(Some(token), None, method, params).await;
+        assert_eq!(r.status, StatusCode::OK, "{method}: {}", r.body);
+        r.message()
+    }
+
+    async fn call(&self, token: &str, tool: &str, arguments: Value) -> Value {
+        self.rpc(
+            token,
+            "tools/call",
+            json!({ "name": tool, "arguments": arguments }),
+        )
+        .await
+    }
+}
+
+/// The text of an `isError` tool result (panics for anything else).
+fn refusal(message: &Value) -> String {
+    let r = &message["result"];
+    assert_eq!(
+        r["isError"], true,
+        "expected an isError result: {message:#}"
+    );
+    r["content"][0]["text"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_and_wrong_tokens_get_401_with_a_bearer_challenge() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let raw = Raw::new(&daemon);
+    for token in [None, Some("wrong-token"), Some(&PROPOSE_TOKEN[..10])] {
+        let r = raw.post(token, None, "tools/list", json!({})).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token:?}: {}", r.body);
+        let challenge = r.headers["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.starts_with("Bearer realm=\"homelabd\""),
+            "{challenge}"
+        );
+    }
+    let r = raw.post(None, None, "tools/list", json!({})).await;
+    assert!(
+        r.body.contains("missing Authorization: Bearer token"),
+        "{}",
+        r.body
+    );
+    // The right token passes.
+    let ok = raw.rpc(READ_TOKEN, "tools/list", json!({})).await;
+    assert!(
+        ok["result"]["tools"].as_array().unwrap().len() == 16,
+        "{ok:#}"
+    );
+    assert!(
+        !daemon.log().contains(PROPOSE_TOKEN),
+        "tokens never reach the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_any_token_configured_everyone_gets_401_and_the_log_says_how_to_configure_one() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(
+        &lab.repo,
+        "",
+        &[("HOMELABD_MCP_TOKEN", ""), ("HOMELABD_MCP_READ_TOKEN", "")],
+    );
+    let raw = Raw::new(&daemon);
+    let r = raw
+        .post(Some(PROPOSE_TOKEN), None, "tools/list", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains("no MCP token is configured"), "{}", r.body);
+    let log = daemon.log();
+    assert!(
+        log.contains("HOMELABD_MCP_TOKEN") && log.contains("mcp-token-<name>"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_are_not_held_back() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(
+        &lab.repo,
+        "[mcp]\nrate_limit_per_minute = 6\nrate_limit_burst = 3\n",
+        &[],
+    );
+    let raw = Raw::new(&daemon);
+    for i in 0..3 {
+        let r = raw
+            .post(Some(READ_TOKEN), None, "tools/list", json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "request {i}: {}", r.body);
+    }
+    let r = raw
+        .post(Some(READ_TOKEN), None, "tools/list", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (1..=10).contains(&wait),
+        "one request per 10 s: retry after {wait}"
+    );
+    // Each token has its own bucket.
+    let r = raw
+        .post(Some(PROPOSE_TOKEN), None, "tools/list", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_outside_the_allow_list_are_refused() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let raw = Raw::new(&daemon);
+    let r = raw
+        .post(
+            Some(READ_TOKEN),
+            Some("attacker.example"),
+            "tools/list",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = raw
+        .post(
+            Some(READ_TOKEN),
+            Some(&format!("localhost:{}", daemon.port)),
+            "tools/list",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_misuse_is_a_jsonrpc_error_and_fixable_mistakes_are_tool_errors() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let raw = Raw::new(&daemon);
+
+    // A read-scope token cannot call a proposal: it is not listed, and refused.
+    let listed = raw.rpc(READ_TOKEN, "tools/list", json!({})).await;
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"deploy-with-intelligence"), "{names:?}");
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "deploy-with-intelligence",
+            json!({ "name": "x", "workload": { "workload_type": "ci-cd" } }),
+        )
+        .await;
+    assert_eq!(m["error"]["code"], -32602, "{m:#}");
+    assert!(
+        m["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("propose scope"),
+        "{m:#}"
+    );
+
+    // Unknown tool: a JSON-RPC error.
+    let m = raw.call(READ_TOKEN, "rm-rf", json!({})).await;
+    assert_eq!(m["error"]["code"], -32602, "{m:#}");
+
+    // Bad arguments: tool errors naming what is wrong.
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "query-resource-pools",
+            json!({ "pool_type": "banana" }),
+        )
+        .await;
+    assert!(refusal(&m).contains("unknown variant `banana`"), "{m:#}");
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "query-resource-pools",
+            json!({ "colour": "blue" }),
+        )
+        .await;
+    assert!(refusal(&m).contains("unknown field `colour`"), "{m:#}");
+    let m = raw
+        .call(READ_TOKEN, "analyze-resource-requirements", json!({}))
+        .await;
+    assert!(
+        refusal(&m).contains("missing field `workload_type`"),
+        "{m:#}"
+    );
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "detect-infrastructure-anomalies",
+            json!({ "window_hours": 0 }),
+        )
+        .await;
+    assert!(refusal(&m).contains("window_hours must be 1-720"), "{m:#}");
+
+    // Unknown names: tool errors with the closest known names.
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "get-deployment-status",
+            json!({ "resource": "jenkns" }),
+        )
+        .await;
+    let text = refusal(&m);
+    assert!(
+        text.contains("unknown resource \"jenkns\"") && text.contains("closest first): jenkins"),
+        "{text}"
+    );
+    assert_eq!(
+        m["result"]["structuredContent"]["error"],
+        "unknown resource \"jenkns\""
+    );
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "get-deployment-sop",
+            json!({ "workload_type": "databse" }),
+        )
+        .await;
+    assert!(refusal(&m).contains("closest first): database"), "{m:#}");
+
+    // Live Proxmox discovery without [proxmox]: the answer says why it is missing.
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "discover-infrastructure-context",
+            json!({ "proxmox": true }),
+        )
+        .await;
+    let err = m["result"]["structuredContent"]["proxmox_error"]
+        .as_str()
+        .unwrap();
+    assert!(err.starts_with("not configured"), "{m:#}");
+
+    // An unknown MCP resource: a JSON-RPC error.
+    let m = raw
+        .rpc(
+            READ_TOKEN,
+            "resources/read",
+            json!({ "uri": "homelab://definitions/nope" }),
+        )
+        .await;
+    assert_eq!(
+        m["error"]["code"], -32602,
+        "resource-not-found as 2026-07-28 reports it: {m:#}"
+    );
+    assert!(
+        m["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no resource \"nope\""),
+        "{m:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_definitions_and_escaping_names_are_refused_and_nothing_is_written() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let raw = Raw::new(&daemon);
+    let before = Homelab::branches(&lab.repo);
+
+    let bad = "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata: { name: bad }\nspec:\n  resource_type: compute\n  workload_type: ci-cd\n  requirements: { cpu: \"four\", memory_gb: 2 }\n  placement: { pool: /homelab/nowhere }\n";
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "deploy-with-intelligence",
+            json!({ "name": "bad", "definition": bad }),
+        )
+        .await;
+    let text = refusal(&m);
+    assert!(text.contains("nothing was written"), "{text}");
+    assert!(text.contains("/spec/requirements/cpu"), "{text}");
+    let problems = m["result"]["structuredContent"]["problems"]
+        .as_array()
+        .unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["pointer"] == "/spec/requirements/cpu"),
+        "{problems:#?}"
+    );
+
+    // A valid document whose template rule fails is refused too.
+    let ollama = std::fs::read_to_string(lab.repo.join("definitions/ai/ollama.yaml")).unwrap();
+    let weak = ollama
+        .replace("name: ollama-server", "name: ollama-small")
+        .replace("memory_gb: 8", "memory_gb: 4");
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "deploy-with-intelligence",
+            json!({ "name": "ollama-small", "definition": weak }),
+        )
+        .await;
+    assert!(refusal(&m).contains("at least 8 GiB"), "{m:#}");
+
+    for (tool, args, why) in [
+        (
+            "deploy-with-intelligence",
+            json!({ "name": "../../x", "workload": { "workload_type": "ci-cd" } }),
+            "not a DNS-1123 label",
+        ),
+        (
+            "update-resource-dimensions",
+            json!({ "resource": "../../x", "set": { "a": "b" } }),
+            "not a DNS-1123 label",
+        ),
+        (
+            "create-infrastructure-snapshot",
+            json!({ "name": "../snap" }),
+            "not a DNS-1123 label",
+        ),
+        (
+            "generate-template-from-instance",
+            json!({ "resource": "jenkins", "template": "a/b" }),
+            "not a DNS-1123 label",
+        ),
+        (
+            "deploy-with-intelligence",
+            json!({ "name": "escape", "workload": { "workload_type": "ci-cd" }, "path": "../../etc/cron.d/x.yaml" }),
+            "nothing was written",
+        ),
+        (
+            "decommission-resource",
+            json!({ "resource": "nope" }),
+            "unknown resource",
+        ),
+    ] {
+        let m = raw.call(PROPOSE_TOKEN, tool, args.clone()).await;
+        let text = refusal(&m);
+        assert!(text.contains(why), "{tool} {args}: {text}");
+    }
+
+    // A dry run answers in full and writes nothing either.
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "update-resource-dimensions",
+            json!({ "resource": "jenkins", "set": { "tier": "gold" }, "dry_run": true }),
+        )
+        .await;
+    let r = &m["result"]["structuredContent"];
+    assert_eq!(r["proposal"]["status"], "dry-run", "{m:#}");
+    assert!(
+        r["content"].as_str().unwrap().contains("tier: gold"),
+        "{m:#}"
+    );
+
+    assert_eq!(
+        Homelab::branches(&lab.repo),
+        before,
+        "no branch was created"
+    );
+    assert_eq!(Homelab::branches(&lab.bare).len(), 1, "nothing was pushed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_can_add_the_live_proxmox_inventory_from_the_api() {
+    let sim = PveSim::start().await;
+    let lab = Homelab::new();
+    let config = format!(
+        "{GENEROUS_LIMITS}\n[proxmox]\nurl = \"{}\"\ntoken_id = \"{TOKEN_ID}\"\n",
+        sim.url
+    );
+    let daemon = Daemon::start(
+        &lab.repo,
+        &config,
+        &[("HOMELABD_PROXMOX_TOKEN", TOKEN_SECRET)],
+    );
+    let raw = Raw::new(&daemon);
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "discover-infrastructure-context",
+            json!({ "proxmox": true }),
+        )
+        .await;
+    let p = &m["result"]["structuredContent"]["proxmox"];
+    let nodes: Vec<&str> = p["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{m:#}"))
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        nodes,
+        ["pve-01", "pve-02", "pve-03", "pve-gpu-01", "pve-gpu-02"]
+    );
+    let gpu_nodes: Vec<&str> = p["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| {
+            n["pci_devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["gpu"] == true)
+        })
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(gpu_nodes, ["pve-gpu-01", "pve-gpu-02"]);
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|r| r.contains("/nodes/pve-gpu-01/hardware/pci")),
+        "asked the API"
+    );
+    let text = m["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Proxmox VE (live): 5 node(s)"), "{text}");
+    // Without asking, no API round trip is part of the answer.
+    let m = raw
+        .call(READ_TOKEN, "discover-infrastructure-context", json!({}))
+        .await;
+    assert!(m["result"]["structuredContent"].get("proxmox").is_none());
+}

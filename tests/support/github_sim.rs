@@ -1,0 +1,385 @@
+//! A local simulator of the two GitHub REST endpoints homelabd uses to open pull
+//! requests, following GitHub's documentation (REST API 2022-11-28):
+//!
+//! - `GET /repos/{owner}/{repo}` — "Get a repository": 200 with the repository object;
+//! - `POST /repos/{owner}/{repo}/pulls` — "Create a pull request": JSON `title`, `head`,
+//!   `base` (required) and `body`; 201 with the pull-request object; 422 "Validation
+//!   Failed" when `head` or `base` is not a branch of the repository.
+//!
+//! Both answer 401 "Bad credentials" without `Authorization: Bearer <token>` (or
+//! `token <token>`) and 404 "Not Found" for another repository. When given the path of
+//! a git repository, the simulator checks `head` and `base` against its branches (as
+//! GitHub checks the pushed repository) and reports their commit ids. Every request is
+//! recorded (method, path, headers, JSON body) for assertions. Listens on 127.0.0.1 on a
+//! free port. GitHub itself cannot be reached from the test machines.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// One request as the simulator received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub accept: Option<String>,
+    pub user_agent: Option<String>,
+    /// The body parsed as JSON, if it was JSON.
+    pub body: Option<Value>,
+}
+
+struct Sim {
+    base_url: String,
+    owner: String,
+    repo: String,
+    token: String,
+    git_dir: Option<PathBuf>,
+    requests: Mutex<Vec<Recorded>>,
+    pulls: Mutex<u64>,
+    fail_pulls: Mutex<Option<(StatusCode, Value)>>,
+}
+
+/// A running simulator; stops when dropped.
+pub struct GithubSim {
+    /// `http://127.0.0.1:<port>`: the API base URL (and, as for GitHub Enterprise, the
+    /// host of the web pages it links to).
+    pub url: String,
+    sim: Arc<Sim>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for GithubSim {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl GithubSim {
+    /// Serves repository `owner/repo`, accepting `token`; `git_dir` (a bare or normal
+    /// repository) holds the branches pull requests may name.
+    pub async fn start(
+        owner: &str,
+        repo: &str,
+        token: &str,
+        git_dir: Option<PathBuf>,
+    ) -> GithubSim {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the GitHub simulator");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let sim = Arc::new(Sim {
+            base_url: url.clone(),
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+            token: token.to_owned(),
+            git_dir,
+            requests: Mutex::new(Vec::new()),
+            pulls: Mutex::new(0),
+            fail_pulls: Mutex::new(None),
+        });
+        let app = Router::new()
+            .route("/repos/{owner}/{repo}", get(get_repository))
+            .route(
+                "/repos/{owner}/{repo}/pulls",
+                axum::routing::post(create_pull),
+            )
+            .fallback(not_found)
+            .with_state(Arc::clone(&sim));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        GithubSim { url, sim, server }
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.sim.requests.lock().unwrap().clone()
+    }
+
+    /// Makes the next pull-request creations fail with `status` and GitHub error `body`.
+    pub fn fail_pull_requests_with(&self, status: u16, body: Value) {
+        *self.sim.fail_pulls.lock().unwrap() = Some((StatusCode::from_u16(status).unwrap(), body));
+    }
+
+    /// The web address the simulator gives pull request `number`.
+    pub fn pull_url(&self, number: u64) -> String {
+        format!(
+            "{}/{}/{}/pull/{number}",
+            self.url, self.sim.owner, self.sim.repo
+        )
+    }
+}
+
+fn record(sim: &Sim, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    sim.requests.lock().unwrap().push(Recorded {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        authorization: header("authorization"),
+        accept: header("accept"),
+        user_agent: header("user-agent"),
+        body: serde_json::from_slice(body).ok(),
+    });
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "message": message,
+            "documentation_url": "https://docs.github.com/rest",
+            "status": status.as_u16().to_string(),
+        })),
+    )
+        .into_response()
+}
+
+/// 401 / 404 as GitHub answers them, or `None` when the request may go on.
+fn refuse(sim: &Sim, headers: &HeaderMap, owner: &str, repo: &str) -> Option<Response> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let ok = auth == format!("Bearer {}", sim.token) || auth == format!("token {}", sim.token);
+    if !ok {
+        return Some(error(StatusCode::UNAUTHORIZED, "Bad credentials"));
+    }
+    if owner != sim.owner || repo != sim.repo {
+        return Some(error(StatusCode::NOT_FOUND, "Not Found"));
+    }
+    None
+}
+
+async fn not_found(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    error(StatusCode::NOT_FOUND, "Not Found")
+}
+
+async fn get_repository(
+    State(sim): State<Arc<Sim>>,
+    Path((owner, repo)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &owner, &repo) {
+        return refused;
+    }
+    (StatusCode::OK, axum::Json(repository(&sim))).into_response()
+}
+
+async fn create_pull(
+    State(sim): State<Arc<Sim>>,
+    Path((owner, repo)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &owner, &repo) {
+        return refused;
+    }
+    if let Some((status, body)) = sim.fail_pulls.lock().unwrap().clone() {
+        return (status, axum::Json(body)).into_response();
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+    };
+    let field = |name: &str| request.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (Some(title), Some(head), Some(base)) = (field("title"), field("head"), field("base"))
+    else {
+        return validation_failed("missing_field", "title, head and base are required");
+    };
+    let (Some(head_sha), Some(base_sha)) = (branch_sha(&sim, &head), branch_sha(&sim, &base))
+    else {
+        return validation_failed("invalid", "head or base is not a branch of the repository");
+    };
+    let number = {
+        let mut n = sim.pulls.lock().unwrap();
+        *n += 1;
+        *n
+    };
+    let pr = pull_request(
+        &sim,
+        number,
+        &title,
+        field("body"),
+        (&head, &head_sha),
+        (&base, &base_sha),
+    );
+    (StatusCode::CREATED, axum::Json(pr)).into_response()
+}
+
+fn validation_failed(code: &str, message: &str) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        axum::Json(json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": "PullRequest", "field": "head", "code": code, "message": message}],
+            "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+            "status": "422",
+        })),
+    )
+        .into_response()
+}
+
+/// The commit of branch `name` in the simulator's git repository (any id without one).
+fn branch_sha(sim: &Sim, name: &str) -> Option<String> {
+    let Some(dir) = &sim.git_dir else {
+        return Some("0".repeat(40));
+    };
+    let repo = git2::Repository::open(dir).ok()?;
+    let reference = repo.find_reference(&format!("refs/heads/{name}")).ok()?;
+    Some(reference.peel_to_commit().ok()?.id().to_string())
+}
+
+fn user(sim: &Sim, login: &str) -> Value {
+    let api = &sim.base_url;
+    json!({
+        "login": login,
+        "id": 1,
+        "node_id": "MDQ6VXNlcjE=",
+        "avatar_url": format!("{api}/avatars/{login}"),
+        "gravatar_id": "",
+        "url": format!("{api}/users/{login}"),
+        "html_url": format!("{api}/{login}"),
+        "followers_url": format!("{api}/users/{login}/followers"),
+        "following_url": format!("{api}/users/{login}/following{{/other_user}}"),
+        "gists_url": format!("{api}/users/{login}/gists{{/gist_id}}"),
+        "starred_url": format!("{api}/users/{login}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{api}/users/{login}/subscriptions"),
+        "organizations_url": format!("{api}/users/{login}/orgs"),
+        "repos_url": format!("{api}/users/{login}/repos"),
+        "events_url": format!("{api}/users/{login}/events{{/privacy}}"),
+        "received_events_url": format!("{api}/users/{login}/received_events"),
+        "type": "User",
+        "site_admin": false
+    })
+}
+
+fn repository(sim: &Sim) -> Value {
+    let (api, owner, repo) = (&sim.base_url, &sim.owner, &sim.repo);
+    json!({
+        "id": 1296269,
+        "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5",
+        "name": repo,
+        "full_name": format!("{owner}/{repo}"),
+        "owner": user(sim, owner),
+        "private": true,
+        "html_url": format!("{api}/{owner}/{repo}"),
+        "description": "homelab definitions",
+        "fork": false,
+        "url": format!("{api}/repos/{owner}/{repo}"),
+        "pulls_url": format!("{api}/repos/{owner}/{repo}/pulls{{/number}}"),
+        "compare_url": format!("{api}/repos/{owner}/{repo}/compare/{{base}}...{{head}}"),
+        "clone_url": format!("{api}/{owner}/{repo}.git"),
+        "ssh_url": format!("git@127.0.0.1:{owner}/{repo}.git"),
+        "default_branch": "main",
+        "visibility": "private",
+        "archived": false,
+        "disabled": false,
+        "has_issues": true,
+        "open_issues_count": 0,
+        "pushed_at": "2026-01-01T00:00:00Z",
+        "created_at": "2025-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "permissions": {"admin": false, "maintain": false, "push": true, "triage": true, "pull": true}
+    })
+}
+
+fn pull_request(
+    sim: &Sim,
+    number: u64,
+    title: &str,
+    body: Option<String>,
+    head: (&str, &str),
+    base: (&str, &str),
+) -> Value {
+    let (api, owner, repo) = (&sim.base_url, &sim.owner, &sim.repo);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let branch = |(name, sha): (&str, &str)| {
+        json!({
+            "label": format!("{owner}:{name}"),
+            "ref": name,
+            "sha": sha,
+            "user": user(sim, owner),
+            "repo": repository(sim),
+        })
+    };
+    let pulls = format!("{api}/repos/{owner}/{repo}/pulls/{number}");
+    // Two halves: one json! of the whole object exceeds the macro recursion limit.
+    let mut pr = json!({
+        "url": pulls,
+        "id": 1000 + number,
+        "node_id": "MDExOlB1bGxSZXF1ZXN0MQ==",
+        "html_url": format!("{api}/{owner}/{repo}/pull/{number}"),
+        "diff_url": format!("{api}/{owner}/{repo}/pull/{number}.diff"),
+        "patch_url": format!("{api}/{owner}/{repo}/pull/{number}.patch"),
+        "issue_url": format!("{api}/repos/{owner}/{repo}/issues/{number}"),
+        "commits_url": format!("{pulls}/commits"),
+        "review_comments_url": format!("{pulls}/comments"),
+        "review_comment_url": format!("{api}/repos/{owner}/{repo}/pulls/comments{{/number}}"),
+        "comments_url": format!("{api}/repos/{owner}/{repo}/issues/{number}/comments"),
+        "statuses_url": format!("{api}/repos/{owner}/{repo}/statuses/{}", head.1),
+        "number": number,
+        "state": "open",
+        "locked": false,
+        "title": title,
+        "user": user(sim, "homelabd-bot"),
+        "body": body,
+        "labels": [],
+        "milestone": null,
+        "active_lock_reason": null,
+        "created_at": now,
+        "updated_at": now,
+        "closed_at": null,
+        "merged_at": null,
+    });
+    let rest = json!({
+        "merge_commit_sha": null,
+        "assignee": null,
+        "assignees": [],
+        "requested_reviewers": [],
+        "requested_teams": [],
+        "head": branch(head),
+        "base": branch(base),
+        "author_association": "OWNER",
+        "auto_merge": null,
+        "draft": false,
+        "merged": false,
+        "mergeable": null,
+        "rebaseable": null,
+        "comments": 0,
+        "review_comments": 0,
+        "maintainer_can_modify": false,
+        "commits": 1,
+        "additions": 0,
+        "deletions": 0,
+        "changed_files": 1
+    });
+    if let (Some(all), Value::Object(rest)) = (pr.as_object_mut(), rest) {
+        all.extend(rest);
+    }
+    pr
+}
