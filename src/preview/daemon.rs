@@ -1,0 +1,351 @@
+//! Previews in the daemon, off the reconcile path. A [`Trigger::Preview`] (from the
+//! `pull_request` webhook or from [`poll_pulls`]) starts a task that fetches the pull
+//! request's head, previews it against the tracked branch and reports on GitHub. Nothing
+//! is applied, rendered to disk or written to the tracked branch: a remote's pull request
+//! head is fetched into the mirror as `refs/homelabd/pull/<N>`, outside the refs the loop
+//! reads.
+//!
+//! Bounds: one preview per pull request at a time (a newer head arriving meanwhile is
+//! previewed next; older queued heads are dropped), at most [`MAX_CONCURRENT`] previews
+//! in all, and the last previewed head of each pull request is remembered so an
+//! unchanged pull request is not previewed or reported again.
+
+use super::{PreviewError, Report, github, resolve};
+use crate::config::Settings;
+use crate::daemon::trigger::Trigger;
+use crate::pipeline::Engine;
+use crate::propose::GitHubSettings;
+use crate::reconcile::EffectivePolicy;
+use crate::source::{Origin, TrackedRepo};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// The reason of the triggers [`poll_pulls`] sends.
+pub const POLL_REASON: &str = "poll";
+
+/// Whether this daemon should preview: only pull requests into the tracked branch (when
+/// the event names its base); and, since every member of a cluster polls, a polled
+/// preview runs on the leader only, a webhook's on the daemon that received it.
+pub fn wanted_here(reason: &str, base: Option<&str>, tracked: &str, leader: bool) -> bool {
+    if base.is_some_and(|b| b != tracked) {
+        tracing::debug!(
+            base,
+            tracked,
+            "pull request into another branch: not previewed"
+        );
+        return false;
+    }
+    leader || reason != POLL_REASON
+}
+
+/// Most previews running at once (each runs the pipeline twice).
+pub const MAX_CONCURRENT: usize = 2;
+/// Most pull requests whose last previewed head is remembered.
+const MAX_REMEMBERED: usize = 10_000;
+
+#[derive(Debug, Default)]
+struct PullState {
+    /// The head last previewed successfully.
+    last: Option<String>,
+    /// The head being previewed now.
+    running: Option<String>,
+    /// The newest head that arrived while one was running.
+    queued: Option<String>,
+}
+
+/// The daemon's preview bookkeeping. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Previews {
+    pulls: Arc<Mutex<HashMap<u64, PullState>>>,
+    limit: Arc<Semaphore>,
+}
+
+impl Default for Previews {
+    fn default() -> Self {
+        Previews {
+            pulls: Arc::default(),
+            limit: Arc::new(Semaphore::new(MAX_CONCURRENT)),
+        }
+    }
+}
+
+/// What one preview needs from the daemon.
+#[derive(Clone)]
+struct Job {
+    engine: Arc<Engine>,
+    repo: TrackedRepo,
+    github: Option<GitHubSettings>,
+    defaults: EffectivePolicy,
+}
+
+/// What [`Previews::start`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// A task was spawned.
+    Spawned,
+    /// Queued behind the preview of an older head of the same pull request.
+    Queued,
+    /// This head was already previewed (or is being previewed).
+    Unchanged,
+}
+
+impl Previews {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, PullState>> {
+        self.pulls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Previews `head_sha` of pull request `number` in a task of its own, unless that head
+    /// was previewed already. Returns at once.
+    pub fn start(
+        &self,
+        settings: &Settings,
+        repo: &TrackedRepo,
+        engine: &Arc<Engine>,
+        number: u64,
+        head_sha: String,
+        reason: &str,
+    ) -> Started {
+        {
+            let mut pulls = self.lock();
+            if pulls.len() >= MAX_REMEMBERED && !pulls.contains_key(&number) {
+                pulls.retain(|_, s| s.running.is_some());
+            }
+            let decided = decide(pulls.entry(number).or_default(), &head_sha);
+            if decided != Started::Spawned {
+                tracing::debug!(pull = number, head = %head_sha, reason, ?decided, "no new preview");
+                return decided;
+            }
+        }
+        let job = Job {
+            engine: Arc::clone(engine),
+            repo: repo.clone(),
+            github: settings.propose.github.clone(),
+            defaults: EffectivePolicy {
+                apply: settings.default_apply,
+                self_heal: settings.default_self_heal,
+                prune: settings.default_prune,
+            },
+        };
+        tracing::info!(pull = number, head = %head_sha, reason, "previewing pull request");
+        tokio::spawn(self.clone().run(job, number, head_sha));
+        Started::Spawned
+    }
+
+    /// Previews `sha`, then whatever newer head was queued meanwhile.
+    async fn run(self, job: Job, number: u64, mut sha: String) {
+        loop {
+            let outcome = {
+                let _permit = self.limit.acquire().await;
+                preview_and_report(&job, number, &sha).await
+            };
+            match &outcome {
+                Ok(report) => tracing::info!(
+                    pull = number, head = %sha, valid = report.valid,
+                    created = report.counts.created, changed = report.counts.changed,
+                    removed = report.counts.removed, errors = report.errors.len(),
+                    "pull request previewed"
+                ),
+                Err(e) => {
+                    tracing::warn!(pull = number, head = %sha, error = %e, "pull request preview failed")
+                }
+            }
+            let next = finish(
+                self.lock().entry(number).or_default(),
+                &sha,
+                outcome.is_ok(),
+            );
+            match next {
+                Some(next) => sha = next,
+                None => return,
+            }
+        }
+    }
+}
+
+/// What a new head of a pull request leads to, given its state; updates the state.
+fn decide(state: &mut PullState, head_sha: &str) -> Started {
+    let running = state.running.as_deref();
+    if running == Some(head_sha) || (running.is_none() && state.last.as_deref() == Some(head_sha)) {
+        return Started::Unchanged;
+    }
+    if running.is_some() {
+        state.queued = Some(head_sha.to_owned());
+        return Started::Queued;
+    }
+    state.running = Some(head_sha.to_owned());
+    Started::Spawned
+}
+
+/// After a preview of `sha` ends (`ok` when it was reported): the next head to preview,
+/// if a newer one was queued meanwhile. Updates the state.
+fn finish(state: &mut PullState, sha: &str, ok: bool) -> Option<String> {
+    if ok {
+        state.last = Some(sha.to_owned());
+    }
+    let next = state
+        .queued
+        .take()
+        .filter(|next| state.last.as_deref() != Some(next.as_str()));
+    state.running = next.clone();
+    next
+}
+
+async fn preview_and_report(job: &Job, number: u64, sha: &str) -> Result<Report, PreviewError> {
+    let blocking = job.clone();
+    let head = sha.to_owned();
+    let report = tokio::task::spawn_blocking(move || preview_pull(&blocking, number, &head))
+        .await
+        .map_err(|e| PreviewError::Git(format!("the preview task failed: {e}")))??;
+    match &job.github {
+        Some(gh) => {
+            let done = github::report(gh, number, &report).await?;
+            tracing::info!(
+                pull = number,
+                comment = done.comment_id,
+                updated = done.updated,
+                "preview reported on GitHub"
+            );
+        }
+        None => tracing::info!(
+            pull = number,
+            summary = %super::format::status_description(&report),
+            "no [propose.github]: the preview is not reported anywhere but this log"
+        ),
+    }
+    Ok(report)
+}
+
+/// Fetches the pull request's head where needed, and previews it against the tracked
+/// branch's newest commit. Blocking.
+fn preview_pull(job: &Job, number: u64, sha: &str) -> Result<Report, PreviewError> {
+    let source = |what: &str, e| PreviewError::Source {
+        what: what.to_owned(),
+        source: e,
+    };
+    let base_hex = job
+        .repo
+        .head()
+        .map_err(|e| source("the tracked branch", e))?;
+    let repo = match &job.repo.origin {
+        Origin::Local(path) => git2::Repository::open(path)?,
+        Origin::Remote {
+            url,
+            mirror,
+            token,
+            ssh_key,
+        } => {
+            let repo = git2::Repository::open_bare(mirror)?;
+            let refspec = format!("+refs/pull/{number}/head:refs/homelabd/pull/{number}");
+            let mut remote = repo.remote_anonymous(url)?;
+            let mut options = git2::FetchOptions::new();
+            options.remote_callbacks(crate::source::tracked::callbacks(
+                token.clone(),
+                ssh_key.clone(),
+            ));
+            remote.fetch(&[refspec.as_str()], Some(&mut options), None)?;
+            drop(remote);
+            repo
+        }
+    };
+    let head = git2::Oid::from_str(sha)?;
+    if repo.find_commit(head).is_err() {
+        return Err(PreviewError::RevisionNotFound {
+            repo: job.repo.describe(),
+            rev: format!("{sha} (head of pull request #{number})"),
+        });
+    }
+    let base = resolve(&repo, &base_hex)?;
+    super::preview_commits(
+        &job.engine,
+        &repo,
+        (&job.repo.branch, base),
+        (&format!("pull/{number}"), head),
+        job.repo.sub_path.as_deref(),
+        job.defaults,
+    )
+}
+
+/// For remotes without webhooks: every poll interval, while `[propose.github]` is set,
+/// lists the open pull requests and sends a [`Trigger::Preview`] for each (those whose
+/// head was previewed already are skipped by [`Previews::start`]).
+pub async fn poll_pulls(
+    mut settings: watch::Receiver<Arc<Settings>>,
+    tx: mpsc::Sender<Trigger>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (every, github) = {
+            let s = settings.borrow();
+            (s.poll_interval, s.propose.github.clone())
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            changed = settings.changed() => { if changed.is_err() { return } continue }
+            _ = shutdown.changed() => return,
+        }
+        let Some(github) = github else { continue };
+        match github::open_pulls(&github).await {
+            Ok(pulls) => {
+                for pull in pulls {
+                    let trigger = Trigger::Preview {
+                        number: pull.number,
+                        head_sha: pull.head_sha,
+                        base: pull.base,
+                        reason: POLL_REASON.to_owned(),
+                    };
+                    if tx.send(trigger).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list open pull requests"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn followers_leave_polled_previews_to_the_leader() {
+        assert!(wanted_here(POLL_REASON, None, "main", true));
+        assert!(!wanted_here(POLL_REASON, None, "main", false));
+        assert!(wanted_here(
+            "github pull_request opened #7",
+            None,
+            "main",
+            false
+        ));
+    }
+
+    #[test]
+    fn pull_requests_into_other_branches_are_not_previewed() {
+        assert!(wanted_here("webhook", Some("main"), "main", true));
+        assert!(!wanted_here("webhook", Some("develop"), "main", true));
+        assert!(!wanted_here(POLL_REASON, Some("develop"), "main", true));
+    }
+
+    #[test]
+    fn one_preview_per_pull_request_and_the_newest_head_next() {
+        let mut state = PullState::default();
+        assert_eq!(decide(&mut state, "a"), Started::Spawned);
+        // While "a" runs: "a" again is nothing, "b" then "c" queue, the newest wins.
+        assert_eq!(decide(&mut state, "a"), Started::Unchanged);
+        assert_eq!(decide(&mut state, "b"), Started::Queued);
+        assert_eq!(decide(&mut state, "c"), Started::Queued);
+        assert_eq!(finish(&mut state, "a", true).as_deref(), Some("c"));
+        assert_eq!(state.running.as_deref(), Some("c"));
+        assert_eq!(finish(&mut state, "c", true), None);
+        assert_eq!(state.running, None);
+        // An unchanged pull request is not previewed again.
+        assert_eq!(decide(&mut state, "c"), Started::Unchanged);
+        // A failed preview is retried when the head is seen again (next poll).
+        assert_eq!(decide(&mut state, "d"), Started::Spawned);
+        assert_eq!(finish(&mut state, "d", false), None);
+        assert_eq!(decide(&mut state, "d"), Started::Spawned);
+    }
+}

@@ -1,0 +1,239 @@
+//! Reporting a preview on GitHub through octocrab (REST API 2022-11-28):
+//!
+//! - `POST /repos/{owner}/{repo}/statuses/{sha}`: the commit status `homelabd/preview`,
+//!   `success` or `failure` with the first errors in the description;
+//! - `GET /user` (who the token is; a GitHub App token cannot ask, and then any comment
+//!   with the marker is taken), `GET /repos/{owner}/{repo}/issues/{number}/comments`
+//!   (paged), then `PATCH /repos/{owner}/{repo}/issues/comments/{id}` on the comment
+//!   carrying the marker, or `POST /repos/{owner}/{repo}/issues/{number}/comments` when
+//!   there is none: one comment per pull request, updated in place on every push;
+//! - `GET /repos/{owner}/{repo}/pulls?state=open` for polling.
+
+use super::PreviewError;
+use super::format::{self, MARKER};
+use super::report::Report;
+use crate::propose::GitHubSettings;
+use crate::propose::github::{client, describe};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The commit status context.
+pub const STATUS_CONTEXT: &str = "homelabd/preview";
+/// Longest wait for GitHub, per preview.
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Most pages of comments (100 each) searched for the marker.
+const MAX_COMMENT_PAGES: u32 = 20;
+
+/// An open pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPull {
+    pub number: u64,
+    pub head_sha: String,
+    /// The branch it merges into.
+    pub base: Option<String>,
+}
+
+/// What reporting did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    /// The comment's id, and whether it was updated (`true`) or created.
+    pub comment_id: u64,
+    pub updated: bool,
+}
+
+fn failed(what: &str, e: octocrab::Error) -> PreviewError {
+    PreviewError::GitHub(format!("{what}: {}", describe(e)))
+}
+
+fn github_client(github: &GitHubSettings) -> Result<octocrab::Octocrab, PreviewError> {
+    client(github).map_err(|e| PreviewError::GitHub(e.to_string()))
+}
+
+async fn within<T>(
+    github: &GitHubSettings,
+    work: impl std::future::Future<Output = Result<T, PreviewError>>,
+) -> Result<T, PreviewError> {
+    tokio::time::timeout(TIMEOUT, work).await.map_err(|_| {
+        PreviewError::GitHub(format!(
+            "no answer from {} within {} s",
+            github.api_url,
+            TIMEOUT.as_secs()
+        ))
+    })?
+}
+
+/// Sets the status and creates or updates the comment of pull request `number`.
+pub async fn report(
+    github: &GitHubSettings,
+    number: u64,
+    report: &Report,
+) -> Result<Reported, PreviewError> {
+    within(github, async {
+        let crab = github_client(github)?;
+        set_status(&crab, github, report).await?;
+        upsert_comment(&crab, github, number, &format::markdown(report)).await
+    })
+    .await
+}
+
+async fn set_status(
+    crab: &octocrab::Octocrab,
+    github: &GitHubSettings,
+    report: &Report,
+) -> Result<(), PreviewError> {
+    let route = format!(
+        "/repos/{}/{}/statuses/{}",
+        github.owner, github.repo, report.head.commit
+    );
+    let body = json!({
+        "state": if report.valid { "success" } else { "failure" },
+        "context": STATUS_CONTEXT,
+        "description": format::status_description(report),
+    });
+    let _: Value = crab
+        .post(route, Some(&body))
+        .await
+        .map_err(|e| failed("setting the commit status", e))?;
+    Ok(())
+}
+
+/// The token's login, when GitHub tells (an App installation token gets 403 here).
+async fn login(crab: &octocrab::Octocrab) -> Option<String> {
+    let user: Value = crab.get("/user", None::<&()>).await.ok()?;
+    user.get("login")?.as_str().map(str::to_owned)
+}
+
+/// The id of the preview comment on pull request `number`: the first carrying the
+/// marker, authored by `login` when that is known.
+async fn find_comment(
+    crab: &octocrab::Octocrab,
+    github: &GitHubSettings,
+    number: u64,
+    login: Option<&str>,
+) -> Result<Option<u64>, PreviewError> {
+    let route = format!(
+        "/repos/{}/{}/issues/{number}/comments",
+        github.owner, github.repo
+    );
+    for page in 1..=MAX_COMMENT_PAGES {
+        let params = [("per_page", "100".to_owned()), ("page", page.to_string())];
+        let comments: Vec<Value> = crab
+            .get(&route, Some(&params))
+            .await
+            .map_err(|e| failed("listing the pull request's comments", e))?;
+        if let Some(id) = comments.iter().find_map(|c| ours(c, login)) {
+            return Ok(Some(id));
+        }
+        if comments.len() < 100 {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// The comment's id if it is homelabd's preview comment.
+fn ours(comment: &Value, login: Option<&str>) -> Option<u64> {
+    let body = comment.get("body")?.as_str()?;
+    if !body.starts_with(MARKER) {
+        return None;
+    }
+    if let Some(login) = login {
+        let author = comment.get("user")?.get("login")?.as_str()?;
+        if author != login {
+            return None;
+        }
+    }
+    comment.get("id")?.as_u64()
+}
+
+async fn upsert_comment(
+    crab: &octocrab::Octocrab,
+    github: &GitHubSettings,
+    number: u64,
+    body: &str,
+) -> Result<Reported, PreviewError> {
+    let me = login(crab).await;
+    let payload = json!({ "body": body });
+    match find_comment(crab, github, number, me.as_deref()).await? {
+        Some(id) => {
+            let route = format!(
+                "/repos/{}/{}/issues/comments/{id}",
+                github.owner, github.repo
+            );
+            let _: Value = crab
+                .patch(route, Some(&payload))
+                .await
+                .map_err(|e| failed("updating the preview comment", e))?;
+            Ok(Reported {
+                comment_id: id,
+                updated: true,
+            })
+        }
+        None => {
+            let route = format!(
+                "/repos/{}/{}/issues/{number}/comments",
+                github.owner, github.repo
+            );
+            let created: Value = crab
+                .post(route, Some(&payload))
+                .await
+                .map_err(|e| failed("creating the preview comment", e))?;
+            let id = created.get("id").and_then(Value::as_u64).ok_or_else(|| {
+                PreviewError::GitHub("the new comment has no id in GitHub's answer".into())
+            })?;
+            Ok(Reported {
+                comment_id: id,
+                updated: false,
+            })
+        }
+    }
+}
+
+/// The open pull requests of the repository (first 100, newest first).
+pub async fn open_pulls(github: &GitHubSettings) -> Result<Vec<OpenPull>, PreviewError> {
+    within(github, async {
+        let crab = github_client(github)?;
+        let route = format!("/repos/{}/{}/pulls", github.owner, github.repo);
+        let params = [("state", "open"), ("per_page", "100")];
+        let pulls: Vec<Value> = crab
+            .get(route, Some(&params))
+            .await
+            .map_err(|e| failed("listing open pull requests", e))?;
+        Ok(pulls
+            .iter()
+            .filter_map(|p| {
+                let number = p.get("number")?.as_u64()?;
+                let sha = p.get("head")?.get("sha")?.as_str()?.to_ascii_lowercase();
+                let base = p
+                    .get("base")
+                    .and_then(|b| b.get("ref"))
+                    .and_then(Value::as_str)
+                    .and_then(super::event::branch_name);
+                super::event::is_commit_id(&sha).then_some(OpenPull {
+                    number,
+                    head_sha: sha,
+                    base,
+                })
+            })
+            .collect())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_marked_comment_by_the_token_user_is_ours() {
+        let c = |login: &str, body: &str| json!({"id": 5, "user": {"login": login}, "body": body});
+        let marked = format!("{MARKER}\n## homelabd preview");
+        assert_eq!(ours(&c("bot", &marked), Some("bot")), Some(5));
+        assert_eq!(ours(&c("mallory", &marked), Some("bot")), None);
+        assert_eq!(ours(&c("mallory", &marked), None), Some(5));
+        assert_eq!(
+            ours(&c("bot", "quoting <!-- homelabd-preview -->"), Some("bot")),
+            None
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Pull-request previews: what a pull request would do, before anyone merges it.
+//!
+//! The head's tree and the base's (the tracked branch) are read with git2 — nothing is
+//! checked out — and both go through the pipeline exactly as the daemon runs it
+//! (validate, place, render, in memory). [`report`] compares them per resource
+//! (created / changed with a unified diff of the rendered files / removed, pruned or
+//! orphaned by the base definition's policy / unchanged / invalid) and lists the head's
+//! errors with file and line; [`format`] prints that as text, GitHub markdown (the pull
+//! request comment, marked `<!-- homelabd-preview -->`) or JSON.
+//!
+//! A preview never applies anything, never writes to the tracked branch and never writes
+//! rendered files: everything stays in memory. A hostile head (template tricks in values,
+//! paths that escape, huge files, alias bombs) meets the same bounded loaders and
+//! validators as any commit and is reported invalid.
+//!
+//! [`github`] reports through octocrab (commit status `homelabd/preview` and one comment
+//! updated in place); [`daemon`] runs previews off the reconcile path on a
+//! `pull_request` webhook or by polling open pull requests.
+
+pub mod daemon;
+pub mod event;
+pub mod format;
+pub mod github;
+pub mod report;
+
+pub use report::{Change, Report, Revision};
+
+use crate::pipeline::Engine;
+use crate::reconcile::EffectivePolicy;
+use crate::source::{SourceError, load_tree};
+use git2::Repository;
+
+/// Why a preview could not be made (an invalid head is a report, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    #[error("revision {rev:?} not found in {repo}")]
+    RevisionNotFound { repo: String, rev: String },
+    #[error("reading {what}: {source}")]
+    Source {
+        what: String,
+        #[source]
+        source: SourceError,
+    },
+    #[error("git: {0}")]
+    Git(String),
+    #[error("GitHub: {0}")]
+    GitHub(String),
+}
+
+impl From<git2::Error> for PreviewError {
+    fn from(e: git2::Error) -> Self {
+        PreviewError::Git(e.message().to_owned())
+    }
+}
+
+/// Resolves `rev` (a branch, tag, remote branch or commit id) to a commit of `repo`.
+pub fn resolve(repo: &Repository, rev: &str) -> Result<git2::Oid, PreviewError> {
+    let not_found = || PreviewError::RevisionNotFound {
+        repo: repo.path().display().to_string(),
+        rev: rev.to_owned(),
+    };
+    let object = repo.revparse_single(rev).map_err(|_| not_found())?;
+    Ok(object.peel_to_commit().map_err(|_| not_found())?.id())
+}
+
+/// Previews `head` against `base` in `repo` (definitions under `sub`): both trees read
+/// without a checkout, run through `engine`, compared.
+pub fn preview_commits(
+    engine: &Engine,
+    repo: &Repository,
+    base: (&str, git2::Oid),
+    head: (&str, git2::Oid),
+    sub: Option<&str>,
+    defaults: EffectivePolicy,
+) -> Result<Report, PreviewError> {
+    let load = |name: &str, id: git2::Oid| {
+        load_tree(repo, id, sub).map_err(|source| PreviewError::Source {
+            what: format!("{name} ({id})"),
+            source,
+        })
+    };
+    let base_snapshot = load(base.0, base.1)?;
+    let head_snapshot = load(head.0, head.1)?;
+    let before = engine.run(&base_snapshot);
+    // Identical inputs render identically: reuse the base's output hash, so only what
+    // the pull request touches is rendered twice.
+    let reuse = |name: &str, input: &str| {
+        before
+            .rendered
+            .get(name)
+            .filter(|r| r.manifest.input_hash == input)
+            .map(|r| r.manifest.output_hash.clone())
+    };
+    let after = engine.run_with(&head_snapshot, &reuse);
+    let changed = report::changed_paths(
+        base_snapshot
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.content.as_slice())),
+        head_snapshot
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.content.as_slice())),
+    );
+    // Files skipped on the head (too large, links) changed too, even though unread.
+    let mut changed = changed;
+    changed.extend(head_snapshot.diagnostics.iter().map(|d| d.file.clone()));
+    Ok(report::build(
+        Revision {
+            name: base.0.to_owned(),
+            commit: base.1.to_string(),
+        },
+        Revision {
+            name: head.0.to_owned(),
+            commit: head.1.to_string(),
+        },
+        &before,
+        &after,
+        &changed,
+        defaults,
+    ))
+}
