@@ -1,0 +1,387 @@
+//! The events homelabd notifies about, and their outbox records (pure).
+
+use crate::observe::Deviation;
+use crate::store::{NotificationRecord, ProposalRecord};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "apply.failed")]
+    ApplyFailed,
+    /// An apply succeeded after the previous one had failed.
+    #[serde(rename = "apply.recovered")]
+    ApplyRecovered,
+    #[serde(rename = "drift.detected")]
+    DriftDetected,
+    #[serde(rename = "drift.resolved")]
+    DriftResolved,
+    #[serde(rename = "proposal.opened")]
+    ProposalOpened,
+    /// Git or the database became unreachable.
+    #[serde(rename = "daemon.degraded")]
+    DaemonDegraded,
+    /// It is reachable again.
+    #[serde(rename = "daemon.recovered")]
+    DaemonRecovered,
+}
+
+impl EventType {
+    /// Every event type, in a fixed order.
+    pub const ALL: [EventType; 7] = [
+        EventType::ApplyFailed,
+        EventType::ApplyRecovered,
+        EventType::DriftDetected,
+        EventType::DriftResolved,
+        EventType::ProposalOpened,
+        EventType::DaemonDegraded,
+        EventType::DaemonRecovered,
+    ];
+
+    /// The stored and configured name, e.g. `apply.failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ApplyFailed => "apply.failed",
+            EventType::ApplyRecovered => "apply.recovered",
+            EventType::DriftDetected => "drift.detected",
+            EventType::DriftResolved => "drift.resolved",
+            EventType::ProposalOpened => "proposal.opened",
+            EventType::DaemonDegraded => "daemon.degraded",
+            EventType::DaemonRecovered => "daemon.recovered",
+        }
+    }
+
+    /// The type named `name`, if any.
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// How urgent an event is; sinks filter with `min_severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// The severity named `name`, if any.
+    pub fn parse(name: &str) -> Option<Severity> {
+        match name {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::observe::Severity> for Severity {
+    fn from(s: crate::observe::Severity) -> Severity {
+        match s {
+            crate::observe::Severity::Info => Severity::Info,
+            crate::observe::Severity::Warning => Severity::Warning,
+            crate::observe::Severity::Critical => Severity::Critical,
+        }
+    }
+}
+
+/// A part of the daemon whose loss degrades it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Component {
+    Git,
+    Database,
+}
+
+impl Component {
+    /// The event subject.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Git => "git",
+            Component::Database => "database",
+        }
+    }
+}
+
+fn record(
+    event: EventType,
+    severity: Severity,
+    subject: &str,
+    summary: String,
+    details: serde_json::Value,
+    at: DateTime<Utc>,
+) -> NotificationRecord {
+    NotificationRecord {
+        id: uuid::Uuid::new_v4(),
+        event_type: event.as_str().to_owned(),
+        severity: severity.as_str().to_owned(),
+        subject: subject.to_owned(),
+        summary,
+        details,
+        occurred_at: at,
+    }
+}
+
+/// The first line of `text`, at most 300 characters: summaries stay one readable line.
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    match line.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
+
+/// What an apply run was: the facts both apply events carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyFacts<'a> {
+    pub resource: &'a str,
+    pub run: &'a str,
+    pub executor: &'a str,
+    /// `apply` or `destroy`.
+    pub operation: &'a str,
+    pub revision: Option<&'a str>,
+    pub exit_code: Option<i32>,
+}
+
+/// An apply or destroy failed.
+pub fn apply_failed(facts: &ApplyFacts<'_>, error: &str, at: DateTime<Utc>) -> NotificationRecord {
+    record(
+        EventType::ApplyFailed,
+        Severity::Critical,
+        facts.resource,
+        format!(
+            "{} of {} failed: {}",
+            facts.operation,
+            facts.resource,
+            one_line(error)
+        ),
+        json!({
+            "resource": facts.resource,
+            "run": facts.run,
+            "executor": facts.executor,
+            "operation": facts.operation,
+            "revision": facts.revision,
+            "exit_code": facts.exit_code,
+            "error": error,
+        }),
+        at,
+    )
+}
+
+/// An apply succeeded after the previous one had failed.
+pub fn apply_recovered(facts: &ApplyFacts<'_>, at: DateTime<Utc>) -> NotificationRecord {
+    record(
+        EventType::ApplyRecovered,
+        Severity::Info,
+        facts.resource,
+        format!(
+            "{} applied successfully again by {}",
+            facts.resource, facts.executor
+        ),
+        json!({
+            "resource": facts.resource,
+            "run": facts.run,
+            "executor": facts.executor,
+            "operation": facts.operation,
+            "revision": facts.revision,
+        }),
+        at,
+    )
+}
+
+/// A new deviation was found.
+pub fn drift_detected(d: &Deviation, at: DateTime<Utc>) -> NotificationRecord {
+    record(
+        EventType::DriftDetected,
+        d.severity.into(),
+        &d.resource,
+        format!("drift on {}: {}", d.resource, one_line(&d.message)),
+        json!({
+            "resource": d.resource,
+            "key": d.key,
+            "type": d.kind.as_str(),
+            "auto_correctable": d.auto_correctable,
+            "corrective_action": d.corrective_action,
+            "expected": d.expected,
+            "actual": d.actual,
+            "message": d.message,
+        }),
+        at,
+    )
+}
+
+/// An open deviation is gone.
+pub fn drift_resolved(
+    resource: &str,
+    key: &str,
+    resolved_by: &str,
+    at: DateTime<Utc>,
+) -> NotificationRecord {
+    record(
+        EventType::DriftResolved,
+        Severity::Info,
+        resource,
+        format!("drift on {resource} resolved ({key}, by {resolved_by})"),
+        json!({"resource": resource, "key": key, "resolved_by": resolved_by}),
+        at,
+    )
+}
+
+/// A proposal (branch, commit, maybe a pull request) was made.
+pub fn proposal_opened(p: &ProposalRecord) -> NotificationRecord {
+    let summary = match &p.pr_url {
+        Some(url) => format!("proposal by {} opened: {url}", p.client),
+        None => format!(
+            "proposal by {} on branch {} ({})",
+            p.client, p.branch, p.status
+        ),
+    };
+    record(
+        EventType::ProposalOpened,
+        Severity::Info,
+        &p.branch,
+        summary,
+        json!({
+            "proposal": p.id.to_string(),
+            "tool": p.tool,
+            "client": p.client,
+            "branch": p.branch,
+            "commit": p.commit,
+            "pr_url": p.pr_url,
+            "status": p.status,
+            "title": p.details.get("title"),
+        }),
+        p.created_at,
+    )
+}
+
+/// `component` became unreachable at `since`.
+pub fn degraded(component: Component, error: &str, since: DateTime<Utc>) -> NotificationRecord {
+    record(
+        EventType::DaemonDegraded,
+        Severity::Critical,
+        component.as_str(),
+        format!(
+            "homelabd degraded: {} unreachable: {}",
+            component.as_str(),
+            one_line(error)
+        ),
+        json!({"component": component.as_str(), "error": error, "since": since}),
+        since,
+    )
+}
+
+/// `component` is reachable again at `at` after being down since `since`.
+pub fn recovered(
+    component: Component,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> NotificationRecord {
+    let down = (at - since).num_seconds().max(0);
+    record(
+        EventType::DaemonRecovered,
+        Severity::Info,
+        component.as_str(),
+        format!(
+            "homelabd recovered: {} reachable again after {down}s",
+            component.as_str()
+        ),
+        json!({"component": component.as_str(), "since": since, "down_seconds": down}),
+        at,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> ApplyFacts<'static> {
+        ApplyFacts {
+            resource: "web",
+            run: "run-1",
+            executor: "docker-compose",
+            operation: "apply",
+            revision: Some("abc1234"),
+            exit_code: Some(3),
+        }
+    }
+
+    #[test]
+    fn every_type_round_trips_by_name() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::json!(t.as_str())
+            );
+        }
+        assert_eq!(EventType::parse("apply.exploded"), None);
+    }
+
+    #[test]
+    fn severities_order_from_info_to_critical() {
+        assert!(Severity::Info < Severity::Warning);
+        assert!(Severity::Warning < Severity::Critical);
+        assert_eq!(Severity::parse("warning"), Some(Severity::Warning));
+        assert_eq!(Severity::parse("fatal"), None);
+    }
+
+    #[test]
+    fn apply_failed_is_critical_with_a_one_line_summary() {
+        let at = Utc::now();
+        let n = apply_failed(&facts(), "compose exited with 3\nlong stderr", at);
+        assert_eq!(n.event_type, "apply.failed");
+        assert_eq!(n.severity, "critical");
+        assert_eq!(n.subject, "web");
+        assert_eq!(n.summary, "apply of web failed: compose exited with 3");
+        assert_eq!(n.details["exit_code"], 3);
+        assert_eq!(n.details["error"], "compose exited with 3\nlong stderr");
+        assert_eq!(n.occurred_at, at);
+    }
+
+    #[test]
+    fn each_event_gets_its_own_id() {
+        let at = Utc::now();
+        assert_ne!(
+            apply_recovered(&facts(), at).id,
+            apply_recovered(&facts(), at).id
+        );
+    }
+
+    #[test]
+    fn long_errors_are_cut_in_the_summary_only() {
+        let error = "x".repeat(1000);
+        let n = apply_failed(&facts(), &error, Utc::now());
+        assert!(n.summary.chars().count() < 340);
+        assert!(n.summary.ends_with('…'));
+        assert_eq!(n.details["error"].as_str().unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn recovery_reports_how_long_it_was_down() {
+        let since = Utc::now();
+        let n = recovered(
+            Component::Database,
+            since,
+            since + chrono::Duration::seconds(42),
+        );
+        assert_eq!(n.event_type, "daemon.recovered");
+        assert_eq!(n.subject, "database");
+        assert_eq!(n.details["down_seconds"], 42);
+        assert!(n.summary.contains("after 42s"));
+    }
+}
