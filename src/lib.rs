@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod diag;
@@ -16,9 +17,11 @@ pub mod http;
 pub mod mcp;
 pub mod metrics;
 pub mod model;
+pub mod notify_out;
 pub mod observe;
 pub mod pipeline;
 pub mod place;
+pub mod preview;
 pub mod propose;
 pub mod reconcile;
 pub mod render;

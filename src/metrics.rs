@@ -67,6 +67,17 @@ struct ApplyLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabel {
+    sink: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabel {
+    sink: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExecutorLabel {
     provider: String,
     reason: String,
@@ -93,6 +104,10 @@ pub struct Metrics {
     applies: Family<ApplyLabel, Counter>,
     open_deviations: Gauge,
     executor_available: Family<ExecutorLabel, Gauge>,
+    cluster_leader: Gauge,
+    cluster_members: Gauge,
+    notifications: Family<NotificationLabel, Counter>,
+    notifications_pending: Family<SinkLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -178,6 +193,30 @@ impl Metrics {
             "1 when the provider's executor can apply; 0 with the reason it cannot",
             executor_available.clone(),
         );
+        let cluster_leader = Gauge::default();
+        registry.register(
+            "homelabd_cluster_leader",
+            "1 when this daemon may reconcile (the cluster leader, or the only daemon)",
+            cluster_leader.clone(),
+        );
+        let cluster_members = Gauge::default();
+        registry.register(
+            "homelabd_cluster_members",
+            "Daemons sharing the store whose heartbeat is live",
+            cluster_members.clone(),
+        );
+        let notifications = Family::<NotificationLabel, Counter>::default();
+        registry.register(
+            "homelabd_notifications",
+            "Notification delivery attempts by sink and outcome (delivered, failed)",
+            notifications.clone(),
+        );
+        let notifications_pending = Family::<SinkLabel, Gauge>::default();
+        registry.register(
+            "homelabd_notifications_pending",
+            "Notifications waiting for delivery (or a retry) per sink",
+            notifications_pending.clone(),
+        );
         Self {
             registry,
             reconcile_duration,
@@ -194,7 +233,36 @@ impl Metrics {
             applies,
             open_deviations,
             executor_available,
+            cluster_leader,
+            cluster_members,
+            notifications,
+            notifications_pending,
         }
+    }
+
+    /// Counts one notification delivery attempt to `sink` (`delivered` or `failed`).
+    pub fn inc_notification(&self, sink: &str, outcome: &str) {
+        self.notifications
+            .get_or_create(&NotificationLabel {
+                sink: sink.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Sets how many notifications wait for `sink`.
+    pub fn set_notifications_pending(&self, sink: &str, count: i64) {
+        self.notifications_pending
+            .get_or_create(&SinkLabel {
+                sink: sink.to_owned(),
+            })
+            .set(count);
+    }
+
+    /// Whether this daemon leads, and how many members are alive.
+    pub fn set_cluster(&self, leader: bool, members: i64) {
+        self.cluster_leader.set(i64::from(leader));
+        self.cluster_members.set(members);
     }
 
     /// Counts one apply or destroy run by its outcome.

@@ -127,7 +127,9 @@ impl Engine {
         }
     }
 
-    fn render_one(
+    /// Renders one placed resource (or, when `reuse` knows its input hash, reuses the
+    /// output on disk). Also used for hypothetical placements (MCP dry renders).
+    pub fn render_one(
         &self,
         catalog: &Catalog,
         charts: &ChartSet,

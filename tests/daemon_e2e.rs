@@ -146,8 +146,15 @@ async fn scenario(db: Option<String>) {
 
     // 1. The daemon loads the commit, renders every resource and records it.
     let daemon = Daemon::start(repo.path(), &state_dir, db.as_deref());
+    // The render is recorded first; the apply phase then records why nothing is applied.
     let s = wait_for(&url, &daemon, 60, "first commit recorded", |s| {
-        s.revision.as_deref() == Some(first.as_str()) && s.resources.len() == 9
+        s.revision.as_deref() == Some(first.as_str())
+            && s.resources.len() == 9
+            && s.resources.values().all(|r| {
+                r.reason
+                    .as_deref()
+                    .is_some_and(|why| why.starts_with("rendered, not applied: "))
+            })
     })
     .await;
     for r in s.resources.values() {

@@ -285,12 +285,12 @@ async fn migrated(store: &Store) {
 
 async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        3
+        5
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -859,7 +859,7 @@ async fn connect_rejects_bad_urls() {
 #[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
 }
@@ -1111,6 +1111,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
         resource: Some(applied.clone()),
         forget: None,
         audit: vec![audit_row("apply.failed", "web")],
+        notifications: vec![],
     };
     store.finish_apply_run(&id, &end, &effects).await.unwrap();
     let run = &store.apply_runs(Some("web"), 10).await.unwrap()[0];
@@ -1157,6 +1158,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
         resource: None,
         forget: Some("db".to_owned()),
         audit: vec![audit_row("resource.pruned", "db")],
+        notifications: vec![],
     };
     let id = store
         .start_apply_run(
@@ -1231,6 +1233,7 @@ async fn deviations_open_once_and_resolve_without_deletion(store: &Store, raw: &
         resolved: vec![],
         at: Utc::now(),
         audit: vec![audit_row("drift.detected", "web")],
+        notifications: vec![],
     };
     store.record_observation(&write).await.unwrap();
     // Seen again: still one open row.

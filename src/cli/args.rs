@@ -62,6 +62,12 @@ pub enum Command {
     /// store; proposal tools only open a branch and a pull request. Logs go to stderr;
     /// stdout is the protocol. The daemon serves the same tools at /mcp with tokens.
     Mcp(McpArgs),
+    /// Show what merging a branch would do: per resource created / changed (with the
+    /// rendered diff) / removed (pruned or orphaned) / unchanged, and the head's errors.
+    ///
+    /// Both revisions are read from git without a checkout and nothing is written. Exit 0
+    /// when the head is valid, 1 when it has errors, 2 on a usage error (unknown ref).
+    Preview(PreviewArgs),
 }
 
 /// Where the store is: flags, then HOMELABD_DATABASE_URL, then the config file, then
@@ -205,6 +211,37 @@ pub struct PlanArgs {
     /// A rendered-configs directory to compare against (default: nothing rendered yet).
     #[arg(long, value_name = "DIR")]
     pub against: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The revision merged into (branch, tag or commit), e.g. main.
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// The revision to preview (the pull request's branch or commit).
+    #[arg(long, value_name = "REF")]
+    pub head: String,
+    /// The git repository.
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+    /// Sub-directory of the repository holding the definitions.
+    #[arg(long, value_name = "SUBDIR")]
+    pub path: Option<String>,
+    /// Output format: text, markdown (as the pull-request comment) or json.
+    #[arg(long, value_enum, default_value_t = PreviewFormat::Text)]
+    pub output: PreviewFormat,
+    /// Resources without their own policy.prune are pruned when removed (the daemon's
+    /// `[policy] prune = true`); by default they are orphaned.
+    #[arg(long)]
+    pub default_prune: bool,
+}
+
+/// Output formats of `homelabd preview`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreviewFormat {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -118,6 +118,10 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
             .await
             .context("cannot read revisions")?;
         let resources = store.resources().await.context("cannot read resources")?;
+        let members = store
+            .cluster_members(crate::cluster::LEASE_TTL.as_secs_f64())
+            .await
+            .context("cannot read the cluster members")?;
         let invalid = resources
             .iter()
             .any(|r| r.state == "invalid" || r.state == "failed");
@@ -125,6 +129,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
             OutputFormat::Json => super::output::print_json(&json!({
                 "revision": revision,
                 "resources": resources,
+                "members": members,
             }))?,
             OutputFormat::Text => {
                 match &revision {
@@ -184,8 +189,40 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                 if open > 0 {
                     println!("\n{open} open deviation(s): `homelabd drift` lists them");
                 }
+                print_members(&members);
             }
         }
         Ok(if invalid { Exit::Invalid } else { Exit::Ok })
     })
+}
+
+/// The daemons sharing a PostgreSQL store (none on SQLite, which runs one daemon).
+fn print_members(members: &[crate::store::MemberRecord]) {
+    if members.is_empty() {
+        return;
+    }
+    println!(
+        "\n{:<36} {:<20} {:>7} {:<20} {:<8} APPLYING",
+        "MEMBER", "HOST", "PID", "LAST HEARTBEAT", "ROLE"
+    );
+    for m in members {
+        let role = match (m.leader, m.alive) {
+            (true, _) => "leader",
+            (false, true) => "follower",
+            (false, false) => "silent",
+        };
+        let applying = if m.applying.is_empty() {
+            "-".to_owned()
+        } else {
+            m.applying.join(", ")
+        };
+        println!(
+            "{:<36} {:<20} {:>7} {:<20} {:<8} {applying}",
+            m.id,
+            m.host,
+            m.pid,
+            m.heartbeat_at.format("%Y-%m-%d %H:%M:%S"),
+            role
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod daemon_cmds;
 mod mcp_cmd;
 mod output;
 mod pipeline_cmds;
+mod preview_cmd;
 
 pub use args::{Cli, Command};
 
@@ -37,5 +38,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Apply(a) => apply_cmds::apply(a),
         Command::Drift(a) => apply_cmds::drift(a),
         Command::Mcp(a) => mcp_cmd::mcp(a),
+        Command::Preview(a) => preview_cmd::preview(a),
     }
 }

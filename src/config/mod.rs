@@ -58,6 +58,9 @@ pub struct RawConfig {
     pub proxmox: Option<crate::observe::proxmox::ProxmoxSettings>,
     #[serde(default)]
     pub mcp: crate::mcp::settings::RawMcp,
+    /// `[notify]`: outgoing notifications and their sinks.
+    #[serde(default)]
+    pub notify: crate::notify_out::RawNotify,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +165,8 @@ pub struct Settings {
     pub proxmox_token: Option<Secret>,
     /// MCP tokens, rate limit and Host allow-list (`[mcp]`).
     pub mcp: crate::mcp::settings::McpSettings,
+    /// Notification sinks with their URLs and secrets (`[notify]`).
+    pub notify: crate::notify_out::NotifySettings,
 }
 
 impl RawConfig {
@@ -343,6 +348,7 @@ impl Settings {
             proxmox: raw.proxmox,
             proxmox_token: crate::observe::proxmox::load_token(),
             mcp: crate::mcp::settings::McpSettings::resolve(raw.mcp)?,
+            notify: crate::notify_out::NotifySettings::resolve(raw.notify)?,
         })
     }
 

@@ -198,6 +198,7 @@ impl Reconciler {
             let store = store.clone();
             let runner = self.runner.clone();
             let stopping = self.stopping.clone();
+            let gate = self.cluster.clone();
             let work_dir = self
                 .settings
                 .state_dir
@@ -232,6 +233,15 @@ impl Reconciler {
                     ));
                     return done;
                 }
+                // Fencing and the per-resource lock: never two daemons on one resource.
+                let lock = match crate::cluster::claim(&gate, &store, &name).await {
+                    Ok(lock) => lock,
+                    Err(reason) => {
+                        done.run_id = Err(reason.clone());
+                        done.report = ApplyReport::not_applied(reason);
+                        return done;
+                    }
+                };
                 let started_audit = audit(
                     &format!("{}.started", job.operation.as_str()),
                     &name,
@@ -244,7 +254,13 @@ impl Reconciler {
                     .map_err(|e| e.to_string());
                 if done.run_id.is_err() {
                     done.report = ApplyReport::not_applied("the store could not record the run");
+                    lock.release().await;
                     return done;
+                }
+                if let (Ok(run), Some(member)) = (&done.run_id, gate.member())
+                    && let Err(e) = store.set_apply_run_member(run, member).await
+                {
+                    warn!(resource = %name, error = %e, "cannot record which daemon runs this apply");
                 }
                 info!(resource = %name, executor = %executor, operation = job.operation.as_str(), why = %job.why, "applying");
                 let req = ApplyRequest {
@@ -260,6 +276,7 @@ impl Reconciler {
                     Operation::Destroy => job.executor.destroy(&req, &runner).await,
                 };
                 done.duration = started.elapsed();
+                lock.release().await;
                 done
             });
         }
@@ -279,6 +296,12 @@ impl Reconciler {
         let Ok(run_id) = d.run_id.clone() else {
             if let ApplyOutcome::Failed { error } = &d.report.outcome {
                 warn!(resource = %name, %error, "apply could not start");
+            }
+            if d.run_id.as_ref().err().map(String::as_str) == Some(crate::cluster::BUSY) {
+                // Retried after a backoff; the other daemon is likely done by then.
+                info!(resource = %name, "another daemon is applying it; retrying later");
+                self.apply_backoff.failed(&name, Instant::now());
+                self.apply_failed.insert(name);
             }
             return None;
         };
@@ -379,6 +402,9 @@ impl Reconciler {
             }),
             now,
         ));
+        effects
+            .notifications
+            .extend(apply_notification(&d, &run_id, &previous, &end, now));
         self.metrics.inc_apply(d.operation.as_str(), run_state);
         match &error {
             Some(e) if !interrupted => {
@@ -408,9 +434,12 @@ impl Reconciler {
         if self.interrupted_checked {
             return;
         }
-        match store.interrupt_running_applies().await {
+        // Several daemons: a dead member's run is found once its heartbeat expires, so
+        // the check repeats every phase (one cheap UPDATE) instead of once.
+        let ttl = crate::cluster::LEASE_TTL.as_secs_f64();
+        match store.interrupt_orphaned_applies(ttl).await {
             Ok(runs) => {
-                self.interrupted_checked = true;
+                self.interrupted_checked = !self.cluster.clustered();
                 for run in runs {
                     warn!(resource = %run.resource, run = %run.id, started = %run.started_at, "an apply was interrupted by a crash or kill; applying again");
                     self.apply_failed.insert(run.resource.clone());
@@ -418,6 +447,40 @@ impl Reconciler {
             }
             Err(e) => warn!(error = %e, "cannot check for interrupted applies"),
         }
+    }
+}
+
+/// The outbox event of a finished run: "failed" when the resource was not failing
+/// already (a retry that fails again says nothing new), "recovered" when an apply
+/// succeeds after a failure.
+fn apply_notification(
+    d: &Done,
+    run_id: &str,
+    previous: &ResourceRecord,
+    end: &ApplyRunEnd,
+    now: chrono::DateTime<Utc>,
+) -> Option<crate::store::NotificationRecord> {
+    use crate::notify_out::event;
+    let facts = event::ApplyFacts {
+        resource: &d.job_name,
+        run: run_id,
+        executor: &d.executor,
+        operation: d.operation.as_str(),
+        revision: previous.desired_revision.as_deref(),
+        exit_code: end.exit_code,
+    };
+    let was_failing = previous.state == state::FAILED
+        || (d.operation == Operation::Destroy && previous.last_error.is_some());
+    match end.state.as_str() {
+        "failed" if !was_failing => Some(event::apply_failed(
+            &facts,
+            end.error.as_deref().unwrap_or("failed"),
+            now,
+        )),
+        "succeeded" if d.operation == Operation::Apply && previous.state == state::FAILED => {
+            Some(event::apply_recovered(&facts, now))
+        }
+        _ => None,
     }
 }
 

@@ -53,6 +53,8 @@ pub enum DaemonError {
     Repo { path: String, message: String },
     #[error("cannot watch {path}: {message}")]
     Watch { path: String, message: String },
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// Builds the tracked repository from settings. A local path inside a repository (such
@@ -117,6 +119,8 @@ pub async fn run_daemon(
         path: settings.state_dir.display().to_string(),
         source,
     })?;
+    // One daemon per state directory and per SQLite file; held until the process ends.
+    let _state_lock = crate::cluster::lock_state(&settings.state_dir, &settings.database_url)?;
     let engine = Arc::new(Engine::new()?);
     let repo = tracked_repo(&settings)?;
     let status = Arc::new(status::DaemonStatus::default());
@@ -195,6 +199,11 @@ pub async fn run_daemon(
         tx.clone(),
         shutdown_rx.clone(),
     ));
+    tokio::spawn(crate::preview::daemon::poll_pulls(
+        settings_rx.clone(),
+        tx.clone(),
+        shutdown_rx.clone(),
+    ));
     if let Some(period) = notify::watchdog_interval() {
         let mut stop = shutdown_rx.clone();
         tokio::spawn(async move {
@@ -221,12 +230,25 @@ pub async fn run_daemon(
         }
     }
     let observers = observers(&settings, &executors);
+    // Notification delivery: its own task and database connection, never the loop's.
+    tokio::spawn(crate::notify_out::deliver::run(
+        settings.notify.clone(),
+        settings.database_url.clone(),
+        metrics.clone(),
+        shutdown_rx.clone(),
+    ));
     tokio::spawn(watch::observe(
         settings_rx.clone(),
         tx.clone(),
         shutdown_rx.clone(),
     ));
-    let reconciler = run::Reconciler::new(
+    let (gate, membership) = crate::cluster::start(
+        &settings.database_url,
+        &settings.state_dir,
+        metrics.clone(),
+        status.clone(),
+    );
+    let mut reconciler = run::Reconciler::new(
         settings,
         engine,
         repo,
@@ -238,7 +260,11 @@ pub async fn run_daemon(
         metrics,
         shutdown_rx.clone(),
     );
+    reconciler.cluster = gate;
     let result = reconciler.run(rx, tx, shutdown_rx, settings_rx).await;
+    if let Some(membership) = membership {
+        membership.leave().await;
+    }
     match http.await {
         Ok(Err(e)) => warn!(error = %e, "HTTP listener stopped with an error"),
         Err(e) => warn!(error = %e, "HTTP task failed"),
@@ -321,6 +347,9 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
     }
     if old.webhook_secret != new.webhook_secret || old.git_token != new.git_token {
         out.push("credentials");
+    }
+    if old.notify != new.notify {
+        out.push("notify");
     }
     out
 }

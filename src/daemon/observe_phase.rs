@@ -115,6 +115,9 @@ impl Reconciler {
         };
         for d in &changes.new {
             warn!(resource = %d.resource, kind = d.kind.as_str(), message = %d.message, "drift detected");
+            write
+                .notifications
+                .push(crate::notify_out::event::drift_detected(d, now));
             write.audit.push(audit(
                 "drift.detected",
                 &d.resource,
@@ -131,6 +134,11 @@ impl Reconciler {
             };
             info!(%resource, %key, resolved_by = by, "drift resolved");
             write.resolved.push((id.clone(), by.to_owned()));
+            write
+                .notifications
+                .push(crate::notify_out::event::drift_resolved(
+                    resource, key, by, now,
+                ));
             write.audit.push(audit(
                 "drift.resolved",
                 resource,

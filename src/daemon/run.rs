@@ -46,6 +46,8 @@ pub struct Reconciler {
     pub metrics: Arc<Metrics>,
     /// The store once connected; `None` while the database is unreachable.
     pub store: Option<Arc<Store>>,
+    /// Whether this daemon may act (the leader of several on one PostgreSQL).
+    pub cluster: crate::cluster::Gate,
     /// The loop's view of every resource (mirrors the store).
     pub(super) stored: BTreeMap<String, ResourceRecord>,
     /// Passes not yet written because the database was down, oldest first.
@@ -83,6 +85,10 @@ pub struct Reconciler {
     store_tasks_started: bool,
     next_db_retry: Option<Instant>,
     db_failures: u32,
+    /// Pull-request previews in flight and the last head previewed per pull request.
+    previews: crate::preview::daemon::Previews,
+    /// Git and database outages waiting to be written to the notification outbox.
+    notices: crate::notify_out::HealthNotices,
 }
 
 impl Reconciler {
@@ -128,6 +134,7 @@ impl Reconciler {
             status,
             metrics,
             store: None,
+            cluster: crate::cluster::Gate::single(),
             stored: BTreeMap::new(),
             pending: Vec::new(),
             runner,
@@ -149,8 +156,10 @@ impl Reconciler {
             last_catalog: None,
             loaded: false,
             store_tasks_started: false,
+            notices: Default::default(),
             next_db_retry: None,
             db_failures: 0,
+            previews: Default::default(),
         }
     }
 
@@ -200,6 +209,7 @@ impl Reconciler {
     }
 
     fn set_db(&self, ok: bool, error: Option<String>) {
+        self.notices.database(ok, error.as_deref(), Utc::now());
         self.metrics.set_database_up(ok);
         self.status.update(|s| {
             s.db_ok = ok;
@@ -250,6 +260,13 @@ impl Reconciler {
         }
         self.db_failures = 0;
         self.next_db_retry = None;
+        let notices = self.notices.take();
+        if !notices.is_empty()
+            && let Err(e) = store.record_notifications(&notices).await
+        {
+            warn!(error = %e, "cannot write health notifications; will retry");
+            self.notices.put_back(notices);
+        }
     }
 
     /// When the loop should wake up by itself (retries, backoff expiry).
@@ -276,6 +293,9 @@ impl Reconciler {
     /// One pass: newest commit → pipeline → plan → writes → one store transaction.
     /// `force` re-plans even when the commit did not change.
     pub async fn pass(&mut self, force: bool, reason: &str) {
+        if !self.cluster.may_reconcile() {
+            return; // a follower: the leader reconciles
+        }
         let started = Instant::now();
         self.connect_store().await;
         self.flush().await;
@@ -337,6 +357,9 @@ impl Reconciler {
 
     /// A drift pass over everything applied; self-heal follows where policy allows.
     async fn observe_all(&mut self, reason: &str) {
+        if !self.cluster.may_reconcile() {
+            return;
+        }
         self.connect_store().await;
         self.flush().await;
         let span = info_span!("observe", reason);
@@ -376,6 +399,7 @@ impl Reconciler {
     }
 
     fn set_git(&self, ok: bool, error: Option<String>) {
+        self.notices.git(ok, error.as_deref(), Utc::now());
         self.metrics.set_git_up(ok);
         self.status.update(|s| {
             s.git_ok = ok;
@@ -689,6 +713,25 @@ impl Reconciler {
         info!(parallelism = new.parallelism, poll = ?new.poll_interval, "settings reloaded");
     }
 
+    /// Leadership moved (several daemons on one PostgreSQL). A new leader drops its view
+    /// (another daemon changed the store meanwhile), reloads it and starts with a full
+    /// pass on the newest commit: the loop is level-triggered, so no revision is skipped.
+    async fn leadership_changed(&mut self) {
+        if !self.cluster.may_reconcile() {
+            info!("not the leader: reconciling stops here");
+            return;
+        }
+        self.store = None;
+        self.stored.clear();
+        self.pending.clear();
+        self.last_head = None;
+        self.last_desired = None;
+        self.last_catalog = None;
+        self.interrupted_checked = false;
+        self.next_db_retry = None;
+        self.pass(true, "became leader").await;
+    }
+
     /// Starts the tasks that need the store (once it is connected).
     fn start_store_tasks(&mut self, tx: &mpsc::Sender<Trigger>, shutdown: &watch::Receiver<bool>) {
         if self.store_tasks_started {
@@ -731,6 +774,7 @@ impl Reconciler {
         // No reconcile before the first full load: the first pass is that load.
         self.pass(true, "startup").await;
         self.start_store_tasks(&tx, &shutdown);
+        let mut leadership = self.cluster.clone();
         loop {
             let wake = self.next_wake();
             let trigger = tokio::select! {
@@ -742,6 +786,11 @@ impl Reconciler {
                     }
                 } => Some(Trigger::Fetch { reason: "retry".to_owned() }),
                 _ = shutdown.changed() => None,
+                _ = leadership.changed() => {
+                    self.leadership_changed().await;
+                    self.start_store_tasks(&tx, &shutdown);
+                    continue;
+                }
                 changed = settings.changed() => {
                     if changed.is_ok() {
                         let new = settings.borrow_and_update().clone();
@@ -784,6 +833,28 @@ impl Reconciler {
                         reasons.push(reason);
                     }
                     Trigger::Observe { reason } => observe = Some(reason),
+                    Trigger::Preview {
+                        number,
+                        head_sha,
+                        base,
+                        reason,
+                    } => {
+                        if crate::preview::daemon::wanted_here(
+                            &reason,
+                            base.as_deref(),
+                            &self.repo.branch,
+                            self.cluster.may_reconcile(),
+                        ) {
+                            self.previews.start(
+                                &self.settings,
+                                &self.repo,
+                                &self.engine,
+                                number,
+                                head_sha,
+                                &reason,
+                            );
+                        }
+                    }
                 }
             }
             reasons.dedup();

@@ -20,4 +20,14 @@ pub enum Trigger {
     },
     /// Observe every applied resource now (the drift schedule).
     Observe { reason: String },
+    /// Preview pull request `number` at `head_sha` (a `pull_request` webhook, or polling
+    /// open pull requests), off the reconcile path: see [`crate::preview::daemon`].
+    Preview {
+        number: u64,
+        head_sha: String,
+        /// The branch it merges into, when the event says: pull requests into another
+        /// branch than the tracked one are not previewed.
+        base: Option<String>,
+        reason: String,
+    },
 }

@@ -40,6 +40,10 @@ pub enum WebhookError {
     /// The daemon's loop is gone (shutting down).
     #[error("daemon is shutting down")]
     ShuttingDown,
+    /// The loop's trigger queue is full and this event cannot be merged into a pending
+    /// one (a pull-request preview): the sender should redeliver later.
+    #[error("daemon busy: trigger queue full, redeliver later")]
+    Busy,
 }
 
 impl WebhookError {
@@ -53,7 +57,7 @@ impl WebhookError {
                 StatusCode::UNAUTHORIZED
             }
             Self::Replay => StatusCode::CONFLICT,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -11,7 +11,9 @@
 //! | `POST/GET/DELETE /mcp` | MCP over streamable HTTP with a bearer token (see [`crate::mcp::http`]) |
 //!
 //! Webhooks only wake the loop (a [`Trigger::Fetch`]); the loop is level-triggered and
-//! re-reads the newest commit itself, so no request data reaches the pipeline.
+//! re-reads the newest commit itself, so no request data reaches the pipeline. A
+//! `pull_request` event carries just a number and a commit id into a preview
+//! ([`crate::preview`]).
 
 mod error;
 mod health;

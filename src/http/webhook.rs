@@ -1,10 +1,13 @@
-//! The signed webhook receivers. Both only ever send a [`Trigger::Fetch`]: the loop then
-//! fetches and reconciles the newest commit, so nothing from the request reaches it.
+//! The signed webhook receivers. They only ever send a [`Trigger::Fetch`] (the loop then
+//! fetches and reconciles the newest commit, so nothing from the request reaches it) or,
+//! for a pull request, a [`Trigger::Preview`] carrying just its number and head commit id.
 //!
 //! **`POST /hooks/github`** (GitHub, Gitea and Forgejo send the same headers):
 //! `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`, `X-GitHub-Delivery`
 //! (a unique id; the last [`REPLAY_MEMORY`](super::REPLAY_MEMORY) are remembered) and
-//! `X-GitHub-Event`. `ping` → 200, `push` → fetch + 202, other events → 202 ignored.
+//! `X-GitHub-Event`. `ping` → 200, `push` → fetch + 202, `pull_request` (opened,
+//! synchronize, reopened) → a [`Trigger::Preview`] of its head + 202 (see
+//! [`crate::preview`]), other events → 202 ignored.
 //!
 //! **`POST /hooks/generic`**: `X-Homelabd-Timestamp: <unix seconds>` and
 //! `X-Homelabd-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`, the
@@ -14,9 +17,11 @@
 //!
 //! Refusals (see [`WebhookError`]): 404 no secret configured, 413 body over 1 MiB,
 //! 401 unsigned / bad signature / bad or stale timestamp, 400 missing delivery or event
-//! header, 409 replayed delivery, 503 the loop is shutting down. Each is logged (never
-//! with the secret or the signature) and counted in `homelabd_errors_total{kind="webhook"}`.
-//! A full trigger channel still answers 202: a fetch is already pending.
+//! header (or an unreadable `pull_request` payload), 409 replayed delivery, 503 the loop is
+//! shutting down. Each is logged (never with the secret or the signature) and counted in
+//! `homelabd_errors_total{kind="webhook"}`. A full trigger channel still answers 202 for a
+//! push (a fetch is already pending) but 503 for a pull request (its preview would be
+//! lost; the delivery may be sent again).
 
 use super::signature::verify;
 use super::{BODY_LIMIT, Peer, Shared, WebhookError};
@@ -110,6 +115,7 @@ fn handle_github(
             }
             Ok(accepted("fetch"))
         }
+        "pull_request" => pull_request(shared, delivery, &body),
         other => {
             tracing::debug!(delivery, event = other, "github event ignored");
             Ok((
@@ -206,6 +212,47 @@ fn push_reason(body: &[u8]) -> String {
     format!("github push {git_ref} {short}")
         .trim_end()
         .to_owned()
+}
+
+/// `pull_request` opened / synchronize / reopened → a preview of its head (202); other
+/// actions → 202 ignored. The payload gives only the number and head commit id.
+fn pull_request(shared: &Shared, delivery: &str, body: &[u8]) -> Result<Response, WebhookError> {
+    use crate::preview::event::{Parsed, parse};
+    let event = match parse(body) {
+        Parsed::Preview(event) => event,
+        Parsed::Ignored(action) => {
+            tracing::debug!(delivery, %action, "github pull_request action ignored");
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "status": "ignored", "event": "pull_request", "action": action })),
+            )
+                .into_response());
+        }
+        Parsed::Malformed => {
+            lock_deliveries(shared).remove(delivery);
+            return Err(WebhookError::BadBody);
+        }
+    };
+    let trigger = Trigger::Preview {
+        number: event.number,
+        head_sha: event.head_sha,
+        base: event.base,
+        reason: format!("github pull_request {} #{}", event.action, event.number),
+    };
+    tracing::info!(
+        delivery,
+        pull = event.number,
+        "github pull_request accepted"
+    );
+    match shared.http.triggers.try_send(trigger) {
+        Ok(()) => Ok(accepted("preview")),
+        Err(TrySendError::Full(_)) => {
+            // Dropping it would lose the preview: let GitHub redeliver.
+            lock_deliveries(shared).remove(delivery);
+            Err(WebhookError::Busy)
+        }
+        Err(TrySendError::Closed(_)) => Err(WebhookError::ShuttingDown),
+    }
 }
 
 /// Wakes the loop. A full channel means a fetch is already pending, which is enough.

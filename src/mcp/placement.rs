@@ -11,7 +11,7 @@ use crate::diag::Diagnostic;
 use crate::model::{Document, Provider, ResourceType, parse_file, tier_label};
 use crate::pipeline::Engine;
 use crate::place::{Decision, Ledger, ResolvedPool, place_one};
-use crate::render::{Rendered, context, render_resource};
+use crate::render::Rendered;
 use crate::source::SourceFile;
 use crate::validate::{Catalog, Context, validate};
 use schemars::JsonSchema;
@@ -26,27 +26,7 @@ pub fn ledger_of<'a>(
 ) -> Ledger {
     let mut ledger = Ledger::default();
     for d in decisions {
-        let s = &d.size;
-        if d.nodes.is_empty() {
-            if pools.contains_key(&d.pool) {
-                ledger.book_elastic(
-                    &d.pool,
-                    s.cpu * s.replicas,
-                    s.memory_gb * f64::from(s.replicas),
-                    s.storage_gb * s.replicas,
-                    if s.gpu { s.replicas } else { 0 },
-                );
-            }
-            continue;
-        }
-        for node in &d.nodes {
-            let gpu = d
-                .gpus
-                .iter()
-                .find(|g| g.node == node.name)
-                .map(|g| g.pci_address.as_str());
-            ledger.book_node(&d.pool, &node.name, s.cpu, s.memory_gb, s.storage_gb, gpu);
-        }
+        crate::place::book(&mut ledger, pools, d);
     }
     ledger
 }
@@ -310,48 +290,14 @@ fn render_one(
     catalog: &Catalog,
     decision: &Decision,
 ) -> Result<Rendered, Box<Diagnostic>> {
-    let entry = &catalog.resources[&decision.resource];
-    let fail = |message: String| Box::new(entry.doc.diagnostic("render", "", message));
-    let chart = view
-        .outcome
-        .charts
-        .charts
-        .get(&decision.chart)
-        .ok_or_else(|| fail(format!("chart {} is not available", decision.chart)))?;
-    let pool = view
-        .pools
-        .get(&decision.pool)
-        .ok_or_else(|| fail(format!("pool {} is not available", decision.pool)))?;
-    let workload = catalog
-        .workload_types
-        .get(&entry.object.spec.workload_type)
-        .ok_or_else(|| fail("workload type is not available".into()))?;
-    let template = entry
-        .object
-        .spec
-        .template
-        .as_ref()
-        .and_then(|t| catalog.templates.get(t));
-    let ctx = context::build(&context::Inputs {
-        resource: entry,
+    engine.render_one(
+        catalog,
+        &view.outcome.charts,
+        &view.pools,
         decision,
-        pool,
-        workload,
-        template,
-        chart_name: &chart.meta.name,
-        chart_version: &chart.meta.version,
-        chart_values: &chart.values,
-        chart_roles: &chart.meta.ansible_roles,
-    });
-    render_resource(
-        chart,
-        &engine.assets,
-        &ctx,
-        &decision.resource,
-        decision.provider.as_str(),
         None,
+        &|_, _| None,
     )
-    .map_err(|e| fail(e.to_string()))
 }
 
 /// A name not used by any resource of `view`, for hypothetical placements.

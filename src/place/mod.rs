@@ -403,7 +403,9 @@ fn fit_pool(
     Ok(fit)
 }
 
-fn book(ledger: &mut Ledger, pools: &BTreeMap<String, ResolvedPool>, d: &Decision) {
+/// Books decision `d` into `ledger`: its nodes (and GPUs), or the pool's elastic
+/// capacity for pools without nodes.
+pub fn book(ledger: &mut Ledger, pools: &BTreeMap<String, ResolvedPool>, d: &Decision) {
     let s = &d.size;
     if d.nodes.is_empty() {
         if pools.contains_key(&d.pool) {

@@ -44,22 +44,7 @@ async fn open(
     title: &str,
     body: &str,
 ) -> Result<Opened, ProposeError> {
-    let token = github.token.as_ref().ok_or_else(|| {
-        ProposeError::GitHub("no token (credential github-token or HOMELABD_GITHUB_TOKEN)".into())
-    })?;
-    // octocrab's HTTPS client takes the process-wide rustls provider; the binary ships
-    // ring only. An error means one is installed already, which is just as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = octocrab::OctocrabBuilder::new()
-        .base_uri(github.api_url.as_str())
-        .map_err(|e| {
-            ProposeError::GitHub(format!("api_url {:?}: {}", github.api_url, describe(e)))
-        })?
-        .personal_token(token.expose().to_owned())
-        .set_connect_timeout(Some(Duration::from_secs(10)))
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .build()
-        .map_err(|e| ProposeError::GitHub(describe(e)))?;
+    let client = client(github)?;
     let repository = client
         .repos(&github.owner, &github.repo)
         .get()
@@ -94,8 +79,28 @@ async fn open(
     })
 }
 
+/// An octocrab client for `github.api_url` with the token. Shared with previews.
+pub(crate) fn client(github: &GitHubSettings) -> Result<octocrab::Octocrab, ProposeError> {
+    let token = github.token.as_ref().ok_or_else(|| {
+        ProposeError::GitHub("no token (credential github-token or HOMELABD_GITHUB_TOKEN)".into())
+    })?;
+    // octocrab's HTTPS client takes the process-wide rustls provider; the binary ships
+    // ring only. An error means one is installed already, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    octocrab::OctocrabBuilder::new()
+        .base_uri(github.api_url.as_str())
+        .map_err(|e| {
+            ProposeError::GitHub(format!("api_url {:?}: {}", github.api_url, describe(e)))
+        })?
+        .personal_token(token.expose().to_owned())
+        .set_connect_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| ProposeError::GitHub(describe(e)))
+}
+
 /// GitHub's own message and status for API errors; the error's text otherwise.
-fn describe(e: octocrab::Error) -> String {
+pub(crate) fn describe(e: octocrab::Error) -> String {
     match e {
         octocrab::Error::GitHub { source, .. } => {
             let mut text = format!("{} ({})", source.message, source.status_code);

@@ -96,7 +96,7 @@ pub fn commit_message(s: &Summary<'_>) -> String {
 }
 
 /// Text safe inside a markdown table cell or list item.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -104,7 +104,7 @@ fn cell(text: &str) -> String {
 }
 
 /// A code fence longer than any run of backticks inside `text`.
-fn fence(text: &str) -> String {
+pub(crate) fn fence(text: &str) -> String {
     let mut longest = 0;
     let mut run = 0;
     for c in text.chars() {

@@ -43,7 +43,7 @@
 pub mod assess;
 pub mod diff;
 pub mod git;
-mod github;
+pub(crate) mod github;
 pub mod message;
 pub mod request;
 mod settings;

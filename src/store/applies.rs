@@ -57,9 +57,12 @@ pub struct ApplyRunEffects {
     /// audit log keeps the account.
     pub forget: Option<String>,
     pub audit: Vec<AuditRecord>,
+    /// Events for the notification outbox (apply failed / recovered).
+    pub notifications: Vec<super::NotificationRecord>,
 }
 
-const COLUMNS: &str = "id, resource, revision, executor, operation, argv, state, exit_code,
+pub(super) const COLUMNS: &str =
+    "id, resource, revision, executor, operation, argv, state, exit_code,
      started_at, finished_at, duration_ms, stdout_tail, stderr_tail, error";
 
 impl Store {
@@ -151,6 +154,7 @@ impl Store {
                 for a in &effects.audit {
                     sqlite::insert_audit(&mut tx, a).await?;
                 }
+                super::outbox::insert_sqlite(&mut tx, &effects.notifications).await?;
                 tx.commit().await?;
             }
             Inner::Postgres(pool) => {
@@ -180,6 +184,7 @@ impl Store {
                 for a in &effects.audit {
                     postgres::insert_audit(&mut tx, a).await?;
                 }
+                super::outbox::insert_postgres(&mut tx, &effects.notifications).await?;
                 tx.commit().await?;
             }
         }
@@ -273,7 +278,7 @@ fn run_from_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<ApplyRunRecord, Stor
     })
 }
 
-fn run_from_postgres(row: &sqlx::postgres::PgRow) -> Result<ApplyRunRecord, StoreError> {
+pub(super) fn run_from_postgres(row: &sqlx::postgres::PgRow) -> Result<ApplyRunRecord, StoreError> {
     let id: uuid::Uuid = row.try_get("id")?;
     Ok(ApplyRunRecord {
         id: id.to_string(),

@@ -41,6 +41,8 @@ pub struct ObservationWrite {
     pub resolved: Vec<(String, String)>,
     pub at: DateTime<Utc>,
     pub audit: Vec<AuditRecord>,
+    /// Events for the notification outbox (drift detected / resolved).
+    pub notifications: Vec<super::NotificationRecord>,
 }
 
 const COLUMNS: &str = "id, resource, deviation_key, deviation_type, severity, auto_correctable,
@@ -147,6 +149,7 @@ impl Store {
                 for a in &w.audit {
                     sqlite::insert_audit(&mut tx, a).await?;
                 }
+                super::outbox::insert_sqlite(&mut tx, &w.notifications).await?;
                 tx.commit().await?;
             }
             Inner::Postgres(pool) => {
@@ -192,6 +195,7 @@ impl Store {
                 for a in &w.audit {
                     postgres::insert_audit(&mut tx, a).await?;
                 }
+                super::outbox::insert_postgres(&mut tx, &w.notifications).await?;
                 tx.commit().await?;
             }
         }

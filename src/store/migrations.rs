@@ -41,6 +41,16 @@ const POSTGRES: &[Source] = &[
         description: "apply and drift",
         sql: include_str!("../../migrations/postgres/0003_apply_and_drift.sql"),
     },
+    Source {
+        version: 4,
+        description: "notifications",
+        sql: include_str!("../../migrations/postgres/0004_notifications.sql"),
+    },
+    Source {
+        version: 5,
+        description: "cluster",
+        sql: include_str!("../../migrations/postgres/0005_cluster.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -58,6 +68,16 @@ const SQLITE: &[Source] = &[
         version: 3,
         description: "apply and drift",
         sql: include_str!("../../migrations/sqlite/0003_apply_and_drift.sql"),
+    },
+    Source {
+        version: 4,
+        description: "notifications",
+        sql: include_str!("../../migrations/sqlite/0004_notifications.sql"),
+    },
+    Source {
+        version: 5,
+        description: "cluster",
+        sql: include_str!("../../migrations/sqlite/0005_cluster.sql"),
     },
 ];
 
@@ -170,6 +190,10 @@ mod tests {
             "apply_runs",
             "proposals",
             "reconcile_requests",
+            "notification_outbox",
+            "notification_deliveries",
+            "cluster_members",
+            "cluster_lease",
         ] {
             assert!(all.contains(table), "{table}");
         }

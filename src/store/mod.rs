@@ -195,12 +195,16 @@ impl RequestAction {
 }
 
 mod applies;
+mod cluster;
+pub use cluster::{LeaseView, MemberIdentity, MemberRecord, ResourceLock};
 mod codec;
 mod drift;
 
 pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord};
 pub use drift::{DeviationRecord, ObservationWrite};
 mod migrations;
+mod outbox;
+pub use outbox::{DeliveryRecord, DueDelivery, NotificationRecord};
 mod postgres;
 mod proposals;
 pub use proposals::ProposalRecord;

@@ -26,7 +26,8 @@ pub struct ProposalRecord {
 }
 
 impl Store {
-    /// Writes `proposal` and `audit` in one transaction: both or neither.
+    /// Writes `proposal`, `audit` and a "proposal opened" notification in one
+    /// transaction: all or nothing.
     pub async fn record_proposal(
         &self,
         proposal: &ProposalRecord,
@@ -35,6 +36,7 @@ impl Store {
         // Text columns cannot hold NUL in PostgreSQL; clean both backends alike.
         let details = without_nul(proposal.details.clone());
         let audit_details = without_nul(audit.details.clone());
+        let opened = [crate::notify_out::event::proposal_opened(proposal)];
         match &self.inner {
             Inner::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -65,6 +67,7 @@ impl Store {
                 .bind(audit_details.to_string())
                 .execute(&mut *tx)
                 .await?;
+                super::outbox::insert_sqlite(&mut tx, &opened).await?;
                 tx.commit().await?;
             }
             Inner::Postgres(pool) => {
@@ -96,6 +99,7 @@ impl Store {
                 .bind(&audit_details)
                 .execute(&mut *tx)
                 .await?;
+                super::outbox::insert_postgres(&mut tx, &opened).await?;
                 tx.commit().await?;
             }
         }

@@ -6,7 +6,22 @@
 //!   `base` (required) and `body`; 201 with the pull-request object; 422 "Validation
 //!   Failed" when `head` or `base` is not a branch of the repository.
 //!
-//! Both answer 401 "Bad credentials" without `Authorization: Bearer <token>` (or
+//! For pull-request previews (same documentation):
+//!
+//! - `GET /user` — "Get the authenticated user": the token's user, `homelabd-bot`;
+//! - `GET /repos/{owner}/{repo}/pulls` — "List pull requests" (`state=open`): the pull
+//!   requests registered with [`GithubSim::open_pull`];
+//! - `POST /repos/{owner}/{repo}/statuses/{sha}` — "Create a commit status": JSON
+//!   `state` (error, failure, pending, success; else 422), `context`, `description`
+//!   (at most 140 characters; else 422); 201;
+//! - `GET /repos/{owner}/{repo}/issues/{number}/comments` — "List issue comments"
+//!   (`per_page`, `page`), oldest first;
+//! - `POST /repos/{owner}/{repo}/issues/{number}/comments` — "Create an issue comment":
+//!   JSON `body` (at most 65,536 characters; else 422); 201;
+//! - `PATCH /repos/{owner}/{repo}/issues/comments/{id}` — "Update an issue comment":
+//!   JSON `body`; 200; 404 for an unknown id.
+//!
+//! All answer 401 "Bad credentials" without `Authorization: Bearer <token>` (or
 //! `token <token>`) and 404 "Not Found" for another repository. When given the path of
 //! a git repository, the simulator checks `head` and `base` against its branches (as
 //! GitHub checks the pushed repository) and reports their commit ids. Every request is
@@ -18,7 +33,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,7 +59,23 @@ struct Sim {
     requests: Mutex<Vec<Recorded>>,
     pulls: Mutex<u64>,
     fail_pulls: Mutex<Option<(StatusCode, Value)>>,
+    /// Issue comments: (id, issue number, author login, body), oldest first.
+    comments: Mutex<Vec<SimComment>>,
+    /// Open pull requests for `GET .../pulls`: (number, head branch, head sha).
+    open_pulls: Mutex<Vec<(u64, String, String)>>,
 }
+
+/// An issue comment held by the simulator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimComment {
+    pub id: u64,
+    pub issue: u64,
+    pub login: String,
+    pub body: String,
+}
+
+/// The login of the token's user.
+pub const BOT_LOGIN: &str = "homelabd-bot";
 
 /// A running simulator; stops when dropped.
 pub struct GithubSim {
@@ -83,12 +114,24 @@ impl GithubSim {
             requests: Mutex::new(Vec::new()),
             pulls: Mutex::new(0),
             fail_pulls: Mutex::new(None),
+            comments: Mutex::new(Vec::new()),
+            open_pulls: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/repos/{owner}/{repo}", get(get_repository))
             .route(
                 "/repos/{owner}/{repo}/pulls",
-                axum::routing::post(create_pull),
+                get(list_pulls).post(create_pull),
+            )
+            .route("/user", get(authenticated_user))
+            .route("/repos/{owner}/{repo}/statuses/{sha}", post(create_status))
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}/comments",
+                get(list_comments).post(create_comment),
+            )
+            .route(
+                "/repos/{owner}/{repo}/issues/comments/{id}",
+                patch(update_comment),
             )
             .fallback(not_found)
             .with_state(Arc::clone(&sim));
@@ -106,6 +149,23 @@ impl GithubSim {
     /// Makes the next pull-request creations fail with `status` and GitHub error `body`.
     pub fn fail_pull_requests_with(&self, status: u16, body: Value) {
         *self.sim.fail_pulls.lock().unwrap() = Some((StatusCode::from_u16(status).unwrap(), body));
+    }
+
+    /// Lists pull request `number` as open, with `head_ref` at `head_sha`.
+    pub fn open_pull(&self, number: u64, head_ref: &str, head_sha: &str) {
+        let mut pulls = self.sim.open_pulls.lock().unwrap();
+        pulls.retain(|(n, _, _)| *n != number);
+        pulls.push((number, head_ref.to_owned(), head_sha.to_owned()));
+    }
+
+    /// Adds a comment by `login` to issue `number` (someone else's, for example).
+    pub fn add_comment(&self, number: u64, login: &str, body: &str) -> u64 {
+        add_comment(&self.sim, number, login, body)
+    }
+
+    /// Every comment so far, oldest first.
+    pub fn comments(&self) -> Vec<SimComment> {
+        self.sim.comments.lock().unwrap().clone()
     }
 
     /// The web address the simulator gives pull request `number`.
@@ -382,4 +442,251 @@ fn pull_request(
         all.extend(rest);
     }
     pr
+}
+
+fn add_comment(sim: &Sim, issue: u64, login: &str, body: &str) -> u64 {
+    let mut comments = sim.comments.lock().unwrap();
+    let id = 9000 + comments.len() as u64 + 1;
+    comments.push(SimComment {
+        id,
+        issue,
+        login: login.to_owned(),
+        body: body.to_owned(),
+    });
+    id
+}
+
+fn comment_json(sim: &Sim, c: &SimComment) -> Value {
+    let (api, owner, repo) = (&sim.base_url, &sim.owner, &sim.repo);
+    json!({
+        "id": c.id,
+        "node_id": "IC_kwDOA",
+        "url": format!("{api}/repos/{owner}/{repo}/issues/comments/{}", c.id),
+        "html_url": format!("{api}/{owner}/{repo}/pull/{}#issuecomment-{}", c.issue, c.id),
+        "issue_url": format!("{api}/repos/{owner}/{repo}/issues/{}", c.issue),
+        "body": c.body,
+        "user": user(sim, &c.login),
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "author_association": "NONE",
+    })
+}
+
+/// The `body` of a JSON request, or the 400 / 422 GitHub answers.
+fn body_field(body: &[u8], limit: usize) -> Result<String, Box<Response>> {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "Problems parsing JSON",
+        )));
+    };
+    match request.get("body").and_then(Value::as_str) {
+        Some(text) if text.chars().count() <= limit => Ok(text.to_owned()),
+        Some(_) => Err(Box::new(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: body is too long (maximum is 65536 characters)",
+        ))),
+        None => Err(Box::new(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: body is missing",
+        ))),
+    }
+}
+
+async fn authenticated_user(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &sim.owner, &sim.repo) {
+        return refused;
+    }
+    (StatusCode::OK, axum::Json(user(&sim, BOT_LOGIN))).into_response()
+}
+
+async fn list_pulls(
+    State(sim): State<Arc<Sim>>,
+    Path((owner, repo)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &owner, &repo) {
+        return refused;
+    }
+    let open = sim.open_pulls.lock().unwrap().clone();
+    let base_sha = branch_sha(&sim, "main").unwrap_or_else(|| "0".repeat(40));
+    let pulls: Vec<Value> = open
+        .iter()
+        .map(|(number, head, sha)| {
+            pull_request(
+                &sim,
+                *number,
+                "preview me",
+                None,
+                (head, sha),
+                ("main", &base_sha),
+            )
+        })
+        .collect();
+    (StatusCode::OK, axum::Json(pulls)).into_response()
+}
+
+async fn create_status(
+    State(sim): State<Arc<Sim>>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &owner, &repo) {
+        return refused;
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+    };
+    let state = request
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !["error", "failure", "pending", "success"].contains(&state) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed: state");
+    }
+    let description = request.get("description").and_then(Value::as_str);
+    if description.is_some_and(|d| d.chars().count() > 140) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed: description is too long (maximum is 140 characters)",
+        );
+    }
+    let api = &sim.base_url;
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "url": format!("{api}/repos/{owner}/{repo}/statuses/{sha}"),
+            "id": 1,
+            "node_id": "MDY6U3RhdHVzMQ==",
+            "state": state,
+            "description": description,
+            "target_url": request.get("target_url"),
+            "context": request.get("context").and_then(Value::as_str).unwrap_or("default"),
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "creator": user(&sim, BOT_LOGIN),
+        })),
+    )
+        .into_response()
+}
+
+async fn list_comments(
+    State(sim): State<Arc<Sim>>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &owner, &repo) {
+        return refused;
+    }
+    let query: Vec<(String, String)> = uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let param = |name: &str, default: usize| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (per_page, page) = (param("per_page", 30).clamp(1, 100), param("page", 1).max(1));
+    let all: Vec<Value> = sim
+        .comments
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.issue == number)
+        .map(|c| comment_json(&sim, c))
+        .collect();
+    let page: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    (StatusCode::OK, axum::Json(page)).into_response()
+}
+
+async fn create_comment(
+    State(sim): State<Arc<Sim>>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &owner, &repo) {
+        return refused;
+    }
+    let text = match body_field(&body, 65_536) {
+        Ok(text) => text,
+        Err(response) => return *response,
+    };
+    let id = add_comment(&sim, number, BOT_LOGIN, &text);
+    let comment = sim
+        .comments
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|c| c.id == id)
+        .cloned()
+        .unwrap();
+    (
+        StatusCode::CREATED,
+        axum::Json(comment_json(&sim, &comment)),
+    )
+        .into_response()
+}
+
+async fn update_comment(
+    State(sim): State<Arc<Sim>>,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &owner, &repo) {
+        return refused;
+    }
+    let text = match body_field(&body, 65_536) {
+        Ok(text) => text,
+        Err(response) => return *response,
+    };
+    let updated = {
+        let mut comments = sim.comments.lock().unwrap();
+        comments.iter_mut().find(|c| c.id == id).map(|c| {
+            c.body = text;
+            c.clone()
+        })
+    };
+    match updated {
+        Some(comment) => (StatusCode::OK, axum::Json(comment_json(&sim, &comment))).into_response(),
+        None => error(StatusCode::NOT_FOUND, "Not Found"),
+    }
 }
