@@ -8,10 +8,10 @@
 //! deletes the deployment record only and reports that the resources must be removed by
 //! hand.
 
-use super::terraform::locate_tool;
+use super::common::{argv, locate_tool};
 use super::{
-    ApplyOutcome, ApplyReport, ApplyRequest, BoxFuture, Cmd, ExecutorSettings, ProviderExecutor,
-    Runner,
+    ApplyOutcome, ApplyReport, ApplyRequest, Cmd, ExecutorSettings, ProviderExecutor, Runner,
+    ToolExecutor,
 };
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -56,20 +56,11 @@ pub fn azure_executor(settings: &ExecutorSettings) -> Arc<dyn ProviderExecutor> 
     Arc::new(AzureExecutor::new(settings))
 }
 
-fn program(path: &Path) -> String {
-    path.display().to_string()
-}
-
 fn missing_template(path: PathBuf) -> ApplyReport {
-    ApplyReport {
-        outcome: ApplyOutcome::Failed {
-            error: format!(
-                "{}: not rendered (the chart must render it)",
-                path.display()
-            ),
-        },
-        runs: Vec::new(),
-    }
+    ApplyReport::failed(format!(
+        "{}: not rendered (the chart must render it)",
+        path.display()
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -98,8 +89,7 @@ impl AwsExecutor {
     }
 
     fn aws(&self, args: &[&str], work_dir: &Path) -> Cmd {
-        let mut argv = vec![program(&self.aws)];
-        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut argv = argv(&self.aws, args);
         if let Some(region) = &self.region {
             argv.extend(["--region".to_owned(), region.clone()]);
         }
@@ -151,43 +141,25 @@ impl AwsExecutor {
     }
 }
 
-impl ProviderExecutor for AwsExecutor {
-    fn name(&self) -> &str {
+impl ToolExecutor for AwsExecutor {
+    fn executor_name(&self) -> &str {
         "aws-cloudformation"
     }
 
-    fn unavailable(&self) -> Option<&str> {
+    fn unavailable_reason(&self) -> Option<&str> {
         self.unavailable.as_deref()
     }
 
-    fn apply<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(async move {
-            if let Some(reason) = &self.unavailable {
-                return ApplyReport::not_applied(reason.clone());
-            }
-            let template = req.rendered_dir.join(CLOUDFORMATION_TEMPLATE);
-            if !template.is_file() {
-                return missing_template(template);
-            }
-            ApplyReport::run_all(runner, &[self.deploy_cmd(req)]).await
-        })
+    async fn apply_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        let template = req.rendered_dir.join(CLOUDFORMATION_TEMPLATE);
+        if !template.is_file() {
+            return missing_template(template);
+        }
+        ApplyReport::run_all(runner, &[self.deploy_cmd(req)]).await
     }
 
-    fn destroy<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(async move {
-            if let Some(reason) = &self.unavailable {
-                return ApplyReport::not_applied(reason.clone());
-            }
-            ApplyReport::run_all(runner, &self.delete_cmds(req)).await
-        })
+    async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        ApplyReport::run_all(runner, &self.delete_cmds(req)).await
     }
 }
 
@@ -221,21 +193,29 @@ impl AzureExecutor {
         }
     }
 
+    /// `az deployment group <action>` of `req`'s deployment in the resource group.
+    fn deployment_argv(&self, action: &str, req: &ApplyRequest) -> Vec<String> {
+        let name = azure_deployment_name(&req.resource);
+        argv(
+            &self.az,
+            &[
+                "deployment",
+                "group",
+                action,
+                "--resource-group",
+                &self.resource_group,
+                "--name",
+                &name,
+            ],
+        )
+    }
+
     /// `az deployment group create` of the rendered template (with the rendered
     /// parameters file, when there is one).
     pub fn create_cmd(&self, req: &ApplyRequest, with_parameters: bool) -> Cmd {
-        let mut argv = vec![
-            program(&self.az),
-            "deployment".to_owned(),
-            "group".to_owned(),
-            "create".to_owned(),
-            "--resource-group".to_owned(),
-            self.resource_group.clone(),
-            "--name".to_owned(),
-            azure_deployment_name(&req.resource),
-            "--template-file".to_owned(),
-            req.rendered_dir.join(ARM_TEMPLATE).display().to_string(),
-        ];
+        let mut argv = self.deployment_argv("create", req);
+        let template = req.rendered_dir.join(ARM_TEMPLATE);
+        argv.extend(["--template-file".to_owned(), template.display().to_string()]);
         if with_parameters {
             let file = req.rendered_dir.join(ARM_PARAMETERS);
             argv.extend(["--parameters".to_owned(), format!("@{}", file.display())]);
@@ -245,19 +225,7 @@ impl AzureExecutor {
 
     /// `az deployment group delete`: the deployment record only.
     pub fn delete_cmd(&self, req: &ApplyRequest) -> Cmd {
-        Cmd::new(
-            [
-                program(&self.az),
-                "deployment".to_owned(),
-                "group".to_owned(),
-                "delete".to_owned(),
-                "--resource-group".to_owned(),
-                self.resource_group.clone(),
-                "--name".to_owned(),
-                azure_deployment_name(&req.resource),
-            ],
-            &req.work_dir,
-        )
+        Cmd::new(self.deployment_argv("delete", req), &req.work_dir)
     }
 
     /// What a successful destroy reports: the record is gone, the resources are not.
@@ -270,45 +238,27 @@ impl AzureExecutor {
     }
 }
 
-impl ProviderExecutor for AzureExecutor {
-    fn name(&self) -> &str {
+impl ToolExecutor for AzureExecutor {
+    fn executor_name(&self) -> &str {
         "azure-deployment"
     }
 
-    fn unavailable(&self) -> Option<&str> {
+    fn unavailable_reason(&self) -> Option<&str> {
         self.unavailable.as_deref()
     }
 
-    fn apply<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(async move {
-            if let Some(reason) = &self.unavailable {
-                return ApplyReport::not_applied(reason.clone());
-            }
-            let template = req.rendered_dir.join(ARM_TEMPLATE);
-            if !template.is_file() {
-                return missing_template(template);
-            }
-            let with_parameters = req.rendered_dir.join(ARM_PARAMETERS).is_file();
-            ApplyReport::run_all(runner, &[self.create_cmd(req, with_parameters)]).await
-        })
+    async fn apply_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        let template = req.rendered_dir.join(ARM_TEMPLATE);
+        if !template.is_file() {
+            return missing_template(template);
+        }
+        let with_parameters = req.rendered_dir.join(ARM_PARAMETERS).is_file();
+        ApplyReport::run_all(runner, &[self.create_cmd(req, with_parameters)]).await
     }
 
-    fn destroy<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(async move {
-            if let Some(reason) = &self.unavailable {
-                return ApplyReport::not_applied(reason.clone());
-            }
-            let report = ApplyReport::run_all(runner, &[self.delete_cmd(req)]).await;
-            record_only(report, self.destroy_note(&req.resource))
-        })
+    async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        let report = ApplyReport::run_all(runner, &[self.delete_cmd(req)]).await;
+        record_only(report, self.destroy_note(&req.resource))
     }
 }
 

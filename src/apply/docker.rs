@@ -4,8 +4,7 @@
 //! removed: prune stops and removes containers, the data stays.
 
 use super::{
-    ApplyReport, ApplyRequest, BoxFuture, Cmd, ProviderExecutor, Runner, find_program,
-    settings::DockerSettings,
+    ApplyReport, ApplyRequest, Cmd, Runner, ToolExecutor, find_program, settings::DockerSettings,
 };
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -74,53 +73,41 @@ impl DockerExecutor {
     }
 }
 
-impl ProviderExecutor for DockerExecutor {
-    fn name(&self) -> &str {
+impl ToolExecutor for DockerExecutor {
+    fn executor_name(&self) -> &str {
         match self.compose.as_slice() {
             [one] if one.ends_with("docker-compose") => "docker-compose",
             _ => "docker compose",
         }
     }
 
-    fn unavailable(&self) -> Option<&str> {
+    fn unavailable_reason(&self) -> Option<&str> {
         self.unavailable.as_deref()
     }
 
-    fn apply<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(async move {
-            // The work dir keeps the applied compose file, so `down` still works after
-            // the definition (and its rendered directory) is gone.
-            let from = req.rendered_dir.join(COMPOSE_FILE);
-            let to = req.work_dir.join(COMPOSE_FILE);
-            if let Err(e) = copy_file(&from, &to).await {
-                return ApplyReport::failed(format!(
-                    "cannot copy {} to {}: {e}",
-                    from.display(),
-                    to.display()
-                ));
-            }
-            ApplyReport::run_all(runner, &self.apply_commands(req)).await
-        })
+    async fn apply_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        // The work dir keeps the applied compose file, so `down` still works after the
+        // definition (and its rendered directory) is gone.
+        let from = req.rendered_dir.join(COMPOSE_FILE);
+        let to = req.work_dir.join(COMPOSE_FILE);
+        if let Err(e) = copy_file(&from, &to).await {
+            return ApplyReport::failed(format!(
+                "cannot copy {} to {}: {e}",
+                from.display(),
+                to.display()
+            ));
+        }
+        ApplyReport::run_all(runner, &self.apply_commands(req)).await
     }
 
-    fn destroy<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(async move {
-            if !req.work_dir.join(COMPOSE_FILE).is_file() {
-                return ApplyReport::failed(format!(
-                    "nothing to destroy: {} has no applied compose file",
-                    req.work_dir.display()
-                ));
-            }
-            ApplyReport::run_all(runner, &self.destroy_commands(req)).await
-        })
+    async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        if !req.work_dir.join(COMPOSE_FILE).is_file() {
+            return ApplyReport::failed(format!(
+                "nothing to destroy: {} has no applied compose file",
+                req.work_dir.display()
+            ));
+        }
+        ApplyReport::run_all(runner, &self.destroy_commands(req)).await
     }
 }
 
@@ -177,6 +164,7 @@ fn quick_status(program: &str, args: &[&str]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::ProviderExecutor;
     use crate::model::Provider;
 
     #[test]

@@ -8,10 +8,9 @@
 //! directory ([`KINDS_FILE`]), so a destroy still knows what to delete when the render
 //! is gone or no longer renders a kind.
 
-use super::terraform::locate_tool;
+use super::common::{argv, locate_tool};
 use super::{
-    ApplyOutcome, ApplyReport, ApplyRequest, BoxFuture, Cmd, ExecutorSettings, ProviderExecutor,
-    Runner,
+    ApplyReport, ApplyRequest, Cmd, ExecutorSettings, ProviderExecutor, Runner, ToolExecutor,
 };
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,16 +56,18 @@ impl KubernetesExecutor {
 
     /// `kubectl apply --server-side` of `files`, each passed with `-f`.
     pub fn apply_cmd(&self, files: &[PathBuf], work_dir: &Path) -> Cmd {
-        let mut argv = vec![
-            self.kubectl.display().to_string(),
-            "apply".to_owned(),
-            "--server-side".to_owned(),
-            "--field-manager".to_owned(),
-            FIELD_MANAGER.to_owned(),
-            "--force-conflicts".to_owned(),
-            "--context".to_owned(),
-            self.context.clone(),
-        ];
+        let mut argv = argv(
+            &self.kubectl,
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                FIELD_MANAGER,
+                "--force-conflicts",
+                "--context",
+                &self.context,
+            ],
+        );
         for file in files {
             argv.push("-f".to_owned());
             argv.push(file.display().to_string());
@@ -78,20 +79,22 @@ impl KubernetesExecutor {
     /// namespace.
     pub fn delete_cmd(&self, resource: &str, kinds: &BTreeSet<String>, work_dir: &Path) -> Cmd {
         let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
-        Cmd::new(
-            [
-                self.kubectl.display().to_string(),
-                "delete".to_owned(),
-                "--context".to_owned(),
-                self.context.clone(),
-                "-l".to_owned(),
-                format!("{RESOURCE_LABEL}={resource}"),
-                "--all-namespaces".to_owned(),
-                "--ignore-not-found".to_owned(),
-                kinds.join(","),
+        let selector = format!("{RESOURCE_LABEL}={resource}");
+        let kinds = kinds.join(",");
+        let argv = argv(
+            &self.kubectl,
+            &[
+                "delete",
+                "--context",
+                &self.context,
+                "-l",
+                &selector,
+                "--all-namespaces",
+                "--ignore-not-found",
+                &kinds,
             ],
-            work_dir,
-        )
+        );
+        Cmd::new(argv, work_dir)
     }
 
     /// Reads the render and records its kinds (before the apply: a partial apply that
@@ -106,8 +109,25 @@ impl KubernetesExecutor {
         record_kinds(&req.work_dir, &kinds).map_err(report_error)?;
         Ok(self.apply_cmd(&files, &req.work_dir))
     }
+}
 
-    async fn destroy_resource(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+impl ToolExecutor for KubernetesExecutor {
+    fn executor_name(&self) -> &str {
+        "kubectl"
+    }
+
+    fn unavailable_reason(&self) -> Option<&str> {
+        self.unavailable.as_deref()
+    }
+
+    async fn apply_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        match self.prepare_apply(req) {
+            Ok(cmd) => ApplyReport::run_all(runner, &[cmd]).await,
+            Err(report) => report,
+        }
+    }
+
+    async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
         let mut kinds = recorded_kinds(&req.work_dir);
         // The current render may name kinds never applied; deleting those is harmless.
         if let Ok(files) = manifest_files(&req.rendered_dir)
@@ -116,62 +136,15 @@ impl KubernetesExecutor {
             kinds.extend(objects.iter().map(RenderedObject::kind_ref));
         }
         if kinds.is_empty() {
-            return ApplyReport {
-                outcome: ApplyOutcome::Applied,
-                runs: Vec::new(),
-            };
+            return ApplyReport::nothing_to_do();
         }
         let cmd = self.delete_cmd(&req.resource, &kinds, &req.work_dir);
         ApplyReport::run_all(runner, &[cmd]).await
     }
 }
 
-impl ProviderExecutor for KubernetesExecutor {
-    fn name(&self) -> &str {
-        "kubectl"
-    }
-
-    fn unavailable(&self) -> Option<&str> {
-        self.unavailable.as_deref()
-    }
-
-    fn apply<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(async move {
-            if let Some(reason) = &self.unavailable {
-                return ApplyReport::not_applied(reason.clone());
-            }
-            match self.prepare_apply(req) {
-                Ok(cmd) => ApplyReport::run_all(runner, &[cmd]).await,
-                Err(report) => report,
-            }
-        })
-    }
-
-    fn destroy<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(async move {
-            if let Some(reason) = &self.unavailable {
-                return ApplyReport::not_applied(reason.clone());
-            }
-            self.destroy_resource(req, runner).await
-        })
-    }
-}
-
 fn report_error(e: ManifestError) -> ApplyReport {
-    ApplyReport {
-        outcome: ApplyOutcome::Failed {
-            error: e.to_string(),
-        },
-        runs: Vec::new(),
-    }
+    ApplyReport::failed(e.to_string())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,12 +12,14 @@
 
 pub mod ansible;
 pub mod cloud;
+mod common;
 pub mod docker;
 pub mod kubernetes;
 pub mod process;
 mod settings;
 pub mod terraform;
 
+pub use common::ToolExecutor;
 pub use process::{Cmd, CmdRun, Interruption, Runner};
 pub use settings::{
     AnsibleSettings, AwsSettings, AzureSettings, DockerSettings, ExecutorSettings,
@@ -79,10 +81,24 @@ impl ApplyReport {
 
     /// A report for an apply that failed before any tool ran.
     pub fn failed(error: impl Into<String>) -> ApplyReport {
+        ApplyReport::failed_after(error, Vec::new())
+    }
+
+    /// A report for an apply that failed after running `runs`.
+    pub fn failed_after(error: impl Into<String>, runs: Vec<CmdRun>) -> ApplyReport {
         ApplyReport {
             outcome: ApplyOutcome::Failed {
                 error: error.into(),
             },
+            runs,
+        }
+    }
+
+    /// A report for an apply or destroy that had nothing to do (nothing was ever
+    /// applied): done, without running a command.
+    pub fn nothing_to_do() -> ApplyReport {
+        ApplyReport {
+            outcome: ApplyOutcome::Applied,
             runs: Vec::new(),
         }
     }
@@ -96,10 +112,7 @@ impl ApplyReport {
             let error = (!ok).then(|| run.failure_summary());
             runs.push(run);
             if let Some(error) = error {
-                return ApplyReport {
-                    outcome: ApplyOutcome::Failed { error },
-                    runs,
-                };
+                return ApplyReport::failed_after(error, runs);
             }
         }
         ApplyReport {
@@ -115,6 +128,9 @@ impl ApplyReport {
 }
 
 /// Applies and destroys rendered resources of one provider with its real tool.
+///
+/// The executors here implement [`ToolExecutor`], which provides this trait with the
+/// availability guard.
 pub trait ProviderExecutor: Send + Sync {
     /// The name recorded in `apply_runs.executor` ("docker-compose", "terraform", …).
     fn name(&self) -> &str;

@@ -11,9 +11,12 @@
 //! only through [`Cmd::secret_env`]: never in arguments, logs or files.
 
 use super::ansible;
+use super::common::argv;
+// Also the path the observers find tools by.
+pub(crate) use super::common::locate_tool;
 use super::{
-    ApplyOutcome, ApplyReport, ApplyRequest, BoxFuture, Cmd, ExecutorSettings, ProviderExecutor,
-    Runner, find_program,
+    ApplyOutcome, ApplyReport, ApplyRequest, Cmd, ExecutorSettings, ProviderExecutor, Runner,
+    ToolExecutor,
 };
 use crate::config::Secret;
 use crate::model::Provider;
@@ -125,9 +128,7 @@ impl TerraformExecutor {
     }
 
     fn terraform(&self, args: &[&str], work_dir: &Path) -> Cmd {
-        let mut argv = vec![self.terraform.display().to_string()];
-        argv.extend(args.iter().map(|a| (*a).to_owned()));
-        let mut cmd = Cmd::new(argv, work_dir)
+        let mut cmd = Cmd::new(argv(&self.terraform, args), work_dir)
             .env("TF_IN_AUTOMATION", "1")
             // Offline hosts: no version check against checkpoint-api.hashicorp.com.
             .env("CHECKPOINT_DISABLE", "1");
@@ -177,38 +178,6 @@ impl TerraformExecutor {
         )
     }
 
-    async fn apply_resource(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
-        if let Some(reason) = &self.unavailable {
-            return ApplyReport::not_applied(reason.clone());
-        }
-        let (from, to) = (req.rendered_dir.clone(), req.work_dir.clone());
-        match tokio::task::spawn_blocking(move || sync_work_dir(&from, &to)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return failed(format!("{}: {e}", req.resource), Vec::new()),
-            Err(e) => return failed(format!("syncing the work directory: {e}"), Vec::new()),
-        }
-        let work = &req.work_dir;
-        tracing::info!(resource = %req.resource, provider = %self.provider, "terraform apply");
-        let report = ApplyReport::run_all(
-            runner,
-            &[
-                self.init_cmd(work),
-                self.plan_cmd(work),
-                self.apply_cmd(work),
-            ],
-        )
-        .await;
-        if report.outcome != ApplyOutcome::Applied
-            || !work
-                .join(ansible::PLAYBOOK_DIR)
-                .join(ansible::PLAYBOOK)
-                .is_file()
-        {
-            return report;
-        }
-        self.configure_hosts(req, runner, report).await
-    }
-
     /// Runs the playbook after a successful terraform apply.
     async fn configure_hosts(
         &self,
@@ -236,7 +205,7 @@ impl TerraformExecutor {
             report.runs.push(run);
             match result {
                 Ok(path) => path,
-                Err(error) => return failed(error, report.runs),
+                Err(error) => return ApplyReport::failed_after(error, report.runs),
             }
         } else {
             PathBuf::from(ansible::RENDERED_INVENTORY)
@@ -252,76 +221,55 @@ impl TerraformExecutor {
         }
         report
     }
+}
 
-    async fn destroy_resource(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
-        if let Some(reason) = &self.unavailable {
-            return ApplyReport::not_applied(reason.clone());
+impl ToolExecutor for TerraformExecutor {
+    fn executor_name(&self) -> &str {
+        "terraform"
+    }
+
+    fn unavailable_reason(&self) -> Option<&str> {
+        self.unavailable.as_deref()
+    }
+
+    async fn apply_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        let (from, to) = (req.rendered_dir.clone(), req.work_dir.clone());
+        match tokio::task::spawn_blocking(move || sync_work_dir(&from, &to)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return ApplyReport::failed(format!("{}: {e}", req.resource)),
+            Err(e) => return ApplyReport::failed(format!("syncing the work directory: {e}")),
         }
+        let work = &req.work_dir;
+        tracing::info!(resource = %req.resource, provider = %self.provider, "terraform apply");
+        let report = ApplyReport::run_all(
+            runner,
+            &[
+                self.init_cmd(work),
+                self.plan_cmd(work),
+                self.apply_cmd(work),
+            ],
+        )
+        .await;
+        if report.outcome != ApplyOutcome::Applied
+            || !work
+                .join(ansible::PLAYBOOK_DIR)
+                .join(ansible::PLAYBOOK)
+                .is_file()
+        {
+            return report;
+        }
+        self.configure_hosts(req, runner, report).await
+    }
+
+    async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
         // The work directory holds the configuration that created the state; the
         // rendered one may be gone (definition deleted) or newer.
         let work = &req.work_dir;
         if !has_configuration(work) {
-            return ApplyReport {
-                outcome: ApplyOutcome::Applied,
-                runs: Vec::new(),
-            };
+            return ApplyReport::nothing_to_do();
         }
         tracing::info!(resource = %req.resource, provider = %self.provider, "terraform destroy");
         ApplyReport::run_all(runner, &[self.init_cmd(work), self.destroy_cmd(work)]).await
-    }
-}
-
-impl ProviderExecutor for TerraformExecutor {
-    fn name(&self) -> &str {
-        "terraform"
-    }
-
-    fn unavailable(&self) -> Option<&str> {
-        self.unavailable.as_deref()
-    }
-
-    fn apply<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(self.apply_resource(req, runner))
-    }
-
-    fn destroy<'a>(
-        &'a self,
-        req: &'a ApplyRequest,
-        runner: &'a Runner,
-    ) -> BoxFuture<'a, ApplyReport> {
-        Box::pin(self.destroy_resource(req, runner))
-    }
-}
-
-fn failed(error: String, runs: Vec<super::CmdRun>) -> ApplyReport {
-    ApplyReport {
-        outcome: ApplyOutcome::Failed { error },
-        runs,
-    }
-}
-
-/// Finds a tool: `configured` (a path or a name in `PATH`) or `default` in `PATH`. The
-/// error is the availability reason, prefixed with `prefix` (the provider) and naming
-/// the `[executors.<section>] binary` setting.
-pub(crate) fn locate_tool(
-    prefix: &str,
-    configured: Option<&str>,
-    default: &str,
-    section: &str,
-) -> Result<PathBuf, String> {
-    match configured {
-        Some(program) => find_program(program).ok_or_else(|| {
-            format!("{prefix}: {default} not found at {program} ([executors.{section}] binary)")
-        }),
-        None => find_program(default).ok_or_else(|| {
-            format!(
-                "{prefix}: {default} not found in PATH (install it or set [executors.{section}] binary)"
-            )
-        }),
     }
 }
 
