@@ -14,44 +14,13 @@
 mod support;
 
 use homelabd::store::{ApplyRunRecord, DeviationRecord, ResourceRecord, Store};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use support::{git_commit_all, write};
+use std::path::Path;
+use std::process::Command;
+use support::daemon::{Daemon, DaemonCommand, wait_for_store};
+use support::docker::{docker_ready, project_containers, remove_project, unique_suffix};
+use support::{git_commit_all, repo_with, write};
 
-const IMAGE: &str = "homelabd-test/busybox:1";
-
-/// Builds the test image; false (after a loud skip) when Docker is not usable here.
-fn docker_ready(test: &str) -> bool {
-    let engine = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output();
-    if !engine.is_ok_and(|o| o.status.success()) {
-        support::skip(test, "no Docker engine");
-        return false;
-    }
-    let built = Command::new("bash")
-        .arg(support::root().join("tests/support/build-test-image.sh"))
-        .arg(IMAGE)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !built {
-        support::skip(test, "cannot build the local busybox test image");
-    }
-    built
-}
-
-/// A unique suffix, so concurrent runs on one engine never share containers.
-fn unique() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 0xffffff
-    )
-}
+const IMAGE: &str = support::docker::TEST_IMAGE;
 
 fn definition(name: &str, memory_gb: f64, env_tz: &str, prune: bool) -> String {
     format!(
@@ -65,72 +34,13 @@ fn definition(name: &str, memory_gb: f64, env_tz: &str, prune: bool) -> String {
     )
 }
 
-/// A repository with the example's pools and workload types and only `defs`.
-fn repo_with(defs: &[(&str, String)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["pools", "workload-types", "templates"] {
-        support::copy_tree(&support::example_repo().join(sub), &dir.path().join(sub));
-    }
-    for (name, text) in defs {
-        write(dir.path(), &format!("definitions/{name}.yaml"), text);
-    }
-    git_commit_all(dir.path(), "test homelab");
-    dir
-}
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(repo: &Path, state: &Path, db: &str, config: &str) -> Daemon {
-        std::fs::create_dir_all(state).unwrap();
-        let log = state.join("daemon.log");
-        let config_path = state.join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_homelabd"))
-            .args(["daemon", "--repo"])
-            .arg(repo)
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--database-url", db])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--config")
-            .arg(&config_path)
-            .env("HOMELABD_LOG", "info")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            )
-            .spawn()
-            .expect("start daemon");
-        Daemon { child, log }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// A daemon on `repo` and the database `db`, with `config` (see [`config`]).
+fn start_daemon(repo: &Path, state: &Path, db: &str, config: &str) -> Daemon {
+    DaemonCommand::new(state)
+        .repo(repo)
+        .database(db)
+        .config(config)
+        .spawn()
 }
 
 /// The config every test daemon runs with: fast observation and backoff.
@@ -175,38 +85,12 @@ async fn wait_for(
     what: &str,
     check: impl Fn(&Seen) -> bool,
 ) -> Seen {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Ok(store) = Store::connect(url).await
-            && let Some(s) = seen(&store).await
-        {
-            if check(&s) {
-                return s;
-            }
-            last = Some(s);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "timed out waiting for {what}\nlast: {last:#?}\ndaemon log:\n{}",
-        daemon.log()
-    );
+    wait_for_store(url, daemon, secs, what, seen, check).await
 }
 
 /// The containers of a resource's compose project: (id, running, memory limit, env).
 fn containers(resource: &str) -> Vec<(String, bool, i64, Vec<String>)> {
-    let ps = Command::new("docker")
-        .args(["ps", "-aq", "--no-trunc", "--filter"])
-        .arg(format!(
-            "label=com.docker.compose.project=homelabd-{resource}"
-        ))
-        .output()
-        .unwrap();
-    let ids: Vec<String> = String::from_utf8_lossy(&ps.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let ids = project_containers(resource);
     if ids.is_empty() {
         return Vec::new();
     }
@@ -235,15 +119,14 @@ fn containers(resource: &str) -> Vec<(String, bool, i64, Vec<String>)> {
         .collect()
 }
 
-/// Removes every container of the given resources (test cleanup, also on panic).
+/// Removes every container and network of the given resources (test cleanup, also on
+/// panic).
 struct Cleanup(Vec<String>);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for r in &self.0 {
-            for (id, ..) in containers(r) {
-                let _ = Command::new("docker").args(["rm", "-f", &id]).output();
-            }
+            remove_project(r);
         }
     }
 }
@@ -267,7 +150,7 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
         support::skip(test, "no PostgreSQL binaries and no DATABASE_URL");
         return;
     };
-    let id = unique();
+    let id = unique_suffix();
     let web = format!("web-{id}");
     let keep = format!("keep-{id}");
     let gone = format!("gone-{id}");
@@ -278,7 +161,7 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
         (&gone, definition(&gone, 0.25, "UTC", true)),
     ]);
     let state = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(repo.path(), &state.path().join("s"), &url, &config(""));
+    let daemon = start_daemon(repo.path(), &state.path().join("s"), &url, &config(""));
 
     // 1. Applied by the daemon: the containers run with the rendered memory limit.
     wait_for(&url, &daemon, 120, "three resources applied", |s| {
@@ -391,14 +274,14 @@ async fn a_hanging_tool_is_killed_recorded_and_backed_off() {
     if !docker_ready(test) {
         return;
     }
-    let id = unique();
+    let id = unique_suffix();
     let name = format!("hang-{id}");
     let repo = repo_with(&[(&name, definition(&name, 0.25, "UTC", false))]);
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().join("s");
     let url = format!("sqlite://{}", state_dir.join("homelabd.db").display());
     // A "compose tool" that never finishes.
-    let daemon = Daemon::start(
+    let daemon = start_daemon(
         repo.path(),
         &state_dir,
         &url,
@@ -446,7 +329,7 @@ async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
     if !docker_ready(test) {
         return;
     }
-    let id = unique();
+    let id = unique_suffix();
     let name = format!("crash-{id}");
     let _cleanup = Cleanup(vec![name.clone()]);
     let repo = repo_with(&[(&name, definition(&name, 0.25, "UTC", false))]);
@@ -460,7 +343,7 @@ async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
         "[executors.docker]\ncompose_command = [\"sh\", \"-c\", \"sleep 4; exec \\\"$0\\\" \\\"$@\\\"\", {}]\n",
         compose.trim_start_matches('[').trim_end_matches(']')
     );
-    let mut daemon = Daemon::start(repo.path(), &state_dir, &url, &config(&slow));
+    let mut daemon = start_daemon(repo.path(), &state_dir, &url, &config(&slow));
     wait_for(&url, &daemon, 60, "an apply running", |s| {
         s.runs_of(&name, "running") == 1
     })
@@ -468,7 +351,7 @@ async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
     daemon.kill9();
     drop(daemon);
 
-    let daemon = Daemon::start(repo.path(), &state_dir, &url, &config(""));
+    let daemon = start_daemon(repo.path(), &state_dir, &url, &config(""));
     let s = wait_for(&url, &daemon, 90, "interrupted then applied", |s| {
         s.runs_of(&name, "interrupted") == 1
             && s.runs_of(&name, "succeeded") >= 1

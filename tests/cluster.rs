@@ -18,12 +18,16 @@ use homelabd::store::{
     ApplyRunRecord, AuditRecord, DeviationRecord, MemberIdentity, PassRecord, ResourceRecord,
     RevisionRecord, Store,
 };
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{git_commit_all, write};
+use support::daemon::{Daemon, DaemonCommand};
+use support::docker::{
+    RemoveContainers, container_definition, docker_ready, project_containers, unique_suffix,
+};
+use support::repo_with;
 
-const IMAGE: &str = "homelabd-test/busybox:1";
+const IMAGE: &str = support::docker::TEST_IMAGE;
 
 async fn database(test: &str) -> Option<(Option<support::pg::PgCluster>, String)> {
     if let Ok(url) = std::env::var("DATABASE_URL")
@@ -37,25 +41,6 @@ async fn database(test: &str) -> Option<(Option<support::pg::PgCluster>, String)
     };
     let url = cluster.fresh_database().await;
     Some((Some(cluster), url))
-}
-
-fn docker_ready(test: &str) -> bool {
-    let engine = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output();
-    if !engine.is_ok_and(|o| o.status.success()) {
-        support::skip(test, "no Docker engine");
-        return false;
-    }
-    let built = Command::new("bash")
-        .arg(support::root().join("tests/support/build-test-image.sh"))
-        .arg(IMAGE)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !built {
-        support::skip(test, "cannot build the local busybox test image");
-    }
-    built
 }
 
 fn member(id: &str) -> MemberIdentity {
@@ -115,6 +100,20 @@ async fn seed(store: &Store, name: &str) -> String {
     };
     store.record_pass(&pass).await.unwrap();
     commit
+}
+
+/// Starts a docker-compose apply run of `name` at `commit`; returns its id.
+async fn start_run(store: &Store, name: &str, commit: &str) -> String {
+    store
+        .start_apply_run(
+            name,
+            commit,
+            "docker-compose",
+            "apply",
+            &audit("apply.started"),
+        )
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,27 +195,9 @@ async fn lease_fencing_locks_and_dead_members_through_the_store() {
     // Runs: a live member's running run is left alone, a silent member's is interrupted.
     let commit = seed(&a, "web").await;
     seed(&a, "db").await;
-    let live = a
-        .start_apply_run(
-            "web",
-            &commit,
-            "docker-compose",
-            "apply",
-            &audit("apply.started"),
-        )
-        .await
-        .unwrap();
+    let live = start_run(&a, "web", &commit).await;
     a.set_apply_run_member(&live, "b").await.unwrap();
-    let dead = a
-        .start_apply_run(
-            "db",
-            &commit,
-            "docker-compose",
-            "apply",
-            &audit("apply.started"),
-        )
-        .await
-        .unwrap();
+    let dead = start_run(&a, "db", &commit).await;
     a.set_apply_run_member(&dead, "gone").await.unwrap();
     let interrupted = b.interrupt_orphaned_applies(5.0).await.unwrap();
     let ids: Vec<&str> = interrupted.iter().map(|r| r.id.as_str()).collect();
@@ -242,116 +223,32 @@ async fn lease_fencing_locks_and_dead_members_through_the_store() {
     );
 }
 
-/// A repository with the example's pools and workload types and `defs`.
-fn repo_with(defs: &[(&str, String)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["pools", "workload-types", "templates"] {
-        support::copy_tree(&support::example_repo().join(sub), &dir.path().join(sub));
-    }
-    for (name, text) in defs {
-        write(dir.path(), &format!("definitions/{name}.yaml"), text);
-    }
-    git_commit_all(dir.path(), "test homelab");
-    dir
-}
-
 fn definition(name: &str) -> String {
-    format!(
-        "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: {name}\nspec:\n  \
-         resource_type: container\n  workload_type: web-application\n  \
-         requirements: {{cpu: 1, memory_gb: 0.25}}\n  \
-         placement: {{provider: docker, pool: /homelab/docker}}\n  \
-         chart:\n    name: docker-compose\n    values:\n      image: \"{IMAGE}\"\n  \
-         policy: {{apply: auto, self_heal: false, prune: false}}\n"
-    )
+    container_definition(name, IMAGE, false)
 }
 
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    port: u16,
+/// A daemon on `repo` and the database `db`, with `config`.
+fn start(repo: &Path, state: &Path, db: &str, config: &str) -> Daemon {
+    start_notifying(repo, state, db, config, None)
 }
 
-impl Daemon {
-    fn start(repo: &Path, state: &Path, db: &str, config: &str) -> Daemon {
-        Daemon::start_notifying(repo, state, db, config, None)
+/// Started with `NOTIFY_SOCKET` set to `notify` (as systemd does), or unset.
+fn start_notifying(
+    repo: &Path,
+    state: &Path,
+    db: &str,
+    config: &str,
+    notify: Option<&Path>,
+) -> Daemon {
+    let command = DaemonCommand::new(state)
+        .repo(repo)
+        .database(db)
+        .config(config);
+    match notify {
+        Some(socket) => command.env("NOTIFY_SOCKET", socket),
+        None => command,
     }
-
-    /// Started with `NOTIFY_SOCKET` set to `notify` (as systemd does), or unset.
-    fn start_notifying(
-        repo: &Path,
-        state: &Path,
-        db: &str,
-        config: &str,
-        notify: Option<&Path>,
-    ) -> Daemon {
-        std::fs::create_dir_all(state).unwrap();
-        let log = state.join("daemon.log");
-        let config_path = state.join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_homelabd"));
-        match notify {
-            Some(socket) => command.env("NOTIFY_SOCKET", socket),
-            None => command.env_remove("NOTIFY_SOCKET"),
-        };
-        let child = command
-            .args(["daemon", "--repo"])
-            .arg(repo)
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--database-url", db])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--config")
-            .arg(&config_path)
-            .env("HOMELABD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            )
-            .spawn()
-            .expect("start daemon");
-        Daemon { child, log, port }
-    }
-
-    fn pid(&self) -> i64 {
-        i64::from(self.child.id())
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn metric(&self, name: &str) -> Option<f64> {
-        let body = support::get(format!("http://127.0.0.1:{}/metrics", self.port))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        body.lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+    .spawn()
 }
 
 fn logs(daemons: &[Daemon]) -> String {
@@ -360,31 +257,6 @@ fn logs(daemons: &[Daemon]) -> String {
         .map(|d| format!("--- pid {} ---\n{}", d.pid(), d.log()))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Container ids of a resource's compose project.
-fn containers(resource: &str) -> Vec<String> {
-    let ps = Command::new("docker")
-        .args(["ps", "-aq", "--no-trunc", "--filter"])
-        .arg(format!(
-            "label=com.docker.compose.project=homelabd-{resource}"
-        ))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&ps.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for id in containers(&self.0) {
-            let _ = Command::new("docker").args(["rm", "-f", &id]).output();
-        }
-    }
 }
 
 struct Seen {
@@ -443,16 +315,9 @@ async fn three_daemons_one_postgres_kill_9_of_the_leader_mid_apply() {
     let Some((_pg, url)) = database(test).await else {
         return;
     };
-    let suffix = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 0xffffff
-    );
+    let suffix = unique_suffix();
     let name = format!("ha-{suffix}");
-    let _cleanup = Cleanup(name.clone());
+    let _cleanup = RemoveContainers(name.clone());
     let repo = repo_with(&[(&name, definition(&name))]);
     let compose = support::tool("docker-compose")
         .map(|p| format!("\"{}\"", p.display()))
@@ -466,7 +331,7 @@ async fn three_daemons_one_postgres_kill_9_of_the_leader_mid_apply() {
     let state = tempfile::tempdir().unwrap();
     let mut daemons: Vec<Daemon> = (0..3)
         .map(|i| {
-            Daemon::start(
+            start(
                 repo.path(),
                 &state.path().join(format!("d{i}")),
                 &url,
@@ -576,7 +441,7 @@ async fn three_daemons_one_postgres_kill_9_of_the_leader_mid_apply() {
     }
     assert_eq!(runs[0].state, "interrupted");
     assert_eq!(runs[1].state, "succeeded");
-    let ids = containers(&name);
+    let ids = project_containers(&name);
     assert_eq!(ids.len(), 1, "one container, not two: {ids:?}");
 
     // The survivors see the new leader; `homelabd status` names it.
@@ -629,7 +494,7 @@ async fn a_second_daemon_on_one_sqlite_database_refuses_to_start() {
     let state = tempfile::tempdir().unwrap();
     let first_dir = state.path().join("a");
     let url = format!("sqlite://{}", first_dir.join("homelabd.db").display());
-    let first = Daemon::start(repo.path(), &first_dir, &url, "");
+    let first = start(repo.path(), &first_dir, &url, "");
     let deadline = Instant::now() + Duration::from_secs(60);
     while support::get(format!("http://127.0.0.1:{}/healthz", first.port))
         .await
@@ -645,7 +510,7 @@ async fn a_second_daemon_on_one_sqlite_database_refuses_to_start() {
 
     // Same state directory and database; then another state directory, same database.
     for dir in [first_dir.clone(), state.path().join("b")] {
-        let mut second = Daemon::start(repo.path(), &dir, &url, "");
+        let mut second = start(repo.path(), &dir, &url, "");
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = second.child.try_wait().unwrap() {
@@ -703,14 +568,14 @@ async fn a_restart_after_kill_9_leads_at_once_on_the_same_state_dir() {
             None
         }
     };
-    let mut first = Daemon::start(repo.path(), &dir, &url, "");
+    let mut first = start(repo.path(), &dir, &url, "");
     assert!(leader_pid(first.pid()).await.is_some(), "{}", first.log());
     first.kill9();
 
     // The state directory's lock proves the old process gone: its lease is retired at
     // the first heartbeat instead of running out.
     let restarted = Instant::now();
-    let second = Daemon::start(repo.path(), &dir, &url, "");
+    let second = start(repo.path(), &dir, &url, "");
     let members = leader_pid(second.pid()).await.expect("the restart leads");
     let took = restarted.elapsed();
     eprintln!("leader again after a restart: {:.1} s", took.as_secs_f64());
@@ -744,16 +609,7 @@ async fn sqlite_is_one_daemon_no_members_free_locks_all_runs_interrupted() {
     let lock = store.try_lock_resource("web").await.unwrap().expect("free");
     lock.release().await;
     let commit = seed(&store, "web").await;
-    let run = store
-        .start_apply_run(
-            "web",
-            &commit,
-            "docker-compose",
-            "apply",
-            &audit("apply.started"),
-        )
-        .await
-        .unwrap();
+    let run = start_run(&store, "web", &commit).await;
     store.set_apply_run_member(&run, "a").await.unwrap();
     // One daemon per SQLite file: a run still `running` at start is always a dead one's.
     let interrupted = store.interrupt_orphaned_applies(10.0).await.unwrap();
@@ -778,7 +634,7 @@ async fn leader_and_follower_both_tell_systemd_they_are_ready() {
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         sockets.push(socket);
-        daemons.push(Daemon::start_notifying(
+        daemons.push(start_notifying(
             repo.path(),
             &state.path().join(format!("d{i}")),
             &url,

@@ -10,58 +10,22 @@ mod support;
 use homelabd::store::{ResourceRecord, Store};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::daemon::{Daemon, DaemonCommand, wait_for_store};
 use support::{git_commit_all, write};
 
-/// A running daemon, killed when dropped.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    /// The HTTP listener's port.
-    port: u16,
-}
-
-impl Daemon {
-    fn start(repo: &Path, state: &Path, db: Option<&str>) -> Daemon {
-        let log = state.with_extension("log");
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_homelabd"));
-        cmd.args(["daemon", "--repo"])
-            .arg(repo)
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("HOMELABD_LOG", "info")
-            // Nothing here may start containers: every resource waits for `homelabd apply`.
-            .env("HOMELABD_CONFIG", manual_config(state))
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        if let Some(url) = db {
-            cmd.args(["--database-url", url]);
-        }
-        Daemon {
-            child: cmd.spawn().expect("start daemon"),
-            log,
-            port,
-        }
+/// A daemon on `repo`, on `db` or its default SQLite store, logging beside `state`.
+fn start(repo: &Path, state: &Path, db: Option<&str>) -> Daemon {
+    let command = DaemonCommand::new(state)
+        .repo(repo)
+        .log_file(&state.with_extension("log"))
+        // Nothing here may start containers: every resource waits for `homelabd apply`.
+        .env("HOMELABD_CONFIG", manual_config(state));
+    match db {
+        Some(url) => command.database(url),
+        None => command,
     }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+    .spawn()
 }
 
 /// A config file whose default apply policy is manual.
@@ -69,13 +33,6 @@ fn manual_config(state: &Path) -> PathBuf {
     let path = state.with_extension("toml");
     std::fs::write(&path, "[policy]\napply = \"manual\"\n").unwrap();
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Polls the store until `check` holds (or fails after `secs`, showing the daemon log).
@@ -86,23 +43,8 @@ async fn wait_for(
     what: &str,
     check: impl Fn(&Snapshot) -> bool,
 ) -> Snapshot {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut last = None;
-    while Instant::now() < deadline {
-        if let Ok(store) = Store::connect(url).await
-            && let Ok(s) = snapshot(&store).await
-        {
-            if check(&s) {
-                return s;
-            }
-            last = Some(s);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "timed out waiting for {what}\nlast state: {last:#?}\ndaemon log:\n{}",
-        daemon.log()
-    );
+    let read = async |store: &Store| snapshot(store).await.ok();
+    wait_for_store(url, daemon, secs, what, read, check).await
 }
 
 #[derive(Debug)]
@@ -145,7 +87,7 @@ async fn scenario(db: Option<String>) {
     let first = git_commit_all(repo.path(), "example homelab");
 
     // 1. The daemon loads the commit, renders every resource and records it.
-    let daemon = Daemon::start(repo.path(), &state_dir, db.as_deref());
+    let daemon = start(repo.path(), &state_dir, db.as_deref());
     // The render is recorded first; the apply phase then records why nothing is applied.
     let s = wait_for(&url, &daemon, 60, "first commit recorded", |s| {
         s.revision.as_deref() == Some(first.as_str())
@@ -261,7 +203,7 @@ async fn scenario(db: Option<String>) {
     drop(daemon);
 
     // 5. A restart resumes from the store: nothing unchanged is rendered again.
-    let daemon = Daemon::start(repo.path(), &state_dir, db.as_deref());
+    let daemon = start(repo.path(), &state_dir, db.as_deref());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let s = wait_for(&url, &daemon, 20, "state after restart", |s| {
         s.revision.as_deref() == Some(fourth.as_str())
@@ -316,7 +258,7 @@ async fn scenario(db: Option<String>) {
     let fifth = git_commit_all(repo.path(), "150 services");
     tokio::time::sleep(Duration::from_millis(300)).await;
     daemon.kill9();
-    let daemon = Daemon::start(repo.path(), &state_dir, db.as_deref());
+    let daemon = start(repo.path(), &state_dir, db.as_deref());
     let s = wait_for(&url, &daemon, 60, "bulk commit after kill -9", |s| {
         s.revision.as_deref() == Some(fifth.as_str())
             && (0..150).all(|i| {
@@ -387,7 +329,7 @@ async fn database_outage_loses_nothing() {
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().join("state");
     let first = git_commit_all(repo.path(), "example homelab");
-    let daemon = Daemon::start(repo.path(), &state_dir, Some(&url));
+    let daemon = start(repo.path(), &state_dir, Some(&url));
     let port = daemon.port;
     wait_for(&url, &daemon, 60, "first commit", |s| {
         s.revision.as_deref() == Some(first.as_str())

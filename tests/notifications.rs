@@ -21,10 +21,12 @@ use homelabd::store::{
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::daemon::{Daemon, DaemonCommand, free_port, wait_until};
+use support::docker::{RemoveContainers, container_definition, project_containers};
 use support::pg::PgCluster;
 
 const SECRET: &str = "receiver-shared-secret";
@@ -137,14 +139,6 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// A port nobody listens on (yet).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
 }
 
 fn signature_ok(got: &Got) -> bool {
@@ -959,70 +953,44 @@ async fn postgres_outbox_contract() {
 // ---------------------------------------------------------------------------------
 // The daemon: a failing apply is notified, across a restart
 
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
+/// A daemon on SQLite in `state`, its `ops` sink sending to `hook`.
+fn start(repo: Option<&Path>, state: &Path, config: &str, hook: &str) -> Daemon {
+    let db = format!("sqlite://{}", state.join("homelabd.db").display());
+    start_on(repo, state, &db, config, hook)
 }
 
-impl Daemon {
-    fn start(repo: Option<&Path>, state: &Path, config: &str, hook: &str) -> Daemon {
-        let db = format!("sqlite://{}", state.join("homelabd.db").display());
-        Daemon::start_on(repo, state, &db, config, hook)
+/// A daemon on the database `db` (with `--repo` only when `repo` is given: the config
+/// may name the source), its `ops` sink sending to `hook`, signed with [`SECRET`].
+fn start_on(repo: Option<&Path>, state: &Path, db: &str, config: &str, hook: &str) -> Daemon {
+    let command = DaemonCommand::new(state).database(db).config(config);
+    match repo {
+        Some(repo) => command.repo(repo),
+        None => command,
     }
+    .env("HOMELABD_LOG", "info,homelabd::notify_out=debug")
+    .env("HOMELABD_NOTIFY_OPS_URL", hook)
+    .env("HOMELABD_NOTIFY_OPS_SECRET", SECRET)
+    .env_remove("CREDENTIALS_DIRECTORY")
+    .spawn()
+}
 
-    fn start_on(repo: Option<&Path>, state: &Path, db: &str, config: &str, hook: &str) -> Daemon {
-        std::fs::create_dir_all(state).unwrap();
-        let log = state.join("daemon.log");
-        let config_path = state.join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_homelabd"));
-        cmd.arg("daemon");
-        if let Some(repo) = repo {
-            cmd.arg("--repo").arg(repo);
+/// Waits up to `secs` for the daemon's first pass to be recorded in the store at `url`.
+async fn wait_first_pass(url: &str, daemon: &Daemon, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(store) = Store::connect(url).await
+            && store.latest_revision().await.ok().flatten().is_some()
+        {
+            break;
         }
-        let child = cmd
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--database-url", db])
-            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
-            .arg("--config")
-            .arg(&config_path)
-            .env("HOMELABD_LOG", "info,homelabd::notify_out=debug")
-            .env("HOMELABD_NOTIFY_OPS_URL", hook)
-            .env("HOMELABD_NOTIFY_OPS_SECRET", SECRET)
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            )
-            .spawn()
-            .expect("start daemon");
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(Instant::now() < deadline, "no first pass\n{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_apply_is_notified_across_a_restart_and_so_is_its_recovery() {
-    let engine = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output();
-    if !engine.is_ok_and(|o| o.status.success()) {
+    if !support::docker::engine_ready() {
         support::skip(
             "a_failing_apply_is_notified_across_a_restart_and_so_is_its_recovery",
             "no Docker engine (the docker executor is only available with one)",
@@ -1030,21 +998,12 @@ async fn a_failing_apply_is_notified_across_a_restart_and_so_is_its_recovery() {
         return;
     }
     let repo = tempfile::tempdir().unwrap();
-    for sub in ["pools", "workload-types", "templates"] {
-        support::copy_tree(&support::example_repo().join(sub), &repo.path().join(sub));
-    }
+    support::example_basics(repo.path());
     let name = format!("notify-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     support::write(
         repo.path(),
         &format!("definitions/{name}.yaml"),
-        &format!(
-            "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: {name}\n\
-             spec:\n  resource_type: container\n  workload_type: web-application\n  \
-             requirements: {{cpu: 1, memory_gb: 0.25}}\n  \
-             placement: {{provider: docker, pool: /homelab/docker}}\n  \
-             chart:\n    name: docker-compose\n    values:\n      image: \"busybox:1\"\n  \
-             policy: {{apply: auto, self_heal: false, prune: false}}\n"
-        ),
+        &container_definition(&name, "busybox:1", false),
     );
     support::git_commit_all(repo.path(), "a resource whose apply fails");
     let state = tempfile::tempdir().unwrap();
@@ -1059,7 +1018,7 @@ async fn a_failing_apply_is_notified_across_a_restart_and_so_is_its_recovery() {
 
     // First life: nothing listens; the failure is recorded and its delivery retried.
     let db = format!("sqlite://{}", state.path().join("homelabd.db").display());
-    let daemon = Daemon::start(Some(repo.path()), state.path(), config, &hook);
+    let daemon = start(Some(repo.path()), state.path(), config, &hook);
     let deadline = Instant::now() + Duration::from_secs(60);
     let event = loop {
         assert!(
@@ -1094,16 +1053,14 @@ async fn a_failing_apply_is_notified_across_a_restart_and_so_is_its_recovery() {
     // Second life: the receiver is up; the same event arrives, once.
     let inbox = Inbox::default();
     let _rx = Receiver::start(&inbox, port).await;
-    let daemon = Daemon::start(Some(repo.path()), state.path(), config, &hook);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while inbox.accepted().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "apply.failed not delivered after the restart\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let daemon = start(Some(repo.path()), state.path(), config, &hook);
+    wait_until(
+        &daemon,
+        60,
+        "apply.failed delivered after the restart",
+        || !inbox.accepted().is_empty(),
+    )
+    .await;
     // Retries of the failing apply say nothing new.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let got = inbox.accepted();
@@ -1129,16 +1086,11 @@ async fn a_failing_apply_is_notified_across_a_restart_and_so_is_its_recovery() {
 
     // Third life: the tool works again; the success after the failure is "recovered".
     let fixed = config.replace("exit 3", "exit 0");
-    let daemon = Daemon::start(Some(repo.path()), state.path(), &fixed, &hook);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while inbox.accepted().len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "apply.recovered not delivered\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let daemon = start(Some(repo.path()), state.path(), &fixed, &hook);
+    wait_until(&daemon, 60, "apply.recovered delivered", || {
+        inbox.accepted().len() >= 2
+    })
+    .await;
     let recovered = inbox.accepted()[1].json();
     assert_eq!(recovered["type"], "apply.recovered");
     assert_eq!(recovered["severity"], "info");
@@ -1178,7 +1130,7 @@ async fn a_git_outage_is_notified_when_it_starts_and_when_it_ends() {
          events = [\"daemon.degraded\", \"daemon.recovered\"]\n",
         bare.display()
     );
-    let daemon = Daemon::start(None, &state, &config, &rx.url("/hook"));
+    let daemon = start(None, &state, &config, &rx.url("/hook"));
     let types = || -> Vec<(String, String)> {
         inbox
             .accepted()
@@ -1210,16 +1162,7 @@ async fn a_git_outage_is_notified_when_it_starts_and_when_it_ends() {
     };
     // Running normally: the mirror exists once the first pass is recorded.
     let db = format!("sqlite://{}", state.join("homelabd.db").display());
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        if let Ok(store) = Store::connect(&db).await
-            && store.latest_revision().await.ok().flatten().is_some()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no first pass\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_first_pass(&db, &daemon, 40).await;
     let away = work.path().join("remote-away.git");
     std::fs::rename(&bare, &away).unwrap();
     wait("daemon.degraded", 1).await;
@@ -1258,23 +1201,14 @@ async fn a_database_outage_is_notified_once_the_database_is_back() {
                   [notify]\npoll_interval_seconds = 1\n\
                   [[notify.sinks]]\nname = \"ops\"\nkind = \"webhook\"\n\
                   events = [\"daemon.degraded\", \"daemon.recovered\"]\n";
-    let daemon = Daemon::start_on(
+    let daemon = start_on(
         Some(repo.path()),
         state.path(),
         &url,
         config,
         &rx.url("/hook"),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(store) = Store::connect(&url).await
-            && store.latest_revision().await.ok().flatten().is_some()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no first pass\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_first_pass(&url, &daemon, 60).await;
     if !cluster.stop() {
         return support::skip(
             test,
@@ -1289,15 +1223,10 @@ async fn a_database_outage_is_notified_once_the_database_is_back() {
         "written while the database is down\n",
     );
     support::git_commit_all(repo.path(), "while the database is down");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !daemon.log().contains("cannot write to the store") {
-        assert!(
-            Instant::now() < deadline,
-            "outage not noticed\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(&daemon, 30, "the outage noticed", || {
+        daemon.log().contains("cannot write to the store")
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         inbox.all().is_empty(),
@@ -1344,67 +1273,21 @@ async fn a_database_outage_is_notified_once_the_database_is_back() {
     );
 }
 
-/// The container ids of a resource's compose project.
-fn project_containers(resource: &str) -> Vec<String> {
-    let ps = Command::new("docker")
-        .args(["ps", "-aq", "--no-trunc", "--filter"])
-        .arg(format!(
-            "label=com.docker.compose.project=homelabd-{resource}"
-        ))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&ps.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Removes a resource's containers (test cleanup, also on panic).
-struct RemoveContainers(String);
-
-impl Drop for RemoveContainers {
-    fn drop(&mut self) {
-        for id in project_containers(&self.0) {
-            let _ = Command::new("docker").args(["rm", "-f", &id]).output();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_detected_and_resolved_by_self_heal_are_notified() {
     let test = "drift_detected_and_resolved_by_self_heal_are_notified";
-    const IMAGE: &str = "homelabd-test/busybox:1";
-    let engine = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output();
-    if !engine.is_ok_and(|o| o.status.success()) {
-        return support::skip(test, "no Docker engine");
-    }
-    let built = Command::new("bash")
-        .arg(support::root().join("tests/support/build-test-image.sh"))
-        .arg(IMAGE)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !built {
-        return support::skip(test, "cannot build the local busybox test image");
+    const IMAGE: &str = support::docker::TEST_IMAGE;
+    if !support::docker::docker_ready(test) {
+        return;
     }
     let repo = tempfile::tempdir().unwrap();
-    for sub in ["pools", "workload-types", "templates"] {
-        support::copy_tree(&support::example_repo().join(sub), &repo.path().join(sub));
-    }
+    support::example_basics(repo.path());
     let name = format!("drift-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let _cleanup = RemoveContainers(name.clone());
     support::write(
         repo.path(),
         &format!("definitions/{name}.yaml"),
-        &format!(
-            "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: {name}\n\
-             spec:\n  resource_type: container\n  workload_type: web-application\n  \
-             requirements: {{cpu: 1, memory_gb: 0.25}}\n  \
-             placement: {{provider: docker, pool: /homelab/docker}}\n  \
-             chart:\n    name: docker-compose\n    values:\n      image: \"{IMAGE}\"\n  \
-             policy: {{apply: auto, self_heal: true, prune: false}}\n"
-        ),
+        &container_definition(&name, IMAGE, true),
     );
     support::git_commit_all(repo.path(), "a self-healing container");
     let inbox = Inbox::default();
@@ -1415,12 +1298,11 @@ async fn drift_detected_and_resolved_by_self_heal_are_notified() {
                   [notify]\npoll_interval_seconds = 1\n\
                   [[notify.sinks]]\nname = \"ops\"\nkind = \"webhook\"\n\
                   events = [\"drift.detected\", \"drift.resolved\"]\n";
-    let daemon = Daemon::start(Some(repo.path()), state.path(), config, &rx.url("/hook"));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while project_containers(&name).is_empty() {
-        assert!(Instant::now() < deadline, "never applied\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let daemon = start(Some(repo.path()), state.path(), config, &rx.url("/hook"));
+    wait_until(&daemon, 90, "the first apply", || {
+        !project_containers(&name).is_empty()
+    })
+    .await;
     // Let a clean observation pass: the running container is no drift.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let ours = |g: &Got| g.json()["subject"] == name.as_str();

@@ -12,9 +12,10 @@ use homelabd::preview::{self, Report};
 use homelabd::propose::GitHubSettings;
 use homelabd::reconcile::EffectivePolicy;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::daemon::{Daemon, DaemonCommand, wait_until};
+use support::git;
 use support::github_sim::{BOT_LOGIN, GithubSim, Recorded};
 
 const POOL: &str = include_str!("../example-repo/pools/docker.yaml");
@@ -636,66 +637,17 @@ async fn the_status_is_set_and_one_comment_is_updated_in_place() {
 
 // ---- the daemon ----
 
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Daemon {
-    fn start(repo: &str, state: &Path, config: &str, secret: &str, token: &str) -> Daemon {
-        std::fs::create_dir_all(state).unwrap();
-        let log = state.join("daemon.log");
-        let config_path = state.join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_homelabd"))
-            .args(["daemon", "--repo", repo])
-            .args(["--branch", "main", "--state-dir"])
-            .arg(state)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--config")
-            .arg(&config_path)
-            .env("HOMELABD_LOG", "info")
-            .env("HOMELABD_WEBHOOK_SECRET", secret)
-            .env("HOMELABD_GITHUB_TOKEN", token)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("HOMELABD_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start daemon");
-        Daemon { child, log, port }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the HTTP listener. Previews need neither the store nor a finished pass.
-    async fn listening(&self) {
-        let url = format!("http://127.0.0.1:{}/healthz", self.port);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = support::get(&url).await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "not listening\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A daemon tracking `main` of `repo` (a path or URL) with its default SQLite store,
+/// verifying webhooks with `secret` and calling GitHub with `token`.
+fn start(repo: &str, state: &Path, config: &str, secret: &str, token: &str) -> Daemon {
+    DaemonCommand::new(state)
+        .repo(repo)
+        .args(["--branch", "main"])
+        .config(config)
+        .env("HOMELABD_WEBHOOK_SECRET", secret)
+        .env("HOMELABD_GITHUB_TOKEN", token)
+        .env_remove("HOMELABD_DATABASE_URL")
+        .spawn()
 }
 
 fn hub_signature(key: &str, body: &[u8]) -> String {
@@ -751,18 +703,6 @@ async fn send_pull_request_into(
         .status()
 }
 
-async fn wait_until(what: &str, daemon: &Daemon, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn count(sim: &GithubSim, method: &str, path: &str) -> usize {
     sim.requests()
         .iter()
@@ -793,19 +733,19 @@ async fn a_signed_pull_request_webhook_and_polling_report_previews() {
         sim.url
     );
     let secret = "webhook-secret";
-    let daemon = Daemon::start(
+    let daemon = start(
         dir.path().to_str().unwrap(),
         state.path(),
         &config,
         secret,
         "ghp-daemon-token",
     );
-    daemon.listening().await;
+    daemon.wait_healthy(60).await;
 
     let status = send_pull_request(&daemon, secret, "d-1", "opened", 7, &first).await;
     assert_eq!(status, reqwest::StatusCode::ACCEPTED);
     let comments = "/repos/example/homelab/issues/7/comments";
-    wait_until("the first comment", &daemon, || {
+    wait_until(&daemon, 60, "the first comment", || {
         count(&sim, "POST", comments) == 1
     })
     .await;
@@ -841,7 +781,7 @@ async fn a_signed_pull_request_webhook_and_polling_report_previews() {
     let second = support::git_commit_all(dir.path(), "status port");
     send_pull_request(&daemon, secret, "d-3", "synchronize", 7, &second).await;
     let patch = format!("/repos/example/homelab/issues/comments/{}", comment.id);
-    wait_until("the comment update", &daemon, || {
+    wait_until(&daemon, 60, "the comment update", || {
         count(&sim, "PATCH", &patch) == 1
     })
     .await;
@@ -870,7 +810,7 @@ async fn a_signed_pull_request_webhook_and_polling_report_previews() {
 
     // Polling: an open pull request nobody sent a webhook for.
     sim.open_pull(8, "feature", &second);
-    wait_until("the polled preview", &daemon, || {
+    wait_until(&daemon, 60, "the polled preview", || {
         count(&sim, "POST", "/repos/example/homelab/issues/8/comments") == 1
     })
     .await;
@@ -905,19 +845,6 @@ async fn a_signed_pull_request_webhook_and_polling_report_previews() {
     assert_eq!(unsigned.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test]
 async fn a_remote_pull_request_head_is_fetched_from_refs_pull() {
     // The remote holds the pull request only as refs/pull/9/head, as GitHub does for a
@@ -949,12 +876,12 @@ async fn a_remote_pull_request_head_is_fetched_from_refs_pull() {
         sim.url
     );
     let url = format!("file://{}", bare.display());
-    let daemon = Daemon::start(&url, state.path(), &config, "s3cret", "ghp-remote-token");
-    daemon.listening().await;
+    let daemon = start(&url, state.path(), &config, "s3cret", "ghp-remote-token");
+    daemon.wait_healthy(60).await;
     let accepted = send_pull_request(&daemon, "s3cret", "r-1", "opened", 9, &head).await;
     assert_eq!(accepted, reqwest::StatusCode::ACCEPTED);
     let comments = "/repos/example/homelab/issues/9/comments";
-    wait_until("the comment", &daemon, || {
+    wait_until(&daemon, 60, "the comment", || {
         count(&sim, "POST", comments) == 1
     })
     .await;

@@ -14,32 +14,14 @@ use homelabd::store::{AuditRecord, ProposalRecord, Store};
 use pretty_assertions::assert_eq;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
+use support::git;
 use support::github_sim::GithubSim;
 use support::pg::PgCluster;
 
 const AUTHOR: &str = "Proposal Bot";
 const EMAIL: &str = "bot@homelab.example";
 const NEW_FILE: &str = "definitions/apps/status-page.yaml";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// A working repository holding `content_root` (the example homelab at `sub`, or at the
 /// top) on `main`, and a bare repository as its `origin`, both in temp dirs.
@@ -130,6 +112,47 @@ fn request(subject: &str, changes: Vec<FileChange>) -> ProposalRequest {
     }
 }
 
+/// A proposer on the local working repository that pushes to `origin` and records in
+/// `store`.
+fn pushing_proposer(repos: &Repos, store: &Arc<Store>) -> Proposer {
+    Proposer::new(
+        settings(Some("origin")),
+        local(repos, None),
+        engine(),
+        Some(Arc::clone(store)),
+    )
+}
+
+/// The request most tests make: add the status page at [`NEW_FILE`].
+fn add_status_page() -> ProposalRequest {
+    request(
+        "status-page",
+        vec![write(NEW_FILE, status_page("status-page", 3002))],
+    )
+}
+
+/// The GitHub simulator for `example/homelab`, accepting `ghp-test-token`, which finds
+/// pushed branches in `repos.bare`.
+async fn github_sim(repos: &Repos) -> GithubSim {
+    GithubSim::start(
+        "example",
+        "homelab",
+        "ghp-test-token",
+        Some(repos.bare.clone()),
+    )
+    .await
+}
+
+/// `[propose.github]` for `example/homelab` at `api_url`.
+fn github(api_url: &str, token: Option<&str>) -> GitHubSettings {
+    GitHubSettings {
+        owner: "example".into(),
+        repo: "homelab".into(),
+        api_url: api_url.into(),
+        token: token.map(homelabd::config::Secret::new),
+    }
+}
+
 fn write(path: &str, content: String) -> FileChange {
     FileChange::Write {
         path: path.into(),
@@ -203,12 +226,7 @@ fn proposals_can_be_awaited_on_any_thread(proposer: &Proposer, req: ProposalRequ
 async fn a_local_proposal_pushes_one_commit_with_exactly_the_change() {
     let repos = repos(None);
     let store = sqlite(&repos).await;
-    let proposer = Proposer::new(
-        settings(Some("origin")),
-        local(&repos, None),
-        engine(),
-        Some(Arc::clone(&store)),
-    );
+    let proposer = pushing_proposer(&repos, &store);
     let content = status_page("status-page", 3002);
     let objects_before = object_files(&repos.work.join(".git"));
     let outcome = proposer
@@ -341,13 +359,7 @@ async fn a_local_proposal_pushes_one_commit_with_exactly_the_change() {
 async fn without_a_remote_the_branch_stays_local() {
     let repos = repos(None);
     let proposer = Proposer::new(settings(None), local(&repos, None), engine(), None);
-    let outcome = proposer
-        .propose(request(
-            "status-page",
-            vec![write(NEW_FILE, status_page("status-page", 3002))],
-        ))
-        .await
-        .unwrap();
+    let outcome = proposer.propose(add_status_page()).await.unwrap();
     assert_eq!(outcome.status, "local");
     let branch = outcome.branch.unwrap();
     assert_eq!(branches(&repos.work).get(&branch), outcome.commit.as_ref());
@@ -358,20 +370,9 @@ async fn without_a_remote_the_branch_stays_local() {
 async fn a_remote_tracked_repository_pushes_to_its_url_and_opens_a_pull_request() {
     let repos = repos(None);
     let store = sqlite(&repos).await;
-    let sim = GithubSim::start(
-        "example",
-        "homelab",
-        "ghp-test-token",
-        Some(repos.bare.clone()),
-    )
-    .await;
+    let sim = github_sim(&repos).await;
     let mut settings = settings(None);
-    settings.github = Some(GitHubSettings {
-        owner: "example".into(),
-        repo: "homelab".into(),
-        api_url: sim.url.clone(),
-        token: None,
-    });
+    settings.github = Some(github(&sim.url, None));
     settings
         .resolve_with(
             None,
@@ -390,13 +391,7 @@ async fn a_remote_tracked_repository_pushes_to_its_url_and_opens_a_pull_request(
         sub_path: None,
     };
     let proposer = Proposer::new(settings, tracked, engine(), Some(Arc::clone(&store)));
-    let outcome = proposer
-        .propose(request(
-            "status-page",
-            vec![write(NEW_FILE, status_page("status-page", 3002))],
-        ))
-        .await
-        .unwrap();
+    let outcome = proposer.propose(add_status_page()).await.unwrap();
 
     let branch = outcome.branch.clone().unwrap();
     assert_eq!(outcome.status, "pull-request");
@@ -459,37 +454,20 @@ async fn a_remote_tracked_repository_pushes_to_its_url_and_opens_a_pull_request(
 async fn a_refused_pull_request_is_reported_and_recorded_with_the_pushed_branch() {
     let repos = repos(None);
     let store = sqlite(&repos).await;
-    let sim = GithubSim::start(
-        "example",
-        "homelab",
-        "ghp-test-token",
-        Some(repos.bare.clone()),
-    )
-    .await;
+    let sim = github_sim(&repos).await;
     sim.fail_pull_requests_with(
         403,
         serde_json::json!({"message": "Resource not accessible by personal access token", "status": "403"}),
     );
     let mut settings = settings(Some("origin"));
-    settings.github = Some(GitHubSettings {
-        owner: "example".into(),
-        repo: "homelab".into(),
-        api_url: sim.url.clone(),
-        token: Some(homelabd::config::Secret::new("ghp-test-token")),
-    });
+    settings.github = Some(github(&sim.url, Some("ghp-test-token")));
     let proposer = Proposer::new(
         settings,
         local(&repos, None),
         engine(),
         Some(Arc::clone(&store)),
     );
-    let err = proposer
-        .propose(request(
-            "status-page",
-            vec![write(NEW_FILE, status_page("status-page", 3002))],
-        ))
-        .await
-        .unwrap_err();
+    let err = proposer.propose(add_status_page()).await.unwrap_err();
     let ProposeError::GitHub(message) = &err else {
         panic!("expected a GitHub error, got {err:?}");
     };
@@ -513,12 +491,7 @@ async fn a_refused_pull_request_is_reported_and_recorded_with_the_pushed_branch(
 async fn an_invalid_definition_is_refused_and_nothing_is_written() {
     let repos = repos(None);
     let store = sqlite(&repos).await;
-    let proposer = Proposer::new(
-        settings(Some("origin")),
-        local(&repos, None),
-        engine(),
-        Some(Arc::clone(&store)),
-    );
+    let proposer = pushing_proposer(&repos, &store);
     let objects_before = object_files(&repos.work.join(".git"));
     let remote_objects_before = object_files(&repos.bare);
     let broken =
@@ -565,12 +538,7 @@ async fn an_invalid_definition_is_refused_and_nothing_is_written() {
 async fn escaping_paths_and_bad_names_are_refused() {
     let repos = repos(None);
     let store = sqlite(&repos).await;
-    let proposer = Proposer::new(
-        settings(Some("origin")),
-        local(&repos, None),
-        engine(),
-        Some(Arc::clone(&store)),
-    );
+    let proposer = pushing_proposer(&repos, &store);
     let objects_before = object_files(&repos.work.join(".git"));
     for path in [
         "../../x.yaml",
@@ -632,12 +600,7 @@ async fn escaping_paths_and_bad_names_are_refused() {
 async fn concurrent_proposals_make_two_correct_branches() {
     let repos = repos(None);
     let store = sqlite(&repos).await;
-    let proposer = Proposer::new(
-        settings(Some("origin")),
-        local(&repos, None),
-        engine(),
-        Some(Arc::clone(&store)),
-    );
+    let proposer = pushing_proposer(&repos, &store);
     let (a_content, b_content) = (status_page("status-a", 3010), status_page("status-b", 3011));
     let (a, b) = tokio::join!(
         proposer.propose(request(
@@ -675,17 +638,9 @@ async fn concurrent_proposals_make_two_correct_branches() {
 async fn a_dry_run_shows_everything_and_writes_nothing() {
     let repos = repos(None);
     let store = sqlite(&repos).await;
-    let proposer = Proposer::new(
-        settings(Some("origin")),
-        local(&repos, None),
-        engine(),
-        Some(Arc::clone(&store)),
-    );
+    let proposer = pushing_proposer(&repos, &store);
     let objects_before = object_files(&repos.work.join(".git"));
-    let mut req = request(
-        "status-page",
-        vec![write(NEW_FILE, status_page("status-page", 3002))],
-    );
+    let mut req = add_status_page();
     req.dry_run = true;
     let outcome = proposer.propose(req).await.unwrap();
     assert_eq!(outcome.status, "dry-run");
@@ -776,20 +731,9 @@ async fn paths_are_relative_to_the_tracked_sub_path() {
 async fn github_without_anywhere_to_push_is_an_error_before_anything_is_written() {
     let repos = repos(None);
     let mut settings = settings(None);
-    settings.github = Some(GitHubSettings {
-        owner: "example".into(),
-        repo: "homelab".into(),
-        api_url: "http://127.0.0.1:9".into(),
-        token: Some(homelabd::config::Secret::new("t")),
-    });
+    settings.github = Some(github("http://127.0.0.1:9", Some("t")));
     let proposer = Proposer::new(settings, local(&repos, None), engine(), None);
-    let err = proposer
-        .propose(request(
-            "status-page",
-            vec![write(NEW_FILE, status_page("status-page", 3002))],
-        ))
-        .await
-        .unwrap_err();
+    let err = proposer.propose(add_status_page()).await.unwrap_err();
     assert!(
         matches!(&err, ProposeError::GitHub(m) if m.contains("[propose] remote")),
         "{err:?}"

@@ -8,23 +8,8 @@ use homelabd::store::Store;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::daemon::{Daemon, DaemonCommand, free_port};
+use support::git;
 
 fn rev(dir: &Path) -> String {
     let out = Command::new("git")
@@ -62,13 +47,6 @@ async fn wait_revision(url: &str, want: &str, secs: u64, log: &Path) {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// Makes `bare` a bare repository whose `main` holds the example homelab, pushed from
 /// the working repository `work` (created here).
 fn example_remote(bare: &Path, work: &Path) {
@@ -84,23 +62,15 @@ fn example_remote(bare: &Path, work: &Path) {
     git(work, &["push", "-q", bare.to_str().unwrap(), "main"]);
 }
 
-/// Starts `homelabd daemon ARGS --state-dir STATE --listen 127.0.0.1:<free port>`,
-/// logging to `log`; returns the process (killed on drop) and the HTTP port.
-fn start_daemon(args: &[&str], state: &Path, log: &Path, env: &[(&str, &str)]) -> (Kill, u16) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_homelabd"))
-        .arg("daemon")
-        .args(args)
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .envs(env.iter().copied())
-        .env("HOMELABD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
+/// Starts `homelabd daemon ARGS --state-dir STATE --listen 127.0.0.1:<free port>` with
+/// `env`, logging to `log`; the process is killed on drop.
+fn start_daemon(args: &[&str], state: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
+    env.iter()
+        .fold(
+            DaemonCommand::new(state).args(args).log_file(log),
+            |command, (key, value)| command.env(key, value),
+        )
         .spawn()
-        .unwrap();
-    (Kill(child), port)
 }
 
 fn sign(secret: &str, ts: &str, body: &str) -> String {
@@ -130,12 +100,13 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
     )
     .unwrap();
     let log = tmp.path().join("daemon.log");
-    let (_daemon, port) = start_daemon(
+    let daemon = start_daemon(
         &["--config", config.to_str().unwrap()],
         &state,
         &log,
         &[("HOMELABD_WEBHOOK_SECRET", "s3cret")],
     );
+    let port = daemon.port;
     let url = format!("sqlite://{}", state.join("homelabd.db").display());
     wait_revision(&url, &first, 60, &log).await;
     assert!(
@@ -258,12 +229,12 @@ async fn sighup_applies_a_new_poll_interval_and_refuses_a_broken_config() {
     };
     write_config(3600);
     let log = tmp.path().join("daemon.log");
-    let (daemon, _) = start_daemon(&["--config", config.to_str().unwrap()], &state, &log, &[]);
+    let daemon = start_daemon(&["--config", config.to_str().unwrap()], &state, &log, &[]);
     let url = format!("sqlite://{}", state.join("homelabd.db").display());
     wait_revision(&url, &rev(&work), 60, &log).await;
     let hup = || {
         let ok = Command::new("kill")
-            .args(["-HUP", &daemon.0.id().to_string()])
+            .args(["-HUP", &daemon.child.id().to_string()])
             .status()
             .unwrap()
             .success();

@@ -128,6 +128,52 @@ pub fn git_commit_all(dir: &Path, message: &str) -> String {
         .to_string()
 }
 
+/// Runs the `git` CLI in `dir` with a fixed test identity; panics with its stderr unless
+/// it succeeds. Returns its trimmed stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Copies the example's pools, workload types and templates into `dir`: enough for
+/// definitions to place and render, with none of the example's own definitions.
+pub fn example_basics(dir: &Path) {
+    for sub in ["pools", "workload-types", "templates"] {
+        copy_tree(&example_repo().join(sub), &dir.join(sub));
+    }
+}
+
+/// A committed repository with the [`example_basics`] and only `defs`, each a
+/// `(name, text)` written to `definitions/NAME.yaml`.
+pub fn repo_with(defs: &[(&str, String)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    example_basics(dir.path());
+    for (name, text) in defs {
+        write(dir.path(), &format!("definitions/{name}.yaml"), text);
+    }
+    git_commit_all(dir.path(), "test homelab");
+    dir
+}
+
+/// A `homelabd daemon` process (log file, free port, killed on drop) and store polling.
+pub mod daemon;
+
+/// The local Docker engine: the busybox test image and compose project containers.
+pub mod docker;
+
 /// A throwaway PostgreSQL server (`DATABASE_URL`, or a private cluster via initdb).
 pub mod pg;
 
