@@ -6,8 +6,9 @@ use std::path::PathBuf;
 /// GitOps reconciliation for homelab and small-fleet infrastructure.
 ///
 /// Describe what you want as YAML in a git repository; homelabd validates it, places it
-/// on your pools, and renders Terraform, Ansible, Kubernetes, Compose, CloudFormation and
-/// ARM configs for it.
+/// on your pools, renders Terraform, Ansible, Kubernetes, Compose, CloudFormation and ARM
+/// configs for it, applies them with the real tools, records drift, previews pull
+/// requests, and answers AI agents over MCP (changes only as pull requests).
 #[derive(Debug, Parser)]
 #[command(
     name = "homelabd",
