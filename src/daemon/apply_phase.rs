@@ -8,8 +8,8 @@ use super::run::Reconciler;
 use crate::apply::{
     ApplyOutcome, ApplyReport, ApplyRequest, CmdRun, Interruption, ProviderExecutor,
 };
-use crate::model::Provider;
-use crate::reconcile::{ApplyDecision, ApplyInputs, decide, prune, state};
+use crate::model::{ApplyPolicy, Provider};
+use crate::reconcile::{ApplyDecision, ApplyInputs, EffectivePolicy, decide, prune, state};
 use crate::store::{ApplyRunEffects, ApplyRunEnd, PassRecord, ResourceRecord, Store};
 use chrono::Utc;
 use std::collections::BTreeSet;
@@ -358,16 +358,9 @@ impl Reconciler {
                 if op == Operation::Apply {
                     record.state = state::FAILED.to_owned();
                 }
-                record.reason = Some(format!(
-                    "{}{} failed: {summary}; retrying in {}s",
-                    if op == Operation::Apply {
-                        ""
-                    } else {
-                        "prune: "
-                    },
-                    d.operation.as_str(),
-                    wait.as_secs()
-                ));
+                let manual = EffectivePolicy::from_stored(record.policy.as_ref()).apply
+                    == ApplyPolicy::Manual;
+                record.reason = Some(failure_reason(op, &name, &summary, manual, wait));
                 let stderr = last_lines(&end.stderr_tail, 20);
                 record.last_error = Some(if stderr.is_empty() {
                     summary
@@ -508,8 +501,56 @@ fn tails(runs: &[CmdRun], pick: impl Fn(&CmdRun) -> &String) -> String {
     out
 }
 
+/// The reason shown for a failed run: what failed, and when it is tried again — a
+/// manual resource only when a person asks again.
+fn failure_reason(
+    op: Operation,
+    name: &str,
+    summary: &str,
+    manual: bool,
+    wait: Duration,
+) -> String {
+    match op {
+        Operation::Apply if manual => {
+            format!("apply failed: {summary}; run `homelabd apply {name}` to retry")
+        }
+        Operation::Apply => format!("apply failed: {summary}; retrying in {}s", wait.as_secs()),
+        Operation::Destroy => format!(
+            "prune: destroy failed: {summary}; retrying in {}s",
+            wait.as_secs()
+        ),
+    }
+}
+
 /// The last `n` non-empty lines of `text`.
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_manual_apply_says_how_to_retry_instead_of_promising_a_retry() {
+        let wait = Duration::from_secs(5);
+        let auto = failure_reason(
+            Operation::Apply,
+            "web",
+            "compose exited with 1",
+            false,
+            wait,
+        );
+        assert_eq!(auto, "apply failed: compose exited with 1; retrying in 5s");
+        assert!(state::apply_failed(state::FAILED, Some(&auto)));
+        let manual = failure_reason(Operation::Apply, "web", "compose exited with 1", true, wait);
+        assert_eq!(
+            manual,
+            "apply failed: compose exited with 1; run `homelabd apply web` to retry"
+        );
+        assert!(state::apply_failed(state::FAILED, Some(&manual)));
+        let prune = failure_reason(Operation::Destroy, "web", "boom", true, wait);
+        assert!(prune.starts_with("prune: destroy failed: boom; retrying in 5s"));
+    }
 }
