@@ -59,45 +59,9 @@ impl EventType {
     }
 }
 
-/// How urgent an event is; sinks filter with `min_severity`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// The severity named `name`, if any.
-    pub fn parse(name: &str) -> Option<Severity> {
-        match name {
-            "info" => Some(Severity::Info),
-            "warning" => Some(Severity::Warning),
-            "critical" => Some(Severity::Critical),
-            _ => None,
-        }
-    }
-}
-
-impl From<crate::observe::Severity> for Severity {
-    fn from(s: crate::observe::Severity) -> Severity {
-        match s {
-            crate::observe::Severity::Info => Severity::Info,
-            crate::observe::Severity::Warning => Severity::Warning,
-            crate::observe::Severity::Critical => Severity::Critical,
-        }
-    }
-}
+/// How urgent an event is (the same scale as a deviation's); sinks filter with
+/// `min_severity`.
+pub use crate::observe::Severity;
 
 /// A part of the daemon whose loss degrades it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,7 +171,7 @@ pub fn apply_recovered(facts: &ApplyFacts<'_>, at: DateTime<Utc>) -> Notificatio
 pub fn drift_detected(d: &Deviation, at: DateTime<Utc>) -> NotificationRecord {
     record(
         EventType::DriftDetected,
-        d.severity.into(),
+        d.severity,
         &d.resource,
         format!("drift on {}: {}", d.resource, one_line(&d.message)),
         json!({

@@ -61,6 +61,13 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    /// The severity named `name`, if any.
+    pub fn parse(name: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Critical]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// One difference between what was rendered and what the provider reports.
