@@ -300,21 +300,14 @@ fn placement_section(report: &Report, out: &mut String) {
             out.push_str("\nThe placement of further resources is left out (size limit).\n");
             break;
         }
-        let _ = writeln!(out, "\n**{}** → {}", code(&r.name), cell(&placement(r)));
-        if let Some(from) = &r.moved_from {
-            let _ = writeln!(out, "(moved from {})", cell(from));
-        }
-        out.push('\n');
-        for reason in &r.reasons {
-            let _ = writeln!(out, "- {}", cell(reason));
-        }
-        if !r.alternatives.is_empty() {
-            out.push_str("\n<details><summary>Alternatives considered</summary>\n\n");
-            for alt in &r.alternatives {
-                let _ = writeln!(out, "- {}", cell(alt));
-            }
-            out.push_str("\n</details>\n");
-        }
+        crate::propose::message::placement_block(
+            out,
+            &code(&r.name),
+            &placement(r),
+            r.moved_from.as_deref(),
+            &r.reasons,
+            &r.alternatives,
+        );
     }
 }
 

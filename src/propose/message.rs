@@ -186,21 +186,43 @@ fn placement_section(s: &Summary<'_>, out: &mut String) {
     }
     out.push_str("\n## Placement\n");
     for r in placed {
-        let _ = writeln!(out, "\n**`{}`** → {}", r.name, cell(&placement(r)));
-        if let Some(from) = &r.moved_from {
-            let _ = writeln!(out, "(moved from {})", cell(from));
+        let name = format!("`{}`", r.name);
+        placement_block(
+            out,
+            &name,
+            &placement(r),
+            r.moved_from.as_deref(),
+            &r.reasons,
+            &r.alternatives,
+        );
+    }
+}
+
+/// One resource's placement in GitHub markdown: where it goes (and came from), the
+/// reasons as a list, and the alternatives folded in `<details>`. `name` is already
+/// markdown (a code span).
+pub(crate) fn placement_block(
+    out: &mut String,
+    name: &str,
+    placement: &str,
+    moved_from: Option<&str>,
+    reasons: &[String],
+    alternatives: &[String],
+) {
+    let _ = writeln!(out, "\n**{name}** → {}", cell(placement));
+    if let Some(from) = moved_from {
+        let _ = writeln!(out, "(moved from {})", cell(from));
+    }
+    out.push('\n');
+    for reason in reasons {
+        let _ = writeln!(out, "- {}", cell(reason));
+    }
+    if !alternatives.is_empty() {
+        out.push_str("\n<details><summary>Alternatives considered</summary>\n\n");
+        for alt in alternatives {
+            let _ = writeln!(out, "- {}", cell(alt));
         }
-        out.push('\n');
-        for reason in &r.reasons {
-            let _ = writeln!(out, "- {}", cell(reason));
-        }
-        if !r.alternatives.is_empty() {
-            out.push_str("\n<details><summary>Alternatives considered</summary>\n\n");
-            for alt in &r.alternatives {
-                let _ = writeln!(out, "- {}", cell(alt));
-            }
-            out.push_str("\n</details>\n");
-        }
+        out.push_str("\n</details>\n");
     }
 }
 
