@@ -511,8 +511,7 @@ impl Reconciler {
             let Ok((name, result)) = done else { continue };
             let previous = self.stored.get(&name);
             match result {
-                Ok((written, provider, dir, repair)) => {
-                    let _ = (written_dir_unused(&dir), &provider);
+                Ok((written, repair)) => {
                     self.backoff.succeeded(&name);
                     if let Some(record) = records::rendered_record(
                         &name,
@@ -892,8 +891,6 @@ impl Reconciler {
 /// The loop's in-memory copy of a record: without the placement and dimensions JSON,
 /// which only the store needs (its upsert keeps them when an update carries none). With
 /// 10,000 resources this is most of the daemon's idle memory.
-fn written_dir_unused(_dir: &std::path::Path) {}
-
 fn slim(r: &ResourceRecord) -> ResourceRecord {
     ResourceRecord {
         placement: None,
@@ -902,10 +899,7 @@ fn slim(r: &ResourceRecord) -> ResourceRecord {
     }
 }
 
-type WriteResult = (
-    String,
-    Result<(WriteOutcome, String, std::path::PathBuf, bool), String>,
-);
+type WriteResult = (String, Result<(WriteOutcome, bool), String>);
 
 fn spawn_write(
     writes: &mut JoinSet<WriteResult>,
@@ -930,7 +924,7 @@ fn spawn_write(
             let dir = resource_dir(&out_dir, &r.manifest.provider, &task_name);
             let written = write_atomic(&dir, r)
                 .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
-            Ok::<_, String>((written, r.manifest.provider.clone(), dir, repair))
+            Ok::<_, String>((written, repair))
         })
         .await
         .map_err(|e| e.to_string())
