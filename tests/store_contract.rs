@@ -1276,3 +1276,125 @@ fn audit_row(action: &str, subject: &str) -> AuditRecord {
         details: json!({}),
     }
 }
+
+contract!(
+    concurrent_writers_never_see_busy,
+    sqlite_concurrent_writers_never_see_busy,
+    postgres_concurrent_writers_never_see_busy
+);
+
+/// Regression: writes in apply runs, observations and the outbox began deferred
+/// transactions on SQLite, so concurrent writers could fail with SQLITE_BUSY instead of
+/// waiting for the lock. Many tasks write at once through every write path; none fails.
+async fn concurrent_writers_never_see_busy(store: &Store, _raw: &Raw) {
+    use homelabd::observe::{Deviation, DeviationKind, Severity};
+    use homelabd::store::{ApplyRunEffects, ApplyRunEnd, NotificationRecord, ObservationWrite};
+    migrated(store).await;
+    let rev = commit('a');
+    let names: Vec<String> = (0..8).map(|i| format!("web{i}")).collect();
+    store
+        .record_pass(&PassRecord {
+            revision: Some(revision('a', "2024-05-01T00:00:00Z")),
+            resources: names.iter().map(|n| full_resource(n, &rev)).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (task, name) in names.iter().enumerate() {
+        let (store, rev, name) = (store.clone(), rev.clone(), name.clone());
+        tasks.spawn(async move {
+            for round in 0..12 {
+                // Each write path reads inside its transaction before it writes.
+                let id = store
+                    .start_apply_run(
+                        &name,
+                        &rev,
+                        "docker compose",
+                        "apply",
+                        &audit_row("apply.started", &name),
+                    )
+                    .await
+                    .map_err(|e| format!("start_apply_run: {e}"))?;
+                let mut applied = full_resource(&name, &rev);
+                applied.state = "applied".to_owned();
+                let end = ApplyRunEnd {
+                    state: "succeeded".to_owned(),
+                    argv: json!([["true"]]),
+                    exit_code: Some(0),
+                    finished_at: Utc::now(),
+                    duration_ms: 1,
+                    stdout_tail: String::new(),
+                    stderr_tail: String::new(),
+                    error: None,
+                };
+                let event = NotificationRecord {
+                    id: uuid::Uuid::new_v4(),
+                    event_type: "apply.recovered".to_owned(),
+                    severity: "info".to_owned(),
+                    subject: name.clone(),
+                    summary: "applied".to_owned(),
+                    details: json!({}),
+                    occurred_at: Utc::now(),
+                };
+                let effects = ApplyRunEffects {
+                    resource: Some(applied),
+                    forget: None,
+                    audit: vec![audit_row("apply.succeeded", &name)],
+                    notifications: vec![event.clone()],
+                };
+                store
+                    .finish_apply_run(&id, &end, &effects)
+                    .await
+                    .map_err(|e| format!("finish_apply_run: {e}"))?;
+                let deviation = Deviation {
+                    resource: name.clone(),
+                    key: format!("container/{round}"),
+                    kind: DeviationKind::Missing,
+                    severity: Severity::Warning,
+                    auto_correctable: false,
+                    corrective_action: "re-apply".to_owned(),
+                    expected: json!({}),
+                    actual: serde_json::Value::Null,
+                    message: "missing".to_owned(),
+                };
+                store
+                    .record_observation(&ObservationWrite {
+                        instances: vec![(name.clone(), json!({}), json!({}), true)],
+                        new: vec![deviation],
+                        resolved: vec![],
+                        at: Utc::now(),
+                        audit: vec![audit_row("drift.detected", &name)],
+                        notifications: vec![],
+                    })
+                    .await
+                    .map_err(|e| format!("record_observation: {e}"))?;
+                store
+                    .record_notifications(&[NotificationRecord {
+                        id: uuid::Uuid::new_v4(),
+                        ..event
+                    }])
+                    .await
+                    .map_err(|e| format!("record_notifications: {e}"))?;
+                store
+                    .request(
+                        Some(&name),
+                        "cli:test",
+                        homelabd::store::RequestAction::Apply,
+                    )
+                    .await
+                    .map_err(|e| format!("request: {e}"))?;
+                let _ = task;
+            }
+            Ok::<(), String>(())
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done.expect("writer task panicked") {
+            failures.push(e);
+        }
+    }
+    assert_eq!(failures, Vec::<String>::new(), "concurrent writes failed");
+    assert_eq!(store.apply_runs(None, 1000).await.unwrap().len(), 8 * 12);
+}

@@ -3,12 +3,14 @@
 //! transaction. A row still `running` at startup belonged to a daemon that died; it is
 //! marked `interrupted` and the resource is applied again (applies are idempotent).
 
-use super::{AuditRecord, Inner, ResourceRecord, Store, StoreError, codec, postgres, sqlite};
+use super::dialect::{Arg, Row, json, text, time};
+use super::records::{insert_audit, upsert_resource};
+use super::{AuditRecord, ResourceRecord, Store, StoreError, codec};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 // Every dynamic statement here is composed from constants (the column list), never
 // from input: input is always bound.
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 /// One apply or destroy (a row of `apply_runs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,40 +79,23 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<String, StoreError> {
         let id = uuid::Uuid::new_v4();
-        let now = codec::now();
-        let sql = "INSERT INTO apply_runs (id, resource, revision, executor, operation, state,
-                                           started_at)
-                   VALUES ($1, $2, $3, $4, $5, 'running', $6)";
-        match &self.inner {
-            Inner::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(sql)
-                    .bind(id.to_string())
-                    .bind(resource)
-                    .bind(revision)
-                    .bind(executor)
-                    .bind(operation)
-                    .bind(codec::to_text(now))
-                    .execute(&mut *tx)
-                    .await?;
-                sqlite::insert_audit(&mut tx, audit).await?;
-                tx.commit().await?;
-            }
-            Inner::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(sql)
-                    .bind(id)
-                    .bind(resource)
-                    .bind(revision)
-                    .bind(executor)
-                    .bind(operation)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                postgres::insert_audit(&mut tx, audit).await?;
-                tx.commit().await?;
-            }
-        }
+        let mut tx = self.begin_write().await?;
+        tx.execute(
+            "INSERT INTO apply_runs (id, resource, revision, executor, operation, state,
+                                     started_at)
+             VALUES ($1, $2, $3, $4, $5, 'running', $6)",
+            &[
+                Arg::Id(id),
+                text(resource),
+                text(revision),
+                text(executor),
+                text(operation),
+                time(codec::now()),
+            ],
+        )
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(id.to_string())
     }
 
@@ -121,101 +106,57 @@ impl Store {
         end: &ApplyRunEnd,
         effects: &ApplyRunEffects,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE apply_runs SET state = $2, argv = $3, exit_code = $4,
-                       finished_at = $5, duration_ms = $6, stdout_tail = $7,
-                       stderr_tail = $8, error = $9
-                   WHERE id = $1";
         let stdout = codec::strip_nul(&end.stdout_tail);
         let stderr = codec::strip_nul(&end.stderr_tail);
-        match &self.inner {
-            Inner::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(sql)
-                    .bind(id)
-                    .bind(&end.state)
-                    .bind(end.argv.to_string())
-                    .bind(end.exit_code)
-                    .bind(codec::to_text(codec::micros(end.finished_at)))
-                    .bind(end.duration_ms)
-                    .bind(stdout.as_ref())
-                    .bind(stderr.as_ref())
-                    .bind(&end.error)
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(r) = &effects.resource {
-                    sqlite::upsert_resource(&mut tx, r).await?;
-                }
-                if let Some(name) = &effects.forget {
-                    sqlx::query("DELETE FROM deployment_instances WHERE name = $1")
-                        .bind(name)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for a in &effects.audit {
-                    sqlite::insert_audit(&mut tx, a).await?;
-                }
-                super::outbox::insert_sqlite(&mut tx, &effects.notifications).await?;
-                tx.commit().await?;
-            }
-            Inner::Postgres(pool) => {
-                let uuid = parse_id(id)?;
-                let mut tx = pool.begin().await?;
-                sqlx::query(sql)
-                    .bind(uuid)
-                    .bind(&end.state)
-                    .bind(&end.argv)
-                    .bind(end.exit_code)
-                    .bind(codec::micros(end.finished_at))
-                    .bind(end.duration_ms)
-                    .bind(stdout.as_ref())
-                    .bind(stderr.as_ref())
-                    .bind(&end.error)
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(r) = &effects.resource {
-                    postgres::upsert_resource(&mut tx, r).await?;
-                }
-                if let Some(name) = &effects.forget {
-                    sqlx::query("DELETE FROM deployment_instances WHERE name = $1")
-                        .bind(name)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for a in &effects.audit {
-                    postgres::insert_audit(&mut tx, a).await?;
-                }
-                super::outbox::insert_postgres(&mut tx, &effects.notifications).await?;
-                tx.commit().await?;
-            }
+        let mut tx = self.begin_write().await?;
+        tx.execute(
+            "UPDATE apply_runs SET state = $2, argv = $3, exit_code = $4,
+                 finished_at = $5, duration_ms = $6, stdout_tail = $7,
+                 stderr_tail = $8, error = $9
+             WHERE id = $1",
+            &[
+                Arg::Id(parse_id(id)?),
+                text(&end.state),
+                json(&end.argv),
+                Arg::Int4(end.exit_code),
+                time(end.finished_at),
+                Arg::Int(Some(end.duration_ms)),
+                text(&stdout),
+                text(&stderr),
+                Arg::Text(end.error.as_deref()),
+            ],
+        )
+        .await?;
+        if let Some(r) = &effects.resource {
+            upsert_resource(&mut tx, r).await?;
         }
-        Ok(())
+        if let Some(name) = &effects.forget {
+            tx.execute(
+                "DELETE FROM deployment_instances WHERE name = $1",
+                &[text(name)],
+            )
+            .await?;
+        }
+        for a in &effects.audit {
+            insert_audit(&mut tx, a).await?;
+        }
+        super::outbox::insert(&mut tx, &effects.notifications).await?;
+        tx.commit().await
     }
 
     /// Marks every `running` run as `interrupted` (its daemon died mid-apply) and returns
     /// them. Called once at startup, before any new apply.
     pub async fn interrupt_running_applies(&self) -> Result<Vec<ApplyRunRecord>, StoreError> {
-        let now = codec::now();
         let sql = format!(
             "UPDATE apply_runs SET state = 'interrupted', finished_at = $1,
                  error = 'the daemon stopped while this ran; applied again after restart'
              WHERE state = 'running' RETURNING {COLUMNS}"
         );
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(codec::to_text(now))
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(run_from_sqlite)
-                .collect(),
-            Inner::Postgres(pool) => sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(now)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(run_from_postgres)
-                .collect(),
-        }
+        self.fetch_all(AssertSqlSafe(sql), &[time(codec::now())])
+            .await?
+            .iter()
+            .map(run_from)
+            .collect()
     }
 
     /// At most `limit` runs, newest first; of one resource or of all.
@@ -224,96 +165,55 @@ impl Store {
         resource: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ApplyRunRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlx::query(AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM apply_runs WHERE $1 IS NULL OR resource = $1
-                 ORDER BY started_at DESC LIMIT $2"
-            )))
-            .bind(resource)
-            .bind(limit.max(0))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(run_from_sqlite)
-            .collect(),
-            Inner::Postgres(pool) => sqlx::query(AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM apply_runs WHERE $1::text IS NULL OR resource = $1
-                 ORDER BY started_at DESC LIMIT $2"
-            )))
-            .bind(resource)
-            .bind(limit.max(0))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(run_from_postgres)
-            .collect(),
-        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM apply_runs WHERE CAST($1 AS TEXT) IS NULL OR resource = $1
+             ORDER BY started_at DESC LIMIT $2"
+        );
+        self.fetch_all(
+            AssertSqlSafe(sql),
+            &[Arg::Text(resource), Arg::Int(Some(limit.max(0)))],
+        )
+        .await?
+        .iter()
+        .map(run_from)
+        .collect()
     }
 }
 
-fn parse_id(id: &str) -> Result<uuid::Uuid, StoreError> {
+pub(super) fn parse_id(id: &str) -> Result<uuid::Uuid, StoreError> {
     uuid::Uuid::parse_str(id).map_err(|e| StoreError::Corrupt(format!("run id {id:?}: {e}")))
 }
 
-fn run_from_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<ApplyRunRecord, StoreError> {
-    let finished: Option<String> = row.try_get("finished_at")?;
-    let argv: String = row.try_get("argv")?;
+/// One `apply_runs` row selected with [`COLUMNS`].
+pub(super) fn run_from(row: &Row) -> Result<ApplyRunRecord, StoreError> {
     Ok(ApplyRunRecord {
-        id: row.try_get("id")?,
-        resource: row.try_get("resource")?,
-        revision: row.try_get("revision")?,
-        executor: row.try_get("executor")?,
-        operation: row.try_get("operation")?,
-        argv: codec::json_from_text("argv", &argv)?,
-        state: row.try_get("state")?,
-        exit_code: row.try_get("exit_code")?,
-        started_at: codec::from_text("started_at", row.try_get("started_at")?)?,
-        finished_at: finished
-            .map(|t| codec::from_text("finished_at", &t))
-            .transpose()?,
-        duration_ms: row.try_get("duration_ms")?,
-        stdout_tail: row.try_get("stdout_tail")?,
-        stderr_tail: row.try_get("stderr_tail")?,
-        error: row.try_get("error")?,
-    })
-}
-
-pub(super) fn run_from_postgres(row: &sqlx::postgres::PgRow) -> Result<ApplyRunRecord, StoreError> {
-    let id: uuid::Uuid = row.try_get("id")?;
-    Ok(ApplyRunRecord {
-        id: id.to_string(),
-        resource: row.try_get("resource")?,
-        revision: row.try_get("revision")?,
-        executor: row.try_get("executor")?,
-        operation: row.try_get("operation")?,
-        argv: row.try_get("argv")?,
-        state: row.try_get("state")?,
-        exit_code: row.try_get("exit_code")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        duration_ms: row.try_get("duration_ms")?,
-        stdout_tail: row.try_get("stdout_tail")?,
-        stderr_tail: row.try_get("stderr_tail")?,
-        error: row.try_get("error")?,
+        id: row.id("id")?.to_string(),
+        resource: row.get("resource")?,
+        revision: row.get("revision")?,
+        executor: row.get("executor")?,
+        operation: row.get("operation")?,
+        argv: row.json("argv")?,
+        state: row.get("state")?,
+        exit_code: row.get("exit_code")?,
+        started_at: row.time("started_at")?,
+        finished_at: row.opt_time("finished_at")?,
+        duration_ms: row.get("duration_ms")?,
+        stdout_tail: row.get("stdout_tail")?,
+        stderr_tail: row.get("stderr_tail")?,
+        error: row.get("error")?,
     })
 }
 
 impl Store {
     /// Is request `id` still queued (not yet taken by a daemon)?
     pub async fn request_pending(&self, id: i64) -> Result<bool, StoreError> {
-        let sql = "SELECT count(*) AS n FROM reconcile_requests WHERE id = $1";
-        let n: i64 = match &self.inner {
-            Inner::Sqlite(pool) => sqlx::query(sql)
-                .bind(id)
-                .fetch_one(pool)
-                .await?
-                .try_get("n")?,
-            Inner::Postgres(pool) => sqlx::query(sql)
-                .bind(id)
-                .fetch_one(pool)
-                .await?
-                .try_get("n")?,
-        };
+        let n: i64 = self
+            .fetch_one(
+                "SELECT count(*) AS n FROM reconcile_requests WHERE id = $1",
+                &[Arg::Int(Some(id))],
+            )
+            .await?
+            .get("n")?;
         Ok(n > 0)
     }
 }

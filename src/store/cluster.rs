@@ -265,21 +265,14 @@ impl Store {
     /// Records which member started run `id` (shown by `homelabd status`, and used to
     /// tell a dead member's runs from a live one's).
     pub async fn set_apply_run_member(&self, id: &str, member: &str) -> Result<(), StoreError> {
-        let sql = "UPDATE apply_runs SET member = $2 WHERE id = $1";
-        match &self.inner {
-            Inner::Sqlite(pool) => {
-                sqlx::query(sql).bind(id).bind(member).execute(pool).await?;
-            }
-            Inner::Postgres(pool) => {
-                let uuid = uuid::Uuid::parse_str(id)
-                    .map_err(|e| StoreError::Corrupt(format!("run id {id:?}: {e}")))?;
-                sqlx::query(sql)
-                    .bind(uuid)
-                    .bind(member)
-                    .execute(pool)
-                    .await?;
-            }
-        }
+        self.execute(
+            "UPDATE apply_runs SET member = $2 WHERE id = $1",
+            &[
+                super::dialect::Arg::Id(super::applies::parse_id(id)?),
+                super::dialect::text(member),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
@@ -291,7 +284,7 @@ impl Store {
         &self,
         ttl_secs: f64,
     ) -> Result<Vec<ApplyRunRecord>, StoreError> {
-        let Inner::Postgres(pool) = &self.inner else {
+        let Inner::Postgres(_) = &self.inner else {
             return self.interrupt_running_applies().await;
         };
         let sql = format!(
@@ -304,13 +297,14 @@ impl Store {
              RETURNING {}",
             super::applies::COLUMNS
         );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(codec::now())
-            .bind(ttl_secs)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(super::applies::run_from_postgres)
-            .collect()
+        use super::dialect::{Arg, time};
+        self.fetch_all(
+            AssertSqlSafe(sql),
+            &[time(codec::now()), Arg::Float(ttl_secs)],
+        )
+        .await?
+        .iter()
+        .map(super::applies::run_from)
+        .collect()
     }
 }

@@ -2,13 +2,15 @@
 //! deleted — when gone) and the observed state kept on `deployment_instances`
 //! (expected_state, actual_state, state_last_checked, deviation_detected).
 
-use super::{AuditRecord, Inner, Store, StoreError, codec, postgres, sqlite};
+use super::dialect::{Arg, Row, json, text, time};
+use super::records::insert_audit;
+use super::{AuditRecord, Store, StoreError, codec};
 use crate::observe::{Deviation, OpenDeviation};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 // Every dynamic statement here is composed from constants (the column list), never
 // from input: input is always bound.
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 /// One deviation as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,24 +76,14 @@ impl Store {
              WHERE resolved_at IS NULL OR NOT $1
              ORDER BY detected_at DESC, resource, deviation_key LIMIT $2"
         );
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(open_only)
-                .bind(limit.max(0))
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(from_sqlite)
-                .collect(),
-            Inner::Postgres(pool) => sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(open_only)
-                .bind(limit.max(0))
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(from_postgres)
-                .collect(),
-        }
+        self.fetch_all(
+            AssertSqlSafe(sql),
+            &[Arg::Bool(open_only), Arg::Int(Some(limit.max(0)))],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
     }
 
     /// Writes an observation pass: instance columns, new deviations, resolutions and
@@ -108,141 +100,72 @@ impl Store {
         let instance = "UPDATE deployment_instances SET expected_state = $2, actual_state = $3,
                             state_last_checked = $4, deviation_detected = $5
                         WHERE name = $1";
-        match &self.inner {
-            Inner::Sqlite(pool) => {
-                let at = codec::to_text(codec::micros(w.at));
-                let mut tx = pool.begin().await?;
-                for (name, expected, actual, detected) in &w.instances {
-                    sqlx::query(instance)
-                        .bind(name)
-                        .bind(expected.to_string())
-                        .bind(actual.to_string())
-                        .bind(&at)
-                        .bind(detected)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for d in &w.new {
-                    sqlx::query(insert)
-                        .bind(uuid::Uuid::new_v4().to_string())
-                        .bind(&d.resource)
-                        .bind(&d.key)
-                        .bind(d.kind.as_str())
-                        .bind(d.severity.as_str())
-                        .bind(d.auto_correctable)
-                        .bind(&d.corrective_action)
-                        .bind(d.expected.to_string())
-                        .bind(d.actual.to_string())
-                        .bind(&d.message)
-                        .bind(&at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for (id, by) in &w.resolved {
-                    sqlx::query(resolve)
-                        .bind(id)
-                        .bind(&at)
-                        .bind(by)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for a in &w.audit {
-                    sqlite::insert_audit(&mut tx, a).await?;
-                }
-                super::outbox::insert_sqlite(&mut tx, &w.notifications).await?;
-                tx.commit().await?;
-            }
-            Inner::Postgres(pool) => {
-                let at = codec::micros(w.at);
-                let mut tx = pool.begin().await?;
-                for (name, expected, actual, detected) in &w.instances {
-                    sqlx::query(instance)
-                        .bind(name)
-                        .bind(expected)
-                        .bind(actual)
-                        .bind(at)
-                        .bind(detected)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for d in &w.new {
-                    sqlx::query(insert)
-                        .bind(uuid::Uuid::new_v4())
-                        .bind(&d.resource)
-                        .bind(&d.key)
-                        .bind(d.kind.as_str())
-                        .bind(d.severity.as_str())
-                        .bind(d.auto_correctable)
-                        .bind(&d.corrective_action)
-                        .bind(&d.expected)
-                        .bind(&d.actual)
-                        .bind(codec::strip_nul(&d.message).as_ref())
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for (id, by) in &w.resolved {
-                    let Ok(id) = uuid::Uuid::parse_str(id) else {
-                        continue;
-                    };
-                    sqlx::query(resolve)
-                        .bind(id)
-                        .bind(at)
-                        .bind(by)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for a in &w.audit {
-                    postgres::insert_audit(&mut tx, a).await?;
-                }
-                super::outbox::insert_postgres(&mut tx, &w.notifications).await?;
-                tx.commit().await?;
-            }
+        let mut tx = self.begin_write().await?;
+        for (name, expected, actual, detected) in &w.instances {
+            tx.execute(
+                instance,
+                &[
+                    text(name),
+                    json(expected),
+                    json(actual),
+                    time(w.at),
+                    Arg::Bool(*detected),
+                ],
+            )
+            .await?;
         }
-        Ok(())
+        for d in &w.new {
+            // An observer's message can carry anything a tool printed; NUL is replaced
+            // on both backends alike (PostgreSQL text cannot hold it).
+            let message = codec::strip_nul(&d.message);
+            tx.execute(
+                insert,
+                &[
+                    Arg::Id(uuid::Uuid::new_v4()),
+                    text(&d.resource),
+                    text(&d.key),
+                    text(d.kind.as_str()),
+                    text(d.severity.as_str()),
+                    Arg::Bool(d.auto_correctable),
+                    text(&d.corrective_action),
+                    json(&d.expected),
+                    json(&d.actual),
+                    text(&message),
+                    time(w.at),
+                ],
+            )
+            .await?;
+        }
+        for (id, by) in &w.resolved {
+            // An id that is no UUID names no stored deviation.
+            let Ok(id) = uuid::Uuid::parse_str(id) else {
+                continue;
+            };
+            tx.execute(resolve, &[Arg::Id(id), time(w.at), text(by)])
+                .await?;
+        }
+        for a in &w.audit {
+            insert_audit(&mut tx, a).await?;
+        }
+        super::outbox::insert(&mut tx, &w.notifications).await?;
+        tx.commit().await
     }
 }
 
-fn from_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<DeviationRecord, StoreError> {
-    let json = |col: &str| -> Result<Option<serde_json::Value>, StoreError> {
-        let text: Option<String> = row.try_get(col)?;
-        text.map(|t| codec::json_from_text(col, &t)).transpose()
-    };
-    let resolved: Option<String> = row.try_get("resolved_at")?;
+fn from_row(row: &Row) -> Result<DeviationRecord, StoreError> {
     Ok(DeviationRecord {
-        id: row.try_get("id")?,
-        resource: row.try_get("resource")?,
-        key: row.try_get("deviation_key")?,
-        deviation_type: row.try_get("deviation_type")?,
-        severity: row.try_get("severity")?,
-        auto_correctable: row.try_get("auto_correctable")?,
-        corrective_action: row.try_get("corrective_action")?,
-        expected: json("expected")?,
-        actual: json("actual")?,
-        message: row.try_get("message")?,
-        detected_at: codec::from_text("detected_at", row.try_get("detected_at")?)?,
-        resolved_at: resolved
-            .map(|t| codec::from_text("resolved_at", &t))
-            .transpose()?,
-        resolved_by: row.try_get("resolved_by")?,
-    })
-}
-
-fn from_postgres(row: &sqlx::postgres::PgRow) -> Result<DeviationRecord, StoreError> {
-    let id: uuid::Uuid = row.try_get("id")?;
-    Ok(DeviationRecord {
-        id: id.to_string(),
-        resource: row.try_get("resource")?,
-        key: row.try_get("deviation_key")?,
-        deviation_type: row.try_get("deviation_type")?,
-        severity: row.try_get("severity")?,
-        auto_correctable: row.try_get("auto_correctable")?,
-        corrective_action: row.try_get("corrective_action")?,
-        expected: row.try_get("expected")?,
-        actual: row.try_get("actual")?,
-        message: row.try_get("message")?,
-        detected_at: row.try_get("detected_at")?,
-        resolved_at: row.try_get("resolved_at")?,
-        resolved_by: row.try_get("resolved_by")?,
+        id: row.id("id")?.to_string(),
+        resource: row.get("resource")?,
+        key: row.get("deviation_key")?,
+        deviation_type: row.get("deviation_type")?,
+        severity: row.get("severity")?,
+        auto_correctable: row.get("auto_correctable")?,
+        corrective_action: row.get("corrective_action")?,
+        expected: row.opt_json("expected")?,
+        actual: row.opt_json("actual")?,
+        message: row.get("message")?,
+        detected_at: row.time("detected_at")?,
+        resolved_at: row.opt_time("resolved_at")?,
+        resolved_by: row.get("resolved_by")?,
     })
 }

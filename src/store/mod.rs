@@ -76,7 +76,8 @@ pub struct RevisionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceRecord {
     pub name: String,
-    /// `rendered`, `invalid`, `orphaned`, `applied`, `failed` (see `reconcile::State`).
+    /// `rendered`, `invalid`, `orphaned`, `applied`, `failed` (see `reconcile::plan`'s
+    /// state constants).
     pub state: String,
     /// Why it is in that state, e.g. "rendered, not applied: no executor yet".
     pub reason: Option<String>,
@@ -198,6 +199,7 @@ mod applies;
 mod cluster;
 pub use cluster::{LeaseView, MemberIdentity, MemberRecord, ResourceLock};
 mod codec;
+mod dialect;
 mod drift;
 
 pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord};
@@ -208,6 +210,7 @@ pub use outbox::{DeliveryRecord, DueDelivery, NotificationRecord};
 mod postgres;
 mod proposals;
 pub use proposals::ProposalRecord;
+mod records;
 mod sqlite;
 
 /// A pool of connections to the store's database, SQLite or PostgreSQL. Cheap to clone.
@@ -261,10 +264,8 @@ impl Store {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::ping(pool).await,
-            Inner::Postgres(pool) => postgres::ping(pool).await,
-        }
+        self.execute("SELECT 1", &[]).await?;
+        Ok(())
     }
 
     /// Writes everything in `pass` in one transaction: the revision (upserted by commit),
@@ -277,12 +278,12 @@ impl Store {
     /// that has been recorded (foreign keys).
     pub async fn record_pass(&self, pass: &PassRecord) -> Result<(), StoreError> {
         match &self.inner {
-            Inner::Sqlite(pool) => sqlite::record_pass(pool, pass).await,
-            Inner::Postgres(pool) => {
+            Inner::Sqlite(_) => records::record_pass(self, pass).await,
+            Inner::Postgres(_) => {
                 // PostgreSQL text and JSONB cannot hold NUL; hostile YAML can put one in a
                 // diagnostic. Replace it rather than fail the whole pass forever.
                 let cleaned = codec::without_nul(pass)?;
-                postgres::record_pass(pool, cleaned.as_ref().unwrap_or(pass)).await
+                records::record_pass(self, cleaned.as_ref().unwrap_or(pass)).await
             }
         }
     }
@@ -294,43 +295,28 @@ impl Store {
 
     /// One revision by commit id.
     pub async fn revision(&self, commit: &str) -> Result<Option<RevisionRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::revision(pool, commit).await,
-            Inner::Postgres(pool) => postgres::revision(pool, commit).await,
-        }
+        records::revision(self, commit).await
     }
 
     /// At most `limit` revisions, newest `seen_at` first.
     pub async fn revisions(&self, limit: i64) -> Result<Vec<RevisionRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::revisions(pool, limit.max(0)).await,
-            Inner::Postgres(pool) => postgres::revisions(pool, limit.max(0)).await,
-        }
+        records::revisions(self, limit.max(0)).await
     }
 
     /// Every resource, ordered by name.
     pub async fn resources(&self) -> Result<Vec<ResourceRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::resources(pool, None, true).await,
-            Inner::Postgres(pool) => postgres::resources(pool, None, true).await,
-        }
+        records::resources(self, None, true).await
     }
 
     /// Every resource by name, without the placement and dimensions documents (they come
     /// back `None`): what the daemon's loop keeps in memory.
     pub async fn resource_states(&self) -> Result<Vec<ResourceRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::resources(pool, None, false).await,
-            Inner::Postgres(pool) => postgres::resources(pool, None, false).await,
-        }
+        records::resources(self, None, false).await
     }
 
     /// One resource by name.
     pub async fn resource(&self, name: &str) -> Result<Option<ResourceRecord>, StoreError> {
-        let found = match &self.inner {
-            Inner::Sqlite(pool) => sqlite::resources(pool, Some(name), true).await?,
-            Inner::Postgres(pool) => postgres::resources(pool, Some(name), true).await?,
-        };
+        let found = records::resources(self, Some(name), true).await?;
         Ok(found.into_iter().next())
     }
 
@@ -340,34 +326,22 @@ impl Store {
         resource: &str,
         limit: i64,
     ) -> Result<Vec<RenderRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::render_results(pool, resource, limit.max(0)).await,
-            Inner::Postgres(pool) => postgres::render_results(pool, resource, limit.max(0)).await,
-        }
+        records::render_results(self, resource, limit.max(0)).await
     }
 
     /// At most `limit` audit rows, newest first.
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::audit_log(pool, limit.max(0)).await,
-            Inner::Postgres(pool) => postgres::audit_log(pool, limit.max(0)).await,
-        }
+        records::audit_log(self, limit.max(0)).await
     }
 
     /// The stored pools, ordered by name, with their dimensions.
     pub async fn pools(&self) -> Result<Vec<CatalogRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::catalog(pool, Kind::Pool).await,
-            Inner::Postgres(pool) => postgres::catalog(pool, Kind::Pool).await,
-        }
+        records::catalog(self, Kind::Pool).await
     }
 
     /// The stored templates, ordered by name, with their dimensions.
     pub async fn templates(&self) -> Result<Vec<CatalogRecord>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::catalog(pool, Kind::Template).await,
-            Inner::Postgres(pool) => postgres::catalog(pool, Kind::Template).await,
-        }
+        records::catalog(self, Kind::Template).await
     }
 
     /// Queues a reconcile request for `resource` (None: everything) together with an
@@ -389,19 +363,13 @@ impl Store {
         action: RequestAction,
     ) -> Result<i64, StoreError> {
         let action = action.as_str();
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::request_reconcile(pool, resource, by, action).await,
-            Inner::Postgres(pool) => postgres::request_reconcile(pool, resource, by, action).await,
-        }
+        records::request(self, resource, by, action).await
     }
 
     /// Atomically takes (deletes and returns, oldest first) every queued request: two
     /// concurrent callers never both get the same request.
     pub async fn take_reconcile_requests(&self) -> Result<Vec<ReconcileRequest>, StoreError> {
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlite::take_reconcile_requests(pool).await,
-            Inner::Postgres(pool) => postgres::take_reconcile_requests(pool).await,
-        }
+        records::take_requests(self).await
     }
 }
 

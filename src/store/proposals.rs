@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
-use super::{AuditRecord, Inner, Store, StoreError, codec};
+use super::dialect::{Arg, json, text, time};
+use super::records::insert_audit;
+use super::{AuditRecord, Store, StoreError};
 
 /// One proposal as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,73 +38,34 @@ impl Store {
         let details = without_nul(proposal.details.clone());
         let audit_details = without_nul(audit.details.clone());
         let opened = [crate::notify_out::event::proposal_opened(proposal)];
-        match &self.inner {
-            Inner::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                sqlx::query(
-                    r#"INSERT INTO proposals (id, tool, client, branch, "commit", pr_url, status,
-                                              created_at, details)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
-                )
-                .bind(proposal.id.to_string())
-                .bind(&proposal.tool)
-                .bind(&proposal.client)
-                .bind(&proposal.branch)
-                .bind(&proposal.commit)
-                .bind(&proposal.pr_url)
-                .bind(&proposal.status)
-                .bind(codec::to_text(codec::micros(proposal.created_at)))
-                .bind(details.to_string())
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO audit_log (at, actor, action, subject, details)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(codec::to_text(codec::micros(audit.at)))
-                .bind(&audit.actor)
-                .bind(&audit.action)
-                .bind(&audit.subject)
-                .bind(audit_details.to_string())
-                .execute(&mut *tx)
-                .await?;
-                super::outbox::insert_sqlite(&mut tx, &opened).await?;
-                tx.commit().await?;
-            }
-            Inner::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(
-                    r#"INSERT INTO proposals (id, tool, client, branch, "commit", pr_url, status,
-                                              created_at, details)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
-                )
-                .bind(proposal.id)
-                .bind(&proposal.tool)
-                .bind(&proposal.client)
-                .bind(&proposal.branch)
-                .bind(&proposal.commit)
-                .bind(&proposal.pr_url)
-                .bind(&proposal.status)
-                .bind(codec::micros(proposal.created_at))
-                .bind(&details)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO audit_log (at, actor, action, subject, details)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(codec::micros(audit.at))
-                .bind(&audit.actor)
-                .bind(&audit.action)
-                .bind(&audit.subject)
-                .bind(&audit_details)
-                .execute(&mut *tx)
-                .await?;
-                super::outbox::insert_postgres(&mut tx, &opened).await?;
-                tx.commit().await?;
-            }
-        }
-        Ok(())
+        let mut tx = self.begin_write().await?;
+        tx.execute(
+            r#"INSERT INTO proposals (id, tool, client, branch, "commit", pr_url, status,
+                                      created_at, details)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+            &[
+                Arg::Id(proposal.id),
+                text(&proposal.tool),
+                text(&proposal.client),
+                text(&proposal.branch),
+                Arg::Text(proposal.commit.as_deref()),
+                Arg::Text(proposal.pr_url.as_deref()),
+                text(&proposal.status),
+                time(proposal.created_at),
+                json(&details),
+            ],
+        )
+        .await?;
+        insert_audit(
+            &mut tx,
+            &AuditRecord {
+                details: audit_details,
+                ..audit.clone()
+            },
+        )
+        .await?;
+        super::outbox::insert(&mut tx, &opened).await?;
+        tx.commit().await
     }
 
     /// At most `limit` proposals, newest first.
@@ -111,54 +73,26 @@ impl Store {
         const SQL: &str = r#"SELECT id, tool, client, branch, "commit", pr_url, status,
                                     created_at, details
                              FROM proposals ORDER BY created_at DESC, id DESC LIMIT $1"#;
-        let limit = limit.max(0);
-        match &self.inner {
-            Inner::Sqlite(pool) => sqlx::query(SQL)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|row| {
-                    let id: String = row.try_get("id")?;
-                    Ok(ProposalRecord {
-                        id: uuid::Uuid::parse_str(&id).map_err(|e| {
-                            StoreError::Corrupt(format!("proposals.id: {id:?}: {e}"))
-                        })?,
-                        tool: row.try_get("tool")?,
-                        client: row.try_get("client")?,
-                        branch: row.try_get("branch")?,
-                        commit: row.try_get("commit")?,
-                        pr_url: row.try_get("pr_url")?,
-                        status: row.try_get("status")?,
-                        created_at: codec::from_text("created_at", row.try_get("created_at")?)?,
-                        details: codec::json_from_text("details", row.try_get("details")?)?,
-                    })
+        self.fetch_all(SQL, &[Arg::Int(Some(limit.max(0)))])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ProposalRecord {
+                    id: row.id("id")?,
+                    tool: row.get("tool")?,
+                    client: row.get("client")?,
+                    branch: row.get("branch")?,
+                    commit: row.get("commit")?,
+                    pr_url: row.get("pr_url")?,
+                    status: row.get("status")?,
+                    created_at: row.time("created_at")?,
+                    details: row.json("details")?,
                 })
-                .collect(),
-            Inner::Postgres(pool) => sqlx::query(SQL)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok(ProposalRecord {
-                        id: row.try_get("id")?,
-                        tool: row.try_get("tool")?,
-                        client: row.try_get("client")?,
-                        branch: row.try_get("branch")?,
-                        commit: row.try_get("commit")?,
-                        pr_url: row.try_get("pr_url")?,
-                        status: row.try_get("status")?,
-                        created_at: row.try_get("created_at")?,
-                        details: row.try_get("details")?,
-                    })
-                })
-                .collect(),
-        }
+            })
+            .collect()
     }
 }
 
-/// `value` with every NUL in its strings (and keys) replaced by U+FFFD.
 fn without_nul(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value as V;
     let clean = |s: String| {
