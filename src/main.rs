@@ -2,7 +2,7 @@
 //! (0 valid, 1 invalid input, 2 usage error, 3 the work itself failed).
 
 use clap::Parser;
-use homelabd::cli::{Cli, UsageError, run};
+use homelabd::cli::{Cli, UsageError, is_broken_pipe, run};
 use std::process::ExitCode;
 
 /// jemalloc hands memory back to the OS after a large pass; glibc kept the peak resident.
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         .init();
     match run(cli) {
         Ok(exit) => ExitCode::from(exit as u8),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("homelabd: error: {e:#}");
             if e.downcast_ref::<UsageError>().is_some() {

@@ -48,7 +48,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
             );
         }
         if args.no_wait {
-            println!("apply requested (#{ids:?}); a running daemon picks it up within a second");
+            outln!("apply requested (#{ids:?}); a running daemon picks it up within a second");
             return Ok(Exit::Ok);
         }
         let deadline = Instant::now() + Duration::from_secs(args.timeout);
@@ -143,7 +143,7 @@ async fn report(store: &Store, args: &ApplyArgs, runs: &[ApplyRunRecord]) -> any
         }))?,
         OutputFormat::Text => {
             if runs.is_empty() && not_started.is_empty() {
-                println!(
+                outln!(
                     "nothing to apply: every resource is applied or waiting for a reason `homelabd status` shows"
                 );
             }
@@ -152,21 +152,24 @@ async fn report(store: &Store, args: &ApplyArgs, runs: &[ApplyRunRecord]) -> any
                     .duration_ms
                     .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "{:<24} {:<8} {:<12} {:<16} {took}",
-                    r.resource, r.operation, r.state, r.executor
+                    r.resource,
+                    r.operation,
+                    r.state,
+                    r.executor
                 );
                 if r.state != "succeeded" {
                     if let Some(e) = &r.error {
-                        println!("  error: {e}");
+                        outln!("  error: {e}");
                     }
                     for line in tail_lines(r.stderr_tail.as_deref().unwrap_or(""), 15) {
-                        println!("  | {line}");
+                        outln!("  | {line}");
                     }
                 }
             }
             for (name, why) in &not_started {
-                println!("{name:<24} not applied: {why}");
+                outln!("{name:<24} not applied: {why}");
             }
         }
     }
@@ -196,11 +199,14 @@ pub fn drift(args: DriftArgs) -> anyhow::Result<Exit> {
             }))?,
             OutputFormat::Text => {
                 if deviations.is_empty() {
-                    println!("no {}deviations", if args.all { "" } else { "open " });
+                    outln!("no {}deviations", if args.all { "" } else { "open " });
                 } else {
-                    println!(
+                    outln!(
                         "{:<28} {:<16} {:<9} {:<20} MESSAGE",
-                        "RESOURCE", "TYPE", "SEVERITY", "DETECTED"
+                        "RESOURCE",
+                        "TYPE",
+                        "SEVERITY",
+                        "DETECTED"
                     );
                 }
                 for d in &deviations {
@@ -218,7 +224,7 @@ pub fn drift(args: DriftArgs) -> anyhow::Result<Exit> {
                         }
                         (None, _) => format!(" → {}", d.corrective_action.as_deref().unwrap_or("")),
                     };
-                    println!(
+                    outln!(
                         "{:<28} {:<16} {:<9} {:<20} {}{state}",
                         d.resource,
                         d.deviation_type,

@@ -82,9 +82,9 @@ pub fn migrate(args: StoreArgs) -> anyhow::Result<Exit> {
             .with_context(|| format!("cannot open the store at {}", redact_url(&url)))?;
         let applied = store.migrate().await.context("migration failed")?;
         if applied.is_empty() {
-            println!("{}: already up to date", redact_url(&url));
+            outln!("{}: already up to date", redact_url(&url));
         } else {
-            println!("{}: applied migrations {applied:?}", redact_url(&url));
+            outln!("{}: applied migrations {applied:?}", redact_url(&url));
         }
         Ok(Exit::Ok)
     })
@@ -99,10 +99,10 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<Exit> {
             .await
             .context("cannot queue the request")?;
         match &args.name {
-            Some(n) => println!(
+            Some(n) => outln!(
                 "reconcile of {n} requested (#{id}); a running daemon picks it up within a second"
             ),
-            None => println!(
+            None => outln!(
                 "full reconcile requested (#{id}); a running daemon picks it up within a second"
             ),
         }
@@ -133,7 +133,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
             }))?,
             OutputFormat::Text => {
                 match &revision {
-                    Some(r) => println!(
+                    Some(r) => outln!(
                         "revision {}  seen {}  {}",
                         r.commit,
                         r.seen_at.format("%Y-%m-%d %H:%M:%S UTC"),
@@ -146,11 +146,14 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                             )
                         }
                     ),
-                    None => println!("no revision recorded yet"),
+                    None => outln!("no revision recorded yet"),
                 }
-                println!(
+                outln!(
                     "{:<24} {:<9} {:<11} {:<30} REASON / LAST ERROR",
-                    "RESOURCE", "STATE", "PROVIDER", "POOL"
+                    "RESOURCE",
+                    "STATE",
+                    "PROVIDER",
+                    "POOL"
                 );
                 for r in &resources {
                     let detail = match (&r.last_error, &r.reason) {
@@ -161,7 +164,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         (Some(e), None) => e.lines().next().unwrap_or("").to_owned(),
                         (None, None) => String::new(),
                     };
-                    println!(
+                    outln!(
                         "{:<24} {:<9} {:<11} {:<30} {detail}",
                         r.name,
                         r.state,
@@ -176,9 +179,9 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                     if lines.peek().is_none() {
                         continue;
                     }
-                    println!("\n{} — last error output:", r.name);
+                    outln!("\n{} — last error output:", r.name);
                     for line in lines {
-                        println!("  | {line}");
+                        outln!("  | {line}");
                     }
                 }
                 let open = store
@@ -187,9 +190,9 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                     .map(|d| d.len())
                     .unwrap_or(0);
                 if open > 0 {
-                    println!("\n{open} open deviation(s): `homelabd drift` lists them");
+                    outln!("\n{open} open deviation(s): `homelabd drift` lists them");
                 }
-                print_members(&members);
+                print_members(&members)?;
             }
         }
         Ok(if invalid { Exit::Invalid } else { Exit::Ok })
@@ -197,13 +200,17 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
 }
 
 /// The daemons sharing a PostgreSQL store (none on SQLite, which runs one daemon).
-fn print_members(members: &[crate::store::MemberRecord]) {
+fn print_members(members: &[crate::store::MemberRecord]) -> anyhow::Result<()> {
     if members.is_empty() {
-        return;
+        return Ok(());
     }
-    println!(
+    outln!(
         "\n{:<36} {:<20} {:>7} {:<20} {:<8} APPLYING",
-        "MEMBER", "HOST", "PID", "LAST HEARTBEAT", "ROLE"
+        "MEMBER",
+        "HOST",
+        "PID",
+        "LAST HEARTBEAT",
+        "ROLE"
     );
     for m in members {
         let role = match (m.leader, m.alive) {
@@ -216,7 +223,7 @@ fn print_members(members: &[crate::store::MemberRecord]) {
         } else {
             m.applying.join(", ")
         };
-        println!(
+        outln!(
             "{:<36} {:<20} {:>7} {:<20} {:<8} {applying}",
             m.id,
             m.host,
@@ -225,4 +232,5 @@ fn print_members(members: &[crate::store::MemberRecord]) {
             role
         );
     }
+    Ok(())
 }

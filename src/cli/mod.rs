@@ -1,6 +1,15 @@
 //! The command line: argument parsing and the commands. This is the edge of the program,
 //! so errors are `anyhow` here and become exit codes in `main`.
 
+/// `println!` that returns the write error (`?`) instead of panicking: a closed pipe
+/// (`homelabd plan | head -1`) ends the command quietly (see [`is_broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod apply_cmds;
 mod args;
 mod daemon_cmds;
@@ -24,6 +33,19 @@ pub enum Exit {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Did the command stop because the reader of its output went away (EPIPE)? Then it
+/// exits quietly with success, like ripgrep: `homelabd plan | head -1` is not an error.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}
 
 /// Runs the command.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {

@@ -87,7 +87,7 @@ pub fn validate(args: SourceArgs) -> anyhow::Result<Exit> {
             } else {
                 "valid"
             };
-            println!("{verdict}: {}", summary_line(&outcome));
+            outln!("{verdict}: {}", summary_line(&outcome));
         }
     }
     Ok(exit_for(&outcome))
@@ -135,19 +135,19 @@ pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
                 } else {
                     "unchanged"
                 };
-                println!(
+                outln!(
                     "{what} {:<11} {name:<24} {}",
                     r.manifest.provider,
                     dir.display()
                 );
             }
             for name in outcome.catalog.invalid_resources.keys() {
-                println!(
+                outln!(
                     "invalid   {:<11} {name:<24} (not rendered: see errors above)",
                     "-"
                 );
             }
-            println!("{}", summary_line(&outcome));
+            outln!("{}", summary_line(&outcome));
         }
     }
     Ok(exit_for(&outcome))
@@ -231,12 +231,12 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
                 let action = e["action"].as_str().unwrap_or("?");
                 let name = e["resource"].as_str().unwrap_or("?");
                 match action {
-                    "invalid" => println!(
+                    "invalid" => outln!(
                         "{action:<9} {name}  ({}:{}, see errors above)",
                         e["file"].as_str().unwrap_or("?"),
                         e["line"]
                     ),
-                    "orphaned" => println!(
+                    "orphaned" => outln!(
                         "{action:<9} {name}  (rendered for {} but no longer defined; nothing is pruned)",
                         e["provider"].as_str().unwrap_or("?")
                     ),
@@ -245,7 +245,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
                             .as_array()
                             .map(|a| a.iter().filter_map(|n| n.as_str()).collect())
                             .unwrap_or_default();
-                        println!(
+                        outln!(
                             "{action:<9} {name}  → {} {} {}  [{}]",
                             e["provider"].as_str().unwrap_or("?"),
                             e["pool"].as_str().unwrap_or("?"),
@@ -257,12 +257,12 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
                             e["chart"].as_str().unwrap_or("?"),
                         );
                         for reason in e["reasons"].as_array().into_iter().flatten() {
-                            println!("          - {}", reason.as_str().unwrap_or(""));
+                            outln!("          - {}", reason.as_str().unwrap_or(""));
                         }
                     }
                 }
             }
-            println!("{totals}");
+            outln!("{totals}");
         }
     }
     Ok(exit_for(&outcome))

@@ -370,18 +370,26 @@ pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
         .map_err(|e| format!("{text:?} is not a cron schedule ({e}); e.g. \"*/5 * * * *\""))
 }
 
-/// A database URL with any password replaced by `***`, for logs and status.
+/// A URL (database, git remote) with its credentials hidden, for logs, status and MCP
+/// answers: `user:password@` becomes `user:***@`, and a bare `token@` (GitHub's
+/// `https://TOKEN@github.com/o/r.git`) becomes `***@`, since a user part without a
+/// password is as often the secret itself (so is the user of GitHub's
+/// `TOKEN:x-oauth-basic@`). The user info ends at the *last* `@` of the
+/// authority, so a password containing `@` is hidden whole.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let shown = match rest[..at].split_once(':') {
+        Some((_, "x-oauth-basic")) => "***".to_owned(),
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{shown}@{}", &rest[at + 1..])
 }
 
 #[cfg(test)]
@@ -454,6 +462,39 @@ mod tests {
             redact_url("sqlite:///var/lib/h.db"),
             "sqlite:///var/lib/h.db"
         );
+    }
+
+    #[test]
+    fn tokens_in_remote_urls_are_hidden_whole() {
+        let cases = [
+            (
+                "https://ghp_SECRET@github.com/o/r.git",
+                "https://***@github.com/o/r.git",
+            ),
+            (
+                "https://user:ghp_SECRET@github.com/o/r.git",
+                "https://user:***@github.com/o/r.git",
+            ),
+            // `@` inside the password: the user info ends at the last `@`.
+            (
+                "https://user:p@ss@SECRET@github.com/o/r.git",
+                "https://user:***@github.com/o/r.git",
+            ),
+            (
+                "https://ghp_SECRET:x-oauth-basic@github.com/o/r.git",
+                "https://***@github.com/o/r.git",
+            ),
+            // An `@` in the path is not user info.
+            (
+                "https://github.com/o/r@v1.git",
+                "https://github.com/o/r@v1.git",
+            ),
+            ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+            assert!(!redact_url(url).contains("SECRET"), "{url}");
+        }
     }
 }
 

@@ -167,30 +167,54 @@ pub fn path_matches(pattern: &str, path: &str) -> bool {
     }
     let pat: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    glob(&pat, &segs)
-}
-
-fn glob(pat: &[&str], segs: &[&str]) -> bool {
-    match pat.split_first() {
-        None => segs.is_empty(),
-        Some((&"**", rest)) => (0..=segs.len()).any(|i| glob(rest, &segs[i..])),
-        Some((p, rest)) => segs
-            .split_first()
-            .is_some_and(|(s, tail)| segment(p, s) && glob(rest, tail)),
-    }
+    wildcard(&pat, &segs, |p| *p == "**", |p, s| segment(p, s))
 }
 
 /// One path segment against a pattern where `*` matches any run of characters.
 fn segment(pattern: &str, s: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == s,
-        Some((head, tail)) => {
-            s.starts_with(head)
-                && (0..=s.len() - head.len())
-                    .filter(|i| s.is_char_boundary(head.len() + i))
-                    .any(|i| segment(tail, &s[head.len() + i..]))
+    let pat: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = s.chars().collect();
+    wildcard(&pat, &text, |c| *c == '*', |p, c| p == c)
+}
+
+/// Does `text` match `pat`, where a star token matches any run of `text` (also none) and
+/// every other token one item that `eq` accepts?
+///
+/// Greedy with one backtrack point (the last star): a later star supersedes the earlier
+/// one, because whatever the earlier star could still absorb the later one can too. So
+/// the work is at most `pat.len() × text.len()` comparisons, never exponential: a hostile
+/// `/` + forty `*` + `Z` costs what an honest pattern costs.
+fn wildcard<P, T>(
+    pat: &[P],
+    text: &[T],
+    is_star: impl Fn(&P) -> bool,
+    eq: impl Fn(&P, &T) -> bool,
+) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // (pattern index after the last star, text index that star resumes from)
+    let mut resume: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pat.get(p) {
+            Some(token) if is_star(token) => {
+                p += 1;
+                resume = Some((p, t));
+            }
+            Some(token) if eq(token, &text[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match resume {
+                Some((after_star, from)) => {
+                    // Let the last star absorb one more item and retry from there.
+                    p = after_star;
+                    t = from + 1;
+                    resume = Some((after_star, from + 1));
+                }
+                None => return false,
+            },
         }
     }
+    pat[p..].iter().all(is_star)
 }
 
 fn pool_out(
@@ -382,5 +406,21 @@ mod tests {
         assert!(path_matches("/**/eu-*", "/cloud/aws/eu-west-1"));
         assert!(!path_matches("/**/us-*", "/cloud/aws/eu-west-1"));
         assert!(path_matches("/", "/anything"));
+        assert!(path_matches("/*/*", "/a/b"));
+        assert!(path_matches("/**", "/"));
+        assert!(path_matches("/a*b*c", "/aXbYbZc"));
+        assert!(!path_matches("/a*b*c", "/aXbYbZ"));
+        assert!(path_matches("/**/**/x", "/x"));
+        assert!(path_matches("/é*", "/éa"));
+        assert!(!path_matches("/**/b/**/c", "/a/b/x/y"));
+    }
+
+    #[test]
+    fn star_runs_cost_linear_work_not_exponential() {
+        // Before: 40 stars against a 30-character segment tried ~2^40 splits.
+        let pattern = format!("/{}Z", "*".repeat(40));
+        assert!(!path_matches(&pattern, &format!("/{}", "a".repeat(30))));
+        let pattern = format!("/{}Z", "**/".repeat(40));
+        assert!(!path_matches(&pattern, &format!("/{}", "a/".repeat(30))));
     }
 }

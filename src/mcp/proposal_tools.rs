@@ -454,8 +454,8 @@ impl HomelabMcp {
             .map_err(|reasons| Refusal::fixable("cannot change the dimensions", reasons))?;
         let file = entry.doc.file.clone();
         let text = self.file_text(&view.head, &file).await?;
-        let content =
-            proposals::replace_document(&text, entry.doc.index, Some(&new)).ok_or_else(|| {
+        let content = proposals::replace_document(&text, entry.doc.index, &r.resource, Some(&new))
+            .ok_or_else(|| {
                 Refusal::Unavailable(format!(
                     "{file} no longer holds document {}",
                     entry.doc.index
@@ -698,9 +698,10 @@ impl HomelabMcp {
         let (change, content) = if proposals::document_count(&text) <= 1 {
             (FileChange::Delete { path: file.clone() }, None)
         } else {
-            let rest = proposals::replace_document(&text, index, None).ok_or_else(|| {
-                Refusal::Unavailable(format!("{file} no longer holds document {index}"))
-            })?;
+            let rest =
+                proposals::replace_document(&text, index, &r.resource, None).ok_or_else(|| {
+                    Refusal::Unavailable(format!("{file} no longer holds document {index}"))
+                })?;
             (
                 FileChange::Write {
                     path: file.clone(),

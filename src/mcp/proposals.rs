@@ -3,6 +3,7 @@
 //! these to [`crate::propose::Proposer`], which validates, commits and publishes; nothing
 //! here writes anything.
 
+use crate::model::split::split;
 use crate::model::{API_VERSION, tier_label};
 use crate::place::Decision;
 use crate::validate::Entry;
@@ -20,41 +21,7 @@ pub fn yaml_document(header: &[String], value: &Value) -> String {
     out
 }
 
-/// A file split into its documents: each chunk is the text between `---` separators.
-/// Chunks holding only comments and blank lines carry no document.
-fn chunks(text: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end();
-        if bare == "---" || bare.starts_with("--- ") {
-            out.push(String::new());
-            if let Some(rest) = bare.strip_prefix("--- ")
-                && !rest.trim().is_empty()
-                && !rest.trim_start().starts_with('#')
-            {
-                // A document that starts on the separator line: keep its content.
-                if let Some(last) = out.last_mut() {
-                    last.push_str(rest);
-                    last.push('\n');
-                }
-            }
-            continue;
-        }
-        if let Some(last) = out.last_mut() {
-            last.push_str(line);
-        }
-    }
-    out
-}
-
-fn holds_document(chunk: &str) -> bool {
-    chunk.lines().any(|l| {
-        let t = l.trim();
-        !t.is_empty() && !t.starts_with('#') && t != "..."
-    })
-}
-
-/// The leading comment lines of a chunk (kept when its document is rewritten).
+/// The leading comment lines of a document's text (kept when it is rewritten).
 fn leading_comments(chunk: &str) -> String {
     chunk
         .split_inclusive('\n')
@@ -65,58 +32,43 @@ fn leading_comments(chunk: &str) -> String {
         .collect()
 }
 
-/// `text` with its `index`-th document replaced by `value` (`None` removes it). Other
-/// documents keep their text and comments; the rewritten one keeps its leading comments.
-/// `None` when the file does not have that document.
-pub fn replace_document(text: &str, index: usize, value: Option<&Value>) -> Option<String> {
-    let parts = chunks(text);
-    let mut seen = 0;
-    let mut target = None;
-    for (i, c) in parts.iter().enumerate() {
-        if holds_document(c) {
-            if seen == index {
-                target = Some(i);
-                break;
-            }
-            seen += 1;
+/// `text` with its `index`-th document replaced by `value` (`None` removes it). `index`
+/// is the parser's numbering ([`crate::model::Document::index`], shared through
+/// [`crate::model::split`]), and the document there must be named `name`, so a file
+/// that changed underneath (or any numbering slip) refuses instead of editing another
+/// resource. Other documents keep their text and comments, comment-only ones included;
+/// the rewritten one keeps its leading comments. `None` when the file has no such
+/// document.
+pub fn replace_document(
+    text: &str,
+    index: usize,
+    name: &str,
+    value: Option<&Value>,
+) -> Option<String> {
+    let mut file = split(text);
+    let target = file.documents.get(index)?;
+    let found: Value = serde_yaml::from_str(target).ok()?;
+    if found.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+        return None;
+    }
+    match value {
+        Some(v) => {
+            file.documents[index] = format!(
+                "{}{}",
+                leading_comments(target),
+                serde_yaml::to_string(v).ok()?
+            );
+        }
+        None => {
+            file.documents.remove(index);
         }
     }
-    let target = target?;
-    let mut kept: Vec<String> = Vec::new();
-    for (i, c) in parts.into_iter().enumerate() {
-        if i == target {
-            if let Some(v) = value {
-                kept.push(format!(
-                    "{}{}",
-                    leading_comments(&c),
-                    serde_yaml::to_string(v).ok()?
-                ));
-            }
-        } else if holds_document(&c) || kept.is_empty() {
-            kept.push(c);
-        }
-    }
-    let mut out = String::new();
-    let mut first = true;
-    for c in kept {
-        if c.trim().is_empty() && first {
-            continue;
-        }
-        if !first {
-            out.push_str("---\n");
-        }
-        out.push_str(&c);
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-        first = false;
-    }
-    Some(out)
+    Some(file.join())
 }
 
-/// How many documents `text` holds.
+/// How many documents `text` holds (comment-only ones not counted).
 pub fn document_count(text: &str) -> usize {
-    chunks(text).iter().filter(|c| holds_document(c)).count()
+    split(text).content_count()
 }
 
 /// A definition's document with `spec.dimensions` changed: `set` added or replaced,
@@ -248,7 +200,7 @@ mod tests {
     #[test]
     fn one_document_is_replaced_and_the_others_keep_their_text() {
         let new = json!({"apiVersion": "homelab.ai/v1", "kind": "ResourcePool", "metadata": {"name": "b2"}});
-        let out = replace_document(FILE, 1, Some(&new)).unwrap();
+        let out = replace_document(FILE, 1, "b", Some(&new)).unwrap();
         assert_eq!(names(&out), ["a", "b2", "c"]);
         assert!(out.starts_with("# pools of the house\n"), "{out}");
         assert!(out.contains("# the second\n"), "{out}");
@@ -257,11 +209,28 @@ mod tests {
 
     #[test]
     fn a_document_is_removed_and_missing_indexes_are_none() {
-        let out = replace_document(FILE, 0, None).unwrap();
+        let out = replace_document(FILE, 0, "a", None).unwrap();
         assert_eq!(names(&out), ["b", "c"]);
         assert_eq!(document_count(&out), 2);
-        assert!(replace_document(FILE, 3, None).is_none());
+        assert!(replace_document(FILE, 3, "d", None).is_none());
         assert_eq!(document_count(FILE), 3);
+    }
+
+    #[test]
+    fn a_comment_only_document_between_documents_does_not_shift_the_target() {
+        // The parser numbers app-a 0, the comment-only document 1, app-b 2, app-c 3.
+        let file = "kind: X\nmetadata: {name: app-a}\n---\n# disabled\n---\nkind: X\nmetadata: {name: app-b}\n---\nkind: X\nmetadata: {name: app-c}\n";
+        let out = replace_document(file, 2, "app-b", None).unwrap();
+        let names: Vec<String> = serde_yaml::Deserializer::from_str(&out)
+            .filter_map(|d| {
+                let v: Value = serde::Deserialize::deserialize(d).ok()?;
+                v["metadata"]["name"].as_str().map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(names, ["app-a", "app-c"]);
+        assert!(out.contains("# disabled"), "{out}");
+        // The wrong name at an index is refused, never edited.
+        assert!(replace_document(file, 3, "app-b", None).is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod pool;
 pub mod positions;
 mod resource;
 mod sizing;
+pub mod split;
 mod template;
 mod workload;
 

@@ -134,19 +134,22 @@ pub(super) fn pools_to_delete(
         .collect()
 }
 
-/// `url` with any password replaced, for error messages.
+/// `url` with its credentials hidden, for error messages: the user info ends at the last
+/// `@` of the authority, and a user without a password is hidden too (it may be a token).
+/// The same rule as `config::redact_url`, kept here so the store does not reach `config`.
 pub(super) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:…@{}", &rest[at + 1..])
-        }
-        None => url.to_owned(),
-    }
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let shown = match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{user}:…"),
+        None => "…".to_owned(),
+    };
+    format!("{scheme}://{shown}@{}", &rest[at + 1..])
 }
 
 /// `text` with NUL characters replaced (PostgreSQL text cannot hold them; a tool's output
@@ -194,6 +197,7 @@ mod tests {
             redact("postgress://u:secret@h:5432/db"),
             "postgress://u:…@h:5432/db"
         );
+        assert_eq!(redact("postgres://p@ss@h/db"), "postgres://…@h/db");
         assert_eq!(redact("mysql://h/db"), "mysql://h/db");
         assert_eq!(redact("nonsense"), "nonsense");
     }

@@ -1,0 +1,310 @@
+//! Hostile input from AI agents, spoken through the real Python MCP SDK to the real
+//! `homelabd` (over stdio and the daemon's `/mcp`) on a real git repository: patterns
+//! built to take exponential time, oversized and deeply nested arguments, proposals that
+//! would edit the wrong document or replace a file, agent text that hides the generated
+//! parts of a pull request, tokens in remote URLs. Each test is named after what an agent
+//! could do before and must not do now. Also the CLI's quiet exit into a closed pipe.
+//! Skipped loudly (failed under HOMELABD_TEST_STRICT=1) when the SDK cannot be installed.
+
+#[path = "mcp/harness.rs"]
+mod harness;
+mod support;
+
+use harness::{Daemon, GENEROUS_LIMITS, Homelab, READ_TOKEN};
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn python_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    let python = harness::python();
+    if python.is_none() {
+        support::skip(
+            test,
+            "the Python mcp SDK could not be installed into .tools/venv",
+        );
+    }
+    python
+}
+
+/// Makes `calls` (`(tool, arguments)`) over one session of `connection`; one answer per
+/// call: `{error, text, structured}` or `{protocol_error}`.
+fn call_all(python: &Path, connection: &Value, calls: &[(&str, Value)]) -> Vec<Value> {
+    let mut config = connection.clone();
+    config["calls"] = calls
+        .iter()
+        .map(|(name, arguments)| json!({ "name": name, "arguments": arguments }))
+        .collect();
+    let (ok, out, err) = harness::run_script(python, "calls.py", &config);
+    assert!(ok, "calls.py failed\nstdout:\n{out}\nstderr:\n{err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// `homelabd mcp` over stdio on `repo`, with `state` as its state directory.
+fn stdio(repo: &str, state: &Path) -> Value {
+    json!({
+        "transport": "stdio",
+        "era": "modern",
+        "command": env!("CARGO_BIN_EXE_homelabd"),
+        "args": ["mcp", "--repo", repo, "--state-dir", state],
+        "env": { "HOMELABD_LOG": "info", "PATH": std::env::var("PATH").unwrap_or_default() },
+    })
+}
+
+fn http(daemon: &Daemon, token: &str) -> Value {
+    json!({ "transport": "http", "era": "modern", "url": daemon.url("/mcp"), "token": token })
+}
+
+fn healthz(daemon: &Daemon) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        support::get(daemon.url("/healthz"))
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    })
+}
+
+/// A small container resource placed on the example's Docker host.
+fn app(name: &str) -> String {
+    format!(
+        "apiVersion: homelab.ai/v1
+kind: UniversalResource
+metadata:
+  name: {name}
+spec:
+  resource_type: container
+  workload_type: web-application
+  requirements: {{cpu: 1, memory_gb: 0.25, storage_gb: 1}}
+  placement: {{provider: docker, pool: /homelab/docker, node: docker-01}}
+  chart:
+    name: docker-compose
+    values: {{image: 'busybox:1'}}
+  policy: {{apply: manual}}
+"
+    )
+}
+
+/// The names of the UniversalResources in a YAML text, in order.
+fn names_in(text: &str) -> Vec<String> {
+    serde_yaml::Deserializer::from_str(text)
+        .filter_map(|d| {
+            let v: Value = serde::Deserialize::deserialize(d).ok()?;
+            v["metadata"]["name"].as_str().map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn exponential_path_pattern_in_query_resource_pools_is_answered_like_any_pattern() {
+    let Some(python) = python_or_skip("exponential glob") else {
+        return;
+    };
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    // Before: each of these tried ~2^40 ways to split the path and held a runtime worker
+    // for minutes; now each is a linear scan.
+    let stars = format!("/{}Z", "*".repeat(40));
+    let globstars = format!("/{}Z", "**/".repeat(40));
+    let mixed = format!("/homelab/{}x", "*a".repeat(200));
+    let calls: Vec<(&str, Value)> = [&stars, &globstars, &mixed]
+        .iter()
+        .map(|p| ("query-resource-pools", json!({ "path_pattern": p })))
+        .chain([(
+            "query-resource-pools",
+            json!({ "path_pattern": "/homelab/*/gpu-*" }),
+        )])
+        .collect();
+    let answers = call_all(&python, &http(&daemon, READ_TOKEN), &calls);
+    for a in &answers[..3] {
+        assert_eq!(a["error"], false, "{a}");
+        assert_eq!(a["structured"]["pools"], json!([]), "{a}");
+    }
+    let honest: Vec<&str> = answers[3]["structured"]["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["path"].as_str())
+        .collect();
+    assert!(honest.contains(&"/homelab/compute/gpu-nodes"), "{honest:?}");
+    assert_eq!(healthz(&daemon), 200);
+}
+
+/// Strings an attacker tries in every parameter that is matched against something.
+fn hostile_strings() -> Vec<String> {
+    vec![
+        format!("/{}Z", "*".repeat(40)),
+        format!("{}Z", "**/".repeat(60)),
+        "a".repeat(60_000),
+        format!("{}!", "a*".repeat(5_000)),
+        "../../../../etc/passwd".into(),
+        "\u{202e}gnp.exe\u{202c}".into(),
+        "nul\u{0}byte".into(),
+        "HEAD~999999999".into(),
+        ":/(a+)+$".into(),
+        "%%%%".into(),
+        String::new(),
+    ]
+}
+
+#[test]
+fn pathological_strings_in_every_matched_parameter_are_answered_and_the_daemon_stays_healthy() {
+    let Some(python) = python_or_skip("pathological strings") else {
+        return;
+    };
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let mut calls: Vec<(&str, Value)> = Vec::new();
+    for s in hostile_strings() {
+        let w = json!({ "workload_type": s, "template": s, "pool": s });
+        calls.extend([
+            ("query-resource-pools", json!({ "path_pattern": s })),
+            (
+                "query-resource-pools",
+                json!({ "dimensions": { s.clone(): s } }),
+            ),
+            ("query-resource-pools", json!({ "cursor": s })),
+            ("list-deployment-templates", json!({ "cursor": s })),
+            ("list-available-helm-charts", json!({ "workload_type": s })),
+            ("get-deployment-status", json!({ "resource": s })),
+            ("get-deployment-status", json!({ "cursor": s })),
+            ("compare-expected-vs-actual-state", json!({ "resource": s })),
+            ("validate-universal-definition", json!({ "definition": s })),
+            (
+                "translate-universal-to-provider",
+                json!({ "definition": s }),
+            ),
+            ("analyze-resource-requirements", w.clone()),
+            ("find-best-provider-for-workload", w.clone()),
+            ("find-optimal-placement", json!({ "resource": s })),
+            ("find-optimal-placement", json!({ "workload": w })),
+            ("plan-migration-from-snapshot", json!({ "from": s })),
+            (
+                "plan-migration-from-snapshot",
+                json!({ "from": "HEAD", "to": s, "cursor": s }),
+            ),
+            ("get-deployment-sop", json!({ "workload_type": s })),
+            ("get-deployment-sop", json!({ "resource": s })),
+            (
+                "get-resource-allocation-guidelines",
+                json!({ "pool": s, "workload_type": s }),
+            ),
+            ("get-placement-strategy", json!({ "workload_type": s })),
+        ]);
+    }
+    let answers = call_all(&python, &http(&daemon, READ_TOKEN), &calls);
+    assert_eq!(answers.len(), calls.len());
+    for ((tool, args), a) in calls.iter().zip(&answers) {
+        // A refusal (isError) or an answer; a JSON-RPC error only for a malformed call.
+        let shown: String = args.to_string().chars().take(120).collect();
+        if let Some(e) = a["protocol_error"].as_str() {
+            assert!(
+                !e.to_ascii_lowercase().contains("panic") && !e.contains("worker failed"),
+                "{tool} {shown}: {e}"
+            );
+        }
+    }
+    assert_eq!(healthz(&daemon), 200, "{}", daemon.log());
+    assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+}
+
+#[test]
+fn decommission_removes_the_named_resource_when_a_comment_only_document_sits_between() {
+    let Some(python) = python_or_skip("decommission numbering") else {
+        return;
+    };
+    let lab = Homelab::new();
+    let file = "definitions/apps/trio.yaml";
+    let text = format!(
+        "{}---\n# app-x is disabled for now\n---\n{}---\n{}",
+        app("app-a"),
+        app("app-b"),
+        app("app-c")
+    );
+    support::write(&lab.repo, file, &text);
+    support::git_commit_all(&lab.repo, "three apps in one file");
+    let state = tempfile::tempdir().unwrap();
+    let answers = call_all(
+        &python,
+        &stdio(lab.repo.to_str().unwrap(), state.path()),
+        &[
+            (
+                "decommission-resource",
+                json!({ "resource": "app-b", "dry_run": true }),
+            ),
+            (
+                "update-resource-dimensions",
+                json!({ "resource": "app-b", "set": { "owner": "bob" }, "dry_run": true }),
+            ),
+        ],
+    );
+    let removed = &answers[0];
+    assert_eq!(removed["error"], false, "{removed}");
+    let content = removed["structured"]["content"].as_str().unwrap();
+    // Before: app-c was removed and app-b kept.
+    assert_eq!(names_in(content), ["app-a", "app-c"], "{content}");
+    assert!(content.contains("# app-x is disabled for now"), "{content}");
+    let changed = &answers[1];
+    assert_eq!(changed["error"], false, "{changed}");
+    let content = changed["structured"]["content"].as_str().unwrap();
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(content)
+        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
+        .filter(|v: &Value| !v.is_null())
+        .collect();
+    let owner_of = |name: &str| {
+        docs.iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .map(|d| d["spec"]["dimensions"]["owner"].clone())
+    };
+    assert_eq!(owner_of("app-b"), Some(json!("bob")), "{content}");
+    assert_eq!(owner_of("app-c"), Some(Value::Null), "{content}");
+}
+
+#[test]
+fn a_token_in_the_remote_url_never_reaches_the_log_or_mcp_answers() {
+    let Some(python) = python_or_skip("token in remote URL") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let port = harness::free_port();
+    for url in [
+        format!("https://ghp_SECRET1@127.0.0.1:{port}/o/r.git"),
+        format!("https://user:ghp_SECRET2@127.0.0.1:{port}/o/r.git"),
+        format!("https://user:p@ss@SECRET3@127.0.0.1:{port}/o/r.git"),
+    ] {
+        let mut config = stdio(&url, state.path());
+        config["calls"] = json!([
+            { "name": "discover-infrastructure-context", "arguments": {} },
+            { "name": "get-deployment-status", "arguments": {} },
+        ]);
+        let (ok, out, err) = harness::run_script(&python, "calls.py", &config);
+        assert!(ok, "{out}\n{err}");
+        assert!(
+            !out.contains("SECRET"),
+            "an MCP answer shows the token: {out}"
+        );
+        assert!(!err.contains("SECRET"), "the log shows the token: {err}");
+        assert!(
+            err.contains("***@127.0.0.1"),
+            "no redacted URL in the log: {err}"
+        );
+    }
+}
+
+#[test]
+fn plan_into_a_closed_pipe_exits_quietly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_homelabd"))
+        .args(["plan", support::example_repo().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the first line is written (`| head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
