@@ -179,7 +179,15 @@ fn compile_inner(
         .build()
         .map_err(|e| Diagnostic::error("chart", at("templates"), e.to_string()))?;
     env.set_syntax(syntax);
+    // One escaping filter per output language (docs/charts.md, "Values are data").
     env.add_filter("hcl", filters::hcl);
+    env.add_filter("ansible", filters::ansible);
+    env.add_filter("compose", filters::compose);
+    env.add_filter("kube_command", filters::kube_command);
+    env.add_filter("arm", filters::arm);
+    env.add_filter("cfn", filters::cfn);
+    env.add_filter("cfn_sub", filters::cfn_sub);
+    env.add_filter("sh", filters::sh);
     env.add_function("fail", filters::fail);
     let mut outputs = Vec::new();
     for (path, bytes) in files {

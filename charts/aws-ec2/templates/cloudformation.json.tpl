@@ -1,6 +1,9 @@
 {#-
   CloudFormation stack for one EC2 instance. Every value that came from the user, the
-  pool or the values is written through tojson.
+  pool or the values is written through the `cfn` filter: JSON, and refused when
+  CloudFormation would evaluate it (an intrinsic function such as {"Ref": ...} or a
+  {{resolve:...}} dynamic reference). No user value is placed inside an Fn::Sub
+  string; one that had to be would go through `cfn_sub` (docs/charts.md).
 -#}
 {%- set props = pool.properties -%}
 {%- set ami = props.ami if "ami" in props else values.ami -%}
@@ -35,36 +38,36 @@
 {%- set reserved = ["Name", "homelab.ai/resource", "homelab.ai/managed-by", "homelab.ai/workload-type", "homelab.ai/environment", "homelab.ai/backup", "homelab.ai/backup-schedule"] -%}
 {%- macro tags(pad) -%}
 [
-{{ pad }}  {"Key": "Name", "Value": {{ resource.name | tojson }}},
-{{ pad }}  {"Key": "homelab.ai/resource", "Value": {{ resource.name | tojson }}},
+{{ pad }}  {"Key": "Name", "Value": {{ resource.name | cfn }}},
+{{ pad }}  {"Key": "homelab.ai/resource", "Value": {{ resource.name | cfn }}},
 {{ pad }}  {"Key": "homelab.ai/managed-by", "Value": "homelabd"},
-{{ pad }}  {"Key": "homelab.ai/workload-type", "Value": {{ resource.workload_type | tojson }}},
-{{ pad }}  {"Key": "homelab.ai/environment", "Value": {{ resource.environment | tojson }}}
+{{ pad }}  {"Key": "homelab.ai/workload-type", "Value": {{ resource.workload_type | cfn }}},
+{{ pad }}  {"Key": "homelab.ai/environment", "Value": {{ resource.environment | cfn }}}
 {%- if resource.backup_required %},
 {{ pad }}  {"Key": "homelab.ai/backup", "Value": "true"}
 {%- if resource.backup_schedule is not none %},
-{{ pad }}  {"Key": "homelab.ai/backup-schedule", "Value": {{ resource.backup_schedule | tojson }}}
+{{ pad }}  {"Key": "homelab.ai/backup-schedule", "Value": {{ resource.backup_schedule | cfn }}}
 {%- endif %}
 {%- endif %}
 {%- for key in resource.dimensions if key not in reserved and (key[:4] | lower) != "aws:" %},
-{{ pad }}  {"Key": {{ key[:128] | tojson }}, "Value": {{ resource.dimensions[key][:256] | tojson }}}
+{{ pad }}  {"Key": {{ key[:128] | cfn }}, "Value": {{ resource.dimensions[key][:256] | cfn }}}
 {%- endfor %}
 {{ pad }}]
 {%- endmacro -%}
 {
   "AWSTemplateFormatVersion": "2010-09-09",
-  "Description": {{ ("homelabd " ~ resource.name ~ " (" ~ resource.workload_type ~ ", " ~ resource.environment ~ "): rendered by " ~ chart.name ~ "@" ~ chart.version) | tojson }},
+  "Description": {{ ("homelabd " ~ resource.name ~ " (" ~ resource.workload_type ~ ", " ~ resource.environment ~ "): rendered by " ~ chart.name ~ "@" ~ chart.version) | cfn }},
   "Parameters": {
     "AmiId": {
       "Type": "AWS::EC2::Image::Id",
 {%- if ami is not none %}
-      "Default": {{ ami | tojson }},
+      "Default": {{ ami | cfn }},
 {%- endif %}
       "Description": "AMI of the instance"
     },
     "KeyName": {
       "Type": "String",
-      "Default": {{ (key_name if key_name is not none else "") | tojson }},
+      "Default": {{ (key_name if key_name is not none else "") | cfn }},
       "Description": "EC2 key pair for SSH; empty for none"
     }
   },
@@ -75,20 +78,20 @@
     "SecurityGroup": {
       "Type": "AWS::EC2::SecurityGroup",
       "Properties": {
-        "GroupDescription": {{ ("homelabd " ~ resource.name) | tojson }},
+        "GroupDescription": {{ ("homelabd " ~ resource.name) | cfn }},
 {%- if vpc_id is not none %}
-        "VpcId": {{ vpc_id | tojson }},
+        "VpcId": {{ vpc_id | cfn }},
 {%- endif %}
 {%- if values.ingress_rules %}
         "SecurityGroupIngress": [
 {%- for rule in values.ingress_rules %}
           {
-            "IpProtocol": {{ (rule.protocol if "protocol" in rule and rule.protocol is not none else "tcp") | tojson }},
-            "FromPort": {{ rule.port | tojson }},
-            "ToPort": {{ rule.port | tojson }},
-            "CidrIp": {{ rule.cidr | tojson }}
+            "IpProtocol": {{ (rule.protocol if "protocol" in rule and rule.protocol is not none else "tcp") | cfn }},
+            "FromPort": {{ rule.port | cfn }},
+            "ToPort": {{ rule.port | cfn }},
+            "CidrIp": {{ rule.cidr | cfn }}
 {%- if "description" in rule and rule.description is not none %},
-            "Description": {{ rule.description | tojson }}
+            "Description": {{ rule.description | cfn }}
 {%- endif %}
           }{% if not loop.last %},{% endif %}
 {%- endfor %}
@@ -101,21 +104,21 @@
       "Type": "AWS::EC2::Instance",
       "Properties": {
         "ImageId": {"Ref": "AmiId"},
-        "InstanceType": {{ instance_type | tojson }},
+        "InstanceType": {{ instance_type | cfn }},
         "KeyName": {"Fn::If": ["HasKeyName", {"Ref": "KeyName"}, {"Ref": "AWS::NoValue"}]},
-        "SubnetId": {{ subnet_id | tojson }},
+        "SubnetId": {{ subnet_id | cfn }},
         "SecurityGroupIds": [{"Ref": "SecurityGroup"}],
 {%- if values.instance_profile is not none %}
-        "IamInstanceProfile": {{ values.instance_profile | tojson }},
+        "IamInstanceProfile": {{ values.instance_profile | cfn }},
 {%- endif %}
-        "Monitoring": {{ resource.monitoring | tojson }},
+        "Monitoring": {{ resource.monitoring | cfn }},
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
         "BlockDeviceMappings": [
           {
-            "DeviceName": {{ values.root_device_name | tojson }},
+            "DeviceName": {{ values.root_device_name | cfn }},
             "Ebs": {
               "VolumeType": "gp3",
-              "VolumeSize": {{ resource.storage_gb | tojson }},
+              "VolumeSize": {{ resource.storage_gb | cfn }},
               "Encrypted": true,
               "DeleteOnTermination": true
             }
@@ -129,13 +132,13 @@
       "Type": "AWS::Backup::BackupPlan",
       "Properties": {
         "BackupPlan": {
-          "BackupPlanName": {{ ("homelabd-" ~ resource.name) | tojson }},
+          "BackupPlanName": {{ ("homelabd-" ~ resource.name) | cfn }},
           "BackupPlanRule": [
             {
               "RuleName": "daily",
-              "TargetBackupVault": {{ values.backup.vault_name | tojson }},
-              "ScheduleExpression": {{ ("cron(" ~ (aws_cron | join(" ")) ~ ")") | tojson }},
-              "Lifecycle": {"DeleteAfterDays": {{ values.backup.delete_after_days | tojson }}}
+              "TargetBackupVault": {{ values.backup.vault_name | cfn }},
+              "ScheduleExpression": {{ ("cron(" ~ (aws_cron | join(" ")) ~ ")") | cfn }},
+              "Lifecycle": {"DeleteAfterDays": {{ values.backup.delete_after_days | cfn }}}
             }
           ]
         }
@@ -146,9 +149,9 @@
       "Properties": {
         "BackupPlanId": {"Ref": "BackupPlan"},
         "BackupSelection": {
-          "SelectionName": {{ resource.name | tojson }},
+          "SelectionName": {{ resource.name | cfn }},
 {%- if values.backup.iam_role_arn is not none %}
-          "IamRoleArn": {{ values.backup.iam_role_arn | tojson }},
+          "IamRoleArn": {{ values.backup.iam_role_arn | cfn }},
 {%- else %}
           "IamRoleArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/service-role/AWSBackupDefaultServiceRole"},
 {%- endif %}
@@ -161,7 +164,7 @@
   "Outputs": {
     "InstanceId": {"Value": {"Ref": "Instance"}, "Description": "EC2 instance id"},
     "PrivateIp": {"Value": {"Fn::GetAtt": ["Instance", "PrivateIp"]}, "Description": "Private IPv4 address"},
-    "InstanceType": {"Value": {{ instance_type | tojson }}, "Description": "Instance type chosen for the requested size"},
+    "InstanceType": {"Value": {{ instance_type | cfn }}, "Description": "Instance type chosen for the requested size"},
     "SecurityGroupId": {"Value": {"Fn::GetAtt": ["SecurityGroup", "GroupId"]}, "Description": "Security group of the instance"}
   }
 }

@@ -1,10 +1,10 @@
 {#-
   ARM template for one Linux VM and its NIC. User strings never go into ARM
   expressions: pool properties become parameter defaults and expressions refer to the
-  parameters. A literal string that starts with `[` would be read as an expression, so
-  arm() writes it as `[[` (ARM's escape), then tojson.
+  parameters. A string that starts with `[` and ends with `]` would be read as an
+  expression, so every user value goes through the `arm` filter, which writes it as `[[`
+  (ARM's escape) and JSON-quotes it (docs/charts.md, "Values are data").
 -#}
-{%- macro arm(v) %}{% if v is string and v[:1] == "[" %}{{ ("[" ~ v) | tojson }}{% else %}{{ v | tojson }}{% endif %}{% endmacro -%}
 {%- set props = pool.properties -%}
 {%- set location = props.location if "location" in props else values.location -%}
 {%- set vnet = props.vnet if "vnet" in props else values.vnet -%}
@@ -24,18 +24,18 @@
     characters become "_". Values are cut to 256 characters, Azure's limit. -#}
 {%- macro tags() -%}
 {
-        "homelab-resource": {{ arm(resource.name) }},
+        "homelab-resource": {{ resource.name | arm }},
         "homelab-managed-by": "homelabd",
-        "homelab-workload-type": {{ arm(resource.workload_type) }},
-        "homelab-environment": {{ arm(resource.environment) }}
+        "homelab-workload-type": {{ resource.workload_type | arm }},
+        "homelab-environment": {{ resource.environment | arm }}
 {%- if resource.backup_required %},
         "homelab-backup": "true"
 {%- if resource.backup_schedule is not none %},
-        "homelab-backup-schedule": {{ arm(resource.backup_schedule) }}
+        "homelab-backup-schedule": {{ resource.backup_schedule | arm }}
 {%- endif %}
 {%- endif %}
 {%- for key in resource.dimensions %},
-        {{ arm(key | replace("<", "_") | replace(">", "_") | replace("%", "_") | replace("&", "_") | replace("\\", "_") | replace("?", "_") | replace("/", "_")) }}: {{ arm(resource.dimensions[key][:256]) }}
+        {{ (key | replace("<", "_") | replace(">", "_") | replace("%", "_") | replace("&", "_") | replace("\\", "_") | replace("?", "_") | replace("/", "_")) | arm }}: {{ resource.dimensions[key][:256] | arm }}
 {%- endfor %}
       }
 {%- endmacro -%}
@@ -43,51 +43,51 @@
   "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
   "contentVersion": "1.0.0.0",
   "metadata": {
-    "description": {{ arm("homelabd " ~ resource.name ~ " (" ~ resource.workload_type ~ ", " ~ resource.environment ~ ")") }},
+    "description": {{ ("homelabd " ~ resource.name ~ " (" ~ resource.workload_type ~ ", " ~ resource.environment ~ ")") | arm }},
     "generator": {{ (chart.name ~ "@" ~ chart.version) | tojson }}
   },
   "parameters": {
     "location": {
       "type": "string",
-      "defaultValue": {% if location is not none %}{{ arm(location) }}{% else %}"[resourceGroup().location]"{% endif %},
+      "defaultValue": {% if location is not none %}{{ location | arm }}{% else %}"[resourceGroup().location]"{% endif %},
       "metadata": {"description": "Azure region of the VM and its NIC"}
     },
     "vnetName": {
       "type": "string",
-      "defaultValue": {{ arm(vnet) }},
+      "defaultValue": {{ vnet | arm }},
       "metadata": {"description": "Existing virtual network"}
     },
     "subnetName": {
       "type": "string",
-      "defaultValue": {{ arm(subnet) }},
+      "defaultValue": {{ subnet | arm }},
       "metadata": {"description": "Existing subnet of the virtual network"}
     },
     "vnetResourceGroup": {
       "type": "string",
-      "defaultValue": {% if vnet_rg is not none %}{{ arm(vnet_rg) }}{% else %}"[resourceGroup().name]"{% endif %},
+      "defaultValue": {% if vnet_rg is not none %}{{ vnet_rg | arm }}{% else %}"[resourceGroup().name]"{% endif %},
       "metadata": {"description": "Resource group of the virtual network"}
     },
     "adminUsername": {
       "type": "string",
-      "defaultValue": {{ arm(values.admin_username) }},
+      "defaultValue": {{ values.admin_username | arm }},
       "metadata": {"description": "Administrator account; SSH key login only"}
     },
     "adminPublicKey": {
       "type": "string",
 {%- if public_key is not none %}
-      "defaultValue": {{ arm(public_key) }},
+      "defaultValue": {{ public_key | arm }},
 {%- endif %}
       "metadata": {"description": "OpenSSH public key of the administrator"}
     }
 {%- if protect %},
     "backupVaultName": {
       "type": "string",
-      "defaultValue": {{ arm(values.backup.vault_name) }},
+      "defaultValue": {{ values.backup.vault_name | arm }},
       "metadata": {"description": "Recovery Services vault in this resource group"}
     },
     "backupPolicyName": {
       "type": "string",
-      "defaultValue": {{ arm(values.backup.policy_name) }},
+      "defaultValue": {{ values.backup.policy_name | arm }},
       "metadata": {"description": "Backup policy of the vault"}
     }
 {%- endif %}
@@ -129,19 +129,19 @@
       "identity": {"type": "SystemAssigned"},
 {%- endif %}
       "properties": {
-        "hardwareProfile": {"vmSize": {{ vm_size | tojson }}},
+        "hardwareProfile": {"vmSize": {{ vm_size | arm }}},
         "storageProfile": {
           "imageReference": {
-            "publisher": {{ arm(values.os_image.publisher) }},
-            "offer": {{ arm(values.os_image.offer) }},
-            "sku": {{ arm(values.os_image.sku) }},
-            "version": {{ arm(values.os_image.version) }}
+            "publisher": {{ values.os_image.publisher | arm }},
+            "offer": {{ values.os_image.offer | arm }},
+            "sku": {{ values.os_image.sku | arm }},
+            "version": {{ values.os_image.version | arm }}
           },
           "osDisk": {
             "name": {{ (resource.name ~ "-osdisk") | tojson }},
             "createOption": "FromImage",
             "diskSizeGB": {{ resource.storage_gb | tojson }},
-            "managedDisk": {"storageAccountType": {{ arm(values.os_disk_type) }}},
+            "managedDisk": {"storageAccountType": {{ values.os_disk_type | arm }}},
             "deleteOption": "Delete"
           }
         },
@@ -216,7 +216,7 @@
     },
     "vmSize": {
       "type": "string",
-      "value": {{ vm_size | tojson }}
+      "value": {{ vm_size | arm }}
     },
     "privateIp": {
       "type": "string",

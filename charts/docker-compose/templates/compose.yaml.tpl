@@ -1,8 +1,9 @@
 {#-
   A compose project with one service for a single Docker host.
 
-  Compose interpolates `$VAR` in every string of the file, so each user string goes
-  through q(): `$` doubled, then JSON-quoted.
+  Compose interpolates `${VAR}` and `$VAR` in every string value of the file (not in
+  keys), so every value goes through the `compose` filter (`$` doubled, then JSON-quoted)
+  and every key through `tojson` (docs/charts.md, "Values are data").
 
   There is no top-level `name:` key: docker-compose v1 rejects it. The project name is
   the resource name: the directory is rendered-configs/docker/<resource>/, and the
@@ -12,8 +13,7 @@
   `homelab.ai/<key>`, except keys the chart sets itself, which are kept in the JSON
   label `homelab.ai/dimensions`.
 -#}
-{%- macro q(v) %}{{ v | string | replace("$", "$$") | tojson }}{% endmacro -%}
-{%- macro qlist(items) %}[{% for v in items %}{{ q(v) }}{% if not loop.last %}, {% endif %}{% endfor %}]{% endmacro -%}
+{%- macro q(v) %}{{ v | string | compose }}{% endmacro -%}
 {%- if values.image is none -%}
 {{ fail("docker-compose: no image: set spec.chart.values.image for resource " ~ resource.name) }}
 {%- endif -%}
@@ -26,17 +26,17 @@ services:
   {{ resource.name | tojson }}:
     image: {{ q(values.image) }}
     hostname: {{ resource.name | tojson }}
-    restart: {{ values.restart | tojson }}
+    restart: {{ values.restart | compose }}
 {%- if values.command is not none %}
-    entrypoint: {{ qlist(values.command) }}
+    entrypoint: {{ values.command | map("string") | list | compose }}
 {%- endif %}
 {%- if values.args is not none %}
-    command: {{ qlist(values.args) }}
+    command: {{ values.args | map("string") | list | compose }}
 {%- endif %}
 {%- if values.env %}
     environment:
 {%- for key in values.env %}
-      {{ q(key) }}: {{ q(values.env[key]) }}
+      {{ key | string | tojson }}: {{ q(values.env[key]) }}
 {%- endfor %}
 {%- endif %}
 {%- set ports = values.ports | selectattr("host_port", "defined") | rejectattr("host_port", "none") | list %}
@@ -72,16 +72,16 @@ services:
 {%- set hc = values.health_check %}
     healthcheck:
 {%- if "command" in hc and hc.command is not none %}
-      test: {{ qlist(["CMD"] + hc.command) }}
+      test: {{ (["CMD"] + hc.command) | map("string") | list | compose }}
 {%- elif "path" in hc and hc.path is not none %}
-      test: {{ qlist(["CMD", "curl", "--fail", "--silent", "--show-error", "--output", "/dev/null", "http://127.0.0.1:" ~ hc.port ~ hc.path]) }}
+      test: {{ ["CMD", "curl", "--fail", "--silent", "--show-error", "--output", "/dev/null", "http://127.0.0.1:" ~ hc.port ~ hc.path] | compose }}
 {%- else %}
-      test: {{ qlist(["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" ~ (hc.port | int)]) }}
+      test: {{ ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" ~ (hc.port | int)] | compose }}
 {%- endif %}
-      interval: {{ values.healthcheck_timing.interval | tojson }}
-      timeout: {{ values.healthcheck_timing.timeout | tojson }}
-      retries: {{ values.healthcheck_timing.retries | tojson }}
-      start_period: {{ values.healthcheck_timing.start_period | tojson }}
+      interval: {{ values.healthcheck_timing.interval | compose }}
+      timeout: {{ values.healthcheck_timing.timeout | compose }}
+      retries: {{ values.healthcheck_timing.retries | compose }}
+      start_period: {{ values.healthcheck_timing.start_period | compose }}
 {%- endif %}
     deploy:
       resources:
@@ -93,12 +93,12 @@ services:
           memory: {{ (resource.memory_mb ~ "M") | tojson }}
 {%- if resource.gpu %}
           devices:
-            - driver: {{ values.gpu.driver | tojson }}
-              count: {{ values.gpu.count | tojson }}
+            - driver: {{ values.gpu.driver | compose }}
+              count: {{ values.gpu.count | compose }}
               capabilities: [gpu]
 {%- endif %}
     logging:
-      driver: {{ values.logging.driver | tojson }}
+      driver: {{ values.logging.driver | compose }}
 {%- if values.logging.options %}
       options:
 {%- for key in values.logging.options %}
@@ -111,7 +111,7 @@ services:
       homelab.ai/workload-type: {{ resource.workload_type | tojson }}
       homelab.ai/environment: {{ resource.environment | tojson }}
 {%- for key in resource.dimensions if key not in reserved %}
-      {{ q("homelab.ai/" ~ key) }}: {{ q(resource.dimensions[key]) }}
+      {{ ("homelab.ai/" ~ key) | tojson }}: {{ q(resource.dimensions[key]) }}
 {%- endfor %}
 {%- if ns.json %}
       homelab.ai/dimensions: {{ q("{" ~ (ns.json | join(", ")) ~ "}") }}
@@ -131,13 +131,13 @@ services:
       homelab.ai/backup-schedule: {{ q(resource.backup_schedule) }}
 {%- endif %}
 {%- for key in values.backup.labels %}
-      {{ q(key) }}: {{ q(values.backup.labels[key]) }}
+      {{ key | string | tojson }}: {{ q(values.backup.labels[key]) }}
 {%- endfor %}
 {%- endif %}
 {%- if values.volumes %}
 volumes:
 {%- for volume in values.volumes %}
-  {{ q(volume.name) }}:
+  {{ volume.name | string | tojson }}:
     labels:
       homelab.ai/resource: {{ resource.name | tojson }}
       homelab.ai/managed-by: homelabd
@@ -149,7 +149,7 @@ volumes:
 {%- endif %}
 {%- if resource.network != "default" %}
 networks:
-  {{ q(resource.network) }}:
+  {{ resource.network | tojson }}:
     # A network the host already has (e.g. shared with a reverse proxy).
     external: true
 {%- endif %}

@@ -4,6 +4,11 @@
   `resource.replicas` copies (on distinct nodes with high_availability), so the pods are
   not pinned to nodes; the exception is a GPU workload, which goes to the nodes whose GPUs
   placement assigned.
+
+  Kubernetes expands `$(VAR)` in a container's command and args (and env values), so
+  those go through `kube_command`, which doubles every `$` (docs/charts.md, "Values are
+  data"). The environment reaches the container through a ConfigMap and `envFrom`, which
+  is never expanded.
 -#}
 {%- if values.image is none -%}
 {{ fail("kubernetes-workload: no image: set spec.chart.values.image for resource " ~ resource.name) }}
@@ -114,10 +119,10 @@ spec:
           image: {{ values.image | tojson }}
           imagePullPolicy: {{ values.image_pull_policy | tojson }}
 {%- if values.command is not none %}
-          command: {{ values.command | tojson }}
+          command: {{ values.command | map("string") | list | kube_command }}
 {%- endif %}
 {%- if values.args is not none %}
-          args: {{ values.args | tojson }}
+          args: {{ values.args | map("string") | list | kube_command }}
 {%- endif %}
 {%- if values.ports %}
           ports:

@@ -1,13 +1,15 @@
 # Rendered by homelabd from chart {{ chart.name }} {{ chart.version }}. Do not edit.
 # Run from this directory: ansible-playbook -i inventory.yml playbook.yml
-- name: {{ ("Configure " ~ resource.name) | tojson }}
-  hosts: {{ ("homelab_" ~ (resource.name | replace("-", "_"))) | tojson }}
+{#- Every value is written through `ansible`, which tags strings `!unsafe`: Ansible never
+    templates them, so `{{ ... }}` in a definition stays text (docs/charts.md). #}
+- name: {{ ("Configure " ~ resource.name) | ansible }}
+  hosts: {{ ("homelab_" ~ (resource.name | replace("-", "_"))) | ansible }}
   become: true
   gather_facts: false
 {%- if ansible.vars %}
   vars:
 {%- for key, value in ansible.vars | items %}
-    {{ key | tojson }}: {{ value | tojson }}
+    {{ key | ansible }}: {{ value | ansible }}
 {%- endfor %}
 {%- else %}
   vars: {}
@@ -27,5 +29,5 @@
       ansible.builtin.setup:
   roles:
 {%- for role in ansible.roles %}
-    - role: {{ role | tojson }}
+    - role: {{ role | ansible }}
 {%- endfor %}
