@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod diag;
 pub mod http;
+pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod model;

@@ -2,6 +2,7 @@
 //! and rendered in memory. No IO happens here; the CLI and the daemon decide what to write.
 
 use crate::diag::{self, Diagnostic};
+use crate::limits::Limits;
 use crate::model::parse_file;
 use crate::place::{Decision, place_all, resolve_pools};
 use crate::render::{Assets, ChartSet, Rendered, context, render_resource};
@@ -23,18 +24,27 @@ pub struct Timings {
     pub render: Duration,
 }
 
-/// What is compiled once and reused for every revision: the schemas and the assets.
+/// What is compiled once and reused for every revision: the schemas and the assets, and
+/// the limits every revision is read and run within.
 pub struct Engine {
     pub schemas: SchemaSet,
     pub assets: Assets,
+    /// `[limits]`: also what callers pass to the `source` loaders.
+    pub limits: Limits,
 }
 
 impl Engine {
-    /// Compiles the built-in schemas and indexes the embedded assets.
+    /// Compiles the built-in schemas and indexes the embedded assets; default limits.
     pub fn new() -> Result<Engine, SchemaError> {
+        Engine::with_limits(Limits::default())
+    }
+
+    /// [`Engine::new`] with the configured `[limits]`.
+    pub fn with_limits(limits: Limits) -> Result<Engine, SchemaError> {
         Ok(Engine {
             schemas: SchemaSet::builtin()?,
             assets: Assets::builtin(),
+            limits,
         })
     }
 
@@ -61,7 +71,7 @@ impl Engine {
         let sources: Vec<&SourceFile> = snapshot.documents().collect();
         let files = sources.len();
         let mut documents = Vec::new();
-        for (docs, diags) in parallel_map(&sources, |file| parse_file(file)) {
+        for (docs, diags) in parallel_map(&sources, |file| parse_file(file, &self.limits)) {
             documents.extend(docs);
             diagnostics.extend(diags);
         }

@@ -194,6 +194,9 @@ pub struct SourceArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Config file whose [limits] apply (the other sections are ignored here).
+    #[arg(long, env = "HOMELABD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +238,9 @@ pub struct PreviewArgs {
     /// `[policy] prune = true`); by default they are orphaned.
     #[arg(long)]
     pub default_prune: bool,
+    /// Config file whose [limits] apply (the other sections are ignored here).
+    #[arg(long, env = "HOMELABD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Output formats of `homelabd preview`.

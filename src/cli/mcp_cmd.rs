@@ -36,7 +36,8 @@ pub fn mcp(args: McpArgs) -> anyhow::Result<Exit> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let engine = Arc::new(Engine::new().context("built-in schemas")?);
+        let engine =
+            Arc::new(Engine::with_limits(settings.limits.clone()).context("built-in schemas")?);
         let store = open_store(&settings.database_url).await;
         let read_only = args.read_only || settings.mcp.read_only;
         let proposer = (!read_only).then(|| {

@@ -3,6 +3,8 @@
 use super::args::{OutputFormat, PlanArgs, RenderArgs, SourceArgs};
 use super::output::{Progress, print_diagnostics, print_json};
 use super::{Exit, UsageError};
+use crate::config::RawConfig;
+use crate::limits::Limits;
 use crate::pipeline::{Engine, Outcome};
 use crate::place::describe_size;
 use crate::render::write::{
@@ -13,14 +15,26 @@ use anyhow::Context as _;
 use serde_json::json;
 use std::collections::BTreeSet;
 
+/// The `[limits]` of `--config` (or `HOMELABD_CONFIG`), else the defaults.
+pub(super) fn limits(config: Option<&std::path::Path>) -> anyhow::Result<Limits> {
+    let Some(path) = config else {
+        return Ok(Limits::default());
+    };
+    let raw = RawConfig::load(path).map_err(|e| UsageError(e.to_string()))?;
+    raw.limits
+        .validate()
+        .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    Ok(raw.limits)
+}
+
 /// Reads the snapshot the arguments name.
-fn load(args: &SourceArgs) -> anyhow::Result<Snapshot> {
+fn load(args: &SourceArgs, limits: &Limits) -> anyhow::Result<Snapshot> {
     if !args.repo.exists() {
         return Err(UsageError(format!("{} does not exist", args.repo.display())).into());
     }
     let result = match &args.rev {
-        Some(rev) => source::load_commit(&args.repo, rev, args.path.as_deref()),
-        None => source::load_dir(&args.repo, args.path.as_deref()),
+        Some(rev) => source::load_commit_with(&args.repo, rev, args.path.as_deref(), limits),
+        None => source::load_dir_with(&args.repo, args.path.as_deref(), limits),
     };
     result.map_err(|e| match e {
         SourceError::NotADirectory { .. }
@@ -35,8 +49,9 @@ fn load(args: &SourceArgs) -> anyhow::Result<Snapshot> {
 }
 
 fn run_pipeline(args: &SourceArgs) -> anyhow::Result<Outcome> {
-    let snapshot = load(args)?;
-    let engine = Engine::new().context("built-in schemas")?;
+    let limits = limits(args.config.as_deref())?;
+    let snapshot = load(args, &limits)?;
+    let engine = Engine::with_limits(limits).context("built-in schemas")?;
     Ok(engine.run(&snapshot))
 }
 

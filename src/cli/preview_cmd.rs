@@ -25,7 +25,8 @@ pub fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         })
     };
     let (base, head) = (resolve(&args.base)?, resolve(&args.head)?);
-    let engine = Engine::new().context("built-in schemas")?;
+    let limits = super::pipeline_cmds::limits(args.config.as_deref())?;
+    let engine = Engine::with_limits(limits).context("built-in schemas")?;
     let defaults = EffectivePolicy {
         apply: ApplyPolicy::Auto,
         self_heal: false,

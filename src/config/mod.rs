@@ -61,6 +61,9 @@ pub struct RawConfig {
     /// `[notify]`: outgoing notifications and their sinks.
     #[serde(default)]
     pub notify: crate::notify_out::RawNotify,
+    /// `[limits]`: bounds on the work one revision can cause (docs/security.md).
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +170,8 @@ pub struct Settings {
     pub mcp: crate::mcp::settings::McpSettings,
     /// Notification sinks with their URLs and secrets (`[notify]`).
     pub notify: crate::notify_out::NotifySettings,
+    /// Bounds on reading, parsing and rendering a revision (`[limits]`, validated).
+    pub limits: crate::limits::Limits,
 }
 
 impl RawConfig {
@@ -313,6 +318,10 @@ impl Settings {
                 message: format!("{parallelism}: expected 1..=256"),
             });
         }
+        raw.limits.validate().map_err(|e| ConfigError::Invalid {
+            key: e.key,
+            message: e.message,
+        })?;
         let branch = o.branch.clone().or(raw.source.branch);
         let secs = Duration::from_secs;
         let propose = raw.propose.resolve(
@@ -349,6 +358,7 @@ impl Settings {
             proxmox_token: crate::observe::proxmox::load_token(),
             mcp: crate::mcp::settings::McpSettings::resolve(raw.mcp)?,
             notify: crate::notify_out::NotifySettings::resolve(raw.notify)?,
+            limits: raw.limits,
         })
     }
 
@@ -513,5 +523,10 @@ mod example_tests {
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.branch.as_deref(), Some("main"));
         assert_eq!(s.parallelism, 4);
+        assert_eq!(
+            s.limits,
+            crate::limits::Limits::default(),
+            "the example shows the defaults"
+        );
     }
 }

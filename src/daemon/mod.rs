@@ -121,7 +121,7 @@ pub async fn run_daemon(
     })?;
     // One daemon per state directory and per SQLite file; held until the process ends.
     let _state_lock = crate::cluster::lock_state(&settings.state_dir, &settings.database_url)?;
-    let engine = Arc::new(Engine::new()?);
+    let engine = Arc::new(Engine::with_limits(settings.limits.clone())?);
     let repo = tracked_repo(&settings)?;
     let status = Arc::new(status::DaemonStatus::default());
     let metrics = Arc::new(Metrics::new());

@@ -665,7 +665,8 @@ impl Reconciler {
                 let (i, o, provider) = known.get(name)?;
                 (i == input && rendered_on_disk(&out_dir, provider, name)).then(|| o.clone())
             };
-            repo.snapshot(&commit).map(|s| engine.run_with(&s, &reuse))
+            repo.snapshot(&commit, &engine.limits)
+                .map(|s| engine.run_with(&s, &reuse))
         });
         let result = run
             .await

@@ -245,7 +245,7 @@ impl McpContext {
         let repo = self.repo.clone();
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || {
-            let snapshot = repo.snapshot(&commit)?;
+            let snapshot = repo.snapshot(&commit, &engine.limits)?;
             let view = View::build(&engine, &snapshot, commit);
             tracing::info!(
                 revision = %view.head,

@@ -185,7 +185,7 @@ pub fn trial(engine: &Engine, view: &View, text: &str, render: bool) -> Trial {
         path: PROPOSED_FILE.to_owned(),
         content: text.as_bytes().to_vec(),
     };
-    let (mut docs, mut diagnostics) = parse_file(&source);
+    let (mut docs, mut diagnostics) = parse_file(&source, &engine.limits);
     let mut out = Trial {
         name: None,
         diagnostics: Vec::new(),

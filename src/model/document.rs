@@ -2,12 +2,10 @@
 
 use super::positions::{self, Positions};
 use crate::diag::Diagnostic;
+use crate::limits::Limits;
 use crate::source::SourceFile;
 use serde::Deserialize;
 use serde_json::Value;
-
-/// Most documents read from one file.
-const MAX_DOCUMENTS_PER_FILE: usize = 10_000;
 
 /// One YAML document of a file, as a JSON value.
 #[derive(Debug, Clone)]
@@ -51,9 +49,9 @@ impl Document {
     }
 }
 
-/// Parses every document of `file`. Problems become diagnostics; the documents before a
-/// syntax error are still returned.
-pub fn parse_file(file: &SourceFile) -> (Vec<Document>, Vec<Diagnostic>) {
+/// Parses every document of `file` within `limits` (documents per file, nesting depth).
+/// Problems become diagnostics; the documents before a syntax error are still returned.
+pub fn parse_file(file: &SourceFile, limits: &Limits) -> (Vec<Document>, Vec<Diagnostic>) {
     let mut docs = Vec::new();
     let mut diags = Vec::new();
     let text = match std::str::from_utf8(&file.content) {
@@ -67,20 +65,48 @@ pub fn parse_file(file: &SourceFile) -> (Vec<Document>, Vec<Diagnostic>) {
             return (docs, diags);
         }
     };
-    let index = positions::index(text);
+    let mut index = positions::index(text);
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        if i >= MAX_DOCUMENTS_PER_FILE {
+        if i >= limits.max_documents_per_file {
             diags.push(
                 Diagnostic::error(
                     "too-many-documents",
                     &file.path,
-                    "file skipped after too many documents",
+                    format!(
+                        "the rest of the file is skipped after {} documents; {}",
+                        limits.max_documents_per_file,
+                        Limits::hint("max_documents_per_file")
+                    ),
                 )
-                .expected(format!("at most {MAX_DOCUMENTS_PER_FILE} documents")),
+                .expected(format!(
+                    "at most {} documents (limits.max_documents_per_file)",
+                    limits.max_documents_per_file
+                )),
             );
             break;
         }
-        let positions = index.get(i).cloned().unwrap_or_default();
+        let positions = index.get_mut(i).map(std::mem::take).unwrap_or_default();
+        if positions.depth > limits.max_nesting_depth {
+            // Refused before serde_yaml builds the value: deep documents cost stack.
+            diags.push(
+                Diagnostic::error(
+                    "nesting-too-deep",
+                    &file.path,
+                    format!(
+                        "document skipped: nested {} levels deep; {}",
+                        positions.depth,
+                        Limits::hint("max_nesting_depth")
+                    ),
+                )
+                .at(Some(positions.start.0), Some(positions.start.1))
+                .expected(format!(
+                    "at most {} levels of mappings and sequences (limits.max_nesting_depth)",
+                    limits.max_nesting_depth
+                ))
+                .found(format!("{} levels", positions.depth)),
+            );
+            continue;
+        }
         let yaml = match serde_yaml::Value::deserialize(de) {
             Ok(v) => v,
             Err(e) => {
@@ -103,14 +129,15 @@ pub fn parse_file(file: &SourceFile) -> (Vec<Document>, Vec<Diagnostic>) {
         if yaml.is_null() {
             continue; // an empty document, e.g. a trailing `---`
         }
-        match to_json(yaml, "") {
+        match to_json(yaml) {
             Ok(value) => docs.push(Document {
                 file: file.path.clone(),
                 index: i,
                 value,
                 positions,
             }),
-            Err((pointer, message)) => {
+            Err(JsonError { reversed, message }) => {
+                let pointer: String = reversed.iter().rev().map(|s| format!("/{s}")).collect();
                 let (line, column) = positions.locate(&pointer);
                 diags.push(
                     Diagnostic::error("yaml", &file.path, message)
@@ -132,9 +159,31 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
     }
 }
 
+/// Why a YAML value has no JSON form: the message, and the path to the offending node
+/// as escaped pointer segments, innermost first (built only on the way out of an error,
+/// so converting costs nothing per node).
+struct JsonError {
+    reversed: Vec<String>,
+    message: String,
+}
+
+impl JsonError {
+    fn new(message: String) -> JsonError {
+        JsonError {
+            reversed: Vec::new(),
+            message,
+        }
+    }
+
+    fn under(mut self, segment: String) -> JsonError {
+        self.reversed.push(segment);
+        self
+    }
+}
+
 /// Converts a YAML value to JSON, refusing what JSON cannot hold (non-string keys, tags,
-/// non-finite numbers) with the pointer of the offending node.
-fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<Value, (String, String)> {
+/// non-finite numbers) with the path of the offending node.
+fn to_json(value: serde_yaml::Value) -> Result<Value, JsonError> {
     use serde_yaml::Value as Y;
     Ok(match value {
         Y::Null => Value::Null,
@@ -148,9 +197,7 @@ fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<Value, (String, St
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 match serde_json::Number::from_f64(f) {
                     Some(n) => Value::Number(n),
-                    None => {
-                        return Err((pointer.to_owned(), format!("number {f} is not finite")));
-                    }
+                    None => return Err(JsonError::new(format!("number {f} is not finite"))),
                 }
             }
         }
@@ -159,7 +206,7 @@ fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<Value, (String, St
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| to_json(v, &format!("{pointer}/{i}")))
+                .map(|(i, v)| to_json(v).map_err(|e| e.under(i.to_string())))
                 .collect::<Result<_, _>>()?,
         ),
         Y::Mapping(map) => {
@@ -170,23 +217,23 @@ fn to_json(value: serde_yaml::Value, pointer: &str) -> Result<Value, (String, St
                     Y::Number(n) => n.to_string(),
                     Y::Bool(b) => b.to_string(),
                     other => {
-                        return Err((
-                            pointer.to_owned(),
-                            format!("mapping key must be a string, found {}", type_name(&other)),
-                        ));
+                        return Err(JsonError::new(format!(
+                            "mapping key must be a string, found {}",
+                            type_name(&other)
+                        )));
                     }
                 };
-                let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
-                let v = to_json(v, &child)?;
+                let v =
+                    to_json(v).map_err(|e| e.under(key.replace('~', "~0").replace('/', "~1")))?;
                 out.insert(key, v);
             }
             Value::Object(out)
         }
         Y::Tagged(t) => {
-            return Err((
-                pointer.to_owned(),
-                format!("YAML tag {} is not supported: write plain values", t.tag),
-            ));
+            return Err(JsonError::new(format!(
+                "YAML tag {} is not supported: write plain values",
+                t.tag
+            )));
         }
     })
 }
@@ -208,6 +255,10 @@ fn type_name(v: &serde_yaml::Value) -> &'static str {
 mod tests {
     use super::*;
 
+    fn parse_file_default(file: &SourceFile) -> (Vec<Document>, Vec<Diagnostic>) {
+        parse_file(file, &Limits::default())
+    }
+
     fn file(text: &str) -> SourceFile {
         SourceFile {
             path: "defs/x.yaml".into(),
@@ -217,7 +268,7 @@ mod tests {
 
     #[test]
     fn multi_document_files_give_every_document() {
-        let (docs, diags) = parse_file(&file("a: 1\n---\nb: 2\n---\n"));
+        let (docs, diags) = parse_file_default(&file("a: 1\n---\nb: 2\n---\n"));
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].value["b"], 2);
@@ -226,7 +277,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_keep_earlier_documents_and_name_the_line() {
-        let (docs, diags) = parse_file(&file("a: 1\n---\nb: [unclosed\n"));
+        let (docs, diags) = parse_file_default(&file("a: 1\n---\nb: [unclosed\n"));
         assert_eq!(docs.len(), 1);
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].code, "yaml");
@@ -243,7 +294,7 @@ mod tests {
             ));
         }
         let started = std::time::Instant::now();
-        let (docs, diags) = parse_file(&file(&bomb));
+        let (docs, diags) = parse_file_default(&file(&bomb));
         assert!(docs.is_empty());
         assert_eq!(diags[0].code, "yaml");
         assert!(started.elapsed().as_secs() < 5);
@@ -252,17 +303,50 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
-        let (docs, diags) = parse_file(&file(&deep));
+        let (docs, diags) = parse_file_default(&file(&deep));
         assert!(docs.is_empty());
         assert_eq!(diags[0].code, "yaml");
     }
 
     #[test]
+    fn nesting_past_the_limit_is_refused_naming_the_limit() {
+        // Deep enough for the limit (64), shallow enough for serde_yaml (128).
+        let deep = format!("a: 1\n---\nb: {}1{}\n", "[".repeat(80), "]".repeat(80));
+        let (docs, diags) = parse_file_default(&file(&deep));
+        assert_eq!(docs.len(), 1, "the shallow document is kept");
+        assert_eq!(diags[0].code, "nesting-too-deep");
+        assert!(diags[0].message.contains("[limits] max_nesting_depth"));
+        assert_eq!(diags[0].line, Some(2), "the document's `---`");
+        let raised = Limits {
+            max_nesting_depth: 100,
+            ..Limits::default()
+        };
+        let (docs, diags) = parse_file(&file(&deep), &raised);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(docs.len(), 2);
+    }
+
+    #[test]
+    fn a_long_key_over_many_items_locates_fields() {
+        let key = "k".repeat(4000);
+        let text = format!("? \"{key}\"\n: [{}, [x]]\n", vec!["1"; 1000].join(","));
+        let (docs, _) = parse_file_default(&file(&text));
+        assert_eq!(
+            docs[0].positions.locate(&format!("/{key}/999")),
+            (2, 4 + 2 * 999)
+        );
+        assert_eq!(
+            docs[0].positions.locate(&format!("/{key}/1000/0/zz")),
+            (2, 4 + 2 * 1000 + 2)
+        );
+    }
+
+    #[test]
     fn tags_and_non_string_keys_are_refused_with_a_pointer() {
-        let (_, diags) = parse_file(&file("spec:\n  x: !custom 1\n"));
+        let (_, diags) = parse_file_default(&file("spec:\n  x: !custom 1\n"));
         assert_eq!(diags[0].pointer, "/spec/x");
         assert_eq!(diags[0].line, Some(2));
-        let (_, diags) = parse_file(&file("spec:\n  ? [a]\n  : 1\n"));
+        let (_, diags) = parse_file_default(&file("spec:\n  ? [a]\n  : 1\n"));
         assert!(diags[0].message.contains("mapping key"));
     }
 
@@ -272,7 +356,7 @@ mod tests {
             path: "x.yaml".into(),
             content: vec![b'a', b':', 0xff],
         };
-        let (_, diags) = parse_file(&f);
+        let (_, diags) = parse_file_default(&f);
         assert_eq!(diags[0].code, "encoding");
     }
 }

@@ -3,7 +3,12 @@
 //! serde_yaml gives values but no positions, so a second, event-level pass with
 //! yaml-rust2 records the position of every mapping key and sequence item. The pass never
 //! expands aliases (an alias bomb costs one event here) and stops recording below
-//! [`MAX_DEPTH`], so it stays linear in the size of the input.
+//! [`MAX_DEPTH`].
+//!
+//! Memory is linear in the input: each field is stored once, as its parent's index plus
+//! its own segment (a key is kept once however many children it has; an item costs its
+//! index). Pointers are never built while indexing; [`Positions::locate`] walks a pointer
+//! down from the root, which only happens when a diagnostic is made.
 
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, Parser};
@@ -11,38 +16,105 @@ use yaml_rust2::parser::{Event, Parser};
 /// Nesting below this depth is not indexed (and will be rejected by serde_yaml anyway).
 const MAX_DEPTH: usize = 128;
 
+/// Index of a node; the root is 0.
+type NodeId = u32;
+
+/// Marks a node that is not indexed (too deep, or a complex mapping key).
+const UNINDEXED: NodeId = NodeId::MAX;
+
+/// One step down from a node: a mapping key (JSON-pointer escaped) or a sequence index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Segment {
+    Key(Box<str>),
+    Item(u32),
+}
+
 /// Positions of one document's fields.
 #[derive(Debug, Clone, Default)]
 pub struct Positions {
     /// Line and column (both 1-based) of the document's first node.
     pub start: (usize, usize),
-    by_pointer: HashMap<String, (usize, usize)>,
+    /// Deepest nesting of collections in the document (the root collection is 1).
+    pub depth: usize,
+    /// Line and column of every indexed node, by id (the root's is `start`).
+    at: Vec<(u32, u32)>,
+    /// (parent, segment) → child.
+    children: HashMap<(NodeId, Segment), NodeId>,
 }
 
 impl Positions {
+    fn new(start: (usize, usize)) -> Positions {
+        Positions {
+            start,
+            depth: 0,
+            at: vec![(clamp(start.0), clamp(start.1))],
+            children: HashMap::new(),
+        }
+    }
+
     /// The position of `pointer`, or of its nearest indexed ancestor, or the document start.
     pub fn locate(&self, pointer: &str) -> (usize, usize) {
-        let mut p = pointer;
-        loop {
-            if let Some(pos) = self.by_pointer.get(p) {
-                return *pos;
+        let mut node: NodeId = 0;
+        for segment in pointer.split('/').skip(1) {
+            let key = self.children.get(&(node, Segment::Key(segment.into())));
+            let child = key.or_else(|| {
+                segment
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(|i| self.children.get(&(node, Segment::Item(i))))
+            });
+            match child {
+                Some(&c) => node = c,
+                None => break,
             }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return self.start,
+        }
+        if node == 0 {
+            return self.start;
+        }
+        let (line, column) = self.at[node as usize];
+        (line as usize, column as usize)
+    }
+
+    /// Records a child of `parent` at `pos`; returns its id (or [`UNINDEXED`] below an
+    /// unindexed parent, too deep, or when ids run out).
+    fn add(
+        &mut self,
+        parent: NodeId,
+        segment: Segment,
+        pos: (usize, usize),
+        depth: usize,
+    ) -> NodeId {
+        if parent == UNINDEXED || depth > MAX_DEPTH || self.at.len() >= UNINDEXED as usize {
+            return UNINDEXED;
+        }
+        let id = self.at.len() as NodeId;
+        match self.children.entry((parent, segment)) {
+            // A duplicate key: the first one is where the field is (serde_yaml refuses it).
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+                self.at.push((clamp(pos.0), clamp(pos.1)));
+                id
             }
         }
     }
 }
 
+fn clamp(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// What a mapping expects next.
+#[derive(Clone, Copy)]
+enum Expect {
+    Key,
+    /// The value of the entry whose key node is this.
+    Value(NodeId),
+}
+
 enum Frame {
-    /// A mapping; `key` is the pointer segment of the entry whose value comes next.
-    Map {
-        key: Option<String>,
-    },
-    Seq {
-        next: usize,
-    },
+    Map { node: NodeId, expect: Expect },
+    Seq { node: NodeId, next: u32 },
 }
 
 /// Indexes every document of `text`. Returns as many entries as documents could be read; a
@@ -52,20 +124,14 @@ pub fn index(text: &str) -> Vec<Positions> {
     let mut docs = Vec::new();
     let mut current: Option<Positions> = None;
     let mut stack: Vec<Frame> = Vec::new();
-    // Pointer of the node about to be read (its parent's pointer plus its own segment).
-    let mut path: Vec<String> = Vec::new();
 
     while let Ok((event, mark)) = parser.next_token() {
         let pos = (mark.line(), mark.col() + 1);
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
-                current = Some(Positions {
-                    start: (pos.0, 1),
-                    ..Positions::default()
-                });
+                current = Some(Positions::new((pos.0, 1)));
                 stack.clear();
-                path.clear();
             }
             Event::DocumentEnd => {
                 if let Some(doc) = current.take() {
@@ -73,47 +139,64 @@ pub fn index(text: &str) -> Vec<Positions> {
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let is_map = matches!(event, Event::MappingStart(..));
-                if let Some(doc) = current.as_mut() {
-                    node_seen(doc, &mut stack, &mut path, pos, true);
-                }
-                stack.push(if is_map {
-                    Frame::Map { key: None }
+                let Some(doc) = current.as_mut() else {
+                    continue;
+                };
+                let depth = stack.len() + 1;
+                doc.depth = doc.depth.max(depth);
+                let node = match stack.last_mut() {
+                    None => 0,
+                    Some(Frame::Map { expect, .. }) => match *expect {
+                        Expect::Value(key) => key,
+                        Expect::Key => UNINDEXED, // a complex key
+                    },
+                    Some(Frame::Seq { node, next }) => {
+                        doc.add(*node, Segment::Item(*next), pos, depth)
+                    }
+                };
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Map {
+                        node,
+                        expect: Expect::Key,
+                    }
                 } else {
-                    Frame::Seq { next: 0 }
+                    Frame::Seq { node, next: 0 }
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 stack.pop();
-                path.pop();
-                finish_value(&mut stack);
+                value_done(&mut stack);
             }
             Event::Scalar(value, ..) => {
-                if let Some(doc) = current.as_mut() {
-                    match stack.last_mut() {
-                        Some(Frame::Map { key }) if key.is_none() => {
-                            // A key: remember it, and record the entry's position at the key.
-                            let segment = escape(&value);
-                            if stack.len() <= MAX_DEPTH {
-                                let pointer = pointer_of(&path, &segment);
-                                doc.by_pointer.entry(pointer).or_insert(pos);
-                            }
-                            if let Some(Frame::Map { key }) = stack.last_mut() {
-                                *key = Some(segment);
-                            }
-                        }
-                        _ => {
-                            node_seen(doc, &mut stack, &mut path, pos, false);
-                            finish_value(&mut stack);
-                        }
+                let Some(doc) = current.as_mut() else {
+                    continue;
+                };
+                let depth = stack.len();
+                match stack.last_mut() {
+                    Some(Frame::Map {
+                        node,
+                        expect: expect @ Expect::Key,
+                    }) => {
+                        // A key: the entry's position is the key's.
+                        let id = doc.add(*node, Segment::Key(escape(&value).into()), pos, depth);
+                        *expect = Expect::Value(id);
                     }
+                    Some(Frame::Seq { node, next }) => {
+                        doc.add(*node, Segment::Item(*next), pos, depth);
+                        value_done(&mut stack);
+                    }
+                    _ => value_done(&mut stack),
                 }
             }
             Event::Alias(_) => {
-                if let Some(doc) = current.as_mut() {
-                    node_seen(doc, &mut stack, &mut path, pos, false);
-                    finish_value(&mut stack);
+                let Some(doc) = current.as_mut() else {
+                    continue;
+                };
+                let depth = stack.len();
+                if let Some(Frame::Seq { node, next }) = stack.last_mut() {
+                    doc.add(*node, Segment::Item(*next), pos, depth);
                 }
+                value_done(&mut stack);
             }
             Event::Nothing | Event::StreamStart => {}
         }
@@ -124,54 +207,20 @@ pub fn index(text: &str) -> Vec<Positions> {
     docs
 }
 
-/// Records a value node; for collections, pushes its segment so children nest under it.
-fn node_seen(
-    doc: &mut Positions,
-    stack: &mut [Frame],
-    path: &mut Vec<String>,
-    pos: (usize, usize),
-    opens: bool,
-) {
-    let segment = match stack.last_mut() {
-        Some(Frame::Map { key }) => key.clone().unwrap_or_default(),
-        Some(Frame::Seq { next }) => {
-            let s = next.to_string();
-            if stack.len() <= MAX_DEPTH {
-                doc.by_pointer.entry(pointer_of(path, &s)).or_insert(pos);
-            }
-            s
-        }
-        None => {
-            if opens {
-                path.push(String::new());
-            }
-            return;
-        }
-    };
-    if opens {
-        path.push(segment);
-    }
-}
-
-/// After a complete value: a map expects its next key, a sequence its next item.
-fn finish_value(stack: &mut [Frame]) {
+/// After a complete node: a mapping that expected a key now expects its value (a complex
+/// or aliased key, not indexed), one that expected a value its next key; a sequence its
+/// next item.
+fn value_done(stack: &mut [Frame]) {
     match stack.last_mut() {
-        Some(Frame::Map { key }) => *key = None,
-        Some(Frame::Seq { next }) => *next += 1,
+        Some(Frame::Map { expect, .. }) => {
+            *expect = match expect {
+                Expect::Key => Expect::Value(UNINDEXED),
+                Expect::Value(_) => Expect::Key,
+            }
+        }
+        Some(Frame::Seq { next, .. }) => *next = next.saturating_add(1),
         None => {}
     }
-}
-
-fn pointer_of(path: &[String], segment: &str) -> String {
-    let mut p = String::new();
-    // path[0] is the root's empty segment.
-    for s in path.iter().skip(1) {
-        p.push('/');
-        p.push_str(s);
-    }
-    p.push('/');
-    p.push_str(segment);
-    p
 }
 
 /// JSON pointer escaping of one segment (RFC 6901).

@@ -111,7 +111,7 @@ mod tests {
             path: "f.yaml".into(),
             content: text.as_bytes().to_vec(),
         };
-        let (docs, diags) = crate::model::parse_file(&file);
+        let (docs, diags) = crate::model::parse_file(&file, &crate::limits::Limits::default());
         assert!(diags.is_empty(), "{diags:?}");
         docs.iter()
             .map(|d| (d.index, d.name().unwrap_or_default().to_owned()))

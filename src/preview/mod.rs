@@ -74,7 +74,7 @@ pub fn preview_commits(
     defaults: EffectivePolicy,
 ) -> Result<Report, PreviewError> {
     let load = |name: &str, id: git2::Oid| {
-        load_tree(repo, id, sub).map_err(|source| PreviewError::Source {
+        load_tree(repo, id, sub, &engine.limits).map_err(|source| PreviewError::Source {
             what: format!("{name} ({id})"),
             source,
         })

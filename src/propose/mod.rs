@@ -522,7 +522,7 @@ fn stage(
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
-    let before = engine.run(&load_tree(&repo, head, sub)?);
+    let before = engine.run(&load_tree(&repo, head, sub, &engine.limits)?);
     let changed: BTreeSet<String> = edits.iter().map(|e| e.path.to_owned()).collect();
     let files: Vec<(String, &'static str)> = edits
         .iter()
@@ -558,7 +558,7 @@ fn stage(
                 .filter(|r| r.manifest.input_hash == input)
                 .map(|r| r.manifest.output_hash.clone())
         };
-        let after = engine.run_with(&load_tree(&repo, provisional, sub)?, &reuse);
+        let after = engine.run_with(&load_tree(&repo, provisional, sub, &engine.limits)?, &reuse);
         let assessment = assess::assess(&before, &after, &changed);
         if !assessment.valid {
             return Err(ProposeError::Invalid {

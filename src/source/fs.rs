@@ -1,11 +1,23 @@
 //! Loading a snapshot from a directory on disk (for `validate` in CI and pre-commit hooks).
 
-use super::{MAX_FILE_BYTES, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, wanted};
+use super::{Budget, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, wanted};
 use crate::diag::Diagnostic;
+use crate::limits::Limits;
 use std::path::Path;
 
-/// Reads every wanted file under `root/sub` (or `root` when `sub` is `None`).
+/// Reads every wanted file under `root/sub` (or `root` when `sub` is `None`), within the
+/// default limits.
 pub fn load_dir(root: &Path, sub: Option<&str>) -> Result<Snapshot, SourceError> {
+    load_dir_with(root, sub, &Limits::default())
+}
+
+/// [`load_dir`] within `limits`. Hard links are read as the files they are (each path
+/// counts against the snapshot's bytes); symbolic links are never followed.
+pub fn load_dir_with(
+    root: &Path,
+    sub: Option<&str>,
+    limits: &Limits,
+) -> Result<Snapshot, SourceError> {
     let mut base = root.to_path_buf();
     if let Some(sub) = sub {
         for part in super::sub_path_components(sub)? {
@@ -22,6 +34,7 @@ pub fn load_dir(root: &Path, sub: Option<&str>) -> Result<Snapshot, SourceError>
         });
     }
     let mut snapshot = Snapshot::default();
+    let mut budget = Budget::new(limits);
     // An explicit stack instead of recursion: depth is bounded by the file system, not us.
     let mut pending = vec![(base.clone(), String::new())];
     while let Some((dir, rel)) = pending.pop() {
@@ -34,6 +47,7 @@ pub fn load_dir(root: &Path, sub: Option<&str>) -> Result<Snapshot, SourceError>
                 path: dir.display().to_string(),
                 source,
             })?;
+            budget.entry()?;
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue; // non-UTF-8 names cannot be definitions
             };
@@ -64,14 +78,29 @@ pub fn load_dir(root: &Path, sub: Option<&str>) -> Result<Snapshot, SourceError>
                     return Err(SourceError::TooManyFiles);
                 }
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                if size > MAX_FILE_BYTES {
-                    snapshot.diagnostics.push(super::too_large(&rel_path, size));
+                if size > limits.max_file_bytes {
+                    snapshot
+                        .diagnostics
+                        .push(super::too_large(&rel_path, size, limits));
                     continue;
                 }
-                let content = std::fs::read(entry.path()).map_err(|source| SourceError::Io {
-                    path: rel_path.clone(),
-                    source,
-                })?;
+                budget.bytes(size)?;
+                let content =
+                    read_at_most(&entry.path(), limits.max_file_bytes).map_err(|source| {
+                        SourceError::Io {
+                            path: rel_path.clone(),
+                            source,
+                        }
+                    })?;
+                if content.len() as u64 > limits.max_file_bytes {
+                    // It grew between the size check and the read.
+                    snapshot.diagnostics.push(super::too_large(
+                        &rel_path,
+                        content.len() as u64,
+                        limits,
+                    ));
+                    continue;
+                }
                 snapshot.files.push(SourceFile {
                     path: rel_path,
                     content,
@@ -81,4 +110,15 @@ pub fn load_dir(root: &Path, sub: Option<&str>) -> Result<Snapshot, SourceError>
     }
     snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(snapshot)
+}
+
+/// Reads a file, stopping one byte past `max` (a file that grows while read, or a device
+/// that never ends, cannot make us read more).
+fn read_at_most(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut content = Vec::new();
+    std::fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut content)?;
+    Ok(content)
 }

@@ -1,9 +1,11 @@
 //! Loading a snapshot from a commit's tree with git2: no checkout, no working copy, so a
 //! half-written file in someone's editor can never be read.
 
-use super::{MAX_FILE_BYTES, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, wanted};
+use super::{Budget, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, wanted};
 use crate::diag::Diagnostic;
-use git2::{ObjectType, Repository, Tree};
+use crate::limits::Limits;
+use git2::{ObjectType, Oid, Repository, Tree};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Resolves `rev` (a branch, tag, `HEAD` or commit id) in the repository at `repo_path`.
@@ -18,22 +20,33 @@ pub fn resolve_commit(repo_path: &Path, rev: &str) -> Result<git2::Oid, SourceEr
     Ok(object.peel_to_commit()?.id())
 }
 
-/// Reads every wanted file of commit `rev` under `sub`.
+/// Reads every wanted file of commit `rev` under `sub`, within the default limits.
 pub fn load_commit(
     repo_path: &Path,
     rev: &str,
     sub: Option<&str>,
 ) -> Result<Snapshot, SourceError> {
-    let repo = Repository::open(repo_path)?;
-    let commit_id = resolve_commit(repo_path, rev)?;
-    load_tree(&repo, commit_id, sub)
+    load_commit_with(repo_path, rev, sub, &Limits::default())
 }
 
-/// Reads the tree of `commit_id` from an open repository.
+/// [`load_commit`] within `limits`.
+pub fn load_commit_with(
+    repo_path: &Path,
+    rev: &str,
+    sub: Option<&str>,
+    limits: &Limits,
+) -> Result<Snapshot, SourceError> {
+    let repo = Repository::open(repo_path)?;
+    let commit_id = resolve_commit(repo_path, rev)?;
+    load_tree(&repo, commit_id, sub, limits)
+}
+
+/// Reads the tree of `commit_id` from an open repository, within `limits`.
 pub fn load_tree(
     repo: &Repository,
     commit_id: git2::Oid,
     sub: Option<&str>,
+    limits: &Limits,
 ) -> Result<Snapshot, SourceError> {
     let commit = repo.find_commit(commit_id)?;
     let mut tree = commit.tree()?;
@@ -59,20 +72,29 @@ pub fn load_tree(
         revision: Some(commit_id.to_string()),
         ..Snapshot::default()
     };
-    collect(repo, &tree, String::new(), &mut snapshot)?;
+    collect(repo, &tree, String::new(), &mut snapshot, limits)?;
     snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(snapshot)
 }
 
+/// Walks the tree. Bounded: every entry visited counts against `max_tree_entries`, every
+/// file read against `max_snapshot_bytes` (so a tree naming one blob thousands of times
+/// ends fast), and each distinct blob is inflated once however often it is named.
 fn collect(
     repo: &Repository,
     root: &Tree<'_>,
     root_rel: String,
     snapshot: &mut Snapshot,
+    limits: &Limits,
 ) -> Result<(), SourceError> {
+    let odb = repo.odb()?;
+    let mut budget = Budget::new(limits);
+    // Blob id → its size and, once read, the index of a file holding its content.
+    let mut seen: HashMap<Oid, (u64, Option<usize>)> = HashMap::new();
     let mut pending = vec![(root.clone(), root_rel)];
     while let Some((tree, rel)) = pending.pop() {
         for entry in tree.iter() {
+            budget.entry()?;
             let Ok(name) = entry.name() else { continue };
             if hidden(name) {
                 continue;
@@ -101,21 +123,35 @@ fn collect(
                         return Err(SourceError::TooManyFiles);
                     }
                     // Check the size from the object header before reading the content.
-                    let odb = repo.odb()?;
-                    let (size, _) = odb.read_header(entry.id())?;
-                    if size as u64 > MAX_FILE_BYTES {
+                    let (size, read) = match seen.get(&entry.id()) {
+                        Some(&known) => known,
+                        None => {
+                            let (size, _) = odb.read_header(entry.id())?;
+                            seen.insert(entry.id(), (size as u64, None));
+                            (size as u64, None)
+                        }
+                    };
+                    if size > limits.max_file_bytes {
                         snapshot
                             .diagnostics
-                            .push(super::too_large(&rel_path, size as u64));
+                            .push(super::too_large(&rel_path, size, limits));
                         continue;
                     }
-                    let blob = repo.find_blob(entry.id())?;
+                    budget.bytes(size)?;
+                    let content = match read {
+                        Some(index) => snapshot.files[index].content.clone(),
+                        None => {
+                            let blob = repo.find_blob(entry.id())?;
+                            seen.insert(entry.id(), (size, Some(snapshot.files.len())));
+                            blob.content().to_vec()
+                        }
+                    };
                     snapshot.files.push(SourceFile {
                         path: rel_path,
-                        content: blob.content().to_vec(),
+                        content,
                     });
                 }
-                _ => {} // submodules and unwanted files
+                _ => {} // submodules (commit entries) and unwanted files
             }
         }
     }

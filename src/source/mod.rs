@@ -1,22 +1,24 @@
 //! Source: the files of one revision of the user's repository, from a directory or from a
 //! git commit's tree. Only reads; knows nothing about what the files mean.
 //!
-//! Both loaders apply the same bounds so hostile repositories cannot exhaust memory: files
-//! over [`MAX_FILE_BYTES`] are reported and skipped, at most [`MAX_FILES`] files are read,
-//! symbolic links are never followed, and hidden entries (`.git`, `.github`…) are ignored.
+//! Both loaders apply the same bounds ([`Limits`]) so hostile repositories cannot exhaust
+//! memory: files over `max_file_bytes` are reported and skipped; a revision with more than
+//! `max_snapshot_bytes` of wanted files, more than `max_tree_entries` entries or more
+//! than [`MAX_FILES`] files is refused as a whole (reading part of it would look like
+//! deleted definitions); symbolic links and submodules are never followed, and hidden
+//! entries (`.git`, `.github`…) are ignored.
 
 mod fs;
 mod git;
 pub mod tracked;
 
-pub use fs::load_dir;
-pub use git::{load_commit, load_tree, resolve_commit};
+pub use fs::{load_dir, load_dir_with};
+pub use git::{load_commit, load_commit_with, load_tree, resolve_commit};
 pub use tracked::{Origin, TrackedRepo};
 
 use crate::diag::Diagnostic;
+use crate::limits::Limits;
 
-/// Largest file read; bigger ones are skipped with an error diagnostic.
-pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 /// Most files read from one revision.
 pub const MAX_FILES: usize = 200_000;
 
@@ -78,6 +80,55 @@ pub enum SourceError {
     SubPathMissing { path: String, commit: String },
     #[error("more than {MAX_FILES} files under the root")]
     TooManyFiles,
+    #[error(
+        "revision refused: its YAML and chart files add up to more than limits.max_snapshot_bytes ({limit} bytes); {}",
+        Limits::hint("max_snapshot_bytes")
+    )]
+    SnapshotTooLarge { limit: u64 },
+    #[error(
+        "revision refused: its tree has more than limits.max_tree_entries ({limit}) entries; {}",
+        Limits::hint("max_tree_entries")
+    )]
+    TooManyEntries { limit: u64 },
+}
+
+/// What one load may still read: tree entries and bytes, counted down.
+struct Budget {
+    entries: u64,
+    bytes: u64,
+    limits: (u64, u64),
+}
+
+impl Budget {
+    fn new(limits: &Limits) -> Budget {
+        Budget {
+            entries: limits.max_tree_entries,
+            bytes: limits.max_snapshot_bytes,
+            limits: (limits.max_tree_entries, limits.max_snapshot_bytes),
+        }
+    }
+
+    /// One more entry visited.
+    fn entry(&mut self) -> Result<(), SourceError> {
+        self.entries = self
+            .entries
+            .checked_sub(1)
+            .ok_or(SourceError::TooManyEntries {
+                limit: self.limits.0,
+            })?;
+        Ok(())
+    }
+
+    /// `size` more bytes about to be read.
+    fn bytes(&mut self, size: u64) -> Result<(), SourceError> {
+        self.bytes = self
+            .bytes
+            .checked_sub(size)
+            .ok_or(SourceError::SnapshotTooLarge {
+                limit: self.limits.1,
+            })?;
+        Ok(())
+    }
 }
 
 fn is_yaml(path: &str) -> bool {
@@ -106,13 +157,19 @@ fn sub_path_components(sub: &str) -> Result<Vec<&str>, SourceError> {
     Ok(parts)
 }
 
-fn too_large(path: &str, size: u64) -> Diagnostic {
+fn too_large(path: &str, size: u64, limits: &Limits) -> Diagnostic {
     Diagnostic::error(
         "file-too-large",
         path,
-        "file skipped: too large to be a definition",
+        format!(
+            "file skipped: larger than limits.max_file_bytes; {}",
+            Limits::hint("max_file_bytes")
+        ),
     )
-    .expected(format!("at most {MAX_FILE_BYTES} bytes"))
+    .expected(format!(
+        "at most {} bytes (limits.max_file_bytes)",
+        limits.max_file_bytes
+    ))
     .found(format!("{size} bytes"))
 }
 

@@ -49,11 +49,15 @@ impl TrackedRepo {
         Ok(id.to_string())
     }
 
-    /// Reads the snapshot of `commit`.
-    pub fn snapshot(&self, commit: &str) -> Result<Snapshot, SourceError> {
+    /// Reads the snapshot of `commit` within `limits`.
+    pub fn snapshot(
+        &self,
+        commit: &str,
+        limits: &crate::limits::Limits,
+    ) -> Result<Snapshot, SourceError> {
         let repo = self.open()?;
         let oid = git2::Oid::from_str(commit)?;
-        super::git::load_tree(&repo, oid, self.sub_path.as_deref())
+        super::git::load_tree(&repo, oid, self.sub_path.as_deref(), limits)
     }
 
     fn open(&self) -> Result<Repository, SourceError> {

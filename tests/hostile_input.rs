@@ -1,0 +1,194 @@
+//! Hostile input through the real binary and real git repositories: documents, charts and
+//! commits built to exhaust memory or time. Each must end in a diagnostic that names the
+//! limit, never in a crash, an OOM kill or a stall; the other resources carry on.
+//!
+//! Memory is checked by running the binary under an address-space limit (`prlimit
+//! --as`): a loader that is not linear in its input is killed by the limit, which the
+//! test sees as a signal instead of an exit code. No test asserts on time.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use support::{stderr, stdout, write};
+
+/// Address space the binary may use in the bounded runs: generous for a linear loader
+/// (the debug binary validates the example homelab in well under 100 MiB), far below
+/// what the quadratic cases need (gigabytes).
+const MEMORY_LIMIT_BYTES: u64 = 400 * 1024 * 1024;
+
+/// Runs `homelabd args…` under an address-space limit; `None` when `prlimit` is missing.
+fn homelabd_bounded(args: &[&str]) -> Option<Output> {
+    let Some(prlimit) = support::tool("prlimit") else {
+        support::skip(
+            "bounded-memory run",
+            "prlimit (util-linux) is not installed",
+        );
+        return None;
+    };
+    Some(
+        Command::new(prlimit)
+            .arg(format!("--as={MEMORY_LIMIT_BYTES}"))
+            .arg(env!("CARGO_BIN_EXE_homelabd"))
+            .args(args)
+            .env("HOMELABD_LOG", "warn")
+            .output()
+            .expect("spawn homelabd under prlimit"),
+    )
+}
+
+/// Asserts the run ended by itself with `code` (not killed by a signal or the limit).
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "homelabd ended with {:?} (a signal means it ran out of memory)\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        tail(&stdout(out)),
+        tail(&stderr(out)),
+    );
+}
+
+/// Stdout and stderr together (diagnostics go to stderr, summaries to stdout).
+fn output(out: &Output) -> String {
+    format!("{}{}", stdout(out), stderr(out))
+}
+
+fn tail(s: &str) -> &str {
+    let start = s.len().saturating_sub(3000);
+    let start = (start..s.len())
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(s.len());
+    &s[start..]
+}
+
+/// `? "<4,000 a's>"` → a sequence of 200,000 items: 0.4 MB of YAML whose every node has a
+/// 4 KB path.
+fn long_key_long_sequence() -> String {
+    let mut text = format!("? \"{}\"\n: [", "a".repeat(4000));
+    text.push_str(&vec!["1"; 200_000].join(","));
+    text.push_str("]\n");
+    text
+}
+
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in files {
+        write(dir.path(), rel, text);
+    }
+    dir
+}
+
+fn path(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+#[test]
+fn quadratic_memory_in_the_yaml_position_index() {
+    let text = long_key_long_sequence();
+    let dir = dir_with(&[("definitions/bomb.yaml", &text)]);
+    let Some(out) = homelabd_bounded(&["validate", path(dir.path())]) else {
+        return;
+    };
+    // The document is read (and rejected for what it is: no apiVersion), within bounds.
+    assert_exit(&out, 1);
+    assert!(output(&out).contains("api-version"), "{}", output(&out));
+}
+
+/// A repository whose `HEAD` commit has the tree `build` makes (given the repository).
+fn repo_with_tree(build: impl FnOnce(&git2::Repository) -> git2::Oid) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let tree_id = build(&repo);
+    let tree = repo.find_tree(tree_id).unwrap();
+    let sig = git2::Signature::now("Test", "test@example.invalid").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "bomb", &tree, &[])
+        .unwrap();
+    dir
+}
+
+/// A tree naming `blob` under `count` file names.
+fn tree_of(repo: &git2::Repository, blob: git2::Oid, count: usize, ext: &str) -> git2::Oid {
+    let mut builder = repo.treebuilder(None).unwrap();
+    for i in 0..count {
+        builder
+            .insert(format!("f{i:05}.{ext}"), blob, 0o100644)
+            .unwrap();
+    }
+    builder.write().unwrap()
+}
+
+#[test]
+fn git_blob_bomb_is_refused_fast_naming_the_snapshot_limit() {
+    // One 2 MB blob (under the per-file limit) named 4,000 times: 8 GB if read per name.
+    let dir = repo_with_tree(|repo| {
+        let line = format!("# {}\n", "x".repeat(98));
+        let blob = repo.blob(line.repeat(20_000).as_bytes()).unwrap();
+        let defs = tree_of(repo, blob, 4_000, "yaml");
+        let mut root = repo.treebuilder(None).unwrap();
+        root.insert("definitions", defs, 0o040000).unwrap();
+        root.write().unwrap()
+    });
+    let Some(out) = homelabd_bounded(&["validate", "--rev", "HEAD", path(dir.path())]) else {
+        return;
+    };
+    assert_exit(&out, 3);
+    let text = output(&out);
+    assert!(
+        text.contains("limits.max_snapshot_bytes") && text.contains("raise [limits]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn git_tree_bomb_is_refused_naming_the_entry_limit() {
+    // 101 directories each naming one tree of 10,000 entries: a million entries to walk
+    // from a few hundred kilobytes of objects (none of them wanted files).
+    let dir = repo_with_tree(|repo| {
+        let blob = repo.blob(b"not a definition\n").unwrap();
+        let wide = tree_of(repo, blob, 10_000, "txt");
+        let mut root = repo.treebuilder(None).unwrap();
+        for i in 0..101 {
+            root.insert(format!("d{i:03}"), wide, 0o040000).unwrap();
+        }
+        root.write().unwrap()
+    });
+    let Some(out) = homelabd_bounded(&["validate", "--rev", "HEAD", path(dir.path())]) else {
+        return;
+    };
+    assert_exit(&out, 3);
+    let text = output(&out);
+    assert!(text.contains("limits.max_tree_entries"), "{text}");
+}
+
+#[test]
+fn the_snapshot_limit_can_be_raised_in_the_config() {
+    // 40 files of 100 KB: refused under a 1 MB budget, read with the default one.
+    let dir = repo_with_tree(|repo| {
+        let blob = repo
+            .blob(format!("# {}\n", "y".repeat(100_000)).as_bytes())
+            .unwrap();
+        let defs = tree_of(repo, blob, 40, "yaml");
+        let mut root = repo.treebuilder(None).unwrap();
+        root.insert("definitions", defs, 0o040000).unwrap();
+        root.write().unwrap()
+    });
+    let config = dir.path().join("small.toml");
+    std::fs::write(&config, "[limits]\nmax_snapshot_bytes = 1000000\n").unwrap();
+    let small = support::homelabd(&[
+        "validate",
+        "--rev",
+        "HEAD",
+        "--config",
+        config.to_str().unwrap(),
+        path(dir.path()),
+    ]);
+    assert_exit(&small, 3);
+    assert!(
+        output(&small).contains("1000000 bytes"),
+        "{}",
+        output(&small)
+    );
+    let default = support::homelabd(&["validate", "--rev", "HEAD", path(dir.path())]);
+    assert_exit(&default, 0);
+}
