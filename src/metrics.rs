@@ -78,6 +78,11 @@ struct NotificationLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExecutorLabel {
     provider: String,
     reason: String,
@@ -108,6 +113,8 @@ pub struct Metrics {
     cluster_members: Gauge,
     notifications: Family<NotificationLabel, Counter>,
     notifications_pending: Family<SinkLabel, Gauge>,
+    head_refused: Gauge,
+    refusals: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -150,6 +157,18 @@ impl Metrics {
             "homelabd_last_successful_sync_timestamp_seconds",
             "Unix time of the last successful sync",
             last_sync.clone(),
+        );
+        let head_refused = Gauge::default();
+        registry.register(
+            "homelabd_source_head_refused",
+            "1 while the tracked branch's newest commit is refused by signature verification (the last verified revision stays in force)",
+            head_refused.clone(),
+        );
+        let refusals = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "homelabd_source_refusals",
+            "New heads refused by signature verification, by reason",
+            refusals.clone(),
         );
         let ready = Gauge::default();
         registry.register(
@@ -237,6 +256,8 @@ impl Metrics {
             cluster_members,
             notifications,
             notifications_pending,
+            head_refused,
+            refusals,
         }
     }
 
@@ -344,6 +365,19 @@ impl Metrics {
     pub fn set_last_sync(&self, at: DateTime<Utc>) {
         // Milliseconds keep the value exact in an f64 for any realistic date.
         self.last_sync.set(at.timestamp_millis() as f64 / 1000.0);
+    }
+
+    /// Sets `homelabd_source_head_refused`; a new refusal (`Some(reason)` with `new`) is
+    /// also counted in `homelabd_source_refusals_total`.
+    pub fn set_head_refused(&self, reason: Option<&str>, new: bool) {
+        self.head_refused.set(i64::from(reason.is_some()));
+        if let (Some(reason), true) = (reason, new) {
+            self.refusals
+                .get_or_create(&ReasonLabel {
+                    reason: reason.to_owned(),
+                })
+                .inc();
+        }
     }
 
     /// Sets `homelabd_ready` to 1 or 0.

@@ -6,9 +6,9 @@ mod support;
 
 use homelabd::store::Store;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::daemon::{Daemon, DaemonCommand, free_port};
+use support::daemon::{Daemon, DaemonCommand};
 use support::git;
 
 fn rev(dir: &Path) -> String {
@@ -18,14 +18,6 @@ fn rev(dir: &Path) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn recorded(url: &str) -> Option<String> {
@@ -286,33 +278,12 @@ async fn a_remote_served_by_git_daemon_is_tracked() {
     let work = tmp.path().join("work");
     std::fs::create_dir_all(&base).unwrap();
     example_remote(&bare, &work);
-    let port = free_port();
-    let Ok(server) = Command::new("git")
-        .args([
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--listen=127.0.0.1",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--base-path={}", base.display()))
-        .arg(&base)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
+    let Some(server) = support::git_daemon::GitDaemon::serve(&base) else {
         return support::skip("git daemon remote", "git daemon cannot be started");
     };
-    let _server = Kill(server);
-    // Wait until the daemon accepts connections.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "git daemon did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let state = tmp.path().join("state");
     let log = tmp.path().join("daemon.log");
-    let remote = format!("git://127.0.0.1:{port}/homelab.git");
+    let remote = server.url("homelab.git");
     let _daemon = start_daemon(&["--repo", &remote], &state, &log, &[]);
     let url = format!("sqlite://{}", state.join("homelabd.db").display());
     wait_revision(&url, &rev(&work), 60, &log).await;

@@ -125,11 +125,18 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
         let invalid = resources
             .iter()
             .any(|r| r.state == "invalid" || r.state == "failed");
+        let refused = current_refusal(&store).await?;
         match args.output {
             OutputFormat::Json => super::output::print_json(&json!({
                 "revision": revision,
                 "resources": resources,
                 "members": members,
+                "refused": refused.as_ref().map(|r| json!({
+                    "head": r.subject,
+                    "summary": r.summary,
+                    "at": r.occurred_at,
+                    "details": r.details,
+                })),
             }))?,
             OutputFormat::Text => {
                 match &revision {
@@ -147,6 +154,13 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         }
                     ),
                     None => outln!("no revision recorded yet"),
+                }
+                if let Some(r) = &refused {
+                    outln!(
+                        "signature verification: {} (since {})",
+                        r.summary,
+                        r.occurred_at.format("%Y-%m-%d %H:%M:%S UTC")
+                    );
                 }
                 outln!(
                     "{:<24} {:<9} {:<11} {:<30} REASON / LAST ERROR",
@@ -196,6 +210,25 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
             }
         }
         Ok(if invalid { Exit::Invalid } else { Exit::Ok })
+    })
+}
+
+/// The newest `source.refused` event when no `source.accepted` came after it: the tracked
+/// branch's head is refused by signature verification right now.
+async fn current_refusal(
+    store: &crate::store::Store,
+) -> anyhow::Result<Option<crate::store::NotificationRecord>> {
+    let refused = store
+        .latest_notification("source.refused")
+        .await
+        .context("cannot read notifications")?;
+    let accepted = store
+        .latest_notification("source.accepted")
+        .await
+        .context("cannot read notifications")?;
+    Ok(match (refused, accepted) {
+        (Some(r), Some(a)) if a.occurred_at >= r.occurred_at => None,
+        (r, _) => r,
     })
 }
 

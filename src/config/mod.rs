@@ -74,6 +74,56 @@ pub struct RawSource {
     pub path: Option<String>,
     pub poll_interval_seconds: Option<u64>,
     pub ssh_key: Option<PathBuf>,
+    /// `[source.verify]`: commit-signature verification.
+    #[serde(default)]
+    pub verify: RawVerify,
+}
+
+/// `[source.verify]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    /// `off` (default), `head` or `all`.
+    pub mode: Option<String>,
+    /// git's allowed signers file (SSH keys).
+    pub allowed_signers: Option<PathBuf>,
+    /// OpenPGP public keys (armored or binary).
+    pub gpg_keyring: Option<PathBuf>,
+}
+
+impl RawVerify {
+    /// Validates the section with `HOMELABD_VERIFY_MODE`, `HOMELABD_ALLOWED_SIGNERS` and
+    /// `HOMELABD_GPG_KEYRING` applied over it.
+    pub fn resolve(&self) -> Result<crate::source::verify::Policy, ConfigError> {
+        use crate::source::verify::{Mode, Policy};
+        let mode_text = env("HOMELABD_VERIFY_MODE").or_else(|| self.mode.clone());
+        let mode = match mode_text {
+            None => Mode::Off,
+            Some(text) => Mode::parse(&text).ok_or_else(|| ConfigError::Invalid {
+                key: "source.verify.mode",
+                message: format!("{text:?}: expected \"off\", \"head\" or \"all\""),
+            })?,
+        };
+        let policy = Policy {
+            mode,
+            allowed_signers: env("HOMELABD_ALLOWED_SIGNERS")
+                .map(PathBuf::from)
+                .or_else(|| self.allowed_signers.clone()),
+            gpg_keyring: env("HOMELABD_GPG_KEYRING")
+                .map(PathBuf::from)
+                .or_else(|| self.gpg_keyring.clone()),
+        };
+        if policy.enabled() && policy.allowed_signers.is_none() && policy.gpg_keyring.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "source.verify",
+                message: format!(
+                    "mode = {:?} needs allowed_signers (SSH keys) or gpg_keyring (OpenPGP keys)",
+                    mode.as_str()
+                ),
+            });
+        }
+        Ok(policy)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +189,8 @@ pub struct Settings {
     pub sub_path: Option<String>,
     pub poll_interval: Duration,
     pub ssh_key: Option<PathBuf>,
+    /// Commit-signature verification (`[source.verify]`).
+    pub verify: crate::source::verify::Policy,
     pub git_token: Option<Secret>,
     pub state_dir: PathBuf,
     /// Secret-bearing URL; log it only through [`redact_url`].
@@ -181,7 +233,19 @@ impl RawConfig {
             path: path.display().to_string(),
             source,
         })?;
-        RawConfig::parse(&text, &path.display().to_string())
+        let mut raw = RawConfig::parse(&text, &path.display().to_string())?;
+        // Paths in the file are relative to the file, not to wherever the daemon starts.
+        let base = path.parent().unwrap_or(Path::new(""));
+        let verify = &mut raw.source.verify;
+        for file in [&mut verify.allowed_signers, &mut verify.gpg_keyring]
+            .into_iter()
+            .flatten()
+        {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        Ok(raw)
     }
 
     /// Parses config text; `origin` names it in errors.
@@ -328,9 +392,11 @@ impl Settings {
             Secret::from_credential_or_env("git-token", "HOMELABD_GIT_TOKEN"),
             raw.source.ssh_key.clone(),
         )?;
+        let verify = raw.source.verify.resolve()?;
         Ok(Settings {
             repo,
             branch,
+            verify,
             sub_path: o.path.clone().or(raw.source.path).filter(|p| !p.is_empty()),
             poll_interval: secs(raw.source.poll_interval_seconds.unwrap_or(60).max(1)),
             ssh_key: raw.source.ssh_key,
@@ -460,6 +526,40 @@ mod tests {
                 .to_string()
                 .starts_with("reconcile.resync_schedule")
         );
+    }
+
+    #[test]
+    fn verification_paths_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[source]\nrepo = \"https://x/y\"\n[source.verify]\nmode = \"all\"\nallowed_signers = \"keys/allowed_signers\"\ngpg_keyring = \"/etc/homelabd/trusted.asc\"\n",
+        )
+        .unwrap();
+        let raw = RawConfig::load(&path).unwrap();
+        let policy = raw.source.verify.resolve().unwrap();
+        assert_eq!(policy.mode, crate::source::verify::Mode::All);
+        assert_eq!(
+            policy.allowed_signers,
+            Some(dir.path().join("keys/allowed_signers"))
+        );
+        assert_eq!(policy.gpg_keyring, Some("/etc/homelabd/trusted.asc".into()));
+    }
+
+    #[test]
+    fn verification_needs_trust_material_and_a_known_mode() {
+        let raw = RawConfig::parse("[source.verify]\nmode = \"head\"\n", "c").unwrap();
+        let err = raw.source.verify.resolve().unwrap_err().to_string();
+        assert!(
+            err.starts_with("source.verify:") && err.contains("allowed_signers"),
+            "{err}"
+        );
+        let raw = RawConfig::parse("[source.verify]\nmode = \"signed\"\n", "c").unwrap();
+        let err = raw.source.verify.resolve().unwrap_err().to_string();
+        assert!(err.starts_with("source.verify.mode:"), "{err}");
+        let raw = RawConfig::parse("", "c").unwrap();
+        assert!(!raw.source.verify.resolve().unwrap().enabled());
     }
 
     #[test]

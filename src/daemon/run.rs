@@ -3,7 +3,7 @@
 //! file writes) runs on the blocking pool; writes fan out with bounded parallelism.
 
 use super::pass as records;
-use super::status::DaemonStatus;
+use super::status::{DaemonStatus, VerificationStatus};
 use super::trigger::Trigger;
 use super::{DaemonError, notify};
 use crate::apply::{Executors, Runner};
@@ -17,6 +17,7 @@ use crate::render::write::{
     WriteOutcome, remove_leftovers, rendered_on_disk, resource_dir, write_atomic,
 };
 use crate::source::TrackedRepo;
+use crate::source::verify::Head;
 use crate::store::{PassRecord, RenderRecord, ResourceRecord, Store};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -304,7 +305,13 @@ impl Reconciler {
             return;
         }
         let repo = self.repo.clone();
-        let head = match tokio::task::spawn_blocking(move || repo.head()).await {
+        let policy = self.settings.verify.clone();
+        let anchor = self.verified_anchor().await;
+        let head = match tokio::task::spawn_blocking(move || {
+            repo.verified_head(&policy, anchor.as_deref())
+        })
+        .await
+        {
             Ok(Ok(head)) => {
                 self.git_backoff.succeeded("git");
                 self.set_git(true, None);
@@ -312,6 +319,13 @@ impl Reconciler {
             }
             Ok(Err(e)) => return self.git_failed(e.to_string()),
             Err(e) => return self.git_failed(e.to_string()),
+        };
+        self.note_verification(&head);
+        if head.refusal.is_some() {
+            self.flush().await; // the refusal's notification, now rather than next pass
+        }
+        let Some(head) = head.accepted else {
+            return; // nothing verified yet: nothing may be reconciled
         };
         let retries_due = self.backoff.next_retry().is_some_and(|t| t <= now_i);
         let applies_due = self
@@ -389,6 +403,83 @@ impl Reconciler {
         let counts = records::counts(&self.stored);
         self.metrics.set_resources(&counts);
         self.status.update(|s| s.resources = counts.clone());
+    }
+
+    /// The last verified commit `all` mode checks new history against and a refused head
+    /// falls back to: the revision this loop reconciled last, else the one the store
+    /// recorded (it reached the infrastructure already).
+    async fn verified_anchor(&self) -> Option<String> {
+        if !self.settings.verify.enabled() {
+            return None;
+        }
+        if let Some(head) = &self.last_head {
+            return Some(head.clone());
+        }
+        let store = self.store.as_ref()?;
+        match store.latest_revision().await {
+            Ok(revision) => revision.map(|r| r.commit),
+            Err(e) => {
+                warn!(error = %e, "cannot read the last recorded revision");
+                None
+            }
+        }
+    }
+
+    /// Status, metrics, log and notification for what verification said about the
+    /// newest commit; a refusal is logged and notified once per refused head.
+    fn note_verification(&mut self, head: &Head) {
+        let policy = &self.settings.verify;
+        if !policy.enabled() {
+            return;
+        }
+        let previous = self.status.snapshot().verification;
+        let was_refused = previous.as_ref().and_then(|v| v.refused.as_ref());
+        let now = Utc::now();
+        match &head.refusal {
+            Some(refusal) => {
+                let new = was_refused.is_none_or(|r| r.head != refusal.head);
+                if new {
+                    warn!(
+                        head = %refusal.head,
+                        commit = %refusal.commit,
+                        reason = refusal.reason.as_str(),
+                        detail = %refusal.detail,
+                        kept = head.accepted.as_deref().unwrap_or("nothing"),
+                        "new commit refused by signature verification; keeping the last verified revision"
+                    );
+                    self.notices.push(crate::notify_out::event::source_refused(
+                        refusal,
+                        head.accepted.as_deref(),
+                        now,
+                    ));
+                }
+                self.metrics
+                    .set_head_refused(Some(refusal.reason.as_str()), new);
+            }
+            None => {
+                if was_refused.is_some() {
+                    info!(head = %head.newest, signer = head.signer.as_deref().unwrap_or(""), "verified commit accepted after a refusal");
+                    self.notices.push(crate::notify_out::event::source_accepted(
+                        &head.newest,
+                        head.signer.as_deref(),
+                        now,
+                    ));
+                }
+                self.metrics.set_head_refused(None, false);
+            }
+        }
+        let status = VerificationStatus {
+            mode: policy.mode.as_str().to_owned(),
+            head: head.newest.clone(),
+            // The same head as at the last look: keep who signed it.
+            signer: head.signer.clone().or_else(|| {
+                previous
+                    .filter(|p| head.refusal.is_none() && p.head == head.newest)
+                    .and_then(|p| p.signer)
+            }),
+            refused: head.refusal.clone(),
+        };
+        self.status.update(|s| s.verification = Some(status));
     }
 
     fn git_failed(&mut self, error: String) {
@@ -701,6 +792,7 @@ impl Reconciler {
         self.settings.default_prune = new.default_prune;
         self.settings.observe = new.observe.clone();
         self.settings.max_prune_fraction = new.max_prune_fraction;
+        self.settings.verify = new.verify.clone();
         if (new.backoff_base, new.backoff_max)
             != (self.settings.backoff_base, self.settings.backoff_max)
         {

@@ -23,6 +23,21 @@ pub struct StatusSnapshot {
     pub executors: BTreeMap<String, Result<String, String>>,
     /// Deviations open after the last observation (`None` before the first).
     pub open_deviations: Option<u64>,
+    /// Commit-signature verification (`None` when it is off).
+    pub verification: Option<VerificationStatus>,
+}
+
+/// What signature verification said about the tracked branch's newest commit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VerificationStatus {
+    /// `head` or `all`.
+    pub mode: String,
+    /// The tracked branch's newest commit.
+    pub head: String,
+    /// Who signed the newest commit, when it was verified.
+    pub signer: Option<String>,
+    /// Why the newest commit was refused (the verified `revision` stays in force).
+    pub refused: Option<crate::source::verify::Refusal>,
 }
 
 /// Shared, lock-protected status.

@@ -21,6 +21,9 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     let mut reasons = Vec::new();
     if !s.ready {
         reasons.push("initial load not complete".to_owned());
+        if let Some(refused) = s.verification.as_ref().and_then(|v| v.refused.as_ref()) {
+            reasons.push(format!("no verified revision yet: {}", refused.describe()));
+        }
     }
     if !s.db_ok {
         reasons.push(match &s.db_error {
@@ -38,6 +41,7 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
         "git_error": s.git_error,
         "db_ok": s.db_ok,
         "resources": s.resources,
+        "verification": s.verification,
     });
     let code = if ready {
         StatusCode::OK

@@ -26,11 +26,18 @@ pub enum EventType {
     /// It is reachable again.
     #[serde(rename = "daemon.recovered")]
     DaemonRecovered,
+    /// A new head of the tracked branch failed signature verification; the last verified
+    /// revision stays in force.
+    #[serde(rename = "source.refused")]
+    SourceRefused,
+    /// A verified head was accepted again after a refusal.
+    #[serde(rename = "source.accepted")]
+    SourceAccepted,
 }
 
 impl EventType {
     /// Every event type, in a fixed order.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 9] = [
         EventType::ApplyFailed,
         EventType::ApplyRecovered,
         EventType::DriftDetected,
@@ -38,6 +45,8 @@ impl EventType {
         EventType::ProposalOpened,
         EventType::DaemonDegraded,
         EventType::DaemonRecovered,
+        EventType::SourceRefused,
+        EventType::SourceAccepted,
     ];
 
     /// The stored and configured name, e.g. `apply.failed`.
@@ -50,6 +59,8 @@ impl EventType {
             EventType::ProposalOpened => "proposal.opened",
             EventType::DaemonDegraded => "daemon.degraded",
             EventType::DaemonRecovered => "daemon.recovered",
+            EventType::SourceRefused => "source.refused",
+            EventType::SourceAccepted => "source.accepted",
         }
     }
 
@@ -265,6 +276,52 @@ pub fn recovered(
             component.as_str()
         ),
         json!({"component": component.as_str(), "since": since, "down_seconds": down}),
+        at,
+    )
+}
+
+/// The tracked branch's new head was refused by signature verification; `kept` is the
+/// verified revision still reconciled.
+pub fn source_refused(
+    refusal: &crate::source::verify::Refusal,
+    kept: Option<&str>,
+    at: DateTime<Utc>,
+) -> NotificationRecord {
+    record(
+        EventType::SourceRefused,
+        Severity::Critical,
+        &refusal.head,
+        format!(
+            "{}; keeping {}",
+            one_line(&refusal.describe()),
+            kept.map(|k| k.get(..12).unwrap_or(k))
+                .unwrap_or("nothing (no verified revision yet)")
+        ),
+        json!({
+            "head": refusal.head,
+            "commit": refusal.commit,
+            "reason": refusal.reason.as_str(),
+            "detail": refusal.detail,
+            "kept_revision": kept,
+        }),
+        at,
+    )
+}
+
+/// A verified head was accepted after a refusal.
+pub fn source_accepted(head: &str, signer: Option<&str>, at: DateTime<Utc>) -> NotificationRecord {
+    record(
+        EventType::SourceAccepted,
+        Severity::Info,
+        head,
+        format!(
+            "commit {} accepted again{}",
+            head.get(..12).unwrap_or(head),
+            signer
+                .map(|s| format!(" (signed by {s})"))
+                .unwrap_or_default()
+        ),
+        json!({"head": head, "signer": signer}),
         at,
     )
 }

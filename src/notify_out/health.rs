@@ -68,6 +68,11 @@ impl HealthNotices {
         })
     }
 
+    /// Queues an event that has no transaction of its own to ride in (a refused commit).
+    pub fn push(&self, event: NotificationRecord) {
+        self.with(|s| s.pending.push(event))
+    }
+
     /// Takes the events to write.
     pub fn take(&self) -> Vec<NotificationRecord> {
         self.with(|s| std::mem::take(&mut s.pending))

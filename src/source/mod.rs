@@ -11,6 +11,7 @@
 mod fs;
 mod git;
 pub mod tracked;
+pub mod verify;
 
 pub use fs::{load_dir, load_dir_with};
 pub use git::{load_commit, load_commit_with, load_tree, resolve_commit};
@@ -90,6 +91,8 @@ pub enum SourceError {
         Limits::hint("max_tree_entries")
     )]
     TooManyEntries { limit: u64 },
+    #[error("signature verification: {0}")]
+    Verify(#[from] verify::VerifyError),
 }
 
 /// What one load may still read: tree entries and bytes, counted down.

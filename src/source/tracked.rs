@@ -6,6 +6,7 @@
 //! The newest commit of the branch is the truth: fetches use a forced refspec, so a
 //! force-push or rewritten history simply moves the branch.
 
+use super::verify::{self, Head, Policy, Verdict};
 use super::{Snapshot, SourceError};
 use crate::config::Secret;
 use git2::{Cred, FetchOptions, RemoteCallbacks, Repository};
@@ -47,6 +48,43 @@ impl TrackedRepo {
         let repo = self.open_and_fetch()?;
         let id = self.branch_commit(&repo)?;
         Ok(id.to_string())
+    }
+
+    /// Opens (and for a remote, fetches) the repository and decides which commit the loop
+    /// may reconcile under `policy`: the branch's newest commit when it verifies (or
+    /// verification is off), else `anchor`, the last verified commit, with the refusal.
+    pub fn verified_head(
+        &self,
+        policy: &Policy,
+        anchor: Option<&str>,
+    ) -> Result<Head, SourceError> {
+        let repo = self.open_and_fetch()?;
+        let newest = self.branch_commit(&repo)?;
+        if !policy.enabled() {
+            return Ok(Head::unverified(newest.to_string()));
+        }
+        let trust = policy.load_trust()?;
+        Ok(verify::commit::head(
+            &repo,
+            policy.mode,
+            newest,
+            anchor,
+            &trust,
+            chrono::Utc::now(),
+        )?)
+    }
+
+    /// The signature state of `commit` under `policy`'s trust material.
+    pub fn signature_state(&self, policy: &Policy, commit: &str) -> Result<Verdict, SourceError> {
+        let repo = self.open()?;
+        let trust = policy.load_trust()?;
+        let oid = git2::Oid::from_str(commit)?;
+        Ok(verify::signature_state(
+            &repo,
+            oid,
+            &trust,
+            chrono::Utc::now(),
+        )?)
     }
 
     /// Reads the snapshot of `commit` within `limits`.

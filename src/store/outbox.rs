@@ -119,6 +119,22 @@ impl Store {
             .collect()
     }
 
+    /// The newest event of type `event_type`, if any.
+    pub async fn latest_notification(
+        &self,
+        event_type: &str,
+    ) -> Result<Option<NotificationRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notification_outbox o
+             WHERE o.event_type = $1 ORDER BY o.created_at DESC, o.id LIMIT 1"
+        );
+        self.fetch_all(AssertSqlSafe(sql), &[text(event_type)])
+            .await?
+            .first()
+            .map(notification_from)
+            .transpose()
+    }
+
     /// Registers `sink` (first time: since `now`) and returns since when it is served:
     /// events older than that are not sent to it.
     pub async fn register_sink(

@@ -174,6 +174,9 @@ pub mod daemon;
 /// The local Docker engine: the busybox test image and compose project containers.
 pub mod docker;
 
+/// A real `git daemon` serving bare repositories over `git://`.
+pub mod git_daemon;
+
 /// A throwaway PostgreSQL server (`DATABASE_URL`, or a private cluster via initdb).
 pub mod pg;
 

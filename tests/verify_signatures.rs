@@ -1,0 +1,485 @@
+//! Only signed commits reach the infrastructure: commits signed by real `git` with
+//! `gpg.format = ssh` and keys from `ssh-keygen` are verified in Rust against an allowed
+//! signers file. Unsigned, unknown-key, tampered and expired commits are refused, `all`
+//! mode refuses a head with an unsigned commit in its history, a force-push of unsigned
+//! history is refused the same way, and the daemon keeps reconciling the last verified
+//! revision throughout (local repository and a remote over `git daemon`).
+
+mod support;
+
+use homelabd::source::verify::{Mode, Policy, Reason, Verdict};
+use homelabd::source::{Origin, TrackedRepo};
+use homelabd::store::{NotificationRecord, Store};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use support::daemon::{Daemon, DaemonCommand, wait_for_store};
+use support::{example_basics, git, write};
+
+/// An ed25519 key made by `ssh-keygen`: the private key file and the public key line.
+struct Key {
+    private: PathBuf,
+    public: String,
+}
+
+fn keygen(dir: &Path, name: &str) -> Key {
+    let private = dir.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&private)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh-keygen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = std::fs::read_to_string(private.with_extension("pub")).unwrap();
+    let public = public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    Key { private, public }
+}
+
+/// `ssh-keygen` must be here (it is in CI's packages); otherwise the test skips (or
+/// fails under HOMELABD_TEST_STRICT=1).
+fn have_ssh_keygen(test: &str) -> bool {
+    if support::tool("ssh-keygen").is_some() {
+        return true;
+    }
+    support::skip(
+        test,
+        "ssh-keygen is not installed (apt-get install openssh-client)",
+    );
+    false
+}
+
+/// Commits everything in `repo` with `message`, signed by `key` (SSH) or unsigned.
+fn commit(repo: &Path, message: &str, key: Option<&Key>) -> String {
+    git(repo, &["add", "-A"]);
+    match key {
+        Some(key) => {
+            let signing = format!("user.signingkey={}", key.private.display());
+            git(
+                repo,
+                &[
+                    "-c",
+                    "gpg.format=ssh",
+                    "-c",
+                    &signing,
+                    "commit",
+                    "-q",
+                    "--allow-empty",
+                    "-S",
+                    "-m",
+                    message,
+                ],
+            );
+        }
+        None => {
+            git(
+                repo,
+                &[
+                    "-c",
+                    "commit.gpgsign=false",
+                    "commit",
+                    "-q",
+                    "--allow-empty",
+                    "-m",
+                    message,
+                ],
+            );
+        }
+    }
+    git(repo, &["rev-parse", "HEAD"])
+}
+
+/// Re-creates HEAD with its message changed after signing (the `gpgsig` header kept as it
+/// was) and moves the branch to it: what an attacker editing a signed commit produces.
+fn tamper(repo: &Path) -> String {
+    let original = git(repo, &["cat-file", "commit", "HEAD"]);
+    assert!(original.contains("gpgsig "), "HEAD is not signed");
+    let forged = original.replacen("\n\n", "\n\nforged: ", 1) + "\n";
+    let path = repo.join(".git/forged-commit");
+    std::fs::write(&path, forged).unwrap();
+    let id = git(
+        repo,
+        &["hash-object", "-t", "commit", "-w", path.to_str().unwrap()],
+    );
+    std::fs::remove_file(&path).unwrap();
+    git(repo, &["update-ref", "refs/heads/main", &id]);
+    id
+}
+
+/// A definition the docker provider renders (applied only by hand, so no container
+/// starts): the image is what commits change.
+fn definition(image: &str) -> String {
+    format!(
+        "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: web\nspec:\n  \
+         resource_type: container\n  workload_type: web-application\n  \
+         requirements: {{cpu: 1, memory_gb: 0.25}}\n  \
+         placement: {{provider: docker, pool: /homelab/docker}}\n  \
+         chart:\n    name: docker-compose\n    values:\n      image: \"{image}\"\n  \
+         policy: {{apply: manual, self_heal: false, prune: false}}\n"
+    )
+}
+
+/// A repository at `dir` with the example's basics and the `web` definition.
+fn homelab(dir: &Path, image: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    example_basics(dir);
+    write(dir, "definitions/web.yaml", &definition(image));
+}
+
+fn set_image(dir: &Path, image: &str) {
+    write(dir, "definitions/web.yaml", &definition(image));
+}
+
+fn tracked(dir: &Path) -> TrackedRepo {
+    TrackedRepo {
+        origin: Origin::Local(dir.to_owned()),
+        branch: "main".into(),
+        sub_path: None,
+    }
+}
+
+fn policy(mode: Mode, allowed_signers: &Path) -> Policy {
+    Policy {
+        mode,
+        allowed_signers: Some(allowed_signers.to_owned()),
+        gpg_keyring: None,
+    }
+}
+
+fn reason(verdict: &Verdict) -> Option<Reason> {
+    match verdict {
+        Verdict::Verified { .. } => None,
+        Verdict::Refused { reason, .. } => Some(*reason),
+    }
+}
+
+#[test]
+fn ssh_signed_commits_are_verified_against_allowed_signers() {
+    if !have_ssh_keygen("ssh signatures") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let alice = keygen(&keys, "alice");
+    let mallory = keygen(&keys, "mallory");
+    let retired = keygen(&keys, "retired");
+    let future = keygen(&keys, "future");
+    let other_namespace = keygen(&keys, "file-only");
+    let signers = tmp.path().join("allowed_signers");
+    std::fs::write(
+        &signers,
+        format!(
+            "# who may change the homelab\n\
+             t@example.invalid,alice@example.invalid {}\n\
+             retired@example.invalid valid-before=\"20200101\" {}\n\
+             future@example.invalid valid-after=\"29990101\" {}\n\
+             files@example.invalid namespaces=\"file\" {}\n",
+            alice.public, retired.public, future.public, other_namespace.public
+        ),
+    )
+    .unwrap();
+    let repo = tmp.path().join("repo");
+    homelab(&repo, "nginx:1");
+    let p = policy(Mode::Head, &signers);
+    let t = tracked(&repo);
+    let state = |commit: &str| t.signature_state(&p, commit).unwrap();
+
+    let unsigned = commit(&repo, "unsigned", None);
+    assert_eq!(reason(&state(&unsigned)), Some(Reason::Unsigned));
+
+    let unknown = commit(&repo, "by mallory", Some(&mallory));
+    let verdict = state(&unknown);
+    assert_eq!(reason(&verdict), Some(Reason::UnknownKey), "{verdict:?}");
+    assert!(
+        verdict.describe().contains("SHA256:"),
+        "{}",
+        verdict.describe()
+    );
+
+    let expired = commit(&repo, "by a retired key", Some(&retired));
+    assert_eq!(reason(&state(&expired)), Some(Reason::Expired));
+    let early = commit(&repo, "before the key is valid", Some(&future));
+    assert_eq!(reason(&state(&early)), Some(Reason::NotYetValid));
+    let wrong_namespace = commit(&repo, "by a key for files only", Some(&other_namespace));
+    assert_eq!(reason(&state(&wrong_namespace)), Some(Reason::UnknownKey));
+
+    let good = commit(&repo, "by alice", Some(&alice));
+    match state(&good) {
+        Verdict::Verified { signer, key } => {
+            assert_eq!(signer, "t@example.invalid,alice@example.invalid");
+            assert!(key.starts_with("SHA256:"), "{key}");
+        }
+        other => panic!("refused: {other:?}"),
+    }
+    let head = t.verified_head(&p, None).unwrap();
+    assert_eq!(head.accepted.as_deref(), Some(good.as_str()));
+    assert_eq!(head.refusal, None);
+
+    // The message changed after signing: same signature, different bytes.
+    let forged = tamper(&repo);
+    let verdict = state(&forged);
+    assert_eq!(reason(&verdict), Some(Reason::BadSignature), "{verdict:?}");
+    let head = t.verified_head(&p, Some(&good)).unwrap();
+    assert_eq!(head.newest, forged);
+    assert_eq!(
+        head.accepted.as_deref(),
+        Some(good.as_str()),
+        "the verified one stays"
+    );
+    assert_eq!(head.refusal.unwrap().reason, Reason::BadSignature);
+}
+
+#[test]
+fn all_mode_refuses_a_signed_head_with_an_unsigned_commit_in_the_middle() {
+    if !have_ssh_keygen("all mode") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = keygen(tmp.path(), "alice");
+    let signers = tmp.path().join("allowed_signers");
+    std::fs::write(&signers, format!("t@example.invalid {}\n", alice.public)).unwrap();
+    let repo = tmp.path().join("repo");
+    homelab(&repo, "nginx:1");
+    let first = commit(&repo, "signed", Some(&alice));
+    set_image(&repo, "nginx:2");
+    let middle = commit(&repo, "pushed without a signature", None);
+    set_image(&repo, "nginx:3");
+    let last = commit(&repo, "signed again", Some(&alice));
+    let t = tracked(&repo);
+
+    // `head` mode looks at the newest commit only.
+    let head = t
+        .verified_head(&policy(Mode::Head, &signers), Some(&first))
+        .unwrap();
+    assert_eq!(head.accepted.as_deref(), Some(last.as_str()));
+
+    // `all` mode checks every first-parent commit since the last verified one.
+    let head = t
+        .verified_head(&policy(Mode::All, &signers), Some(&first))
+        .unwrap();
+    let refusal = head.refusal.expect("refused");
+    assert_eq!(refusal.head, last);
+    assert_eq!(refusal.commit, middle);
+    assert_eq!(refusal.reason, Reason::Unsigned);
+    assert_eq!(head.accepted.as_deref(), Some(first.as_str()));
+}
+
+async fn latest(url: &str, event: &str) -> Option<NotificationRecord> {
+    let store = Store::connect(url).await.ok()?;
+    store.latest_notification(event).await.ok()?
+}
+
+async fn recorded_revision(store: &Store) -> Option<String> {
+    store.latest_revision().await.ok()?.map(|r| r.commit)
+}
+
+/// Waits until the store says `head` was refused for `reason`.
+async fn wait_refused(url: &str, daemon: &Daemon, head: &str, reason: Reason) {
+    let head = head.to_owned();
+    wait_for_store(
+        url,
+        daemon,
+        30,
+        &format!("refusal of {head}"),
+        async |s: &Store| s.latest_notification("source.refused").await.ok().flatten(),
+        |n: &NotificationRecord| n.subject == head && n.details["reason"] == reason.as_str(),
+    )
+    .await;
+}
+
+async fn wait_revision(url: &str, daemon: &Daemon, commit: &str) {
+    let commit = commit.to_owned();
+    wait_for_store(
+        url,
+        daemon,
+        60,
+        &format!("revision {commit}"),
+        async |s: &Store| recorded_revision(s).await,
+        |r: &String| *r == commit,
+    )
+    .await;
+}
+
+fn rendered_image(state: &Path) -> String {
+    let compose =
+        std::fs::read_to_string(state.join("rendered-configs/docker/web/compose.yaml")).unwrap();
+    compose
+        .lines()
+        .find(|l| l.contains("image:"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn status(url: &str) -> String {
+    support::stdout(&support::homelabd(&["status", "--database-url", url]))
+}
+
+const CONFIG: &str = "[source]\npoll_interval_seconds = 1\n\n[source.verify]\nmode = \"MODE\"\n\
+                      # relative to this file\nallowed_signers = \"allowed_signers\"\n";
+
+/// A daemon on `repo` verifying in `mode` against `signers` (written next to the config
+/// file, which names it by a relative path).
+fn daemon(repo: &str, state: &Path, mode: &str, signers: &str) -> DaemonCommand {
+    std::fs::create_dir_all(state).unwrap();
+    std::fs::write(state.join("allowed_signers"), signers).unwrap();
+    DaemonCommand::new(state)
+        .repo(repo)
+        .config(&CONFIG.replace("MODE", mode))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_keeps_the_last_verified_revision_until_a_signed_head_arrives() {
+    if !have_ssh_keygen("daemon verification") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = keygen(tmp.path(), "alice");
+    let mallory = keygen(tmp.path(), "mallory");
+    let repo = tmp.path().join("repo");
+    homelab(&repo, "nginx:1");
+    let first = commit(&repo, "signed", Some(&alice));
+    let state = tmp.path().join("state");
+    let signers = format!(
+        "t@example.invalid {}\nold@example.invalid valid-before=\"20200101\" {}\n",
+        alice.public, mallory.public
+    );
+    let daemon = daemon(repo.to_str().unwrap(), &state, "head", &signers).spawn();
+    let url = format!("sqlite://{}", state.join("homelabd.db").display());
+    wait_revision(&url, &daemon, &first).await;
+    assert_eq!(rendered_image(&state), "image: \"nginx:1\"");
+
+    // Unsigned: refused, and the verified revision stays rendered and recorded.
+    set_image(&repo, "evil:unsigned");
+    let unsigned = commit(&repo, "no signature", None);
+    wait_refused(&url, &daemon, &unsigned, Reason::Unsigned).await;
+    assert_eq!(
+        daemon.metric("homelabd_source_head_refused").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        daemon
+            .metric("homelabd_source_refusals_total{reason=\"unsigned\"}")
+            .await,
+        Some(1.0)
+    );
+    let out = status(&url);
+    assert!(out.contains(&format!("revision {first}")), "{out}");
+    assert!(
+        out.contains(&format!("commit {} refused (unsigned)", &unsigned[..12])),
+        "{out}"
+    );
+    assert!(out.contains(&format!("keeping {}", &first[..12])), "{out}");
+
+    // A key listed only until 2020: expired.
+    let expired = commit(&repo, "by an expired key", Some(&mallory));
+    wait_refused(&url, &daemon, &expired, Reason::Expired).await;
+
+    // Signed by alice, then the message changed: a bad signature.
+    commit(&repo, "signed, then edited", Some(&alice));
+    let forged = tamper(&repo);
+    wait_refused(&url, &daemon, &forged, Reason::BadSignature).await;
+
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        recorded_revision(&store).await.as_deref(),
+        Some(first.as_str())
+    );
+    assert_eq!(rendered_image(&state), "image: \"nginx:1\"");
+    let log = daemon.log();
+    assert!(
+        log.contains("new commit refused by signature verification"),
+        "{log}"
+    );
+
+    // A signed head is accepted again and reconciled.
+    set_image(&repo, "nginx:2");
+    let good = commit(&repo, "signed fix", Some(&alice));
+    wait_revision(&url, &daemon, &good).await;
+    assert_eq!(rendered_image(&state), "image: \"nginx:2\"");
+    let accepted = latest(&url, "source.accepted")
+        .await
+        .expect("accepted event");
+    assert_eq!(accepted.subject, good);
+    let out = status(&url);
+    assert!(!out.contains("refused"), "{out}");
+    assert_eq!(
+        daemon.metric("homelabd_source_head_refused").await,
+        Some(0.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_force_push_of_unsigned_history_over_git_daemon_is_refused() {
+    if !have_ssh_keygen("git daemon force-push") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = keygen(tmp.path(), "alice");
+    let served = tmp.path().join("served");
+    let bare = served.join("homelab.git");
+    std::fs::create_dir_all(&served).unwrap();
+    git(
+        &served,
+        &["init", "-q", "--bare", "-b", "main", "homelab.git"],
+    );
+    let work = tmp.path().join("work");
+    homelab(&work, "nginx:1");
+    let first = commit(&work, "signed", Some(&alice));
+    set_image(&work, "nginx:2");
+    let second = commit(&work, "signed too", Some(&alice));
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let Some(server) = support::git_daemon::GitDaemon::serve(&served) else {
+        return support::skip("git daemon force-push", "git daemon cannot be started");
+    };
+    let state = tmp.path().join("state");
+    let signers = format!("t@example.invalid {}\n", alice.public);
+    // The file says `head`; the environment overrides it.
+    let daemon = daemon(&server.url("homelab.git"), &state, "head", &signers)
+        .env("HOMELABD_VERIFY_MODE", "all")
+        .spawn();
+    let url = format!("sqlite://{}", state.join("homelabd.db").display());
+    wait_revision(&url, &daemon, &second).await;
+
+    // History rewritten from the first commit with an unsigned commit, topped by a
+    // signed one, and force-pushed: `all` mode checks back to where it left the verified
+    // history and refuses.
+    git(&work, &["reset", "-q", "--hard", &first]);
+    set_image(&work, "evil:rewritten");
+    let rewritten = commit(&work, "rewritten without a signature", None);
+    let top = commit(&work, "signed on top", Some(&alice));
+    git(
+        &work,
+        &["push", "-q", "--force", bare.to_str().unwrap(), "main"],
+    );
+    wait_refused(&url, &daemon, &top, Reason::Unsigned).await;
+    let refused = latest(&url, "source.refused").await.unwrap();
+    assert_eq!(refused.details["commit"], rewritten.as_str());
+    assert_eq!(refused.details["kept_revision"], second.as_str());
+    assert_eq!(rendered_image(&state), "image: \"nginx:2\"");
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        recorded_revision(&store).await.as_deref(),
+        Some(second.as_str())
+    );
+
+    // Signed history force-pushed back is accepted.
+    git(&work, &["reset", "-q", "--hard", &second]);
+    set_image(&work, "nginx:3");
+    let fixed = commit(&work, "signed fix", Some(&alice));
+    git(
+        &work,
+        &["push", "-q", "--force", bare.to_str().unwrap(), "main"],
+    );
+    wait_revision(&url, &daemon, &fixed).await;
+    assert_eq!(rendered_image(&state), "image: \"nginx:3\"");
+}
