@@ -6,8 +6,10 @@
 //! file: they come from systemd credentials (`$CREDENTIALS_DIRECTORY/<name>`) or the
 //! environment, and their `Debug` output is redacted.
 
+mod reload;
 mod secret;
 
+pub use reload::Reload;
 pub use secret::Secret;
 
 use crate::model::ApplyPolicy;

@@ -216,7 +216,13 @@ pub async fn run_daemon(
             }
         });
     }
-    tokio::spawn(signals(shutdown_tx, settings_tx, config_path, overrides));
+    tokio::spawn(signals(
+        shutdown_tx,
+        settings_tx,
+        status.clone(),
+        config_path,
+        overrides,
+    ));
 
     // Probing the tools runs short commands (`docker version`): off the runtime.
     let executor_settings = settings.executors.clone();
@@ -330,34 +336,28 @@ fn observers(settings: &Settings, executors: &Executors) -> Vec<(Provider, Arc<d
     out
 }
 
-/// Names of settings that changed but are only read at start.
-fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if old.repo != new.repo || old.branch != new.branch || old.sub_path != new.sub_path {
-        out.push("source.repo/branch/path");
+/// Reports a reload: what took effect, and (log and `/readyz`) what waits for a restart.
+fn reloaded(path: &std::path::Path, report: &crate::config::Reload, status: &status::DaemonStatus) {
+    if report.needs_restart.is_empty() {
+        info!(config = %path.display(), applied = %report.applied.join(", "), "configuration reloaded");
+    } else {
+        info!(config = %path.display(), applied = %report.applied.join(", "), "configuration reloaded except the settings below");
+        warn!(config = %path.display(), changed = %report.needs_restart.join(", "), "these settings take effect only after a restart");
     }
-    if old.state_dir != new.state_dir {
-        out.push("state.dir");
-    }
-    if old.database_url != new.database_url {
-        out.push("state.database_url");
-    }
-    if old.listen != new.listen {
-        out.push("http.listen");
-    }
-    if old.webhook_secret != new.webhook_secret || old.git_token != new.git_token {
-        out.push("credentials");
-    }
-    if old.notify != new.notify {
-        out.push("notify");
-    }
-    out
+    status.update(|s| {
+        s.restart_required = report
+            .needs_restart
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect();
+    });
 }
 
 /// SIGTERM/SIGINT: graceful, then forceful. SIGHUP: re-read and check the config file.
 async fn signals(
     shutdown: wch::Sender<bool>,
     settings: wch::Sender<Arc<Settings>>,
+    status: Arc<status::DaemonStatus>,
     config_path: Option<PathBuf>,
     overrides: Overrides,
 ) {
@@ -380,12 +380,9 @@ async fn signals(
                 match &config_path {
                     Some(path) => match RawConfig::load(path).and_then(|raw| Settings::resolve(raw, &overrides)) {
                         Ok(new) => {
-                            let needs_restart = restart_only_changes(&settings.borrow(), &new);
-                            if !needs_restart.is_empty() {
-                                warn!(config = %path.display(), changed = %needs_restart.join(", "), "these settings take effect only after a restart");
-                            }
-                            info!(config = %path.display(), "configuration reloaded: poll interval, resync schedule, parallelism, backoff and policy defaults applied");
-                            settings.send_replace(Arc::new(new));
+                            let (running, report) = settings.borrow().reload(new);
+                            reloaded(path, &report, &status);
+                            settings.send_replace(Arc::new(running));
                         }
                         Err(e) => error!(config = %path.display(), error = %e, "configuration invalid; keeping the running one"),
                     },

@@ -781,28 +781,31 @@ impl Reconciler {
         }
     }
 
-    /// Takes over the settings a reload may change; the rest stay as started.
+    /// Takes over a reloaded configuration (see `Settings::reload`).
     fn apply_settings(&mut self, new: &Settings) {
-        self.settings.parallelism = new.parallelism;
-        self.settings.poll_interval = new.poll_interval;
-        self.settings.resync = new.resync.clone();
-        self.settings.shutdown_deadline = new.shutdown_deadline;
-        self.settings.default_apply = new.default_apply;
-        self.settings.default_self_heal = new.default_self_heal;
-        self.settings.default_prune = new.default_prune;
-        self.settings.observe = new.observe.clone();
-        self.settings.max_prune_fraction = new.max_prune_fraction;
-        self.settings.verify = new.verify.clone();
-        if (new.backoff_base, new.backoff_max)
-            != (self.settings.backoff_base, self.settings.backoff_max)
-        {
-            self.settings.backoff_base = new.backoff_base;
-            self.settings.backoff_max = new.backoff_max;
-            self.backoff.set_limits(new.backoff_base, new.backoff_max);
-            self.git_backoff
-                .set_limits(new.backoff_base, new.backoff_max);
+        // What arrives here is already the running configuration (`Settings::reload`
+        // kept every start-only key), so it replaces the loop's copy whole; the three
+        // backoffs follow the limits.
+        self.settings = new.clone();
+        for backoff in [
+            &mut self.backoff,
+            &mut self.apply_backoff,
+            &mut self.git_backoff,
+        ] {
+            backoff.set_limits(new.backoff_base, new.backoff_max);
         }
-        info!(parallelism = new.parallelism, poll = ?new.poll_interval, "settings reloaded");
+        let limits = |b: &Backoff| {
+            let (base, max) = b.limits();
+            format!("{}s..{}s", base.as_secs(), max.as_secs())
+        };
+        info!(
+            parallelism = new.parallelism,
+            poll = ?new.poll_interval,
+            render_backoff = %limits(&self.backoff),
+            apply_backoff = %limits(&self.apply_backoff),
+            git_backoff = %limits(&self.git_backoff),
+            "settings reloaded"
+        );
     }
 
     /// Leadership moved (several daemons on one PostgreSQL). A new leader drops its view

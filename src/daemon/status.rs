@@ -25,6 +25,9 @@ pub struct StatusSnapshot {
     pub open_deviations: Option<u64>,
     /// Commit-signature verification (`None` when it is off).
     pub verification: Option<VerificationStatus>,
+    /// Configuration keys changed on disk (seen at the last SIGHUP) that take effect
+    /// only after a restart; empty when the running configuration is the file's.
+    pub restart_required: Vec<String>,
 }
 
 /// What signature verification said about the tracked branch's newest commit.

@@ -42,6 +42,7 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
         "db_ok": s.db_ok,
         "resources": s.resources,
         "verification": s.verification,
+        "restart_required": s.restart_required,
     });
     let code = if ready {
         StatusCode::OK

@@ -29,6 +29,11 @@ impl Backoff {
         }
     }
 
+    /// The base and the cap of the delay.
+    pub fn limits(&self) -> (Duration, Duration) {
+        (self.base, self.max)
+    }
+
     /// Changes base and cap for future failures (after a configuration reload).
     pub fn set_limits(&mut self, base: Duration, max: Duration) {
         self.base = base;
