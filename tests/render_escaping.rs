@@ -632,3 +632,46 @@ fn cloudformation_keeps_substitution_syntax_literal_and_refuses_intrinsic_functi
         assert!(stderr.contains("cfn:"), "{values}: {stderr}");
     }
 }
+
+#[test]
+fn ansible_connection_settings_from_a_definition_are_refused() {
+    // `ansible_connection: local` would run the play, with become, on the homelabd host;
+    // `ansible_ssh_common_args` could start a command there through ProxyCommand.
+    for (key, value) in [
+        ("ansible_connection", json!("local")),
+        (
+            "ansible_ssh_common_args",
+            json!("-o ProxyCommand='touch /tmp/homelabd-proxy'"),
+        ),
+        ("hostvars", json!({})),
+    ] {
+        let def = definition(
+            "hostile-vm",
+            "proxmox",
+            "/homelab/compute/general",
+            "proxmox-compute",
+            json!({"ansible_vars": {key: value}}),
+        );
+        let (_repo, out, code, stderr) = render(&def);
+        assert_ne!(code, Some(0), "{key}: {stderr}");
+        assert!(stderr.contains(&format!("variable \"{key}\"")), "{stderr}");
+        assert!(
+            !out.path().join("proxmox/hostile-vm").exists(),
+            "{key}: rendered anyway"
+        );
+    }
+    // An address that ssh would parse as an option never reaches the inventory.
+    let def = definition(
+        "hostile-vm",
+        "proxmox",
+        "/homelab/compute/general",
+        "proxmox-compute",
+        json!({"ip_addresses": [{"address": "-oProxyCommand=touch /tmp/x", "prefix_length": 24}]}),
+    );
+    let (_repo, _out, code, stderr) = render(&def);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("which ssh would read as an option"),
+        "{stderr}"
+    );
+}

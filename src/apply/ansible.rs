@@ -225,6 +225,31 @@ all:
     }
 
     #[test]
+    fn unsafe_tags_of_the_rendered_inventory_survive_the_merge() {
+        // The charts tag values holding `{` as `!unsafe` so Ansible never templates them;
+        // losing the tag here would make a definition's `{{ lookup(...) }}` run again.
+        let rendered = "all:\n  children:\n    web:\n      hosts:\n        web-1:\n          homelab_node: !unsafe \"{{ lookup('pipe', 'id') }}\"\n      vars:\n        ansible_user: !unsafe \"{{ x }}\"\n        extra: !unsafe [\"{% if %}\"]\n";
+        let vms = json!([{"name": "web-1", "ipv4_address": "10.0.0.11"}]);
+        let text = inventory_from_hosts(rendered, &vms).unwrap();
+        let inv: Value = serde_yaml::from_str(&text).unwrap();
+        let unsafe_value = |v: &Value| match v {
+            Value::Tagged(t) if t.tag == "!unsafe" => t.value.clone(),
+            other => panic!("not tagged !unsafe: {other:?} in\n{text}"),
+        };
+        let web = &inv["all"]["children"]["web"];
+        assert_eq!(
+            unsafe_value(&web["hosts"]["web-1"]["homelab_node"]),
+            "{{ lookup('pipe', 'id') }}"
+        );
+        assert_eq!(unsafe_value(&web["vars"]["ansible_user"]), "{{ x }}");
+        assert_eq!(
+            unsafe_value(&web["vars"]["extra"]),
+            serde_yaml::from_str::<Value>("['{% if %}']").unwrap()
+        );
+        assert_eq!(web["hosts"]["web-1"]["ansible_host"], "10.0.0.11");
+    }
+
+    #[test]
     fn a_vm_the_rendered_inventory_does_not_name_is_added_to_all() {
         let vms = json!([{"name": "web-3", "ipv4_address": "10.0.0.13"}]);
         let text = inventory_from_hosts(RENDERED, &vms).unwrap();

@@ -182,6 +182,7 @@ fn compile_inner(
     // One escaping filter per output language (docs/charts.md, "Values are data").
     env.add_filter("hcl", filters::hcl);
     env.add_filter("ansible", filters::ansible);
+    env.add_filter("ansible_var_name", filters::ansible_var_name);
     env.add_filter("compose", filters::compose);
     env.add_filter("kube_command", filters::kube_command);
     env.add_filter("arm", filters::arm);

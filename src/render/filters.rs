@@ -247,6 +247,58 @@ fn holds_brace(value: &Value, depth: usize) -> Result<bool, Error> {
     })
 }
 
+/// Ansible's own variables, set by Ansible itself; a definition must not override them.
+const ANSIBLE_MAGIC_VARS: &[&str] = &[
+    "group_names",
+    "groups",
+    "hostvars",
+    "inventory_dir",
+    "inventory_file",
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "omit",
+    "play_hosts",
+    "playbook_dir",
+    "role_name",
+    "role_names",
+    "role_path",
+    "vars",
+];
+
+/// `{{ name | ansible_var_name }}`: a play variable's name, refused unless it is a plain
+/// identifier outside Ansible's own namespace. `ansible_*` variables configure how
+/// Ansible connects and runs, so a definition could turn them against the controller:
+/// `ansible_connection: local` runs the whole play (with `become`) on the host that runs
+/// homelabd, and `ansible_ssh_common_args` can start a command there via ProxyCommand.
+pub fn ansible_var_name(name: &str) -> Result<String, Error> {
+    let refuse = |why: &str| {
+        Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("ansible: variable {name:?} {why}"),
+        ))
+    };
+    let mut chars = name.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !identifier {
+        return refuse("is not a valid variable name (letters, digits and _)");
+    }
+    if name.to_ascii_lowercase().starts_with("ansible_") {
+        return refuse(
+            "is one of Ansible's connection and behaviour settings, which definitions may \
+             not set (the chart sets them from its values, e.g. ssh_user)",
+        );
+    }
+    if ANSIBLE_MAGIC_VARS.contains(&name) {
+        return refuse("is one of Ansible's special variables");
+    }
+    let mut out = String::new();
+    quote(name, &mut out);
+    Ok(out)
+}
+
 /// `{{ x | compose }}`: a JSON (YAML) literal for a docker compose file, with every `$`
 /// in a string doubled so compose never interpolates `${VAR}` or `$VAR` from the host's
 /// environment. Map keys are written as they are: compose interpolates values only, so a
@@ -453,6 +505,24 @@ mod tests {
         assert_eq!(ansible(&v(json!(["*", "a"]))).unwrap(), r#"["*", "a"]"#);
         assert_eq!(ansible(&v(json!(7))).unwrap(), "7");
         assert_eq!(ansible(&v(json!({}))).unwrap(), "{}");
+    }
+
+    #[test]
+    fn ansible_var_names_outside_ansibles_namespace_only() {
+        assert_eq!(ansible_var_name("motd").unwrap(), r#""motd""#);
+        for bad in [
+            "ansible_connection",
+            "ansible_ssh_common_args",
+            "ANSIBLE_become_exe",
+            "hostvars",
+            "{{ x }}",
+            "a-b",
+            "1a",
+            "",
+        ] {
+            let err = ansible_var_name(bad).unwrap_err().to_string();
+            assert!(err.contains("ansible: variable"), "{bad}: {err}");
+        }
     }
 
     #[test]

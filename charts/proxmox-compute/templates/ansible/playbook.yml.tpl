@@ -1,7 +1,8 @@
 # Rendered by homelabd from chart {{ chart.name }} {{ chart.version }}. Do not edit.
 # Run from this directory: ansible-playbook -i inventory.yml playbook.yml
 {#- Every value is written through `ansible`, which tags strings `!unsafe`: Ansible never
-    templates them, so `{{ ... }}` in a definition stays text (docs/charts.md). #}
+    templates them, so `{{ ... }}` in a definition stays text. Variable names go through
+    `ansible_var_name`, which refuses Ansible's own `ansible_*` settings (docs/charts.md). #}
 - name: {{ ("Configure " ~ resource.name) | ansible }}
   hosts: {{ ("homelab_" ~ (resource.name | replace("-", "_"))) | ansible }}
   become: true
@@ -9,7 +10,7 @@
 {%- if ansible.vars %}
   vars:
 {%- for key, value in ansible.vars | items %}
-    {{ key | ansible }}: {{ value | ansible }}
+    {{ key | ansible_var_name }}: {{ value | ansible }}
 {%- endfor %}
 {%- else %}
   vars: {}

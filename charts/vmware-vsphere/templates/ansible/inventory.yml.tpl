@@ -11,8 +11,12 @@ all:
 {%- set idx = loop.index0 %}
 {%- set vm_name = resource.name if loop.first else resource.name ~ "-" ~ loop.index %}
 {%- set ip = values.ip_addresses[idx] if values.ip_addresses | length > idx else none %}
+{%- set host = ip.address if ip is not none else (vm_name if values.dns_domain is none else vm_name ~ "." ~ values.dns_domain) %}
+{%- if (host | string)[:1] == "-" %}
+{{- fail(chart.name ~ ": ip_addresses[" ~ idx ~ "].address " ~ (host | tojson) ~ " starts with '-', which ssh would read as an option") }}
+{%- endif %}
         {{ vm_name | ansible }}:
-          ansible_host: {{ (ip.address if ip is not none else (vm_name if values.dns_domain is none else vm_name ~ "." ~ values.dns_domain)) | ansible }}
+          ansible_host: {{ host | ansible }}
           homelab_node: {{ node.name | ansible }}
           homelab_replica: {{ loop.index | ansible }}
 {%- endfor %}
