@@ -56,6 +56,116 @@ fn have_ssh_keygen(test: &str) -> bool {
     false
 }
 
+/// A GnuPG home directory of its own, driven through a wrapper script that git runs as
+/// `gpg.program` (batch mode, no passphrase; `faked` sets gpg's clock, to make keys that
+/// expired long ago). Its gpg-agent is stopped on drop.
+struct Gpg {
+    home: PathBuf,
+    wrapper: PathBuf,
+}
+
+impl Gpg {
+    fn new(dir: &Path, name: &str, faked: Option<&str>) -> Gpg {
+        let home = dir.join("gnupg");
+        std::fs::create_dir_all(&home).unwrap();
+        let mut perms = std::fs::metadata(&home).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o700);
+        std::fs::set_permissions(&home, perms).unwrap();
+        let wrapper = dir.join(format!("gpg-{name}"));
+        let faked = faked
+            .map(|t| format!("--faked-system-time {t} "))
+            .unwrap_or_default();
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh
+exec gpg --homedir '{}' --batch --no-tty --pinentry-mode loopback --passphrase '' {faked}\"$@\"\n",
+                home.display()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&wrapper).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&wrapper, perms).unwrap();
+        Gpg { home, wrapper }
+    }
+
+    /// Runs gpg through the wrapper; returns stdout.
+    fn run(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new(&self.wrapper)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("gpg");
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Makes a key for `uid` and returns its fingerprint.
+    fn key(&self, uid: &str, algo: &str, usage: &str, expire: &str) -> String {
+        self.run(&["--quick-gen-key", uid, algo, usage, expire]);
+        self.fingerprint(uid)
+    }
+
+    fn fingerprint(&self, uid: &str) -> String {
+        let listing = String::from_utf8(self.run(&["--with-colons", "--list-keys", uid])).unwrap();
+        listing
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .expect("fingerprint")
+            .to_owned()
+    }
+
+    /// Commits everything in `repo`, signed with `key` (a fingerprint).
+    fn commit(&self, repo: &Path, message: &str, key: &str) -> String {
+        git(repo, &["add", "-A"]);
+        let program = format!("gpg.program={}", self.wrapper.display());
+        let signing = format!("user.signingkey={key}");
+        git(
+            repo,
+            &[
+                "-c",
+                "gpg.format=openpgp",
+                "-c",
+                &program,
+                "-c",
+                &signing,
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-S",
+                "-m",
+                message,
+            ],
+        );
+        git(repo, &["rev-parse", "HEAD"])
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.home)
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+/// `gpg` must be here (CI installs gnupg); otherwise the test skips (strict: fails).
+fn have_gpg(test: &str) -> bool {
+    if support::tool("gpg").is_some() {
+        return true;
+    }
+    support::skip(test, "gpg is not installed (apt-get install gnupg)");
+    false
+}
+
 /// Commits everything in `repo` with `message`, signed by `key` (SSH) or unsigned.
 fn commit(repo: &Path, message: &str, key: Option<&Key>) -> String {
     git(repo, &["add", "-A"]);
@@ -271,6 +381,90 @@ fn all_mode_refuses_a_signed_head_with_an_unsigned_commit_in_the_middle() {
     assert_eq!(refusal.commit, middle);
     assert_eq!(refusal.reason, Reason::Unsigned);
     assert_eq!(head.accepted.as_deref(), Some(first.as_str()));
+}
+
+#[test]
+fn openpgp_signed_commits_are_verified_against_the_keyring() {
+    if !have_gpg("openpgp signatures") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let now_dir = tmp.path().join("now");
+    let past_dir = tmp.path().join("past");
+    let gpg = Gpg::new(&now_dir, "now", None);
+    // Alice signs with a subkey (certify-only primary), as many people set gpg up.
+    let alice = gpg.key("Alice <t@example.invalid>", "ed25519", "cert", "never");
+    gpg.run(&["--quick-add-key", &alice, "ed25519", "sign", "2y"]);
+    let mallory = gpg.key(
+        "Mallory <mallory@example.invalid>",
+        "ed25519",
+        "sign",
+        "never",
+    );
+    let revoked = gpg.key("Gone <gone@example.invalid>", "ed25519", "sign", "never");
+    // A key made in 2020 that expired a day later, and a commit signed back then.
+    let old = Gpg::new(&past_dir, "past", Some("20200101T000000"));
+    let expired = old.key("Old <old@example.invalid>", "ed25519", "sign", "1d");
+
+    let repo = tmp.path().join("repo");
+    homelab(&repo, "nginx:1");
+    let by_alice = gpg.commit(&repo, "by alice", &alice);
+    let by_mallory = gpg.commit(&repo, "by mallory", &mallory);
+    let by_revoked = gpg.commit(&repo, "before the key was revoked", &revoked);
+    let by_expired = old.commit(&repo, "long ago", &expired);
+    gpg.commit(&repo, "by alice, edited later", &alice);
+    let forged = tamper(&repo);
+
+    // Revoke with the certificate gpg made at key creation (its armor line is guarded
+    // with a leading ':' against accidental import).
+    let rev = std::fs::read_to_string(gpg.home.join(format!("openpgp-revocs.d/{revoked}.rev")))
+        .unwrap()
+        .replace(":-----BEGIN", "-----BEGIN");
+    let rev_file = tmp.path().join("revoke.asc");
+    std::fs::write(&rev_file, rev).unwrap();
+    gpg.run(&["--import", rev_file.to_str().unwrap()]);
+
+    // The keyring: alice and the revoked key armored, the old key appended as a second
+    // armored block (as `cat a.asc b.asc` makes); mallory is not in it.
+    let mut keyring = gpg.run(&["--armor", "--export", &alice, &revoked]);
+    keyring.extend(old.run(&["--armor", "--export", &expired]));
+    let keyring_file = tmp.path().join("trusted.asc");
+    std::fs::write(&keyring_file, keyring).unwrap();
+    let p = Policy {
+        mode: Mode::Head,
+        allowed_signers: None,
+        gpg_keyring: Some(keyring_file.clone()),
+    };
+    let t = tracked(&repo);
+    let state = |commit: &str| t.signature_state(&p, commit).unwrap();
+
+    match state(&by_alice) {
+        Verdict::Verified { signer, key } => {
+            assert_eq!(signer, "Alice <t@example.invalid>");
+            assert_eq!(key, alice);
+        }
+        other => panic!("refused: {other:?}"),
+    }
+    let verdict = state(&by_mallory);
+    assert_eq!(reason(&verdict), Some(Reason::UnknownKey), "{verdict:?}");
+    let verdict = state(&by_revoked);
+    assert_eq!(reason(&verdict), Some(Reason::Revoked), "{verdict:?}");
+    let verdict = state(&by_expired);
+    assert_eq!(reason(&verdict), Some(Reason::Expired), "{verdict:?}");
+    let verdict = state(&forged);
+    assert_eq!(reason(&verdict), Some(Reason::BadSignature), "{verdict:?}");
+
+    // A binary keyring (`gpg --export` without --armor) works the same.
+    let binary = tmp.path().join("trusted.gpg");
+    std::fs::write(&binary, gpg.run(&["--export", &alice])).unwrap();
+    let p = Policy {
+        gpg_keyring: Some(binary),
+        ..p
+    };
+    assert!(matches!(
+        t.signature_state(&p, &by_alice).unwrap(),
+        Verdict::Verified { .. }
+    ));
 }
 
 async fn latest(url: &str, event: &str) -> Option<NotificationRecord> {

@@ -97,6 +97,17 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             return Some(p);
         }
     }
+    // The signing tools of the signature tests: installed with apt-get on a fresh CI machine.
+    static SYSTEM: OnceLock<bool> = OnceLock::new();
+    if matches!(name, "gpg" | "gpgconf" | "ssh-keygen") && which(name).is_none() {
+        SYSTEM.get_or_init(|| {
+            Command::new("bash")
+                .arg(root().join("tests/support/install-system-tools.sh"))
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        });
+    }
     which(name)
 }
 

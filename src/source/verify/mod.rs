@@ -9,6 +9,7 @@
 
 pub mod allowed_signers;
 pub mod commit;
+pub mod openpgp;
 pub mod ssh;
 pub mod trust;
 
@@ -141,10 +142,7 @@ pub fn verify_commit(facts: &CommitFacts<'_>, trust: &Trust, now: DateTime<Utc>)
     if text.starts_with("-----BEGIN SSH SIGNATURE-----") {
         ssh::verify(signature, facts.signed, facts.committed_at, now, &trust.ssh)
     } else if text.starts_with("-----BEGIN PGP SIGNATURE-----") {
-        Verdict::refused(
-            Reason::UnknownKey,
-            "OpenPGP signatures are not verified yet: no keyring",
-        )
+        openpgp::verify(signature, facts.signed, now, &trust.pgp)
     } else {
         Verdict::refused(
             Reason::BadSignature,

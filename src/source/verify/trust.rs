@@ -3,6 +3,7 @@
 
 use super::Mode;
 use super::allowed_signers::AllowedSigners;
+use super::openpgp::Keyring;
 use std::path::{Path, PathBuf};
 
 /// `[source.verify]`, validated: the mode and where the trust material lives (absolute
@@ -36,6 +37,15 @@ impl Policy {
                     .map(|e| format!("{}: {e} (line ignored)", path.display())),
             );
         }
+        if let Some(path) = &self.gpg_keyring {
+            let (keyring, errors) = Keyring::parse(&read(path)?);
+            trust.pgp = keyring;
+            trust.warnings.extend(
+                errors
+                    .into_iter()
+                    .map(|e| format!("{}: {e} (ignored)", path.display())),
+            );
+        }
         Ok(trust)
     }
 }
@@ -52,6 +62,8 @@ fn read(path: &Path) -> Result<Vec<u8>, VerifyError> {
 pub struct Trust {
     /// SSH signers.
     pub ssh: AllowedSigners,
+    /// OpenPGP certificates.
+    pub pgp: Keyring,
     /// Lines or keys that could not be used (they trust nothing), for the log.
     pub warnings: Vec<String>,
 }
