@@ -239,3 +239,39 @@ pub fn verify(armored: &[u8], signed: &[u8], now: DateTime<Utc>, keyring: &Keyri
         key: fingerprint,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_keyring_trusts_nothing_and_says_why() {
+        let (keyring, errors) = Keyring::parse(
+            b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64 at all\n-----END PGP PUBLIC KEY BLOCK-----\n",
+        );
+        assert!(keyring.certs.is_empty());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let (keyring, _) = Keyring::parse(b"\x99\x00\x01garbage");
+        assert!(keyring.certs.is_empty());
+    }
+
+    #[test]
+    fn a_signature_from_an_empty_keyring_is_an_unknown_key_or_unreadable() {
+        let verdict = verify(
+            b"-----BEGIN PGP SIGNATURE-----\n\n-----END PGP SIGNATURE-----\n",
+            b"x",
+            Utc::now(),
+            &Keyring::default(),
+        );
+        assert!(
+            matches!(
+                verdict,
+                Verdict::Refused {
+                    reason: Reason::BadSignature,
+                    ..
+                }
+            ),
+            "{verdict:?}"
+        );
+    }
+}
