@@ -467,6 +467,115 @@ fn openpgp_signed_commits_are_verified_against_the_keyring() {
     ));
 }
 
+#[test]
+fn validate_plan_and_preview_report_the_signature_of_the_revision_they_read() {
+    if !have_ssh_keygen("cli signatures") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = keygen(tmp.path(), "alice");
+    let signers = tmp.path().join("allowed_signers");
+    std::fs::write(&signers, format!("t@example.invalid {}\n", alice.public)).unwrap();
+    let repo = tmp.path().join("repo");
+    homelab(&repo, "nginx:1");
+    commit(&repo, "signed", Some(&alice));
+    set_image(&repo, "nginx:2");
+    commit(&repo, "unsigned", None);
+    let r = repo.to_str().unwrap();
+    let s = signers.to_str().unwrap();
+    let run = |args: &[&str]| support::homelabd(args);
+
+    let out = run(&["validate", r, "--rev", "HEAD~1", "--allowed-signers", s]);
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    assert!(
+        support::stdout(&out).contains("signature: verified: signed by t@example.invalid"),
+        "{}",
+        support::stdout(&out)
+    );
+    let out = run(&["validate", r, "--rev", "HEAD", "--allowed-signers", s]);
+    assert_eq!(out.status.code(), Some(0), "reported, not enforced");
+    assert!(support::stdout(&out).contains("signature: refused (unsigned)"));
+
+    // For CI: an unverified revision is an error.
+    let out = run(&[
+        "validate",
+        r,
+        "--rev",
+        "HEAD",
+        "--allowed-signers",
+        s,
+        "--require-signed",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        support::stderr(&out).contains("--require-signed"),
+        "{}",
+        support::stderr(&out)
+    );
+    let out = run(&[
+        "validate",
+        r,
+        "--rev",
+        "HEAD~1",
+        "--allowed-signers",
+        s,
+        "--require-signed",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    // A directory has no signature; no keys means nothing can verify: usage errors.
+    assert_eq!(
+        run(&["validate", r, "--require-signed"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["validate", r, "--rev", "HEAD", "--require-signed"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    let out = run(&[
+        "plan",
+        r,
+        "--rev",
+        "HEAD",
+        "--allowed-signers",
+        s,
+        "--output",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&support::stdout(&out)).unwrap();
+    assert_eq!(doc["signature"]["state"], "refused");
+    assert_eq!(doc["signature"]["reason"], "unsigned");
+
+    // The pull-request preview says whether the head would be accepted after merging.
+    let out = run(&[
+        "preview",
+        r,
+        "--base",
+        "HEAD~1",
+        "--head",
+        "HEAD",
+        "--allowed-signers",
+        s,
+    ]);
+    let text = support::stdout(&out);
+    assert!(text.contains("would be refused (unsigned)"), "{text}");
+    assert!(text.contains("web-flow key is not trusted"), "{text}");
+    let out = run(&[
+        "preview",
+        r,
+        "--base",
+        "HEAD~1",
+        "--head",
+        "HEAD",
+        "--allowed-signers",
+        s,
+        "--require-signed",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
 async fn latest(url: &str, event: &str) -> Option<NotificationRecord> {
     let store = Store::connect(url).await.ok()?;
     store.latest_notification(event).await.ok()?

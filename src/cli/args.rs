@@ -194,9 +194,27 @@ pub struct SourceArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// Config file whose [limits] apply (the other sections are ignored here).
+    /// Config file whose [limits] and [source.verify] trust material apply (the other
+    /// sections are ignored here).
     #[arg(long, env = "HOMELABD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub signatures: SignatureArgs,
+}
+
+/// Commit-signature checks of the revision read (`--rev`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct SignatureArgs {
+    /// Fail (exit 1) unless the revision is signed by an allowed key — for CI.
+    #[arg(long)]
+    pub require_signed: bool,
+    /// SSH signers (git's allowedSignersFile format); default: [source.verify] of
+    /// --config, or HOMELABD_ALLOWED_SIGNERS.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
+    /// OpenPGP public keys; default: [source.verify] of --config, or HOMELABD_GPG_KEYRING.
+    #[arg(long, value_name = "FILE")]
+    pub gpg_keyring: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -238,9 +256,12 @@ pub struct PreviewArgs {
     /// `[policy] prune = true`); by default they are orphaned.
     #[arg(long)]
     pub default_prune: bool,
-    /// Config file whose [limits] apply (the other sections are ignored here).
+    /// Config file whose [limits] and [source.verify] apply (the other sections are
+    /// ignored here).
     #[arg(long, env = "HOMELABD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub signatures: SignatureArgs,
 }
 
 /// Output formats of `homelabd preview`.

@@ -17,6 +17,7 @@ mod mcp_cmd;
 mod output;
 mod pipeline_cmds;
 mod preview_cmd;
+mod signature;
 
 pub use args::{Cli, Command};
 

@@ -10,6 +10,7 @@ use crate::place::describe_size;
 use crate::render::write::{
     WriteOutcome, read_manifest, remove_leftovers, resource_dir, write_atomic,
 };
+use crate::source::verify::Verdict;
 use crate::source::{self, Snapshot, SourceError};
 use anyhow::Context as _;
 use serde_json::json;
@@ -48,15 +49,58 @@ fn load(args: &SourceArgs, limits: &Limits) -> anyhow::Result<Snapshot> {
     })
 }
 
-fn run_pipeline(args: &SourceArgs) -> anyhow::Result<Outcome> {
+/// The pipeline's outcome on the revision the arguments name, and that revision's
+/// signature state (checked first, so a usage error stops before any work).
+fn run_pipeline(args: &SourceArgs) -> anyhow::Result<(Outcome, Signature)> {
+    let verdict = super::signature::check(
+        &args.repo,
+        args.rev.as_deref(),
+        args.config.as_deref(),
+        &args.signatures,
+    )?;
     let limits = limits(args.config.as_deref())?;
     let snapshot = load(args, &limits)?;
     let engine = Engine::with_limits(limits).context("built-in schemas")?;
-    Ok(engine.run(&snapshot))
+    let signature = Signature {
+        shown: args.rev.is_some(),
+        unmet: super::signature::unmet(&args.signatures, verdict.as_ref()),
+        verdict,
+    };
+    Ok((engine.run(&snapshot), signature))
 }
 
-fn exit_for(outcome: &Outcome) -> Exit {
-    if outcome.has_errors() {
+/// What signature verification said about the revision read.
+struct Signature {
+    verdict: Option<Verdict>,
+    /// A git revision was read (a directory has no signature to report).
+    shown: bool,
+    /// `--require-signed` and not verified.
+    unmet: bool,
+}
+
+impl Signature {
+    /// The text line, for a git revision.
+    fn print(&self) -> anyhow::Result<()> {
+        if self.shown {
+            outln!("{}", super::signature::line(self.verdict.as_ref()));
+        }
+        if self.unmet {
+            eprintln!("error: --require-signed: the revision is not signed by an allowed key");
+        }
+        Ok(())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match &self.verdict {
+            Some(v) => serde_json::to_value(v).unwrap_or_default(),
+            None if self.shown => json!({"state": "unchecked"}),
+            None => serde_json::Value::Null,
+        }
+    }
+}
+
+fn exit_for(outcome: &Outcome, signature: &Signature) -> Exit {
+    if outcome.has_errors() || signature.unmet {
         Exit::Invalid
     } else {
         Exit::Ok
@@ -92,9 +136,13 @@ fn summary_line(outcome: &Outcome) -> String {
 }
 
 pub fn validate(args: SourceArgs) -> anyhow::Result<Exit> {
-    let outcome = run_pipeline(&args)?;
+    let (outcome, signature) = run_pipeline(&args)?;
     match args.output {
-        OutputFormat::Json => print_json(&summary_json(&outcome))?,
+        OutputFormat::Json => {
+            let mut doc = summary_json(&outcome);
+            doc["signature"] = signature.json();
+            print_json(&doc)?
+        }
         OutputFormat::Text => {
             print_diagnostics(&outcome.diagnostics);
             let verdict = if outcome.has_errors() {
@@ -103,13 +151,18 @@ pub fn validate(args: SourceArgs) -> anyhow::Result<Exit> {
                 "valid"
             };
             outln!("{verdict}: {}", summary_line(&outcome));
+            signature.print()?;
         }
     }
-    Ok(exit_for(&outcome))
+    Ok(exit_for(&outcome, &signature))
 }
 
 pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
-    let outcome = run_pipeline(&args.source)?;
+    let (outcome, signature) = run_pipeline(&args.source)?;
+    if signature.unmet {
+        signature.print()?;
+        return Ok(Exit::Invalid); // nothing unverified is rendered
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     remove_leftovers(&args.out).with_context(|| format!("cannot tidy {}", args.out.display()))?;
@@ -126,6 +179,7 @@ pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
     match args.source.output {
         OutputFormat::Json => {
             let mut doc = summary_json(&outcome);
+            doc["signature"] = signature.json();
             doc["rendered"] = results
                 .iter()
                 .map(|(name, r, dir, w)| {
@@ -163,13 +217,14 @@ pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
                 );
             }
             outln!("{}", summary_line(&outcome));
+            signature.print()?;
         }
     }
-    Ok(exit_for(&outcome))
+    Ok(exit_for(&outcome, &signature))
 }
 
 pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
-    let outcome = run_pipeline(&args.source)?;
+    let (outcome, signature) = run_pipeline(&args.source)?;
     let mut entries = Vec::new();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for (name, rendered) in &outcome.rendered {
@@ -233,6 +288,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
     match args.source.output {
         OutputFormat::Json => {
             let mut doc = summary_json(&outcome);
+            doc["signature"] = signature.json();
             doc["plan"] = serde_json::Value::Array(entries);
             doc["totals"] = json!({
                 "create": count("create"), "update": count("update"), "unchanged": count("unchanged"),
@@ -278,9 +334,10 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
                 }
             }
             outln!("{totals}");
+            signature.print()?;
         }
     }
-    Ok(exit_for(&outcome))
+    Ok(exit_for(&outcome, &signature))
 }
 
 /// `(provider, resource)` for every rendered resource directory under `dir`.

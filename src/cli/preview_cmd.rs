@@ -25,6 +25,13 @@ pub fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         })
     };
     let (base, head) = (resolve(&args.base)?, resolve(&args.head)?);
+    let verdict = super::signature::check(
+        &args.repo,
+        Some(&args.head),
+        args.config.as_deref(),
+        &args.signatures,
+    )?;
+    let policy = super::signature::policy(args.config.as_deref(), &args.signatures)?;
     let limits = super::pipeline_cmds::limits(args.config.as_deref())?;
     let engine = Engine::with_limits(limits).context("built-in schemas")?;
     let defaults = EffectivePolicy {
@@ -32,7 +39,7 @@ pub fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         self_heal: false,
         prune: args.default_prune,
     };
-    let report = preview::preview_commits(
+    let mut report = preview::preview_commits(
         &engine,
         &repo,
         (&args.base, base),
@@ -51,6 +58,19 @@ pub fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         } => anyhow::Error::new(UsageError(e.to_string())),
         other => anyhow::Error::new(other),
     })?;
+    if let (Some(verdict), Some(policy)) = (&verdict, &policy) {
+        let trust = policy.load_trust()?;
+        report.notes.push(crate::source::verify::merge_note(
+            &head.to_string(),
+            verdict,
+            policy.mode,
+            trust.trusts_github_web_flow(),
+        ));
+    }
+    let unmet = super::signature::unmet(&args.signatures, verdict.as_ref());
+    if unmet {
+        eprintln!("error: --require-signed: the head is not signed by an allowed key");
+    }
     match args.output {
         PreviewFormat::Json => print_json(&serde_json::to_value(&report)?)?,
         PreviewFormat::Text | PreviewFormat::Markdown => {
@@ -63,7 +83,7 @@ pub fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
             out.flush()?;
         }
     }
-    Ok(if report.valid {
+    Ok(if report.valid && !unmet {
         Exit::Ok
     } else {
         Exit::Invalid

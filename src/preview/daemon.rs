@@ -76,6 +76,8 @@ struct Job {
     engine: Arc<Engine>,
     repo: TrackedRepo,
     github: Option<GitHubSettings>,
+    /// Signature verification: the preview says whether the head would be accepted.
+    verify: crate::source::verify::Policy,
     defaults: EffectivePolicy,
 }
 
@@ -123,6 +125,7 @@ impl Previews {
             engine: Arc::clone(engine),
             repo: repo.clone(),
             github: settings.propose.github.clone(),
+            verify: settings.verify.clone(),
             defaults: EffectivePolicy {
                 apply: settings.default_apply,
                 self_heal: settings.default_self_heal,
@@ -258,14 +261,28 @@ fn preview_pull(job: &Job, number: u64, sha: &str) -> Result<Report, PreviewErro
         });
     }
     let base = resolve(&repo, &base_hex)?;
-    super::preview_commits(
+    let mut report = super::preview_commits(
         &job.engine,
         &repo,
         (&job.repo.branch, base),
         (&format!("pull/{number}"), head),
         job.repo.sub_path.as_deref(),
         job.defaults,
-    )
+    )?;
+    if job.verify.enabled() {
+        let note = crate::source::verify::commit::preview_note(
+            &repo,
+            head,
+            &job.verify,
+            chrono::Utc::now(),
+        )
+        .map_err(|source| PreviewError::Source {
+            what: format!("signature of pull/{number} ({head})"),
+            source,
+        })?;
+        report.notes.extend(note);
+    }
+    Ok(report)
 }
 
 /// For remotes without webhooks: every poll interval, while `[propose.github]` is set,

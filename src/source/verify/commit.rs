@@ -138,3 +138,24 @@ pub fn head(
         },
     })
 }
+
+/// The preview note on `head` under `policy` (see [`super::merge_note`]); `None` when
+/// verification has no trust material.
+pub fn preview_note(
+    repo: &Repository,
+    head: Oid,
+    policy: &super::Policy,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, super::super::SourceError> {
+    if policy.allowed_signers.is_none() && policy.gpg_keyring.is_none() {
+        return Ok(None);
+    }
+    let trust = policy.load_trust()?;
+    let verdict = signature_state(repo, head, &trust, now)?;
+    Ok(Some(super::merge_note(
+        &head.to_string(),
+        &verdict,
+        policy.mode,
+        trust.trusts_github_web_flow(),
+    )))
+}

@@ -233,6 +233,30 @@ pub fn decide_history(head: &str, verdicts: &[(String, Verdict)], truncated: boo
     Decision::Accept { signer }
 }
 
+/// What a pull-request preview says about its head's signature: whether the branch would
+/// be accepted after the merge (pure). `web_flow` says whether GitHub's web-flow key (which
+/// signs merges made in GitHub's UI) is in the keyring.
+pub fn merge_note(head: &str, verdict: &Verdict, mode: Mode, web_flow: bool) -> String {
+    let ui = if web_flow {
+        "GitHub's web-flow key is trusted, so a merge made in GitHub's UI is accepted"
+    } else {
+        "GitHub's web-flow key is not trusted, so a merge made in GitHub's UI is refused; merge locally with a signed merge commit"
+    };
+    let head = short(head);
+    match (verdict, mode) {
+        (Verdict::Verified { signer, .. }, Mode::All) => format!(
+            "Signature: head {head} is signed by {signer}. homelabd verifies every new commit (mode all): a fast-forward or rebase merge is accepted only if every commit of the pull request is signed; {ui}."
+        ),
+        (Verdict::Verified { signer, .. }, _) => format!(
+            "Signature: head {head} is signed by {signer}: accepted after a fast-forward merge; a merge or squash commit must be signed itself ({ui})."
+        ),
+        (Verdict::Refused { reason, detail }, _) => format!(
+            "Signature: head {head} would be refused ({}): {detail}. Merged as it is (fast-forward), homelabd keeps the last verified revision; {ui}.",
+            reason.as_str()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +339,31 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn previews_say_whether_a_merge_would_be_accepted() {
+        let refused = Verdict::refused(Reason::Unsigned, "the commit carries no signature");
+        let note = merge_note("0123456789abcdef", &refused, Mode::Head, false);
+        assert!(
+            note.contains("0123456789ab would be refused (unsigned)"),
+            "{note}"
+        );
+        assert!(note.contains("web-flow key is not trusted"), "{note}");
+        let note = merge_note("0123456789abcdef", &ok("alice"), Mode::Head, true);
+        assert!(
+            note.contains("signed by alice: accepted after a fast-forward merge"),
+            "{note}"
+        );
+        assert!(
+            note.contains("merge made in GitHub's UI is accepted"),
+            "{note}"
+        );
+        let note = merge_note("0123456789abcdef", &ok("alice"), Mode::All, true);
+        assert!(
+            note.contains("every commit of the pull request is signed"),
+            "{note}"
+        );
     }
 
     #[test]

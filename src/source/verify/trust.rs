@@ -68,6 +68,18 @@ pub struct Trust {
     pub warnings: Vec<String>,
 }
 
+impl Trust {
+    /// Is GitHub's web-flow key (it signs merges made in GitHub's UI) trusted?
+    pub fn trusts_github_web_flow(&self) -> bool {
+        self.pgp.certs.iter().any(|cert| {
+            cert.details.users.iter().any(|u| {
+                u.id.as_str()
+                    .is_some_and(|id| id.contains("noreply@github.com"))
+            })
+        })
+    }
+}
+
 /// Trust material that cannot be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
