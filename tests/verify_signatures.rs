@@ -687,9 +687,12 @@ async fn the_daemon_keeps_the_last_verified_revision_until_a_signed_head_arrives
     let expired = commit(&repo, "by an expired key", Some(&mallory));
     wait_refused(&url, &daemon, &expired, Reason::Expired).await;
 
-    // Signed by alice, then the message changed: a bad signature.
+    // Signed by alice, then the message changed: a bad signature. The signed original is
+    // made on a side branch, so the daemon only ever sees the forged one on main.
+    git(&repo, &["checkout", "-q", "-b", "forging"]);
     commit(&repo, "signed, then edited", Some(&alice));
     let forged = tamper(&repo);
+    git(&repo, &["checkout", "-q", "-f", "main"]);
     wait_refused(&url, &daemon, &forged, Reason::BadSignature).await;
 
     let store = Store::connect(&url).await.unwrap();
@@ -709,10 +712,22 @@ async fn the_daemon_keeps_the_last_verified_revision_until_a_signed_head_arrives
     let good = commit(&repo, "signed fix", Some(&alice));
     wait_revision(&url, &daemon, &good).await;
     assert_eq!(rendered_image(&state), "image: \"nginx:2\"");
-    let accepted = latest(&url, "source.accepted")
-        .await
-        .expect("accepted event");
-    assert_eq!(accepted.subject, good);
+    // The pass is recorded first, its notification in the next write.
+    let good_head = good.clone();
+    wait_for_store(
+        &url,
+        &daemon,
+        30,
+        "source.accepted",
+        async |s: &Store| {
+            s.latest_notification("source.accepted")
+                .await
+                .ok()
+                .flatten()
+        },
+        |n: &NotificationRecord| n.subject == good_head,
+    )
+    .await;
     let out = status(&url);
     assert!(!out.contains("refused"), "{out}");
     assert_eq!(
@@ -785,4 +800,38 @@ async fn a_force_push_of_unsigned_history_over_git_daemon_is_refused() {
     );
     wait_revision(&url, &daemon, &fixed).await;
     assert_eq!(rendered_image(&state), "image: \"nginx:3\"");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_whose_allowed_signers_file_is_missing_does_not_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    homelab(&repo, "nginx:1");
+    commit(&repo, "unsigned", None);
+    let state = tmp.path().join("state");
+    let mut daemon = DaemonCommand::new(&state)
+        .repo(&repo)
+        .config(&CONFIG.replace("MODE", "head"))
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    let log = daemon.log();
+    assert!(
+        log.contains(&format!(
+            "cannot read {}",
+            state.join("allowed_signers").display()
+        )),
+        "{log}"
+    );
 }

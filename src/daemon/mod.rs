@@ -55,6 +55,8 @@ pub enum DaemonError {
     Watch { path: String, message: String },
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("[source.verify]: {0}")]
+    Verify(#[from] crate::source::verify::VerifyError),
 }
 
 /// Builds the tracked repository from settings. A local path inside a repository (such
@@ -123,6 +125,20 @@ pub async fn run_daemon(
     let _state_lock = crate::cluster::lock_state(&settings.state_dir, &settings.database_url)?;
     let engine = Arc::new(Engine::with_limits(settings.limits.clone())?);
     let repo = tracked_repo(&settings)?;
+    if settings.verify.enabled() {
+        // Unreadable trust material stops the start, where the operator is looking;
+        // later (a file removed) it keeps the last verified revision like a git outage.
+        let trust = settings.verify.load_trust()?;
+        for warning in &trust.warnings {
+            tracing::warn!("{warning}");
+        }
+        info!(
+            mode = settings.verify.mode.as_str(),
+            ssh_signers = trust.ssh.signers.len(),
+            openpgp_keys = trust.pgp.certs.len(),
+            "only signed commits are reconciled"
+        );
+    }
     let status = Arc::new(status::DaemonStatus::default());
     let metrics = Arc::new(Metrics::new());
     let (tx, rx) = mpsc::channel::<trigger::Trigger>(64);
