@@ -28,7 +28,7 @@ use std::time::Duration;
 
 /// The error kinds counted by `homelabd_errors_total`; any other kind is counted as `other`
 /// so a typo cannot create unbounded label values.
-pub const ERROR_KINDS: [&str; 7] = [
+pub const ERROR_KINDS: [&str; 8] = [
     "git",
     "database",
     "validation",
@@ -36,6 +36,8 @@ pub const ERROR_KINDS: [&str; 7] = [
     "webhook",
     "apply",
     "observe",
+    // A fault of homelabd itself (a panicked pipeline task): a bug to report.
+    "internal",
 ];
 
 /// The `Content-Type` of [`Metrics::encode`] (Prometheus text format 0.0.4).

@@ -43,8 +43,23 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How long a lease lasts without renewal, and how long a silent member counts as alive.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
 
-/// Why an apply did not start because of another daemon (the loop retries it).
-pub const BUSY: &str = "another homelabd is applying this resource";
+/// Why an apply may not start on this daemon now.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// Only the leader applies.
+    #[error("this daemon is not the leader")]
+    NotLeader,
+    /// The lease in the database belongs to another member or epoch now (fencing).
+    #[error("this daemon lost the leader lease")]
+    LostLease,
+    #[error("cannot check the leader lease: {0}")]
+    LeaseCheck(#[source] crate::store::StoreError),
+    /// Another daemon holds the resource's lock: the loop retries after a backoff.
+    #[error("another homelabd is applying this resource")]
+    Busy,
+    #[error("cannot take the resource lock: {0}")]
+    Lock(#[source] crate::store::StoreError),
+}
 
 /// Errors of the cluster module.
 #[derive(Debug, thiserror::Error)]
@@ -72,25 +87,25 @@ pub enum ClusterError {
 
 /// May the loop start an apply of `resource` now? Checks the gate, the lease in the
 /// database (fencing) and takes the resource's advisory lock. `Err` says why not
-/// ([`BUSY`] when another daemon holds the resource).
+/// ([`ClaimError::Busy`] when another daemon holds the resource).
 pub async fn claim(
     gate: &Gate,
     store: &crate::store::Store,
     resource: &str,
-) -> Result<crate::store::ResourceLock, String> {
+) -> Result<crate::store::ResourceLock, ClaimError> {
     if !gate.may_reconcile() {
-        return Err("this daemon is not the leader".to_owned());
+        return Err(ClaimError::NotLeader);
     }
     if let Some(fence) = gate.fence() {
         match store.cluster_lease_held(&fence.member, fence.epoch).await {
             Ok(true) => {}
-            Ok(false) => return Err("this daemon lost the leader lease".to_owned()),
-            Err(e) => return Err(format!("cannot check the leader lease: {e}")),
+            Ok(false) => return Err(ClaimError::LostLease),
+            Err(e) => return Err(ClaimError::LeaseCheck(e)),
         }
     }
     match store.try_lock_resource(resource).await {
         Ok(Some(lock)) => Ok(lock),
-        Ok(None) => Err(BUSY.to_owned()),
-        Err(e) => Err(format!("cannot take the resource lock: {e}")),
+        Ok(None) => Err(ClaimError::Busy),
+        Err(e) => Err(ClaimError::Lock(e)),
     }
 }

@@ -51,9 +51,23 @@ struct Done {
     operation: Operation,
     executor: String,
     why: String,
-    run_id: Result<String, String>,
+    run_id: Result<String, NotStarted>,
     report: ApplyReport,
     duration: Duration,
+}
+
+/// Why a job's run was never recorded (so no tool ran).
+#[derive(Debug, thiserror::Error)]
+enum NotStarted {
+    /// Stopped before the claim: the daemon is stopping, or the work directory failed.
+    #[error("not started")]
+    Early,
+    /// The cluster refused the claim (not the leader, lease lost, resource busy).
+    #[error(transparent)]
+    Claim(#[from] crate::cluster::ClaimError),
+    /// The store could not record the run.
+    #[error("cannot record the run: {0}")]
+    Record(#[source] crate::store::StoreError),
 }
 
 impl Reconciler {
@@ -219,7 +233,7 @@ impl Reconciler {
                     operation: job.operation,
                     executor: executor.clone(),
                     why: job.why.clone(),
-                    run_id: Err("not started".to_owned()),
+                    run_id: Err(NotStarted::Early),
                     report: ApplyReport::not_applied("the daemon is stopping"),
                     duration: Duration::ZERO,
                 };
@@ -236,9 +250,9 @@ impl Reconciler {
                 // Fencing and the per-resource lock: never two daemons on one resource.
                 let lock = match crate::cluster::claim(&gate, &store, &name).await {
                     Ok(lock) => lock,
-                    Err(reason) => {
-                        done.run_id = Err(reason.clone());
-                        done.report = ApplyReport::not_applied(reason);
+                    Err(refused) => {
+                        done.report = ApplyReport::not_applied(refused.to_string());
+                        done.run_id = Err(refused.into());
                         return done;
                     }
                 };
@@ -251,7 +265,7 @@ impl Reconciler {
                 done.run_id = store
                     .start_apply_run(&name, &job.revision, &executor, job.operation.as_str(), &started_audit)
                     .await
-                    .map_err(|e| e.to_string());
+                    .map_err(NotStarted::Record);
                 if done.run_id.is_err() {
                     done.report = ApplyReport::not_applied("the store could not record the run");
                     lock.release().await;
@@ -293,17 +307,26 @@ impl Reconciler {
     /// view, backoff and metrics. Returns the resource name when an apply succeeded.
     async fn record_done(&mut self, store: &Arc<Store>, d: Done) -> Option<String> {
         let name = d.job_name.clone();
-        let Ok(run_id) = d.run_id.clone() else {
-            if let ApplyOutcome::Failed { error } = &d.report.outcome {
-                warn!(resource = %name, %error, "apply could not start");
+        let run_id = match &d.run_id {
+            Ok(id) => id.clone(),
+            Err(not_started) => {
+                if let ApplyOutcome::Failed { error } = &d.report.outcome {
+                    warn!(resource = %name, %error, "apply could not start");
+                }
+                match not_started {
+                    NotStarted::Claim(crate::cluster::ClaimError::Busy) => {
+                        // Retried after a backoff; the other daemon is likely done by then.
+                        info!(resource = %name, "another daemon is applying it; retrying later");
+                        self.apply_backoff.failed(&name, Instant::now());
+                        self.apply_failed.insert(name);
+                    }
+                    NotStarted::Record(e) => {
+                        warn!(resource = %name, error = %e, "apply not started: the store could not record the run");
+                    }
+                    NotStarted::Early | NotStarted::Claim(_) => {}
+                }
+                return None;
             }
-            if d.run_id.as_ref().err().map(String::as_str) == Some(crate::cluster::BUSY) {
-                // Retried after a backoff; the other daemon is likely done by then.
-                info!(resource = %name, "another daemon is applying it; retrying later");
-                self.apply_backoff.failed(&name, Instant::now());
-                self.apply_failed.insert(name);
-            }
-            return None;
         };
         let now = Utc::now();
         let interrupted = d

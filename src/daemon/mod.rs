@@ -9,6 +9,7 @@
 //! named in the log, and an invalid file is refused.
 
 mod apply_phase;
+pub mod failure;
 pub mod notify;
 mod observe_phase;
 pub mod pass;

@@ -2,6 +2,7 @@
 //! time, so a resource is never reconciled twice at once. Heavy work (git, the pipeline,
 //! file writes) runs on the blocking pool; writes fan out with bounded parallelism.
 
+use super::failure::PipelineError;
 use super::pass as records;
 use super::status::{DaemonStatus, VerificationStatus};
 use super::trigger::Trigger;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 /// What the loop applies and observes with.
 pub struct Tools {
@@ -317,8 +318,8 @@ impl Reconciler {
                 self.set_git(true, None);
                 head
             }
-            Ok(Err(e)) => return self.git_failed(e.to_string()),
-            Err(e) => return self.git_failed(e.to_string()),
+            Ok(Err(e)) => return self.pipeline_failed(e.into()),
+            Err(e) => return self.pipeline_failed(PipelineError::from_join(e)),
         };
         self.note_verification(&head);
         if head.refusal.is_some() {
@@ -480,6 +481,16 @@ impl Reconciler {
             refused: head.refusal.clone(),
         };
         self.status.update(|s| s.verification = Some(status));
+    }
+
+    /// A pass got no desired state: a git outage is retried with backoff and notified; a
+    /// fault of the pipeline task itself is a bug, logged and counted as `internal`.
+    pub(super) fn pipeline_failed(&mut self, error: PipelineError) {
+        if error.is_git_outage() {
+            return self.git_failed(error.to_string());
+        }
+        error!(error = %error, "internal error while reading or rendering the revision; the next pass tries again");
+        self.metrics.inc_error("internal");
     }
 
     fn git_failed(&mut self, error: String) {
@@ -759,14 +770,14 @@ impl Reconciler {
             repo.snapshot(&commit, &engine.limits)
                 .map(|s| engine.run_with(&s, &reuse))
         });
-        let result = run
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let result = match run.await {
+            Ok(r) => r.map_err(PipelineError::from),
+            Err(e) => Err(PipelineError::from_join(e)),
+        };
         match result {
             Ok(o) => Some(Arc::new(o)),
             Err(e) => {
-                self.git_failed(e);
+                self.pipeline_failed(e);
                 None
             }
         }
@@ -1027,4 +1038,70 @@ fn spawn_write(
         .and_then(|r| r.map_err(|e| e.to_string()));
         (name, result)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, RawConfig};
+
+    fn reconciler(repo: &std::path::Path) -> Reconciler {
+        let raw = RawConfig::parse(&format!("[source]\nrepo = {:?}\n", repo.display()), "test")
+            .expect("config");
+        let settings = Settings::resolve(raw, &Overrides::default()).expect("settings");
+        let tracked = super::super::tracked_repo(&settings).expect("tracked repo");
+        let (_stop, stopping) = watch::channel(false);
+        Reconciler::new(
+            settings,
+            Arc::new(Engine::new().expect("engine")),
+            tracked,
+            Tools {
+                executors: Executors::default(),
+                observers: Vec::new(),
+            },
+            Arc::new(DaemonStatus::default()),
+            Arc::new(Metrics::new()),
+            stopping,
+        )
+    }
+
+    fn errors(metrics: &Metrics, kind: &str) -> String {
+        let needle = format!("homelabd_errors_total{{kind=\"{kind}\"}}");
+        metrics
+            .encode()
+            .lines()
+            .find(|l| l.starts_with(&needle))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Regression: a panicked pipeline task was logged, counted and notified as a git
+    /// outage ("git source unavailable"), sending operators to look at their repository
+    /// for a homelabd bug.
+    #[tokio::test]
+    async fn a_panicked_pipeline_task_is_no_git_outage() {
+        let dir = tempfile::tempdir().unwrap();
+        git2::Repository::init(dir.path()).unwrap();
+        let mut r = reconciler(dir.path());
+        r.set_git(true, None);
+        let _ = r.notices.take();
+        let panicked = tokio::task::spawn_blocking(|| panic!("index out of bounds"))
+            .await
+            .unwrap_err();
+        r.pipeline_failed(PipelineError::from_join(panicked));
+        let status = r.status.snapshot();
+        assert!(status.git_ok, "the repository is fine");
+        assert_eq!(status.git_error, None);
+        assert!(r.notices.take().is_empty(), "no git outage notification");
+        assert!(
+            errors(&r.metrics, "git").ends_with(" 0"),
+            "{}",
+            r.metrics.encode()
+        );
+        assert!(
+            errors(&r.metrics, "internal").ends_with(" 1"),
+            "{}",
+            r.metrics.encode()
+        );
+    }
 }
