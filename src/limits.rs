@@ -30,6 +30,14 @@ pub struct Limits {
     pub max_documents_per_file: usize,
     /// Deepest nesting of mappings and sequences in one document.
     pub max_nesting_depth: usize,
+    /// minijinja fuel for rendering one resource (all its templates together): about one
+    /// unit per instruction and per 64 bytes a template creates, so it bounds both the
+    /// time and the memory a (repository) chart can spend.
+    pub template_fuel: u64,
+    /// Largest file one template may render.
+    pub max_output_bytes_per_file: u64,
+    /// Most bytes all templates of one resource may render together.
+    pub max_output_bytes_per_resource: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +48,9 @@ impl Default for Limits {
             max_tree_entries: 1_000_000,
             max_documents_per_file: 10_000,
             max_nesting_depth: 64,
+            template_fuel: 1_000_000,
+            max_output_bytes_per_file: 4 * 1024 * 1024,
+            max_output_bytes_per_resource: 16 * 1024 * 1024,
         }
     }
 }
@@ -66,6 +77,15 @@ impl Limits {
                 self.max_documents_per_file as u64,
             ),
             ("limits.max_nesting_depth", self.max_nesting_depth as u64),
+            ("limits.template_fuel", self.template_fuel),
+            (
+                "limits.max_output_bytes_per_file",
+                self.max_output_bytes_per_file,
+            ),
+            (
+                "limits.max_output_bytes_per_resource",
+                self.max_output_bytes_per_resource,
+            ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(LimitsError {

@@ -64,7 +64,8 @@ impl Engine {
             clock = Instant::now();
         };
         let mut diagnostics = snapshot.diagnostics.clone();
-        let (charts, chart_diags) = ChartSet::load(snapshot.chart_files());
+        let (charts, chart_diags) =
+            ChartSet::load(snapshot.chart_files(), self.limits.template_fuel);
         diagnostics.extend(chart_diags);
         let metas = charts.metas();
 
@@ -196,8 +197,9 @@ impl Engine {
             &decision.resource,
             decision.provider.as_str(),
             revision,
+            &self.limits,
         )
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|e| fail(e.describe()))
     }
 }
 

@@ -192,3 +192,85 @@ fn the_snapshot_limit_can_be_raised_in_the_config() {
     let default = support::homelabd(&["validate", "--rev", "HEAD", path(dir.path())]);
     assert_exit(&default, 0);
 }
+
+/// Shadows the built-in chart `name` in `repo` with one template, `template`.
+fn shadow_chart(repo: &Path, name: &str, template: &str) {
+    let meta =
+        std::fs::read_to_string(support::root().join(format!("charts/{name}/Chart.yaml"))).unwrap();
+    write(repo, &format!("charts/{name}/Chart.yaml"), &meta);
+    write(repo, &format!("charts/{name}/templates/main.tpl"), template);
+}
+
+#[test]
+fn template_bombs_in_repository_charts_stop_at_their_limits_and_the_rest_renders() {
+    let repo = support::example_copy();
+    // Never finishes without fuel: 10^10 iterations.
+    shadow_chart(
+        repo.path(),
+        "aws-ec2",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}",
+    );
+    // 2^40 bytes of string if nothing stops the doubling.
+    let doubling = format!(
+        "{{% set s = \"xx\" %}}{}{{{{ s | length }}}}",
+        "{% set s = s ~ s %}".repeat(40)
+    );
+    shadow_chart(repo.path(), "azure-vm", &doubling);
+    // Cheap per byte but 100 MB of output.
+    shadow_chart(
+        repo.path(),
+        "vmware-vsphere",
+        "{% for i in range(100000) %}{{ \"x\" * 1000 }}{% endfor %}",
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let Some(out) = homelabd_bounded(&["render", path(repo.path()), "--out", path(out_dir.path())])
+    else {
+        return;
+    };
+    assert_exit(&out, 1);
+    let text = output(&out);
+    for (resource, limit) in [
+        ("cloud-burst", "limits.template_fuel"),
+        ("azure-runner", "limits.template_fuel"),
+        ("build-agent", "limits.max_output_bytes_per_file"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("UniversalResource/{resource}:")))
+            .unwrap_or_else(|| panic!("no diagnostic for {resource}:\n{text}"));
+        assert!(
+            line.contains(limit) && line.contains("raise [limits]"),
+            "{line}"
+        );
+    }
+    // Every other resource still rendered.
+    for (provider, resource) in [
+        ("docker", "uptime-kuma"),
+        ("kubernetes", "ha-web-app"),
+        ("proxmox", "jenkins"),
+    ] {
+        let dir = out_dir.path().join(provider).join(resource);
+        assert!(
+            dir.join("homelabd.manifest.json").is_file(),
+            "{resource} not rendered:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn template_errors_keep_their_line() {
+    let repo = support::example_copy();
+    shadow_chart(
+        repo.path(),
+        "aws-ec2",
+        "first line\nsecond line\n{{ no_such_variable.field }}\n",
+    );
+    let out = support::homelabd(&["validate", path(repo.path())]);
+    assert_exit(&out, 1);
+    let text = output(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains("UniversalResource/cloud-burst:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("main.tpl of chart aws-ec2, line 3"), "{line}");
+}

@@ -31,14 +31,24 @@ impl std::fmt::Debug for Chart {
 }
 
 impl Chart {
-    /// Renders template `name` with `context`.
+    /// Renders template `name` with `context` into `out`, returning the fuel it used
+    /// (the chart was compiled with a fuel budget; running out is
+    /// [`minijinja::ErrorKind::OutOfFuel`]).
     pub fn render_template(
         &self,
         name: &str,
         context: &serde_json::Value,
-    ) -> Result<String, minijinja::Error> {
+        out: impl std::io::Write,
+    ) -> Result<u64, minijinja::Error> {
         let template = self.env.get_template(name)?;
-        template.render(minijinja::Value::from(minijinja::value::Serde(context)))
+        let captured = template.render_captured_to(
+            minijinja::Value::from(minijinja::value::Serde(context)),
+            out,
+        )?;
+        Ok(captured
+            .state()
+            .fuel_levels()
+            .map_or(0, |(consumed, _)| consumed))
     }
 }
 
@@ -51,14 +61,15 @@ pub struct ChartSet {
 impl ChartSet {
     /// The built-in charts, with the repository's own `charts/` files layered on top (a
     /// repository chart replaces a built-in chart of the same name). Broken charts are
-    /// reported and left out.
+    /// reported and left out. Every template render gets `fuel` (`limits.template_fuel`).
     pub fn load<'a>(
         repo_chart_files: impl Iterator<Item = (&'a str, &'a [u8])>,
+        fuel: u64,
     ) -> (ChartSet, Vec<Diagnostic>) {
         let mut diags = Vec::new();
         let mut set = ChartSet::default();
         for (name, files) in group(super::assets::builtin_chart_files()) {
-            match compile(&name, &files, "built-in") {
+            match compile(&name, &files, "built-in", fuel) {
                 Ok(chart) => {
                     set.charts.insert(name, chart);
                 }
@@ -66,7 +77,7 @@ impl ChartSet {
             }
         }
         for (name, files) in group(repo_chart_files) {
-            match compile(&name, &files, "repository") {
+            match compile(&name, &files, "repository", fuel) {
                 Ok(chart) => {
                     set.charts.insert(name, chart);
                 }
@@ -106,8 +117,9 @@ fn compile(
     name: &str,
     files: &[(String, &[u8])],
     origin: &'static str,
+    fuel: u64,
 ) -> Result<Chart, Box<Diagnostic>> {
-    compile_inner(name, files, origin).map_err(Box::new)
+    compile_inner(name, files, origin, fuel).map_err(Box::new)
 }
 
 // Diagnostics are built with `?` all through; the public entry boxes the one returned.
@@ -116,6 +128,7 @@ fn compile_inner(
     name: &str,
     files: &[(String, &[u8])],
     origin: &'static str,
+    fuel: u64,
 ) -> Result<Chart, Diagnostic> {
     let at = |file: &str| format!("charts/{name}/{file}");
     let text = |file: &str, bytes: &[u8]| {
@@ -173,6 +186,8 @@ fn compile_inner(
     };
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Repository charts are untrusted code: fuel bounds the time and memory of a render.
+    env.set_fuel(Some(fuel));
     env.set_auto_escape_callback(|_| AutoEscape::None);
     let syntax = minijinja::syntax::SyntaxConfig::builder()
         .keep_trailing_newline(true)

@@ -14,6 +14,7 @@ pub mod write;
 pub use assets::Assets;
 pub use charts::{Chart, ChartSet};
 
+use crate::limits::Limits;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -50,12 +51,28 @@ pub struct Rendered {
 /// Why a resource could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("template {template} of chart {chart}: {message}")]
+    #[error(
+        "template {template} of chart {chart}{}",
+        line.map(|l| format!(", line {l}")).unwrap_or_default()
+    )]
     Template {
         chart: String,
         template: String,
-        message: String,
+        /// The template line the error is on, where minijinja knows it.
         line: Option<usize>,
+        #[source]
+        source: minijinja::Error,
+    },
+    /// A `[limits]` bound was reached (`limit` is its key, `value` the configured bound).
+    #[error(
+        "template {template} of chart {chart} went over limits.{limit} ({value}); {}",
+        Limits::hint(limit)
+    )]
+    OverLimit {
+        chart: String,
+        template: String,
+        limit: &'static str,
+        value: u64,
     },
     #[error("chart {chart} writes to {path:?}, which is not a plain relative path")]
     BadOutputPath { chart: String, path: String },
@@ -67,7 +84,22 @@ pub enum RenderError {
     },
 }
 
-/// Renders one resource with `chart` and the context from [`context::build`].
+impl RenderError {
+    /// The error with every cause, on one line (for diagnostics).
+    pub fn describe(&self) -> String {
+        let mut msg = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            source = s.source();
+        }
+        msg
+    }
+}
+
+/// Renders one resource with `chart` and the context from [`context::build`], within
+/// `limits` (template fuel for the resource, output bytes per file and per resource).
 pub fn render_resource(
     chart: &Chart,
     assets: &Assets,
@@ -75,18 +107,57 @@ pub fn render_resource(
     resource: &str,
     provider: &str,
     revision: Option<&str>,
+    limits: &Limits,
 ) -> Result<Rendered, RenderError> {
     let mut files: BTreeMap<String, Cow<'static, [u8]>> = BTreeMap::new();
     let mut digests: BTreeMap<String, [u8; 32]> = BTreeMap::new();
+    let mut fuel_used = 0u64;
+    let mut bytes_used = 0u64;
     for template in &chart.outputs {
-        let text = chart
-            .render_template(template, context)
-            .map_err(|e| RenderError::Template {
-                chart: chart.meta.name.clone(),
-                template: template.clone(),
-                message: error_chain(&e),
-                line: e.line(),
+        let over = |limit: &'static str, value: u64| RenderError::OverLimit {
+            chart: chart.meta.name.clone(),
+            template: template.clone(),
+            limit,
+            value,
+        };
+        let left = limits
+            .max_output_bytes_per_resource
+            .saturating_sub(bytes_used);
+        let mut out = CappedOutput::new(left.min(limits.max_output_bytes_per_file));
+        let fuel = chart
+            .render_template(template, context, &mut out)
+            .map_err(|e| {
+                if out.over {
+                    if left < limits.max_output_bytes_per_file {
+                        over(
+                            "max_output_bytes_per_resource",
+                            limits.max_output_bytes_per_resource,
+                        )
+                    } else {
+                        over(
+                            "max_output_bytes_per_file",
+                            limits.max_output_bytes_per_file,
+                        )
+                    }
+                } else if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                    over("template_fuel", limits.template_fuel)
+                } else {
+                    RenderError::Template {
+                        chart: chart.meta.name.clone(),
+                        template: template.clone(),
+                        line: e.line(),
+                        source: e,
+                    }
+                }
             })?;
+        // Each template may use the whole budget; the resource's templates together too.
+        fuel_used = fuel_used.saturating_add(fuel);
+        if fuel_used > limits.template_fuel {
+            return Err(over("template_fuel", limits.template_fuel));
+        }
+        bytes_used = bytes_used.saturating_add(out.bytes.len() as u64);
+        let text = String::from_utf8(out.bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         // A template that renders only whitespace produces no file (e.g. an ingress that is
         // switched off).
         if text.trim().is_empty() {
@@ -214,16 +285,38 @@ fn is_plain_relative(path: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
-/// minijinja's error with its causes, on one line.
-fn error_chain(e: &minijinja::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
+/// A template's output, refused past `cap` bytes (so a template cannot allocate more
+/// than its share of the output limits, whatever its fuel).
+struct CappedOutput {
+    bytes: Vec<u8>,
+    cap: u64,
+    /// A write was refused: the render failed because of the cap.
+    over: bool,
+}
+
+impl CappedOutput {
+    fn new(cap: u64) -> CappedOutput {
+        CappedOutput {
+            bytes: Vec::new(),
+            cap,
+            over: false,
+        }
     }
-    msg
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.cap {
+            self.over = true;
+            return Err(std::io::Error::other("output limit reached"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
