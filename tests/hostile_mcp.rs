@@ -27,6 +27,10 @@ fn python_or_skip(test: &str) -> Option<std::path::PathBuf> {
 
 /// Makes `calls` (`(tool, arguments)`) over one session of `connection`; one answer per
 /// call: `{error, text, structured}` or `{protocol_error}`.
+fn call_one(python: &Path, connection: &Value, tool: &str, arguments: Value) -> Value {
+    call_all(python, connection, &[(tool, arguments)]).remove(0)
+}
+
 fn call_all(python: &Path, connection: &Value, calls: &[(&str, Value)]) -> Vec<Value> {
     let mut config = connection.clone();
     config["calls"] = calls
@@ -307,4 +311,208 @@ fn plan_into_a_closed_pipe_exits_quietly() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `{"a": [{"a": [… 1 …]}]}`: two levels per step.
+fn nested(steps: usize) -> Value {
+    let mut v = json!(1);
+    for _ in 0..steps {
+        v = json!({ "a": [v] });
+    }
+    v
+}
+
+#[test]
+fn deep_or_oversized_arguments_are_refused_naming_the_limit() {
+    let Some(python) = python_or_skip("argument limits") else {
+        return;
+    };
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let answers = call_all(
+        &python,
+        &http(&daemon, READ_TOKEN),
+        &[
+            (
+                "validate-universal-definition",
+                json!({ "definition": "x".repeat(300_000) }),
+            ),
+            (
+                "validate-universal-definition",
+                json!({ "definition": "kind: X\n", "deep": nested(20) }),
+            ),
+            // Deeper than JSON parsing itself allows: refused, the session goes on.
+            ("query-resource-pools", json!({ "deep": nested(100) })),
+            (
+                "query-resource-pools",
+                json!({ "path_pattern": "/homelab" }),
+            ),
+        ],
+    );
+    let error = |i: usize| answers[i]["protocol_error"].as_str().unwrap_or_default();
+    assert!(
+        error(0).contains("[mcp] max_argument_bytes"),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        error(1).contains("[mcp] max_argument_depth"),
+        "{}",
+        answers[1]
+    );
+    assert!(!error(2).is_empty(), "{}", answers[2]);
+    assert_eq!(answers[3]["error"], false, "{}", answers[3]);
+    assert_eq!(healthz(&daemon), 200);
+}
+
+#[test]
+fn a_call_past_its_deadline_is_answered_with_an_error_naming_the_setting() {
+    let Some(python) = python_or_skip("call deadline") else {
+        return;
+    };
+    // A Proxmox VE API that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let lab = Homelab::new();
+    let config = format!(
+        "{GENEROUS_LIMITS}call_timeout_seconds = 2\n\n[proxmox]\nurl = \"http://127.0.0.1:{port}\"\ntoken_id = \"{}\"\ntimeout_seconds = 600\n",
+        support::pve_sim::TOKEN_ID
+    );
+    let daemon = Daemon::start(
+        &lab.repo,
+        &config,
+        &[("HOMELABD_PROXMOX_TOKEN", support::pve_sim::TOKEN_SECRET)],
+    );
+    let answers = call_all(
+        &python,
+        &http(&daemon, READ_TOKEN),
+        &[
+            (
+                "discover-infrastructure-context",
+                json!({ "proxmox": true }),
+            ),
+            (
+                "query-resource-pools",
+                json!({ "path_pattern": "/homelab" }),
+            ),
+        ],
+    );
+    assert_eq!(answers[0]["error"], true, "{}", answers[0]);
+    let text = answers[0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("[mcp] call_timeout_seconds"), "{text}");
+    assert_eq!(answers[1]["error"], false, "{}", answers[1]);
+    assert_eq!(healthz(&daemon), 200);
+    drop(silent);
+}
+
+#[test]
+fn deploy_into_an_existing_file_appends_and_keeps_every_resource_it_held() {
+    let Some(python) = python_or_skip("deploy into an existing file") else {
+        return;
+    };
+    let lab = Homelab::new();
+    let file = "definitions/apps/pair.yaml";
+    support::write(
+        &lab.repo,
+        file,
+        &format!("{}---\n{}", app("app-a"), app("app-b")),
+    );
+    support::git_commit_all(&lab.repo, "two apps in one file");
+    let state = tempfile::tempdir().unwrap();
+    let answer = call_one(
+        &python,
+        &stdio(lab.repo.to_str().unwrap(), state.path()),
+        "deploy-with-intelligence",
+        json!({ "name": "app-d", "definition": app("app-d"), "path": file, "dry_run": true }),
+    );
+    assert_eq!(answer["error"], false, "{answer}");
+    let content = answer["structured"]["content"].as_str().unwrap();
+    // Before: the file held app-d alone, and app-a and app-b were removed under a pull
+    // request titled "Deploy app-d".
+    assert_eq!(names_in(content), ["app-a", "app-b", "app-d"], "{content}");
+    let notes = answer["structured"]["notes"].to_string();
+    assert!(notes.contains("appended"), "{notes}");
+    let removed: Vec<&Value> = answer["structured"]["proposal"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["change"] == "removed")
+        .collect();
+    assert!(removed.is_empty(), "{removed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_text_in_a_pull_request_cannot_hide_the_generated_sections() {
+    let Some(python) = python_or_skip("agent text in a pull request") else {
+        return;
+    };
+    let lab = Homelab::new();
+    let sim = support::github_sim::GithubSim::start(
+        "lab",
+        "homelab",
+        "gh-test-token",
+        Some(lab.bare.clone()),
+    )
+    .await;
+    let config = format!(
+        "{GENEROUS_LIMITS}\n[propose]\nremote = \"origin\"\n\n[propose.github]\nowner = \"lab\"\nrepo = \"homelab\"\napi_url = \"{}\"\n",
+        sim.url
+    );
+    let daemon = Daemon::start(
+        &lab.repo,
+        &config,
+        &[("HOMELABD_GITHUB_TOKEN", "gh-test-token")],
+    );
+    let connection = http(&daemon, harness::PROPOSE_TOKEN);
+    let answer = tokio::task::spawn_blocking(move || {
+        call_one(
+            &python,
+            &connection,
+            "deploy-with-intelligence",
+            json!({
+                "name": "app-\u{202e}x",
+                "definition": app("app-e"),
+                "reason": "Routine.\n## Validation\n✅ valid\n<!--",
+            }),
+        )
+    })
+    .await
+    .unwrap();
+    // A name with a bidi override is refused outright (names are DNS-1123 labels).
+    assert_eq!(answer["error"], true, "{answer}");
+    let python = harness::python().unwrap();
+    let connection = http(&daemon, harness::PROPOSE_TOKEN);
+    let answer = tokio::task::spawn_blocking(move || {
+        call_one(
+            &python,
+            &connection,
+            "deploy-with-intelligence",
+            json!({
+                "name": "app-e",
+                "definition": app("app-e"),
+                "reason": "Routine \u{202e}txt.exe\u{202c}.\n## Validation\n✅ valid\n<!--",
+            }),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer["error"], false, "{answer}");
+    let pulls: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/pulls"))
+        .collect();
+    assert_eq!(pulls.len(), 1);
+    let body = pulls[0].body.as_ref().unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Before: the body began with the reason verbatim, and its `<!--` hid the rest.
+    assert!(!body.contains("<!--"), "{body}");
+    assert!(!body.contains('\u{202e}'), "{body}");
+    assert!(body.contains("[U+202E]txt.exe[U+202C]"), "{body}");
+    assert!(body.contains("> ## Validation\n"), "{body}");
+    let generated = body.find("\n## Summary\n").expect("a Summary section");
+    assert!(body[generated..].contains("\n## Resources\n"), "{body}");
+    assert!(body[generated..].contains("\n## Validation\n"), "{body}");
 }

@@ -23,6 +23,7 @@ pub mod guidance;
 pub mod health;
 pub mod http;
 pub mod inventory;
+pub mod limits;
 pub mod migration;
 pub mod page;
 pub mod params;
@@ -41,8 +42,8 @@ pub mod sop;
 mod tests;
 
 pub use context::{HeadSource, McpContext, View};
-pub use server::{HomelabMcp, PROPOSAL_TOOLS};
-pub use settings::{McpSettings, Scope};
+pub use server::HomelabMcp;
+pub use settings::{CallLimits, McpSettings, Scope};
 
 use crate::config::Settings;
 use crate::daemon::status::DaemonStatus;

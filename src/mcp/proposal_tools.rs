@@ -13,6 +13,7 @@ use super::proposals;
 use super::reply::{Json, Refusal, Summary};
 use super::server::{HomelabMcp, caller_of};
 use super::sizing;
+use crate::propose::deploy;
 use crate::propose::{FileChange, ProposalOutcome, ProposalRequest, ProposeError};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::Extensions;
@@ -28,6 +29,17 @@ pub enum EnvironmentName {
     Production,
     Staging,
     Development,
+}
+
+impl EnvironmentName {
+    /// As written in a definition's `spec.deployment.environment`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvironmentName::Production => "production",
+            EnvironmentName::Staging => "staging",
+            EnvironmentName::Development => "development",
+        }
+    }
 }
 
 /// `deploy-with-intelligence`: a new resource from its needs or a full definition.
@@ -286,46 +298,21 @@ impl HomelabMcp {
                     crate::model::Tier::HighPerformance => super::params::TierName::HighPerformance,
                 });
                 let base = placement::workload_document(&view, &r.name, &sized);
-                let mut doc: serde_json::Value = serde_yaml::from_str(&base).map_err(|e| {
+                let base: serde_json::Value = serde_yaml::from_str(&base).map_err(|e| {
                     Refusal::fixable(format!("cannot build the definition: {e}"), vec![])
                 })?;
-                if !r.labels.is_empty() {
-                    doc["metadata"]["labels"] = serde_json::json!(r.labels);
-                }
-                let mut deployment = serde_json::Map::new();
-                if let Some(env) = r.environment {
-                    deployment.insert(
-                        "environment".into(),
-                        serde_json::to_value(match env {
-                            EnvironmentName::Production => "production",
-                            EnvironmentName::Staging => "staging",
-                            EnvironmentName::Development => "development",
-                        })
-                        .unwrap_or_default(),
-                    );
-                }
-                if r.backup_required {
-                    deployment.insert("backup_required".into(), true.into());
-                }
-                if let Some(s) = &r.backup_schedule {
-                    deployment.insert("backup_schedule".into(), s.clone().into());
-                }
-                if !deployment.is_empty() {
-                    doc["spec"]["deployment"] = deployment.into();
-                }
-                if r.chart.is_some() || !r.chart_values.is_empty() {
-                    let mut chart = serde_json::Map::new();
-                    if let Some(name) = &r.chart {
-                        chart.insert("name".into(), name.clone().into());
-                    }
-                    if !r.chart_values.is_empty() {
-                        chart.insert("values".into(), r.chart_values.clone().into());
-                    }
-                    doc["spec"]["chart"] = chart.into();
-                }
-                if !r.dimensions.is_empty() {
-                    doc["spec"]["dimensions"] = serde_json::json!(r.dimensions);
-                }
+                let doc = deploy::definition(
+                    &base,
+                    &deploy::DeployOptions {
+                        labels: &r.labels,
+                        environment: r.environment.map(EnvironmentName::as_str),
+                        backup_required: r.backup_required,
+                        backup_schedule: r.backup_schedule.as_deref(),
+                        chart: r.chart.as_deref(),
+                        chart_values: &r.chart_values,
+                        dimensions: &r.dimensions,
+                    },
+                );
                 serde_yaml::to_string(&doc).unwrap_or_default()
             }
             (None, None) => {
@@ -377,11 +364,23 @@ impl HomelabMcp {
             format!("Proposed by homelabd deploy-with-intelligence for {client}."),
             format!("Placement at proposal time: {}", placed.line()),
         ];
-        let content = proposals::yaml_document(&header, &doc_value);
+        let document = proposals::yaml_document(&header, &doc_value);
         let file = r
             .path
             .clone()
             .unwrap_or_else(|| format!("definitions/{}.yaml", r.name));
+        // An existing file keeps every document it holds; the new one is appended.
+        let existing = match self.ctx.read_file(&view.head, &file).await? {
+            Some(_) => Some(self.file_text(&view.head, &file).await?),
+            None => None,
+        };
+        let (content, into) = deploy::file_with(existing.as_deref(), &document);
+        if into == deploy::Placed::Appended {
+            notes.push(format!(
+                "{file} exists: the definition is appended to it as a new document; the {} document(s) it holds are kept",
+                proposals::document_count(existing.as_deref().unwrap_or_default())
+            ));
+        }
         let mut body = r
             .reason
             .clone()
@@ -400,8 +399,16 @@ impl HomelabMcp {
                     content: content.clone(),
                 }],
                 title: format!(
-                    "Deploy {} ({} on {} {})",
-                    r.name, placed.size.tier, placed.provider, placed.pool
+                    "Deploy {} ({} on {} {}){}",
+                    r.name,
+                    placed.size.tier,
+                    placed.provider,
+                    placed.pool,
+                    if existing.is_some() {
+                        format!(", appended to {file}")
+                    } else {
+                        String::new()
+                    }
                 ),
                 body,
                 dry_run: r.dry_run,

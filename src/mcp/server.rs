@@ -14,6 +14,7 @@ use super::{checks, guidance, health, migration, pools, sizing, sop};
 use axum::http::request::Parts;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -23,23 +24,20 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_router};
+use std::collections::BTreeSet;
 use std::sync::Arc;
-
-/// The tools that write proposals (branches, commits, pull requests). They are left out
-/// of the list, and refused, for read-only servers and read-scope tokens.
-pub const PROPOSAL_TOOLS: [&str; 5] = [
-    "deploy-with-intelligence",
-    "update-resource-dimensions",
-    "generate-template-from-instance",
-    "create-infrastructure-snapshot",
-    "decommission-resource",
-];
 
 /// One MCP server over a shared [`McpContext`]; cheap to clone (one per HTTP session).
 #[derive(Clone)]
 pub struct HomelabMcp {
     pub(super) ctx: Arc<McpContext>,
     tools: Arc<ToolRouter<HomelabMcp>>,
+    /// The tools that write proposals (branches, commits, pull requests), as declared
+    /// by the proposal router: left out of the list, and refused, for read-only servers
+    /// and read-scope tokens.
+    proposal_tools: Arc<BTreeSet<String>>,
+    /// Tool calls worked on at once (`[mcp] max_concurrent_calls`), across sessions.
+    calls: Arc<tokio::sync::Semaphore>,
     pub(super) prompts: Arc<PromptRouter<HomelabMcp>>,
 }
 
@@ -85,17 +83,31 @@ impl From<ViewError> for Refusal {
 impl HomelabMcp {
     /// A server over `ctx`; without proposal tools when `ctx.read_only`.
     pub fn new(ctx: Arc<McpContext>) -> HomelabMcp {
+        let proposal_tools = Self::proposal_tool_names();
         let mut tools = Self::tool_router() + Self::proposal_router();
         if ctx.read_only {
-            for name in PROPOSAL_TOOLS {
+            for name in &proposal_tools {
                 tools.remove_route(name);
             }
         }
+        let calls = tokio::sync::Semaphore::new(ctx.settings.mcp.limits.max_concurrent);
         HomelabMcp {
             ctx,
             tools: Arc::new(tools),
+            proposal_tools: Arc::new(proposal_tools),
+            calls: Arc::new(calls),
             prompts: Arc::new(Self::prompt_router()),
         }
+    }
+
+    /// The names of the proposal tools, from the router that declares them (so a renamed
+    /// or added proposal tool can never slip past the read-only filter).
+    pub fn proposal_tool_names() -> BTreeSet<String> {
+        Self::proposal_router()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect()
     }
 
     /// The tools `caller` may see.
@@ -104,7 +116,7 @@ impl HomelabMcp {
             .list_all()
             .into_iter()
             .filter(|t| {
-                caller.scope == Scope::Propose || !PROPOSAL_TOOLS.contains(&t.name.as_ref())
+                caller.scope == Scope::Propose || !self.proposal_tools.contains(t.name.as_ref())
             })
             .collect()
     }
@@ -141,6 +153,67 @@ impl HomelabMcp {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| Refusal::Unavailable(format!("worker failed: {e}")))
+    }
+}
+
+impl HomelabMcp {
+    /// Runs one tool call on the blocking pool (its CPU work never holds a runtime
+    /// worker, so `/healthz` and the reconcile loop keep answering), at most
+    /// `max_concurrent` at once, within `timeout` of wall-clock time counted from the
+    /// call's arrival. Past the deadline the caller gets an error naming the setting and
+    /// the call is cancelled at its next await point.
+    async fn call_bounded(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+        limits: super::settings::CallLimits,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        // Also cancels when the client goes away and this future is dropped.
+        let _cancel_on_drop = cancel.clone().drop_guard();
+        let work = async {
+            let permit = self.calls.clone().acquire_owned().await.ok();
+            let server = self.clone();
+            let stop = cancel.clone();
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                runtime.block_on(async {
+                    tokio::select! {
+                        result = server.tools.call(ToolCallContext::new(&server, request, context)) => Some(result),
+                        () = stop.cancelled() => None,
+                    }
+                })
+            })
+            .await
+        };
+        match tokio::time::timeout(limits.timeout, work).await {
+            Ok(Ok(Some(result))) => result,
+            Ok(Ok(None)) => Err(ErrorData::internal_error(
+                format!("tool {name} was cancelled"),
+                None,
+            )),
+            Ok(Err(e)) => {
+                tracing::error!(tool = %name, error = %e, "MCP tool call failed");
+                Err(ErrorData::internal_error(
+                    format!("tool {name} failed unexpectedly; the daemon log has the details"),
+                    None,
+                ))
+            }
+            Err(_) => {
+                let secs = limits.timeout.as_secs();
+                Refusal::fixable(
+                    format!(
+                        "tool {name} did not finish within {secs} s ([mcp] call_timeout_seconds); it was stopped"
+                    ),
+                    vec![
+                        "narrow the request (a filter, a smaller definition), or ask the operator to raise [mcp] call_timeout_seconds".into(),
+                    ],
+                )
+                .into_call_tool_result()
+            }
+        }
     }
 }
 
@@ -796,7 +869,7 @@ impl ServerHandler for HomelabMcp {
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = caller_of(&context.extensions);
         let name = request.name.to_string();
-        if PROPOSAL_TOOLS.contains(&name.as_str()) {
+        if self.proposal_tools.contains(&name) {
             if self.ctx.read_only {
                 return Err(ErrorData::invalid_params(
                     format!("tool {name} is not available: this server is read-only"),
@@ -814,11 +887,19 @@ impl ServerHandler for HomelabMcp {
                 ));
             }
         }
+        let limits = self.ctx.settings.mcp.limits;
+        if let Some(arguments) = &request.arguments
+            && let Err(e) = super::limits::check_arguments(
+                arguments,
+                limits.max_argument_bytes,
+                limits.max_argument_depth,
+            )
+        {
+            tracing::info!(tool = %name, client = %caller.name, error = %e, "MCP tool call refused");
+            return Err(ErrorData::invalid_params(format!("tool {name}: {e}"), None));
+        }
         let started = std::time::Instant::now();
-        let result = self
-            .tools
-            .call(ToolCallContext::new(self, request, context))
-            .await;
+        let result = self.call_bounded(request, context, limits).await;
         let outcome = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "refused",
             Ok(_) => "ok",

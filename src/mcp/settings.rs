@@ -50,6 +50,16 @@ pub struct RawMcp {
     pub allowed_hosts: Option<Vec<String>>,
     /// Serve no proposal tools at all, whatever the token scope.
     pub read_only: Option<bool>,
+    /// Largest tool-call arguments accepted, in bytes of compact JSON (default 262144).
+    pub max_argument_bytes: Option<u64>,
+    /// Deepest nesting of tool-call arguments accepted (default 32).
+    pub max_argument_depth: Option<u32>,
+    /// Wall-clock seconds one tool call may take before it is answered with an error
+    /// (default 60).
+    pub call_timeout_seconds: Option<u64>,
+    /// Tool calls worked on at once; more wait their turn within their deadline
+    /// (default 8).
+    pub max_concurrent_calls: Option<u32>,
 }
 
 /// One usable token.
@@ -72,6 +82,29 @@ pub struct McpSettings {
     pub burst: u32,
     pub allowed_hosts: Vec<String>,
     pub read_only: bool,
+    /// Bounds on one tool call ([`CallLimits`]).
+    pub limits: CallLimits,
+}
+
+/// Bounds on one tool call: argument size and depth, a wall-clock deadline, and how many
+/// calls run at once (on the blocking pool, never on a runtime worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    pub max_argument_bytes: usize,
+    pub max_argument_depth: usize,
+    pub timeout: std::time::Duration,
+    pub max_concurrent: usize,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            max_argument_bytes: 256 * 1024,
+            max_argument_depth: 32,
+            timeout: std::time::Duration::from_secs(60),
+            max_concurrent: 8,
+        }
+    }
 }
 
 /// The environment variable holding a propose-scope token for scripts.
@@ -90,6 +123,7 @@ impl Default for McpSettings {
             burst: 30,
             allowed_hosts: default_hosts(),
             read_only: false,
+            limits: CallLimits::default(),
         }
     }
 }
@@ -194,6 +228,32 @@ impl McpSettings {
             settings.allowed_hosts = hosts;
         }
         settings.read_only = raw.read_only.unwrap_or(false);
+        let at_least_one = |key: &'static str, value: u64| -> Result<u64, ConfigError> {
+            if value == 0 {
+                Err(ConfigError::Invalid {
+                    key,
+                    message: "0: expected at least 1".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        let limits = &mut settings.limits;
+        if let Some(v) = raw.max_argument_bytes {
+            limits.max_argument_bytes = at_least_one("mcp.max_argument_bytes", v)? as usize;
+        }
+        if let Some(v) = raw.max_argument_depth {
+            limits.max_argument_depth =
+                at_least_one("mcp.max_argument_depth", u64::from(v))? as usize;
+        }
+        if let Some(v) = raw.call_timeout_seconds {
+            limits.timeout =
+                std::time::Duration::from_secs(at_least_one("mcp.call_timeout_seconds", v)?);
+        }
+        if let Some(v) = raw.max_concurrent_calls {
+            limits.max_concurrent =
+                at_least_one("mcp.max_concurrent_calls", u64::from(v))? as usize;
+        }
         Ok(settings)
     }
 }
@@ -251,5 +311,23 @@ rate_limit_per_minute = 60"#),
             "{err}"
         );
         assert!(toml::from_str::<RawMcp>(r#"tokens = [{ name = "a", scope = "admin" }]"#).is_err());
+        let err = McpSettings::resolve_with(raw("call_timeout_seconds = 0"), &none).unwrap_err();
+        assert!(
+            err.to_string().starts_with("mcp.call_timeout_seconds"),
+            "{err}"
+        );
+        let s = McpSettings::resolve_with(
+            raw("max_argument_bytes = 1000\nmax_argument_depth = 4\nmax_concurrent_calls = 2"),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.limits.max_argument_bytes,
+                s.limits.max_argument_depth,
+                s.limits.max_concurrent
+            ),
+            (1000, 4, 2)
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use super::report::{Change, Report, ResourcePreview};
 use crate::diag::Diagnostic;
-use crate::propose::message::{cell, fence};
+use crate::propose::message::{cell, fence, visible};
 use std::fmt::Write as _;
 
 /// The hidden line that identifies homelabd's preview comment on a pull request.
@@ -323,7 +323,8 @@ fn diff_section(report: &Report, out: &mut String, budget: usize) {
     out.push_str("\n### Rendered diff\n");
     let mut omitted = Vec::new();
     for r in with_diff {
-        let fence = fence(&r.diff);
+        let diff = visible(&r.diff);
+        let fence = fence(&diff);
         let mut block = format!(
             "\n<details>\n<summary><code>{}</code> ({}): {} file{}{}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
             cell(&r.name),
@@ -331,7 +332,7 @@ fn diff_section(report: &Report, out: &mut String, budget: usize) {
             r.files.len(),
             if r.files.len() == 1 { "" } else { "s" },
             if r.diff_truncated { ", truncated" } else { "" },
-            r.diff,
+            diff,
         );
         if r.diff_truncated {
             let _ = writeln!(

@@ -58,12 +58,71 @@ fn validation_line(diagnostics: &[Diagnostic]) -> String {
     }
 }
 
+/// Most characters of the client's own text shown in a pull-request body.
+pub const MAX_REQUEST_TEXT: usize = 4_000;
+
+/// Characters that change how the text around them is shown without being seen
+/// themselves: bidirectional embeddings, overrides, isolates and marks (the "Trojan
+/// Source" trick), zero-width characters, invisible operators, the BOM, soft hyphens.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{FEFF}'
+            | '\u{00AD}'
+    )
+}
+
+/// `text` with every invisible formatting character shown as `[U+XXXX]`, so a reviewer
+/// sees that it is there instead of reading reordered or disguised text.
+pub(crate) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_invisible_format) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_invisible_format(c) {
+            let _ = write!(out, "[U+{:04X}]", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The client's own text (a `reason`, notes) as inert markdown: HTML escaped (so `<!--`
+/// cannot hide what follows, nor a tag restyle it), invisible characters shown, every
+/// line quoted (so it cannot pose as a generated section), and cut at
+/// [`MAX_REQUEST_TEXT`] characters.
+pub(crate) fn quoted_request(text: &str) -> String {
+    let mut shown: String = text.chars().take(MAX_REQUEST_TEXT).collect();
+    if shown.len() < text.len() {
+        shown.push_str(" … (cut)");
+    }
+    let escaped = visible(&shown)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let mut out = String::new();
+    for line in escaped.lines() {
+        out.push_str(if line.is_empty() { ">" } else { "> " });
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 /// The commit message: title, blank line, the caller's body, the resources, the
 /// validation result, and trailers naming the client, tool and proposal id.
 pub fn commit_message(s: &Summary<'_>) -> String {
-    let mut out = format!("{}\n\n", s.title.trim());
+    let mut out = format!("{}\n\n", visible(s.title.trim()));
     if !s.body.trim().is_empty() {
-        out.push_str(s.body.trim());
+        out.push_str(&visible(s.body.trim()));
         out.push_str("\n\n");
     }
     out.push_str("Files:\n");
@@ -95,9 +154,10 @@ pub fn commit_message(s: &Summary<'_>) -> String {
     out
 }
 
-/// Text safe inside a markdown table cell or list item.
+/// Text safe inside a markdown table cell or list item (invisible characters shown).
 pub(crate) fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
+    visible(text)
+        .replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace(['\n', '\r'], " ")
@@ -119,8 +179,13 @@ pub(crate) fn fence(text: &str) -> String {
 pub fn pull_request_body(s: &Summary<'_>) -> String {
     let mut out = String::new();
     if !s.body.trim().is_empty() {
-        out.push_str(s.body.trim());
-        out.push_str("\n\n");
+        let _ = writeln!(
+            out,
+            "Request from `{}`, quoted as given:\n",
+            cell(s.client).replace('`', "'")
+        );
+        out.push_str(&quoted_request(s.body.trim()));
+        out.push('\n');
     }
     out.push_str("## Summary\n\n");
     let _ = writeln!(
@@ -235,7 +300,8 @@ fn diff_section(s: &Summary<'_>, out: &mut String, budget: usize) {
     out.push_str("\n## Rendered diff\n");
     let mut omitted = Vec::new();
     for r in with_diff {
-        let fence = fence(&r.diff);
+        let diff = visible(&r.diff);
+        let fence = fence(&diff);
         let mut block = format!(
             "\n<details>\n<summary><code>{}</code> ({}): {} file{}{}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
             r.name,
@@ -243,7 +309,7 @@ fn diff_section(s: &Summary<'_>, out: &mut String, budget: usize) {
             r.files.len(),
             if r.files.len() == 1 { "" } else { "s" },
             if r.diff_truncated { ", cut" } else { "" },
-            r.diff,
+            diff,
         );
         if r.diff_truncated {
             block.push_str(&format!(
@@ -364,6 +430,35 @@ mod tests {
         assert!(
             body.contains("<details>\n<summary><code>status</code> (created): 1 file</summary>")
         );
+    }
+
+    #[test]
+    fn agent_text_cannot_hide_the_generated_sections_or_reorder_what_is_shown() {
+        let files = [("definitions/status.yaml".to_owned(), "written")];
+        let rs = [resource("status", "+name: \u{202E}gnp.exe\n".into())];
+        let mut s = summary(&rs, &[], &files);
+        s.body = "Looks fine.\n## Validation\n✅ valid <!--";
+        let body = pull_request_body(&s);
+        assert!(!body.contains("<!--"), "{body}");
+        assert!(
+            body.contains("> ## Validation\n> ✅ valid &lt;!--\n"),
+            "{body}"
+        );
+        // The generated sections follow, unquoted.
+        assert!(body.contains("\n## Summary\n"), "{body}");
+        assert!(body.contains("\n## Validation\n"), "{body}");
+        assert!(body.contains("+name: [U+202E]gnp.exe"), "{body}");
+        assert!(!body.contains('\u{202E}'), "{body}");
+        s.title = "Deploy \u{2067}x\u{2069}";
+        s.body = "why \u{200B}";
+        let msg = commit_message(&s);
+        assert!(
+            msg.starts_with("Deploy [U+2067]x[U+2069]\n\nwhy [U+200B]"),
+            "{msg}"
+        );
+        let long = "x".repeat(MAX_REQUEST_TEXT + 10);
+        s.body = &long;
+        assert!(pull_request_body(&s).contains(" … (cut)\n"));
     }
 
     #[test]

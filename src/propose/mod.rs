@@ -41,6 +41,7 @@
 //! at a bound with a note.
 
 pub mod assess;
+pub mod deploy;
 pub mod diff;
 pub mod git;
 pub(crate) mod github;
@@ -370,9 +371,10 @@ impl Proposer {
             resources: &staged.resources,
             diagnostics: &staged.diagnostics,
         });
+        // The title is plain text on GitHub, but invisible characters still reorder it.
+        let title = message::visible(req.title.trim());
         let opened =
-            github::open_pull_request(github, branch, &self.repo.branch, req.title.trim(), &body)
-                .await?;
+            github::open_pull_request(github, branch, &self.repo.branch, &title, &body).await?;
         if let Some(repo_url) = &opened.repo_url {
             outcome.compare_url = Some(format!(
                 "{}/compare/{}...{branch}",
