@@ -426,7 +426,8 @@ async fn a_remote_tracked_repository_pushes_to_its_url_and_opens_a_pull_request(
     assert_eq!(body["title"], "Deploy status-page");
     let text = body["body"].as_str().unwrap();
     assert!(
-        text.starts_with("A status page for the family.\n\n## Summary"),
+        text.starts_with("Request from `")
+            && text.contains("quoted as given:\n\n> A status page for the family.\n\n## Summary"),
         "{text}"
     );
     assert!(
