@@ -26,6 +26,7 @@ pub mod preview;
 pub mod propose;
 pub mod reconcile;
 pub mod render;
+pub mod secrets;
 pub mod source;
 pub mod store;
 pub mod validate;

@@ -78,10 +78,13 @@ impl Engine {
         }
         lap(&mut timings.parse);
         let roles = self.assets.role_names();
+        let secret_files = crate::secrets::secret_files(snapshot);
+        let secrets = secret_files.keys().cloned().collect();
         let ctx = Context {
             schemas: &self.schemas,
             charts: &metas,
             roles: &roles,
+            secrets: &secrets,
         };
         let (mut catalog, diags) = validate(documents, &ctx);
         diagnostics.extend(diags);
@@ -135,6 +138,8 @@ impl Engine {
             decisions,
             rendered,
             charts,
+            secrets,
+            secret_files,
         }
     }
 
@@ -190,7 +195,7 @@ impl Engine {
                 output,
             ));
         }
-        render_resource(
+        let rendered = render_resource(
             chart,
             &self.assets,
             &ctx,
@@ -199,7 +204,21 @@ impl Engine {
             revision,
             &self.limits,
         )
-        .map_err(|e| fail(e.describe()))
+        .map_err(|e| fail(e.describe()))?;
+        // Every secret reference must reach the tool through the chart's bindings, or
+        // the resource would be applied without it.
+        let bindings = rendered
+            .files
+            .get(crate::secrets::BINDINGS_FILE)
+            .map(|b| b.as_ref());
+        crate::secrets::refs::check_bindings(&ctx["values"], bindings).map_err(|why| {
+            Box::new(
+                entry
+                    .doc
+                    .diagnostic("secret-delivery", "/spec/chart/values", why),
+            )
+        })?;
+        Ok(rendered)
     }
 }
 
@@ -243,6 +262,10 @@ pub struct Outcome {
     /// Rendered files of every valid resource.
     pub rendered: BTreeMap<String, Rendered>,
     pub charts: ChartSet,
+    /// The secret files of the revision, by name (their content stays in the snapshot).
+    pub secrets: std::collections::BTreeSet<String>,
+    /// The encrypted secret files by name (ciphertext: the daemon's keyring opens them).
+    pub secret_files: BTreeMap<String, Vec<u8>>,
 }
 
 impl Outcome {

@@ -75,6 +75,7 @@ impl Resource {
             rendered_dir: self.rendered.clone(),
             work_dir: self.work.clone(),
             revision: "0123abcd".into(),
+            secrets: Default::default(),
         }
     }
 

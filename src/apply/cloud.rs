@@ -284,6 +284,7 @@ mod tests {
             rendered_dir: PathBuf::from(format!("/state/rendered-configs/aws/{resource}")),
             work_dir: PathBuf::from(format!("/state/work/aws/{resource}")),
             revision: "abc123".into(),
+            secrets: Default::default(),
         }
     }
 

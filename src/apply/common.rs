@@ -141,6 +141,7 @@ mod tests {
             rendered_dir: "/r/docker/web".into(),
             work_dir: "/s/work/docker/web".into(),
             revision: "abc".into(),
+            secrets: Default::default(),
         }
     }
 

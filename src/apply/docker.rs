@@ -69,7 +69,9 @@ impl DockerExecutor {
             file.display().to_string(),
         ]);
         argv.extend(action.iter().map(|s| (*s).to_owned()));
-        Cmd::new(argv, &req.work_dir)
+        // Secret env entries render as `KEY: null`; compose takes their values from its
+        // own environment (also on `down`, which validates the file).
+        Cmd::new(argv, &req.work_dir).secrets(&req.secrets)
     }
 }
 
@@ -179,6 +181,7 @@ mod tests {
             rendered_dir: "/r/docker/web".into(),
             work_dir: "/s/work/docker/web".into(),
             revision: "abc".into(),
+            secrets: Default::default(),
         };
         assert_eq!(
             exec.apply_commands(&req)[0].argv,

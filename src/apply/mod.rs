@@ -48,6 +48,9 @@ pub struct ApplyRequest {
     pub work_dir: PathBuf,
     /// The commit whose render is applied (for logs and labels).
     pub revision: String,
+    /// The secret values the resource's bindings name, as the variables its tool gets
+    /// (empty for most resources). Executors put them in [`Cmd::secret_env`] only.
+    pub secrets: crate::secrets::SecretEnv,
 }
 
 /// How an apply or destroy ended.

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 /// How many bytes of each stream are kept (the end of the output, where errors are).
 pub const TAIL_BYTES: usize = 8 * 1024;
 
-/// One command to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One command to run. `Debug` shows the names of the secret variables, not their values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Cmd {
     /// `argv[0]` is the program (a name looked up in `PATH`, or a path).
     pub argv: Vec<String>,
@@ -51,6 +51,14 @@ impl Cmd {
         self
     }
 
+    /// Adds the variables of `secrets` to [`Cmd::secret_env`].
+    pub fn secrets(mut self, secrets: &crate::secrets::SecretEnv) -> Cmd {
+        for (k, v) in secrets.iter() {
+            self.secret_env.insert(k.to_owned(), v.to_owned());
+        }
+        self
+    }
+
     /// Adds an environment variable.
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Cmd {
         self.env.insert(key.to_owned(), value.into());
@@ -61,6 +69,18 @@ impl Cmd {
     /// secrets; those go through `secret_env`).
     pub fn display(&self) -> String {
         self.argv.join(" ")
+    }
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cmd")
+            .field("argv", &self.argv)
+            .field("cwd", &self.cwd)
+            .field("env", &self.env)
+            .field("secret_env", &self.secret_env.keys().collect::<Vec<_>>())
+            .field("keep_bytes", &self.keep_bytes)
+            .finish()
     }
 }
 
@@ -199,10 +219,24 @@ impl Runner {
             }
         };
         let pid = child.id();
-        let stdout = tokio::spawn(read_tail(child.stdout.take(), cmd.keep_bytes));
+        // A tool may echo what it was given (an error quoting its configuration): every
+        // secret value it got is replaced by `***` before output is kept anywhere.
+        let scrub: std::sync::Arc<Vec<Vec<u8>>> = std::sync::Arc::new(
+            cmd.secret_env
+                .values()
+                .filter(|v| !v.is_empty())
+                .map(|v| v.as_bytes().to_vec())
+                .collect(),
+        );
+        let stdout = tokio::spawn(read_tail(
+            child.stdout.take(),
+            cmd.keep_bytes,
+            scrub.clone(),
+        ));
         let stderr = tokio::spawn(read_tail(
             child.stderr.take(),
             cmd.keep_bytes.min(TAIL_BYTES),
+            scrub,
         ));
         let status = tokio::select! {
             status = child.wait() => status.ok(),
@@ -239,8 +273,36 @@ fn kill_group(pid: Option<u32>) {
     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
-/// Reads a stream to its end, keeping only the last `keep` bytes.
-async fn read_tail<R: AsyncRead + Unpin>(stream: Option<R>, keep: usize) -> String {
+/// Replaces every occurrence of each of `secrets` in `buf` with `***`.
+pub fn scrub(buf: &mut Vec<u8>, secrets: &[Vec<u8>]) {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let mut out: Vec<u8> = Vec::with_capacity(buf.len());
+        let mut i = 0;
+        let mut found = false;
+        while i < buf.len() {
+            if buf[i..].starts_with(secret) {
+                out.extend_from_slice(b"***");
+                i += secret.len();
+                found = true;
+            } else {
+                out.push(buf[i]);
+                i += 1;
+            }
+        }
+        if found {
+            *buf = out;
+        }
+    }
+}
+
+/// Reads a stream to its end, keeping only the last `keep` bytes, with `secrets`
+/// scrubbed. The buffer is scrubbed before each cut, so a value is never split by the
+/// cut (only one still arriving sits at the end, and it is whole by the next scrub).
+async fn read_tail<R: AsyncRead + Unpin>(
+    stream: Option<R>,
+    keep: usize,
+    secrets: std::sync::Arc<Vec<Vec<u8>>>,
+) -> String {
     let Some(mut stream) = stream else {
         return String::new();
     };
@@ -253,12 +315,16 @@ async fn read_tail<R: AsyncRead + Unpin>(stream: Option<R>, keep: usize) -> Stri
             Ok(n) => {
                 tail.extend_from_slice(&buf[..n]);
                 if tail.len() > 2 * keep {
-                    tail.drain(..tail.len() - keep);
-                    truncated = true;
+                    scrub(&mut tail, &secrets);
+                    if tail.len() > 2 * keep {
+                        tail.drain(..tail.len() - keep);
+                        truncated = true;
+                    }
                 }
             }
         }
     }
+    scrub(&mut tail, &secrets);
     if tail.len() > keep {
         tail.drain(..tail.len() - keep);
         truncated = true;
@@ -329,6 +395,39 @@ mod tests {
         assert!(run.stdout_tail.contains("TF_IN_AUTOMATION=1"));
         assert!(run.stdout_tail.contains("PATH="));
         assert!(!run.stdout_tail.contains("CARGO_PKG_NAME="));
+    }
+
+    #[tokio::test]
+    async fn secret_values_are_scrubbed_from_both_tails_even_in_long_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Cmd::new(
+            [
+                "sh",
+                "-c",
+                "for i in $(seq 1 3000); do echo \"line $i $DB_PASSWORD\"; done; \
+                 echo \"failed: password=$DB_PASSWORD\" >&2; exit 1",
+            ],
+            dir.path(),
+        );
+        cmd.secret_env
+            .insert("DB_PASSWORD".into(), "s3cr3t-Value".into());
+        assert!(!format!("{cmd:?}").contains("s3cr3t-Value"));
+        let run = runner(10_000).run(&cmd).await;
+        assert!(
+            run.stdout_tail.contains("line 3000 ***"),
+            "{}",
+            run.stdout_tail
+        );
+        assert!(!run.stdout_tail.contains("s3cr3t"), "{}", run.stdout_tail);
+        assert_eq!(run.stderr_tail, "failed: password=***\n");
+        assert!(!run.failure_summary().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn scrub_replaces_every_occurrence() {
+        let mut buf = b"aXYbXYXYc".to_vec();
+        scrub(&mut buf, &[b"XY".to_vec(), Vec::new()]);
+        assert_eq!(buf, b"a***b******c");
     }
 
     #[tokio::test]

@@ -69,6 +69,52 @@ pub enum Command {
     /// Both revisions are read from git without a checkout and nothing is written. Exit 0
     /// when the head is valid, 1 when it has errors, 2 on a usage error (unknown ref).
     Preview(PreviewArgs),
+    /// Manage the age-encrypted secrets under secrets/ (values are never printed).
+    ///
+    /// Files are secrets/NAME.age, each an age-encrypted YAML mapping of keys to strings,
+    /// encrypted to every recipient in secrets/.recipients (the `age -R` format); the
+    /// standard `age` CLI reads and writes them too. Reference a value from a definition
+    /// as `{secret: NAME, key: KEY}`.
+    Secret(SecretArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    #[command(subcommand)]
+    pub command: SecretCommand,
+    /// The repository working copy (the directory holding secrets/).
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub repo: PathBuf,
+    /// age identity file (or an unencrypted SSH private key) that decrypts the secrets.
+    #[arg(
+        long,
+        global = true,
+        env = "HOMELABD_AGE_IDENTITY_FILE",
+        value_name = "FILE"
+    )]
+    pub identity: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set KEY of secret NAME to the value read from stdin (one trailing newline is
+    /// dropped). Other keys are kept, which needs the identity when the file exists.
+    Set {
+        /// Secret name: secrets/NAME.age.
+        name: String,
+        /// Key inside the secret.
+        key: String,
+    },
+    /// List secrets and their keys (keys only with an identity; never values).
+    List,
+    /// Re-encrypt every secret to the recipients now in secrets/.recipients.
+    Rekey,
+    /// Edit secret NAME as YAML in $VISUAL / $EDITOR (a private temporary file,
+    /// overwritten and removed afterwards).
+    Edit {
+        /// Secret name: secrets/NAME.age.
+        name: String,
+    },
 }
 
 /// Where the store is: flags, then HOMELABD_DATABASE_URL, then the config file, then

@@ -17,6 +17,7 @@ mod mcp_cmd;
 mod output;
 mod pipeline_cmds;
 mod preview_cmd;
+mod secret_cmd;
 mod signature;
 
 pub use args::{Cli, Command};
@@ -62,5 +63,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Drift(a) => apply_cmds::drift(a),
         Command::Mcp(a) => mcp_cmd::mcp(a),
         Command::Preview(a) => preview_cmd::preview(a),
+        Command::Secret(a) => secret_cmd::secret(a),
     }
 }

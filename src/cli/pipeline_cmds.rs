@@ -66,7 +66,61 @@ fn run_pipeline(args: &SourceArgs) -> anyhow::Result<(Outcome, Signature)> {
         unmet: super::signature::unmet(&args.signatures, verdict.as_ref()),
         verdict,
     };
-    Ok((engine.run(&snapshot), signature))
+    let mut outcome = engine.run(&snapshot);
+    check_secret_keys(&snapshot, &mut outcome);
+    Ok((outcome, signature))
+}
+
+/// Checks that every secret key a rendered resource uses exists — possible only with an
+/// identity (`HOMELABD_AGE_IDENTITY_FILE` or the `age-identity` credential); without one
+/// a single warning says the keys were not checked.
+fn check_secret_keys(snapshot: &Snapshot, outcome: &mut Outcome) {
+    use crate::diag::Diagnostic;
+    use crate::secrets::{BINDINGS_FILE, Binding, Keyring, load_identity};
+    let uses: Vec<(String, Vec<Binding>)> = outcome
+        .rendered
+        .iter()
+        .filter_map(|(name, r)| {
+            let file = r.files.get(BINDINGS_FILE)?;
+            let bindings: Vec<Binding> = serde_json::from_slice(file).ok()?;
+            Some((name.clone(), bindings))
+        })
+        .collect();
+    if uses.is_empty() {
+        return;
+    }
+    let identity = load_identity(None);
+    if matches!(identity, Ok(None)) {
+        outcome.diagnostics.push(Diagnostic::warning(
+            "secret-keys-unchecked",
+            crate::secrets::DIR,
+            format!(
+                "secret keys were not checked: no age identity (set {})",
+                crate::secrets::IDENTITY_ENV
+            ),
+        ));
+        return;
+    }
+    let mut keyring = Keyring::new(identity);
+    keyring.load(snapshot);
+    for (name, bindings) in uses {
+        for b in bindings {
+            if let Err(e) = keyring.check(&b.reference()) {
+                let diag = match outcome.catalog.resources.get(&name) {
+                    Some(entry) => entry.doc.diagnostic(
+                        "secret-unreadable",
+                        "/spec/chart/values",
+                        e.to_string(),
+                    ),
+                    None => {
+                        Diagnostic::error("secret-unreadable", crate::secrets::DIR, e.to_string())
+                    }
+                };
+                outcome.diagnostics.push(diag);
+            }
+        }
+    }
+    crate::diag::sort(&mut outcome.diagnostics);
 }
 
 /// What signature verification said about the revision read.

@@ -66,6 +66,18 @@ pub struct RawConfig {
     /// `[limits]`: bounds on the work one revision can cause (docs/security.md).
     #[serde(default)]
     pub limits: crate::limits::Limits,
+    /// `[secrets]`: the age identity that decrypts `secrets/*.age`.
+    #[serde(default)]
+    pub secrets: RawSecrets,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecrets {
+    /// An age identity file (or unencrypted SSH private key). The systemd credential
+    /// `age-identity` and `HOMELABD_AGE_IDENTITY_FILE` take precedence.
+    pub identity_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +238,9 @@ pub struct Settings {
     pub notify: crate::notify_out::NotifySettings,
     /// Bounds on reading, parsing and rendering a revision (`[limits]`, validated).
     pub limits: crate::limits::Limits,
+    /// `[secrets] identity_file` (the credential and environment win; see
+    /// `secrets::locate_identity`).
+    pub secrets_identity_file: Option<PathBuf>,
 }
 
 impl RawConfig {
@@ -427,6 +442,7 @@ impl Settings {
             mcp: crate::mcp::settings::McpSettings::resolve(raw.mcp)?,
             notify: crate::notify_out::NotifySettings::resolve(raw.notify)?,
             limits: raw.limits,
+            secrets_identity_file: raw.secrets.identity_file,
         })
     }
 

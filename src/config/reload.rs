@@ -53,6 +53,7 @@ impl Settings {
             notify,
             limits,
             verify,
+            secrets_identity_file,
         } = new;
         let mut running = self.clone();
         let mut report = Reload::default();
@@ -104,6 +105,8 @@ impl Settings {
         restart!(notify, "notify");
         // The engine (and its bounds) is built once at start.
         restart!(limits, "limits");
+        // The identity is loaded into the keyring once at start.
+        restart!(secrets_identity_file, "secrets.identity_file");
         (running, report)
     }
 }

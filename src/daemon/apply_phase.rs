@@ -43,6 +43,10 @@ struct Job {
     operation: Operation,
     why: String,
     revision: String,
+    /// The secret values the tool gets (apply only).
+    secrets: crate::secrets::SecretEnv,
+    /// What `applied_hash` becomes when the apply succeeds (output hash + secret digests).
+    marker: Option<String>,
 }
 
 /// What came back from one job.
@@ -54,6 +58,7 @@ struct Done {
     run_id: Result<String, NotStarted>,
     report: ApplyReport,
     duration: Duration,
+    marker: Option<String>,
 }
 
 /// Why a job's run was never recorded (so no tool ran).
@@ -94,16 +99,25 @@ impl Reconciler {
             approved.extend(self.stored.keys().cloned());
         }
         let heal = std::mem::take(&mut self.heal);
+        let secrets = self.secret_states();
         let inputs = ApplyInputs {
             availability: self.executors.availability(),
             approved: &approved,
             heal: &heal,
             retry: &retry,
+            secrets: &secrets,
         };
         let mut jobs = Vec::new();
         let mut waiting = PassRecord::default();
-        for record in self.stored.values() {
-            match decide(record, &inputs) {
+        let decisions: Vec<(ResourceRecord, ApplyDecision)> = self
+            .stored
+            .values()
+            .map(|r| (r.clone(), decide(r, &inputs)))
+            .filter(|(_, d)| *d != ApplyDecision::Nothing)
+            .collect();
+        for (record, decision) in decisions {
+            let record = &record;
+            match decision {
                 ApplyDecision::Apply { provider, why } => {
                     let requested = approved.contains(&record.name);
                     if self.apply_backoff.waiting(&record.name, now_i) && !requested {
@@ -115,13 +129,30 @@ impl Reconciler {
                     let Some(revision) = record.desired_revision.clone() else {
                         continue;
                     };
+                    let executor = executor.clone();
+                    let marker = secrets
+                        .get(&record.name)
+                        .and_then(|s| s.as_ref().ok())
+                        .map(|s| s.marker.clone());
+                    let env = match marker {
+                        Some(_) => match self.secret_env(&record.name) {
+                            Ok(env) => env,
+                            Err(e) => {
+                                warn!(resource = %record.name, error = %e, "secrets unreadable");
+                                continue;
+                            }
+                        },
+                        None => crate::secrets::SecretEnv::default(),
+                    };
                     jobs.push(Job {
                         record: record.clone(),
                         provider,
-                        executor: executor.clone(),
+                        executor,
                         operation: Operation::Apply,
                         why,
                         revision,
+                        secrets: env,
+                        marker,
                     });
                 }
                 ApplyDecision::Wait { reason } => {
@@ -180,6 +211,8 @@ impl Reconciler {
                     operation: Operation::Destroy,
                     why: "definition removed; policy.prune allows it".to_owned(),
                     revision: head.to_owned(),
+                    secrets: crate::secrets::SecretEnv::default(),
+                    marker: None,
                 }),
                 Err(reason) => warn!(resource = %name, %reason, "cannot prune"),
             }
@@ -236,6 +269,7 @@ impl Reconciler {
                     run_id: Err(NotStarted::Early),
                     report: ApplyReport::not_applied("the daemon is stopping"),
                     duration: Duration::ZERO,
+                    marker: job.marker.clone(),
                 };
                 if *stopping.borrow() {
                     return done;
@@ -283,6 +317,7 @@ impl Reconciler {
                     rendered_dir,
                     work_dir,
                     revision: job.revision,
+                    secrets: job.secrets,
                 };
                 let started = Instant::now();
                 done.report = match job.operation {
@@ -358,7 +393,7 @@ impl Reconciler {
             (Operation::Apply, "succeeded") => {
                 record.state = state::APPLIED.to_owned();
                 record.reason = Some(format!("applied by {} ({})", d.executor, d.why));
-                record.applied_hash = record.output_hash.clone();
+                record.applied_hash = d.marker.clone().or_else(|| record.output_hash.clone());
                 record.applied_revision = record.desired_revision.clone();
                 record.last_error = None;
                 record.last_error_at = None;

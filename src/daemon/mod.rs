@@ -14,6 +14,7 @@ pub mod notify;
 mod observe_phase;
 pub mod pass;
 pub mod run;
+mod secret_phase;
 pub mod status;
 pub mod trigger;
 pub mod watch;

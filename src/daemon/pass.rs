@@ -37,7 +37,12 @@ pub fn rendered_record(
     let policy = EffectivePolicy::resolve(&entry.object.spec.policy, defaults);
     let output_hash = rendered.manifest.output_hash.clone();
     let applied_hash = previous.and_then(|p| p.applied_hash.clone());
-    let (state, reason) = if applied_hash.as_deref() == Some(output_hash.as_str()) {
+    // An applied hash may carry secret digests after the output hash; a rotated value
+    // is the apply phase's business, not a change of the render.
+    let applied_output = applied_hash
+        .as_deref()
+        .map(crate::secrets::refs::marker_output);
+    let (state, reason) = if applied_output == Some(output_hash.as_str()) {
         let applied = previous.map(|p| p.state.as_str()) == Some(state::APPLIED);
         if applied {
             (state::APPLIED, "applied; render unchanged".to_owned())

@@ -91,6 +91,10 @@ pub struct Reconciler {
     previews: crate::preview::daemon::Previews,
     /// Git and database outages waiting to be written to the notification outbox.
     notices: crate::notify_out::HealthNotices,
+    /// The age identity and the secret files of the newest revision.
+    pub(super) keyring: crate::secrets::Keyring,
+    /// Each resource's secret bindings, with the output hash they were read for.
+    pub(super) secret_bindings: BTreeMap<String, (String, Vec<crate::secrets::Binding>)>,
 }
 
 impl Reconciler {
@@ -127,7 +131,18 @@ impl Reconciler {
                 .collect();
         });
         let git_backoff = Backoff::new(settings.backoff_base, settings.backoff_max);
+        let identity = crate::secrets::load_identity(settings.secrets_identity_file.as_deref());
+        match &identity {
+            Ok(Some(ids)) => info!(identities = ?ids, "age identity loaded for secrets"),
+            Ok(None) => info!("no age identity: resources that use secrets will wait"),
+            Err(e) => {
+                warn!(error = %e, "cannot load the age identity; resources that use secrets will wait")
+            }
+        }
+        let keyring = crate::secrets::Keyring::new(identity);
         Reconciler {
+            keyring,
+            secret_bindings: BTreeMap::new(),
             settings,
             engine,
             repo,
@@ -775,7 +790,10 @@ impl Reconciler {
             Err(e) => Err(PipelineError::from_join(e)),
         };
         match result {
-            Ok(o) => Some(Arc::new(o)),
+            Ok(o) => {
+                self.keyring.load_files(&o.secret_files);
+                Some(Arc::new(o))
+            }
             Err(e) => {
                 self.pipeline_failed(e);
                 None

@@ -242,6 +242,7 @@ pub fn trial(engine: &Engine, view: &View, text: &str, render: bool) -> Trial {
         schemas: &engine.schemas,
         charts: &metas,
         roles: &roles,
+        secrets: &view.outcome.secrets,
     };
     let (mini, diags) = validate(all, &ctx);
     diagnostics.extend(diags.into_iter().filter(|d| d.file == PROPOSED_FILE));

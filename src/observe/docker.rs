@@ -107,8 +107,15 @@ pub fn expected_services(compose_yaml: &str) -> Result<Vec<ExpectedService>, Str
     let mut out = Vec::new();
     for (name, svc) in services {
         let limits = svc.pointer("/deploy/resources/limits");
+        // A variable without a value (`KEY: null`, or `- KEY`) takes its value from the
+        // environment of `docker compose` at apply time: a secret. It is never compared,
+        // so its value can never land in a deviation.
         let env = match svc.get("environment") {
-            Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), scalar(v))).collect(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), scalar(v)))
+                .collect(),
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
@@ -543,6 +550,20 @@ services:
                 (DeviationKind::ResourceChange, "container/web/state".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_secret_passed_through_from_the_environment_is_never_compared() {
+        let compose = COMPOSE.replace(
+            "\"TZ\": \"UTC\"",
+            "\"TZ\": \"UTC\"\n      \"DB_PASSWORD\": null",
+        );
+        let e = expected_services(&compose).unwrap();
+        assert!(!e[0].env.contains_key("DB_PASSWORD"));
+        let mut c = container("web");
+        c.config.env = Some(vec!["TZ=UTC".into(), "DB_PASSWORD=hunter2".into()]);
+        let found = compare("web", &e, &[&c]);
+        assert_eq!(found, vec![]);
     }
 
     #[test]

@@ -30,6 +30,19 @@ pub struct ApplyInputs<'a> {
     pub heal: &'a BTreeSet<String>,
     /// Resources whose last apply failed and whose backoff has expired.
     pub retry: &'a BTreeSet<String>,
+    /// Resources that use secrets: what they would be applied with, or why their
+    /// secrets cannot be read. Resources without secrets are absent.
+    pub secrets: &'a BTreeMap<String, Result<SecretState, String>>,
+}
+
+/// The secrets a resource would be applied with, as the loop sees them (no values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretState {
+    /// What `applied_hash` becomes after the apply: the output hash plus the keyed
+    /// digest of every value (`secrets::refs::applied_marker`).
+    pub marker: String,
+    /// `secret/key` of each value that differs from the last apply.
+    pub changed: Vec<String>,
 }
 
 /// Decides for one resource.
@@ -45,7 +58,14 @@ pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecisio
     };
     let approved = inputs.approved.contains(&record.name);
     let healing = inputs.heal.contains(&record.name);
-    let changed = record.applied_hash.as_deref() != Some(output);
+    let secrets = inputs.secrets.get(&record.name);
+    // With secrets, what is applied is the render plus the values: a rotated value is a
+    // change although the files are the same.
+    let desired = match secrets {
+        Some(Ok(s)) => s.marker.as_str(),
+        _ => output,
+    };
+    let changed = record.applied_hash.as_deref() != Some(desired);
     let retry = inputs.retry.contains(&record.name);
     if !(changed || approved || healing || retry) {
         return ApplyDecision::Nothing;
@@ -56,6 +76,11 @@ pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecisio
         };
     };
     if let Some(Err(reason)) = inputs.availability.get(&provider) {
+        return ApplyDecision::Wait {
+            reason: reason.clone(),
+        };
+    }
+    if let Some(Err(reason)) = secrets {
         return ApplyDecision::Wait {
             reason: reason.clone(),
         };
@@ -77,6 +102,18 @@ pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecisio
         "retrying after a failed apply"
     } else if record.applied_hash.is_none() {
         "first apply"
+    } else if let Some(Ok(s)) = secrets
+        && !s.changed.is_empty()
+        && record
+            .applied_hash
+            .as_deref()
+            .map(crate::secrets::refs::marker_output)
+            == Some(output)
+    {
+        return ApplyDecision::Apply {
+            provider,
+            why: format!("secret {} changed", s.changed.join(", ")),
+        };
     } else {
         "render changed since the last apply"
     };
@@ -191,6 +228,7 @@ mod tests {
             approved: &none,
             heal: &none,
             retry: &none,
+            secrets: &BTreeMap::new(),
         };
         assert!(matches!(
             decide(&record("web", state::RENDERED, "o2", Some("o1")), &inputs),
@@ -213,6 +251,7 @@ mod tests {
             approved: &none,
             heal: &none,
             retry: &none,
+            secrets: &BTreeMap::new(),
         };
         assert_eq!(
             decide(&record("web", state::RENDERED, "o1", None), &inputs),
@@ -233,6 +272,7 @@ mod tests {
             approved: &none,
             heal: &none,
             retry: &none,
+            secrets: &BTreeMap::new(),
         };
         assert!(
             matches!(decide(&r, &waiting), ApplyDecision::Wait { reason } if reason.contains("homelabd apply web"))
@@ -242,6 +282,7 @@ mod tests {
             approved: &approved,
             heal: &none,
             retry: &none,
+            secrets: &BTreeMap::new(),
         };
         assert!(matches!(decide(&r, &go), ApplyDecision::Apply { .. }));
     }
@@ -255,10 +296,66 @@ mod tests {
             approved: &none,
             heal: &heal,
             retry: &none,
+            secrets: &BTreeMap::new(),
         };
         assert!(matches!(
             decide(&record("web", state::APPLIED, "o1", Some("o1")), &inputs),
             ApplyDecision::Apply { why, .. } if why.contains("self-heal")
+        ));
+    }
+
+    #[test]
+    fn a_rotated_secret_reapplies_only_its_resource_and_says_which_changed() {
+        let none = BTreeSet::new();
+        let applied = "o1+secrets:nc/db=aaaa";
+        let secrets = BTreeMap::from([
+            (
+                "nc".to_owned(),
+                Ok(SecretState {
+                    marker: "o1+secrets:nc/db=bbbb".into(),
+                    changed: vec!["nc/db".into()],
+                }),
+            ),
+            (
+                "same".to_owned(),
+                Ok(SecretState {
+                    marker: applied.into(),
+                    changed: vec![],
+                }),
+            ),
+            (
+                "broken".to_owned(),
+                Err("secret nc has no key \"db\"".to_owned()),
+            ),
+        ]);
+        let inputs = ApplyInputs {
+            availability: available(),
+            approved: &none,
+            heal: &none,
+            retry: &none,
+            secrets: &secrets,
+        };
+        assert_eq!(
+            decide(&record("nc", state::APPLIED, "o1", Some(applied)), &inputs),
+            ApplyDecision::Apply {
+                provider: Provider::Docker,
+                why: "secret nc/db changed".into()
+            }
+        );
+        assert_eq!(
+            decide(
+                &record("same", state::APPLIED, "o1", Some(applied)),
+                &inputs
+            ),
+            ApplyDecision::Nothing
+        );
+        assert_eq!(
+            decide(&record("other", state::APPLIED, "o1", Some("o1")), &inputs),
+            ApplyDecision::Nothing
+        );
+        assert!(matches!(
+            decide(&record("broken", state::RENDERED, "o1", None), &inputs),
+            ApplyDecision::Wait { reason } if reason.contains("no key")
         ));
     }
 

@@ -9,7 +9,7 @@ pub mod backoff;
 pub mod plan;
 pub mod policy;
 
-pub use apply_plan::{ApplyDecision, ApplyInputs, PrunePlan, decide, prune};
+pub use apply_plan::{ApplyDecision, ApplyInputs, PrunePlan, SecretState, decide, prune};
 pub use backoff::Backoff;
 pub use plan::{Action, Desired, Step, plan, plan_desired, state};
 pub use policy::EffectivePolicy;

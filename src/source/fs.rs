@@ -1,6 +1,6 @@
 //! Loading a snapshot from a directory on disk (for `validate` in CI and pre-commit hooks).
 
-use super::{Budget, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, wanted};
+use super::{Budget, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, size_limit, wanted};
 use crate::diag::Diagnostic;
 use crate::limits::Limits;
 use std::path::Path;
@@ -51,14 +51,14 @@ pub fn load_dir_with(
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue; // non-UTF-8 names cannot be definitions
             };
-            if hidden(&name) {
-                continue;
-            }
             let rel_path = if rel.is_empty() {
-                name
+                name.clone()
             } else {
                 format!("{rel}/{name}")
             };
+            if hidden(&name, &rel_path) {
+                continue;
+            }
             let file_type = entry.file_type().map_err(|source| SourceError::Io {
                 path: rel_path.clone(),
                 source,
@@ -78,7 +78,8 @@ pub fn load_dir_with(
                     return Err(SourceError::TooManyFiles);
                 }
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                if size > limits.max_file_bytes {
+                let max = size_limit(&rel_path, limits);
+                if size > max {
                     snapshot
                         .diagnostics
                         .push(super::too_large(&rel_path, size, limits));
@@ -86,13 +87,11 @@ pub fn load_dir_with(
                 }
                 budget.bytes(size)?;
                 let content =
-                    read_at_most(&entry.path(), limits.max_file_bytes).map_err(|source| {
-                        SourceError::Io {
-                            path: rel_path.clone(),
-                            source,
-                        }
+                    read_at_most(&entry.path(), max).map_err(|source| SourceError::Io {
+                        path: rel_path.clone(),
+                        source,
                     })?;
-                if content.len() as u64 > limits.max_file_bytes {
+                if content.len() as u64 > max {
                     // It grew between the size check and the read.
                     snapshot.diagnostics.push(super::too_large(
                         &rel_path,

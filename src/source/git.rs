@@ -1,7 +1,7 @@
 //! Loading a snapshot from a commit's tree with git2: no checkout, no working copy, so a
 //! half-written file in someone's editor can never be read.
 
-use super::{Budget, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, wanted};
+use super::{Budget, MAX_FILES, Snapshot, SourceError, SourceFile, hidden, size_limit, wanted};
 use crate::diag::Diagnostic;
 use crate::limits::Limits;
 use git2::{ObjectType, Oid, Repository, Tree};
@@ -96,14 +96,14 @@ fn collect(
         for entry in tree.iter() {
             budget.entry()?;
             let Ok(name) = entry.name() else { continue };
-            if hidden(name) {
-                continue;
-            }
             let rel_path = if rel.is_empty() {
                 name.to_owned()
             } else {
                 format!("{rel}/{name}")
             };
+            if hidden(name, &rel_path) {
+                continue;
+            }
             match entry.kind() {
                 Some(ObjectType::Tree) => {
                     let sub = repo.find_tree(entry.id())?;
@@ -131,7 +131,7 @@ fn collect(
                             (size as u64, None)
                         }
                     };
-                    if size > limits.max_file_bytes {
+                    if size > size_limit(&rel_path, limits) {
                         snapshot
                             .diagnostics
                             .push(super::too_large(&rel_path, size, limits));

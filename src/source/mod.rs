@@ -31,8 +31,8 @@ pub struct SourceFile {
     pub content: Vec<u8>,
 }
 
-/// The files of one revision that homelabd cares about: YAML documents anywhere, and
-/// every file under `charts/`.
+/// The files of one revision that homelabd cares about: YAML documents anywhere, every
+/// file under `charts/`, and `secrets/*.age` with `secrets/.recipients` (ciphertext only).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// The commit id when read from git; `None` for a plain directory.
@@ -138,14 +138,28 @@ fn is_yaml(path: &str) -> bool {
     path.ends_with(".yaml") || path.ends_with(".yml")
 }
 
-/// Do we want this file at all? YAML anywhere, and everything under `charts/`.
+/// Do we want this file at all? YAML anywhere, everything under `charts/`, and the
+/// encrypted secret files and recipients under `secrets/`.
 fn wanted(path: &str) -> bool {
-    is_yaml(path) || path.starts_with("charts/")
+    is_yaml(path) || path.starts_with("charts/") || crate::secrets::is_secret_path(path)
 }
 
-/// Hidden entries are skipped: `.git`, editor and CI folders, dotfiles.
-fn hidden(name: &str) -> bool {
-    name.starts_with('.')
+/// Hidden entries are skipped: `.git`, editor and CI folders, dotfiles — except
+/// `secrets/.recipients`, the list `age -R` reads. `rel_path` is the entry's path from
+/// the root.
+fn hidden(name: &str, rel_path: &str) -> bool {
+    name.starts_with('.') && rel_path != crate::secrets::RECIPIENTS_FILE
+}
+
+/// The size limit of a file: secret files hold a few passwords, not data sets.
+fn size_limit(path: &str, limits: &Limits) -> u64 {
+    if crate::secrets::is_secret_path(path) {
+        limits
+            .max_file_bytes
+            .min(crate::secrets::MAX_SECRET_FILE_BYTES)
+    } else {
+        limits.max_file_bytes
+    }
 }
 
 /// Checks a user-given sub-path and returns its normalised components.
@@ -161,6 +175,15 @@ fn sub_path_components(sub: &str) -> Result<Vec<&str>, SourceError> {
 }
 
 fn too_large(path: &str, size: u64, limits: &Limits) -> Diagnostic {
+    if crate::secrets::is_secret_path(path) {
+        return Diagnostic::error(
+            "file-too-large",
+            path,
+            "file skipped: too large to be a secret file",
+        )
+        .expected(format!("at most {} bytes", size_limit(path, limits)))
+        .found(format!("{size} bytes"));
+    }
     Diagnostic::error(
         "file-too-large",
         path,
@@ -194,5 +217,19 @@ mod tests {
         assert!(wanted("x.yml"));
         assert!(wanted("charts/c/templates/main.tf.tpl"));
         assert!(!wanted("README.md"));
+        assert!(wanted("secrets/nextcloud.age"));
+        assert!(!wanted("secrets/notes.txt"));
+    }
+
+    #[test]
+    fn only_the_secrets_recipients_file_escapes_the_hidden_rule() {
+        assert!(!hidden(".recipients", "secrets/.recipients"));
+        assert!(hidden(".recipients", ".recipients"));
+        assert!(hidden(".git", ".git"));
+        let limits = Limits::default();
+        assert_eq!(
+            size_limit("secrets/a.age", &limits),
+            crate::secrets::MAX_SECRET_FILE_BYTES.min(limits.max_file_bytes)
+        );
     }
 }

@@ -4,10 +4,12 @@
 //! out of the catalog (and, for resources, listed in [`Catalog::invalid_resources`]) while
 //! every other document carries on. Checks, in order: envelope (`apiVersion`, `kind`),
 //! JSON Schema, typed decoding, unique names, the pool tree, then cross-references
-//! (workload types, templates, charts, pools, nodes, roles, capabilities, template rules).
+//! (workload types, templates, charts, pools, nodes, roles, capabilities, template rules,
+//! secret files).
 
 mod rules;
 pub mod schema;
+mod secret_refs;
 mod semantic;
 
 pub use schema::{SchemaError, SchemaSet};
@@ -80,6 +82,8 @@ pub struct Context<'a> {
     pub schemas: &'a SchemaSet,
     pub charts: &'a BTreeMap<String, ChartMeta>,
     pub roles: &'a BTreeSet<String>,
+    /// The secret files of the revision (`secrets/NAME.age` → `NAME`).
+    pub secrets: &'a BTreeSet<String>,
 }
 
 /// Validates every document; returns the catalog of valid objects and every diagnostic.

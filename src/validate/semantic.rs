@@ -9,6 +9,9 @@ pub(super) fn check(catalog: &mut Catalog, ctx: &Context<'_>, diags: &mut Vec<Di
     check_pools(catalog, diags);
     check_workload_types(catalog, ctx, diags);
     check_templates(catalog, ctx, diags);
+    for template in catalog.templates.values() {
+        super::secret_refs::check_template(template, ctx, diags);
+    }
     let names: Vec<String> = catalog.resources.keys().cloned().collect();
     for name in names {
         let Some(entry) = catalog.resources.get(&name) else {
@@ -16,6 +19,7 @@ pub(super) fn check(catalog: &mut Catalog, ctx: &Context<'_>, diags: &mut Vec<Di
         };
         let before = diags.len();
         check_resource(entry, catalog, ctx, diags);
+        super::secret_refs::check_resource(entry, ctx, diags);
         if diags[before..].iter().any(Diagnostic::is_error) {
             catalog.invalidate_resource(&name);
         }

@@ -9,6 +9,10 @@
   the resource name: the directory is rendered-configs/docker/<resource>/, and the
   executor passes `--project-name <resource>` as well.
 
+  A secret reference in env ({secret: NAME, key: KEY}) renders as `KEY: null`: compose
+  then takes the value from its own environment, where the executor puts it at apply
+  time (homelabd.secrets.json names the variable). The file never holds the value.
+
   Docker labels may hold any text, so every dimension becomes a label
   `homelab.ai/<key>`, except keys the chart sets itself, which are kept in the JSON
   label `homelab.ai/dimensions`.
@@ -36,7 +40,11 @@ services:
 {%- if values.env %}
     environment:
 {%- for key in values.env %}
+{%- if values.env[key] is mapping and "secret" in values.env[key] %}
+      {{ key | string | tojson }}: null
+{%- else %}
       {{ key | string | tojson }}: {{ q(values.env[key]) }}
+{%- endif %}
 {%- endfor %}
 {%- endif %}
 {%- set ports = values.ports | selectattr("host_port", "defined") | rejectattr("host_port", "none") | list %}

@@ -1,0 +1,83 @@
+//! Secrets in the apply phase: which resources use which secrets (the bindings their
+//! chart rendered), whether their values changed since the last apply (keyed digests,
+//! never values) and, for a resource about to be applied, the environment its tool gets.
+
+use super::run::Reconciler;
+use crate::reconcile::{SecretState, state};
+use crate::secrets::refs::{applied_marker, changed_refs};
+use crate::secrets::{BINDINGS_FILE, Binding, SecretEnv};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tracing::warn;
+
+impl Reconciler {
+    /// Per resource that uses secrets: what it would be applied with, or why its secrets
+    /// cannot be read (the reason it waits). Resources without secrets are absent.
+    pub(super) fn secret_states(&mut self) -> BTreeMap<String, Result<SecretState, String>> {
+        let mut out = BTreeMap::new();
+        if self.keyring.is_empty() {
+            self.secret_bindings.clear();
+            return out;
+        }
+        let rendered = self.settings.rendered_dir();
+        for record in self.stored.values() {
+            if ![state::RENDERED, state::APPLIED, state::FAILED].contains(&record.state.as_str()) {
+                continue;
+            }
+            let (Some(output), Some(provider)) = (&record.output_hash, &record.provider) else {
+                continue;
+            };
+            let bindings = match self.secret_bindings.get(&record.name) {
+                Some((hash, b)) if hash == output => b.clone(),
+                _ => {
+                    let b = read_bindings(&rendered.join(provider).join(&record.name));
+                    self.secret_bindings
+                        .insert(record.name.clone(), (output.clone(), b.clone()));
+                    b
+                }
+            };
+            if bindings.is_empty() {
+                continue;
+            }
+            let found = match self.keyring.resolve(&bindings) {
+                Ok(resolved) => Ok(SecretState {
+                    marker: applied_marker(output, &resolved.digests),
+                    changed: record
+                        .applied_hash
+                        .as_deref()
+                        .map(|a| changed_refs(a, &resolved.digests))
+                        .unwrap_or_default(),
+                }),
+                Err(e) => Err(e.to_string()),
+            };
+            out.insert(record.name.clone(), found);
+        }
+        self.secret_bindings
+            .retain(|name, _| self.stored.contains_key(name));
+        out
+    }
+
+    /// The environment of `resource`'s tool: its secret values, resolved now.
+    pub(super) fn secret_env(&mut self, resource: &str) -> Result<SecretEnv, String> {
+        let Some((_, bindings)) = self.secret_bindings.get(resource) else {
+            return Ok(SecretEnv::default());
+        };
+        let bindings = bindings.clone();
+        self.keyring
+            .resolve(&bindings)
+            .map(|r| r.env)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The bindings a chart rendered into `dir` (none when there is no bindings file).
+fn read_bindings(dir: &Path) -> Vec<Binding> {
+    let path = dir.join(BINDINGS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            warn!(file = %path.display(), error = %e, "unreadable secret bindings");
+            Vec::new()
+        }),
+        Err(_) => Vec::new(),
+    }
+}
