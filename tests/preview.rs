@@ -732,7 +732,7 @@ async fn a_signed_pull_request_webhook_and_polling_report_previews() {
          [propose.github]\nowner = \"example\"\nrepo = \"homelab\"\napi_url = \"{}\"\n",
         sim.url
     );
-    let secret = "webhook-secret";
+    let secret = "webhook-secret-0123456789";
     let daemon = start(
         dir.path().to_str().unwrap(),
         state.path(),
@@ -876,9 +876,15 @@ async fn a_remote_pull_request_head_is_fetched_from_refs_pull() {
         sim.url
     );
     let url = format!("file://{}", bare.display());
-    let daemon = start(&url, state.path(), &config, "s3cret", "ghp-remote-token");
+    let daemon = start(
+        &url,
+        state.path(),
+        &config,
+        "s3cret-0123456789",
+        "ghp-remote-token",
+    );
     daemon.wait_healthy(60).await;
-    let accepted = send_pull_request(&daemon, "s3cret", "r-1", "opened", 9, &head).await;
+    let accepted = send_pull_request(&daemon, "s3cret-0123456789", "r-1", "opened", 9, &head).await;
     assert_eq!(accepted, reqwest::StatusCode::ACCEPTED);
     let comments = "/repos/example/homelab/issues/9/comments";
     wait_until(&daemon, 60, "the comment", || {
@@ -909,7 +915,15 @@ async fn a_remote_pull_request_head_is_fetched_from_refs_pull() {
     // A head the remote does not have: reported in the log, nothing sent to GitHub.
     let before = sim.requests().len();
     let missing = "1111111111111111111111111111111111111111";
-    send_pull_request(&daemon, "s3cret", "r-2", "synchronize", 9, missing).await;
+    send_pull_request(
+        &daemon,
+        "s3cret-0123456789",
+        "r-2",
+        "synchronize",
+        9,
+        missing,
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !daemon.log().contains("pull request preview failed") {
         assert!(Instant::now() < deadline, "{}", daemon.log());

@@ -40,8 +40,11 @@ async fn log_line(daemon: &Daemon, needle: &str, n: usize) -> String {
     }
 }
 
+/// A read-scope MCP token: `/readyz` shows `restart_required` only to a token holder.
+const READ_TOKEN: &str = "reload-read-token-0123456789";
+
 async fn readyz(daemon: &Daemon) -> serde_json::Value {
-    support::get(daemon.url("/readyz"))
+    support::get_with_token(daemon.url("/readyz"), READ_TOKEN)
         .await
         .unwrap()
         .json()
@@ -58,6 +61,7 @@ async fn sighup_reports_sections_needing_a_restart_and_moves_every_backoff() {
     let state = tempfile::tempdir().unwrap();
     let daemon = DaemonCommand::new(state.path())
         .config(&config(repo.path(), ""))
+        .env("HOMELABD_MCP_READ_TOKEN", READ_TOKEN)
         .spawn();
     daemon.wait_healthy(30).await;
     // The first load is done: the signal handlers are installed long before.

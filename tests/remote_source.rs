@@ -96,7 +96,10 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
         &["--config", config.to_str().unwrap()],
         &state,
         &log,
-        &[("HOMELABD_WEBHOOK_SECRET", "s3cret")],
+        &[
+            ("HOMELABD_WEBHOOK_SECRET", "s3cret-0123456789"),
+            ("HOMELABD_MCP_READ_TOKEN", "remote-read-token-0123456789"),
+        ],
     );
     let port = daemon.port;
     let url = format!("sqlite://{}", state.join("homelabd.db").display());
@@ -128,7 +131,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
     let resp = support::http_client()
         .post(format!("http://127.0.0.1:{port}/hooks/generic"))
         .header("X-Homelabd-Timestamp", &ts)
-        .header("X-Homelabd-Signature", sign("s3cret", &ts, body))
+        .header("X-Homelabd-Signature", sign("s3cret-0123456789", &ts, body))
         .body(body)
         .send()
         .await
@@ -158,7 +161,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
     support::http_client()
         .post(format!("http://127.0.0.1:{port}/hooks/generic"))
         .header("X-Homelabd-Timestamp", &ts)
-        .header("X-Homelabd-Signature", sign("s3cret", &ts, "{}"))
+        .header("X-Homelabd-Signature", sign("s3cret-0123456789", &ts, "{}"))
         .body("{}")
         .send()
         .await
@@ -178,12 +181,15 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(metrics.contains("homelabd_git_source_up 0"), "{metrics}");
-    let ready = support::get(format!("http://127.0.0.1:{port}/readyz"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ready = support::get_with_token(
+        format!("http://127.0.0.1:{port}/readyz"),
+        "remote-read-token-0123456789",
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     assert!(ready.contains("git_error"), "{ready}");
     assert_eq!(
         recorded(&url).await.as_deref(),

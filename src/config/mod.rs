@@ -410,6 +410,15 @@ impl Settings {
             raw.source.ssh_key.clone(),
         )?;
         let verify = raw.source.verify.resolve()?;
+        let webhook_secret =
+            Secret::from_credential_or_env("webhook-secret", "HOMELABD_WEBHOOK_SECRET");
+        if let Some(secret) = &webhook_secret {
+            crate::mcp::settings::check_token_length(
+                "webhook secret",
+                "the webhook secret (credential webhook-secret or HOMELABD_WEBHOOK_SECRET)",
+                secret,
+            )?;
+        }
         Ok(Settings {
             repo,
             branch,
@@ -429,10 +438,7 @@ impl Settings {
             default_apply: raw.policy.apply.unwrap_or(ApplyPolicy::Auto),
             default_self_heal: raw.policy.self_heal.unwrap_or(false),
             default_prune: raw.policy.prune.unwrap_or(false),
-            webhook_secret: Secret::from_credential_or_env(
-                "webhook-secret",
-                "HOMELABD_WEBHOOK_SECRET",
-            ),
+            webhook_secret,
             propose,
             executors: raw.executors,
             observe,

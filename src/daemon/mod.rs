@@ -167,11 +167,13 @@ pub async fn run_daemon(
         listen = %local,
         "homelabd starting"
     );
+    let guard = Arc::new(crate::mcp::auth::Guard::new(&settings.mcp));
     let http_state = crate::http::HttpState {
         status: status.clone(),
         metrics: metrics.clone(),
         triggers: tx.clone(),
         webhook_secret: settings.webhook_secret.clone(),
+        guard: Some(guard.clone()),
     };
     let mcp_stop = tokio_util::sync::CancellationToken::new();
     let mcp = crate::mcp::daemon_router(
@@ -179,6 +181,7 @@ pub async fn run_daemon(
         &repo,
         engine.clone(),
         status.clone(),
+        guard,
         mcp_stop.clone(),
     )
     .await;

@@ -4,7 +4,7 @@
 //! | method, path | answers |
 //! |---|---|
 //! | `GET /healthz` | 200 `ok` while the process serves requests |
-//! | `GET /readyz` | 200 JSON when ready and the database is up, else 503 JSON with reasons |
+//! | `GET /readyz` | 200 JSON when ready and the database is up, else 503 JSON naming the component; reasons and errors only with an MCP token |
 //! | `GET /metrics` | Prometheus text (OpenMetrics when the scraper asks for it) |
 //! | `POST /hooks/github` | GitHub `X-Hub-Signature-256` webhooks (see [`webhook`]) |
 //! | `POST /hooks/generic` | timestamped HMAC webhooks for anything else (see [`webhook`]) |
@@ -56,6 +56,10 @@ pub struct HttpState {
     pub triggers: mpsc::Sender<Trigger>,
     /// The webhook HMAC key; `None` (or empty) turns the webhook receivers off.
     pub webhook_secret: Option<Secret>,
+    /// The MCP token guard: a valid token gets `/readyz`'s details, and failed
+    /// attempts there count against the same per-address limit as `/mcp`. `None`: the
+    /// details are never shown.
+    pub guard: Option<Arc<crate::mcp::auth::Guard>>,
 }
 
 /// Handler state: the daemon's parts plus the receivers' own memory.

@@ -1,6 +1,9 @@
-//! Who may use `/mcp`: bearer tokens compared in constant time, a scope per token, and a
-//! token bucket per token. The pure parts ([`Authenticator`], [`Bucket`]) are unit-tested;
-//! [`guard`] is the axum middleware in front of rmcp's service.
+//! Who may use `/mcp`: bearer tokens compared in constant time, a scope per token, a
+//! token bucket per token, and a cap on failed authentications per client address (a
+//! client over it gets 429 before any token is compared). The pure parts
+//! ([`Authenticator`], [`Bucket`], [`Failures`]) are unit-tested; [`guard`] is the axum
+//! middleware in front of rmcp's service, and [`Guard::authenticate`] is shared with
+//! `/readyz`, whose details need a token too.
 
 use super::settings::{McpSettings, Scope, Token};
 use axum::extract::{Request, State};
@@ -9,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -129,13 +133,78 @@ impl Bucket {
     }
 }
 
+/// Failed authentications per client address within a fixed window. Past `limit`, the
+/// address is refused until its window ends, without comparing tokens, so guessing a token
+/// costs a window per `limit` guesses. Bounded: at most [`Failures::MAX_CLIENTS`]
+/// addresses are remembered (expired ones are dropped first, then the oldest).
+#[derive(Debug, Default)]
+pub struct Failures {
+    clients: HashMap<Option<IpAddr>, (Instant, u32)>,
+}
+
+impl Failures {
+    /// Addresses remembered at most.
+    pub const MAX_CLIENTS: usize = 10_000;
+
+    /// `Err(wait)` while `client` is over `limit` failures in its current window.
+    pub fn check(
+        &self,
+        client: Option<IpAddr>,
+        now: Instant,
+        limit: u32,
+        window: Duration,
+    ) -> Result<(), Duration> {
+        match self.clients.get(&client) {
+            Some((start, count)) if *count >= limit => {
+                let end = *start + window;
+                if end > now { Err(end - now) } else { Ok(()) }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one failed authentication for `client`.
+    pub fn record(&mut self, client: Option<IpAddr>, now: Instant, window: Duration) {
+        if !self.clients.contains_key(&client) && self.clients.len() >= Self::MAX_CLIENTS {
+            self.clients
+                .retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
+            if self.clients.len() >= Self::MAX_CLIENTS
+                && let Some(oldest) = self
+                    .clients
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(k, _)| *k)
+            {
+                self.clients.remove(&oldest);
+            }
+        }
+        let entry = self.clients.entry(client).or_insert((now, 0));
+        if now.saturating_duration_since(entry.0) >= window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+}
+
+/// Why [`Guard::authenticate`] refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No valid token (401).
+    Auth(AuthError),
+    /// Too many failed authentications from this address; retry after the duration (429).
+    Throttled(Duration),
+}
+
 /// Everything the middleware needs: the tokens, the buckets and the limits.
 #[derive(Debug)]
 pub struct Guard {
     auth: Authenticator,
     buckets: Mutex<HashMap<String, Bucket>>,
+    failures: Mutex<Failures>,
     per_minute: u32,
     burst: u32,
+    failure_limit: u32,
+    failure_window: Duration,
     warned: AtomicBool,
 }
 
@@ -144,9 +213,42 @@ impl Guard {
         Guard {
             auth: Authenticator::new(&settings.tokens),
             buckets: Mutex::new(HashMap::new()),
+            failures: Mutex::new(Failures::default()),
             per_minute: settings.rate_per_minute,
             burst: settings.burst,
+            failure_limit: settings.auth_failure_limit,
+            failure_window: settings.auth_failure_window,
             warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Checks the `Authorization` header of a request from `peer`: refused at once while
+    /// the address is over its failure limit, else the token is checked and an unknown
+    /// one counted against the address.
+    pub fn authenticate(
+        &self,
+        peer: Option<SocketAddr>,
+        authorization: Option<&[u8]>,
+    ) -> Result<Caller, Refusal> {
+        let client = peer.map(|p| p.ip());
+        let now = Instant::now();
+        let mut failures = match self.failures.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        failures
+            .check(client, now, self.failure_limit, self.failure_window)
+            .map_err(Refusal::Throttled)?;
+        match self.auth.check(authorization) {
+            Ok(caller) => Ok(caller),
+            Err(e) => {
+                // Only a token that was compared and did not match is a guess; a missing
+                // header or an unconfigured daemon teaches nothing.
+                if e == AuthError::Unknown {
+                    failures.record(client, now, self.failure_window);
+                }
+                Err(Refusal::Auth(e))
+            }
         }
     }
 
@@ -163,6 +265,27 @@ impl Guard {
     }
 }
 
+/// 429 with `Retry-After` (whole seconds, at least 1) and `message`.
+pub fn too_many_requests(wait: Duration, message: &str) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("{message}; retry in {secs} s\n"),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// The client's address, when the listener was served with connect info.
+pub fn peer_of(req: &Request) -> Option<SocketAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
 /// axum middleware: 401 without a valid token, 429 over the rate limit, otherwise the
 /// request goes on with its [`Caller`] in the extensions.
 pub async fn guard(
@@ -174,9 +297,14 @@ pub async fn guard(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
-    let caller = match guard.auth.check(header.as_deref()) {
+    let peer = peer_of(&req);
+    let caller = match guard.authenticate(peer, header.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
+        Err(Refusal::Throttled(wait)) => {
+            tracing::warn!(client = ?peer.map(|p| p.ip()), "/mcp refused: too many failed authentications from this address");
+            return too_many_requests(wait, "too many failed authentications from this address");
+        }
+        Err(Refusal::Auth(e)) => {
             if e == AuthError::NoTokens {
                 if !guard.warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -184,32 +312,24 @@ pub async fn guard(
                     );
                 }
             } else {
-                tracing::info!(reason = %e, "/mcp request refused");
+                tracing::info!(reason = %e, client = ?peer.map(|p| p.ip()), "/mcp request refused");
             }
             return unauthorized(&e);
         }
     };
     if let Err(wait) = guard.charge(&caller, Instant::now()) {
         tracing::info!(token = %caller.name, "/mcp rate limit reached");
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let mut response = (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "rate limit reached for token {}; retry in {secs} s\n",
-                caller.name
-            ),
-        )
-            .into_response();
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return response;
+        return too_many_requests(
+            wait,
+            &format!("rate limit reached for token {}", caller.name),
+        );
     }
     req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
-fn unauthorized(e: &AuthError) -> Response {
+/// 401 with a `WWW-Authenticate` challenge naming what was wrong.
+pub fn unauthorized(e: &AuthError) -> Response {
     let challenge = match e {
         AuthError::Unknown | AuthError::Malformed => {
             "Bearer realm=\"homelabd\", error=\"invalid_token\""
@@ -293,5 +413,46 @@ mod tests {
             assert!(b.take(later, 60, 3).is_ok());
         }
         assert!(b.take(later, 60, 3).is_err());
+    }
+
+    #[test]
+    fn an_address_over_its_failure_limit_waits_out_its_window_and_others_are_not_held() {
+        let t0 = Instant::now();
+        let window = Duration::from_secs(60);
+        let a: Option<IpAddr> = Some([10, 0, 0, 1].into());
+        let b: Option<IpAddr> = Some([10, 0, 0, 2].into());
+        let mut f = Failures::default();
+        for _ in 0..3 {
+            assert!(f.check(a, t0, 3, window).is_ok());
+            f.record(a, t0, window);
+        }
+        let wait = f
+            .check(a, t0 + Duration::from_secs(20), 3, window)
+            .unwrap_err();
+        assert_eq!(wait, Duration::from_secs(40));
+        assert!(
+            f.check(b, t0, 3, window).is_ok(),
+            "another address is not held"
+        );
+        assert!(
+            f.check(a, t0 + window, 3, window).is_ok(),
+            "the window ends"
+        );
+        f.record(a, t0 + window, window);
+        assert!(
+            f.check(a, t0 + window, 3, window).is_ok(),
+            "a new window counts anew"
+        );
+    }
+
+    #[test]
+    fn failures_remember_a_bounded_number_of_addresses() {
+        let t0 = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut f = Failures::default();
+        for i in 0..(Failures::MAX_CLIENTS as u32 + 50) {
+            f.record(Some(IpAddr::from(i.to_be_bytes())), t0, window);
+        }
+        assert!(f.clients.len() <= Failures::MAX_CLIENTS);
     }
 }

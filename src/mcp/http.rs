@@ -14,9 +14,14 @@ use tokio_util::sync::CancellationToken;
 /// The path MCP is served at.
 pub const PATH: &str = "/mcp";
 
-/// A router serving `server` at [`PATH`]. Cancelling `stop` ends open event streams, so
+/// A router serving `server` at [`PATH`] behind `guard_state` (shared with `/readyz`). Cancelling `stop` ends open event streams, so
 /// the listener's graceful shutdown does not wait for them.
-pub fn router(server: HomelabMcp, settings: &McpSettings, stop: CancellationToken) -> Router {
+pub fn router(
+    server: HomelabMcp,
+    settings: &McpSettings,
+    guard_state: Arc<Guard>,
+    stop: CancellationToken,
+) -> Router {
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(settings.allowed_hosts.clone())
         .with_max_request_body_bytes(crate::http::BODY_LIMIT)
@@ -26,7 +31,6 @@ pub fn router(server: HomelabMcp, settings: &McpSettings, stop: CancellationToke
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let guard_state = Arc::new(Guard::new(settings));
     if settings.tokens.is_empty() {
         tracing::warn!(
             "{PATH} answers 401 to everyone: no MCP token is configured ([[mcp.tokens]] with credential mcp-token-<name>, or HOMELABD_MCP_TOKEN / HOMELABD_MCP_READ_TOKEN)"

@@ -69,6 +69,7 @@ pub async fn daemon_router(
     repo: &TrackedRepo,
     engine: Arc<Engine>,
     status: Arc<DaemonStatus>,
+    guard: Arc<auth::Guard>,
     stop: tokio_util::sync::CancellationToken,
 ) -> axum::Router {
     let store = match crate::store::Store::connect(&settings.database_url).await {
@@ -96,7 +97,7 @@ pub async fn daemon_router(
         read_only,
         HeadSource::Daemon(status),
     );
-    http::router(HomelabMcp::new(Arc::new(ctx)), &settings.mcp, stop)
+    http::router(HomelabMcp::new(Arc::new(ctx)), &settings.mcp, guard, stop)
 }
 
 /// Serves `ctx` over stdin/stdout until the client closes its end.

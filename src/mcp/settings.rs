@@ -60,6 +60,12 @@ pub struct RawMcp {
     /// Tool calls worked on at once; more wait their turn within their deadline
     /// (default 8).
     pub max_concurrent_calls: Option<u32>,
+    /// Failed authentications one client address may make within
+    /// `auth_failure_window_seconds` before it gets 429 (default 10).
+    pub auth_failure_limit: Option<u32>,
+    /// The window failed authentications are counted in, and how long a client over the
+    /// limit waits (default 60).
+    pub auth_failure_window_seconds: Option<u64>,
 }
 
 /// One usable token.
@@ -84,7 +90,15 @@ pub struct McpSettings {
     pub read_only: bool,
     /// Bounds on one tool call ([`CallLimits`]).
     pub limits: CallLimits,
+    /// Failed authentications a client address may make per window.
+    pub auth_failure_limit: u32,
+    /// The window failures are counted in.
+    pub auth_failure_window: std::time::Duration,
 }
+
+/// The shortest token secret accepted (characters). Shorter ones are guessable online and
+/// refused at start.
+pub const MIN_TOKEN_CHARS: usize = 16;
 
 /// Bounds on one tool call: argument size and depth, a wall-clock deadline, and how many
 /// calls run at once (on the blocking pool, never on a runtime worker).
@@ -124,8 +138,28 @@ impl Default for McpSettings {
             allowed_hosts: default_hosts(),
             read_only: false,
             limits: CallLimits::default(),
+            auth_failure_limit: 10,
+            auth_failure_window: std::time::Duration::from_secs(60),
         }
     }
+}
+
+/// Refuses a secret shorter than [`MIN_TOKEN_CHARS`], naming where it came from.
+pub fn check_token_length(
+    key: &'static str,
+    origin: &str,
+    secret: &Secret,
+) -> Result<(), ConfigError> {
+    let chars = secret.expose().chars().count();
+    if chars < MIN_TOKEN_CHARS {
+        return Err(ConfigError::Invalid {
+            key,
+            message: format!(
+                "{origin} is {chars} characters long; at least {MIN_TOKEN_CHARS} are required (generate one with `openssl rand -hex 32`)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn default_hosts() -> Vec<String> {
@@ -175,12 +209,23 @@ impl McpSettings {
                 "HOMELABD_MCP_TOKEN_{}",
                 token.name.to_ascii_uppercase().replace('-', "_")
             );
-            match lookup(&format!("mcp-token-{}", token.name), &env) {
-                Some(secret) => settings.tokens.push(Token {
-                    name: token.name,
-                    scope: token.scope,
-                    secret,
-                }),
+            let credential = format!("mcp-token-{}", token.name);
+            match lookup(&credential, &env) {
+                Some(secret) => {
+                    check_token_length(
+                        "mcp.tokens",
+                        &format!(
+                            "the secret of token {:?} (credential {credential} or {env})",
+                            token.name
+                        ),
+                        &secret,
+                    )?;
+                    settings.tokens.push(Token {
+                        name: token.name,
+                        scope: token.scope,
+                        secret,
+                    })
+                }
                 None => settings.missing.push(token.name),
             }
         }
@@ -199,6 +244,11 @@ impl McpSettings {
             ),
         ] {
             if let Some(secret) = lookup(credential, env) {
+                check_token_length(
+                    "mcp.tokens",
+                    &format!("the token in {env} (credential {credential})"),
+                    &secret,
+                )?;
                 settings.tokens.push(Token {
                     name: name.to_owned(),
                     scope,
@@ -254,6 +304,14 @@ impl McpSettings {
             limits.max_concurrent =
                 at_least_one("mcp.max_concurrent_calls", u64::from(v))? as usize;
         }
+        if let Some(v) = raw.auth_failure_limit {
+            settings.auth_failure_limit =
+                at_least_one("mcp.auth_failure_limit", u64::from(v))? as u32;
+        }
+        if let Some(v) = raw.auth_failure_window_seconds {
+            settings.auth_failure_window =
+                std::time::Duration::from_secs(at_least_one("mcp.auth_failure_window_seconds", v)?);
+        }
         Ok(settings)
     }
 }
@@ -270,8 +328,8 @@ mod tests {
     fn named_tokens_take_their_secret_from_the_credential_and_env_tokens_are_added() {
         let lookup = |credential: &str, env: &str| -> Option<Secret> {
             match (credential, env) {
-                ("mcp-token-claude", _) => Some(Secret::new("c-secret")),
-                (_, ENV_READ_TOKEN) => Some(Secret::new("r-secret")),
+                ("mcp-token-claude", _) => Some(Secret::new("c-secret-0123456789")),
+                (_, ENV_READ_TOKEN) => Some(Secret::new("r-secret-0123456789")),
                 _ => None,
             }
         };
@@ -329,5 +387,44 @@ rate_limit_per_minute = 60"#),
             ),
             (1000, 4, 2)
         );
+    }
+
+    #[test]
+    fn a_token_shorter_than_sixteen_characters_is_refused_naming_where_it_came_from() {
+        let short_named = |credential: &str, _: &str| -> Option<Secret> {
+            (credential == "mcp-token-claude").then(|| Secret::new("hunter2"))
+        };
+        let err = McpSettings::resolve_with(
+            raw(r#"tokens = [{ name = "claude", scope = "propose" }]"#),
+            &short_named,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("mcp.tokens:"), "{err}");
+        assert!(
+            err.contains("mcp-token-claude")
+                && err.contains("HOMELABD_MCP_TOKEN_CLAUDE")
+                && err.contains("7 characters")
+                && err.contains("at least 16"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("hunter2"),
+            "the secret is never printed: {err}"
+        );
+        let short_env = |_: &str, env: &str| -> Option<Secret> {
+            (env == ENV_READ_TOKEN).then(|| Secret::new("0123456789abcde"))
+        };
+        let err = McpSettings::resolve_with(RawMcp::default(), &short_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(ENV_READ_TOKEN) && err.contains("15 characters"),
+            "{err}"
+        );
+        let exact = |_: &str, env: &str| -> Option<Secret> {
+            (env == ENV_READ_TOKEN).then(|| Secret::new("0123456789abcdef"))
+        };
+        assert!(McpSettings::resolve_with(RawMcp::default(), &exact).is_ok());
     }
 }

@@ -204,6 +204,15 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `GET url` with `Authorization: Bearer token` (`/readyz` shows its details only to a
+/// valid MCP token).
+pub async fn get_with_token(
+    url: impl reqwest::IntoUrl,
+    token: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http_client().get(url).bearer_auth(token).send().await
+}
+
 /// `GET url` with [`http_client`].
 pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
     http_client().get(url).send().await
