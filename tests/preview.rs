@@ -742,6 +742,7 @@ async fn a_signed_pull_request_webhook_and_polling_report_previews() {
     );
     daemon.wait_healthy(60).await;
 
+    sim.open_pull(7, "feature", &first);
     let status = send_pull_request(&daemon, secret, "d-1", "opened", 7, &first).await;
     assert_eq!(status, reqwest::StatusCode::ACCEPTED);
     let comments = "/repos/example/homelab/issues/7/comments";
@@ -779,6 +780,7 @@ async fn a_signed_pull_request_webhook_and_polling_report_previews() {
         &app("status", 8082, ""),
     );
     let second = support::git_commit_all(dir.path(), "status port");
+    sim.open_pull(7, "feature", &second);
     send_pull_request(&daemon, secret, "d-3", "synchronize", 7, &second).await;
     let patch = format!("/repos/example/homelab/issues/comments/{}", comment.id);
     wait_until(&daemon, 60, "the comment update", || {
@@ -884,6 +886,7 @@ async fn a_remote_pull_request_head_is_fetched_from_refs_pull() {
         "ghp-remote-token",
     );
     daemon.wait_healthy(60).await;
+    sim.open_pull(9, "feature", &head);
     let accepted = send_pull_request(&daemon, "s3cret-0123456789", "r-1", "opened", 9, &head).await;
     assert_eq!(accepted, reqwest::StatusCode::ACCEPTED);
     let comments = "/repos/example/homelab/issues/9/comments";
@@ -912,9 +915,11 @@ async fn a_remote_pull_request_head_is_fetched_from_refs_pull() {
         main
     );
 
-    // A head the remote does not have: reported in the log, nothing sent to GitHub.
+    // A head the remote does not have: reported in the log, nothing sent to GitHub but
+    // the question for the pull request's current head.
     let before = sim.requests().len();
     let missing = "1111111111111111111111111111111111111111";
+    sim.open_pull(9, "feature", missing);
     send_pull_request(
         &daemon,
         "s3cret-0123456789",
@@ -930,5 +935,90 @@ async fn a_remote_pull_request_head_is_fetched_from_refs_pull() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(daemon.log().contains(missing));
-    assert_eq!(sim.requests().len(), before);
+    let after: Vec<_> = sim.requests()[before..].iter().map(summary).collect();
+    assert_eq!(
+        after,
+        [(
+            "GET".to_owned(),
+            "/repos/example/homelab/pulls/9".to_owned()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_pull_request_payload_never_previews_an_old_head() {
+    let dir = repo_with(&[("definitions/web.yaml", app("web", 8080, ""))]);
+    switch_to_new_branch(dir.path(), "feature");
+    support::write(dir.path(), "definitions/web.yaml", &app("web", 8081, ""));
+    let old = support::git_commit_all(dir.path(), "port 8081");
+    support::write(dir.path(), "definitions/web.yaml", &app("web", 8082, ""));
+    let current = support::git_commit_all(dir.path(), "port 8082");
+    let sim = GithubSim::start("example", "homelab", "ghp-replay-token", None).await;
+    let state = tempfile::tempdir().unwrap();
+    // No polling during the test: only webhooks start previews.
+    let config = format!(
+        "[source]\npoll_interval_seconds = 3600\n\n[policy]\napply = \"manual\"\n\n\
+         [propose.github]\nowner = \"example\"\nrepo = \"homelab\"\napi_url = \"{}\"\n",
+        sim.url
+    );
+    let secret = "replay-secret-0123456789";
+    let daemon = start(
+        dir.path().to_str().unwrap(),
+        state.path(),
+        &config,
+        secret,
+        "ghp-replay-token",
+    );
+    daemon.wait_healthy(60).await;
+    sim.open_pull(7, "feature", &current);
+    send_pull_request(&daemon, secret, "p-1", "synchronize", 7, &current).await;
+    wait_until(&daemon, 60, "the preview of the current head", || {
+        count(&sim, "POST", "/repos/example/homelab/issues/7/comments") == 1
+    })
+    .await;
+    let comment = sim.comments().pop().unwrap();
+    assert!(comment.body.contains("8082"), "{}", comment.body);
+
+    // A captured payload of the old head, replayed under a new delivery id (GitHub does
+    // not sign the id): valid signature, accepted, and ignored.
+    let replayed = send_pull_request(&daemon, secret, "p-forged", "synchronize", 7, &old).await;
+    assert_eq!(replayed, reqwest::StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !daemon.log().contains("stale pull_request payload ignored") {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(daemon.log().contains(&old), "the log names the stale head");
+    assert_eq!(
+        count(
+            &sim,
+            "POST",
+            &format!("/repos/example/homelab/statuses/{old}")
+        ),
+        0,
+        "the old head got a commit status"
+    );
+    let patch = format!("/repos/example/homelab/issues/comments/{}", comment.id);
+    assert_eq!(
+        count(&sim, "PATCH", &patch),
+        0,
+        "the comment was overwritten"
+    );
+    assert!(sim.comments()[0].body.contains("8082"));
+
+    // A closed pull request: a late payload of its last head previews nothing either.
+    support::write(dir.path(), "definitions/web.yaml", &app("web", 8083, ""));
+    let last = support::git_commit_all(dir.path(), "port 8083");
+    sim.open_pull(7, "feature", &last);
+    sim.close_pull(7);
+    send_pull_request(&daemon, secret, "p-late", "synchronize", 7, &last).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !daemon
+        .log()
+        .contains("pull request is closed: not previewed")
+    {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&sim, "PATCH", &patch), 0);
 }

@@ -5,6 +5,13 @@
 //! head is fetched into the mirror as `refs/homelabd/pull/<N>`, outside the refs the loop
 //! reads.
 //!
+//! Only the current head is previewed: with `[propose.github]`, every preview first asks
+//! GitHub for the pull request (`GET .../pulls/{number}`), and a head that is no longer
+//! the pull request's (a replayed or late webhook payload: GitHub does not sign the
+//! delivery id) or a closed pull request is ignored with a log line. The payload's head
+//! is never trusted on its own. Without `[propose.github]` a preview is reported only in
+//! the log.
+//!
 //! Bounds: one preview per pull request at a time (a newer head arriving meanwhile is
 //! previewed next; older queued heads are dropped), at most [`MAX_CONCURRENT`] previews
 //! in all, and the last previewed head of each pull request is remembered so an
@@ -145,7 +152,8 @@ impl Previews {
                 preview_and_report(&job, number, &sha).await
             };
             match &outcome {
-                Ok(report) => tracing::info!(
+                Ok(None) => {}
+                Ok(Some(report)) => tracing::info!(
                     pull = number, head = %sha, valid = report.valid,
                     created = report.counts.created, changed = report.counts.changed,
                     removed = report.counts.removed, errors = report.errors.len(),
@@ -158,7 +166,7 @@ impl Previews {
             let next = finish(
                 self.lock().entry(number).or_default(),
                 &sha,
-                outcome.is_ok(),
+                matches!(outcome, Ok(Some(_))),
             );
             match next {
                 Some(next) => sha = next,
@@ -196,7 +204,29 @@ fn finish(state: &mut PullState, sha: &str, ok: bool) -> Option<String> {
     next
 }
 
-async fn preview_and_report(job: &Job, number: u64, sha: &str) -> Result<Report, PreviewError> {
+/// Previews `sha` and reports it, if it is still the pull request's head; `None` when it
+/// is not (logged).
+async fn preview_and_report(
+    job: &Job,
+    number: u64,
+    sha: &str,
+) -> Result<Option<Report>, PreviewError> {
+    if let Some(gh) = &job.github {
+        match github::judge(&github::pull_head(gh, number).await?, sha) {
+            github::Verdict::Current => {}
+            github::Verdict::Stale { current } => {
+                tracing::warn!(
+                    pull = number, announced = %sha, %current,
+                    "stale pull_request payload ignored: the announced head is not the pull request's current head"
+                );
+                return Ok(None);
+            }
+            github::Verdict::Closed => {
+                tracing::info!(pull = number, head = %sha, "pull request is closed: not previewed");
+                return Ok(None);
+            }
+        }
+    }
     let blocking = job.clone();
     let head = sha.to_owned();
     let report = tokio::task::spawn_blocking(move || preview_pull(&blocking, number, &head))
@@ -218,7 +248,7 @@ async fn preview_and_report(job: &Job, number: u64, sha: &str) -> Result<Report,
             "no [propose.github]: the preview is not reported anywhere but this log"
         ),
     }
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// Fetches the pull request's head where needed, and previews it against the tracked

@@ -7,7 +7,10 @@
 //!   (paged), then `PATCH /repos/{owner}/{repo}/issues/comments/{id}` on the comment
 //!   carrying the marker, or `POST /repos/{owner}/{repo}/issues/{number}/comments` when
 //!   there is none: one comment per pull request, updated in place on every push;
-//! - `GET /repos/{owner}/{repo}/pulls?state=open` for polling.
+//! - `GET /repos/{owner}/{repo}/pulls?state=open` for polling;
+//! - `GET /repos/{owner}/{repo}/pulls/{number}` before every preview: the pull request's
+//!   current head and state, so a replayed or late webhook payload cannot have an old
+//!   head previewed ([`PullHead`], [`judge`]).
 
 use super::PreviewError;
 use super::format::{self, MARKER};
@@ -31,6 +34,66 @@ pub struct OpenPull {
     pub head_sha: String,
     /// The branch it merges into.
     pub base: Option<String>,
+}
+
+/// A pull request as GitHub has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullHead {
+    /// The head commit, 40 lowercase hex digits.
+    pub sha: String,
+    /// `state` is `open`.
+    pub open: bool,
+}
+
+/// Whether a head announced by a webhook or a poll is to be previewed, judged against
+/// what GitHub says the pull request is now. Pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The announced head is the current one: preview it.
+    Current,
+    /// The pull request has moved on (a replayed or late payload): ignore it.
+    Stale { current: String },
+    /// The pull request is closed: nothing to preview.
+    Closed,
+}
+
+/// Judges `announced` against `now`.
+pub fn judge(now: &PullHead, announced: &str) -> Verdict {
+    if !now.open {
+        Verdict::Closed
+    } else if now.sha.eq_ignore_ascii_case(announced) {
+        Verdict::Current
+    } else {
+        Verdict::Stale {
+            current: now.sha.clone(),
+        }
+    }
+}
+
+/// `GET /repos/{owner}/{repo}/pulls/{number}`: the pull request's current head and state.
+pub async fn pull_head(github: &GitHubSettings, number: u64) -> Result<PullHead, PreviewError> {
+    within(github, async {
+        let crab = github_client(github)?;
+        let route = format!("/repos/{}/{}/pulls/{number}", github.owner, github.repo);
+        let pull: Value = crab
+            .get(route, None::<&()>)
+            .await
+            .map_err(|e| failed(&format!("reading pull request #{number}"), e))?;
+        let sha = pull
+            .get("head")
+            .and_then(|h| h.get("sha"))
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .filter(|s| super::event::is_commit_id(s))
+            .ok_or_else(|| {
+                PreviewError::GitHub(format!(
+                    "pull request #{number}: GitHub's answer has no head commit"
+                ))
+            })?;
+        let open = pull.get("state").and_then(Value::as_str) == Some("open");
+        Ok(PullHead { sha, open })
+    })
+    .await
 }
 
 /// What reporting did, for logs and tests.
@@ -223,6 +286,24 @@ pub async fn open_pulls(github: &GitHubSettings) -> Result<Vec<OpenPull>, Previe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_current_head_of_an_open_pull_request_is_previewed() {
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        let open = PullHead {
+            sha: b.clone(),
+            open: true,
+        };
+        assert_eq!(judge(&open, &b), Verdict::Current);
+        assert_eq!(judge(&open, &b.to_ascii_uppercase()), Verdict::Current);
+        assert_eq!(judge(&open, &a), Verdict::Stale { current: b.clone() });
+        let closed = PullHead {
+            sha: b.clone(),
+            open: false,
+        };
+        assert_eq!(judge(&closed, &b), Verdict::Closed);
+    }
 
     #[test]
     fn only_a_marked_comment_by_the_token_user_is_ours() {

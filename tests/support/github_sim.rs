@@ -10,7 +10,10 @@
 //!
 //! - `GET /user` — "Get the authenticated user": the token's user, `homelabd-bot`;
 //! - `GET /repos/{owner}/{repo}/pulls` — "List pull requests" (`state=open`): the pull
-//!   requests registered with [`GithubSim::open_pull`];
+//!   requests registered with [`GithubSim::open_pull`] and not closed;
+//! - `GET /repos/{owner}/{repo}/pulls/{pull_number}` — "Get a pull request": 200 with the
+//!   pull-request object (`state` `open`, or `closed` after [`GithubSim::close_pull`],
+//!   with `closed_at`); 404 "Not Found" for a number never registered;
 //! - `POST /repos/{owner}/{repo}/statuses/{sha}` — "Create a commit status": JSON
 //!   `state` (error, failure, pending, success; else 422), `context`, `description`
 //!   (at most 140 characters; else 422); 201;
@@ -63,6 +66,8 @@ struct Sim {
     comments: Mutex<Vec<SimComment>>,
     /// Open pull requests for `GET .../pulls`: (number, head branch, head sha).
     open_pulls: Mutex<Vec<(u64, String, String)>>,
+    /// Pull requests closed with [`GithubSim::close_pull`], same shape.
+    closed_pulls: Mutex<Vec<(u64, String, String)>>,
 }
 
 /// An issue comment held by the simulator.
@@ -116,6 +121,7 @@ impl GithubSim {
             fail_pulls: Mutex::new(None),
             comments: Mutex::new(Vec::new()),
             open_pulls: Mutex::new(Vec::new()),
+            closed_pulls: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/repos/{owner}/{repo}", get(get_repository))
@@ -123,6 +129,7 @@ impl GithubSim {
                 "/repos/{owner}/{repo}/pulls",
                 get(list_pulls).post(create_pull),
             )
+            .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
             .route("/user", get(authenticated_user))
             .route("/repos/{owner}/{repo}/statuses/{sha}", post(create_status))
             .route(
@@ -156,6 +163,14 @@ impl GithubSim {
         let mut pulls = self.sim.open_pulls.lock().unwrap();
         pulls.retain(|(n, _, _)| *n != number);
         pulls.push((number, head_ref.to_owned(), head_sha.to_owned()));
+    }
+
+    /// Closes pull request `number`: no longer listed, `state: closed` when read.
+    pub fn close_pull(&self, number: u64) {
+        let mut open = self.sim.open_pulls.lock().unwrap();
+        let closed: Vec<_> = open.iter().filter(|p| p.0 == number).cloned().collect();
+        open.retain(|p| p.0 != number);
+        self.sim.closed_pulls.lock().unwrap().extend(closed);
     }
 
     /// Adds a comment by `login` to issue `number` (someone else's, for example).
@@ -535,6 +550,45 @@ async fn list_pulls(
         })
         .collect();
     (StatusCode::OK, axum::Json(pulls)).into_response()
+}
+
+async fn get_pull(
+    State(sim): State<Arc<Sim>>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&sim, &method, &uri, &headers, &body);
+    if let Some(refused) = refuse(&sim, &headers, &owner, &repo) {
+        return refused;
+    }
+    let find = |list: &Mutex<Vec<(u64, String, String)>>| {
+        list.lock().unwrap().iter().find(|p| p.0 == number).cloned()
+    };
+    let (found, open) = match find(&sim.open_pulls) {
+        Some(p) => (p, true),
+        None => match find(&sim.closed_pulls) {
+            Some(p) => (p, false),
+            None => return error(StatusCode::NOT_FOUND, "Not Found"),
+        },
+    };
+    let base_sha = branch_sha(&sim, "main").unwrap_or_else(|| "0".repeat(40));
+    let mut pull = pull_request(
+        &sim,
+        number,
+        "preview me",
+        None,
+        (&found.1, &found.2),
+        ("main", &base_sha),
+    );
+    if !open {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        pull["state"] = json!("closed");
+        pull["closed_at"] = json!(now);
+    }
+    (StatusCode::OK, axum::Json(pull)).into_response()
 }
 
 async fn create_status(
