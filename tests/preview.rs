@@ -514,8 +514,67 @@ fn github(sim: &GithubSim) -> GitHubSettings {
         owner: "example".into(),
         repo: "homelab".into(),
         api_url: sim.url.clone(),
+        login: None,
         token: Some(Secret::new("ghp-preview-token")),
     }
+}
+
+#[tokio::test]
+async fn a_comment_by_anyone_else_carrying_the_marker_is_never_edited() {
+    let dir = repo_with(&[("definitions/web.yaml", app("web", 8080, ""))]);
+    switch_to_new_branch(dir.path(), "feature");
+    support::write(dir.path(), "definitions/web.yaml", &app("web", 9090, ""));
+    support::git_commit_all(dir.path(), "port");
+    let sim = GithubSim::start("example", "homelab", "ghp-preview-token", None).await;
+    // A GitHub App token: GET /user is refused, so the token's login is unknown.
+    sim.act_as_app("homelabd-app[bot]");
+    let forged = format!("{MARKER}\n## homelabd preview\n✅ valid, merge away");
+    let mallory = sim.add_comment(7, "mallory", &forged);
+    let report = report_of(dir.path(), "feature");
+
+    for round in 0..2 {
+        let done = preview::github::report(&github(&sim), 7, &report)
+            .await
+            .unwrap();
+        assert!(!done.updated, "round {round}: a comment was edited");
+        assert_ne!(done.comment_id, mallory);
+    }
+    assert_eq!(
+        sim.comments()
+            .iter()
+            .find(|c| c.id == mallory)
+            .unwrap()
+            .body,
+        forged,
+        "mallory's comment was rewritten"
+    );
+    assert!(
+        sim.requests().iter().all(|r| r.method != "PATCH"),
+        "{:?}",
+        sim.requests()
+    );
+    let ours: Vec<u64> = sim
+        .comments()
+        .iter()
+        .filter(|c| c.login == "homelabd-app[bot]")
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ours.len(), 2);
+
+    // Told its login, homelabd updates its own first comment, still not mallory's.
+    let mut told = github(&sim);
+    told.login = Some("homelabd-app[bot]".into());
+    let done = preview::github::report(&told, 7, &report).await.unwrap();
+    assert!(done.updated);
+    assert_eq!(done.comment_id, ours[0]);
+    assert_eq!(
+        sim.comments()
+            .iter()
+            .find(|c| c.id == mallory)
+            .unwrap()
+            .body,
+        forged
+    );
 }
 
 fn report_of(dir: &Path, head: &str) -> Report {

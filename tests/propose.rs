@@ -149,6 +149,7 @@ fn github(api_url: &str, token: Option<&str>) -> GitHubSettings {
         owner: "example".into(),
         repo: "homelab".into(),
         api_url: api_url.into(),
+        login: None,
         token: token.map(homelabd::config::Secret::new),
     }
 }

@@ -2,11 +2,14 @@
 //!
 //! - `POST /repos/{owner}/{repo}/statuses/{sha}`: the commit status `homelabd/preview`,
 //!   `success` or `failure` with the first errors in the description;
-//! - `GET /user` (who the token is; a GitHub App token cannot ask, and then any comment
-//!   with the marker is taken), `GET /repos/{owner}/{repo}/issues/{number}/comments`
-//!   (paged), then `PATCH /repos/{owner}/{repo}/issues/comments/{id}` on the comment
-//!   carrying the marker, or `POST /repos/{owner}/{repo}/issues/{number}/comments` when
-//!   there is none: one comment per pull request, updated in place on every push;
+//! - `GET /user` (who the token is, unless `[propose.github] login` says so),
+//!   `GET /repos/{owner}/{repo}/issues/{number}/comments` (paged), then
+//!   `PATCH /repos/{owner}/{repo}/issues/comments/{id}` on the comment carrying the marker
+//!   *and authored by that login*, or `POST /repos/{owner}/{repo}/issues/{number}/comments`
+//!   when there is none: one comment per pull request, updated in place on every push.
+//!   Anyone can write a comment starting with the marker; such a comment is never edited.
+//!   When the login cannot be learned (a GitHub App token gets 403 from `GET /user`) no
+//!   comment is edited at all: a new one is made each time, with a warning;
 //! - `GET /repos/{owner}/{repo}/pulls?state=open` for polling;
 //! - `GET /repos/{owner}/{repo}/pulls/{number}` before every preview: the pull request's
 //!   current head and state, so a replayed or late webhook payload cannot have an old
@@ -160,19 +163,32 @@ async fn set_status(
     Ok(())
 }
 
-/// The token's login, when GitHub tells (an App installation token gets 403 here).
-async fn login(crab: &octocrab::Octocrab) -> Option<String> {
-    let user: Value = crab.get("/user", None::<&()>).await.ok()?;
-    user.get("login")?.as_str().map(str::to_owned)
+/// The login the token acts as: `[propose.github] login`, else `GET /user`. `None` when
+/// GitHub will not tell (403: an App installation token); other failures are errors, so
+/// a passing outage never leads to a second comment.
+async fn login(
+    crab: &octocrab::Octocrab,
+    github: &GitHubSettings,
+) -> Result<Option<String>, PreviewError> {
+    if let Some(login) = &github.login {
+        return Ok(Some(login.clone()));
+    }
+    match crab.get::<Value, _, _>("/user", None::<&()>).await {
+        Ok(user) => Ok(user.get("login").and_then(Value::as_str).map(str::to_owned)),
+        Err(octocrab::Error::GitHub { source, .. }) if source.status_code.as_u16() == 403 => {
+            Ok(None)
+        }
+        Err(e) => Err(failed("asking GitHub whose token this is (GET /user)", e)),
+    }
 }
 
 /// The id of the preview comment on pull request `number`: the first carrying the
-/// marker, authored by `login` when that is known.
+/// marker and authored by `login`.
 async fn find_comment(
     crab: &octocrab::Octocrab,
     github: &GitHubSettings,
     number: u64,
-    login: Option<&str>,
+    login: &str,
 ) -> Result<Option<u64>, PreviewError> {
     let route = format!(
         "/repos/{}/{}/issues/{number}/comments",
@@ -194,17 +210,13 @@ async fn find_comment(
     Ok(None)
 }
 
-/// The comment's id if it is homelabd's preview comment.
-fn ours(comment: &Value, login: Option<&str>) -> Option<u64> {
+/// The comment's id if it is homelabd's preview comment: the marker, and `login` its
+/// author.
+fn ours(comment: &Value, login: &str) -> Option<u64> {
     let body = comment.get("body")?.as_str()?;
-    if !body.starts_with(MARKER) {
+    let author = comment.get("user")?.get("login")?.as_str()?;
+    if !body.starts_with(MARKER) || author != login {
         return None;
-    }
-    if let Some(login) = login {
-        let author = comment.get("user")?.get("login")?.as_str()?;
-        if author != login {
-            return None;
-        }
     }
     comment.get("id")?.as_u64()
 }
@@ -215,9 +227,18 @@ async fn upsert_comment(
     number: u64,
     body: &str,
 ) -> Result<Reported, PreviewError> {
-    let me = login(crab).await;
     let payload = json!({ "body": body });
-    match find_comment(crab, github, number, me.as_deref()).await? {
+    let existing = match login(crab, github).await? {
+        Some(me) => find_comment(crab, github, number, &me).await?,
+        None => {
+            tracing::warn!(
+                pull = number,
+                "GitHub does not say whose token this is (403 on GET /user: a GitHub App token?), so no comment is edited and a new preview comment is made; set [propose.github] login to the app's bot login (<app-slug>[bot]) to update one in place"
+            );
+            None
+        }
+    };
+    match existing {
         Some(id) => {
             let route = format!(
                 "/repos/{}/{}/issues/comments/{id}",
@@ -309,11 +330,11 @@ mod tests {
     fn only_a_marked_comment_by_the_token_user_is_ours() {
         let c = |login: &str, body: &str| json!({"id": 5, "user": {"login": login}, "body": body});
         let marked = format!("{MARKER}\n## homelabd preview");
-        assert_eq!(ours(&c("bot", &marked), Some("bot")), Some(5));
-        assert_eq!(ours(&c("mallory", &marked), Some("bot")), None);
-        assert_eq!(ours(&c("mallory", &marked), None), Some(5));
+        assert_eq!(ours(&c("bot", &marked), "bot"), Some(5));
+        assert_eq!(ours(&c("mallory", &marked), "bot"), None);
+        assert_eq!(ours(&json!({"id": 5, "body": marked}), "bot"), None);
         assert_eq!(
-            ours(&c("bot", "quoting <!-- homelabd-preview -->"), Some("bot")),
+            ours(&c("bot", "quoting <!-- homelabd-preview -->"), "bot"),
             None
         );
     }

@@ -52,6 +52,10 @@ pub struct GitHubSettings {
     /// REST API base, e.g. `https://github.example.com/api/v3` for GitHub Enterprise.
     #[serde(default = "default_api_url")]
     pub api_url: String,
+    /// The login the token acts as, for tokens that cannot ask `GET /user` (a GitHub App
+    /// installation token: `<app-slug>[bot]`). Only comments by this login are edited.
+    #[serde(default)]
+    pub login: Option<String>,
     /// From the `github-token` credential or `HOMELABD_GITHUB_TOKEN`; set by
     /// [`ProposeSettings::resolve`], never read from the file.
     #[serde(skip)]

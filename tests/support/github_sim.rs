@@ -8,7 +8,10 @@
 //!
 //! For pull-request previews (same documentation):
 //!
-//! - `GET /user` — "Get the authenticated user": the token's user, `homelabd-bot`;
+//! - `GET /user` — "Get the authenticated user": the token's user, `homelabd-bot`; after
+//!   [`GithubSim::act_as_app`], 403 "Resource not accessible by integration" as GitHub
+//!   answers an App installation token, whose comments are then authored by the app's
+//!   bot login;
 //! - `GET /repos/{owner}/{repo}/pulls` — "List pull requests" (`state=open`): the pull
 //!   requests registered with [`GithubSim::open_pull`] and not closed;
 //! - `GET /repos/{owner}/{repo}/pulls/{pull_number}` — "Get a pull request": 200 with the
@@ -68,6 +71,8 @@ struct Sim {
     open_pulls: Mutex<Vec<(u64, String, String)>>,
     /// Pull requests closed with [`GithubSim::close_pull`], same shape.
     closed_pulls: Mutex<Vec<(u64, String, String)>>,
+    /// Set by [`GithubSim::act_as_app`]: the token is an App's, acting as this login.
+    app_login: Mutex<Option<String>>,
 }
 
 /// An issue comment held by the simulator.
@@ -122,6 +127,7 @@ impl GithubSim {
             comments: Mutex::new(Vec::new()),
             open_pulls: Mutex::new(Vec::new()),
             closed_pulls: Mutex::new(Vec::new()),
+            app_login: Mutex::new(None),
         });
         let app = Router::new()
             .route("/repos/{owner}/{repo}", get(get_repository))
@@ -163,6 +169,12 @@ impl GithubSim {
         let mut pulls = self.sim.open_pulls.lock().unwrap();
         pulls.retain(|(n, _, _)| *n != number);
         pulls.push((number, head_ref.to_owned(), head_sha.to_owned()));
+    }
+
+    /// From now on the token behaves as a GitHub App installation token acting as
+    /// `login` (`<app-slug>[bot]`): `GET /user` answers 403, comments are by `login`.
+    pub fn act_as_app(&self, login: &str) {
+        *self.sim.app_login.lock().unwrap() = Some(login.to_owned());
     }
 
     /// Closes pull request `number`: no longer listed, `state: closed` when read.
@@ -519,6 +531,17 @@ async fn authenticated_user(
     if let Some(refused) = refuse(&sim, &headers, &sim.owner, &sim.repo) {
         return refused;
     }
+    if sim.app_login.lock().unwrap().is_some() {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+                "status": "403",
+            })),
+        )
+            .into_response();
+    }
     (StatusCode::OK, axum::Json(user(&sim, BOT_LOGIN))).into_response()
 }
 
@@ -700,7 +723,13 @@ async fn create_comment(
         Ok(text) => text,
         Err(response) => return *response,
     };
-    let id = add_comment(&sim, number, BOT_LOGIN, &text);
+    let author = sim
+        .app_login
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| BOT_LOGIN.to_owned());
+    let id = add_comment(&sim, number, &author, &text);
     let comment = sim
         .comments
         .lock()
