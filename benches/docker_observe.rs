@@ -63,6 +63,7 @@ fn main() {
             provider: Provider::Docker,
             rendered_dir: rendered.clone(),
             work_dir: rendered,
+            secrets: Default::default(),
         });
     }
     println!("started {n} containers in {:.1?}", started.elapsed());

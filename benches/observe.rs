@@ -61,6 +61,7 @@ async fn run() {
                 provider: Provider::Proxmox,
                 rendered_dir,
                 work_dir: dir.path().join("work").join(name),
+                secrets: Default::default(),
             }
         })
         .collect();

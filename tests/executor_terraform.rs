@@ -17,6 +17,7 @@ use homelabd::config::Secret;
 use homelabd::model::Provider;
 use homelabd::observe::terraform::TerraformObserver;
 use homelabd::observe::{DeviationKind, Observer, Target};
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,6 +86,7 @@ impl Resource {
             provider: Provider::Proxmox,
             rendered_dir: self.rendered.clone(),
             work_dir: self.work.clone(),
+            secrets: Default::default(),
         }
     }
 
@@ -450,12 +452,20 @@ fn ansible_playbook() -> Option<PathBuf> {
 }
 
 fn render_localbox(r: &Resource, with_hosts_output: bool) {
+    render_box(r, "ansible/localbox", with_hosts_output);
+}
+
+/// Renders `fixture` (a localbox variant) with its inventory pointing at `r.outside`.
+fn render_box(r: &Resource, fixture: &str, with_hosts_output: bool) {
     let inventory = std::fs::read_to_string(
-        support::root().join("tests/fixtures/ansible/localbox/ansible/inventory.yml"),
+        support::root()
+            .join("tests/fixtures")
+            .join(fixture)
+            .join("ansible/inventory.yml"),
     )
     .unwrap()
     .replace("@OUT_DIR@", &r.outside.display().to_string());
-    r.render("ansible/localbox", &[("ansible/inventory.yml", inventory)]);
+    r.render(fixture, &[("ansible/inventory.yml", inventory)]);
     if !with_hosts_output {
         std::fs::remove_file(r.rendered.join("outputs.tf")).unwrap();
     }
@@ -541,4 +551,99 @@ async fn a_playbook_without_ansible_installed_fails_after_terraform_applied() {
     );
     assert_eq!(report.runs.len(), 3);
     assert!(!r.outside.join("configured-localbox.txt").exists());
+}
+
+/// Every file under `dir` (recursively) that contains `value`.
+fn files_containing(dir: &Path, value: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .unwrap()
+                .windows(value.len())
+                .any(|w| w == value.as_bytes())
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn secrets_reach_terraform_and_the_playbook_only_through_their_environment() {
+    let (Some(tf), Some(ansible)) = (terraform(), ansible_playbook()) else {
+        return support::skip("secrets to terraform", "terraform or ansible-core missing");
+    };
+    let value = "pw-7Qx!unique-to-this-test";
+    let r = Resource::new();
+    render_box(&r, "secrets/localbox", true);
+    let mut req = r.req();
+    req.secrets.insert("TF_VAR_db_password", value);
+    req.secrets.insert("SECRET_DB_PASSWORD", value);
+    let ex = TerraformExecutor::new(Provider::Proxmox, &settings(&tf, Some(&ansible)), None);
+    let report = ex.apply(&req, &runner_default()).await;
+    assert_applied(&report);
+
+    // The playbook got the value (the configured "host" has it) ...
+    let installed = r.outside.join("db-password-localbox.txt");
+    assert_eq!(std::fs::read_to_string(installed).unwrap(), value);
+    // ... and terraform did: its state holds the value's digest, not the value.
+    let state = std::fs::read_to_string(r.work.join("terraform.tfstate")).unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(value.as_bytes()));
+    assert!(state.contains(&digest), "terraform did not see the value");
+    // Nothing homelabd keeps holds it: not the work or rendered directory, not the
+    // arguments, not the captured output — where the playbook printed it, `***` stands.
+    assert_eq!(files_containing(&r.work, value), Vec::<PathBuf>::new());
+    assert_eq!(files_containing(&r.rendered, value), Vec::<PathBuf>::new());
+    for run in &report.runs {
+        let all = format!("{:?} {} {}", run.argv, run.stdout_tail, run.stderr_tail);
+        assert!(!all.contains(value), "{all}");
+    }
+    let playbook = report.runs.last().unwrap();
+    assert!(
+        playbook.stdout_tail.contains("connecting with ***"),
+        "{}",
+        playbook.stdout_tail
+    );
+
+    // The drift check plans with the same inputs: no false drift from the secret.
+    let observer = TerraformObserver::with_credentials(
+        &settings(&tf, Some(&ansible)),
+        runner_default(),
+        BTreeMap::new(),
+    );
+    let mut target = r.target();
+    target.secrets = req.secrets.clone();
+    let seen = observer
+        .observe(std::slice::from_ref(&target))
+        .await
+        .unwrap();
+    assert!(seen.failed.is_empty(), "{:?}", seen.failed);
+    assert!(seen.observations[0].deviations.is_empty());
+
+    // A rotated value is a real change terraform plans and applies.
+    let rotated = "pw-rotated-8Zk";
+    let mut req2 = r.req();
+    req2.secrets.insert("TF_VAR_db_password", rotated);
+    req2.secrets.insert("SECRET_DB_PASSWORD", rotated);
+    target.secrets = req2.secrets.clone();
+    let drift = observer
+        .observe(std::slice::from_ref(&target))
+        .await
+        .unwrap();
+    assert_eq!(drift.observations[0].deviations.len(), 1);
+    assert_applied(&ex.apply(&req2, &runner_default()).await);
+    let installed = r.outside.join("db-password-localbox.txt");
+    assert_eq!(std::fs::read_to_string(installed).unwrap(), rotated);
+    let state = std::fs::read_to_string(r.work.join("terraform.tfstate")).unwrap();
+    assert!(state.contains(&hex::encode(sha2::Sha256::digest(rotated.as_bytes()))));
+
+    // Destroy gets them too (terraform evaluates the configuration's variables).
+    let destroyed = ex.destroy(&req2, &runner_default()).await;
+    assert_eq!(destroyed.outcome, ApplyOutcome::Applied);
 }

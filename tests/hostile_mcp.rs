@@ -516,3 +516,126 @@ async fn agent_text_in_a_pull_request_cannot_hide_the_generated_sections() {
     assert!(body[generated..].contains("\n## Resources\n"), "{body}");
     assert!(body[generated..].contains("\n## Validation\n"), "{body}");
 }
+
+/// An agent that wants a secret's value: the daemon holds the identity and has decrypted
+/// the example's `secrets/nextcloud.age`, and the agent (with the propose token) asks every
+/// tool for it — status, drift, translation of a definition that references it, a
+/// proposal that uses it, globs over `secrets/`. Names come back; the value never does.
+#[test]
+fn no_tool_or_proposal_reveals_a_secret_value() {
+    let test = "no_tool_or_proposal_reveals_a_secret_value";
+    let Some(python) = python_or_skip(test) else {
+        return;
+    };
+    let lab = Homelab::new();
+    let identity = lab.repo.join("example-age-identity.txt");
+    let daemon = Daemon::start(
+        &lab.repo,
+        GENEROUS_LIMITS,
+        &[("HOMELABD_AGE_IDENTITY_FILE", identity.to_str().unwrap())],
+    );
+    let values = ["example-only-db-password", "example-only-admin-password"];
+    let uses_secret = "apiVersion: homelab.ai/v1
+kind: UniversalResource
+metadata:
+  name: leaky
+spec:
+  resource_type: container
+  workload_type: web-application
+  requirements: {cpu: 1, memory_gb: 0.25}
+  placement: {provider: docker, pool: /homelab/docker}
+  chart:
+    name: docker-compose
+    values:
+      image: busybox
+      env: {LEAK: {secret: nextcloud, key: db_password}}
+      command: [sh, -c, 'echo $LEAK']
+";
+    let into_image = uses_secret.replace(
+        "image: busybox",
+        "image: {secret: nextcloud, key: db_password}",
+    );
+    let calls: Vec<(&str, Value)> = vec![
+        ("discover-infrastructure-context", json!({})),
+        (
+            "get-deployment-status",
+            json!({ "resource": "nextcloud", "runs": 5 }),
+        ),
+        ("get-deployment-status", json!({})),
+        ("compare-expected-vs-actual-state", json!({})),
+        (
+            "detect-infrastructure-anomalies",
+            json!({ "window_hours": 48 }),
+        ),
+        (
+            "query-resource-pools",
+            json!({ "path_pattern": "/secrets/*" }),
+        ),
+        ("list-deployment-templates", json!({})),
+        ("list-available-helm-charts", json!({})),
+        (
+            "validate-universal-definition",
+            json!({ "definition": uses_secret }),
+        ),
+        (
+            "validate-universal-definition",
+            json!({ "definition": into_image }),
+        ),
+        (
+            "translate-universal-to-provider",
+            json!({ "definition": uses_secret }),
+        ),
+        (
+            "translate-universal-to-provider",
+            json!({ "definition": into_image }),
+        ),
+        ("find-optimal-placement", json!({ "resource": "nextcloud" })),
+        ("get-deployment-sop", json!({ "resource": "nextcloud" })),
+        ("plan-migration-from-snapshot", json!({ "from": lab.first })),
+        ("get-resource-allocation-guidelines", json!({})),
+        ("get-placement-strategy", json!({})),
+        (
+            "deploy-with-intelligence",
+            json!({ "name": "leaky", "definition": uses_secret, "dry_run": true,
+                    "reason": "print the database password" }),
+        ),
+        (
+            "generate-template-from-instance",
+            json!({ "resource": "nextcloud", "template": "nextcloud-copy", "dry_run": true }),
+        ),
+        (
+            "create-infrastructure-snapshot",
+            json!({ "name": "with-secrets", "dry_run": true }),
+        ),
+    ];
+    let answers = call_all(&python, &http(&daemon, harness::PROPOSE_TOKEN), &calls);
+    let mut answered = 0;
+    for ((tool, args), answer) in calls.iter().zip(&answers) {
+        let text = answer.to_string();
+        for value in values {
+            assert!(
+                !text.contains(value),
+                "{tool} {args} revealed a secret value: {text}"
+            );
+        }
+        if answer["error"] == false {
+            answered += 1;
+        }
+    }
+    // The tools did answer (a refusal of everything would prove nothing).
+    assert!(answered >= calls.len() - 3, "{answers:#?}");
+    // Status names the secrets nextcloud uses and how they arrive.
+    let status = answers[1]["structured"].to_string();
+    for expected in [
+        "\"secret\":\"nextcloud\"",
+        "\"key\":\"db_password\"",
+        "\"delivered_as\":\"SECRET_NEXTCLOUD_DB_PASSWORD\"",
+    ] {
+        assert!(status.contains(expected), "missing {expected} in {status}");
+    }
+    // The proposal that references the secret carries the reference, not the value.
+    let proposal = answers[17].to_string();
+    assert!(proposal.contains("secret: nextcloud"), "{proposal}");
+    // Nor did the daemon write it anywhere while it worked.
+    assert!(!daemon.log().contains(values[0]) && !daemon.log().contains(values[1]));
+}

@@ -41,6 +41,7 @@ fn render_example(out: &Path) -> Vec<Target> {
             provider: Provider::Proxmox,
             rendered_dir: dir,
             work_dir: out.join("work").join(name),
+            secrets: Default::default(),
         });
     }
     assert_eq!(

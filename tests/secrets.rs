@@ -16,6 +16,9 @@ use support::{example_basics, git_commit_all, write};
 /// Debian's `age` and `age-keygen` (installed by tests/support/install-age.sh when
 /// missing); false after a loud skip (a failure in strict mode) when they cannot be had.
 fn age_ready(test: &str) -> bool {
+    // One install at a time: the tests of this file start together.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let _ = Command::new("bash")
         .arg(support::root().join("tests/support/install-age.sh"))
         .status();
@@ -601,4 +604,167 @@ async fn a_container_gets_its_secret_at_apply_time_and_nothing_else_keeps_it() {
         &values,
     );
     assert_no_trace(&state_dir, &values);
+}
+
+/// The example homelab's secret, as a user first meets it: checked with the example key
+/// given in `[secrets] identity_file` of a config file, rendered as references only (a
+/// sensitive-free playbook lookup for the Proxmox VM, a bare variable for the
+/// container), listed by name and key, and a password written in clear refused.
+#[test]
+fn the_example_secret_is_checked_rendered_as_references_and_listed() {
+    let test = "the_example_secret_is_checked_rendered_as_references_and_listed";
+    if !age_ready(test) {
+        return;
+    }
+    let example = support::example_repo();
+    let values = ["example-only-db-password", "example-only-admin-password"];
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("homelabd.toml");
+    let identity = example.join("example-age-identity.txt");
+    std::fs::write(
+        &config,
+        format!(
+            "[secrets]\nidentity_file = {:?}\n",
+            identity.display().to_string()
+        ),
+    )
+    .unwrap();
+    let repo = example.to_str().unwrap();
+    let config_arg = config.to_str().unwrap();
+
+    let checked = homelabd(None, &["validate", repo, "--config", config_arg], None);
+    assert_eq!(checked.status.code(), Some(0), "{}", both(&checked));
+    assert!(!both(&checked).contains("secret keys were not checked"));
+    let unchecked = homelabd(None, &["validate", repo], None);
+    assert!(both(&unchecked).contains("secret keys were not checked: no age identity"));
+
+    let out = dir.path().join("out");
+    let render = homelabd(
+        Some(&identity),
+        &["render", repo, "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(render.status.success(), "{}", both(&render));
+    let bindings = |rel: &str| -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(out.join(rel).join("homelabd.secrets.json")).unwrap();
+        let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        list.iter()
+            .map(|b| {
+                (
+                    b["env"].as_str().unwrap().to_owned(),
+                    format!(
+                        "{}/{}",
+                        b["secret"].as_str().unwrap(),
+                        b["key"].as_str().unwrap()
+                    ),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        bindings("proxmox/nextcloud"),
+        [
+            (
+                "SECRET_NEXTCLOUD_ADMIN_PASSWORD".into(),
+                "nextcloud/admin_password".into()
+            ),
+            (
+                "SECRET_NEXTCLOUD_DB_PASSWORD".into(),
+                "nextcloud/db_password".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        bindings("docker/uptime-kuma"),
+        [(
+            "NEXTCLOUD_MONITOR_PASSWORD".into(),
+            "nextcloud/admin_password".into()
+        )]
+    );
+    let playbook =
+        std::fs::read_to_string(out.join("proxmox/nextcloud/ansible/playbook.yml")).unwrap();
+    assert!(
+        playbook.contains(
+            r#""nextcloud_db_password": "{{ lookup('ansible.builtin.env', 'SECRET_NEXTCLOUD_DB_PASSWORD') }}""#
+        ),
+        "{playbook}"
+    );
+    let compose = std::fs::read_to_string(out.join("docker/uptime-kuma/compose.yaml")).unwrap();
+    assert!(
+        compose.contains("\"NEXTCLOUD_MONITOR_PASSWORD\": null"),
+        "{compose}"
+    );
+    assert_no_trace(&out, &values);
+
+    let listed = homelabd(Some(&identity), &["secret", "list", "--repo", repo], None);
+    assert!(listed.status.success(), "{}", both(&listed));
+    let text = both(&listed);
+    assert!(
+        text.contains("nextcloud")
+            && text.contains("admin_password")
+            && text.contains("db_password"),
+        "{text}"
+    );
+    assert_not_in("secret list", &text, &values);
+
+    // A VM password can only be a reference: in clear it would be in git and the render.
+    let copy = tempfile::tempdir().unwrap();
+    support::copy_tree(&example, copy.path());
+    let nextcloud = copy.path().join("definitions/apps/nextcloud.yaml");
+    let text = std::fs::read_to_string(&nextcloud).unwrap();
+    std::fs::write(
+        &nextcloud,
+        text.replace(
+            "      ansible_vars:\n",
+            "      user_password: hunter2\n      ansible_vars:\n",
+        ),
+    )
+    .unwrap();
+    let refused = homelabd(
+        Some(&identity),
+        &["validate", copy.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
+    assert!(
+        both(&refused).contains("user_password must be a secret reference"),
+        "{}",
+        both(&refused)
+    );
+    // As a reference it becomes a sensitive Terraform variable, delivered as TF_VAR_*.
+    std::fs::write(
+        &nextcloud,
+        text.replace(
+            "      ansible_vars:\n",
+            "      user_password: {secret: nextcloud, key: admin_password}\n      ansible_vars:\n",
+        ),
+    )
+    .unwrap();
+    let out2 = copy.path().join("out");
+    let render = homelabd(
+        Some(&identity),
+        &[
+            "render",
+            copy.path().to_str().unwrap(),
+            "--out",
+            out2.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(render.status.success(), "{}", both(&render));
+    let main_tf = std::fs::read_to_string(out2.join("proxmox/nextcloud/main.tf")).unwrap();
+    assert!(
+        main_tf.contains("variable \"user_password\" {\n  type      = string\n  sensitive = true"),
+        "{main_tf}"
+    );
+    assert!(
+        main_tf.contains("user_password       = var.user_password"),
+        "{main_tf}"
+    );
+    assert!(bindings_in(&out2, "proxmox/nextcloud").contains("TF_VAR_user_password"));
+    assert_no_trace(&out2, &values);
+}
+
+fn bindings_in(out: &Path, rel: &str) -> String {
+    std::fs::read_to_string(out.join(rel).join("homelabd.secrets.json")).unwrap()
 }

@@ -196,7 +196,9 @@ impl TerraformExecutor {
             }
         };
         let inventory = if declares_output(work, HOSTS_OUTPUT) {
-            let run = runner.run(&self.hosts_output_cmd(work)).await;
+            let run = runner
+                .run(&self.hosts_output_cmd(work).secrets(&req.secrets))
+                .await;
             let result = if run.success() {
                 write_inventory(work, &run.stdout_tail)
             } else {
@@ -212,7 +214,7 @@ impl TerraformExecutor {
         };
         tracing::info!(resource = %req.resource, inventory = %inventory.display(), "ansible-playbook");
         let run = runner
-            .run(&ansible::playbook_cmd(&ansible_bin, work, &inventory))
+            .run(&ansible::playbook_cmd(&ansible_bin, work, &inventory).secrets(&req.secrets))
             .await;
         let error = (!run.success()).then(|| run.failure_summary());
         report.runs.push(run);
@@ -241,15 +243,15 @@ impl ToolExecutor for TerraformExecutor {
         }
         let work = &req.work_dir;
         tracing::info!(resource = %req.resource, provider = %self.provider, "terraform apply");
-        let report = ApplyReport::run_all(
-            runner,
-            &[
-                self.init_cmd(work),
-                self.plan_cmd(work),
-                self.apply_cmd(work),
-            ],
-        )
-        .await;
+        // Secret values reach terraform as `TF_VAR_*` (sensitive variables) and the
+        // playbook as environment variables it looks up; never as arguments or files.
+        let cmds = [
+            self.init_cmd(work),
+            self.plan_cmd(work),
+            self.apply_cmd(work),
+        ]
+        .map(|cmd| cmd.secrets(&req.secrets));
+        let report = ApplyReport::run_all(runner, &cmds).await;
         if report.outcome != ApplyOutcome::Applied
             || !work
                 .join(ansible::PLAYBOOK_DIR)
@@ -269,7 +271,9 @@ impl ToolExecutor for TerraformExecutor {
             return ApplyReport::nothing_to_do();
         }
         tracing::info!(resource = %req.resource, provider = %self.provider, "terraform destroy");
-        ApplyReport::run_all(runner, &[self.init_cmd(work), self.destroy_cmd(work)]).await
+        let cmds =
+            [self.init_cmd(work), self.destroy_cmd(work)].map(|cmd| cmd.secrets(&req.secrets));
+        ApplyReport::run_all(runner, &cmds).await
     }
 }
 

@@ -18,14 +18,22 @@ use std::collections::BTreeSet;
 
 /// The `[limits]` of `--config` (or `HOMELABD_CONFIG`), else the defaults.
 pub(super) fn limits(config: Option<&std::path::Path>) -> anyhow::Result<Limits> {
+    Ok(one_shot_config(config)?.0)
+}
+
+/// What the one-shot commands take from `--config`: `[limits]` and
+/// `[secrets] identity_file` (relative to the config file).
+fn one_shot_config(
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<(Limits, Option<std::path::PathBuf>)> {
     let Some(path) = config else {
-        return Ok(Limits::default());
+        return Ok((Limits::default(), None));
     };
     let raw = RawConfig::load(path).map_err(|e| UsageError(e.to_string()))?;
     raw.limits
         .validate()
         .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-    Ok(raw.limits)
+    Ok((raw.limits, raw.secrets.identity_file))
 }
 
 /// Reads the snapshot the arguments name.
@@ -58,7 +66,7 @@ fn run_pipeline(args: &SourceArgs) -> anyhow::Result<(Outcome, Signature)> {
         args.config.as_deref(),
         &args.signatures,
     )?;
-    let limits = limits(args.config.as_deref())?;
+    let (limits, identity_file) = one_shot_config(args.config.as_deref())?;
     let snapshot = load(args, &limits)?;
     let engine = Engine::with_limits(limits).context("built-in schemas")?;
     let signature = Signature {
@@ -67,14 +75,19 @@ fn run_pipeline(args: &SourceArgs) -> anyhow::Result<(Outcome, Signature)> {
         verdict,
     };
     let mut outcome = engine.run(&snapshot);
-    check_secret_keys(&snapshot, &mut outcome);
+    check_secret_keys(&snapshot, identity_file.as_deref(), &mut outcome);
     Ok((outcome, signature))
 }
 
 /// Checks that every secret key a rendered resource uses exists — possible only with an
-/// identity (`HOMELABD_AGE_IDENTITY_FILE` or the `age-identity` credential); without one
-/// a single warning says the keys were not checked.
-fn check_secret_keys(snapshot: &Snapshot, outcome: &mut Outcome) {
+/// identity (`HOMELABD_AGE_IDENTITY_FILE`, the `age-identity` credential or `[secrets]
+/// identity_file` of `--config`); without one a single warning says the keys were not
+/// checked.
+fn check_secret_keys(
+    snapshot: &Snapshot,
+    identity_file: Option<&std::path::Path>,
+    outcome: &mut Outcome,
+) {
     use crate::diag::Diagnostic;
     use crate::secrets::{BINDINGS_FILE, Binding, Keyring, load_identity};
     let uses: Vec<(String, Vec<Binding>)> = outcome
@@ -89,13 +102,14 @@ fn check_secret_keys(snapshot: &Snapshot, outcome: &mut Outcome) {
     if uses.is_empty() {
         return;
     }
-    let identity = load_identity(None);
+    let identity = load_identity(identity_file);
     if matches!(identity, Ok(None)) {
         outcome.diagnostics.push(Diagnostic::warning(
             "secret-keys-unchecked",
             crate::secrets::DIR,
             format!(
-                "secret keys were not checked: no age identity (set {})",
+                "secret keys were not checked: no age identity (set {} or [secrets] \
+                 identity_file with --config)",
                 crate::secrets::IDENTITY_ENV
             ),
         ));

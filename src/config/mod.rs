@@ -254,9 +254,13 @@ impl RawConfig {
         // Paths in the file are relative to the file, not to wherever the daemon starts.
         let base = path.parent().unwrap_or(Path::new(""));
         let verify = &mut raw.source.verify;
-        for file in [&mut verify.allowed_signers, &mut verify.gpg_keyring]
-            .into_iter()
-            .flatten()
+        for file in [
+            &mut verify.allowed_signers,
+            &mut verify.gpg_keyring,
+            &mut raw.secrets.identity_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             if file.is_relative() {
                 *file = base.join(&*file);

@@ -32,12 +32,16 @@ impl Reconciler {
         let mut observed: BTreeSet<String> = BTreeSet::new();
         let mut instances = Vec::new();
         for (provider, observer) in self.observers.clone() {
-            let targets: Vec<Target> = self
+            let records: Vec<_> = self
                 .stored
                 .values()
                 .filter(|r| r.provider.as_deref() == Some(provider.as_str()))
                 .filter(|r| r.applied_hash.is_some())
                 .filter(|r| only.is_none_or(|o| o.contains(&r.name)))
+                .cloned()
+                .collect();
+            let targets: Vec<Target> = records
+                .iter()
                 .map(|r| Target {
                     resource: r.name.clone(),
                     provider,
@@ -52,6 +56,9 @@ impl Reconciler {
                         .join("work")
                         .join(provider.as_str())
                         .join(&r.name),
+                    // Unreadable secrets: the check runs without them and says so
+                    // through the tool's own error, rather than skipping silently.
+                    secrets: self.secret_env(&r.name).unwrap_or_default(),
                 })
                 .collect();
             if targets.is_empty() && only.is_some() {

@@ -50,8 +50,11 @@ impl View {
     pub fn build(engine: &Engine, snapshot: &crate::source::Snapshot, head: String) -> View {
         let started = Instant::now();
         let mut outcome = engine.run(snapshot);
+        // The rendered files are not needed to answer (and would double the memory),
+        // except the secret bindings that `get-deployment-status` lists by name.
         for r in outcome.rendered.values_mut() {
-            r.files.clear();
+            r.files
+                .retain(|path, _| path == crate::secrets::BINDINGS_FILE);
         }
         let pools = resolve_pools(&outcome.catalog);
         let ledger = super::placement::ledger_of(outcome.decisions.values(), &pools);

@@ -110,6 +110,41 @@ pub struct ResourceStatus {
     pub up_to_date: Option<bool>,
     /// Newest apply runs first.
     pub runs: Vec<RunOut>,
+    /// The secrets the resource's tool gets at apply time: names only, never a value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretUseOut>,
+}
+
+/// One secret a resource uses, and how its tool receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SecretUseOut {
+    /// The file `secrets/<secret>.age`.
+    pub secret: String,
+    pub key: String,
+    /// The environment variable of the tool that carries it at apply time.
+    pub delivered_as: String,
+}
+
+/// The secrets a rendered resource's chart binds (its `homelabd.secrets.json`).
+fn secret_uses(view: &View, name: &str) -> Vec<SecretUseOut> {
+    let Some(file) = view
+        .outcome
+        .rendered
+        .get(name)
+        .and_then(|r| r.files.get(crate::secrets::BINDINGS_FILE))
+    else {
+        return Vec::new();
+    };
+    let bindings: Vec<crate::secrets::Binding> =
+        serde_json::from_slice(file.as_ref()).unwrap_or_default();
+    bindings
+        .into_iter()
+        .map(|b| SecretUseOut {
+            secret: b.secret,
+            key: b.key,
+            delivered_as: b.env,
+        })
+        .collect()
 }
 
 /// The answer of `get-deployment-status`.
@@ -161,6 +196,14 @@ impl Summary for StatusAnswer {
             }
             if let Some(e) = r.recorded.as_ref().and_then(|x| x.last_error.as_deref()) {
                 out.push_str(&format!("; error: {}", e.lines().next().unwrap_or("")));
+            }
+            if !r.secrets.is_empty() {
+                let names: Vec<String> = r
+                    .secrets
+                    .iter()
+                    .map(|u| format!("{}/{}", u.secret, u.key))
+                    .collect();
+                out.push_str(&format!("; secrets: {}", names.join(", ")));
             }
             for p in r.problems.iter().take(3) {
                 out.push_str(&format!("\n    {}", p.line()));
@@ -232,6 +275,7 @@ pub fn status_of(
             _ => None,
         },
         runs: runs.iter().map(RunOut::from).collect(),
+        secrets: secret_uses(view, name),
     }
 }
 

@@ -100,6 +100,10 @@ pub struct Target {
     pub rendered_dir: PathBuf,
     /// The executor's work directory (terraform state and the like).
     pub work_dir: PathBuf,
+    /// The secret values the resource's tool gets at apply time: a drift check that
+    /// runs the tool (`terraform plan`) needs the same inputs, or every secret would
+    /// look like drift.
+    pub secrets: crate::secrets::SecretEnv,
 }
 
 /// What an observer saw for one target.

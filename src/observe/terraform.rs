@@ -85,7 +85,7 @@ impl TerraformObserver {
                 .map(|(k, v)| (k.clone(), v.expose().to_owned()))
                 .collect();
         }
-        cmd
+        cmd.secrets(&target.secrets)
     }
 
     async fn observe_all(&self, targets: &[Target]) -> Result<Report, ObserveError> {

@@ -69,29 +69,62 @@ pub fn valid_key(key: &str) -> bool {
 
 /// Variables a binding may not set: the tool's own environment (`PATH`, the Docker and
 /// Kubernetes endpoints, the dynamic loader) must stay what the daemon gives it.
-const RESERVED_ENV: [&str; 8] = [
+const RESERVED_ENV: [&str; 11] = [
     "PATH",
     "HOME",
     "LANG",
     "LC_ALL",
     "TMPDIR",
     "USER",
+    "SHELL",
+    "ENV",
+    "BASH_ENV",
     "DOCKER_HOST",
     "KUBECONFIG",
 ];
-const RESERVED_PREFIXES: [&str; 4] = ["LD_", "DOCKER_", "COMPOSE_", "HOMELABD_"];
+/// Prefixes of variables that configure the tools homelabd runs or the credentials it
+/// gives them. A chart (which a pull request can replace) and a secret file (which
+/// anyone with the public recipients can write) together must not be able to turn a
+/// tool against the host: `ANSIBLE_SSH_ARGS`, `TF_CLI_ARGS`, `LD_PRELOAD`,
+/// `PYTHONSTARTUP` or `GIT_SSH_COMMAND` would each run a command of theirs.
+const RESERVED_PREFIXES: [&str; 17] = [
+    "LD_",
+    "DOCKER_",
+    "COMPOSE_",
+    "HOMELABD_",
+    "ANSIBLE_",
+    "TF_",
+    "KUBE",
+    "PYTHON",
+    "PERL",
+    "RUBY",
+    "NODE_",
+    "GIT_",
+    "SSH_",
+    "AWS_",
+    "AZURE_",
+    "PROXMOX_",
+    "VSPHERE_",
+];
+/// The one reserved prefix bindings may use: Terraform input variables.
+const TERRAFORM_VARIABLE_PREFIX: &str = "TF_VAR_";
 
-/// A variable name a binding may set (`[A-Za-z_][A-Za-z0-9_]*`, not reserved).
+/// A variable name a binding may set (`[A-Za-z_][A-Za-z0-9_]*`, not reserved; `TF_VAR_*`
+/// is allowed, being how Terraform receives input variables).
 pub fn valid_env(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let upper = name.to_ascii_uppercase();
+    let reserved = RESERVED_ENV.contains(&upper.as_str())
+        || RESERVED_PREFIXES.iter().any(|p| upper.starts_with(p));
     first_ok
         && name.len() <= 128
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !RESERVED_ENV.contains(&name)
-        && !RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        && (!reserved
+            || (name.starts_with(TERRAFORM_VARIABLE_PREFIX)
+                && name.len() > TERRAFORM_VARIABLE_PREFIX.len()))
 }
 
 /// Reads a value as a reference: `None` when it is not a mapping with a `secret` key,
@@ -290,6 +323,33 @@ mod tests {
         SecretRef {
             secret: secret.into(),
             key: key.into(),
+        }
+    }
+
+    #[test]
+    fn bindings_cannot_set_variables_that_configure_the_tools() {
+        for ok in ["DB_PASSWORD", "TF_VAR_user_password", "grafana_admin", "_X"] {
+            assert!(valid_env(ok), "{ok}");
+        }
+        for bad in [
+            "PATH",
+            "path",
+            "BASH_ENV",
+            "LD_PRELOAD",
+            "ANSIBLE_SSH_ARGS",
+            "ansible_become_exe",
+            "TF_CLI_ARGS",
+            "TF_VAR_",
+            "KUBECONFIG",
+            "PYTHONSTARTUP",
+            "GIT_SSH_COMMAND",
+            "AWS_PROFILE",
+            "PROXMOX_VE_ENDPOINT",
+            "HOMELABD_TOKEN",
+            "1X",
+            "A-B",
+        ] {
+            assert!(!valid_env(bad), "{bad}");
         }
     }
 

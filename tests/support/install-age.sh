@@ -14,9 +14,10 @@ else
   echo "install-age: age is not installed and apt-get needs root (apt-get install age)" >&2
   exit 1
 fi
+# Tests run in parallel and may install at once: wait for the other apt-get, not fail.
 export DEBIAN_FRONTEND=noninteractive
-"${run[@]}" apt-get install -y -q age >/dev/null 2>&1 || {
-  "${run[@]}" apt-get update -q >/dev/null
-  "${run[@]}" apt-get install -y -q age >/dev/null
+"${run[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q age >/dev/null 2>&1 || {
+  "${run[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+  "${run[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q age >/dev/null
 }
 echo "install-age: installed $(age --version)"

@@ -9,8 +9,8 @@ if command -v gpg >/dev/null && command -v gpgconf >/dev/null && command -v ssh-
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q gnupg openssh-client >/dev/null ||
-    { apt-get update -q >/dev/null && apt-get install -y -q gnupg openssh-client >/dev/null; }
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q gnupg openssh-client >/dev/null ||
+    { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q gnupg openssh-client >/dev/null; }
   echo "install-system-tools: gnupg and openssh-client installed"
 else
   echo "install-system-tools: install gnupg and openssh-client (gpg, ssh-keygen)" >&2

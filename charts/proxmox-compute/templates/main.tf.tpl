@@ -31,6 +31,17 @@ terraform {
 {%- if endpoint is none %}
 # The endpoint comes from the PROXMOX_VE_ENDPOINT environment variable.
 {%- endif %}
+{%- if values.user_password is not none %}
+
+# The cloud-init user's password, from a secret: homelabd passes it at apply time as
+# TF_VAR_user_password; it is never written here. Terraform keeps resource arguments in
+# its state file (homelabd's work directory, readable by the daemon's user only).
+variable "user_password" {
+  type      = string
+  sensitive = true
+  default   = null
+}
+{% endif %}
 provider "proxmox" {
 {%- if endpoint is not none %}
   endpoint = {{ endpoint | hcl }}
@@ -77,6 +88,9 @@ module "vm_{{ loop.index }}" {
 
   ssh_user            = {{ values.ssh_user | hcl }}
   ssh_authorized_keys = {{ values.ssh_authorized_keys | hcl }}
+{%- if values.user_password is not none %}
+  user_password       = var.user_password
+{%- endif %}
 
   gpu_pci_ids = {{ gpu_ids | hcl }}
   gpu_mapping = {{ (values.gpu_mapping if resource.gpu else none) | hcl }}

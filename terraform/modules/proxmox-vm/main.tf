@@ -117,6 +117,7 @@ resource "proxmox_virtual_environment_vm" "this" {
     user_account {
       username = var.ssh_user
       keys     = var.ssh_authorized_keys
+      password = var.user_password
     }
   }
 

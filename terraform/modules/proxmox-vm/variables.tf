@@ -199,6 +199,13 @@ variable "ssh_authorized_keys" {
   default     = []
 }
 
+variable "user_password" {
+  description = "Password of ssh_user (null: key-based login only). Passed in from a secret."
+  type        = string
+  sensitive   = true
+  default     = null
+}
+
 variable "ipv4_address" {
   description = "IPv4 address in CIDR notation (192.168.10.50/24), or \"dhcp\"."
   type        = string

@@ -10,7 +10,13 @@
 {%- if ansible.vars %}
   vars:
 {%- for key, value in ansible.vars | items %}
+{%- if value is mapping and "secret" in value %}
+    {#- A secret: Ansible reads it from the environment homelabd gives ansible-playbook at
+        apply time (homelabd.secrets.json names the variable); never written here. #}
+    {{ key | ansible_var_name }}: "{{ "{{" }} lookup('ansible.builtin.env', 'SECRET_{{ key | upper }}') {{ "}}" }}"
+{%- else %}
     {{ key | ansible_var_name }}: {{ value | ansible }}
+{%- endif %}
 {%- endfor %}
 {%- else %}
   vars: {}
