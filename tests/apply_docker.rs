@@ -266,6 +266,50 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
             .iter()
             .any(|a| a.action == "resource.pruned" && a.subject == gone)
     );
+    // History is kept: the pruned resource is recorded destroyed, with its runs.
+    let destroyed = store.resource(&gone).await.unwrap().expect("row kept");
+    assert_eq!(destroyed.shown_state(), "destroyed");
+    assert!(destroyed.destroyed_revision.is_some());
+    let history = store.apply_runs(Some(&gone), 10).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| (r.operation.as_str(), r.state.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("destroy", "succeeded"), ("apply", "succeeded")],
+        "the apply and the destroy are both kept"
+    );
+    let plain = support::homelabd(&["status", "--database-url", &url]);
+    assert!(
+        !support::stdout(&plain).contains(&gone),
+        "plain status lists what exists:\n{}",
+        support::stdout(&plain)
+    );
+    let all = support::homelabd(&["status", "--all", "--database-url", &url]);
+    let line = support::stdout(&all)
+        .lines()
+        .find(|l| l.starts_with(&gone))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("status --all lists {gone}:\n{}", support::stdout(&all)));
+    assert!(
+        line.contains("destroyed") && line.contains("last run: destroy succeeded"),
+        "{line}"
+    );
+
+    // 5. Defined again: applied again, and its history continues on the same record.
+    write(
+        repo.path(),
+        &format!("definitions/{gone}.yaml"),
+        &definition(&gone, 0.25, "UTC", true),
+    );
+    git_commit_all(repo.path(), "bring one back");
+    let s = wait_for(&url, &daemon, 90, "re-added resource applied", |s| {
+        s.resource(&gone).is_some_and(|r| r.state == "applied")
+    })
+    .await;
+    assert_eq!(s.runs_of(&gone, "succeeded"), 3, "apply, destroy, apply");
+    assert_eq!(s.resource(&gone).unwrap().destroyed_at, None);
+    assert_eq!(containers(&gone).len(), 1, "running again");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -95,6 +95,8 @@ async fn seed(store: &Store, name: &str) -> String {
             applied_hash: None,
             applied_revision: None,
             policy: None,
+            destroyed_at: None,
+            destroyed_revision: None,
         }],
         ..PassRecord::default()
     };

@@ -435,6 +435,7 @@ async fn seed_store(url: &str, revision: &str) -> (String, Value, Value) {
         })
         .await
         .unwrap();
+    seed_destroyed(&store, revision).await;
     let states: BTreeMap<String, String> = store
         .resources()
         .await
@@ -452,6 +453,75 @@ async fn seed_store(url: &str, revision: &str) -> (String, Value, Value) {
     )
 }
 
+/// A resource pruned earlier: recorded, applied, then destroyed (its history kept).
+async fn seed_destroyed(store: &Store, revision: &str) {
+    let now = chrono::Utc::now();
+    let record = homelabd::store::ResourceRecord {
+        name: DESTROYED.into(),
+        state: "orphaned".into(),
+        reason: None,
+        provider: Some("docker".into()),
+        pool: Some("/homelab/docker".into()),
+        chart: Some("docker-compose".into()),
+        resource_type: Some("container".into()),
+        placement: None,
+        dimensions: None,
+        desired_revision: Some(revision.into()),
+        input_hash: None,
+        output_hash: None,
+        source: None,
+        last_error: None,
+        last_error_at: None,
+        updated_at: now,
+        applied_hash: Some("sha256:old".into()),
+        applied_revision: Some(revision.into()),
+        policy: None,
+        destroyed_at: None,
+        destroyed_revision: None,
+    };
+    store
+        .record_pass(&homelabd::store::PassRecord {
+            resources: vec![record],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let audit = AuditRecord {
+        at: now,
+        actor: "daemon".into(),
+        action: "destroy.started".into(),
+        subject: DESTROYED.into(),
+        details: json!({}),
+    };
+    let id = store
+        .start_apply_run(DESTROYED, revision, "docker compose", "destroy", &audit)
+        .await
+        .unwrap();
+    let end = ApplyRunEnd {
+        state: "succeeded".into(),
+        argv: json!([["docker", "compose", "down"]]),
+        exit_code: Some(0),
+        finished_at: chrono::Utc::now(),
+        duration_ms: 900,
+        stdout_tail: String::new(),
+        stderr_tail: String::new(),
+        error: None,
+    };
+    let effects = ApplyRunEffects {
+        destroyed: Some(homelabd::store::Destroyed {
+            name: DESTROYED.into(),
+            revision: revision.into(),
+            at: chrono::Utc::now(),
+            reason: "destroyed by docker compose".into(),
+        }),
+        ..ApplyRunEffects::default()
+    };
+    store.finish_apply_run(&id, &end, &effects).await.unwrap();
+}
+
+/// The name of the destroyed resource [`seed_destroyed`] records.
+const DESTROYED: &str = "old-wiki";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_tokens_scope_the_tools_and_every_answer_matches_the_repository_and_store() {
     let Some(python) = python_or_skip("MCP over HTTP") else {
@@ -463,7 +533,9 @@ async fn http_tokens_scope_the_tools_and_every_answer_matches_the_repository_and
     let states: Value = serde_json::from_str(&states).unwrap();
     let expect = expectations(
         &lab,
-        Some(json!({ "states": states, "run": run, "deviation": deviation })),
+        Some(
+            json!({ "states": states, "run": run, "deviation": deviation, "destroyed": DESTROYED }),
+        ),
     );
     let all: Vec<&str> = QUERIES.iter().chain(PROPOSALS.iter()).copied().collect();
     let runs = vec![

@@ -204,6 +204,8 @@ fn full_resource(name: &str, rev: &str) -> ResourceRecord {
         applied_hash: Some("sha256:applied".to_owned()),
         applied_revision: Some(rev.to_owned()),
         policy: Some(json!({"apply": "manual", "self_heal": true, "prune": false})),
+        destroyed_at: None,
+        destroyed_revision: None,
     }
 }
 
@@ -228,6 +230,8 @@ fn bare_resource(name: &str, state: &str) -> ResourceRecord {
         applied_hash: None,
         applied_revision: None,
         policy: None,
+        destroyed_at: None,
+        destroyed_revision: None,
     }
 }
 
@@ -285,12 +289,12 @@ async fn migrated(store: &Store) {
 
 async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        5
+        6
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -425,6 +429,8 @@ async fn resources_are_upserted_by_name(store: &Store, raw: &Raw) {
         placement: full.placement.clone(),
         dimensions: full.dimensions.clone(),
         policy: full.policy.clone(),
+        destroyed_at: None,
+        destroyed_revision: None,
         ..failed.clone()
     };
     assert_eq!(
@@ -859,7 +865,7 @@ async fn connect_rejects_bad_urls() {
 #[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
 }
@@ -1109,7 +1115,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
     };
     let effects = homelabd::store::ApplyRunEffects {
         resource: Some(applied.clone()),
-        forget: None,
+        destroyed: None,
         audit: vec![audit_row("apply.failed", "web")],
         notifications: vec![],
     };
@@ -1153,10 +1159,16 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
         0
     );
 
-    // Prune: forgetting a resource removes its row (and its runs) with the audit kept.
+    // Prune: the resource is marked destroyed; its row, runs and audit stay.
+    let destroyed_at = us(Utc::now());
     let effects = homelabd::store::ApplyRunEffects {
         resource: None,
-        forget: Some("db".to_owned()),
+        destroyed: Some(homelabd::store::Destroyed {
+            name: "db".to_owned(),
+            revision: rev.clone(),
+            at: destroyed_at,
+            reason: "destroyed by terraform: definition removed".to_owned(),
+        }),
         audit: vec![audit_row("resource.pruned", "db")],
         notifications: vec![],
     };
@@ -1182,7 +1194,29 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
         )
         .await
         .unwrap();
-    assert!(store.resource("db").await.unwrap().is_none());
+    let db = store.resource("db").await.unwrap().expect("row kept");
+    assert_eq!(db.destroyed_at, Some(destroyed_at));
+    assert_eq!(db.destroyed_revision.as_deref(), Some(rev.as_str()));
+    assert_eq!(db.shown_state(), "destroyed");
+    assert_eq!(db.applied_hash, None, "nothing is applied any more");
+    let live: Vec<String> = store
+        .resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(live, vec!["web"], "a destroyed resource is not a live one");
+    assert_eq!(store.resource_states().await.unwrap().len(), 1);
+    assert_eq!(store.resources_with_destroyed().await.unwrap().len(), 2);
+    let runs = store.apply_runs(Some("db"), 10).await.unwrap();
+    assert_eq!(
+        runs.iter()
+            .map(|r| r.operation.as_str())
+            .collect::<Vec<_>>(),
+        vec!["destroy", "apply"],
+        "its runs are kept"
+    );
     assert!(
         store
             .audit_log(100)
@@ -1190,6 +1224,159 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
             .unwrap()
             .iter()
             .any(|a| a.action == "resource.pruned" && a.subject == "db")
+    );
+    // Nothing can delete the row while it has history.
+    let deleted = match raw {
+        Raw::Sqlite(p) => sqlx::query("DELETE FROM deployment_instances WHERE name = 'db'")
+            .execute(p)
+            .await
+            .map(|_| ()),
+        Raw::Postgres(p) => sqlx::query("DELETE FROM deployment_instances WHERE name = 'db'")
+            .execute(p)
+            .await
+            .map(|_| ()),
+    };
+    assert!(deleted.is_err(), "the foreign keys refuse to drop history");
+
+    // Defined again: the same row comes back, and its history continues.
+    let rev_b = commit('b');
+    store
+        .record_pass(&PassRecord {
+            revision: Some(revision('b', "2024-05-02T00:00:00Z")),
+            resources: vec![full_resource("db", &rev_b)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let back = store.resource("db").await.unwrap().unwrap();
+    assert_eq!((back.destroyed_at, back.shown_state()), (None, "rendered"));
+    store
+        .start_apply_run(
+            "db",
+            &rev_b,
+            "terraform",
+            "apply",
+            &audit_row("apply.started", "db"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.apply_runs(Some("db"), 10).await.unwrap().len(), 3);
+}
+
+contract!(
+    a_version_5_database_keeps_its_history_through_the_migration,
+    sqlite_a_version_5_database_keeps_its_history_through_the_migration,
+    postgres_a_version_5_database_keeps_its_history_through_the_migration
+);
+
+/// A database created before history was kept (schema version 5, with renders and runs
+/// under the old cascading foreign keys) is migrated in place: every row survives, and
+/// from then on pruning keeps them.
+async fn a_version_5_database_keeps_its_history_through_the_migration(store: &Store, raw: &Raw) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = match raw {
+        Raw::Sqlite(_) => "sqlite",
+        Raw::Postgres(_) => "postgres",
+    };
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if file.as_str() < "0006" {
+            std::fs::copy(&path, dir.path().join(&file)).unwrap();
+        }
+    }
+    let old = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    assert_eq!(old.iter().count(), 5);
+    let rows: [&'static str; 6] = [
+        r#"INSERT INTO revisions ("commit", seen_at, valid, resources_valid, resources_invalid,
+               errors, warnings)
+           VALUES ('aaaa', '2024-05-01T00:00:00.000000Z', TRUE, 1, 0, 0, 0)"#,
+        "INSERT INTO deployment_instances (name, state, updated_at, applied_hash)
+         VALUES ('web', 'applied', '2024-05-01T00:00:00.000000Z', 'sha256:out')",
+        "INSERT INTO render_results (resource, revision, input_hash, output_hash, outcome,
+                                     rendered_at)
+         VALUES ('web', 'aaaa', 'sha256:in', 'sha256:out', 'written',
+                 '2024-05-01T00:00:01.000000Z')",
+        "INSERT INTO apply_runs (resource, revision, executor, state, started_at, finished_at,
+                                 operation, member)
+         VALUES ('web', 'aaaa', 'docker compose', 'succeeded', '2024-05-01T00:00:02.000000Z',
+                 '2024-05-01T00:00:03.000000Z', 'apply', 'member-1')",
+        "INSERT INTO apply_runs (resource, revision, executor, state, started_at, operation)
+         VALUES ('web', 'aaaa', 'docker compose', 'running', '2024-05-01T00:00:04.000000Z',
+                 'destroy')",
+        "INSERT INTO audit_log (at, actor, action, subject)
+         VALUES ('2024-05-01T00:00:05.000000Z', 'daemon', 'destroy.started', 'web')",
+    ];
+    match raw {
+        Raw::Sqlite(p) => {
+            old.run(p).await.unwrap();
+            for sql in rows {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+        Raw::Postgres(p) => {
+            old.run(p).await.unwrap();
+            for sql in rows {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(store.migrate().await.unwrap(), vec![6]);
+    let runs = store.apply_runs(Some("web"), 10).await.unwrap();
+    assert_eq!(runs.len(), 2, "runs survive the rebuild");
+    assert_eq!(runs[1].state, "succeeded");
+    assert_eq!(runs[1].duration_ms, None);
+    assert_eq!(runs[0].operation, "destroy");
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM apply_runs WHERE member = 'member-1'")
+            .await,
+        1
+    );
+    assert_eq!(store.render_results("web", 10).await.unwrap().len(), 1);
+    let web = store.resource("web").await.unwrap().unwrap();
+    assert_eq!((web.destroyed_at, web.shown_state()), (None, "applied"));
+    // The interrupted destroy finishes after the upgrade: history stays.
+    let interrupted = store.interrupt_running_applies().await.unwrap();
+    assert_eq!(interrupted.len(), 1);
+    let id = store
+        .start_apply_run(
+            "web",
+            "aaaa",
+            "docker compose",
+            "destroy",
+            &audit_row("destroy.started", "web"),
+        )
+        .await
+        .unwrap();
+    let end = homelabd::store::ApplyRunEnd {
+        state: "succeeded".to_owned(),
+        argv: json!([]),
+        exit_code: Some(0),
+        finished_at: Utc::now(),
+        duration_ms: 5,
+        stdout_tail: String::new(),
+        stderr_tail: String::new(),
+        error: None,
+    };
+    let effects = homelabd::store::ApplyRunEffects {
+        destroyed: Some(homelabd::store::Destroyed {
+            name: "web".to_owned(),
+            revision: "aaaa".to_owned(),
+            at: Utc::now(),
+            reason: "destroyed".to_owned(),
+        }),
+        ..Default::default()
+    };
+    store.finish_apply_run(&id, &end, &effects).await.unwrap();
+    assert_eq!(store.apply_runs(Some("web"), 10).await.unwrap().len(), 3);
+    assert_eq!(store.render_results("web", 10).await.unwrap().len(), 1);
+    assert!(store.resources().await.unwrap().is_empty());
+    assert_eq!(
+        store.resource("web").await.unwrap().unwrap().shown_state(),
+        "destroyed"
     );
 }
 
@@ -1339,7 +1526,7 @@ async fn concurrent_writers_never_see_busy(store: &Store, _raw: &Raw) {
                 };
                 let effects = ApplyRunEffects {
                     resource: Some(applied),
-                    forget: None,
+                    destroyed: None,
                     audit: vec![audit_row("apply.succeeded", &name)],
                     notifications: vec![event.clone()],
                 };

@@ -154,6 +154,9 @@ pub struct DaemonArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Also list destroyed resources (pruned; their history is kept) with their last run.
+    #[arg(long)]
+    pub all: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

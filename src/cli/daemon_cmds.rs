@@ -117,19 +117,36 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
             .latest_revision()
             .await
             .context("cannot read revisions")?;
-        let resources = store.resources().await.context("cannot read resources")?;
+        let resources = if args.all {
+            store.resources_with_destroyed().await
+        } else {
+            store.resources().await
+        }
+        .context("cannot read resources")?;
+        let mut last_runs = std::collections::BTreeMap::new();
+        for r in resources.iter().filter(|r| r.destroyed_at.is_some()) {
+            let runs = store
+                .apply_runs(Some(&r.name), 1)
+                .await
+                .context("cannot read apply runs")?;
+            if let Some(run) = runs.into_iter().next() {
+                last_runs.insert(r.name.clone(), run);
+            }
+        }
         let members = store
             .cluster_members(crate::cluster::LEASE_TTL.as_secs_f64())
             .await
             .context("cannot read the cluster members")?;
         let invalid = resources
             .iter()
+            .filter(|r| r.destroyed_at.is_none())
             .any(|r| r.state == "invalid" || r.state == "failed");
         let refused = current_refusal(&store).await?;
         match args.output {
             OutputFormat::Json => super::output::print_json(&json!({
                 "revision": revision,
                 "resources": resources,
+                "last_runs_of_destroyed": last_runs,
                 "members": members,
                 "refused": refused.as_ref().map(|r| json!({
                     "head": r.subject,
@@ -170,6 +187,17 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                     "POOL"
                 );
                 for r in &resources {
+                    if let Some(at) = r.destroyed_at {
+                        outln!(
+                            "{:<24} {:<9} {:<11} {:<30} {}",
+                            r.name,
+                            r.shown_state(),
+                            r.provider.as_deref().unwrap_or("-"),
+                            r.pool.as_deref().unwrap_or("-"),
+                            destroyed_detail(r, at, last_runs.get(&r.name)),
+                        );
+                        continue;
+                    }
                     let detail = match (&r.last_error, &r.reason) {
                         (Some(e), Some(reason)) if r.state != "rendered" => {
                             format!("{reason}: {}", e.lines().next().unwrap_or(""))
@@ -211,6 +239,34 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
         }
         Ok(if invalid { Exit::Invalid } else { Exit::Ok })
     })
+}
+
+/// What the status line of a destroyed resource says: when, at which revision, and its
+/// last run.
+fn destroyed_detail(
+    r: &crate::store::ResourceRecord,
+    at: chrono::DateTime<chrono::Utc>,
+    run: Option<&crate::store::ApplyRunRecord>,
+) -> String {
+    let revision = r
+        .destroyed_revision
+        .as_deref()
+        .map(crate::daemon::pass::short)
+        .unwrap_or("?");
+    let mut out = format!(
+        "destroyed {} at {revision}",
+        at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if let Some(run) = run {
+        out.push_str(&format!(
+            "; last run: {} {} {} by {}",
+            run.operation,
+            run.state,
+            run.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            run.executor
+        ));
+    }
+    out
 }
 
 /// The newest `source.refused` event when no `source.accepted` came after it: the tracked

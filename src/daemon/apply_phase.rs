@@ -59,6 +59,8 @@ struct Done {
     report: ApplyReport,
     duration: Duration,
     marker: Option<String>,
+    /// The revision the job ran for (for a destroy: the one without the definition).
+    revision: String,
 }
 
 /// Why a job's run was never recorded (so no tool ran).
@@ -270,6 +272,7 @@ impl Reconciler {
                     report: ApplyReport::not_applied("the daemon is stopping"),
                     duration: Duration::ZERO,
                     marker: job.marker.clone(),
+                    revision: job.revision.clone(),
                 };
                 if *stopping.borrow() {
                     return done;
@@ -400,7 +403,16 @@ impl Reconciler {
                 "apply.succeeded"
             }
             (Operation::Destroy, "succeeded") => {
-                effects.forget = Some(name.clone());
+                effects.destroyed = Some(crate::store::Destroyed {
+                    name: name.clone(),
+                    revision: d.revision.clone(),
+                    at: now,
+                    reason: format!(
+                        "destroyed by {}: definition removed at {}",
+                        d.executor,
+                        short(&d.revision)
+                    ),
+                });
                 "resource.pruned"
             }
             (_, "interrupted") => {
@@ -437,7 +449,7 @@ impl Reconciler {
         if interrupted {
             self.apply_failed.insert(name.clone());
         }
-        if effects.forget.is_none() {
+        if effects.destroyed.is_none() {
             effects.resource = Some(record.clone());
         }
         effects.audit.push(audit(
@@ -450,6 +462,7 @@ impl Reconciler {
                 "duration_ms": end.duration_ms,
                 "error": error,
                 "revision": previous.desired_revision.as_deref().map(short),
+                "destroyed_at_revision": effects.destroyed.as_ref().map(|x| short(&x.revision)),
             }),
             now,
         ));
@@ -471,7 +484,8 @@ impl Reconciler {
             warn!(resource = %name, error = %e, "cannot record the end of an apply run");
             self.metrics.inc_error("database");
         }
-        if effects.forget.is_some() {
+        if effects.destroyed.is_some() {
+            // Out of the loop's view: a destroyed resource is history, not desired state.
             self.stored.remove(&name);
         } else {
             self.stored.insert(name.clone(), record);

@@ -78,6 +78,8 @@ pub fn rendered_record(
         applied_hash,
         applied_revision: previous.and_then(|p| p.applied_revision.clone()),
         policy: Some(policy.to_json()),
+        destroyed_at: None,
+        destroyed_revision: None,
     })
 }
 
@@ -173,6 +175,8 @@ fn empty_record(name: &str, now: DateTime<Utc>) -> ResourceRecord {
         applied_hash: None,
         applied_revision: None,
         policy: None,
+        destroyed_at: None,
+        destroyed_revision: None,
     }
 }
 

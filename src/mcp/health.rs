@@ -61,8 +61,14 @@ impl From<&ApplyRunRecord> for RunOut {
 /// What the store says about a resource.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct RecordedOut {
-    /// `rendered`, `applied`, `failed`, `invalid`, `orphaned`, …
+    /// `rendered`, `applied`, `failed`, `invalid`, `orphaned`, `destroyed`
     pub state: String,
+    /// When prune destroyed it (its runs and deviations are kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destroyed_at: Option<String>,
+    /// The revision that no longer defined it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destroyed_revision: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The commit of the last good desired state.
@@ -262,7 +268,9 @@ pub fn status_of(
             chart: d.chart.clone(),
         }),
         recorded: record.map(|r| RecordedOut {
-            state: r.state.clone(),
+            state: r.shown_state().to_owned(),
+            destroyed_at: r.destroyed_at.as_ref().map(time),
+            destroyed_revision: r.destroyed_revision.clone(),
             reason: r.reason.clone(),
             desired_revision: r.desired_revision.clone(),
             applied_revision: r.applied_revision.clone(),

@@ -216,6 +216,10 @@ pub struct StatusQuery {
     /// Apply runs per resource, newest first (0-20, default 3).
     #[serde(default = "three")]
     pub runs: u32,
+    /// List destroyed resources too (pruned, history kept); one named resource is shown
+    /// destroyed or not.
+    #[serde(default)]
+    pub include_destroyed: bool,
     /// Page size (1-500, default 50).
     #[serde(default)]
     pub limit: Option<u32>,

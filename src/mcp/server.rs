@@ -341,7 +341,8 @@ impl HomelabMcp {
 
     /// Status of one resource or all (paged): whether its definition is valid, where it is
     /// placed, the state the daemon recorded, whether it reflects the newest commit, and
-    /// the last apply runs with their log tails.
+    /// the last apply runs with their log tails. Destroyed resources (pruned; their history
+    /// is kept) with `include_destroyed`, or by name.
     #[tool(
         name = "get-deployment-status",
         annotations(
@@ -363,6 +364,10 @@ impl HomelabMcp {
                 .map_err(store_error)?
                 .into_iter()
                 .collect(),
+            (Some(s), None) if q.include_destroyed => s
+                .resource_states_with_destroyed()
+                .await
+                .map_err(store_error)?,
             (Some(s), None) => s.resource_states().await.map_err(store_error)?,
             (None, _) => Vec::new(),
         };

@@ -295,6 +295,8 @@ fn record(name: &str, state: &str) -> ResourceRecord {
         applied_hash: None,
         applied_revision: None,
         policy: None,
+        destroyed_at: None,
+        destroyed_revision: None,
     }
 }
 

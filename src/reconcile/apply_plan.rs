@@ -213,6 +213,8 @@ mod tests {
                 }
                 .to_json(),
             ),
+            destroyed_at: None,
+            destroyed_revision: None,
         }
     }
 

@@ -55,12 +55,23 @@ pub struct ApplyRunEnd {
 pub struct ApplyRunEffects {
     /// The resource's new state (applied / failed).
     pub resource: Option<ResourceRecord>,
-    /// A resource destroyed by prune: its row (and with it its runs) is removed; the
-    /// audit log keeps the account.
-    pub forget: Option<String>,
+    /// A resource destroyed by prune: its row is marked destroyed (never deleted), its
+    /// open deviations resolved; its runs, renders and audit rows stay.
+    pub destroyed: Option<Destroyed>,
     pub audit: Vec<AuditRecord>,
     /// Events for the notification outbox (apply failed / recovered).
     pub notifications: Vec<super::NotificationRecord>,
+}
+
+/// A resource destroyed by prune, for [`ApplyRunEffects::destroyed`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destroyed {
+    pub name: String,
+    /// The revision that no longer defines it.
+    pub revision: String,
+    pub at: DateTime<Utc>,
+    /// What `reason` says from now on.
+    pub reason: String,
 }
 
 pub(super) const COLUMNS: &str =
@@ -130,10 +141,27 @@ impl Store {
         if let Some(r) = &effects.resource {
             upsert_resource(&mut tx, r).await?;
         }
-        if let Some(name) = &effects.forget {
+        if let Some(d) = &effects.destroyed {
+            // Nothing is applied any more: `applied_hash` goes (a re-added resource is
+            // applied again); `applied_revision` stays as the last one it ran at.
             tx.execute(
-                "DELETE FROM deployment_instances WHERE name = $1",
-                &[text(name)],
+                "UPDATE deployment_instances SET destroyed_at = $2, destroyed_revision = $3,
+                     reason = $4, applied_hash = NULL, updated_at = $2,
+                     last_error = NULL, last_error_at = NULL, deviation_detected = $5
+                 WHERE name = $1",
+                &[
+                    text(&d.name),
+                    time(d.at),
+                    text(&d.revision),
+                    text(&d.reason),
+                    Arg::Bool(false),
+                ],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE state_deviations SET resolved_at = $2, resolved_by = 'prune'
+                 WHERE resource = $1 AND resolved_at IS NULL",
+                &[text(&d.name), time(d.at)],
             )
             .await?;
         }

@@ -51,6 +51,11 @@ const POSTGRES: &[Source] = &[
         description: "cluster",
         sql: include_str!("../../migrations/postgres/0005_cluster.sql"),
     },
+    Source {
+        version: 6,
+        description: "history",
+        sql: include_str!("../../migrations/postgres/0006_history.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -78,6 +83,11 @@ const SQLITE: &[Source] = &[
         version: 5,
         description: "cluster",
         sql: include_str!("../../migrations/sqlite/0005_cluster.sql"),
+    },
+    Source {
+        version: 6,
+        description: "history",
+        sql: include_str!("../../migrations/sqlite/0006_history.sql"),
     },
 ];
 
@@ -149,22 +159,40 @@ where
 mod tests {
     use super::*;
 
-    /// `CREATE TABLE name` names in a migration, in order.
-    fn tables(sql: &str) -> Vec<String> {
-        sql.split("CREATE TABLE ")
-            .skip(1)
-            .filter_map(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
-            .collect()
+    /// The tables that exist after `sql` ran on a schema holding `tables`: created ones
+    /// added, dropped ones removed, renamed ones renamed (SQLite rebuilds a table to
+    /// change a constraint, PostgreSQL alters it in place: both end with the same set).
+    fn after(mut tables: BTreeSet<String>, sql: &str) -> BTreeSet<String> {
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            let next = |k: usize| words.get(i + k).copied().unwrap_or_default().to_owned();
+            match (*w, next(1).as_str()) {
+                ("CREATE", "TABLE") => {
+                    tables.insert(next(2));
+                }
+                ("DROP", "TABLE") => {
+                    tables.remove(&next(2));
+                }
+                ("ALTER", "TABLE") if next(3) == "RENAME" && next(4) == "TO" => {
+                    tables.remove(&next(2));
+                    tables.insert(next(5).trim_end_matches(';').to_owned());
+                }
+                _ => {}
+            }
+        }
+        tables
     }
 
     #[test]
     fn both_backends_have_the_same_versions_and_tables() {
         assert_eq!(POSTGRES.len(), SQLITE.len());
+        let (mut pg_tables, mut lite_tables) = (BTreeSet::new(), BTreeSet::new());
         for (pg, lite) in POSTGRES.iter().zip(SQLITE) {
             assert_eq!(pg.version, lite.version);
             assert_eq!(pg.description, lite.description);
-            assert_eq!(tables(pg.sql), tables(lite.sql), "version {}", pg.version);
+            pg_tables = after(pg_tables, pg.sql);
+            lite_tables = after(lite_tables, lite.sql);
+            assert_eq!(pg_tables, lite_tables, "after version {}", pg.version);
         }
         let versions: Vec<i64> = POSTGRES.iter().map(|s| s.version).collect();
         let mut sorted = versions.clone();
@@ -175,7 +203,9 @@ mod tests {
 
     #[test]
     fn the_schema_has_every_table() {
-        let all: BTreeSet<String> = POSTGRES.iter().flat_map(|s| tables(s.sql)).collect();
+        let all = POSTGRES
+            .iter()
+            .fold(BTreeSet::new(), |tables, s| after(tables, s.sql));
         for table in [
             "resource_pools",
             "deployment_templates",

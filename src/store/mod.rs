@@ -105,6 +105,24 @@ pub struct ResourceRecord {
     /// the last good desired state; `None` in an update keeps the stored one, so a removed
     /// definition is pruned by the policy it last had.
     pub policy: Option<serde_json::Value>,
+    /// When prune destroyed it (`None`: it exists). A destroyed resource keeps its row,
+    /// runs, renders and deviations; defining it again brings the row back to life.
+    #[serde(default)]
+    pub destroyed_at: Option<DateTime<Utc>>,
+    /// The revision whose removal of the definition it was destroyed for.
+    #[serde(default)]
+    pub destroyed_revision: Option<String>,
+}
+
+impl ResourceRecord {
+    /// The state to show a person: `destroyed` for a destroyed resource, else `state`.
+    pub fn shown_state(&self) -> &str {
+        if self.destroyed_at.is_some() {
+            "destroyed"
+        } else {
+            &self.state
+        }
+    }
 }
 
 /// One render of one resource (a row of `render_results`).
@@ -202,7 +220,7 @@ mod codec;
 mod dialect;
 mod drift;
 
-pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord};
+pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord, Destroyed};
 pub use drift::{DeviationRecord, ObservationWrite};
 mod migrations;
 mod outbox;
@@ -303,20 +321,30 @@ impl Store {
         records::revisions(self, limit.max(0)).await
     }
 
-    /// Every resource, ordered by name.
+    /// Every resource that exists (not destroyed), ordered by name.
     pub async fn resources(&self) -> Result<Vec<ResourceRecord>, StoreError> {
-        records::resources(self, None, true).await
+        records::resources(self, None, true, false).await
     }
 
-    /// Every resource by name, without the placement and dimensions documents (they come
-    /// back `None`): what the daemon's loop keeps in memory.
+    /// Every resource ever recorded, destroyed ones included, ordered by name.
+    pub async fn resources_with_destroyed(&self) -> Result<Vec<ResourceRecord>, StoreError> {
+        records::resources(self, None, true, true).await
+    }
+
+    /// Every resource that exists by name, without the placement and dimensions documents
+    /// (they come back `None`): what the daemon's loop keeps in memory.
     pub async fn resource_states(&self) -> Result<Vec<ResourceRecord>, StoreError> {
-        records::resources(self, None, false).await
+        records::resources(self, None, false, false).await
     }
 
-    /// One resource by name.
+    /// Like [`Store::resource_states`], destroyed resources included.
+    pub async fn resource_states_with_destroyed(&self) -> Result<Vec<ResourceRecord>, StoreError> {
+        records::resources(self, None, false, true).await
+    }
+
+    /// One resource by name, destroyed or not (see [`ResourceRecord::destroyed_at`]).
     pub async fn resource(&self, name: &str) -> Result<Option<ResourceRecord>, StoreError> {
-        let found = records::resources(self, Some(name), true).await?;
+        let found = records::resources(self, Some(name), true, true).await?;
         Ok(found.into_iter().next())
     }
 

@@ -61,15 +61,15 @@ async fn upsert_revision(tx: &mut Tx, r: &RevisionRecord) -> Result<(), StoreErr
 }
 
 /// Upserts one resource by name (`None` placement, dimensions and policy keep the stored
-/// ones).
+/// ones). A destroyed row that is written again comes back to life with its history.
 pub(super) async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO deployment_instances (name, state, reason, provider, pool, chart,
              resource_type, placement, dimensions, desired_revision, input_hash, output_hash,
              source, last_error, last_error_at, updated_at, applied_hash, applied_revision,
-             policy)
+             policy, destroyed_at, destroyed_revision)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19)
+                 $18, $19, $20, $21)
          ON CONFLICT (name) DO UPDATE SET
              state = excluded.state, reason = excluded.reason, provider = excluded.provider,
              pool = excluded.pool, chart = excluded.chart,
@@ -82,7 +82,9 @@ pub(super) async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(
              last_error_at = excluded.last_error_at, updated_at = excluded.updated_at,
              applied_hash = excluded.applied_hash,
              applied_revision = excluded.applied_revision,
-             policy = COALESCE(excluded.policy, deployment_instances.policy)",
+             policy = COALESCE(excluded.policy, deployment_instances.policy),
+             destroyed_at = excluded.destroyed_at,
+             destroyed_revision = excluded.destroyed_revision",
         &[
             text(&r.name),
             text(&r.state),
@@ -103,6 +105,8 @@ pub(super) async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(
             Arg::Text(r.applied_hash.as_deref()),
             Arg::Text(r.applied_revision.as_deref()),
             Arg::Json(r.policy.as_ref()),
+            Arg::Time(r.destroyed_at),
+            Arg::Text(r.destroyed_revision.as_deref()),
         ],
     )
     .await?;
@@ -306,14 +310,18 @@ fn resource_from(row: &Row) -> Result<ResourceRecord, StoreError> {
         applied_hash: row.get("applied_hash")?,
         applied_revision: row.get("applied_revision")?,
         policy: row.opt_json("policy")?,
+        destroyed_at: row.opt_time("destroyed_at")?,
+        destroyed_revision: row.get("destroyed_revision")?,
     })
 }
 
-/// Every resource ordered by name, or just the one called `name`.
+/// Every resource ordered by name, or just the one called `name`; destroyed ones only
+/// when `with_destroyed`.
 pub(super) async fn resources(
     store: &Store,
     name: Option<&str>,
     with_documents: bool,
+    with_destroyed: bool,
 ) -> Result<Vec<ResourceRecord>, StoreError> {
     store
         .fetch_all(
@@ -321,11 +329,16 @@ pub(super) async fn resources(
                     CASE WHEN $2 THEN placement END AS placement,
                     CASE WHEN $2 THEN dimensions END AS dimensions,
                     desired_revision, input_hash, output_hash, source, last_error,
-                    last_error_at, updated_at, applied_hash, applied_revision, policy
+                    last_error_at, updated_at, applied_hash, applied_revision, policy,
+                    destroyed_at, destroyed_revision
              FROM deployment_instances
-             WHERE CAST($1 AS TEXT) IS NULL OR name = $1
+             WHERE (CAST($1 AS TEXT) IS NULL OR name = $1) AND (destroyed_at IS NULL OR $3)
              ORDER BY name",
-            &[Arg::Text(name), Arg::Bool(with_documents)],
+            &[
+                Arg::Text(name),
+                Arg::Bool(with_documents),
+                Arg::Bool(with_destroyed),
+            ],
         )
         .await?
         .iter()

@@ -107,6 +107,18 @@ async def main():
             run = one["resources"][0]["runs"][0]
             for k in ("state", "exit_code", "stderr_tail", "stdout_tail", "executor"):
                 c.eq(f"run {k}", run[k], store["run"][k])
+            # A destroyed resource: left out of the listing, shown on request with its runs.
+            gone = store["destroyed"]
+            c.true("destroyed left out", gone not in [r["name"] for r in st])
+            every, _ = await pages(tool, "get-deployment-status", {"limit": 50, "include_destroyed": True}, "resources")
+            listed = {r["name"]: r for r in every}
+            c.eq("destroyed listed on request", listed.get(gone, {}).get("recorded", {}).get("state"), "destroyed")
+            one = await tool("get-deployment-status", {"resource": gone})
+            rec = one["resources"][0]
+            c.eq("destroyed state", rec["recorded"]["state"], "destroyed")
+            c.true("destroyed at", bool(rec["recorded"].get("destroyed_at")), rec)
+            c.eq("destroyed not defined", rec["defined"], False)
+            c.eq("last run of destroyed", (rec["runs"][0]["operation"], rec["runs"][0]["state"]), ("destroy", "succeeded"))
         text = await refused(s, "get-deployment-status", {"resource": "olama-server"})
         c.true("unknown resource names the closest", "ollama-server" in text, text)
 
