@@ -639,3 +639,61 @@ spec:
     // Nor did the daemon write it anywhere while it worked.
     assert!(!daemon.log().contains(values[0]) && !daemon.log().contains(values[1]));
 }
+
+#[test]
+fn read_tools_refuse_revisions_that_are_not_on_the_tracked_branch() {
+    let Some(python) = python_or_skip("revisions off the tracked branch") else {
+        return;
+    };
+    let lab = Homelab::new();
+    // Unmerged work: a branch, a pull request's head as the daemon fetches it, and a
+    // detached commit, each holding a definition nobody merged.
+    harness::git(&lab.repo, &["checkout", "-q", "-b", "unmerged"]);
+    std::fs::write(
+        lab.repo.join("definitions/secret-plan.yaml"),
+        app("secret-plan"),
+    )
+    .unwrap();
+    let unmerged = support::git_commit_all(&lab.repo, "not merged");
+    harness::git(
+        &lab.repo,
+        &["update-ref", "refs/homelabd/pull/7", &unmerged],
+    );
+    harness::git(&lab.repo, &["checkout", "-q", "main"]);
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let off_branch = ["unmerged", "refs/homelabd/pull/7", unmerged.as_str()];
+    let mut calls: Vec<(&str, Value)> = Vec::new();
+    for rev in off_branch {
+        calls.push(("plan-migration-from-snapshot", json!({ "from": rev })));
+        calls.push((
+            "plan-migration-from-snapshot",
+            json!({ "from": lab.first, "to": rev }),
+        ));
+    }
+    // The tracked head and its ancestors stay readable.
+    calls.push((
+        "plan-migration-from-snapshot",
+        json!({ "from": lab.first, "to": "main" }),
+    ));
+    calls.push(("plan-migration-from-snapshot", json!({ "from": lab.head })));
+    let answers = call_all(&python, &http(&daemon, READ_TOKEN), &calls);
+    for (i, a) in answers[..6].iter().enumerate() {
+        assert_eq!(a["error"], true, "call {i}: {a}");
+        let text = a["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("is not on the tracked branch main"),
+            "call {i}: {text}"
+        );
+        assert!(!text.contains("secret-plan"), "call {i}: {text}");
+    }
+    for a in &answers[6..] {
+        assert_eq!(a["error"], false, "{a}");
+    }
+    let changed = answers[6]["text"].as_str().unwrap_or_default();
+    assert!(changed.contains("jenkins"), "{changed}");
+    assert!(
+        !daemon.log().contains(&format!("revision={unmerged}")),
+        "the unmerged commit was loaded:\n{}",
+        daemon.log()
+    );
+}

@@ -25,6 +25,17 @@ pub enum ViewError {
     NotLoaded,
     #[error("revision {0:?} is not in the tracked repository")]
     UnknownRevision(String),
+    /// A commit that exists but is not the tracked head or one of its ancestors: an
+    /// unmerged branch, a pull request's head, a proposal. Read tools never see it.
+    #[error(
+        "revision {rev:?} ({commit}) is not on the tracked branch {branch}: read tools see only its head ({head}) and the commits before it"
+    )]
+    NotOnTrackedBranch {
+        rev: String,
+        commit: String,
+        branch: String,
+        head: String,
+    },
     #[error("the pipeline task failed: {0}")]
     Task(String),
 }
@@ -150,10 +161,22 @@ impl McpContext {
         Ok(view)
     }
 
-    /// The view of any revision (branch, tag or commit id) of the tracked repository.
+    /// The view of a revision (branch, tag or commit id) that is the tracked head or one
+    /// of its ancestors; anything else (an unmerged branch, `refs/homelabd/pull/N`, a
+    /// proposal) is [`ViewError::NotOnTrackedBranch`], so read scope never sees — or makes
+    /// the daemon load — content nobody merged.
     pub async fn view_at(&self, rev: &str) -> Result<Arc<View>, ViewError> {
         let commit = self.resolve(rev).await?;
         let mut cache = self.cache.lock().await;
+        let head = self.head(&mut cache).await?;
+        if commit != head && !self.is_ancestor(&commit, &head).await? {
+            return Err(ViewError::NotOnTrackedBranch {
+                rev: rev.to_owned(),
+                commit,
+                branch: self.repo.branch.clone(),
+                head,
+            });
+        }
         if let Some(v) = cache.current.as_ref().filter(|v| v.head == commit) {
             return Ok(v.clone());
         }
@@ -176,6 +199,24 @@ impl McpContext {
             crate::source::resolve_commit(&path, &rev)
                 .map(|oid| oid.to_string())
                 .map_err(|_| ViewError::UnknownRevision(rev))
+        })
+        .await
+        .map_err(|e| ViewError::Task(e.to_string()))?
+    }
+
+    /// Is `commit` an ancestor of `head` in the tracked repository?
+    async fn is_ancestor(&self, commit: &str, head: &str) -> Result<bool, ViewError> {
+        let path = match &self.repo.origin {
+            Origin::Local(p) => p.clone(),
+            Origin::Remote { mirror, .. } => mirror.clone(),
+        };
+        let (commit, head) = (commit.to_owned(), head.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let check = || -> Result<bool, git2::Error> {
+                let repo = git2::Repository::open(&path)?;
+                repo.graph_descendant_of(git2::Oid::from_str(&head)?, git2::Oid::from_str(&commit)?)
+            };
+            check().map_err(|e| ViewError::Source(e.into()))
         })
         .await
         .map_err(|e| ViewError::Task(e.to_string()))?

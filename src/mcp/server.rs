@@ -75,6 +75,13 @@ impl From<ViewError> for Refusal {
                         .into(),
                 ],
             ),
+            e @ ViewError::NotOnTrackedBranch { .. } => Refusal::fixable(
+                e.to_string(),
+                vec![
+                    "use the tracked branch, a commit on it, or a snapshot name; unmerged branches and pull requests are previewed, not queried"
+                        .into(),
+                ],
+            ),
             other => Refusal::Unavailable(other.to_string()),
         }
     }
