@@ -768,3 +768,70 @@ fn the_example_secret_is_checked_rendered_as_references_and_listed() {
 fn bindings_in(out: &Path, rel: &str) -> String {
     std::fs::read_to_string(out.join(rel).join("homelabd.secrets.json")).unwrap()
 }
+
+/// Rotating a secret in a pull request: the preview names the secret and the resources
+/// that will be applied again, and shows no value (old or new) in any format.
+#[test]
+fn a_preview_of_a_rotation_names_the_secret_and_its_users_only() {
+    let test = "a_preview_of_a_rotation_names_the_secret_and_its_users_only";
+    if !age_ready(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    support::copy_tree(&support::example_repo(), repo);
+    let identity = repo.join("example-age-identity.txt");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", both(&out));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git_commit_all(repo, "the example homelab");
+    git(&["checkout", "-q", "-b", "rotate"]);
+    let rotated = "rotated-0nly-in-the-pr";
+    let set = homelabd(
+        Some(&identity),
+        &[
+            "secret",
+            "set",
+            "nextcloud",
+            "admin_password",
+            "--repo",
+            repo.to_str().unwrap(),
+        ],
+        Some(rotated),
+    );
+    assert!(set.status.success(), "{}", both(&set));
+    git_commit_all(repo, "rotate the nextcloud admin password");
+
+    for output in ["text", "markdown", "json"] {
+        let preview = homelabd(
+            Some(&identity),
+            &[
+                "preview",
+                "--base",
+                "main",
+                "--head",
+                "rotate",
+                "--output",
+                output,
+                repo.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(preview.status.code(), Some(0), "{}", both(&preview));
+        let text = both(&preview);
+        assert!(
+            text.contains(
+                "Secret nextcloud changed (secrets/nextcloud.age): nextcloud, uptime-kuma will \
+                 be applied again with the new value"
+            ),
+            "{output}: {text}"
+        );
+        assert_not_in(output, &text, &[rotated, "example-only-admin-password"]);
+    }
+}

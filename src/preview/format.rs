@@ -449,6 +449,7 @@ mod tests {
             },
             resources,
             notes: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 

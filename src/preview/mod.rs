@@ -22,6 +22,7 @@ pub mod event;
 pub mod format;
 pub mod github;
 pub mod report;
+pub mod secrets;
 
 pub use report::{Change, Report, Revision};
 
@@ -105,7 +106,15 @@ pub fn preview_commits(
     // Files skipped on the head (too large, links) changed too, even though unread.
     let mut changed = changed;
     changed.extend(head_snapshot.diagnostics.iter().map(|d| d.file.clone()));
-    Ok(report::build(
+    let paths = |s: &crate::source::Snapshot| s.files.iter().map(|f| f.path.clone()).collect();
+    let secrets = secrets::changes(
+        &changed,
+        &paths(&base_snapshot),
+        &paths(&head_snapshot),
+        &before,
+        &after,
+    );
+    let mut report = report::build(
         Revision {
             name: base.0.to_owned(),
             commit: base.1.to_string(),
@@ -118,5 +127,10 @@ pub fn preview_commits(
         &after,
         &changed,
         defaults,
-    ))
+    );
+    report
+        .notes
+        .extend(secrets.iter().map(secrets::SecretChange::note));
+    report.secrets = secrets;
+    Ok(report)
 }

@@ -96,8 +96,11 @@ pub struct Report {
     pub counts: Counts,
     /// Every resource on either side, by name.
     pub resources: Vec<ResourcePreview>,
-    /// What the preview could not do, in words (e.g. why there is no Terraform plan).
+    /// What the preview could not do, in words (e.g. why there is no Terraform plan),
+    /// and which secrets changed.
     pub notes: Vec<String>,
+    /// Secret files the pull request adds, changes or removes (names, never values).
+    pub secrets: Vec<super::secrets::SecretChange>,
 }
 
 /// A commit and the name it was asked for by.
@@ -230,6 +233,7 @@ pub fn build(
         counts,
         resources,
         notes,
+        secrets: Vec::new(),
     }
 }
 
