@@ -4,7 +4,7 @@
 use crate::diag::{self, Diagnostic};
 use crate::limits::Limits;
 use crate::model::parse_file;
-use crate::place::{Decision, place_all, resolve_pools};
+use crate::place::{Decision, Mode, Prior, Priors, place_all_with, resolve_pools};
 use crate::render::{Assets, ChartSet, Rendered, context, render_resource};
 use crate::source::{Snapshot, SourceFile};
 use crate::validate::{Catalog, Context, SchemaError, SchemaSet, validate};
@@ -57,6 +57,19 @@ impl Engine {
     /// input_hash)` returns the output hash of identical output that already exists. Its
     /// [`Rendered`] then carries the manifest and no files.
     pub fn run_with(&self, snapshot: &Snapshot, reuse: &Reuse<'_>) -> Outcome {
+        self.run_placed(snapshot, &Priors::new(), Mode::Sticky, reuse)
+    }
+
+    /// [`Engine::run_with`], placing against the earlier placements `priors` as `mode`
+    /// says: kept where they still fit (the daemon, `plan --against`), or afresh with the
+    /// moves reported (`plan --rebalance`).
+    pub fn run_placed(
+        &self,
+        snapshot: &Snapshot,
+        priors: &Priors,
+        mode: Mode,
+        reuse: &Reuse<'_>,
+    ) -> Outcome {
         let mut timings = Timings::default();
         let mut clock = Instant::now();
         let mut lap = |slot: &mut Duration| {
@@ -90,7 +103,7 @@ impl Engine {
         diagnostics.extend(diags);
         lap(&mut timings.validate);
 
-        let (decisions, diags) = place_all(&catalog, &metas);
+        let (decisions, diags) = place_all_with(&catalog, &metas, priors, mode);
         for d in &diags {
             if let Some(name) = &d.name {
                 catalog.invalidate_resource(name);
@@ -186,16 +199,18 @@ impl Engine {
         });
         let input = crate::render::input_hash(chart, &self.assets, &ctx);
         if let Some(output) = reuse(&decision.resource, &input) {
-            return Ok(crate::render::reused(
+            let mut reused = crate::render::reused(
                 chart,
                 &decision.resource,
                 decision.provider.as_str(),
                 revision,
                 input,
                 output,
-            ));
+            );
+            reused.manifest.placement = Some(Prior::of(decision));
+            return Ok(reused);
         }
-        let rendered = render_resource(
+        let mut rendered = render_resource(
             chart,
             &self.assets,
             &ctx,
@@ -205,6 +220,7 @@ impl Engine {
             &self.limits,
         )
         .map_err(|e| fail(e.describe()))?;
+        rendered.manifest.placement = Some(Prior::of(decision));
         // Every secret reference must reach the tool through the chart's bindings, or
         // the resource would be applied without it.
         let bindings = rendered

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::model::Provider;
 use crate::observe::Observer;
 use crate::pipeline::{Engine, Outcome};
+use crate::place::{Mode, Prior, Priors};
 use crate::reconcile::{Action, Backoff, Desired, EffectivePolicy, plan, plan_desired};
 use crate::render::write::{
     WriteOutcome, remove_leftovers, rendered_on_disk, resource_dir, write_atomic,
@@ -52,6 +53,9 @@ pub struct Reconciler {
     pub cluster: crate::cluster::Gate,
     /// The loop's view of every resource (mirrors the store).
     pub(super) stored: BTreeMap<String, ResourceRecord>,
+    /// Where every resource was last placed (from the store's placement documents):
+    /// placement keeps resources there while they fit.
+    priors: Arc<Priors>,
     /// Passes not yet written because the database was down, oldest first.
     pub(super) pending: Vec<PassRecord>,
     /// Runs the executors' tools; cancelled when shutdown outlasts its deadline.
@@ -153,6 +157,7 @@ impl Reconciler {
             store: None,
             cluster: crate::cluster::Gate::single(),
             stored: BTreeMap::new(),
+            priors: Arc::new(Priors::new()),
             pending: Vec::new(),
             runner,
             stopping,
@@ -192,7 +197,9 @@ impl Reconciler {
         let attempt = async {
             let store = Store::connect(&url).await?;
             store.migrate().await?;
-            let resources = store.resource_states().await?;
+            // With their placement documents, once: the loop keeps only where each
+            // resource is (priors) and the slim records.
+            let resources = store.resources().await?;
             Ok::<_, crate::store::StoreError>((store, resources))
         };
         match attempt.await {
@@ -200,7 +207,11 @@ impl Reconciler {
                 info!(database = %redact_url(&url), resources = resources.len(), "store connected");
                 // The loop's own view wins for resources it already handled while the
                 // database was away; the rest come from the store.
+                let priors = Arc::make_mut(&mut self.priors);
                 for r in resources {
+                    if let Some(prior) = r.placement.as_ref().and_then(Prior::from_decision_json) {
+                        priors.entry(r.name.clone()).or_insert(prior);
+                    }
                     self.stored
                         .entry(r.name.clone())
                         .or_insert_with(|| slim(&r));
@@ -643,7 +654,18 @@ impl Reconciler {
                             .copied()
                             .unwrap_or(Action::Update);
                         if !repair {
-                            pass.audit.push(records::audit(records::action_name(action), &name, serde_json::json!({"input_hash": record.input_hash, "output_hash": record.output_hash}), now));
+                            let mut details = serde_json::json!({"input_hash": record.input_hash, "output_hash": record.output_hash});
+                            if let Some(moved) =
+                                record.placement.as_ref().and_then(|p| p.get("moved"))
+                            {
+                                details["moved"] = moved.clone();
+                            }
+                            pass.audit.push(records::audit(
+                                records::action_name(action),
+                                &name,
+                                details,
+                                now,
+                            ));
                         }
                         if let (Some(i), Some(o)) = (&record.input_hash, &record.output_hash) {
                             pass.renders.push(RenderRecord {
@@ -681,7 +703,11 @@ impl Reconciler {
         // Keep only the summary between passes; the outcome (catalog, files) goes.
         self.last_desired = Some((head.clone(), Desired::of(&outcome)));
         drop(outcome);
+        let priors = Arc::make_mut(&mut self.priors);
         for r in &pass.resources {
+            if let Some(prior) = r.placement.as_ref().and_then(Prior::from_decision_json) {
+                priors.insert(r.name.clone(), prior);
+            }
             self.stored.insert(r.name.clone(), slim(r));
         }
         let changed = pass.resources.len();
@@ -777,13 +803,14 @@ impl Reconciler {
         let repo = self.repo.clone();
         let engine = self.engine.clone();
         let commit = head.to_owned();
+        let priors = self.priors.clone();
         let run = tokio::task::spawn_blocking(move || {
             let reuse = |name: &str, input: &str| {
                 let (i, o, provider) = known.get(name)?;
                 (i == input && rendered_on_disk(&out_dir, provider, name)).then(|| o.clone())
             };
             repo.snapshot(&commit, &engine.limits)
-                .map(|s| engine.run_with(&s, &reuse))
+                .map(|s| engine.run_placed(&s, &priors, Mode::Sticky, &reuse))
         });
         let result = match run.await {
             Ok(r) => r.map_err(PipelineError::from),

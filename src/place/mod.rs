@@ -9,9 +9,11 @@
 
 mod ledger;
 pub mod pools;
+mod sticky;
 
 pub use ledger::Ledger;
 pub use pools::{ResolvedPool, resolve as resolve_pools};
+pub use sticky::{Mode, Move, Prior, Priors, place_all_with};
 
 use crate::diag::Diagnostic;
 use crate::model::{
@@ -31,7 +33,7 @@ pub struct NodeAssignment {
 }
 
 /// A GPU given to one replica.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GpuAssignment {
     pub node: String,
     pub model: String,
@@ -58,6 +60,9 @@ pub struct Decision {
     pub size: Sized,
     pub reasons: Vec<String>,
     pub alternatives: Vec<Alternative>,
+    /// Placed somewhere else than last time: from where, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved: Option<Move>,
 }
 
 /// The outcome of trying one candidate pool.
@@ -67,28 +72,13 @@ struct Fit {
     notes: Vec<String>,
 }
 
-/// Places every resource of the catalog. Resources that cannot be placed get an error
-/// diagnostic and no decision.
+/// Places every resource of the catalog from scratch (no earlier placement to keep).
+/// Resources that cannot be placed get an error diagnostic and no decision.
 pub fn place_all(
     catalog: &Catalog,
     charts: &BTreeMap<String, ChartMeta>,
 ) -> (BTreeMap<String, Decision>, Vec<Diagnostic>) {
-    let pools = resolve_pools(catalog);
-    let mut ledger = Ledger::default();
-    let mut decisions = BTreeMap::new();
-    let mut diags = Vec::new();
-    let mut order: Vec<&Entry<UniversalResourceSpec>> = catalog.resources.values().collect();
-    order.sort_by_key(|e| (e.object.spec.placement.node.is_none(), e.name().to_owned()));
-    for entry in order {
-        match place_one(entry, catalog, charts, &pools, &ledger) {
-            Ok(decision) => {
-                book(&mut ledger, &pools, &decision);
-                decisions.insert(decision.resource.clone(), decision);
-            }
-            Err(d) => diags.push(*d),
-        }
-    }
-    (decisions, diags)
+    place_all_with(catalog, charts, &Priors::new(), Mode::Sticky)
 }
 
 /// Places one resource against the current ledger without booking it (pure): the answer
@@ -100,17 +90,43 @@ pub fn place_one(
     pools: &BTreeMap<String, ResolvedPool>,
     ledger: &Ledger,
 ) -> Result<Decision, Box<Diagnostic>> {
+    place_in(entry, catalog, charts, pools, ledger, None).map_err(|u| match u {
+        Unplaced::Diagnostic(d) => d,
+        Unplaced::NotKept(why) => {
+            Box::new(entry.doc.diagnostic("no-placement", "/spec/placement", why))
+        }
+    })
+}
+
+/// Why [`place_in`] placed nothing.
+enum Unplaced {
+    /// No pool can take the resource.
+    Diagnostic(Box<Diagnostic>),
+    /// The earlier placement to keep is no longer possible, and why.
+    NotKept(String),
+}
+
+/// Places one resource; with `keep`, only where `keep` says (its pool, nodes and GPUs),
+/// or not at all.
+fn place_in(
+    entry: &Entry<UniversalResourceSpec>,
+    catalog: &Catalog,
+    charts: &BTreeMap<String, ChartMeta>,
+    pools: &BTreeMap<String, ResolvedPool>,
+    ledger: &Ledger,
+    keep: Option<&Prior>,
+) -> Result<Decision, Unplaced> {
     let spec = &entry.object.spec;
     let name = entry.name();
     let workload = catalog
         .workload_types
         .get(&spec.workload_type)
         .ok_or_else(|| {
-            entry.doc.diagnostic(
+            Unplaced::Diagnostic(Box::new(entry.doc.diagnostic(
                 "unknown-workload-type",
                 "/spec/workload_type",
                 "unknown workload type",
-            )
+            )))
         })?;
     let template = spec
         .template
@@ -136,7 +152,13 @@ pub fn place_one(
     let mut alternatives = Vec::new();
     let mut best: Option<(usize, usize, &ResolvedPool, String, Fit)> = None;
 
+    if let Some(why) = keep.and_then(|prior| sticky::pool_gone(prior, pools, spec)) {
+        return Err(Unplaced::NotKept(why));
+    }
     for pool in pools.values().filter(|p| p.is_target()) {
+        if keep.is_some_and(|k| k.pool != pool.path) {
+            continue;
+        }
         if let Some(root) = &spec.placement.pool
             && !is_within(&pool.path, root)
         {
@@ -186,7 +208,7 @@ pub fn place_one(
             )));
             continue;
         }
-        let fit = match fit_pool(pool, spec, &size, prefs.strategy, ledger) {
+        let fit = match fit_pool(pool, spec, &size, prefs.strategy, ledger, keep) {
             Ok(fit) => fit,
             Err(why) => {
                 alternatives.push(reject(format!("rejected: {why}")));
@@ -222,6 +244,13 @@ pub fn place_one(
     }
 
     let Some((provider_rank, pool_rank, pool, chart_name, fit)) = best else {
+        if keep.is_some() {
+            let why = alternatives
+                .first()
+                .map(|a| a.verdict.trim_start_matches("rejected: ").to_owned())
+                .unwrap_or_else(|| "its pool can no longer take it".to_owned());
+            return Err(Unplaced::NotKept(why));
+        }
         let mut d = entry
             .doc
             .diagnostic(
@@ -240,7 +269,7 @@ pub fn place_one(
         } else {
             tried.join(" | ")
         });
-        return Err(Box::new(d));
+        return Err(Unplaced::Diagnostic(Box::new(d)));
     };
     let provider = pool.provider.unwrap_or(Provider::Proxmox);
     reasons.push(if spec.placement.provider.is_some() {
@@ -260,6 +289,10 @@ pub fn place_one(
         format!("provider {provider}: the best-ranked pool with room uses it")
     });
     reasons.push(match &spec.placement.pool {
+        _ if keep.is_some() => format!(
+            "pool {}: kept from the last placement (it still fits there)",
+            pool.path
+        ),
         Some(p) if *p == pool.path => format!("pool {}: set in spec.placement.pool", pool.path),
         Some(p) => format!(
             "pool {}: inside {p} (spec.placement.pool) with room",
@@ -293,6 +326,7 @@ pub fn place_one(
         size,
         reasons,
         alternatives,
+        moved: None,
     })
 }
 
@@ -303,7 +337,13 @@ fn fit_pool(
     size: &Sized,
     strategy: PlacementStrategy,
     ledger: &Ledger,
+    keep: Option<&Prior>,
 ) -> Result<Fit, String> {
+    if let Some(prior) = keep
+        && !pool.nodes.is_empty()
+    {
+        return sticky::fit_kept(pool, size, ledger, prior);
+    }
     if pool.nodes.is_empty() {
         let total = |x: u32| x * size.replicas;
         ledger.fit_elastic(
@@ -377,30 +417,35 @@ fn fit_pool(
         PlacementStrategy::Pack => "pack: fullest node that fits",
     };
     for (node, room) in candidates.into_iter().take(replicas) {
-        let mut note = format!(
-            "node {}: {}/{} CPU and {:.1}/{:.1} GB memory free after placement ({label})",
-            node.name, room.cpu_free, room.cpu_total, room.memory_free, room.memory_total
-        );
-        if let Some(gpu) = &room.gpu {
-            note.push_str(&format!("; GPU {} at {}", gpu.model, gpu.pci_address));
-            fit.gpus.push(GpuAssignment {
-                node: node.name.clone(),
-                model: gpu.model.clone(),
-                pci_address: gpu.pci_address.clone(),
-            });
-        }
-        fit.notes.push(note);
-        fit.nodes.push(NodeAssignment {
-            name: node.name.clone(),
-            address: node.address.clone(),
-            labels: node.labels.clone(),
-        });
+        assign(&mut fit, node, room, label);
     }
     if !refused.is_empty() {
         fit.notes
             .push(format!("nodes without room: {}", refused.join(", ")));
     }
     Ok(fit)
+}
+
+/// Gives `node` (and the GPU in `room`) to the next replica, with the note that says so.
+fn assign(fit: &mut Fit, node: &crate::model::Node, room: ledger::Room, label: &str) {
+    let mut note = format!(
+        "node {}: {}/{} CPU and {:.1}/{:.1} GB memory free after placement ({label})",
+        node.name, room.cpu_free, room.cpu_total, room.memory_free, room.memory_total
+    );
+    if let Some(gpu) = &room.gpu {
+        note.push_str(&format!("; GPU {} at {}", gpu.model, gpu.pci_address));
+        fit.gpus.push(GpuAssignment {
+            node: node.name.clone(),
+            model: gpu.model.clone(),
+            pci_address: gpu.pci_address.clone(),
+        });
+    }
+    fit.notes.push(note);
+    fit.nodes.push(NodeAssignment {
+        name: node.name.clone(),
+        address: node.address.clone(),
+        labels: node.labels.clone(),
+    });
 }
 
 /// Books decision `d` into `ledger`: its nodes (and GPUs), or the pool's elastic

@@ -128,7 +128,6 @@ pub fn build(inputs: &Inputs<'_>) -> Value {
             "pool": d.pool,
             "nodes": d.nodes,
             "gpus": d.gpus,
-            "reasons": d.reasons,
         },
         "workload": {
             "name": inputs.workload.object.metadata.name,

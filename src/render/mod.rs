@@ -36,6 +36,10 @@ pub struct Manifest {
     /// Hash of the rendered files.
     pub output_hash: String,
     pub files: Vec<String>,
+    /// Where the resource was placed (pool, nodes, GPUs, booked size): what `plan
+    /// --against` keeps. Absent in manifests written before placement was sticky.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::place::Prior>,
 }
 
 /// One resource's rendered files, in memory. Vendored modules and roles borrow the
@@ -236,6 +240,7 @@ fn manifest(
         input_hash,
         output_hash,
         files,
+        placement: None,
     }
 }
 
