@@ -38,6 +38,10 @@ pub struct Limits {
     pub max_output_bytes_per_file: u64,
     /// Most bytes all templates of one resource may render together.
     pub max_output_bytes_per_resource: u64,
+    /// Wall-clock seconds one pull-request preview (fetch, both pipeline runs) may take
+    /// in the daemon; past it the head is reported as failed and not tried again until
+    /// the pull request's head changes.
+    pub preview_timeout_seconds: u64,
 }
 
 impl Default for Limits {
@@ -51,6 +55,7 @@ impl Default for Limits {
             template_fuel: 1_000_000,
             max_output_bytes_per_file: 4 * 1024 * 1024,
             max_output_bytes_per_resource: 16 * 1024 * 1024,
+            preview_timeout_seconds: 120,
         }
     }
 }
@@ -85,6 +90,10 @@ impl Limits {
             (
                 "limits.max_output_bytes_per_resource",
                 self.max_output_bytes_per_resource,
+            ),
+            (
+                "limits.preview_timeout_seconds",
+                self.preview_timeout_seconds,
             ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {

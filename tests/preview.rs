@@ -1081,3 +1081,97 @@ async fn a_replayed_pull_request_payload_never_previews_an_old_head() {
     }
     assert_eq!(count(&sim, "PATCH", &patch), 0);
 }
+
+#[tokio::test]
+async fn a_preview_past_its_deadline_fails_once_and_waits_for_a_new_head() {
+    let dir = repo_with(&[("definitions/web.yaml", app("web", 8080, ""))]);
+    switch_to_new_branch(dir.path(), "feature");
+    // A repository chart that loops for hours with the fuel raised (10^10 iterations,
+    // no output).
+    let meta =
+        std::fs::read_to_string(support::root().join("charts/docker-compose/Chart.yaml")).unwrap();
+    support::write(dir.path(), "charts/docker-compose/Chart.yaml", &meta);
+    support::write(
+        dir.path(),
+        "charts/docker-compose/templates/compose.yaml.tpl",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    );
+    let slow = support::git_commit_all(dir.path(), "a chart that never finishes");
+    let sim = GithubSim::start("example", "homelab", "ghp-slow-token", None).await;
+    sim.open_pull(7, "feature", &slow);
+    let state = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[source]\npoll_interval_seconds = 1\n\n[policy]\napply = \"manual\"\n\n\
+         [limits]\ntemplate_fuel = 1000000000000\npreview_timeout_seconds = 2\n\n\
+         [propose.github]\nowner = \"example\"\nrepo = \"homelab\"\napi_url = \"{}\"\n",
+        sim.url
+    );
+    let daemon = start(
+        dir.path().to_str().unwrap(),
+        state.path(),
+        &config,
+        "slow-secret-0123456789",
+        "ghp-slow-token",
+    );
+    daemon.wait_healthy(60).await;
+    let statuses = format!("/repos/example/homelab/statuses/{slow}");
+    wait_until(&daemon, 60, "the failed status", || {
+        count(&sim, "POST", &statuses) == 1
+    })
+    .await;
+    let status = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path == statuses)
+        .and_then(|r| r.body)
+        .unwrap();
+    assert_eq!(status["state"], "error", "{status}");
+    let description = status["description"].as_str().unwrap();
+    assert!(
+        description.contains("2 s") && description.contains("preview_timeout_seconds"),
+        "{description}"
+    );
+    assert!(description.chars().count() <= 140);
+
+    // Three more polls list the same head: it is not previewed again.
+    let polls = count(&sim, "GET", "/repos/example/homelab/pulls");
+    wait_until(&daemon, 30, "three more polls", || {
+        count(&sim, "GET", "/repos/example/homelab/pulls") >= polls + 3
+    })
+    .await;
+    assert_eq!(count(&sim, "POST", &statuses), 1);
+    assert_eq!(
+        daemon
+            .log()
+            .lines()
+            .filter(|l| l.contains("previewing pull request") && l.contains(&slow))
+            .count(),
+        1,
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("this head is not tried again"));
+
+    // A new head is previewed as usual.
+    support::write(
+        dir.path(),
+        "charts/docker-compose/templates/compose.yaml.tpl",
+        "services: {}\n",
+    );
+    let fixed = support::git_commit_all(dir.path(), "a chart that finishes");
+    sim.open_pull(7, "feature", &fixed);
+    wait_until(&daemon, 60, "the preview of the new head", || {
+        count(&sim, "POST", "/repos/example/homelab/issues/7/comments") == 1
+    })
+    .await;
+    assert!(
+        healthz_ok(&daemon).await,
+        "the daemon answers while the old preview's thread runs out"
+    );
+}
+
+async fn healthz_ok(daemon: &Daemon) -> bool {
+    support::get(daemon.url("/healthz"))
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}

@@ -26,7 +26,8 @@ use crate::reconcile::EffectivePolicy;
 use crate::source::{Origin, TrackedRepo};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Semaphore, mpsc, watch};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 /// The reason of the triggers [`poll_pulls`] sends.
 pub const POLL_REASON: &str = "poll";
@@ -48,12 +49,22 @@ pub fn wanted_here(reason: &str, base: Option<&str>, tracked: &str, leader: bool
 
 /// Most previews running at once (each runs the pipeline twice).
 pub const MAX_CONCURRENT: usize = 2;
+/// The commit status description of a head whose preview failed for good.
+fn failed_description(e: &PreviewError) -> String {
+    let text = format!("preview failed: {e}");
+    match text.char_indices().nth(139) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
 /// Most pull requests whose last previewed head is remembered.
 const MAX_REMEMBERED: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct PullState {
-    /// The head last previewed successfully.
+    /// The head last previewed (reported, or failed in a way that would repeat: a
+    /// timeout, a limit); not previewed again until the head changes.
     last: Option<String>,
     /// The head being previewed now.
     running: Option<String>,
@@ -147,9 +158,9 @@ impl Previews {
     /// Previews `sha`, then whatever newer head was queued meanwhile.
     async fn run(self, job: Job, number: u64, mut sha: String) {
         loop {
-            let outcome = {
-                let _permit = self.limit.acquire().await;
-                preview_and_report(&job, number, &sha).await
+            let outcome = match Arc::clone(&self.limit).acquire_owned().await {
+                Ok(permit) => preview_and_report(&job, number, &sha, permit).await,
+                Err(closed) => Err(PreviewError::Task(closed.to_string())),
             };
             match &outcome {
                 Ok(None) => {}
@@ -159,15 +170,24 @@ impl Previews {
                     removed = report.counts.removed, errors = report.errors.len(),
                     "pull request previewed"
                 ),
+                Err(e) if e.is_final() => {
+                    tracing::warn!(pull = number, head = %sha, error = %e, "pull request preview failed; this head is not tried again");
+                    if let Some(gh) = &job.github
+                        && let Err(report) =
+                            github::set_failed_status(gh, &sha, &failed_description(e)).await
+                    {
+                        tracing::warn!(pull = number, error = %report, "cannot report the failed preview");
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(pull = number, head = %sha, error = %e, "pull request preview failed")
                 }
             }
-            let next = finish(
-                self.lock().entry(number).or_default(),
-                &sha,
-                matches!(outcome, Ok(Some(_))),
-            );
+            let remember = match &outcome {
+                Ok(report) => report.is_some(),
+                Err(e) => e.is_final(),
+            };
+            let next = finish(self.lock().entry(number).or_default(), &sha, remember);
             match next {
                 Some(next) => sha = next,
                 None => return,
@@ -190,10 +210,10 @@ fn decide(state: &mut PullState, head_sha: &str) -> Started {
     Started::Spawned
 }
 
-/// After a preview of `sha` ends (`ok` when it was reported): the next head to preview,
-/// if a newer one was queued meanwhile. Updates the state.
-fn finish(state: &mut PullState, sha: &str, ok: bool) -> Option<String> {
-    if ok {
+/// After a preview of `sha` ends (`remember` when it was reported or failed for good):
+/// the next head to preview, if a newer one was queued meanwhile. Updates the state.
+fn finish(state: &mut PullState, sha: &str, remember: bool) -> Option<String> {
+    if remember {
         state.last = Some(sha.to_owned());
     }
     let next = state
@@ -210,6 +230,7 @@ async fn preview_and_report(
     job: &Job,
     number: u64,
     sha: &str,
+    permit: OwnedSemaphorePermit,
 ) -> Result<Option<Report>, PreviewError> {
     if let Some(gh) = &job.github {
         match github::judge(&github::pull_head(gh, number).await?, sha) {
@@ -229,9 +250,22 @@ async fn preview_and_report(
     }
     let blocking = job.clone();
     let head = sha.to_owned();
-    let report = tokio::task::spawn_blocking(move || preview_pull(&blocking, number, &head))
-        .await
-        .map_err(|e| PreviewError::Git(format!("the preview task failed: {e}")))??;
+    let seconds = job.engine.limits.preview_timeout_seconds;
+    let mut task = tokio::task::spawn_blocking(move || preview_pull(&blocking, number, &head));
+    let report = match tokio::time::timeout(Duration::from_secs(seconds), &mut task).await {
+        Ok(joined) => joined.map_err(|e| PreviewError::Task(e.to_string()))??,
+        Err(_) => {
+            // A blocking thread cannot be stopped; it ends within the pipeline's own
+            // limits. Its concurrency slot stays taken until then, so timed-out previews
+            // never pile up beyond MAX_CONCURRENT.
+            tokio::spawn(async move {
+                let _ = task.await;
+                drop(permit);
+            });
+            return Err(PreviewError::Timeout { seconds });
+        }
+    };
+    drop(permit);
     match &job.github {
         Some(gh) => {
             let done = github::report(gh, number, &report).await?;
@@ -390,9 +424,31 @@ mod tests {
         assert_eq!(state.running, None);
         // An unchanged pull request is not previewed again.
         assert_eq!(decide(&mut state, "c"), Started::Unchanged);
-        // A failed preview is retried when the head is seen again (next poll).
+        // A passing failure (GitHub or the network) is retried when the head is seen
+        // again (next poll)…
         assert_eq!(decide(&mut state, "d"), Started::Spawned);
         assert_eq!(finish(&mut state, "d", false), None);
         assert_eq!(decide(&mut state, "d"), Started::Spawned);
+        // …one that would repeat (a timeout, a limit) is not, until the head changes.
+        assert_eq!(finish(&mut state, "d", true), None);
+        assert_eq!(decide(&mut state, "d"), Started::Unchanged);
+        assert_eq!(decide(&mut state, "e"), Started::Spawned);
+    }
+
+    #[test]
+    fn timeouts_and_limits_are_final_network_errors_are_not() {
+        assert!(PreviewError::Timeout { seconds: 1 }.is_final());
+        assert!(
+            PreviewError::Source {
+                what: "pull/7".into(),
+                source: crate::source::SourceError::SnapshotTooLarge { limit: 1 },
+            }
+            .is_final()
+        );
+        assert!(!PreviewError::GitHub("no answer".into()).is_final());
+        assert!(!PreviewError::Git("fetch failed".into()).is_final());
+        let long = PreviewError::Timeout { seconds: 120 };
+        assert!(failed_description(&long).chars().count() <= 140);
+        assert!(failed_description(&long).contains("preview_timeout_seconds"));
     }
 }

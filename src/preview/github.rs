@@ -163,6 +163,30 @@ async fn set_status(
     Ok(())
 }
 
+/// Sets the commit status of `sha` to `error` with `description` (at most 140
+/// characters): a preview that could not be made, such as one past its deadline.
+pub async fn set_failed_status(
+    github: &GitHubSettings,
+    sha: &str,
+    description: &str,
+) -> Result<(), PreviewError> {
+    within(github, async {
+        let crab = github_client(github)?;
+        let route = format!("/repos/{}/{}/statuses/{sha}", github.owner, github.repo);
+        let body = json!({
+            "state": "error",
+            "context": STATUS_CONTEXT,
+            "description": description,
+        });
+        let _: Value = crab
+            .post(route, Some(&body))
+            .await
+            .map_err(|e| failed("setting the commit status", e))?;
+        Ok(())
+    })
+    .await
+}
+
 /// The login the token acts as: `[propose.github] login`, else `GET /user`. `None` when
 /// GitHub will not tell (403: an App installation token); other failures are errors, so
 /// a passing outage never leads to a second comment.

@@ -46,6 +46,29 @@ pub enum PreviewError {
     Git(String),
     #[error("GitHub: {0}")]
     GitHub(String),
+    #[error(
+        "the preview took longer than {seconds} s and was given up; {}",
+        crate::limits::Limits::hint("preview_timeout_seconds")
+    )]
+    Timeout { seconds: u64 },
+    #[error("the preview task failed: {0}")]
+    Task(String),
+}
+
+impl PreviewError {
+    /// Would previewing the same head again fail the same way? A timeout, a revision over
+    /// a limit or a crashed task would; a network error or a head not fetched yet may not.
+    pub fn is_final(&self) -> bool {
+        use crate::source::SourceError as S;
+        match self {
+            PreviewError::Timeout { .. } | PreviewError::Task(_) => true,
+            PreviewError::Source { source, .. } => matches!(
+                source,
+                S::SnapshotTooLarge { .. } | S::TooManyEntries { .. } | S::TooManyFiles
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl From<git2::Error> for PreviewError {
