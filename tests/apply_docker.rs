@@ -131,23 +131,13 @@ impl Drop for Cleanup {
     }
 }
 
-async fn database() -> Option<(Option<support::pg::PgCluster>, String)> {
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        return Some((None, url));
-    }
-    let cluster = support::pg::PgCluster::start()?;
-    let url = cluster.fresh_database().await;
-    Some((Some(cluster), url))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_apply_drift_self_heal_update_and_prune() {
     let test = "docker_apply_drift_self_heal_update_and_prune";
     if !docker_ready(test) {
         return;
     }
-    let Some((_pg, url)) = database().await else {
-        support::skip(test, "no PostgreSQL binaries and no DATABASE_URL");
+    let Some((_pg, url)) = support::store::postgres(test).await else {
         return;
     };
     let id = unique_suffix();

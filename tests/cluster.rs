@@ -13,11 +13,7 @@
 
 mod support;
 
-use chrono::Utc;
-use homelabd::store::{
-    ApplyRunRecord, AuditRecord, DeviationRecord, MemberIdentity, PassRecord, ResourceRecord,
-    RevisionRecord, Store,
-};
+use homelabd::store::{ApplyRunRecord, DeviationRecord, MemberIdentity, ResourceRecord, Store};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -26,22 +22,9 @@ use support::docker::{
     RemoveContainers, container_definition, docker_ready, project_containers, unique_suffix,
 };
 use support::repo_with;
+use support::store::{audit, seed};
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
-
-async fn database(test: &str) -> Option<(Option<support::pg::PgCluster>, String)> {
-    if let Ok(url) = std::env::var("DATABASE_URL")
-        && !url.is_empty()
-    {
-        return Some((None, url));
-    }
-    let Some(cluster) = support::pg::PgCluster::start() else {
-        support::skip(test, "no PostgreSQL");
-        return None;
-    };
-    let url = cluster.fresh_database().await;
-    Some((Some(cluster), url))
-}
 
 fn member(id: &str) -> MemberIdentity {
     MemberIdentity {
@@ -49,59 +32,6 @@ fn member(id: &str) -> MemberIdentity {
         host: "test-host".to_owned(),
         pid: 1,
     }
-}
-
-fn audit(action: &str) -> AuditRecord {
-    AuditRecord {
-        at: Utc::now(),
-        actor: "daemon".to_owned(),
-        action: action.to_owned(),
-        subject: "web".to_owned(),
-        details: serde_json::json!({}),
-    }
-}
-
-/// A recorded revision and resource `name`, so apply runs can refer to them.
-async fn seed(store: &Store, name: &str) -> String {
-    let commit = "c".repeat(40);
-    let pass = PassRecord {
-        revision: Some(RevisionRecord {
-            commit: commit.clone(),
-            seen_at: Utc::now(),
-            valid: true,
-            resources_valid: 1,
-            resources_invalid: 0,
-            errors: 0,
-            warnings: 0,
-            diagnostics: serde_json::json!([]),
-        }),
-        resources: vec![ResourceRecord {
-            name: name.to_owned(),
-            state: "rendered".to_owned(),
-            reason: None,
-            provider: Some("docker".to_owned()),
-            pool: None,
-            chart: None,
-            resource_type: None,
-            placement: None,
-            dimensions: None,
-            desired_revision: Some(commit.clone()),
-            input_hash: None,
-            output_hash: None,
-            source: None,
-            last_error: None,
-            last_error_at: None,
-            updated_at: Utc::now(),
-            applied_hash: None,
-            applied_revision: None,
-            policy: None,
-            destroyed_at: None,
-            destroyed_revision: None,
-        }],
-        ..PassRecord::default()
-    };
-    store.record_pass(&pass).await.unwrap();
-    commit
 }
 
 /// Starts a docker-compose apply run of `name` at `commit`; returns its id.
@@ -112,7 +42,7 @@ async fn start_run(store: &Store, name: &str, commit: &str) -> String {
             commit,
             "docker-compose",
             "apply",
-            &audit("apply.started"),
+            &audit("apply.started", "web"),
         )
         .await
         .unwrap()
@@ -121,7 +51,7 @@ async fn start_run(store: &Store, name: &str, commit: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn lease_fencing_locks_and_dead_members_through_the_store() {
     let test = "lease_fencing_locks_and_dead_members_through_the_store";
-    let Some((_pg, url)) = database(test).await else {
+    let Some((_pg, url)) = support::store::postgres(test).await else {
         return;
     };
     let a = Store::connect(&url).await.unwrap();
@@ -314,7 +244,7 @@ async fn three_daemons_one_postgres_kill_9_of_the_leader_mid_apply() {
     if !docker_ready(test) {
         return;
     }
-    let Some((_pg, url)) = database(test).await else {
+    let Some((_pg, url)) = support::store::postgres(test).await else {
         return;
     };
     let suffix = unique_suffix();
@@ -547,7 +477,7 @@ async fn a_second_daemon_on_one_sqlite_database_refuses_to_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_after_kill_9_leads_at_once_on_the_same_state_dir() {
     let test = "a_restart_after_kill_9_leads_at_once_on_the_same_state_dir";
-    let Some((_pg, url)) = database(test).await else {
+    let Some((_pg, url)) = support::store::postgres(test).await else {
         return;
     };
     let repo = repo_with(&[]);
@@ -622,7 +552,7 @@ async fn sqlite_is_one_daemon_no_members_free_locks_all_runs_interrupted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn leader_and_follower_both_tell_systemd_they_are_ready() {
     let test = "leader_and_follower_both_tell_systemd_they_are_ready";
-    let Some((_pg, url)) = database(test).await else {
+    let Some((_pg, url)) = support::store::postgres(test).await else {
         return;
     };
     let repo = repo_with(&[]);

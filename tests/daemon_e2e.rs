@@ -304,13 +304,9 @@ async fn daemon_reconciles_commits_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_reconciles_commits_on_postgres() {
-    let Some(cluster) = support::pg::PgCluster::start() else {
-        return support::skip(
-            "daemon on PostgreSQL",
-            "no PostgreSQL binaries and no DATABASE_URL",
-        );
+    let Some((_pg, url)) = support::store::postgres("daemon on PostgreSQL").await else {
+        return;
     };
-    let url = cluster.fresh_database().await;
     scenario(Some(url)).await;
 }
 

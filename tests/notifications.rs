@@ -15,8 +15,7 @@ use hmac::{Hmac, Mac};
 use homelabd::config::Secret;
 use homelabd::notify_out::{Deliverer, NotifySettings, RawNotify};
 use homelabd::store::{
-    ApplyRunEffects, ApplyRunEnd, AuditRecord, NotificationRecord, ObservationWrite, PassRecord,
-    ProposalRecord, ResourceRecord, RevisionRecord, Store,
+    ApplyRunEffects, ApplyRunEnd, NotificationRecord, ObservationWrite, ProposalRecord, Store,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -28,6 +27,7 @@ use std::time::{Duration, Instant};
 use support::daemon::{Daemon, DaemonCommand, free_port, wait_until};
 use support::docker::{RemoveContainers, container_definition, project_containers};
 use support::pg::PgCluster;
+use support::store::{audit, commit, seed};
 
 const SECRET: &str = "receiver-shared-secret";
 
@@ -176,72 +176,6 @@ fn settings(sinks_toml: &str, urls: BTreeMap<String, String>) -> NotifySettings 
     .unwrap()
 }
 
-async fn sqlite_store(dir: &Path) -> (Store, String) {
-    let url = format!("sqlite://{}", dir.join("homelabd.db").display());
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    (store, url)
-}
-
-fn commit(c: char) -> String {
-    std::iter::repeat_n(c, 40).collect()
-}
-
-/// Records a revision and resource `name`, so apply runs can reference them.
-async fn seed(store: &Store, name: &str) -> String {
-    let rev = commit('a');
-    store
-        .record_pass(&PassRecord {
-            revision: Some(RevisionRecord {
-                commit: rev.clone(),
-                seen_at: Utc::now(),
-                valid: true,
-                resources_valid: 1,
-                resources_invalid: 0,
-                errors: 0,
-                warnings: 0,
-                diagnostics: json!([]),
-            }),
-            resources: vec![ResourceRecord {
-                name: name.to_owned(),
-                state: "rendered".into(),
-                reason: None,
-                provider: Some("docker".into()),
-                pool: None,
-                chart: None,
-                resource_type: None,
-                placement: None,
-                dimensions: None,
-                desired_revision: Some(rev.clone()),
-                input_hash: None,
-                output_hash: Some("sha256:out".into()),
-                source: None,
-                last_error: None,
-                last_error_at: None,
-                updated_at: Utc::now(),
-                applied_hash: None,
-                applied_revision: None,
-                policy: None,
-                destroyed_at: None,
-                destroyed_revision: None,
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    rev
-}
-
-fn audit(action: &str, subject: &str) -> AuditRecord {
-    AuditRecord {
-        at: Utc::now(),
-        actor: "daemon".into(),
-        action: action.into(),
-        subject: subject.into(),
-        details: json!({}),
-    }
-}
-
 fn failed_end() -> ApplyRunEnd {
     ApplyRunEnd {
         state: "failed".into(),
@@ -314,7 +248,7 @@ async fn step_until(d: &mut Deliverer, secs: u64, what: &str, done: impl Fn() ->
 #[tokio::test]
 async fn each_sink_kind_gets_its_payload_and_webhooks_are_signed() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = sqlite_store(dir.path()).await;
+    let (store, _) = support::store::sqlite(dir.path()).await;
     let inbox = Inbox::default();
     let rx = Receiver::start(&inbox, 0).await;
     let sinks = "[[sinks]]\nname = \"ops\"\nkind = \"webhook\"\n\
@@ -404,7 +338,7 @@ async fn each_sink_kind_gets_its_payload_and_webhooks_are_signed() {
 #[tokio::test]
 async fn a_sink_gets_only_the_events_and_severities_it_asked_for() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = sqlite_store(dir.path()).await;
+    let (store, _) = support::store::sqlite(dir.path()).await;
     let inbox = Inbox::default();
     let rx = Receiver::start(&inbox, 0).await;
     let sinks = "[[sinks]]\nname = \"pager\"\nkind = \"slack\"\n\
@@ -463,7 +397,7 @@ async fn a_sink_gets_only_the_events_and_severities_it_asked_for() {
 #[tokio::test]
 async fn a_receiver_down_for_a_while_gets_every_event_once_when_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = sqlite_store(dir.path()).await;
+    let (store, _) = support::store::sqlite(dir.path()).await;
     let inbox = Inbox::default();
     inbox.failing.store(true, Ordering::SeqCst);
     let rx = Receiver::start(&inbox, 0).await;
@@ -568,7 +502,7 @@ async fn an_event_written_before_a_restart_is_delivered_after_it() {
     let cfg = settings(sinks, urls);
     let event = {
         // First life: the event is recorded and one attempt fails (nothing listens).
-        let (store, _) = sqlite_store(dir.path()).await;
+        let (store, _) = support::store::sqlite(dir.path()).await;
         let mut d = Deliverer::new(Arc::new(store.clone()), &cfg).unwrap();
         d.step().await.unwrap();
         let rev = seed(&store, "web").await;
@@ -582,7 +516,7 @@ async fn an_event_written_before_a_restart_is_delivered_after_it() {
     // Second life: a new connection and deliverer, the receiver up.
     let inbox = Inbox::default();
     let _rx = Receiver::start(&inbox, port).await;
-    let (store, _) = sqlite_store(dir.path()).await;
+    let (store, _) = support::store::sqlite(dir.path()).await;
     let mut d = Deliverer::new(Arc::new(store.clone()), &cfg).unwrap();
     step_until(&mut d, 10, "delivery after the restart", || {
         !inbox.accepted().is_empty()
@@ -597,7 +531,7 @@ async fn an_event_written_before_a_restart_is_delivered_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_receiver_does_not_hold_up_the_other_sinks() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, url) = sqlite_store(dir.path()).await;
+    let (store, url) = support::store::sqlite(dir.path()).await;
     let stuck = Inbox::default();
     stuck.hanging.store(true, Ordering::SeqCst);
     let stuck_rx = Receiver::start(&stuck, 0).await;
@@ -905,20 +839,15 @@ async fn outbox_contract(store: &Store) {
 #[tokio::test]
 async fn sqlite_outbox_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = sqlite_store(dir.path()).await;
+    let (store, _) = support::store::sqlite(dir.path()).await;
     outbox_contract(&store).await;
 }
 
 #[tokio::test]
 async fn postgres_outbox_contract() {
-    let Some(cluster) = PgCluster::start() else {
-        support::skip(
-            "postgres_outbox_contract",
-            "no PostgreSQL (set DATABASE_URL or install postgresql)",
-        );
+    let Some((_pg, url)) = support::store::postgres("postgres_outbox_contract").await else {
         return;
     };
-    let url = cluster.fresh_database().await;
     let store = Store::connect(&url).await.unwrap();
     outbox_contract(&store).await;
     // Two daemons claiming at once get disjoint deliveries.

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use support::git;
 use support::github_sim::GithubSim;
-use support::pg::PgCluster;
 
 const AUTHOR: &str = "Proposal Bot";
 const EMAIL: &str = "bot@homelab.example";
@@ -810,14 +809,10 @@ async fn proposals_are_recorded_with_their_audit_row_in_sqlite_and_postgres() {
     let url = format!("sqlite://{}", dir.path().join("homelabd.db").display());
     store_contract(&Store::connect(&url).await.unwrap()).await;
 
-    let Some(cluster) = PgCluster::start() else {
-        support::skip(
-            "proposals_are_recorded_with_their_audit_row_in_sqlite_and_postgres (postgres)",
-            "no PostgreSQL (set DATABASE_URL or install postgresql)",
-        );
+    let test = "proposals_are_recorded_with_their_audit_row_in_sqlite_and_postgres (postgres)";
+    let Some((_pg, url)) = support::store::postgres(test).await else {
         return;
     };
-    let url = cluster.fresh_database().await;
     store_contract(&Store::connect(&url).await.unwrap()).await;
 }
 

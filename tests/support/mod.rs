@@ -191,6 +191,9 @@ pub mod git_daemon;
 /// A throwaway PostgreSQL server (`DATABASE_URL`, or a private cluster via initdb).
 pub mod pg;
 
+/// Store fixtures: SQLite and PostgreSQL databases, seed records.
+pub mod store;
+
 /// A simulator of the GitHub REST endpoints used to open pull requests.
 pub mod github_sim;
 

@@ -1,0 +1,102 @@
+//! Store fixtures shared by the integration tests: a migrated SQLite store, a PostgreSQL
+//! database (`DATABASE_URL` or a private cluster), and the seed records apply runs and
+//! observations need (a recorded revision and resource).
+
+use chrono::Utc;
+use homelabd::store::{AuditRecord, PassRecord, ResourceRecord, RevisionRecord, Store};
+use serde_json::json;
+use std::path::Path;
+
+use super::pg::PgCluster;
+
+/// A PostgreSQL database for `test`: `DATABASE_URL` when set, else a fresh database in a
+/// private cluster (kept alive by the returned handle). `None` (after [`super::skip`],
+/// which fails under `HOMELABD_TEST_STRICT=1`) when neither is available.
+pub async fn postgres(test: &str) -> Option<(Option<PgCluster>, String)> {
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && !url.is_empty()
+    {
+        return Some((None, url));
+    }
+    let Some(cluster) = PgCluster::start() else {
+        super::skip(test, "no PostgreSQL binaries and no DATABASE_URL");
+        return None;
+    };
+    let url = cluster.fresh_database().await;
+    Some((Some(cluster), url))
+}
+
+/// A migrated SQLite store in `dir` (`homelabd.db`) and its URL.
+pub async fn sqlite(dir: &Path) -> (Store, String) {
+    let url = format!("sqlite://{}", dir.join("homelabd.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, url)
+}
+
+/// A commit id made of one repeated hex digit.
+pub fn commit(c: char) -> String {
+    std::iter::repeat_n(c, 40).collect()
+}
+
+/// An audit row by the daemon, now.
+pub fn audit(action: &str, subject: &str) -> AuditRecord {
+    AuditRecord {
+        at: Utc::now(),
+        actor: "daemon".into(),
+        action: action.into(),
+        subject: subject.into(),
+        details: json!({}),
+    }
+}
+
+/// A rendered, never applied docker resource `name` desired at `rev`.
+pub fn rendered_resource(name: &str, rev: &str) -> ResourceRecord {
+    ResourceRecord {
+        name: name.to_owned(),
+        state: "rendered".into(),
+        reason: None,
+        provider: Some("docker".into()),
+        pool: None,
+        chart: None,
+        resource_type: None,
+        placement: None,
+        dimensions: None,
+        desired_revision: Some(rev.to_owned()),
+        input_hash: None,
+        output_hash: Some("sha256:out".into()),
+        source: None,
+        last_error: None,
+        last_error_at: None,
+        updated_at: Utc::now(),
+        applied_hash: None,
+        applied_revision: None,
+        policy: None,
+        destroyed_at: None,
+        destroyed_revision: None,
+    }
+}
+
+/// Records a valid revision and resource `name` (see [`rendered_resource`]), so apply
+/// runs and observations can refer to them. Returns the revision's commit.
+pub async fn seed(store: &Store, name: &str) -> String {
+    let rev = commit('a');
+    store
+        .record_pass(&PassRecord {
+            revision: Some(RevisionRecord {
+                commit: rev.clone(),
+                seen_at: Utc::now(),
+                valid: true,
+                resources_valid: 1,
+                resources_invalid: 0,
+                errors: 0,
+                warnings: 0,
+                diagnostics: json!([]),
+            }),
+            resources: vec![rendered_resource(name, &rev)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    rev
+}
