@@ -18,6 +18,7 @@ mod secret_phase;
 pub mod status;
 pub mod trigger;
 pub mod watch;
+pub mod watchdog;
 
 use crate::apply::Executors;
 use crate::config::{Overrides, RawConfig, RepoLocation, Settings, redact_url};
@@ -225,17 +226,29 @@ pub async fn run_daemon(
         tx.clone(),
         shutdown_rx.clone(),
     ));
-    if let Some(period) = notify::watchdog_interval() {
+    // The watchdog pings from a thread of its own, on evidence from the runtime (this
+    // task) and the loop (`Reconciler::progress`); see `watchdog`.
+    let progress = Arc::new(watchdog::Progress::default());
+    let watchdog_period = notify::watchdog_interval();
+    let watchdog_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(period) = watchdog_period {
+        let beat = progress.clone();
         let mut stop = shutdown_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => notify::watchdog(),
+                    _ = tick.tick() => beat.runtime_beat(),
                     _ = stop.changed() => return,
                 }
             }
         });
+        let max_pass = watchdog::max_pass(std::time::Duration::from_secs(
+            settings.executors.timeout_seconds,
+        ));
+        if let Err(e) = watchdog::spawn(progress.clone(), period, max_pass, watchdog_stop.clone()) {
+            warn!(error = %e, "cannot start the watchdog thread; systemd will restart the daemon");
+        }
     }
     tokio::spawn(signals(
         shutdown_tx,
@@ -288,7 +301,10 @@ pub async fn run_daemon(
         shutdown_rx.clone(),
     );
     reconciler.cluster = gate;
+    reconciler.progress = progress;
+    reconciler.watchdog_period = watchdog_period;
     let result = reconciler.run(rx, tx, shutdown_rx, settings_rx).await;
+    watchdog_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(membership) = membership {
         membership.leave().await;
     }

@@ -99,6 +99,10 @@ pub struct Reconciler {
     pub(super) keyring: crate::secrets::Keyring,
     /// Each resource's secret bindings, with the output hash they were read for.
     pub(super) secret_bindings: BTreeMap<String, (String, Vec<crate::secrets::Binding>)>,
+    /// What the watchdog thread judges the loop by ([`super::watchdog`]).
+    pub progress: Arc<super::watchdog::Progress>,
+    /// How often the idle loop wakes to show it is alive (`None`: no watchdog).
+    pub watchdog_period: Option<Duration>,
 }
 
 impl Reconciler {
@@ -147,6 +151,8 @@ impl Reconciler {
         Reconciler {
             keyring,
             secret_bindings: BTreeMap::new(),
+            progress: Arc::default(),
+            watchdog_period: None,
             settings,
             engine,
             repo,
@@ -923,13 +929,25 @@ impl Reconciler {
             }
         });
         // No reconcile before the first full load: the first pass is that load.
+        self.progress.pass_started();
         self.pass(true, "startup").await;
         self.start_store_tasks(&tx, &shutdown);
         let mut leadership = self.cluster.clone();
+        let mut alive =
+            tokio::time::interval(self.watchdog_period.unwrap_or(Duration::from_secs(3600)));
+        alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        #[cfg(debug_assertions)]
+        let mut stall = super::watchdog::debug_stall::Stall::from_env();
         loop {
+            self.progress.idle();
             let wake = self.next_wake();
             let trigger = tokio::select! {
                 t = rx.recv() => t,
+                _ = alive.tick() => {
+                    #[cfg(debug_assertions)]
+                    stall.maybe();
+                    continue;
+                }
                 _ = async {
                     match wake {
                         Some(w) => tokio::time::sleep_until(w.into()).await,
@@ -951,6 +969,7 @@ impl Reconciler {
                 }
             };
             let Some(first) = trigger else { break };
+            self.progress.pass_started();
             // Debounce: gather what arrives in the next moment into one pass.
             tokio::time::sleep(Duration::from_millis(50)).await;
             let mut force = false;
