@@ -274,3 +274,104 @@ fn template_errors_keep_their_line() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("main.tpl of chart aws-ec2, line 3"), "{line}");
 }
+
+/// A definition that fails validation loudly, naming `marker`, if it is ever read.
+fn tripwire(marker: &str) -> String {
+    format!(
+        "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: {marker}\nspec:\n  resource_type: nonsense\n"
+    )
+}
+
+#[test]
+fn links_in_a_working_tree_are_never_followed_out_of_the_repository() {
+    let repo = support::example_copy();
+    let outside = tempfile::tempdir().unwrap();
+    write(
+        outside.path(),
+        "defs/outside.yaml",
+        &tripwire("outside-dir"),
+    );
+    write(outside.path(), "hard.yaml", &tripwire("outside-hardlink"));
+    let defs = repo.path().join("definitions");
+    let link =
+        |target: &Path, name: &str| std::os::unix::fs::symlink(target, defs.join(name)).unwrap();
+    link(Path::new("/etc/passwd"), "passwd.yaml");
+    link(&outside.path().join("defs"), "elsewhere");
+    link(Path::new("loop.yaml"), "loop.yaml");
+    link(Path::new(".."), "up");
+    // A hard link shares the content of a file outside the repository.
+    std::fs::hard_link(outside.path().join("hard.yaml"), defs.join("hard.yaml")).unwrap();
+    let Some(out) = homelabd_bounded(&["validate", path(repo.path())]) else {
+        return;
+    };
+    let text = output(&out);
+    assert_exit(&out, 0);
+    for name in ["passwd.yaml", "loop.yaml"] {
+        assert!(
+            text.lines().any(
+                |l| l.contains("symlink-skipped") && l.contains(&format!("definitions/{name}"))
+            ),
+            "{name}: {text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("hardlink-skipped") && l.contains("definitions/hard.yaml")),
+        "{text}"
+    );
+    for leaked in ["root:", "outside-dir", "outside-hardlink"] {
+        assert!(!text.contains(leaked), "{leaked} was read: {text}");
+    }
+    // A sub-path that is itself a link out of the repository is refused.
+    std::fs::create_dir_all(repo.path().join("nested")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("nested/infra")).unwrap();
+    let out = support::homelabd(&["validate", "--path", "nested/infra", path(repo.path())]);
+    assert_exit(&out, 2);
+    assert!(output(&out).contains("symbolic link"), "{}", output(&out));
+}
+
+#[test]
+fn links_and_submodules_in_a_commit_are_never_followed() {
+    let dir = repo_with_tree(|repo| {
+        let mut defs = repo.treebuilder(None).unwrap();
+        for (name, target) in [
+            ("passwd.yaml", "/etc/passwd"),
+            ("loop.yaml", "loop.yaml"),
+            ("escape.yaml", "../../../../../../etc/passwd"),
+        ] {
+            let blob = repo.blob(target.as_bytes()).unwrap();
+            defs.insert(name, blob, 0o120000).unwrap();
+        }
+        let up = repo.blob(b"..").unwrap();
+        defs.insert("up", up, 0o120000).unwrap();
+        // A submodule: a commit of another repository, which this one does not hold.
+        let foreign = git2::Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
+        defs.insert("vendor", foreign, 0o160000).unwrap();
+        let defs = defs.write().unwrap();
+        let modules = repo
+            .blob(b"[submodule \"vendor\"]\n\tpath = definitions/vendor\n\turl = /etc\n")
+            .unwrap();
+        let mut root = repo.treebuilder(None).unwrap();
+        root.insert("definitions", defs, 0o040000).unwrap();
+        root.insert(".gitmodules", modules, 0o100644).unwrap();
+        root.write().unwrap()
+    });
+    let Some(out) = homelabd_bounded(&["validate", "--rev", "HEAD", path(dir.path())]) else {
+        return;
+    };
+    let text = output(&out);
+    assert_exit(&out, 0);
+    for name in ["passwd.yaml", "loop.yaml", "escape.yaml"] {
+        assert!(
+            text.lines().any(
+                |l| l.contains("symlink-skipped") && l.contains(&format!("definitions/{name}"))
+            ),
+            "{name}: {text}"
+        );
+    }
+    assert!(!text.contains("root:"), "{text}");
+    assert!(
+        !text.contains("vendor"),
+        "the submodule was entered: {text}"
+    );
+}

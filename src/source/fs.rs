@@ -11,8 +11,12 @@ pub fn load_dir(root: &Path, sub: Option<&str>) -> Result<Snapshot, SourceError>
     load_dir_with(root, sub, &Limits::default())
 }
 
-/// [`load_dir`] within `limits`. Hard links are read as the files they are (each path
-/// counts against the snapshot's bytes); symbolic links are never followed.
+/// [`load_dir`] within `limits`. Nothing outside the directory is read: symbolic links
+/// are never followed (a wanted path that is one gets a `symlink-skipped` warning, and a
+/// sub-path through one is refused), files are opened with `O_NOFOLLOW` (a link swapped
+/// in after the listing is not followed either), and a file with more than one hard
+/// link is skipped with a `hardlink-skipped` warning, since its other name can be
+/// anywhere on the file system.
 pub fn load_dir_with(
     root: &Path,
     sub: Option<&str>,
@@ -22,6 +26,12 @@ pub fn load_dir_with(
     if let Some(sub) = sub {
         for part in super::sub_path_components(sub)? {
             base.push(part);
+            let linked = std::fs::symlink_metadata(&base).is_ok_and(|m| m.file_type().is_symlink());
+            if linked {
+                return Err(SourceError::NotADirectory {
+                    path: format!("{} (a symbolic link, not followed)", base.display()),
+                });
+            }
         }
     }
     let meta = std::fs::metadata(&base).map_err(|source| SourceError::Io {
@@ -77,7 +87,35 @@ pub fn load_dir_with(
                 if snapshot.files.len() >= MAX_FILES {
                     return Err(SourceError::TooManyFiles);
                 }
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                let io = |source| SourceError::Io {
+                    path: rel_path.clone(),
+                    source,
+                };
+                let file = match open_no_follow(&entry.path()) {
+                    Ok(file) => file,
+                    Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+                        snapshot.diagnostics.push(Diagnostic::warning(
+                            "symlink-skipped",
+                            &rel_path,
+                            "symbolic links are not followed",
+                        ));
+                        continue;
+                    }
+                    Err(e) => return Err(io(e)),
+                };
+                let meta = file.metadata().map_err(io)?;
+                if !meta.is_file() {
+                    continue; // replaced by a device or a pipe since the listing
+                }
+                if std::os::unix::fs::MetadataExt::nlink(&meta) > 1 {
+                    snapshot.diagnostics.push(Diagnostic::warning(
+                        "hardlink-skipped",
+                        &rel_path,
+                        "a file with several hard links is not read: its other names can be outside the repository; replace it with a copy",
+                    ));
+                    continue;
+                }
+                let size = meta.len();
                 let max = size_limit(&rel_path, limits);
                 if size > max {
                     snapshot
@@ -86,11 +124,7 @@ pub fn load_dir_with(
                     continue;
                 }
                 budget.bytes(size)?;
-                let content =
-                    read_at_most(&entry.path(), max).map_err(|source| SourceError::Io {
-                        path: rel_path.clone(),
-                        source,
-                    })?;
+                let content = read_at_most(file, max).map_err(io)?;
                 if content.len() as u64 > max {
                     // It grew between the size check and the read.
                     snapshot.diagnostics.push(super::too_large(
@@ -111,13 +145,21 @@ pub fn load_dir_with(
     Ok(snapshot)
 }
 
+/// Opens `path` for reading without following a final symbolic link (`ELOOP` if it is
+/// one) and without blocking on a pipe.
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Reads a file, stopping one byte past `max` (a file that grows while read, or a device
 /// that never ends, cannot make us read more).
-fn read_at_most(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+fn read_at_most(file: std::fs::File, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let mut content = Vec::new();
-    std::fs::File::open(path)?
-        .take(max.saturating_add(1))
-        .read_to_end(&mut content)?;
+    file.take(max.saturating_add(1)).read_to_end(&mut content)?;
     Ok(content)
 }
