@@ -835,3 +835,54 @@ fn a_preview_of_a_rotation_names_the_secret_and_its_users_only() {
         assert_not_in(output, &text, &[rotated, "example-only-admin-password"]);
     }
 }
+
+/// A Kubernetes workload's secret: the container refers to the Secret `<name>-secrets` that
+/// homelabd applies on kubectl's stdin; the rendered ConfigMap and manifests name it only.
+#[test]
+fn a_kubernetes_secret_is_a_secret_key_ref_and_never_rendered() {
+    let test = "a_kubernetes_secret_is_a_secret_key_ref_and_never_rendered";
+    if !age_ready(test) {
+        return;
+    }
+    let copy = tempfile::tempdir().unwrap();
+    support::copy_tree(&support::example_repo(), copy.path());
+    let web = copy.path().join("definitions/apps/ha-web-app.yaml");
+    let text = std::fs::read_to_string(&web).unwrap();
+    assert!(text.contains("        LOG_LEVEL: info\n"));
+    std::fs::write(
+        &web,
+        text.replace(
+            "        LOG_LEVEL: info\n",
+            "        LOG_LEVEL: info\n        API_TOKEN: {secret: nextcloud, key: admin_password}\n",
+        ),
+    )
+    .unwrap();
+    let identity = copy.path().join("example-age-identity.txt");
+    let out = copy.path().join("out");
+    let render = homelabd(
+        Some(&identity),
+        &[
+            "render",
+            copy.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(render.status.success(), "{}", both(&render));
+    let dir = out.join("kubernetes/ha-web-app");
+    let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap();
+    assert!(
+        deployment.contains(
+            "            - name: \"API_TOKEN\"\n              valueFrom:\n                \
+             secretKeyRef:\n                  name: \"ha-web-app-secrets\"\n                  \
+             key: \"API_TOKEN\"\n"
+        ),
+        "{deployment}"
+    );
+    let configmap = std::fs::read_to_string(dir.join("configmap.yaml")).unwrap();
+    assert!(configmap.contains("\"LOG_LEVEL\": \"info\"") && !configmap.contains("API_TOKEN"));
+    let bindings = bindings_in(&out, "kubernetes/ha-web-app");
+    assert!(bindings.contains("\"env\": \"API_TOKEN\""), "{bindings}");
+    assert_no_trace(&out, &["example-only-admin-password"]);
+}

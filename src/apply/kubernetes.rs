@@ -98,16 +98,29 @@ impl KubernetesExecutor {
     }
 
     /// Reads the render and records its kinds (before the apply: a partial apply that
-    /// fails still leaves objects a destroy must find), giving the apply command.
-    fn prepare_apply(&self, req: &ApplyRequest) -> Result<Cmd, ApplyReport> {
+    /// fails still leaves objects a destroy must find), giving the apply commands: the
+    /// resource's Secret first when it uses secrets, then the rendered manifests.
+    fn prepare_apply(&self, req: &ApplyRequest) -> Result<Vec<Cmd>, ApplyReport> {
         let files = manifest_files(&req.rendered_dir).map_err(report_error)?;
         if files.is_empty() {
             return Err(report_error(ManifestError::Empty(req.rendered_dir.clone())));
         }
         let objects = read_objects(&files).map_err(report_error)?;
-        let kinds: BTreeSet<String> = objects.iter().map(RenderedObject::kind_ref).collect();
+        let mut kinds: BTreeSet<String> = objects.iter().map(RenderedObject::kind_ref).collect();
+        let mut cmds = Vec::new();
+        if !req.secrets.is_empty() {
+            kinds.insert("secret".to_owned());
+            let namespace = objects.iter().find_map(|o| o.namespace.as_deref());
+            let manifest = secret_manifest(&req.resource, namespace, &req.secrets);
+            let stdin = [PathBuf::from("-")];
+            cmds.push(
+                self.apply_cmd(&stdin, &req.work_dir)
+                    .stdin_secrets(manifest, &req.secrets),
+            );
+        }
         record_kinds(&req.work_dir, &kinds).map_err(report_error)?;
-        Ok(self.apply_cmd(&files, &req.work_dir))
+        cmds.push(self.apply_cmd(&files, &req.work_dir));
+        Ok(cmds)
     }
 }
 
@@ -122,7 +135,7 @@ impl ToolExecutor for KubernetesExecutor {
 
     async fn apply_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
         match self.prepare_apply(req) {
-            Ok(cmd) => ApplyReport::run_all(runner, &[cmd]).await,
+            Ok(cmds) => ApplyReport::run_all(runner, &cmds).await,
             Err(report) => report,
         }
     }
@@ -141,6 +154,41 @@ impl ToolExecutor for KubernetesExecutor {
         let cmd = self.delete_cmd(&req.resource, &kinds, &req.work_dir);
         ApplyReport::run_all(runner, &[cmd]).await
     }
+}
+
+/// The name of the Secret that carries a resource's secret values (the
+/// kubernetes-workload chart's containers refer to it with `secretKeyRef`).
+pub fn secret_name(resource: &str) -> String {
+    format!("{resource}-secrets")
+}
+
+/// The resource's Secret, built at apply time and sent to `kubectl apply -f -` on stdin:
+/// one `stringData` entry per variable of `secrets`, labelled as the resource's so a
+/// prune deletes it. Never written to a file.
+pub fn secret_manifest(
+    resource: &str,
+    namespace: Option<&str>,
+    secrets: &crate::secrets::SecretEnv,
+) -> zeroize::Zeroizing<Vec<u8>> {
+    let data: serde_json::Map<String, serde_json::Value> = secrets
+        .iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+        .collect();
+    let mut metadata = serde_json::json!({
+        "name": secret_name(resource),
+        "labels": { RESOURCE_LABEL: resource },
+    });
+    if let Some(ns) = namespace {
+        metadata["namespace"] = serde_json::Value::from(ns);
+    }
+    let secret = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "Opaque",
+        "stringData": data,
+    });
+    zeroize::Zeroizing::new(secret.to_string().into_bytes())
 }
 
 fn report_error(e: ManifestError) -> ApplyReport {
@@ -435,6 +483,56 @@ metadata: { name: web, namespace: apps }
                 "/r/b.yaml"
             ]
         );
+    }
+
+    #[test]
+    fn secrets_go_to_a_labelled_secret_on_stdin_before_the_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let rendered = dir.path().join("rendered");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&rendered).unwrap();
+        std::fs::write(rendered.join("deployment.yaml"), DEPLOYMENT).unwrap();
+        let mut secrets = crate::secrets::SecretEnv::default();
+        secrets.insert("DB_PASSWORD", "k8s-s3cret");
+        let req = ApplyRequest {
+            resource: "web".into(),
+            provider: crate::model::Provider::Kubernetes,
+            rendered_dir: rendered.clone(),
+            work_dir: work.clone(),
+            revision: "abc".into(),
+            secrets,
+        };
+        let ex = KubernetesExecutor::new(&settings(Some("homelab"), "/bin/sh"));
+        let cmds = ex.prepare_apply(&req).unwrap();
+        assert_eq!(cmds.len(), 2);
+        assert_eq!(cmds[0].argv[cmds[0].argv.len() - 2..], ["-f", "-"]);
+        let secret: serde_json::Value =
+            serde_json::from_slice(cmds[0].stdin.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            secret,
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": "web-secrets",
+                    "namespace": "apps",
+                    "labels": { "homelab.ai/resource": "web" }
+                },
+                "type": "Opaque",
+                "stringData": { "DB_PASSWORD": "k8s-s3cret" }
+            })
+        );
+        // The value is in no argument, no file, and not in what a log would show.
+        let shown = format!("{:?} {}", cmds, cmds[0].display());
+        assert!(!shown.contains("k8s-s3cret"), "{shown}");
+        assert!(cmds[1].stdin.is_none());
+        assert!(
+            cmds[1]
+                .argv
+                .contains(&rendered.join("deployment.yaml").display().to_string())
+        );
+        // A prune deletes the Secret with the rest.
+        assert!(recorded_kinds(&work).contains("secret"));
     }
 
     #[test]

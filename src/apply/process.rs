@@ -27,6 +27,12 @@ pub struct Cmd {
     /// How many bytes of each output stream to keep (the end). [`TAIL_BYTES`] for
     /// tools whose output is a log; more for tools whose output is data to parse.
     pub keep_bytes: usize,
+    /// What the tool reads on stdin (a manifest carrying secret values: never logged or
+    /// stored, wiped when dropped); `None`: stdin is `/dev/null`.
+    pub stdin: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// Secret values in `stdin`, replaced by `***` in the captured output like those of
+    /// `secret_env`.
+    pub stdin_values: Vec<zeroize::Zeroizing<String>>,
 }
 
 impl Cmd {
@@ -42,7 +48,25 @@ impl Cmd {
             env: BTreeMap::new(),
             secret_env: BTreeMap::new(),
             keep_bytes: TAIL_BYTES,
+            stdin: None,
+            stdin_values: Vec::new(),
         }
+    }
+
+    /// Gives the tool `input` on stdin, which carries the values of `secrets`: a tool that
+    /// echoes its input has them replaced by `***` in what is kept.
+    pub fn stdin_secrets(
+        mut self,
+        input: zeroize::Zeroizing<Vec<u8>>,
+        secrets: &crate::secrets::SecretEnv,
+    ) -> Cmd {
+        self.stdin = Some(input);
+        self.stdin_values.extend(
+            secrets
+                .iter()
+                .map(|(_, v)| zeroize::Zeroizing::new(v.to_owned())),
+        );
+        self
     }
 
     /// Keeps up to `bytes` of each stream instead of a log tail (for output to parse).
@@ -80,6 +104,7 @@ impl std::fmt::Debug for Cmd {
             .field("env", &self.env)
             .field("secret_env", &self.secret_env.keys().collect::<Vec<_>>())
             .field("keep_bytes", &self.keep_bytes)
+            .field("stdin_bytes", &self.stdin.as_ref().map(|s| s.len()))
             .finish()
     }
 }
@@ -194,7 +219,11 @@ impl Runner {
             .args(args)
             .current_dir(&cmd.cwd)
             .env_clear()
-            .stdin(Stdio::null())
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group, so a kill reaches every child it started.
@@ -219,11 +248,20 @@ impl Runner {
             }
         };
         let pid = child.id();
+        if let (Some(input), Some(mut pipe)) = (cmd.stdin.clone(), child.stdin.take()) {
+            // Written concurrently with the output readers, so a tool that answers before
+            // it has read everything cannot deadlock the pipes; dropped (closed) when done.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = pipe.write_all(&input).await;
+            });
+        }
         // A tool may echo what it was given (an error quoting its configuration): every
         // secret value it got is replaced by `***` before output is kept anywhere.
         let scrub: std::sync::Arc<Vec<Vec<u8>>> = std::sync::Arc::new(
             cmd.secret_env
                 .values()
+                .chain(cmd.stdin_values.iter().map(|v| &**v))
                 .filter(|v| !v.is_empty())
                 .map(|v| v.as_bytes().to_vec())
                 .collect(),
@@ -356,6 +394,24 @@ mod tests {
         assert_eq!(run.stdout_tail, "out\n");
         assert_eq!(run.stderr_tail, "err\n");
         assert_eq!(run.failure_summary(), "sh exited with 3: err");
+    }
+
+    #[tokio::test]
+    async fn stdin_reaches_the_tool_and_its_secret_values_are_scrubbed_from_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("stdin-as-received");
+        let mut secrets = crate::secrets::SecretEnv::default();
+        secrets.insert("DB_PASSWORD", "s3cr3t-on-stdin");
+        let input = b"stringData: {DB_PASSWORD: s3cr3t-on-stdin}\n".to_vec();
+        // `tee` writes what it read to a file (the tool got it) and echoes it (the
+        // output homelabd keeps must not have it).
+        let cmd = Cmd::new(["tee", kept.to_str().unwrap()], dir.path())
+            .stdin_secrets(zeroize::Zeroizing::new(input.clone()), &secrets);
+        assert!(!format!("{cmd:?}").contains("s3cr3t"));
+        let run = runner(10_000).run(&cmd).await;
+        assert!(run.success(), "{run:?}");
+        assert_eq!(std::fs::read(&kept).unwrap(), input);
+        assert_eq!(run.stdout_tail, "stringData: {DB_PASSWORD: ***}\n");
     }
 
     #[tokio::test]

@@ -13,6 +13,14 @@
 {%- if values.image is none -%}
 {{ fail("kubernetes-workload: no image: set spec.chart.values.image for resource " ~ resource.name) }}
 {%- endif -%}
+{%- set envs = namespace(plain=[], secret=[]) -%}
+{%- for key, value in values.env | items -%}
+{%- if value is mapping and "secret" in value -%}
+{%- set envs.secret = envs.secret + [key] -%}
+{%- else -%}
+{%- set envs.plain = envs.plain + [key] -%}
+{%- endif -%}
+{%- endfor -%}
 {%- set namespace = pool.properties.namespace if "namespace" in pool.properties else values.namespace -%}
 {%- set volume_names = values.volumes | map(attribute="name") | list -%}
 {%- set gpu_nodes = placement.gpus | map(attribute="node") | unique | list -%}
@@ -132,10 +140,22 @@ spec:
               protocol: {{ (port.protocol if "protocol" in port and port.protocol is not none else "TCP") | upper | tojson }}
 {%- endfor %}
 {%- endif %}
-{%- if values.env %}
+{%- if envs.plain %}
           envFrom:
             - configMapRef:
                 name: {{ (resource.name ~ "-env") | tojson }}
+{%- endif %}
+{%- if envs.secret %}
+          # Secret references: the Secret is applied by homelabd on kubectl's stdin with
+          # the values; this file names them only.
+          env:
+{%- for key in envs.secret %}
+            - name: {{ key | tojson }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ (resource.name ~ "-secrets") | tojson }}
+                  key: {{ key | tojson }}
+{%- endfor %}
 {%- endif %}
           resources:
             requests:
