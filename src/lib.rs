@@ -30,3 +30,8 @@ pub mod secrets;
 pub mod source;
 pub mod store;
 pub mod validate;
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod testgen;

@@ -32,6 +32,8 @@ pub mod pools;
 pub mod prompts;
 mod proposal_tools;
 pub mod proposals;
+#[cfg(test)]
+mod props;
 pub mod reply;
 pub mod resources;
 pub mod server;
