@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 /// Cases per decoder: a fixed budget so CI time stays bounded.
 const CASES: u64 = 150;
-const SEED: u64 = 0x6d63_7061_7267_73;
+const SEED: u64 = 0x006d_6370_6172_6773;
 
 /// Decodes `CASES` generated arguments as `T` and hands each success to `answer`.
 fn decode<T: DeserializeOwned + schemars::JsonSchema>(
