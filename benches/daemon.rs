@@ -3,6 +3,9 @@
 //! - commit-to-recorded latency for one changed definition in a 1,000-definition repo
 //!   (inotify trigger; median and p90 of 20 commits);
 //! - a forced no-op pass (`homelabd reconcile`) over 10,000 definitions;
+//! - commit-to-recorded latency for one container's memory changed in a 10,000-definition
+//!   repo (median and p90 of 10 commits), and the `resource.updated` audit rows each
+//!   such commit writes (one is right: placement notes no longer re-render neighbours);
 //! - idle RSS of the daemon holding 10,000 definitions.
 //!
 //! Run: `cargo bench --bench daemon`.
@@ -63,7 +66,12 @@ fn start(repo: &Path, state: &Path) -> Kill {
         .unwrap()
         .port();
     let config = state.with_extension("toml");
-    std::fs::write(&config, "[reconcile]\nresync_schedule = \"0 0 1 1 *\"\n").unwrap();
+    // Manual applies: the bench measures reconciling, not docker or terraform.
+    std::fs::write(
+        &config,
+        "[reconcile]\nresync_schedule = \"0 0 1 1 *\"\n[policy]\napply = \"manual\"\n",
+    )
+    .unwrap();
     Kill(
         Command::new(env!("CARGO_BIN_EXE_homelabd"))
             .args(["daemon", "--config"])
@@ -211,4 +219,41 @@ async fn main() {
         "| idle RSS, 10,000 definitions | {:.1} MiB |",
         rss_mib(daemon.0.id())
     );
+
+    // 3. One container's memory changed in 10,000 definitions.
+    let updated = async || {
+        store
+            .audit_log(1_000_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|a| a.action == "resource.updated")
+            .count()
+    };
+    let file = repo.join("definitions/group-000/svc-00002.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let mut samples = Vec::new();
+    let mut rows = Vec::new();
+    for i in 0..10 {
+        let before = updated().await;
+        std::fs::write(
+            &file,
+            original.replace("memory_gb: 4,", &format!("memory_gb: {},", 5 + i % 2)),
+        )
+        .unwrap();
+        git(&repo, &["commit", "-q", "-am", "more memory"]);
+        let commit = head(&repo);
+        let t0 = Instant::now();
+        wait_revision(&url, &commit, Duration::from_millis(2)).await;
+        samples.push(t0.elapsed());
+        rows.push(updated().await - before);
+    }
+    samples.sort();
+    println!(
+        "| commit-to-recorded, one container's memory, 10,000 definitions (10 commits) | median {:.0} ms | p90 {:.0} ms | max {:.0} ms | resource.updated rows per commit: {rows:?} |",
+        percentile(&samples, 0.5).as_secs_f64() * 1000.0,
+        percentile(&samples, 0.9).as_secs_f64() * 1000.0,
+        samples.last().unwrap().as_secs_f64() * 1000.0
+    );
+    drop(daemon);
 }

@@ -285,6 +285,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Where this run placed every resource: the earlier placements for a run on the
+    /// next revision (previews and proposals place the change around the base).
+    pub fn priors(&self) -> Priors {
+        self.decisions
+            .iter()
+            .map(|(name, d)| (name.clone(), Prior::of(d)))
+            .collect()
+    }
+
     /// Did any document have an error?
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)

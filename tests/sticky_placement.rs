@@ -358,3 +358,119 @@ fn an_invalid_definition_keeps_its_room() {
     assert!(after.catalog.invalid_resources.contains_key("zz-old"));
     assert_eq!(nodes(&after, "aa-new"), ["n2"]);
 }
+
+#[test]
+fn plan_against_a_render_keeps_its_placements_and_rebalance_shows_the_moves() {
+    let repo = support::example_copy();
+    let out = tempfile::tempdir().unwrap();
+    let (repo_s, out_s) = (repo.path().to_str().unwrap(), out.path().to_str().unwrap());
+    let o = support::homelabd(&["render", repo_s, "--out", out_s]);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    support::write(repo.path(), "definitions/ci/aaa-first.yaml", AAA_FIRST);
+
+    let o = support::homelabd(&["plan", repo_s, "--against", out_s, "--output", "json"]);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let entry = |name: &str| {
+        plan["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(entry("aaa-first")["action"], "create");
+    for name in ["jenkins", "nextcloud", "postgresql", "ollama-server"] {
+        assert_eq!(entry(name)["action"], "unchanged", "{}", entry(name));
+        assert!(entry(name)["moved"].is_null());
+    }
+    assert_eq!(plan["totals"]["moved"], 0);
+
+    let o = support::homelabd(&["plan", repo_s, "--against", out_s, "--rebalance"]);
+    let text = support::stdout(&o);
+    assert!(o.status.success(), "{text}{}", support::stderr(&o));
+    let jenkins_move = text
+        .lines()
+        .find(|l| l.contains("moves from") && text_block_of(&text, l) == "jenkins")
+        .unwrap_or_else(|| panic!("no move shown for jenkins:\n{text}"));
+    assert!(
+        jenkins_move.contains("because a fresh placement of every resource puts it there")
+            && jenkins_move.contains("destructive"),
+        "{jenkins_move}"
+    );
+    assert!(text.contains("moved to other nodes"), "{text}");
+
+    let o = support::homelabd(&["plan", repo_s, "--rebalance"]);
+    assert_eq!(o.status.code(), Some(2), "--rebalance needs --against");
+}
+
+/// The resource whose plan block `line` is in (blocks start with "action name  →").
+fn text_block_of<'a>(text: &'a str, line: &str) -> &'a str {
+    let mut current = "";
+    for l in text.lines() {
+        if !l.starts_with(' ') {
+            current = l.split_whitespace().nth(1).unwrap_or("");
+        }
+        if l == line {
+            return current;
+        }
+    }
+    ""
+}
+
+#[test]
+fn a_preview_places_the_head_around_the_base_and_explains_each_move() {
+    let repo = support::example_copy();
+    let dir = repo.path();
+    let git = git2::Repository::init(dir).unwrap();
+    git.set_head("refs/heads/main").unwrap();
+    support::git_commit_all(dir, "base");
+    let base = git.head().unwrap().peel_to_commit().unwrap();
+    git.branch("feature", &base, false).unwrap();
+    git.set_head("refs/heads/feature").unwrap();
+    support::write(dir, "definitions/ci/aaa-first.yaml", AAA_FIRST);
+    support::git_commit_all(dir, "add aaa-first");
+    let preview = |format: &str| {
+        let out = support::homelabd(&[
+            "preview",
+            "--base",
+            "main",
+            "--head",
+            "feature",
+            "--output",
+            format,
+            dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", support::stderr(&out));
+        support::stdout(&out)
+    };
+    let report: serde_json::Value = serde_json::from_str(&preview("json")).unwrap();
+    let changed: Vec<&str> = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["change"] != "unchanged")
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(changed, ["aaa-first"], "{report:#}");
+
+    // pve-01 shrinks under jenkins: the preview says it moves, from where, why, and
+    // that the VM is recreated.
+    let pool = std::fs::read_to_string(dir.join("pools/general.yaml")).unwrap();
+    let shrunk = pool.replacen("memory_gb: 64", "memory_gb: 4", 1);
+    assert_ne!(pool, shrunk);
+    support::write(dir, "pools/general.yaml", &shrunk);
+    support::git_commit_all(dir, "pve-01 loses memory");
+    let md = preview("markdown");
+    let line = md
+        .lines()
+        .find(|l| l.contains("moves from pve-01 to"))
+        .unwrap_or_else(|| panic!("no move in:\n{md}"));
+    assert!(
+        line.contains(
+            "because node pve-01 no longer has room for it (8 GB memory wanted, 4 GB free"
+        ) && line.contains("destructive"),
+        "{line}"
+    );
+}

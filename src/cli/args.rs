@@ -280,8 +280,13 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// A rendered-configs directory to compare against (default: nothing rendered yet).
+    /// Resources keep the placement its manifests record while they fit there.
     #[arg(long, value_name = "DIR")]
     pub against: Option<PathBuf>,
+    /// Place every resource afresh and show the moves that would make against --against
+    /// (a `rebalance` proposal turns them into a pull request).
+    #[arg(long)]
+    pub rebalance: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use super::{Exit, UsageError};
 use crate::config::RawConfig;
 use crate::limits::Limits;
 use crate::pipeline::{Engine, Outcome};
-use crate::place::describe_size;
+use crate::place::{Mode, Priors, describe_size};
 use crate::render::write::{
     WriteOutcome, read_manifest, remove_leftovers, resource_dir, write_atomic,
 };
@@ -60,6 +60,15 @@ fn load(args: &SourceArgs, limits: &Limits) -> anyhow::Result<Snapshot> {
 /// The pipeline's outcome on the revision the arguments name, and that revision's
 /// signature state (checked first, so a usage error stops before any work).
 fn run_pipeline(args: &SourceArgs) -> anyhow::Result<(Outcome, Signature)> {
+    run_placed(args, &Priors::new(), Mode::Sticky)
+}
+
+/// [`run_pipeline`], placing against the earlier placements `priors` as `mode` says.
+fn run_placed(
+    args: &SourceArgs,
+    priors: &Priors,
+    mode: Mode,
+) -> anyhow::Result<(Outcome, Signature)> {
     let verdict = super::signature::check(
         &args.repo,
         args.rev.as_deref(),
@@ -74,7 +83,7 @@ fn run_pipeline(args: &SourceArgs) -> anyhow::Result<(Outcome, Signature)> {
         unmet: super::signature::unmet(&args.signatures, verdict.as_ref()),
         verdict,
     };
-    let mut outcome = engine.run(&snapshot);
+    let mut outcome = engine.run_placed(&snapshot, priors, mode, &|_, _| None);
     check_secret_keys(&snapshot, identity_file.as_deref(), &mut outcome);
     Ok((outcome, signature))
 }
@@ -226,7 +235,9 @@ pub fn validate(args: SourceArgs) -> anyhow::Result<Exit> {
 }
 
 pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
-    let (outcome, signature) = run_pipeline(&args.source)?;
+    // Rendering into a directory that holds an earlier render keeps its placements.
+    let priors = rendered_priors(&args.out);
+    let (outcome, signature) = run_placed(&args.source, &priors, Mode::Sticky)?;
     if signature.unmet {
         signature.print()?;
         return Ok(Exit::Invalid); // nothing unverified is rendered
@@ -292,7 +303,23 @@ pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
 }
 
 pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
-    let (outcome, signature) = run_pipeline(&args.source)?;
+    if args.rebalance && args.against.is_none() {
+        return Err(UsageError(
+            "--rebalance compares with earlier placements: give --against DIR".to_owned(),
+        )
+        .into());
+    }
+    let priors = args
+        .against
+        .as_deref()
+        .map(rendered_priors)
+        .unwrap_or_default();
+    let mode = if args.rebalance {
+        Mode::Rebalance
+    } else {
+        Mode::Sticky
+    };
+    let (outcome, signature) = run_placed(&args.source, &priors, mode)?;
     let mut entries = Vec::new();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for (name, rendered) in &outcome.rendered {
@@ -318,8 +345,12 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
             "size": describe_size(&decision.size),
             "reasons": decision.reasons,
             "alternatives": decision.alternatives,
+            "moved": decision.moved,
             "input_hash": rendered.manifest.input_hash,
         }));
+        if decision.moved.is_some() {
+            *counts.entry("moved").or_default() += 1;
+        }
     }
     for (name, where_) in &outcome.catalog.invalid_resources {
         *counts.entry("invalid").or_default() += 1;
@@ -345,7 +376,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
         }
     }
     let count = |k: &str| counts.get(k).copied().unwrap_or(0);
-    let totals = format!(
+    let mut totals = format!(
         "Plan: {} to create, {} to update, {} unchanged, {} invalid, {} orphaned.",
         count("create"),
         count("update"),
@@ -353,6 +384,12 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
         count("invalid"),
         count("orphaned")
     );
+    if count("moved") > 0 {
+        totals.push_str(&format!(
+            " {} moved to other nodes (see \"moves from\" above).",
+            count("moved")
+        ));
+    }
     match args.source.output {
         OutputFormat::Json => {
             let mut doc = summary_json(&outcome);
@@ -361,6 +398,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
             doc["totals"] = json!({
                 "create": count("create"), "update": count("update"), "unchanged": count("unchanged"),
                 "invalid": count("invalid"), "orphaned": count("orphaned"),
+                "moved": count("moved"),
             });
             print_json(&doc)?;
         }
@@ -406,6 +444,18 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
         }
     }
     Ok(exit_for(&outcome, &signature))
+}
+
+/// Where each resource rendered under `dir` was placed, from its manifest (manifests
+/// written before placement was recorded there give nothing).
+fn rendered_priors(dir: &std::path::Path) -> Priors {
+    rendered_dirs(dir)
+        .into_iter()
+        .filter_map(|(provider, name)| {
+            let manifest = read_manifest(&resource_dir(dir, &provider, &name))?;
+            Some((name, manifest.placement?))
+        })
+        .collect::<Priors>()
 }
 
 /// `(provider, resource)` for every rendered resource directory under `dir`.

@@ -115,7 +115,14 @@ pub fn preview_commits(
             .filter(|r| r.manifest.input_hash == input)
             .map(|r| r.manifest.output_hash.clone())
     };
-    let after = engine.run_with(&head_snapshot, &reuse);
+    // The head is placed around the base: resources stay where the base put them while
+    // they fit, and every move is explained.
+    let after = engine.run_placed(
+        &head_snapshot,
+        &before.priors(),
+        crate::place::Mode::Sticky,
+        &reuse,
+    );
     let changed = report::changed_paths(
         base_snapshot
             .files

@@ -51,7 +51,8 @@ pub struct ResourceChange {
     pub reasons: Vec<String>,
     /// Other pools it considered: "pool (provider): verdict".
     pub alternatives: Vec<String>,
-    /// Where it was before, when the provider or pool changed: "provider pool".
+    /// Where it was before, when the provider or pool changed ("provider pool") or only
+    /// its nodes did ("pve-01"); the first reason then says "moves from … because …".
     pub moved_from: Option<String>,
     /// Rendered files that differ, relative to the resource's directory.
     pub files: Vec<String>,
@@ -190,6 +191,8 @@ fn describe(
         (Some((_, o)), Some((_, n))) if o.provider != n.provider || o.pool != n.pool => {
             Some(format!("{} {}", o.provider.as_str(), o.pool))
         }
+        // Same pool, other nodes: the move (and why) leads the reasons.
+        (Some(_), Some((_, n))) => n.moved.as_ref().map(|m| m.from.clone()),
         _ => None,
     };
     let (files, text) = if change == ChangeKind::Unchanged {

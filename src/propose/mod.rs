@@ -560,7 +560,13 @@ fn stage(
                 .filter(|r| r.manifest.input_hash == input)
                 .map(|r| r.manifest.output_hash.clone())
         };
-        let after = engine.run_with(&load_tree(&repo, provisional, sub, &engine.limits)?, &reuse);
+        // Placed around the head's placement, so the change moves only what it must.
+        let after = engine.run_placed(
+            &load_tree(&repo, provisional, sub, &engine.limits)?,
+            &before.priors(),
+            crate::place::Mode::Sticky,
+            &reuse,
+        );
         let assessment = assess::assess(&before, &after, &changed);
         if !assessment.valid {
             return Err(ProposeError::Invalid {
