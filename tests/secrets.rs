@@ -886,3 +886,71 @@ fn a_kubernetes_secret_is_a_secret_key_ref_and_never_rendered() {
     assert!(bindings.contains("\"env\": \"API_TOKEN\""), "{bindings}");
     assert_no_trace(&out, &["example-only-admin-password"]);
 }
+
+/// An Azure VM's admin password: a securestring parameter of the ARM template, passed on
+/// az's stdin at deploy time; the template names the parameter only.
+#[test]
+fn an_azure_admin_password_is_a_securestring_parameter() {
+    let test = "an_azure_admin_password_is_a_securestring_parameter";
+    if !age_ready(test) {
+        return;
+    }
+    let copy = tempfile::tempdir().unwrap();
+    support::copy_tree(&support::example_repo(), copy.path());
+    let runner = copy.path().join("definitions/ci/azure-runner.yaml");
+    let text = std::fs::read_to_string(&runner).unwrap();
+    let with = |password: &str| {
+        text.replace(
+            "    name: azure-vm\n    values:\n",
+            &format!("    name: azure-vm\n    values:\n      admin_password: {password}\n"),
+        )
+    };
+    assert_ne!(with("x"), text, "azure-runner.yaml has no chart values");
+    let identity = copy.path().join("example-age-identity.txt");
+    let repo = copy.path().to_str().unwrap();
+
+    std::fs::write(&runner, with("hunter2")).unwrap();
+    let refused = homelabd(Some(&identity), &["validate", repo], None);
+    assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
+    assert!(both(&refused).contains("admin_password must be a secret reference"));
+
+    std::fs::write(&runner, with("{secret: nextcloud, key: admin_password}")).unwrap();
+    let out = copy.path().join("out");
+    let render = homelabd(
+        Some(&identity),
+        &["render", repo, "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(render.status.success(), "{}", both(&render));
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("azure/azure-runner/azuredeploy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        template["parameters"]["adminPassword"]["type"],
+        "securestring"
+    );
+    assert!(
+        template["parameters"]["adminPassword"]
+            .get("defaultValue")
+            .is_none()
+    );
+    let vm = template["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Microsoft.Compute/virtualMachines")
+        .unwrap();
+    let os = &vm["properties"]["osProfile"];
+    assert_eq!(os["adminPassword"], "[parameters('adminPassword')]");
+    assert_eq!(
+        os["linuxConfiguration"]["disablePasswordAuthentication"],
+        false
+    );
+    let bindings = bindings_in(&out, "azure/azure-runner");
+    assert!(
+        bindings.contains("\"env\": \"ARM_PARAMETER_adminPassword\""),
+        "{bindings}"
+    );
+    assert_no_trace(&out, &["example-only-admin-password"]);
+}

@@ -24,6 +24,29 @@ pub const ARM_TEMPLATE: &str = "azuredeploy.json";
 /// Parameter values for the ARM template, passed when a chart renders them.
 pub const ARM_PARAMETERS: &str = "azuredeploy.parameters.json";
 
+/// The prefix of a binding that names an ARM template parameter: the chart binds
+/// `ARM_PARAMETER_adminPassword` for the securestring parameter `adminPassword`.
+pub const ARM_PARAMETER_PREFIX: &str = "ARM_PARAMETER_";
+
+/// A deployment parameters document (`{"name": {"value": …}}`) of the `ARM_PARAMETER_*`
+/// variables of `secrets`; `None` when there are none.
+pub fn secure_parameters(
+    secrets: &crate::secrets::SecretEnv,
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let parameters: serde_json::Map<String, serde_json::Value> = secrets
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix(ARM_PARAMETER_PREFIX)?;
+            Some((name.to_owned(), serde_json::json!({ "value": v })))
+        })
+        .collect();
+    if parameters.is_empty() {
+        return None;
+    }
+    let text = serde_json::Value::Object(parameters).to_string();
+    Some(zeroize::Zeroizing::new(text.into_bytes()))
+}
+
 /// Azure limits deployment names to 64 characters.
 const AZURE_NAME_MAX: usize = 64;
 
@@ -220,7 +243,15 @@ impl AzureExecutor {
             let file = req.rendered_dir.join(ARM_PARAMETERS);
             argv.extend(["--parameters".to_owned(), format!("@{}", file.display())]);
         }
-        Cmd::new(argv, &req.work_dir)
+        match secure_parameters(&req.secrets) {
+            Some(parameters) => {
+                // securestring parameters: a parameters file read from stdin, so the
+                // value is in no argument and no file.
+                argv.extend(["--parameters".to_owned(), "@/dev/stdin".to_owned()]);
+                Cmd::new(argv, &req.work_dir).stdin_secrets(parameters, &req.secrets)
+            }
+            None => Cmd::new(argv, &req.work_dir),
+        }
     }
 
     /// `az deployment group delete`: the deployment record only.
@@ -354,6 +385,29 @@ mod tests {
                 ][..],
             ]
         );
+    }
+
+    #[test]
+    fn azure_securestring_parameters_come_on_stdin_only() {
+        let ex = azure("/bin/sh", Some("rg-homelab"));
+        let mut r = req("azure-runner");
+        r.secrets
+            .insert("ARM_PARAMETER_adminPassword", "Az-s3cret!");
+        let cmd = ex.create_cmd(&r, false);
+        assert_eq!(
+            cmd.argv[cmd.argv.len() - 2..],
+            ["--parameters", "@/dev/stdin"]
+        );
+        let stdin: serde_json::Value =
+            serde_json::from_slice(cmd.stdin.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            stdin,
+            serde_json::json!({ "adminPassword": { "value": "Az-s3cret!" } })
+        );
+        let shown = format!("{cmd:?} {}", cmd.display());
+        assert!(!shown.contains("Az-s3cret!"), "{shown}");
+        // Without secrets nothing is read from stdin.
+        assert!(ex.create_cmd(&req("azure-runner"), false).stdin.is_none());
     }
 
     #[test]

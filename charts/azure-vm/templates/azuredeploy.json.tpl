@@ -20,6 +20,7 @@
 {%- endif -%}
 {%- set vm_size = fitting[0].name -%}
 {%- set protect = resource.backup_required and values.backup.vault_name is not none -%}
+{%- set password = values.admin_password is not none -%}
 {#- Dimensions become tags. Azure tag names may not contain < > % & \ ? /: those
     characters become "_". Values are cut to 256 characters, Azure's limit. -#}
 {%- macro tags() -%}
@@ -79,6 +80,12 @@
 {%- endif %}
       "metadata": {"description": "OpenSSH public key of the administrator"}
     }
+{%- if password %},
+    "adminPassword": {
+      "type": "securestring",
+      "metadata": {"description": "Administrator password, from a homelabd secret: passed at deploy time on az's stdin, never in this file"}
+    }
+{%- endif %}
 {%- if protect %},
     "backupVaultName": {
       "type": "string",
@@ -148,8 +155,11 @@
         "osProfile": {
           "computerName": "[variables('vmName')]",
           "adminUsername": "[parameters('adminUsername')]",
+{%- if password %}
+          "adminPassword": "[parameters('adminPassword')]",
+{%- endif %}
           "linuxConfiguration": {
-            "disablePasswordAuthentication": true,
+            "disablePasswordAuthentication": {{ (not password) | tojson }},
             "provisionVMAgent": true,
             "ssh": {
               "publicKeys": [
