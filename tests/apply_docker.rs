@@ -396,3 +396,108 @@ async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
     let c = containers(&name);
     assert_eq!(c.len(), 1, "one container, not two: {c:?}");
 }
+
+/// A free TCP port on this machine (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn published(name: &str, host_port: u16) -> String {
+    format!(
+        "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: {name}\nspec:\n  \
+         resource_type: container\n  workload_type: web-application\n  \
+         requirements: {{cpu: 1, memory_gb: 0.25}}\n  \
+         placement: {{provider: docker, pool: /homelab/docker}}\n  \
+         chart:\n    name: docker-compose\n    values:\n      image: \"{IMAGE}\"\n      \
+         ports: [{{name: http, container_port: 8080, host_port: {host_port}}}]\n  \
+         policy: {{apply: auto, self_heal: true, prune: true}}\n"
+    )
+}
+
+/// Where a published port answers is recorded after the apply (and each observation),
+/// shown by `homelabd status`, notified, and follows a changed port.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_published_port_is_recorded_as_the_endpoint_and_answers_there() {
+    let test = "a_published_port_is_recorded_as_the_endpoint_and_answers_there";
+    if !docker_ready(test) {
+        return;
+    }
+    let Some((_pg, url)) = support::store::postgres(test).await else {
+        return;
+    };
+    let name = format!("ports-{}", unique_suffix());
+    let _cleanup = Cleanup(vec![name.clone()]);
+    let port = free_port();
+    let repo = repo_with(&[(&name, published(&name, port))]);
+    let state = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(repo.path(), &state.path().join("s"), &url, &config(""));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let expected = format!("{host}:{port}");
+    let s = wait_for(&url, &daemon, 120, "endpoint recorded", |s| {
+        s.resource(&name)
+            .is_some_and(|r| r.address.as_deref() == Some(expected.as_str()))
+    })
+    .await;
+    let r = s.resource(&name).unwrap();
+    assert_eq!(r.endpoints.len(), 1, "{:?}", r.endpoints);
+    assert_eq!(r.endpoints[0].kind, "docker/port");
+    assert!(
+        r.endpoints[0].name.ends_with(" 8080/tcp"),
+        "{:?}",
+        r.endpoints
+    );
+    // The recorded port is where the container really answers.
+    let body = support::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("homelabd test image"), "{body}");
+    let status = support::stdout(&support::homelabd(&["status", "--database-url", &url]));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&expected),
+        "status shows the address:\n{status}"
+    );
+    let store = Store::connect(&url).await.unwrap();
+    let note = store
+        .latest_notification("endpoints.changed")
+        .await
+        .unwrap()
+        .expect("an endpoints.changed notification");
+    assert_eq!(note.subject, name);
+    assert!(note.summary.contains(&expected), "{}", note.summary);
+
+    // A new port: the container moves, and so does the recorded endpoint.
+    let moved = free_port();
+    write(
+        repo.path(),
+        &format!("definitions/{name}.yaml"),
+        &published(&name, moved),
+    );
+    git_commit_all(repo.path(), "another port");
+    let expected = format!("{host}:{moved}");
+    wait_for(&url, &daemon, 90, "endpoint moved", |s| {
+        s.resource(&name)
+            .is_some_and(|r| r.address.as_deref() == Some(expected.as_str()))
+    })
+    .await;
+    let body = support::get(format!("http://127.0.0.1:{moved}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("homelabd test image"), "{body}");
+}

@@ -501,6 +501,18 @@ async fn the_playbook_runs_after_terraform_against_the_hosts_terraform_reported(
     // rather than the rendered guess.
     let configured = std::fs::read_to_string(r.outside.join("configured-localbox.txt")).unwrap();
     assert_eq!(configured, "127.0.0.1\n");
+    // Where the VM is, as terraform reported it: the resource's endpoint.
+    let endpoints = report
+        .endpoints
+        .clone()
+        .expect("endpoints from the hosts output");
+    assert_eq!(
+        endpoints
+            .iter()
+            .map(|e| (e.kind.as_str(), e.name.as_str(), e.address.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("terraform/vms", "localbox", "127.0.0.1")]
+    );
     assert!(
         std::fs::read_to_string(&inventory)
             .unwrap()
@@ -549,7 +561,10 @@ async fn a_playbook_without_ansible_installed_fails_after_terraform_applied() {
             error: "terraform applied, but the playbook cannot run: proxmox: ansible-playbook not found at /nonexistent/ansible-playbook ([executors.ansible] binary)".into()
         }
     );
-    assert_eq!(report.runs.len(), 3);
+    // terraform applied, and its hosts were read (where the VMs are) before the
+    // playbook was found to be impossible.
+    assert_eq!(report.runs.len(), 4);
+    assert_eq!(report.endpoints.map(|e| e.len()), Some(1));
     assert!(!r.outside.join("configured-localbox.txt").exists());
 }
 

@@ -478,6 +478,8 @@ async fn seed_destroyed(store: &Store, revision: &str) {
         policy: None,
         destroyed_at: None,
         destroyed_revision: None,
+        address: None,
+        endpoints: Vec::new(),
     };
     store
         .record_pass(&homelabd::store::PassRecord {

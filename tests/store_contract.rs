@@ -206,6 +206,8 @@ fn full_resource(name: &str, rev: &str) -> ResourceRecord {
         policy: Some(json!({"apply": "manual", "self_heal": true, "prune": false})),
         destroyed_at: None,
         destroyed_revision: None,
+        address: None,
+        endpoints: Vec::new(),
     }
 }
 
@@ -232,6 +234,8 @@ fn bare_resource(name: &str, state: &str) -> ResourceRecord {
         policy: None,
         destroyed_at: None,
         destroyed_revision: None,
+        address: None,
+        endpoints: Vec::new(),
     }
 }
 
@@ -289,12 +293,12 @@ async fn migrated(store: &Store) {
 
 async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        6
+        7
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -431,6 +435,8 @@ async fn resources_are_upserted_by_name(store: &Store, raw: &Raw) {
         policy: full.policy.clone(),
         destroyed_at: None,
         destroyed_revision: None,
+        address: None,
+        endpoints: Vec::new(),
         ..failed.clone()
     };
     assert_eq!(
@@ -865,7 +871,7 @@ async fn connect_rejects_bad_urls() {
 #[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
 }
@@ -980,12 +986,10 @@ async fn postgres_columns_are_native_types() {
             "{table}.{column}"
         );
     }
-    for (table, column) in [
-        ("deployment_instances", "address"),
-        ("audit_log", "client_addr"),
-    ] {
-        assert_eq!(ty(table, column), "inet", "{table}.{column}");
-    }
+    assert_eq!(ty("audit_log", "client_addr"), "inet");
+    // `host:port` and host names too, not only IP addresses.
+    assert_eq!(ty("deployment_instances", "address"), "text");
+    assert_eq!(ty("deployment_instances", "endpoints"), "jsonb");
     assert_eq!(ty("revisions", "valid"), "boolean");
     assert_eq!(ty("deployment_instances", "deviation_detected"), "boolean");
     assert_eq!(ty("reconcile_requests", "id"), "bigint");
@@ -1118,6 +1122,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
         destroyed: None,
         audit: vec![audit_row("apply.failed", "web")],
         notifications: vec![],
+        endpoints: None,
     };
     store.finish_apply_run(&id, &end, &effects).await.unwrap();
     let run = &store.apply_runs(Some("web"), 10).await.unwrap()[0];
@@ -1171,6 +1176,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
         }),
         audit: vec![audit_row("resource.pruned", "db")],
         notifications: vec![],
+        endpoints: None,
     };
     let id = store
         .start_apply_run(
@@ -1324,7 +1330,7 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![6]);
+    assert_eq!(store.migrate().await.unwrap(), vec![6, 7]);
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 2, "runs survive the rebuild");
     assert_eq!(runs[1].state, "succeeded");
@@ -1381,6 +1387,112 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
 }
 
 contract!(
+    endpoints_are_written_by_applies_and_observations_never_by_passes,
+    sqlite_endpoints_are_written_by_applies_and_observations_never_by_passes,
+    postgres_endpoints_are_written_by_applies_and_observations_never_by_passes
+);
+
+/// Endpoints come from the tools: an apply or an observation writes them (and the
+/// address, the first one's), a pass leaves them alone, and destroying clears them.
+async fn endpoints_are_written_by_applies_and_observations_never_by_passes(
+    store: &Store,
+    _raw: &Raw,
+) {
+    use homelabd::observe::Endpoint;
+    migrated(store).await;
+    let rev = commit('a');
+    let pass = PassRecord {
+        revision: Some(revision('a', "2024-05-01T00:00:00Z")),
+        resources: vec![full_resource("vm", &rev)],
+        ..Default::default()
+    };
+    store.record_pass(&pass).await.unwrap();
+    let vm = |name: &str, address: &str| Endpoint {
+        kind: "terraform/vms".to_owned(),
+        name: name.to_owned(),
+        address: address.to_owned(),
+    };
+    let id = store
+        .start_apply_run(
+            "vm",
+            &rev,
+            "terraform",
+            "apply",
+            &audit_row("apply.started", "vm"),
+        )
+        .await
+        .unwrap();
+    let end = homelabd::store::ApplyRunEnd {
+        state: "succeeded".to_owned(),
+        argv: json!([]),
+        exit_code: Some(0),
+        finished_at: Utc::now(),
+        duration_ms: 1,
+        stdout_tail: String::new(),
+        stderr_tail: String::new(),
+        error: None,
+    };
+    let reached = vec![vm("vm-1", "10.0.0.5"), vm("vm-2", "fd00::5")];
+    let effects = homelabd::store::ApplyRunEffects {
+        endpoints: Some(("vm".to_owned(), reached.clone())),
+        ..Default::default()
+    };
+    store.finish_apply_run(&id, &end, &effects).await.unwrap();
+    let r = store.resource("vm").await.unwrap().unwrap();
+    assert_eq!(r.endpoints, reached);
+    assert_eq!(r.address.as_deref(), Some("10.0.0.5"));
+    // A pass rewrites the row but not where it is reachable.
+    store.record_pass(&pass).await.unwrap();
+    assert_eq!(
+        store.resource("vm").await.unwrap().unwrap().endpoints,
+        reached
+    );
+    assert_eq!(store.resource_states().await.unwrap()[0].endpoints, reached);
+    // An observation sees it elsewhere.
+    let moved = vec![vm("vm-1", "nas.home.arpa:8080")];
+    store
+        .record_observation(&homelabd::store::ObservationWrite {
+            endpoints: vec![("vm".to_owned(), moved.clone())],
+            at: Utc::now(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = store.resource("vm").await.unwrap().unwrap();
+    assert_eq!(
+        (r.endpoints, r.address.as_deref()),
+        (moved, Some("nas.home.arpa:8080"))
+    );
+    // Destroyed: reachable nowhere.
+    let id = store
+        .start_apply_run(
+            "vm",
+            &rev,
+            "terraform",
+            "destroy",
+            &audit_row("destroy.started", "vm"),
+        )
+        .await
+        .unwrap();
+    let effects = homelabd::store::ApplyRunEffects {
+        destroyed: Some(homelabd::store::Destroyed {
+            name: "vm".to_owned(),
+            revision: rev.clone(),
+            at: Utc::now(),
+            reason: "destroyed".to_owned(),
+        }),
+        ..Default::default()
+    };
+    let end = homelabd::store::ApplyRunEnd {
+        finished_at: Utc::now(),
+        ..end
+    };
+    store.finish_apply_run(&id, &end, &effects).await.unwrap();
+    let r = store.resource("vm").await.unwrap().unwrap();
+    assert_eq!((r.endpoints.len(), r.address), (0, None));
+}
+
+contract!(
     deviations_open_once_and_resolve_without_deletion,
     sqlite_deviations_open_once_and_resolve_without_deletion,
     postgres_deviations_open_once_and_resolve_without_deletion
@@ -1418,6 +1530,7 @@ async fn deviations_open_once_and_resolve_without_deletion(store: &Store, raw: &
         )],
         new: vec![missing.clone()],
         resolved: vec![],
+        endpoints: vec![],
         at: Utc::now(),
         audit: vec![audit_row("drift.detected", "web")],
         notifications: vec![],
@@ -1529,6 +1642,7 @@ async fn concurrent_writers_never_see_busy(store: &Store, _raw: &Raw) {
                     destroyed: None,
                     audit: vec![audit_row("apply.succeeded", &name)],
                     notifications: vec![event.clone()],
+                    endpoints: None,
                 };
                 store
                     .finish_apply_run(&id, &end, &effects)
@@ -1550,6 +1664,7 @@ async fn concurrent_writers_never_see_busy(store: &Store, _raw: &Raw) {
                         instances: vec![(name.clone(), json!({}), json!({}), true)],
                         new: vec![deviation],
                         resolved: vec![],
+                        endpoints: vec![],
                         at: Utc::now(),
                         audit: vec![audit_row("drift.detected", &name)],
                         notifications: vec![],

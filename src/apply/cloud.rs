@@ -461,6 +461,7 @@ mod tests {
         let deleted = ApplyReport {
             outcome: ApplyOutcome::Applied,
             runs: Vec::new(),
+            endpoints: None,
         };
         assert_eq!(
             record_only(deleted, note.clone()).outcome,
@@ -473,6 +474,7 @@ mod tests {
                 error: "az exited with 1: AuthorizationFailed".into(),
             },
             runs: Vec::new(),
+            endpoints: None,
         };
         assert_eq!(record_only(refused.clone(), note), refused);
     }

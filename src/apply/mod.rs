@@ -69,6 +69,9 @@ pub enum ApplyOutcome {
 pub struct ApplyReport {
     pub outcome: ApplyOutcome,
     pub runs: Vec<CmdRun>,
+    /// Where the deployment can be reached, when the tool said (`None`: it did not;
+    /// the observers may).
+    pub endpoints: Option<Vec<crate::observe::Endpoint>>,
 }
 
 impl ApplyReport {
@@ -79,6 +82,7 @@ impl ApplyReport {
                 reason: reason.into(),
             },
             runs: Vec::new(),
+            endpoints: None,
         }
     }
 
@@ -94,6 +98,7 @@ impl ApplyReport {
                 error: error.into(),
             },
             runs,
+            endpoints: None,
         }
     }
 
@@ -103,6 +108,7 @@ impl ApplyReport {
         ApplyReport {
             outcome: ApplyOutcome::Applied,
             runs: Vec::new(),
+            endpoints: None,
         }
     }
 
@@ -121,6 +127,7 @@ impl ApplyReport {
         ApplyReport {
             outcome: ApplyOutcome::Applied,
             runs,
+            endpoints: None,
         }
     }
 

@@ -178,12 +178,42 @@ impl TerraformExecutor {
         )
     }
 
+    /// Reads the hosts output after a successful apply (when the configuration declares
+    /// one): the endpoints of the report, and the text the inventory is built from.
+    async fn read_hosts(
+        &self,
+        req: &ApplyRequest,
+        runner: &Runner,
+        report: &mut ApplyReport,
+    ) -> Result<Option<String>, String> {
+        let work = &req.work_dir;
+        if !declares_output(work, HOSTS_OUTPUT) {
+            return Ok(None);
+        }
+        let run = runner
+            .run(&self.hosts_output_cmd(work).secrets(&req.secrets))
+            .await;
+        let result = if run.success() {
+            Ok(run.stdout_tail.clone())
+        } else {
+            Err(run.failure_summary())
+        };
+        report.runs.push(run);
+        let text = result?;
+        let hosts: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| {
+            format!("terraform output {HOSTS_OUTPUT} is not JSON (over 8 KiB is cut): {e}")
+        })?;
+        report.endpoints = Some(crate::observe::endpoint::terraform_hosts(&hosts));
+        Ok(Some(text))
+    }
+
     /// Runs the playbook after a successful terraform apply.
     async fn configure_hosts(
         &self,
         req: &ApplyRequest,
         runner: &Runner,
         mut report: ApplyReport,
+        hosts: Option<String>,
     ) -> ApplyReport {
         let work = &req.work_dir;
         let ansible_bin = match &self.ansible {
@@ -195,22 +225,12 @@ impl TerraformExecutor {
                 return report;
             }
         };
-        let inventory = if declares_output(work, HOSTS_OUTPUT) {
-            let run = runner
-                .run(&self.hosts_output_cmd(work).secrets(&req.secrets))
-                .await;
-            let result = if run.success() {
-                write_inventory(work, &run.stdout_tail)
-            } else {
-                Err(run.failure_summary())
-            };
-            report.runs.push(run);
-            match result {
+        let inventory = match hosts {
+            Some(text) => match write_inventory(work, &text) {
                 Ok(path) => path,
                 Err(error) => return ApplyReport::failed_after(error, report.runs),
-            }
-        } else {
-            PathBuf::from(ansible::RENDERED_INVENTORY)
+            },
+            None => PathBuf::from(ansible::RENDERED_INVENTORY),
         };
         tracing::info!(resource = %req.resource, inventory = %inventory.display(), "ansible-playbook");
         let run = runner
@@ -251,16 +271,23 @@ impl ToolExecutor for TerraformExecutor {
             self.apply_cmd(work),
         ]
         .map(|cmd| cmd.secrets(&req.secrets));
-        let report = ApplyReport::run_all(runner, &cmds).await;
-        if report.outcome != ApplyOutcome::Applied
-            || !work
-                .join(ansible::PLAYBOOK_DIR)
-                .join(ansible::PLAYBOOK)
-                .is_file()
+        let mut report = ApplyReport::run_all(runner, &cmds).await;
+        if report.outcome != ApplyOutcome::Applied {
+            return report;
+        }
+        // Where the VMs are: the report's endpoints, and the playbook's inventory.
+        let hosts = match self.read_hosts(req, runner, &mut report).await {
+            Ok(hosts) => hosts,
+            Err(error) => return ApplyReport::failed_after(error, report.runs),
+        };
+        if !work
+            .join(ansible::PLAYBOOK_DIR)
+            .join(ansible::PLAYBOOK)
+            .is_file()
         {
             return report;
         }
-        self.configure_hosts(req, runner, report).await
+        self.configure_hosts(req, runner, report, hosts).await
     }
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
@@ -302,9 +329,8 @@ pub fn source_declares_output(source: &str, name: &str) -> bool {
 /// Writes the inventory built from the hosts output next to the configuration and
 /// returns its path.
 fn write_inventory(work: &Path, hosts_json: &str) -> Result<PathBuf, String> {
-    let hosts: serde_json::Value = serde_json::from_str(hosts_json.trim()).map_err(|e| {
-        format!("terraform output {HOSTS_OUTPUT} is not JSON (over 8 KiB is cut): {e}")
-    })?;
+    let hosts: serde_json::Value = serde_json::from_str(hosts_json.trim())
+        .map_err(|e| format!("terraform output {HOSTS_OUTPUT} is not JSON: {e}"))?;
     let rendered_path = work
         .join(ansible::PLAYBOOK_DIR)
         .join(ansible::RENDERED_INVENTORY);

@@ -180,20 +180,22 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                     );
                 }
                 outln!(
-                    "{:<24} {:<9} {:<11} {:<30} REASON / LAST ERROR",
+                    "{:<24} {:<9} {:<11} {:<30} {:<24} REASON / LAST ERROR",
                     "RESOURCE",
                     "STATE",
                     "PROVIDER",
-                    "POOL"
+                    "POOL",
+                    "ADDRESS"
                 );
                 for r in &resources {
                     if let Some(at) = r.destroyed_at {
                         outln!(
-                            "{:<24} {:<9} {:<11} {:<30} {}",
+                            "{:<24} {:<9} {:<11} {:<30} {:<24} {}",
                             r.name,
                             r.shown_state(),
                             r.provider.as_deref().unwrap_or("-"),
                             r.pool.as_deref().unwrap_or("-"),
+                            "-",
                             destroyed_detail(r, at, last_runs.get(&r.name)),
                         );
                         continue;
@@ -207,11 +209,12 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         (None, None) => String::new(),
                     };
                     outln!(
-                        "{:<24} {:<9} {:<11} {:<30} {detail}",
+                        "{:<24} {:<9} {:<11} {:<30} {:<24} {detail}",
                         r.name,
                         r.state,
                         r.provider.as_deref().unwrap_or("-"),
                         r.pool.as_deref().unwrap_or("-"),
+                        address_column(r),
                     );
                 }
                 // A failed apply: the tool's last words, where the user looks first.
@@ -239,6 +242,15 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
         }
         Ok(if invalid { Exit::Invalid } else { Exit::Ok })
     })
+}
+
+/// The ADDRESS column: the first endpoint's address, and how many more there are.
+fn address_column(r: &crate::store::ResourceRecord) -> String {
+    match (&r.address, r.endpoints.len()) {
+        (None, _) => "-".to_owned(),
+        (Some(a), 0 | 1) => a.clone(),
+        (Some(a), n) => format!("{a} (+{})", n - 1),
+    }
 }
 
 /// What the status line of a destroyed resource says: when, at which revision, and its

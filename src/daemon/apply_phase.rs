@@ -400,6 +400,11 @@ impl Reconciler {
                 record.applied_revision = record.desired_revision.clone();
                 record.last_error = None;
                 record.last_error_at = None;
+                if let Some(now) = &d.report.endpoints {
+                    record.address = crate::observe::endpoint::primary(now);
+                    record.endpoints = now.clone();
+                    effects.endpoints = Some((name.clone(), now.clone()));
+                }
                 "apply.succeeded"
             }
             (Operation::Destroy, "succeeded") => {
@@ -469,6 +474,18 @@ impl Reconciler {
         effects
             .notifications
             .extend(apply_notification(&d, &run_id, &previous, &end, now));
+        if let Some((_, reached)) = &effects.endpoints
+            && *reached != previous.endpoints
+        {
+            effects
+                .notifications
+                .push(crate::notify_out::event::endpoints_changed(
+                    &name,
+                    &previous.endpoints,
+                    reached,
+                    now,
+                ));
+        }
         self.metrics.inc_apply(d.operation.as_str(), run_state);
         match &error {
             Some(e) if !interrupted => {

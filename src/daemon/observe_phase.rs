@@ -31,6 +31,7 @@ impl Reconciler {
         let mut found: Vec<Deviation> = Vec::new();
         let mut observed: BTreeSet<String> = BTreeSet::new();
         let mut instances = Vec::new();
+        let mut reachable: Vec<(String, Vec<crate::observe::Endpoint>)> = Vec::new();
         for (provider, observer) in self.observers.clone() {
             let records: Vec<_> = self
                 .stored
@@ -86,6 +87,12 @@ impl Reconciler {
                     continue;
                 }
                 observed.insert(obs.resource.clone());
+                if let Some(now) = obs.endpoints {
+                    let before = self.stored.get(&obs.resource).map(|r| &r.endpoints);
+                    if before != Some(&now) {
+                        reachable.push((obs.resource.clone(), now));
+                    }
+                }
                 instances.push((
                     obs.resource.clone(),
                     obs.expected,
@@ -153,6 +160,26 @@ impl Reconciler {
                 now,
             ));
         }
+        for (name, now) in &reachable {
+            let before = self
+                .stored
+                .get(name)
+                .map(|r| r.endpoints.clone())
+                .unwrap_or_default();
+            info!(resource = %name, endpoints = %crate::observe::endpoint::describe(now), "endpoints changed");
+            write
+                .notifications
+                .push(crate::notify_out::event::endpoints_changed(
+                    name, &before, now, write.at,
+                ));
+            write.audit.push(audit(
+                "resource.endpoints",
+                name,
+                serde_json::json!({"endpoints": now, "before": before}),
+                write.at,
+            ));
+        }
+        write.endpoints = reachable;
         write.new = changes.new;
         if let Err(e) = store.record_observation(&write).await {
             warn!(error = %e, "cannot record the observation");
@@ -161,6 +188,12 @@ impl Reconciler {
         }
         for name in &observed {
             self.healed.remove(name);
+        }
+        for (name, now) in &write.endpoints {
+            if let Some(r) = self.stored.get_mut(name) {
+                r.address = crate::observe::endpoint::primary(now);
+                r.endpoints = now.clone();
+            }
         }
         // Self-heal: resources with a correctable difference whose policy allows it.
         for d in &found {

@@ -80,6 +80,8 @@ pub fn rendered_record(
         policy: Some(policy.to_json()),
         destroyed_at: None,
         destroyed_revision: None,
+        address: None,
+        endpoints: Vec::new(),
     })
 }
 
@@ -177,6 +179,8 @@ fn empty_record(name: &str, now: DateTime<Utc>) -> ResourceRecord {
         policy: None,
         destroyed_at: None,
         destroyed_revision: None,
+        address: None,
+        endpoints: Vec::new(),
     }
 }
 

@@ -69,6 +69,11 @@ pub struct RecordedOut {
     /// The revision that no longer defined it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destroyed_revision: Option<String>,
+    /// Where it can be reached (the first endpoint's address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Every place it answers, as the last apply or observation found them.
+    pub endpoints: Vec<crate::observe::Endpoint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The commit of the last good desired state.
@@ -186,6 +191,9 @@ impl Summary for StatusAnswer {
                 |x| x.state.as_str(),
             );
             out.push_str(&format!("\n- {}: {state}", r.name));
+            if let Some(a) = r.recorded.as_ref().and_then(|x| x.address.as_deref()) {
+                out.push_str(&format!(" at {a}"));
+            }
             if let Some(p) = &r.placement {
                 out.push_str(&format!(
                     " on {} {} {}",
@@ -271,6 +279,8 @@ pub fn status_of(
             state: r.shown_state().to_owned(),
             destroyed_at: r.destroyed_at.as_ref().map(time),
             destroyed_revision: r.destroyed_revision.clone(),
+            address: r.address.clone(),
+            endpoints: r.endpoints.clone(),
             reason: r.reason.clone(),
             desired_revision: r.desired_revision.clone(),
             applied_revision: r.applied_revision.clone(),

@@ -297,6 +297,8 @@ fn record(name: &str, state: &str) -> ResourceRecord {
         policy: None,
         destroyed_at: None,
         destroyed_revision: None,
+        address: None,
+        endpoints: Vec::new(),
     }
 }
 

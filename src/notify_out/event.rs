@@ -33,11 +33,14 @@ pub enum EventType {
     /// A verified head was accepted again after a refusal.
     #[serde(rename = "source.accepted")]
     SourceAccepted,
+    /// Where a resource can be reached changed (first seen, moved, gone).
+    #[serde(rename = "endpoints.changed")]
+    EndpointsChanged,
 }
 
 impl EventType {
     /// Every event type, in a fixed order.
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::ApplyFailed,
         EventType::ApplyRecovered,
         EventType::DriftDetected,
@@ -47,6 +50,7 @@ impl EventType {
         EventType::DaemonRecovered,
         EventType::SourceRefused,
         EventType::SourceAccepted,
+        EventType::EndpointsChanged,
     ];
 
     /// The stored and configured name, e.g. `apply.failed`.
@@ -61,6 +65,7 @@ impl EventType {
             EventType::DaemonRecovered => "daemon.recovered",
             EventType::SourceRefused => "source.refused",
             EventType::SourceAccepted => "source.accepted",
+            EventType::EndpointsChanged => "endpoints.changed",
         }
     }
 
@@ -212,6 +217,24 @@ pub fn drift_resolved(
         resource,
         format!("drift on {resource} resolved ({key}, by {resolved_by})"),
         json!({"resource": resource, "key": key, "resolved_by": resolved_by}),
+        at,
+    )
+}
+
+/// Where `resource` can be reached changed from `before` to `now`.
+pub fn endpoints_changed(
+    resource: &str,
+    before: &[crate::observe::Endpoint],
+    now: &[crate::observe::Endpoint],
+    at: DateTime<Utc>,
+) -> NotificationRecord {
+    use crate::observe::endpoint::describe;
+    record(
+        EventType::EndpointsChanged,
+        Severity::Info,
+        resource,
+        one_line(&format!("{resource} is reachable: {}", describe(now))),
+        json!({"resource": resource, "endpoints": now, "before": before}),
         at,
     )
 }

@@ -3,6 +3,7 @@
 //! ones, changed image / environment / limits / ports, and containers under homelabd's
 //! labels that no resource accounts for.
 
+use super::endpoint::{self, Endpoint};
 use super::{
     BoxFuture, Deviation, DeviationKind, Observation, ObserveError, Observer, Report, Severity,
     Target,
@@ -45,6 +46,27 @@ pub struct Inspected {
     pub config: InspectedConfig,
     #[serde(default)]
     pub host_config: InspectedHost,
+    #[serde(default)]
+    pub network_settings: InspectedNetwork,
+}
+
+/// Where the engine really published the container's ports.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectedNetwork {
+    /// `container_port/proto` → the host bindings (`null` for a port only exposed).
+    #[serde(default)]
+    pub ports: Option<BTreeMap<String, Option<Vec<HostBinding>>>>,
+}
+
+/// One host address and port a container port is published on.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostBinding {
+    #[serde(default)]
+    pub host_ip: String,
+    #[serde(default)]
+    pub host_port: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -329,6 +351,28 @@ pub fn compare(
     out
 }
 
+/// Where the containers of one resource can be reached: every published port, by
+/// service and container port, at `engine_host` when published on all addresses.
+pub fn endpoints(containers: &[&Inspected], engine_host: &str) -> Vec<Endpoint> {
+    let mut out: Vec<Endpoint> = Vec::new();
+    for c in containers {
+        let service = c.label(SERVICE_LABEL).unwrap_or(c.display_name());
+        for (port, bindings) in c.network_settings.ports.iter().flatten() {
+            for b in bindings.iter().flatten() {
+                if b.host_port.is_empty() {
+                    continue;
+                }
+                let e = endpoint::docker_port(service, port, &b.host_ip, &b.host_port, engine_host);
+                if !out.contains(&e) {
+                    out.push(e);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn unmanaged(c: &Inspected, why: &str) -> Deviation {
     Deviation {
         resource: format!("docker:container/{}", c.display_name()),
@@ -359,6 +403,8 @@ fn unmanaged(c: &Inspected, why: &str) -> Deviation {
 pub struct DockerObserver {
     docker: String,
     timeout: Duration,
+    /// The address of ports the local engine publishes on all addresses.
+    engine_host: String,
 }
 
 impl DockerObserver {
@@ -367,6 +413,7 @@ impl DockerObserver {
         DockerObserver {
             docker: docker.to_owned(),
             timeout: Duration::from_secs(60),
+            engine_host: endpoint::local_host_name(),
         }
     }
 
@@ -451,6 +498,7 @@ impl Observer for DockerObserver {
                     .filter(|c| c.label(PROJECT_LABEL) == Some(project.as_str()))
                     .collect();
                 let deviations = compare(&target.resource, &expected, &mine);
+                let reachable = endpoints(&mine, &self.engine_host);
                 report.observations.push(Observation {
                     resource: target.resource.clone(),
                     expected: json!({"services": expected}),
@@ -462,6 +510,7 @@ impl Observer for DockerObserver {
                         "nano_cpus": c.host_config.nano_cpus,
                     })).collect::<Vec<_>>()}),
                     deviations,
+                    endpoints: Some(reachable),
                 });
             }
             for c in &containers {
@@ -573,6 +622,26 @@ services:
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].kind, DeviationKind::Unmanaged);
         assert!(!found[0].auto_correctable);
+    }
+
+    #[test]
+    fn published_ports_are_endpoints_at_the_engine_host_once_per_address() {
+        let mut c = container("web");
+        c.network_settings = serde_json::from_value(json!({"Ports": {
+            "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
+            "9000/tcp": null,
+            "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]
+        }}))
+        .unwrap();
+        let found = endpoints(&[&c], "nas");
+        assert_eq!(
+            found
+                .iter()
+                .map(|e| (e.name.as_str(), e.address.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("web 53/udp", "127.0.0.1:5353"), ("web 80/tcp", "nas:8080")]
+        );
+        assert!(endpoints(&[&container("web")], "nas").is_empty());
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl KubernetesObserver {
             expected: json!(expected),
             actual: json!(live),
             deviations: compare(&target.resource, &expected, &live),
+            endpoints: None,
         })
     }
 }

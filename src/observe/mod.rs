@@ -7,12 +7,14 @@
 //! and, where a resource's `self_heal` allows, re-applies.
 
 pub mod docker;
+pub mod endpoint;
 pub mod kubernetes;
 pub mod proxmox;
 pub mod terraform;
 
 use crate::apply::BoxFuture;
 use crate::model::Provider;
+pub use endpoint::Endpoint;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -116,6 +118,10 @@ pub struct Observation {
     /// What the provider reports (for `deployment_instances.actual_state`).
     pub actual: serde_json::Value,
     pub deviations: Vec<Deviation>,
+    /// Where it can be reached, as seen now (`None`: this observer cannot tell, and
+    /// the recorded endpoints stay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<Endpoint>>,
 }
 
 /// A whole observation pass of one provider.

@@ -145,6 +145,7 @@ pub fn interpret_plan(resource: &str, run: &CmdRun) -> Result<Observation, Strin
             actual: expected.clone(),
             expected,
             deviations: Vec::new(),
+            endpoints: None,
         }),
         (Some(2), None) => {
             let summary = change_summary(&run.stdout_tail);
@@ -171,6 +172,7 @@ pub fn interpret_plan(resource: &str, run: &CmdRun) -> Result<Observation, Strin
                     actual: json!(summary),
                     message: format!("terraform plan is not empty: {headline}"),
                 }],
+                endpoints: None,
             })
         }
         _ => Err(run.failure_summary()),

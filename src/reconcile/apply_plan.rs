@@ -215,6 +215,8 @@ mod tests {
             ),
             destroyed_at: None,
             destroyed_revision: None,
+            address: None,
+            endpoints: Vec::new(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! marked `interrupted` and the resource is applied again (applies are idempotent).
 
 use super::dialect::{Arg, Row, json, text, time};
-use super::records::{insert_audit, upsert_resource};
+use super::records::{insert_audit, set_endpoints, upsert_resource};
 use super::{AuditRecord, ResourceRecord, Store, StoreError, codec};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,8 @@ pub struct ApplyRunEffects {
     pub audit: Vec<AuditRecord>,
     /// Events for the notification outbox (apply failed / recovered).
     pub notifications: Vec<super::NotificationRecord>,
+    /// Where the resource can be reached, when the tool said (written after `resource`).
+    pub endpoints: Option<(String, Vec<crate::observe::Endpoint>)>,
 }
 
 /// A resource destroyed by prune, for [`ApplyRunEffects::destroyed`].
@@ -141,13 +143,17 @@ impl Store {
         if let Some(r) = &effects.resource {
             upsert_resource(&mut tx, r).await?;
         }
+        if let Some((name, endpoints)) = &effects.endpoints {
+            set_endpoints(&mut tx, name, endpoints).await?;
+        }
         if let Some(d) = &effects.destroyed {
             // Nothing is applied any more: `applied_hash` goes (a re-added resource is
             // applied again); `applied_revision` stays as the last one it ran at.
             tx.execute(
                 "UPDATE deployment_instances SET destroyed_at = $2, destroyed_revision = $3,
                      reason = $4, applied_hash = NULL, updated_at = $2,
-                     last_error = NULL, last_error_at = NULL, deviation_detected = $5
+                     last_error = NULL, last_error_at = NULL, deviation_detected = $5,
+                     endpoints = '[]', address = NULL
                  WHERE name = $1",
                 &[
                     text(&d.name),

@@ -45,6 +45,8 @@ pub struct ObservationWrite {
     pub audit: Vec<AuditRecord>,
     /// Events for the notification outbox (drift detected / resolved).
     pub notifications: Vec<super::NotificationRecord>,
+    /// Resources whose endpoints changed, with the ones seen now.
+    pub endpoints: Vec<(String, Vec<crate::observe::Endpoint>)>,
 }
 
 const COLUMNS: &str = "id, resource, deviation_key, deviation_type, severity, auto_correctable,
@@ -148,6 +150,9 @@ impl Store {
             insert_audit(&mut tx, a).await?;
         }
         super::outbox::insert(&mut tx, &w.notifications).await?;
+        for (name, endpoints) in &w.endpoints {
+            super::records::set_endpoints(&mut tx, name, endpoints).await?;
+        }
         tx.commit().await
     }
 }

@@ -56,6 +56,11 @@ const POSTGRES: &[Source] = &[
         description: "history",
         sql: include_str!("../../migrations/postgres/0006_history.sql"),
     },
+    Source {
+        version: 7,
+        description: "endpoints",
+        sql: include_str!("../../migrations/postgres/0007_endpoints.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -88,6 +93,11 @@ const SQLITE: &[Source] = &[
         version: 6,
         description: "history",
         sql: include_str!("../../migrations/sqlite/0006_history.sql"),
+    },
+    Source {
+        version: 7,
+        description: "endpoints",
+        sql: include_str!("../../migrations/sqlite/0007_endpoints.sql"),
     },
 ];
 

@@ -112,6 +112,13 @@ pub struct ResourceRecord {
     /// The revision whose removal of the definition it was destroyed for.
     #[serde(default)]
     pub destroyed_revision: Option<String>,
+    /// Where it can be reached: the first of `endpoints` (written with them, never by
+    /// [`Store::record_pass`]).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Where it can be reached, as the last apply or observation found it.
+    #[serde(default)]
+    pub endpoints: Vec<crate::observe::Endpoint>,
 }
 
 impl ResourceRecord {

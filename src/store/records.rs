@@ -131,6 +131,24 @@ async fn insert_render(tx: &mut Tx, r: &RenderRecord) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Records where `name` can be reached (its endpoints, the first one's address).
+pub(super) async fn set_endpoints(
+    tx: &mut Tx,
+    name: &str,
+    endpoints: &[crate::observe::Endpoint],
+) -> Result<(), StoreError> {
+    let list = serde_json::to_value(endpoints)
+        .map_err(|e| StoreError::Corrupt(format!("endpoints: {e}")))?;
+    let address = crate::observe::endpoint::primary(endpoints);
+    tx.execute(
+        "UPDATE deployment_instances SET endpoints = $2, address = $3
+         WHERE name = $1 AND destroyed_at IS NULL",
+        &[text(name), json(&list), Arg::Text(address.as_deref())],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Inserts one audit row.
 pub(super) async fn insert_audit(tx: &mut Tx, a: &AuditRecord) -> Result<(), StoreError> {
     tx.execute(
@@ -312,6 +330,9 @@ fn resource_from(row: &Row) -> Result<ResourceRecord, StoreError> {
         policy: row.opt_json("policy")?,
         destroyed_at: row.opt_time("destroyed_at")?,
         destroyed_revision: row.get("destroyed_revision")?,
+        address: row.get("address")?,
+        endpoints: serde_json::from_value(row.json("endpoints")?)
+            .map_err(|e| StoreError::Corrupt(format!("endpoints: {e}")))?,
     })
 }
 
@@ -330,7 +351,7 @@ pub(super) async fn resources(
                     CASE WHEN $2 THEN dimensions END AS dimensions,
                     desired_revision, input_hash, output_hash, source, last_error,
                     last_error_at, updated_at, applied_hash, applied_revision, policy,
-                    destroyed_at, destroyed_revision
+                    destroyed_at, destroyed_revision, address, endpoints
              FROM deployment_instances
              WHERE (CAST($1 AS TEXT) IS NULL OR name = $1) AND (destroyed_at IS NULL OR $3)
              ORDER BY name",

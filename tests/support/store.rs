@@ -74,6 +74,8 @@ pub fn rendered_resource(name: &str, rev: &str) -> ResourceRecord {
         policy: None,
         destroyed_at: None,
         destroyed_revision: None,
+        address: None,
+        endpoints: Vec::new(),
     }
 }
 

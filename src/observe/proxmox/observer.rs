@@ -123,6 +123,7 @@ impl ProxmoxObserver {
                     .unwrap_or_default(),
                 actual: json!({ "vms": actual }),
                 deviations,
+                endpoints: None,
             });
         }
         report.unmanaged = matching.unmanaged.iter().map(drift::unmanaged).collect();

@@ -1,0 +1,150 @@
+//! Endpoints: where a deployment can be reached, as the executors and observers find it
+//! (pure). Docker published ports, the hosts a Terraform configuration reports, …; the
+//! store keeps them on the resource (`deployment_instances.endpoints`, the first one's
+//! address in `address`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One place a deployment answers.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub struct Endpoint {
+    /// Where it was found: `docker/port`, `terraform/vms`.
+    pub kind: String,
+    /// What answers there: `web 8080/tcp` (service and container port), a VM's name.
+    pub name: String,
+    /// How to reach it: `host:port`, or an IP address.
+    pub address: String,
+}
+
+/// The kind of a port Docker publishes.
+pub const DOCKER_PORT: &str = "docker/port";
+/// The kind of a host in a Terraform configuration's `vms` output.
+pub const TERRAFORM_VM: &str = "terraform/vms";
+
+/// The address recorded in `deployment_instances.address`: the first endpoint's.
+pub fn primary(endpoints: &[Endpoint]) -> Option<String> {
+    endpoints.first().map(|e| e.address.clone())
+}
+
+/// `host:port`, with an IPv6 literal in brackets.
+pub fn host_port(host: &str, port: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// One published port of a container: `binding_ip` as Docker reports it (empty,
+/// `0.0.0.0` or `::` when published on every address of the engine's host, which is
+/// then `engine_host`).
+pub fn docker_port(
+    service: &str,
+    container_port: &str,
+    binding_ip: &str,
+    host_port_text: &str,
+    engine_host: &str,
+) -> Endpoint {
+    let everywhere = matches!(binding_ip, "" | "0.0.0.0" | "::");
+    let host = if everywhere { engine_host } else { binding_ip };
+    Endpoint {
+        kind: DOCKER_PORT.to_owned(),
+        name: format!("{service} {container_port}"),
+        address: host_port(host, host_port_text),
+    }
+}
+
+/// The hosts of a Terraform `vms` output (a JSON list of objects with `name` and
+/// `ipv4_address`, as the built-in charts declare it); entries without an address are
+/// left out (a VM still booting has none yet).
+pub fn terraform_hosts(output: &serde_json::Value) -> Vec<Endpoint> {
+    let mut out: Vec<Endpoint> = output
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|vm| {
+            let address = vm.get("ipv4_address")?.as_str()?.trim();
+            (!address.is_empty()).then(|| Endpoint {
+                kind: TERRAFORM_VM.to_owned(),
+                name: vm
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("vm")
+                    .to_owned(),
+                address: address.to_owned(),
+            })
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The name of the machine this runs on (the address of a port published by the local
+/// Docker engine on all its addresses), `localhost` when it cannot be read.
+pub fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// One line for people: `web 8080/tcp at nas:8080, …`.
+pub fn describe(endpoints: &[Endpoint]) -> String {
+    if endpoints.is_empty() {
+        return "no endpoint".to_owned();
+    }
+    endpoints
+        .iter()
+        .map(|e| format!("{} at {}", e.name, e.address))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_port_on_every_address_is_reached_through_the_engine_host() {
+        let e = docker_port("web", "80/tcp", "0.0.0.0", "8080", "nas");
+        assert_eq!(e.address, "nas:8080");
+        assert_eq!(e.name, "web 80/tcp");
+        assert_eq!(
+            docker_port("web", "80/tcp", "::", "8080", "nas").address,
+            "nas:8080"
+        );
+        assert_eq!(
+            docker_port("web", "80/tcp", "127.0.0.1", "8080", "nas").address,
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            docker_port("web", "80/tcp", "fd00::1", "8080", "nas").address,
+            "[fd00::1]:8080"
+        );
+    }
+
+    #[test]
+    fn terraform_hosts_without_an_address_are_left_out() {
+        let hosts = terraform_hosts(&json!([
+            {"name": "db", "ipv4_address": "10.0.0.7"},
+            {"name": "web", "ipv4_address": ""},
+            {"name": "app", "ipv4_address": "10.0.0.5"},
+            "junk"
+        ]));
+        assert_eq!(
+            hosts
+                .iter()
+                .map(|e| (e.name.as_str(), e.address.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("app", "10.0.0.5"), ("db", "10.0.0.7")]
+        );
+        assert_eq!(primary(&hosts).as_deref(), Some("10.0.0.5"));
+        assert!(terraform_hosts(&json!({"not": "a list"})).is_empty());
+    }
+}
