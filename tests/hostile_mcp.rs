@@ -633,6 +633,18 @@ spec:
     ] {
         assert!(status.contains(expected), "missing {expected} in {status}");
     }
+    // ... and when each last changed: the first commit of the lab added the file.
+    let used = answers[1]["structured"]["resources"][0]["secrets"]
+        .as_array()
+        .unwrap();
+    assert_eq!(used.len(), 2, "{used:?}");
+    for u in used {
+        assert_eq!(u["changed_in"], lab.first.as_str(), "{u}");
+        assert!(
+            u["changed_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{u}"
+        );
+    }
     // The proposal that references the secret carries the reference, not the value.
     let proposal = answers[17].to_string();
     assert!(proposal.contains("secret: nextcloud"), "{proposal}");

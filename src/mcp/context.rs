@@ -79,6 +79,10 @@ impl View {
     }
 }
 
+/// How far back [`McpContext::last_changes`] looks (commits), so one answer stays cheap on
+/// a long history.
+pub const HISTORY_LIMIT: usize = 1000;
+
 /// Where the newest commit comes from.
 #[derive(Debug, Clone)]
 pub enum HeadSource {
@@ -232,6 +236,37 @@ impl McpContext {
             }
             HeadSource::Repository => None,
         }
+    }
+
+    /// When each of `paths` (relative to the definitions root) last changed in `head`'s
+    /// first-parent history, looking back at most [`HISTORY_LIMIT`] commits.
+    pub async fn last_changes(
+        &self,
+        head: &str,
+        paths: Vec<String>,
+    ) -> Result<BTreeMap<String, crate::source::history::LastChange>, ViewError> {
+        let repo_path = match &self.repo.origin {
+            Origin::Local(p) => p.clone(),
+            Origin::Remote { mirror, .. } => mirror.clone(),
+        };
+        let prefix = match &self.repo.sub_path {
+            Some(sub) if !sub.is_empty() => format!("{}/", sub.trim_end_matches('/')),
+            _ => String::new(),
+        };
+        let head = head.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let full: Vec<String> = paths.iter().map(|p| format!("{prefix}{p}")).collect();
+            let found =
+                crate::source::history::last_changes(&repo_path, &head, &full, HISTORY_LIMIT)
+                    .map_err(|e| ViewError::Source(e.into()))?;
+            Ok(paths
+                .into_iter()
+                .zip(full)
+                .filter_map(|(p, f)| found.get(&f).map(|c| (p, c.clone())))
+                .collect())
+        })
+        .await
+        .map_err(|e| ViewError::Task(e.to_string()))?
     }
 
     /// The bytes of `path` (relative to the definitions root) at `commit`; `None` when

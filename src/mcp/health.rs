@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn time(t: &DateTime<Utc>) -> String {
+pub(super) fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -134,6 +134,12 @@ pub struct SecretUseOut {
     pub key: String,
     /// The environment variable of the tool that carries it at apply time.
     pub delivered_as: String,
+    /// The commit that last changed `secrets/<secret>.age` (within the newest 1000
+    /// commits of the tracked branch), and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_in: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
 }
 
 /// The secrets a rendered resource's chart binds (its `homelabd.secrets.json`).
@@ -154,6 +160,8 @@ fn secret_uses(view: &View, name: &str) -> Vec<SecretUseOut> {
             secret: b.secret,
             key: b.key,
             delivered_as: b.env,
+            changed_in: None,
+            changed_at: None,
         })
         .collect()
 }

@@ -155,6 +155,34 @@ impl HomelabMcp {
         serde_json::to_value(&inventory).map_err(|e| e.to_string())
     }
 
+    /// Fills in when each secret a status lists last changed: a bounded walk of the
+    /// tracked history that compares the files' object ids, never their content.
+    async fn date_secret_changes(
+        &self,
+        head: &str,
+        resources: &mut [health::ResourceStatus],
+    ) -> Result<(), Refusal> {
+        let file = |secret: &str| format!("{}{secret}.age", crate::secrets::DIR);
+        let paths: std::collections::BTreeSet<String> = resources
+            .iter()
+            .flat_map(|r| r.secrets.iter().map(|u| file(&u.secret)))
+            .collect();
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let found = self
+            .ctx
+            .last_changes(head, paths.into_iter().collect())
+            .await?;
+        for used in resources.iter_mut().flat_map(|r| r.secrets.iter_mut()) {
+            if let Some(change) = found.get(&file(&used.secret)) {
+                used.changed_in = Some(change.commit.clone());
+                used.changed_at = Some(health::time(&change.at));
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `f` on the blocking pool: placement and rendering are CPU work.
     async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Refusal> {
         tokio::task::spawn_blocking(f)
@@ -409,6 +437,7 @@ impl HomelabMcp {
             };
             resources.push(health::status_of(&view, name, record, &history));
         }
+        self.date_secret_changes(&view.head, &mut resources).await?;
         Ok(Json(health::StatusAnswer {
             revision: view.head.clone(),
             store: self.ctx.store.is_some(),

@@ -10,6 +10,7 @@
 
 mod fs;
 mod git;
+pub mod history;
 pub mod tracked;
 pub mod verify;
 
