@@ -589,6 +589,7 @@ fn report_of(dir: &Path, head: &str) -> Report {
         (head, head_id),
         None,
         EffectivePolicy::CONSERVATIVE,
+        None,
     )
     .unwrap()
 }

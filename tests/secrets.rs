@@ -769,8 +769,9 @@ fn bindings_in(out: &Path, rel: &str) -> String {
     std::fs::read_to_string(out.join(rel).join("homelabd.secrets.json")).unwrap()
 }
 
-/// Rotating a secret in a pull request: the preview names the secret and the resources
-/// that will be applied again, and shows no value (old or new) in any format.
+/// Rotating a secret in a pull request: the preview names the secret (the key, when it can
+/// decrypt) and the resources that will be applied again, and shows no value (old or new)
+/// in any format.
 #[test]
 fn a_preview_of_a_rotation_names_the_secret_and_its_users_only() {
     let test = "a_preview_of_a_rotation_names_the_secret_and_its_users_only";
@@ -808,9 +809,20 @@ fn a_preview_of_a_rotation_names_the_secret_and_its_users_only() {
     assert!(set.status.success(), "{}", both(&set));
     git_commit_all(repo, "rotate the nextcloud admin password");
 
-    for output in ["text", "markdown", "json"] {
+    // With the identity the preview names the key; without it, the file.
+    let expected = [
+        (
+            Some(identity.as_path()),
+            "Secret nextcloud/admin_password changed",
+        ),
+        (None, "Secret nextcloud changed"),
+    ];
+    for (output, (id, said)) in ["text", "markdown", "json"]
+        .into_iter()
+        .flat_map(|o| expected.iter().map(move |e| (o, e)))
+    {
         let preview = homelabd(
-            Some(&identity),
+            *id,
             &[
                 "preview",
                 "--base",
@@ -826,10 +838,10 @@ fn a_preview_of_a_rotation_names_the_secret_and_its_users_only() {
         assert_eq!(preview.status.code(), Some(0), "{}", both(&preview));
         let text = both(&preview);
         assert!(
-            text.contains(
-                "Secret nextcloud changed (secrets/nextcloud.age): nextcloud, uptime-kuma will \
-                 be applied again with the new value"
-            ),
+            text.contains(&format!(
+                "{said} (secrets/nextcloud.age): nextcloud, uptime-kuma will be applied again \
+                 with the new value"
+            )),
             "{output}: {text}"
         );
         assert_not_in(output, &text, &[rotated, "example-only-admin-password"]);

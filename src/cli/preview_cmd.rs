@@ -39,6 +39,9 @@ pub fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         self_heal: false,
         prune: args.default_prune,
     };
+    // With an identity, a changed secret file names the keys that changed (never values);
+    // one that cannot be read leaves the file-level note.
+    let identities = crate::secrets::load_identity(None).ok().flatten();
     let mut report = preview::preview_commits(
         &engine,
         &repo,
@@ -46,6 +49,7 @@ pub fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         (&args.head, head),
         args.path.as_deref(),
         defaults,
+        identities.as_ref(),
     )
     .map_err(|e| match e {
         PreviewError::Source {

@@ -97,6 +97,9 @@ struct Job {
     /// Signature verification: the preview says whether the head would be accepted.
     verify: crate::source::verify::Policy,
     defaults: EffectivePolicy,
+    /// `[secrets] identity_file` (the credential and environment win): a changed secret
+    /// file is decrypted to name the keys that changed.
+    identity_file: Option<std::path::PathBuf>,
 }
 
 /// What [`Previews::start`] decided.
@@ -144,6 +147,7 @@ impl Previews {
             repo: repo.clone(),
             github: settings.propose.github.clone(),
             verify: settings.verify.clone(),
+            identity_file: settings.secrets_identity_file.clone(),
             defaults: EffectivePolicy {
                 apply: settings.default_apply,
                 self_heal: settings.default_self_heal,
@@ -332,6 +336,10 @@ fn preview_pull(job: &Job, number: u64, sha: &str) -> Result<Report, PreviewErro
         (&format!("pull/{number}"), head),
         job.repo.sub_path.as_deref(),
         job.defaults,
+        crate::secrets::load_identity(job.identity_file.as_deref())
+            .ok()
+            .flatten()
+            .as_ref(),
     )?;
     if job.verify.enabled() {
         let note = crate::source::verify::commit::preview_note(

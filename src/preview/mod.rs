@@ -88,7 +88,8 @@ pub fn resolve(repo: &Repository, rev: &str) -> Result<git2::Oid, PreviewError> 
 }
 
 /// Previews `head` against `base` in `repo` (definitions under `sub`): both trees read
-/// without a checkout, run through `engine`, compared.
+/// without a checkout, run through `engine`, compared. With `identities`, a changed
+/// secret file is decrypted on both sides to name the keys that changed.
 pub fn preview_commits(
     engine: &Engine,
     repo: &Repository,
@@ -96,6 +97,7 @@ pub fn preview_commits(
     head: (&str, git2::Oid),
     sub: Option<&str>,
     defaults: EffectivePolicy,
+    identities: Option<&crate::secrets::Identities>,
 ) -> Result<Report, PreviewError> {
     let load = |name: &str, id: git2::Oid| {
         load_tree(repo, id, sub, &engine.limits).map_err(|source| PreviewError::Source {
@@ -137,13 +139,22 @@ pub fn preview_commits(
     let mut changed = changed;
     changed.extend(head_snapshot.diagnostics.iter().map(|d| d.file.clone()));
     let paths = |s: &crate::source::Snapshot| s.files.iter().map(|f| f.path.clone()).collect();
-    let secrets = secrets::changes(
+    let mut secrets = secrets::changes(
         &changed,
         &paths(&base_snapshot),
         &paths(&head_snapshot),
         &before,
         &after,
     );
+    if let Some(ids) = identities {
+        let (base_files, head_files) = (
+            crate::secrets::secret_files(&base_snapshot),
+            crate::secrets::secret_files(&head_snapshot),
+        );
+        let ciphertext =
+            |name: &str| (base_files.get(name).cloned(), head_files.get(name).cloned());
+        secrets::name_changed_keys(&mut secrets, ciphertext, ids);
+    }
     let mut report = report::build(
         Revision {
             name: base.0.to_owned(),

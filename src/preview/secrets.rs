@@ -1,9 +1,9 @@
-//! Secret files a pull request adds, changes or removes (pure). A preview never decrypts:
-//! it names the file and the resources whose tools receive its values, so a reviewer knows
-//! that merging re-applies them, without any value being shown.
+//! Secret files a pull request adds, changes or removes (pure): the file, the resources
+//! whose tools receive its values, and — when the previewer holds an identity — which keys
+//! changed, found by comparing the decrypted values in memory. No value is ever shown.
 
 use crate::pipeline::Outcome;
-use crate::secrets::{BINDINGS_FILE, Binding, name_of_path};
+use crate::secrets::{BINDINGS_FILE, Binding, Identities, SecretMap, decrypt, name_of_path};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -16,6 +16,9 @@ pub struct SecretChange {
     pub change: &'static str,
     /// Resources whose chart binds a key of it, on either side, sorted.
     pub used_by: Vec<String>,
+    /// The keys whose values differ (added, changed or removed), when both sides could be
+    /// decrypted; empty otherwise.
+    pub keys: Vec<String>,
 }
 
 impl SecretChange {
@@ -29,9 +32,19 @@ impl SecretChange {
                 self.used_by.join(", ")
             ),
         };
+        let what = if self.keys.is_empty() {
+            format!("Secret {}", self.secret)
+        } else {
+            let keys: Vec<String> = self
+                .keys
+                .iter()
+                .map(|k| format!("{}/{k}", self.secret))
+                .collect();
+            format!("Secret {}", keys.join(", "))
+        };
         format!(
-            "Secret {} {} (secrets/{}.age): {users}. Values are never shown.",
-            self.secret, self.change, self.secret
+            "{what} {} (secrets/{}.age): {users}. Values are never shown.",
+            self.change, self.secret
         )
     }
 }
@@ -60,8 +73,40 @@ pub fn changes(
                 secret: secret.to_owned(),
                 change,
                 used_by: used_by.into_iter().collect(),
+                keys: Vec::new(),
             })
         })
+        .collect()
+}
+
+/// Fills in [`SecretChange::keys`] of `changes` by decrypting each file's base and head
+/// ciphertext (`None`: absent on that side) with `ids`. A side that cannot be decrypted
+/// leaves the keys unknown (empty): the file-level note still stands.
+pub fn name_changed_keys(
+    changes: &mut [SecretChange],
+    ciphertext: impl Fn(&str) -> (Option<Vec<u8>>, Option<Vec<u8>>),
+    ids: &Identities,
+) {
+    let open = |name: &str, bytes: Option<Vec<u8>>| -> Option<SecretMap> {
+        match bytes {
+            None => Some(SecretMap::new()),
+            Some(b) => decrypt(name, &b, ids).ok(),
+        }
+    };
+    for change in changes {
+        let (base, head) = ciphertext(&change.secret);
+        if let (Some(base), Some(head)) = (open(&change.secret, base), open(&change.secret, head)) {
+            change.keys = changed_keys(&base, &head);
+        }
+    }
+}
+
+/// Keys whose values differ between two decrypted files (added, removed or changed).
+pub fn changed_keys(base: &SecretMap, head: &SecretMap) -> Vec<String> {
+    let keys: BTreeSet<&String> = base.keys().chain(head.keys()).collect();
+    keys.into_iter()
+        .filter(|k| base.get(*k) != head.get(*k))
+        .cloned()
         .collect()
 }
 
@@ -87,11 +132,34 @@ mod tests {
             secret: "nextcloud".into(),
             change: "changed",
             used_by: vec!["nextcloud".into(), "uptime-kuma".into()],
+            keys: Vec::new(),
         };
         assert_eq!(
             c.note(),
             "Secret nextcloud changed (secrets/nextcloud.age): nextcloud, uptime-kuma will be \
              applied again with the new value. Values are never shown."
         );
+        let keyed = SecretChange {
+            keys: vec!["admin_password".into()],
+            ..c
+        };
+        assert!(
+            keyed
+                .note()
+                .starts_with("Secret nextcloud/admin_password changed")
+        );
+    }
+
+    #[test]
+    fn changed_keys_are_those_whose_values_differ() {
+        let map = |pairs: &[(&str, &str)]| -> SecretMap {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), zeroize::Zeroizing::new((*v).to_owned())))
+                .collect()
+        };
+        let base = map(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let head = map(&[("a", "1"), ("b", "20"), ("d", "4")]);
+        assert_eq!(changed_keys(&base, &head), ["b", "c", "d"]);
     }
 }
