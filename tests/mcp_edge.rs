@@ -522,3 +522,74 @@ async fn discovery_can_add_the_live_proxmox_inventory_from_the_api() {
         .await;
     assert!(m["result"]["structuredContent"].get("proxmox").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_proposal_pins_the_moves_a_fresh_placement_would_make() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let raw = Raw::new(&daemon);
+    // Placed once; then a VM whose name sorts first arrives and moves nobody.
+    support::write(
+        &lab.repo,
+        "definitions/ci/aaa-first.yaml",
+        "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata: { name: aaa-first }\nspec:\n  resource_type: compute\n  workload_type: ci-cd\n  requirements: { cpu: 22, memory_gb: 60, storage_gb: 100 }\n  placement: { pool: /homelab/compute/general }\n",
+    );
+    let commit = support::git_commit_all(&lab.repo, "add aaa-first");
+    let store = homelabd::store::Store::connect(&daemon.database_url())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while store.latest_revision().await.unwrap().map(|r| r.commit) != Some(commit.clone()) {
+        assert!(std::time::Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "rebalance-placement",
+            json!({ "reason": "spread the general pool again", "dry_run": true }),
+        )
+        .await;
+    let r = &m["result"]["structuredContent"];
+    assert_eq!(r["proposal"]["status"], "dry-run", "{m:#}");
+    let notes: Vec<&str> = r["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    let jenkins = notes
+        .iter()
+        .find(|n| n.starts_with("`jenkins` moves from pve-01 to pve-02 because a fresh placement"))
+        .unwrap_or_else(|| panic!("{notes:#?}"));
+    assert!(jenkins.contains("destructive"), "{jenkins}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("`nextcloud` moves from pve-02 to pve-03")),
+        "{notes:#?}"
+    );
+    // After the merge the daemon moves exactly there: the proposal's own placement of the
+    // changed tree (around the store's placements) says so.
+    let resources = r["proposal"]["resources"].as_array().unwrap();
+    let placed = |name: &str| {
+        resources
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {resources:#?}"))
+    };
+    assert_eq!(placed("jenkins")["nodes"], json!(["pve-02"]));
+    assert_eq!(placed("jenkins")["moved_from"], "pve-01");
+    assert!(
+        placed("jenkins")["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(
+                "moves from pve-01 to pve-02 because spec.placement.node now pins it to pve-02"
+            ),
+        "{:#}",
+        placed("jenkins")
+    );
+    assert_eq!(placed("nextcloud")["nodes"], json!(["pve-03"]));
+}

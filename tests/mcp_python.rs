@@ -21,11 +21,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use support::github_sim::GithubSim;
 
-const PROPOSALS: [&str; 5] = [
+const PROPOSALS: [&str; 6] = [
     "create-infrastructure-snapshot",
     "decommission-resource",
     "deploy-with-intelligence",
     "generate-template-from-instance",
+    "rebalance-placement",
     "update-resource-dimensions",
 ];
 

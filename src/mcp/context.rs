@@ -59,8 +59,20 @@ pub struct View {
 impl View {
     /// Runs the pipeline over `snapshot` (pure apart from the clock for `load_time`).
     pub fn build(engine: &Engine, snapshot: &crate::source::Snapshot, head: String) -> View {
+        View::build_placed(engine, snapshot, head, &crate::place::Priors::new())
+    }
+
+    /// [`View::build`], keeping resources where `priors` (the store's placements) put
+    /// them, as the daemon does.
+    pub fn build_placed(
+        engine: &Engine,
+        snapshot: &crate::source::Snapshot,
+        head: String,
+        priors: &crate::place::Priors,
+    ) -> View {
         let started = Instant::now();
-        let mut outcome = engine.run(snapshot);
+        let mut outcome =
+            engine.run_placed(snapshot, priors, crate::place::Mode::Sticky, &|_, _| None);
         // The rendered files are not needed to answer (and would double the memory),
         // except the secret bindings that `get-deployment-status` lists by name.
         for r in outcome.rendered.values_mut() {
@@ -323,9 +335,10 @@ impl McpContext {
     async fn load(&self, commit: String) -> Result<View, ViewError> {
         let repo = self.repo.clone();
         let engine = self.engine.clone();
+        let priors = crate::propose::store_priors(self.store.as_deref()).await;
         tokio::task::spawn_blocking(move || {
             let snapshot = repo.snapshot(&commit, &engine.limits)?;
-            let view = View::build(&engine, &snapshot, commit);
+            let view = View::build_placed(&engine, &snapshot, commit, &priors);
             tracing::info!(
                 revision = %view.head,
                 resources = view.outcome.catalog.resources.len(),

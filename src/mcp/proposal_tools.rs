@@ -106,6 +106,17 @@ pub struct DimensionsRequest {
     pub dry_run: bool,
 }
 
+/// `rebalance-placement`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceRequest {
+    /// Why: goes into the commit and the pull request.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 /// `generate-template-from-instance`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -501,6 +512,116 @@ impl HomelabMcp {
             change: "write".into(),
             content: Some(content),
             notes: vec![format!("dimensions: {}", changes.join(", "))],
+        }))
+    }
+
+    /// Proposes the moves a fresh placement of every resource would make (what `homelabd
+    /// plan --rebalance` shows) as one pull request: each moved resource is pinned to its
+    /// new node (and pool, when that changes) in `spec.placement`, so the daemon moves it
+    /// once merged. Moving a Proxmox or vSphere VM recreates it; the body says which.
+    #[tool(
+        name = "rebalance-placement",
+        annotations(
+            title = "Propose a rebalance",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn rebalance_placement(
+        &self,
+        Parameters(r): Parameters<RebalanceRequest>,
+        extensions: Extensions,
+    ) -> Result<Json<ProposalAnswer>, Refusal> {
+        let view = self.view().await?;
+        let outcome = &view.outcome;
+        let metas = outcome.charts.metas();
+        let (fresh, _) = crate::place::place_all_with(
+            &outcome.catalog,
+            &metas,
+            &outcome.priors(),
+            crate::place::Mode::Rebalance,
+        );
+        let mut moves = Vec::new();
+        let mut left_out = Vec::new();
+        let mut by_file: BTreeMap<String, Vec<(&str, usize, serde_json::Value)>> = BTreeMap::new();
+        for d in fresh.values() {
+            let (Some(m), Some(entry), Some(now)) = (
+                &d.moved,
+                outcome.catalog.resources.get(&d.resource),
+                outcome.decisions.get(&d.resource),
+            ) else {
+                continue;
+            };
+            let line = format!("`{}` {}", d.resource, m.describe());
+            if d.nodes.len() > 1 {
+                left_out.push(format!(
+                    "{line} — left out: replicas on several nodes cannot be pinned"
+                ));
+                continue;
+            }
+            let pool = (now.pool != d.pool || d.nodes.is_empty()).then_some(d.pool.as_str());
+            let node = d.nodes.first().map(|n| n.name.as_str());
+            let Some(pinned) = proposals::with_placement(&entry.doc.value, pool, node) else {
+                left_out.push(format!("{line} — left out: the document has no spec"));
+                continue;
+            };
+            moves.push(line);
+            by_file.entry(entry.doc.file.clone()).or_default().push((
+                entry.name(),
+                entry.doc.index,
+                pinned,
+            ));
+        }
+        if moves.is_empty() {
+            return Err(Refusal::fixable(
+                "nothing to rebalance: a fresh placement keeps every resource where it is",
+                left_out,
+            ));
+        }
+        let mut changes = Vec::new();
+        let mut files = Vec::new();
+        for (file, docs) in by_file {
+            let mut text = self.file_text(&view.head, &file).await?;
+            for (name, index, value) in docs {
+                text = proposals::replace_document(&text, index, name, Some(&value)).ok_or_else(
+                    || Refusal::Unavailable(format!("{file} no longer holds document {index}")),
+                )?;
+            }
+            files.push(file.clone());
+            changes.push(FileChange::Write {
+                path: file,
+                content: text,
+            });
+        }
+        let mut body = r.reason.clone().map(|r| r + "\n\n").unwrap_or_default();
+        body.push_str(
+            "A fresh placement of every resource moves these; each is pinned to its new place \
+             in spec.placement:\n\n",
+        );
+        for line in moves.iter().chain(&left_out) {
+            body.push_str(&format!("- {line}\n"));
+        }
+        let client = Self::client(&extensions);
+        let proposal = self
+            .submit(ProposalRequest {
+                tool: "rebalance-placement".into(),
+                client,
+                subject: "rebalance".into(),
+                changes,
+                title: format!("Rebalance: {} resource(s) move", moves.len()),
+                body,
+                dry_run: r.dry_run,
+            })
+            .await?;
+        Ok(Json(ProposalAnswer {
+            proposal,
+            file: files.join(", "),
+            change: "write".into(),
+            content: None,
+            placement: None,
+            notes: moves.into_iter().chain(left_out).collect(),
         }))
     }
 

@@ -106,6 +106,25 @@ pub fn with_dimensions(
     Ok(value)
 }
 
+/// A definition's document with `spec.placement` pinned where a rebalance puts it: the
+/// node (one replica), and the pool when it changes (or the resource has no nodes).
+pub fn with_placement(doc: &Value, pool: Option<&str>, node: Option<&str>) -> Option<Value> {
+    let mut value = doc.clone();
+    let placement = value
+        .get_mut("spec")?
+        .as_object_mut()?
+        .entry("placement")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()?;
+    if let Some(pool) = pool {
+        placement.insert("pool".into(), Value::String(pool.to_owned()));
+    }
+    if let Some(node) = node {
+        placement.insert("node".into(), Value::String(node.to_owned()));
+    }
+    Some(value)
+}
+
 /// A DeploymentTemplate reproducing a placed instance: its resolved size as defaults, its
 /// provider and chart with its chart values, the roles and variables of the template it
 /// used, its dimensions, and rules that keep the GPU and a minimum of memory.

@@ -13,7 +13,7 @@ mod sticky;
 
 pub use ledger::Ledger;
 pub use pools::{ResolvedPool, resolve as resolve_pools};
-pub use sticky::{Mode, Move, Prior, Priors, place_all_with};
+pub use sticky::{Mode, Move, Prior, Priors, place_all_with, priors_from_store};
 
 use crate::diag::Diagnostic;
 use crate::model::{

@@ -43,6 +43,17 @@ pub struct Prior {
 /// Earlier placements by resource name.
 pub type Priors = BTreeMap<String, Prior>;
 
+/// The priors recorded in stored placement documents, `(name, placement JSON)` pairs
+/// (records without a readable placement give none).
+pub fn priors_from_store<'a>(
+    records: impl IntoIterator<Item = (&'a str, Option<&'a serde_json::Value>)>,
+) -> Priors {
+    records
+        .into_iter()
+        .filter_map(|(name, p)| Some((name.to_owned(), Prior::from_decision_json(p?)?)))
+        .collect()
+}
+
 /// How [`place_all_with`] uses the earlier placements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

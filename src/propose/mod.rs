@@ -260,6 +260,8 @@ impl Proposer {
         client: &str,
     ) -> Result<ProposalOutcome, ProposeError> {
         let branch = request::branch_name(&req.tool, &req.subject, &id);
+        // The change is placed around where the daemon put everything.
+        let priors = store_priors(self.store.as_deref()).await;
         let staged = {
             let (settings, tracked, engine) = (
                 self.settings.clone(),
@@ -268,7 +270,12 @@ impl Proposer {
             );
             let (req, branch, client) = (req.clone(), branch.clone(), client.to_owned());
             tokio::task::spawn_blocking(move || {
-                stage(&settings, &tracked, &engine, &req, id, &branch, &client)
+                let base = Base {
+                    tracked: &tracked,
+                    engine: &engine,
+                    priors: &priors,
+                };
+                stage(&settings, &base, &req, id, &branch, &client)
             })
             .await
             .map_err(|e| ProposeError::Git(format!("the proposal task failed: {e}")))??
@@ -490,15 +497,23 @@ impl Proposer {
 
 /// Steps 1–4 (blocking): check, build in memory, validate and diff, and — unless a dry
 /// run — write the objects and create the branch.
+/// What a proposal is made against: the tracked repository, the engine that validates
+/// it, and where the daemon placed everything (the change is placed around it).
+struct Base<'a> {
+    tracked: &'a TrackedRepo,
+    engine: &'a Engine,
+    priors: &'a crate::place::Priors,
+}
+
 fn stage(
     settings: &ProposeSettings,
-    tracked: &TrackedRepo,
-    engine: &Engine,
+    base: &Base<'_>,
     req: &ProposalRequest,
     id: uuid::Uuid,
     branch: &str,
     client: &str,
 ) -> Result<Staged, ProposeError> {
+    let (tracked, engine, priors) = (base.tracked, base.engine, base.priors);
     let edits = request::check(req)?;
     let local = matches!(tracked.origin, Origin::Local(_));
     if settings.github.is_some() && local && settings.remote.is_none() {
@@ -524,7 +539,12 @@ fn stage(
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
-    let before = engine.run(&load_tree(&repo, head, sub, &engine.limits)?);
+    let before = engine.run_placed(
+        &load_tree(&repo, head, sub, &engine.limits)?,
+        priors,
+        crate::place::Mode::Sticky,
+        &|_, _| None,
+    );
     let changed: BTreeSet<String> = edits.iter().map(|e| e.path.to_owned()).collect();
     let files: Vec<(String, &'static str)> = edits
         .iter()
@@ -612,4 +632,23 @@ fn stage(
     git::create_branch(&repo, branch, commit, &format!("homelabd: proposal {id}"))?;
     staged.commit = Some(commit.to_string());
     Ok(staged)
+}
+
+/// Where the daemon placed every resource (empty without a store, or when it cannot be
+/// read: placement is then fresh, as for a first run).
+pub async fn store_priors(store: Option<&Store>) -> crate::place::Priors {
+    let Some(store) = store else {
+        return crate::place::Priors::new();
+    };
+    match store.resources().await {
+        Ok(records) => crate::place::priors_from_store(
+            records
+                .iter()
+                .map(|r| (r.name.as_str(), r.placement.as_ref())),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read placements from the store; placing afresh");
+            crate::place::Priors::new()
+        }
+    }
 }
