@@ -207,6 +207,63 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after_and_others_are_no
     assert_eq!(r.status, StatusCode::OK);
 }
 
+/// A client that ends its session (2025-11-25 sessions: `DELETE /mcp` with the session id)
+/// gets 204, which MCP clients take as success (202 made the Python SDK log "Session
+/// termination failed: 202"), and the ended session is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_session_answers_no_content_and_ends_it() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, "", &[]);
+    let raw = Raw::new(&daemon);
+    let init = raw
+        .client
+        .post(&raw.url)
+        .bearer_auth(READ_TOKEN)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": { "name": "edge-test", "version": "1" }
+            }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), StatusCode::OK);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let end = |token: &'static str| {
+        raw.client
+            .delete(&raw.url)
+            .bearer_auth(token)
+            .header("Mcp-Session-Id", &session)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .send()
+    };
+    let ended = end(READ_TOKEN).await.unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    assert!(ended.text().await.unwrap().is_empty());
+    // The session no longer exists: a request in it is refused.
+    let after = raw
+        .client
+        .post(&raw.url)
+        .bearer_auth(READ_TOKEN)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("Mcp-Session-Id", &session)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .json(&json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::NOT_FOUND);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_outside_the_allow_list_are_refused() {
     let lab = Homelab::new();

@@ -41,5 +41,26 @@ pub fn router(
     }
     Router::new()
         .route_service(PATH, service)
+        .layer(axum::middleware::from_fn(session_end_is_no_content))
         .layer(axum::middleware::from_fn_with_state(guard_state, guard))
+}
+
+/// rmcp answers the end of a session (`DELETE /mcp` with its session id) with 202
+/// Accepted, which MCP clients read as a failure (the Python SDK logs "Session termination
+/// failed: 202"; it expects 200 or 204). The session is gone when rmcp answers, so the
+/// truthful answer is 204 No Content.
+async fn session_end_is_no_content(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let delete = request.method() == axum::http::Method::DELETE;
+    let response = next.run(request).await;
+    if delete && response.status() == axum::http::StatusCode::ACCEPTED {
+        let (mut parts, _) = response.into_parts();
+        parts.status = axum::http::StatusCode::NO_CONTENT;
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        parts.headers.remove(axum::http::header::CONTENT_TYPE);
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    }
+    response
 }
