@@ -29,6 +29,7 @@ pub mod render;
 pub mod secrets;
 pub mod source;
 pub mod store;
+pub mod target;
 pub mod validate;
 
 #[cfg(test)]

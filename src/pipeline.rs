@@ -186,7 +186,9 @@ impl Engine {
             .template
             .as_ref()
             .and_then(|t| catalog.templates.get(t));
-        let ctx = context::build(&context::Inputs {
+        let target = resource_target(decision, pool)
+            .map_err(|why| Box::new(entry.doc.diagnostic("target", "/spec/placement", why)))?;
+        let mut ctx = context::build(&context::Inputs {
             resource: entry,
             decision,
             pool,
@@ -197,6 +199,12 @@ impl Engine {
             chart_values: &chart.values,
             chart_roles: &chart.meta.ansible_roles,
         });
+        if let Some(map) = ctx.as_object_mut() {
+            map.insert(
+                "target".to_owned(),
+                serde_json::to_value(&target).unwrap_or_default(),
+            );
+        }
         let input = crate::render::input_hash(chart, &self.assets, &ctx);
         if let Some(output) = reuse(&decision.resource, &input) {
             let mut reused = crate::render::reused(
@@ -208,6 +216,7 @@ impl Engine {
                 output,
             );
             reused.manifest.placement = Some(Prior::of(decision));
+            reused.target = target;
             return Ok(reused);
         }
         let mut rendered = render_resource(
@@ -221,6 +230,7 @@ impl Engine {
         )
         .map_err(|e| fail(e.describe()))?;
         rendered.manifest.placement = Some(Prior::of(decision));
+        rendered.target = target;
         // Every secret reference must reach the tool through the chart's bindings, or
         // the resource would be applied without it.
         let bindings = rendered
@@ -236,6 +246,27 @@ impl Engine {
         })?;
         Ok(rendered)
     }
+}
+
+/// The target of a placed resource: its pool's properties with its nodes' on top.
+fn resource_target(
+    decision: &Decision,
+    pool: &crate::place::ResolvedPool,
+) -> Result<crate::target::Target, String> {
+    let nodes: Vec<(&str, &serde_json::Map<String, serde_json::Value>)> = decision
+        .nodes
+        .iter()
+        .filter_map(|a| pool.nodes.iter().find(|n| n.name == a.name))
+        .map(|n| (n.name.as_str(), &n.properties))
+        .collect();
+    crate::target::resolve(decision.provider, &pool.properties, &nodes).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!(
+            "the target of pool {} cannot be used: {}",
+            pool.path,
+            all.join("; ")
+        )
+    })
 }
 
 /// Maps `f` over `items` on every core (scoped threads, contiguous chunks), returning the

@@ -13,6 +13,7 @@ use super::{
     ApplyOutcome, ApplyReport, ApplyRequest, Cmd, ExecutorSettings, ProviderExecutor, Runner,
     ToolExecutor,
 };
+use crate::target::Target;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,12 +112,13 @@ impl AwsExecutor {
         }
     }
 
-    fn aws(&self, args: &[&str], work_dir: &Path) -> Cmd {
+    fn aws(&self, args: &[&str], work_dir: &Path, target: &Target) -> Cmd {
         let mut argv = argv(&self.aws, args);
-        if let Some(region) = &self.region {
+        // The resource's pool or node first, then [executors.aws].
+        if let Some(region) = target.region.as_ref().or(self.region.as_ref()) {
             argv.extend(["--region".to_owned(), region.clone()]);
         }
-        if let Some(profile) = &self.profile {
+        if let Some(profile) = target.profile.as_ref().or(self.profile.as_ref()) {
             argv.extend(["--profile".to_owned(), profile.clone()]);
         }
         // AWS CLI v2 pipes output through a pager otherwise.
@@ -124,7 +126,7 @@ impl AwsExecutor {
     }
 
     /// `aws cloudformation deploy` of the rendered template.
-    pub fn deploy_cmd(&self, req: &ApplyRequest) -> Cmd {
+    pub fn deploy_cmd(&self, req: &ApplyRequest, target: &Target) -> Cmd {
         let template = req.rendered_dir.join(CLOUDFORMATION_TEMPLATE);
         let template = template.display().to_string();
         let stack = stack_name(&req.resource);
@@ -139,16 +141,18 @@ impl AwsExecutor {
                 "--no-fail-on-empty-changeset",
             ],
             &req.work_dir,
+            target,
         )
     }
 
     /// `aws cloudformation delete-stack`, then `wait stack-delete-complete`.
-    pub fn delete_cmds(&self, req: &ApplyRequest) -> Vec<Cmd> {
+    pub fn delete_cmds(&self, req: &ApplyRequest, target: &Target) -> Vec<Cmd> {
         let stack = stack_name(&req.resource);
         vec![
             self.aws(
                 &["cloudformation", "delete-stack", "--stack-name", &stack],
                 &req.work_dir,
+                target,
             ),
             self.aws(
                 &[
@@ -159,6 +163,7 @@ impl AwsExecutor {
                     &stack,
                 ],
                 &req.work_dir,
+                target,
             ),
         ]
     }
@@ -178,11 +183,17 @@ impl ToolExecutor for AwsExecutor {
         if !template.is_file() {
             return missing_template(template);
         }
-        ApplyReport::run_all(runner, &[self.deploy_cmd(req)]).await
+        match crate::target::keep(&req.rendered_dir, &req.work_dir) {
+            Ok(target) => ApplyReport::run_all(runner, &[self.deploy_cmd(req, &target)]).await,
+            Err(e) => ApplyReport::failed(e),
+        }
     }
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
-        ApplyReport::run_all(runner, &self.delete_cmds(req)).await
+        match crate::target::read(&req.work_dir) {
+            Ok(target) => ApplyReport::run_all(runner, &self.delete_cmds(req, &target)).await,
+            Err(e) => ApplyReport::failed(e),
+        }
     }
 }
 
@@ -216,27 +227,40 @@ impl AzureExecutor {
         }
     }
 
-    /// `az deployment group <action>` of `req`'s deployment in the resource group.
-    fn deployment_argv(&self, action: &str, req: &ApplyRequest) -> Vec<String> {
+    /// The resource group of `target` (its pool's or node's), else the configured one.
+    fn group<'a>(&'a self, target: &'a Target) -> &'a str {
+        target
+            .resource_group
+            .as_deref()
+            .unwrap_or(&self.resource_group)
+    }
+
+    /// `az deployment group <action>` of `req`'s deployment in the resource group (and
+    /// the subscription) of `target`.
+    fn deployment_argv(&self, action: &str, req: &ApplyRequest, target: &Target) -> Vec<String> {
         let name = azure_deployment_name(&req.resource);
-        argv(
+        let mut argv = argv(
             &self.az,
             &[
                 "deployment",
                 "group",
                 action,
                 "--resource-group",
-                &self.resource_group,
+                self.group(target),
                 "--name",
                 &name,
             ],
-        )
+        );
+        if let Some(subscription) = &target.subscription {
+            argv.extend(["--subscription".to_owned(), subscription.clone()]);
+        }
+        argv
     }
 
     /// `az deployment group create` of the rendered template (with the rendered
     /// parameters file, when there is one).
-    pub fn create_cmd(&self, req: &ApplyRequest, with_parameters: bool) -> Cmd {
-        let mut argv = self.deployment_argv("create", req);
+    pub fn create_cmd(&self, req: &ApplyRequest, with_parameters: bool, target: &Target) -> Cmd {
+        let mut argv = self.deployment_argv("create", req, target);
         let template = req.rendered_dir.join(ARM_TEMPLATE);
         argv.extend(["--template-file".to_owned(), template.display().to_string()]);
         if with_parameters {
@@ -255,16 +279,16 @@ impl AzureExecutor {
     }
 
     /// `az deployment group delete`: the deployment record only.
-    pub fn delete_cmd(&self, req: &ApplyRequest) -> Cmd {
-        Cmd::new(self.deployment_argv("delete", req), &req.work_dir)
+    pub fn delete_cmd(&self, req: &ApplyRequest, target: &Target) -> Cmd {
+        Cmd::new(self.deployment_argv("delete", req, target), &req.work_dir)
     }
 
     /// What a successful destroy reports: the record is gone, the resources are not.
-    pub fn destroy_note(&self, resource: &str) -> String {
+    pub fn destroy_note(&self, resource: &str, target: &Target) -> String {
         format!(
             "azure: deleted the deployment record {} only; the resources it created in resource group {} were not removed: delete them by hand",
             azure_deployment_name(resource),
-            self.resource_group
+            self.group(target)
         )
     }
 }
@@ -284,12 +308,21 @@ impl ToolExecutor for AzureExecutor {
             return missing_template(template);
         }
         let with_parameters = req.rendered_dir.join(ARM_PARAMETERS).is_file();
-        ApplyReport::run_all(runner, &[self.create_cmd(req, with_parameters)]).await
+        let target = match crate::target::keep(&req.rendered_dir, &req.work_dir) {
+            Ok(target) => target,
+            Err(e) => return ApplyReport::failed(e),
+        };
+        let cmd = self.create_cmd(req, with_parameters, &target);
+        ApplyReport::run_all(runner, &[cmd]).await
     }
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
-        let report = ApplyReport::run_all(runner, &[self.delete_cmd(req)]).await;
-        record_only(report, self.destroy_note(&req.resource))
+        let target = match crate::target::read(&req.work_dir) {
+            Ok(target) => target,
+            Err(e) => return ApplyReport::failed(e),
+        };
+        let report = ApplyReport::run_all(runner, &[self.delete_cmd(req, &target)]).await;
+        record_only(report, self.destroy_note(&req.resource, &target))
     }
 }
 
@@ -342,7 +375,8 @@ mod tests {
 
     #[test]
     fn aws_deploys_the_rendered_template_as_the_resources_stack() {
-        let cmd = aws(Some("eu-central-1"), Some("homelab")).deploy_cmd(&req("cloud-burst"));
+        let cmd = aws(Some("eu-central-1"), Some("homelab"))
+            .deploy_cmd(&req("cloud-burst"), &Target::default());
         assert_eq!(
             cmd.argv[1..],
             [
@@ -365,7 +399,20 @@ mod tests {
 
     #[test]
     fn aws_destroy_deletes_the_stack_and_waits_for_it() {
-        let cmds = aws(None, None).delete_cmds(&req("cloud-burst"));
+        // The pool's region and profile win over [executors.aws].
+        let pool = Target {
+            region: Some("eu-west-1".into()),
+            profile: Some("lab".into()),
+            ..Target::default()
+        };
+        let argv = aws(Some("eu-central-1"), Some("homelab"))
+            .deploy_cmd(&req("cloud-burst"), &pool)
+            .argv;
+        assert_eq!(
+            argv[argv.len() - 4..],
+            ["--region", "eu-west-1", "--profile", "lab"]
+        );
+        let cmds = aws(None, None).delete_cmds(&req("cloud-burst"), &Target::default());
         let argv: Vec<&[String]> = cmds.iter().map(|c| &c.argv[1..]).collect();
         assert_eq!(
             argv,
@@ -393,7 +440,7 @@ mod tests {
         let mut r = req("azure-runner");
         r.secrets
             .insert("ARM_PARAMETER_adminPassword", "Az-s3cret!");
-        let cmd = ex.create_cmd(&r, false);
+        let cmd = ex.create_cmd(&r, false, &Target::default());
         assert_eq!(
             cmd.argv[cmd.argv.len() - 2..],
             ["--parameters", "@/dev/stdin"]
@@ -407,13 +454,18 @@ mod tests {
         let shown = format!("{cmd:?} {}", cmd.display());
         assert!(!shown.contains("Az-s3cret!"), "{shown}");
         // Without secrets nothing is read from stdin.
-        assert!(ex.create_cmd(&req("azure-runner"), false).stdin.is_none());
+        assert!(
+            ex.create_cmd(&req("azure-runner"), false, &Target::default())
+                .stdin
+                .is_none()
+        );
     }
 
     #[test]
     fn azure_deploys_into_the_configured_resource_group() {
         let ex = azure("/bin/sh", Some("rg-homelab"));
-        let cmd = ex.create_cmd(&req("azure-runner"), false);
+        let none = Target::default();
+        let cmd = ex.create_cmd(&req("azure-runner"), false, &none);
         assert_eq!(
             cmd.argv[1..],
             [
@@ -428,7 +480,7 @@ mod tests {
                 "/state/rendered-configs/aws/azure-runner/azuredeploy.json"
             ]
         );
-        let with = ex.create_cmd(&req("azure-runner"), true);
+        let with = ex.create_cmd(&req("azure-runner"), true, &none);
         assert_eq!(
             with.argv[with.argv.len() - 2..],
             [
@@ -437,7 +489,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            ex.delete_cmd(&req("azure-runner")).argv[1..],
+            ex.delete_cmd(&req("azure-runner"), &none).argv[1..],
             [
                 "deployment",
                 "group",
@@ -453,7 +505,7 @@ mod tests {
     #[test]
     fn an_azure_destroy_says_the_resources_stay() {
         let ex = azure("/bin/sh", Some("rg-homelab"));
-        let note = ex.destroy_note("azure-runner");
+        let note = ex.destroy_note("azure-runner", &Target::default());
         assert_eq!(
             note,
             "azure: deleted the deployment record homelabd-azure-runner only; the resources it created in resource group rg-homelab were not removed: delete them by hand"

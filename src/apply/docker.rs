@@ -2,10 +2,16 @@
 //! that exists) `up -d --remove-orphans` on the rendered project, under a stable project
 //! name per resource (`homelabd-<resource>`); `down` on prune. Named volumes are never
 //! removed: prune stops and removes containers, the data stays.
+//!
+//! The engine is the resource's target (`docker_host` of its pool or node, rendered as
+//! `homelabd.target.json` and kept in the work directory with the compose file), given
+//! to the compose tool as `DOCKER_HOST` (with `DOCKER_CERT_PATH` / `DOCKER_TLS_VERIFY`
+//! for a TLS `tcp://` engine); without one, the daemon's own environment decides.
 
 use super::{
     ApplyReport, ApplyRequest, Cmd, Runner, ToolExecutor, find_program, settings::DockerSettings,
 };
+use crate::target::{self, Target};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,17 +55,17 @@ impl DockerExecutor {
         }
     }
 
-    /// The argument vectors of an apply (for tests and `--dry-run` style output).
-    pub fn apply_commands(&self, req: &ApplyRequest) -> Vec<Cmd> {
-        vec![self.compose_cmd(req, &["up", "-d", "--remove-orphans"])]
+    /// The commands of an apply on the engine of `target`.
+    pub fn apply_commands(&self, req: &ApplyRequest, target: &Target) -> Vec<Cmd> {
+        vec![self.compose_cmd(req, &["up", "-d", "--remove-orphans"], target)]
     }
 
-    /// The argument vectors of a destroy.
-    pub fn destroy_commands(&self, req: &ApplyRequest) -> Vec<Cmd> {
-        vec![self.compose_cmd(req, &["down", "--remove-orphans"])]
+    /// The commands of a destroy on the engine of `target`.
+    pub fn destroy_commands(&self, req: &ApplyRequest, target: &Target) -> Vec<Cmd> {
+        vec![self.compose_cmd(req, &["down", "--remove-orphans"], target)]
     }
 
-    fn compose_cmd(&self, req: &ApplyRequest, action: &[&str]) -> Cmd {
+    fn compose_cmd(&self, req: &ApplyRequest, action: &[&str], target: &Target) -> Cmd {
         let file = req.work_dir.join(COMPOSE_FILE);
         let mut argv: Vec<String> = self.compose.clone();
         argv.extend([
@@ -71,8 +77,25 @@ impl DockerExecutor {
         argv.extend(action.iter().map(|s| (*s).to_owned()));
         // Secret env entries render as `KEY: null`; compose takes their values from its
         // own environment (also on `down`, which validates the file).
-        Cmd::new(argv, &req.work_dir).secrets(&req.secrets)
+        engine_env(Cmd::new(argv, &req.work_dir).secrets(&req.secrets), target)
     }
+}
+
+/// `cmd` aimed at the engine of `target` (unchanged for the default engine).
+pub fn engine_env(mut cmd: Cmd, target: &Target) -> Cmd {
+    if let Some(host) = &target.docker_host {
+        cmd = cmd.env("DOCKER_HOST", host.clone());
+    }
+    if let Some(path) = &target.docker_cert_path {
+        cmd = cmd.env("DOCKER_CERT_PATH", path.clone());
+    }
+    if target
+        .docker_tls_verify
+        .unwrap_or(target.docker_cert_path.is_some())
+    {
+        cmd = cmd.env("DOCKER_TLS_VERIFY", "1");
+    }
+    cmd
 }
 
 impl ToolExecutor for DockerExecutor {
@@ -90,16 +113,43 @@ impl ToolExecutor for DockerExecutor {
     async fn apply_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
         // The work dir keeps the applied compose file, so `down` still works after the
         // definition (and its rendered directory) is gone.
-        let from = req.rendered_dir.join(COMPOSE_FILE);
-        let to = req.work_dir.join(COMPOSE_FILE);
-        if let Err(e) = copy_file(&from, &to).await {
-            return ApplyReport::failed(format!(
-                "cannot copy {} to {}: {e}",
-                from.display(),
-                to.display()
-            ));
+        let previous = target::read(&req.work_dir).unwrap_or_default();
+        let target = match target::read(&req.rendered_dir) {
+            Ok(t) => t,
+            Err(e) => return ApplyReport::failed(e),
+        };
+        let mut runs = Vec::new();
+        if previous != target && req.work_dir.join(COMPOSE_FILE).is_file() {
+            // Moved to another engine: the old one's containers go first (volumes stay
+            // there), so the resource never runs twice.
+            let down = ApplyReport::run_all(runner, &self.destroy_commands(req, &previous)).await;
+            if let super::ApplyOutcome::Failed { error } = &down.outcome {
+                return ApplyReport::failed_after(
+                    format!("cannot stop it on its previous engine: {error}"),
+                    down.runs,
+                );
+            }
+            runs = down.runs;
         }
-        ApplyReport::run_all(runner, &self.apply_commands(req)).await
+        for file in [COMPOSE_FILE, target::FILE] {
+            let (from, to) = (req.rendered_dir.join(file), req.work_dir.join(file));
+            let copied = if from.is_file() || file == COMPOSE_FILE {
+                copy_file(&from, &to).await
+            } else {
+                remove_if_present(&to).await
+            };
+            if let Err(e) = copied {
+                return ApplyReport::failed(format!(
+                    "cannot copy {} to {}: {e}",
+                    from.display(),
+                    to.display()
+                ));
+            }
+        }
+        let mut report = ApplyReport::run_all(runner, &self.apply_commands(req, &target)).await;
+        runs.append(&mut report.runs);
+        report.runs = runs;
+        report
     }
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
@@ -109,7 +159,19 @@ impl ToolExecutor for DockerExecutor {
                 req.work_dir.display()
             ));
         }
-        ApplyReport::run_all(runner, &self.destroy_commands(req)).await
+        // The engine it was applied to, kept with the applied compose file.
+        let target = match target::read(&req.work_dir) {
+            Ok(t) => t,
+            Err(e) => return ApplyReport::failed(e),
+        };
+        ApplyReport::run_all(runner, &self.destroy_commands(req, &target)).await
+    }
+}
+
+async fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -183,8 +245,9 @@ mod tests {
             revision: "abc".into(),
             secrets: Default::default(),
         };
+        let default = Target::default();
         assert_eq!(
-            exec.apply_commands(&req)[0].argv,
+            exec.apply_commands(&req, &default)[0].argv,
             [
                 "docker-compose",
                 "--project-name",
@@ -197,9 +260,25 @@ mod tests {
             ]
         );
         assert_eq!(
-            exec.destroy_commands(&req)[0].argv[5..],
+            exec.destroy_commands(&req, &default)[0].argv[5..],
             ["down", "--remove-orphans"]
         );
+        assert!(exec.apply_commands(&req, &default)[0].env.is_empty());
+        let tls = Target {
+            docker_host: Some("tcp://nas:2376".into()),
+            docker_cert_path: Some("/etc/homelabd/nas".into()),
+            ..Target::default()
+        };
+        let env = &exec.apply_commands(&req, &tls)[0].env;
+        assert_eq!(
+            env.get("DOCKER_HOST").map(String::as_str),
+            Some("tcp://nas:2376")
+        );
+        assert_eq!(
+            env.get("DOCKER_CERT_PATH").map(String::as_str),
+            Some("/etc/homelabd/nas")
+        );
+        assert_eq!(env.get("DOCKER_TLS_VERIFY").map(String::as_str), Some("1"));
         assert_eq!(exec.name(), "docker-compose");
     }
 }

@@ -12,6 +12,7 @@ use super::common::{argv, locate_tool};
 use super::{
     ApplyReport, ApplyRequest, Cmd, ExecutorSettings, ProviderExecutor, Runner, ToolExecutor,
 };
+use crate::target::Target;
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,9 @@ pub struct KubernetesExecutor {
 }
 
 impl KubernetesExecutor {
-    /// Detects kubectl; unavailable without a context or without kubectl.
+    /// Detects kubectl; unavailable without a configured context (which switches
+    /// Kubernetes applies on) or without kubectl. Each resource goes to its target's
+    /// context (its pool's or node's `context`), else the configured one.
     pub fn new(settings: &ExecutorSettings) -> KubernetesExecutor {
         let k = &settings.kubernetes;
         let kubectl = locate_tool("kubernetes", k.binary.as_deref(), "kubectl", "kubernetes");
@@ -54,8 +57,24 @@ impl KubernetesExecutor {
         }
     }
 
-    /// `kubectl apply --server-side` of `files`, each passed with `-f`.
-    pub fn apply_cmd(&self, files: &[PathBuf], work_dir: &Path) -> Cmd {
+    /// The context for `target`, or why there is none.
+    fn context<'a>(&'a self, target: &'a Target) -> Result<&'a str, String> {
+        match (&target.context, self.context.as_str()) {
+            (Some(c), _) => Ok(c),
+            (None, "") => Err("kubernetes: no context: set `context` on the resource's pool or node, or [executors.kubernetes] context".to_owned()),
+            (None, c) => Ok(c),
+        }
+    }
+
+    /// `kubectl apply --server-side` of `files`, each passed with `-f`, in the context
+    /// (and kubeconfig) of `target`.
+    pub fn apply_cmd(
+        &self,
+        files: &[PathBuf],
+        work_dir: &Path,
+        target: &Target,
+    ) -> Result<Cmd, String> {
+        let context = self.context(target)?;
         let mut argv = argv(
             &self.kubectl,
             &[
@@ -65,19 +84,26 @@ impl KubernetesExecutor {
                 FIELD_MANAGER,
                 "--force-conflicts",
                 "--context",
-                &self.context,
+                context,
             ],
         );
         for file in files {
             argv.push("-f".to_owned());
             argv.push(file.display().to_string());
         }
-        Cmd::new(argv, work_dir)
+        Ok(with_kubeconfig(Cmd::new(argv, work_dir), target))
     }
 
     /// `kubectl delete` of every object of `kinds` labelled as `resource`'s, in every
     /// namespace.
-    pub fn delete_cmd(&self, resource: &str, kinds: &BTreeSet<String>, work_dir: &Path) -> Cmd {
+    pub fn delete_cmd(
+        &self,
+        resource: &str,
+        kinds: &BTreeSet<String>,
+        work_dir: &Path,
+        target: &Target,
+    ) -> Result<Cmd, String> {
+        let context = self.context(target)?;
         let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
         let selector = format!("{RESOURCE_LABEL}={resource}");
         let kinds = kinds.join(",");
@@ -86,7 +112,7 @@ impl KubernetesExecutor {
             &[
                 "delete",
                 "--context",
-                &self.context,
+                context,
                 "-l",
                 &selector,
                 "--all-namespaces",
@@ -94,7 +120,7 @@ impl KubernetesExecutor {
                 &kinds,
             ],
         );
-        Cmd::new(argv, work_dir)
+        Ok(with_kubeconfig(Cmd::new(argv, work_dir), target))
     }
 
     /// Reads the render and records its kinds (before the apply: a partial apply that
@@ -107,6 +133,8 @@ impl KubernetesExecutor {
         }
         let objects = read_objects(&files).map_err(report_error)?;
         let mut kinds: BTreeSet<String> = objects.iter().map(RenderedObject::kind_ref).collect();
+        let target =
+            crate::target::keep(&req.rendered_dir, &req.work_dir).map_err(ApplyReport::failed)?;
         let mut cmds = Vec::new();
         if !req.secrets.is_empty() {
             kinds.insert("secret".to_owned());
@@ -114,13 +142,25 @@ impl KubernetesExecutor {
             let manifest = secret_manifest(&req.resource, namespace, &req.secrets);
             let stdin = [PathBuf::from("-")];
             cmds.push(
-                self.apply_cmd(&stdin, &req.work_dir)
+                self.apply_cmd(&stdin, &req.work_dir, &target)
+                    .map_err(ApplyReport::failed)?
                     .stdin_secrets(manifest, &req.secrets),
             );
         }
         record_kinds(&req.work_dir, &kinds).map_err(report_error)?;
-        cmds.push(self.apply_cmd(&files, &req.work_dir));
+        cmds.push(
+            self.apply_cmd(&files, &req.work_dir, &target)
+                .map_err(ApplyReport::failed)?,
+        );
         Ok(cmds)
+    }
+}
+
+/// `cmd` with the target's kubeconfig file, when it names one.
+pub fn with_kubeconfig(cmd: Cmd, target: &Target) -> Cmd {
+    match &target.kubeconfig {
+        Some(path) => cmd.env("KUBECONFIG", path.clone()),
+        None => cmd,
     }
 }
 
@@ -151,8 +191,12 @@ impl ToolExecutor for KubernetesExecutor {
         if kinds.is_empty() {
             return ApplyReport::nothing_to_do();
         }
-        let cmd = self.delete_cmd(&req.resource, &kinds, &req.work_dir);
-        ApplyReport::run_all(runner, &[cmd]).await
+        let cmd = crate::target::read(&req.work_dir)
+            .and_then(|target| self.delete_cmd(&req.resource, &kinds, &req.work_dir, &target));
+        match cmd {
+            Ok(cmd) => ApplyReport::run_all(runner, &[cmd]).await,
+            Err(e) => ApplyReport::failed(e),
+        }
     }
 }
 
@@ -462,10 +506,13 @@ metadata: { name: web, namespace: apps }
     #[test]
     fn apply_is_server_side_with_the_homelabd_field_manager_and_each_file() {
         let ex = KubernetesExecutor::new(&settings(Some("homelab"), "/bin/sh"));
-        let cmd = ex.apply_cmd(
-            &[PathBuf::from("/r/a.yaml"), PathBuf::from("/r/b.yaml")],
-            Path::new("/w"),
-        );
+        let cmd = ex
+            .apply_cmd(
+                &[PathBuf::from("/r/a.yaml"), PathBuf::from("/r/b.yaml")],
+                Path::new("/w"),
+                &Target::default(),
+            )
+            .unwrap();
         assert_eq!(
             cmd.argv,
             [
@@ -539,7 +586,9 @@ metadata: { name: web, namespace: apps }
     fn destroy_deletes_by_the_resource_label_over_the_rendered_kinds() {
         let ex = KubernetesExecutor::new(&settings(Some("homelab"), "/bin/sh"));
         let kinds = BTreeSet::from(["deployment.apps".to_owned(), "service".to_owned()]);
-        let cmd = ex.delete_cmd("web", &kinds, Path::new("/w"));
+        let cmd = ex
+            .delete_cmd("web", &kinds, Path::new("/w"), &Target::default())
+            .unwrap();
         assert_eq!(
             cmd.argv[1..],
             [
@@ -559,6 +608,42 @@ metadata: { name: web, namespace: apps }
     fn availability_reasons_are_exact() {
         let ex = KubernetesExecutor::new(&settings(None, "/bin/sh"));
         assert_eq!(ex.unavailable(), Some("kubernetes: no context configured"));
+        let pool_context = Target {
+            context: Some("lab-b".into()),
+            kubeconfig: Some("/etc/homelabd/lab-b.kubeconfig".into()),
+            ..Target::default()
+        };
+        let cmd = ex
+            .apply_cmd(
+                &[PathBuf::from("/r/a.yaml")],
+                Path::new("/w"),
+                &pool_context,
+            )
+            .unwrap();
+        assert_eq!(cmd.argv[6..8], ["--context", "lab-b"]);
+        assert_eq!(
+            cmd.env.get("KUBECONFIG").map(String::as_str),
+            Some("/etc/homelabd/lab-b.kubeconfig")
+        );
+        assert!(
+            ex.apply_cmd(
+                &[PathBuf::from("/r/a.yaml")],
+                Path::new("/w"),
+                &Target::default()
+            )
+            .unwrap_err()
+            .contains("set `context` on the resource's pool or node")
+        );
+        // A pool's context wins over the configured one.
+        let ex = KubernetesExecutor::new(&settings(Some("homelab"), "/bin/sh"));
+        let cmd = ex
+            .apply_cmd(
+                &[PathBuf::from("/r/a.yaml")],
+                Path::new("/w"),
+                &pool_context,
+            )
+            .unwrap();
+        assert_eq!(cmd.argv[6..8], ["--context", "lab-b"]);
         let ex = KubernetesExecutor::new(&settings(Some("homelab"), "/nonexistent/kubectl"));
         assert_eq!(
             ex.unavailable(),

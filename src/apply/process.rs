@@ -176,7 +176,7 @@ pub struct Runner {
 }
 
 /// Variables every tool gets from the daemon's environment.
-const BASE_ENV: [&str; 8] = [
+const BASE_ENV: [&str; 9] = [
     "PATH",
     "HOME",
     "LANG",
@@ -185,6 +185,8 @@ const BASE_ENV: [&str; 8] = [
     "USER",
     "DOCKER_HOST",
     "KUBECONFIG",
+    // An ssh:// Docker engine authenticates with the daemon user's agent.
+    "SSH_AUTH_SOCK",
 ];
 
 impl Runner {

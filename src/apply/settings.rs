@@ -66,7 +66,8 @@ pub struct AnsibleSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct KubernetesSettings {
     pub binary: Option<String>,
-    /// kubeconfig context; without one the Kubernetes executor is unavailable.
+    /// kubeconfig context; without one the Kubernetes executor is off. A resource's
+    /// pool or node `context` wins over it.
     pub context: Option<String>,
 }
 

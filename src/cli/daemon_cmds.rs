@@ -180,22 +180,24 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                     );
                 }
                 outln!(
-                    "{:<24} {:<9} {:<11} {:<30} {:<24} REASON / LAST ERROR",
+                    "{:<24} {:<9} {:<11} {:<30} {:<24} {:<28} REASON / LAST ERROR",
                     "RESOURCE",
                     "STATE",
                     "PROVIDER",
                     "POOL",
-                    "ADDRESS"
+                    "ADDRESS",
+                    "TARGET"
                 );
                 for r in &resources {
                     if let Some(at) = r.destroyed_at {
                         outln!(
-                            "{:<24} {:<9} {:<11} {:<30} {:<24} {}",
+                            "{:<24} {:<9} {:<11} {:<30} {:<24} {:<28} {}",
                             r.name,
                             r.shown_state(),
                             r.provider.as_deref().unwrap_or("-"),
                             r.pool.as_deref().unwrap_or("-"),
                             "-",
+                            target_column(r),
                             destroyed_detail(r, at, last_runs.get(&r.name)),
                         );
                         continue;
@@ -209,12 +211,13 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         (None, None) => String::new(),
                     };
                     outln!(
-                        "{:<24} {:<9} {:<11} {:<30} {:<24} {detail}",
+                        "{:<24} {:<9} {:<11} {:<30} {:<24} {:<28} {detail}",
                         r.name,
                         r.state,
                         r.provider.as_deref().unwrap_or("-"),
                         r.pool.as_deref().unwrap_or("-"),
                         address_column(r),
+                        target_column(r),
                     );
                 }
                 // A failed apply: the tool's last words, where the user looks first.
@@ -242,6 +245,15 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
         }
         Ok(if invalid { Exit::Invalid } else { Exit::Ok })
     })
+}
+
+/// The TARGET column: the engine, cluster or account of its last good placement.
+fn target_column(r: &crate::store::ResourceRecord) -> String {
+    r.placement
+        .as_ref()
+        .and_then(|p| p.get("target"))
+        .and_then(|t| serde_json::from_value::<crate::target::Target>(t.clone()).ok())
+        .map_or_else(|| "-".to_owned(), |t| t.describe())
 }
 
 /// The ADDRESS column: the first endpoint's address, and how many more there are.

@@ -347,6 +347,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
             "alternatives": decision.alternatives,
             "moved": decision.moved,
             "input_hash": rendered.manifest.input_hash,
+            "target": rendered.target,
         }));
         if decision.moved.is_some() {
             *counts.entry("moved").or_default() += 1;
@@ -435,6 +436,11 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
                         );
                         for reason in e["reasons"].as_array().into_iter().flatten() {
                             outln!("          - {}", reason.as_str().unwrap_or(""));
+                        }
+                        if let Some(target) = outcome.rendered.get(name).map(|r| &r.target)
+                            && !target.is_default()
+                        {
+                            outln!("          target: {}", target.describe());
                         }
                     }
                 }

@@ -63,7 +63,7 @@ pub fn rendered_record(
         pool: Some(decision.pool.clone()),
         chart: Some(rendered.manifest.chart.clone()),
         resource_type: Some(entry.object.spec.resource_type.as_str().to_owned()),
-        placement: serde_json::to_value(decision).ok(),
+        placement: placement_with_target(decision, &rendered.target),
         dimensions: serde_json::to_value(&entry.object.spec.dimensions).ok(),
         desired_revision: Some(commit.to_owned()),
         input_hash: Some(rendered.manifest.input_hash.clone()),
@@ -83,6 +83,18 @@ pub fn rendered_record(
         address: None,
         endpoints: Vec::new(),
     })
+}
+
+/// The stored placement: the decision, and the target it resolved to (for status).
+fn placement_with_target(
+    decision: &crate::place::Decision,
+    target: &crate::target::Target,
+) -> Option<serde_json::Value> {
+    let mut value = serde_json::to_value(decision).ok()?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("target".to_owned(), serde_json::to_value(target).ok()?);
+    }
+    Some(value)
 }
 
 /// An invalid resource keeps its last good desired state; only state and error change.

@@ -96,6 +96,8 @@ pub struct PlacedOut {
     pub pool: String,
     pub nodes: Vec<String>,
     pub chart: String,
+    /// The engine, cluster, account or API it is applied to (`default`: the daemon's).
+    pub target: String,
 }
 
 /// One resource's status.
@@ -282,6 +284,10 @@ pub fn status_of(
             pool: d.pool.clone(),
             nodes: d.nodes.iter().map(|n| n.name.clone()).collect(),
             chart: d.chart.clone(),
+            target: o
+                .rendered
+                .get(name)
+                .map_or_else(|| "default".to_owned(), |r| r.target.describe()),
         }),
         recorded: record.map(|r| RecordedOut {
             state: r.shown_state().to_owned(),

@@ -60,6 +60,10 @@ pub struct Node {
     pub gpus: Vec<Gpu>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// This machine's own provider settings, over its pool's: its Docker engine
+    /// (`docker_host`), Kubernetes context, … (see [`crate::target`]).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A GPU that can be given to one resource.

@@ -8,8 +8,9 @@ use super::{
     BoxFuture, Deviation, DeviationKind, Observation, ObserveError, Observer, Report, Severity,
     Target,
 };
-use crate::apply::docker::{COMPOSE_FILE, project_name};
+use crate::apply::docker::{COMPOSE_FILE, engine_env, project_name};
 use crate::apply::{Cmd, Runner};
+use crate::target::Target as Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -417,22 +418,25 @@ impl DockerObserver {
         }
     }
 
-    async fn inspect_managed(&self) -> Result<Vec<Inspected>, ObserveError> {
+    async fn inspect_managed(&self, engine: &Engine) -> Result<Vec<Inspected>, ObserveError> {
         let runner = Runner::new(self.timeout, CancellationToken::new());
         let cwd = std::env::temp_dir();
         let ps = runner
             .run(
-                &Cmd::new(
-                    [
-                        self.docker.as_str(),
-                        "ps",
-                        "--all",
-                        "--quiet",
-                        "--no-trunc",
-                        "--filter",
-                        &format!("label={MANAGED_LABEL}"),
-                    ],
-                    &cwd,
+                &engine_env(
+                    Cmd::new(
+                        [
+                            self.docker.as_str(),
+                            "ps",
+                            "--all",
+                            "--quiet",
+                            "--no-trunc",
+                            "--filter",
+                            &format!("label={MANAGED_LABEL}"),
+                        ],
+                        &cwd,
+                    ),
+                    engine,
                 )
                 .keep_output(INSPECT_BYTES),
             )
@@ -447,7 +451,7 @@ impl DockerObserver {
         let mut argv = vec![self.docker.as_str(), "inspect"];
         argv.extend(ids.iter().copied());
         let inspect = runner
-            .run(&Cmd::new(argv, &cwd).keep_output(INSPECT_BYTES))
+            .run(&engine_env(Cmd::new(argv, &cwd), engine).keep_output(INSPECT_BYTES))
             .await;
         // A container removed between ps and inspect makes inspect exit 1 but still
         // print the others.
@@ -475,54 +479,109 @@ impl Observer for DockerObserver {
 
     fn observe<'a>(&'a self, targets: &'a [Target]) -> BoxFuture<'a, Result<Report, ObserveError>> {
         Box::pin(async move {
-            let containers = self.inspect_managed().await?;
             let mut report = Report::default();
-            let projects: BTreeSet<String> =
-                targets.iter().map(|t| project_name(&t.resource)).collect();
+            // Each resource on the engine its render names; the default engine is
+            // looked at when no resource is (for containers nobody accounts for).
+            let mut by_engine: BTreeMap<Engine, Vec<&Target>> = BTreeMap::new();
             for target in targets {
-                let path = target.rendered_dir.join(COMPOSE_FILE);
-                let expected = match tokio::fs::read_to_string(&path).await {
-                    Ok(text) => expected_services(&text),
-                    Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-                };
-                let expected = match expected {
-                    Ok(e) => e,
+                match crate::target::read(&target.rendered_dir) {
+                    Ok(t) => by_engine.entry(engine_of(&t)).or_default().push(target),
                     Err(e) => {
                         report.failed.insert(target.resource.clone(), e);
+                    }
+                }
+            }
+            if by_engine.is_empty() {
+                by_engine.insert(Engine::default(), Vec::new());
+            }
+            let several = by_engine.len() > 1;
+            for (engine, targets) in &by_engine {
+                let containers = match self.inspect_managed(engine).await {
+                    Ok(c) => c,
+                    // One engine down: its resources are not observed, the others are.
+                    Err(e) if several => {
+                        for t in targets {
+                            report.failed.insert(t.resource.clone(), e.to_string());
+                        }
                         continue;
                     }
+                    Err(e) => return Err(e),
                 };
-                let project = project_name(&target.resource);
-                let mine: Vec<&Inspected> = containers
-                    .iter()
-                    .filter(|c| c.label(PROJECT_LABEL) == Some(project.as_str()))
-                    .collect();
-                let deviations = compare(&target.resource, &expected, &mine);
-                let reachable = endpoints(&mine, &self.engine_host);
-                report.observations.push(Observation {
-                    resource: target.resource.clone(),
-                    expected: json!({"services": expected}),
-                    actual: json!({"containers": mine.iter().map(|c| json!({
-                        "name": c.display_name(),
-                        "image": c.config.image,
-                        "status": c.state.status,
-                        "memory": c.host_config.memory,
-                        "nano_cpus": c.host_config.nano_cpus,
-                    })).collect::<Vec<_>>()}),
-                    deviations,
-                    endpoints: Some(reachable),
-                });
-            }
-            for c in &containers {
-                let in_target = c.label(PROJECT_LABEL).is_some_and(|p| projects.contains(p));
-                if !in_target {
-                    report
-                        .unmanaged
-                        .push(unmanaged(c, "not part of any applied resource"));
-                }
+                let host = engine
+                    .docker_engine_host()
+                    .unwrap_or_else(|| self.engine_host.clone());
+                self.observe_engine(targets, &containers, &host, &mut report)
+                    .await;
             }
             Ok(report)
         })
+    }
+}
+
+/// The engine part of a resource's target (what groups resources for one `docker ps`).
+fn engine_of(t: &crate::target::Target) -> Engine {
+    Engine {
+        docker_host: t.docker_host.clone(),
+        docker_cert_path: t.docker_cert_path.clone(),
+        docker_tls_verify: t.docker_tls_verify,
+        ..Engine::default()
+    }
+}
+
+impl DockerObserver {
+    /// Compares the resources on one engine with its containers; the rest of that
+    /// engine's managed containers are unmanaged.
+    async fn observe_engine(
+        &self,
+        targets: &[&Target],
+        containers: &[Inspected],
+        engine_host: &str,
+        report: &mut Report,
+    ) {
+        let projects: BTreeSet<String> =
+            targets.iter().map(|t| project_name(&t.resource)).collect();
+        for target in targets {
+            let path = target.rendered_dir.join(COMPOSE_FILE);
+            let expected = match tokio::fs::read_to_string(&path).await {
+                Ok(text) => expected_services(&text),
+                Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            };
+            let expected = match expected {
+                Ok(e) => e,
+                Err(e) => {
+                    report.failed.insert(target.resource.clone(), e);
+                    continue;
+                }
+            };
+            let project = project_name(&target.resource);
+            let mine: Vec<&Inspected> = containers
+                .iter()
+                .filter(|c| c.label(PROJECT_LABEL) == Some(project.as_str()))
+                .collect();
+            let deviations = compare(&target.resource, &expected, &mine);
+            let reachable = endpoints(&mine, engine_host);
+            report.observations.push(Observation {
+                resource: target.resource.clone(),
+                expected: json!({"services": expected}),
+                actual: json!({"containers": mine.iter().map(|c| json!({
+                    "name": c.display_name(),
+                    "image": c.config.image,
+                    "status": c.state.status,
+                    "memory": c.host_config.memory,
+                    "nano_cpus": c.host_config.nano_cpus,
+                })).collect::<Vec<_>>()}),
+                deviations,
+                endpoints: Some(reachable),
+            });
+        }
+        for c in containers {
+            let in_target = c.label(PROJECT_LABEL).is_some_and(|p| projects.contains(p));
+            if !in_target {
+                report
+                    .unmanaged
+                    .push(unmanaged(c, "not part of any applied resource"));
+            }
+        }
     }
 }
 

@@ -66,13 +66,18 @@ impl KubernetesObserver {
             message,
         };
         let kubectl = self.kubectl.as_ref().map_err(|r| unreachable(r.clone()))?;
-        let context = self
-            .context
-            .as_deref()
-            .ok_or_else(|| unreachable("no context configured".to_owned()))?;
         let mut report = Report::default();
         for target in targets {
-            match self.observe_one(kubectl, context, target).await {
+            // The cluster the resource was applied to: its target's context (kept in
+            // the work directory), else the configured one.
+            let kept = crate::target::read(&target.work_dir).unwrap_or_default();
+            let Some(context) = kept.context.clone().or_else(|| self.context.clone()) else {
+                report
+                    .failed
+                    .insert(target.resource.clone(), "no context configured".to_owned());
+                continue;
+            };
+            match self.observe_one(kubectl, &context, &kept, target).await {
                 Ok(observation) => report.observations.push(observation),
                 Err(reason) => {
                     report.failed.insert(target.resource.clone(), reason);
@@ -86,6 +91,7 @@ impl KubernetesObserver {
         &self,
         kubectl: &Path,
         context: &str,
+        cluster: &crate::target::Target,
         target: &Target,
     ) -> Result<Observation, String> {
         let expected = manifest_files(&target.rendered_dir)
@@ -93,7 +99,10 @@ impl KubernetesObserver {
             .map_err(|e| e.to_string())?;
         let mut live = Vec::new();
         for (namespace, objects) in by_namespace(&expected) {
-            let cmd = get_cmd(kubectl, context, namespace, &objects, &target.work_dir);
+            let cmd = crate::apply::kubernetes::with_kubeconfig(
+                get_cmd(kubectl, context, namespace, &objects, &target.work_dir),
+                cluster,
+            );
             let run = self.runner.run(&cmd).await;
             if !run.success() {
                 return Err(run.failure_summary());

@@ -50,6 +50,8 @@ pub struct Rendered {
     pub manifest: Manifest,
     /// Not rendered: identical output already exists (see [`reused`]); `files` is empty.
     pub reused: bool,
+    /// Where it goes (also in `files` as [`crate::target::FILE`] when not the default).
+    pub target: crate::target::Target,
 }
 
 /// Why a resource could not be rendered.
@@ -168,7 +170,7 @@ pub fn render_resource(
             continue;
         }
         let path = template.trim_end_matches(".tpl").to_owned();
-        if !is_plain_relative(&path) || path == MANIFEST_FILE {
+        if !is_plain_relative(&path) || path == MANIFEST_FILE || path == crate::target::FILE {
             return Err(RenderError::BadOutputPath {
                 chart: chart.meta.name.clone(),
                 path,
@@ -204,6 +206,22 @@ pub fn render_resource(
             vendor(&assets.roles, "Ansible role", role, "ansible/roles")?;
         }
     }
+    // The target travels with the files: the executor and observer read it there, and a
+    // changed target is a changed render (applied again, on the new target).
+    if let Some(target) = context
+        .get("target")
+        .filter(|t| t.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        let text = format!("{target:#}\n");
+        digests.insert(
+            crate::target::FILE.to_owned(),
+            hash::digest(text.as_bytes()),
+        );
+        files.insert(
+            crate::target::FILE.to_owned(),
+            Cow::Owned(text.into_bytes()),
+        );
+    }
     let input_hash = input_hash(chart, assets, context);
     let output_hash = hash::digests(digests.iter().map(|(p, d)| (p.as_str(), d)));
     let names = files.keys().cloned().collect();
@@ -219,6 +237,7 @@ pub fn render_resource(
         ),
         files,
         reused: false,
+        target: crate::target::Target::default(),
     })
 }
 
@@ -277,6 +296,7 @@ pub fn reused(
         ),
         files: BTreeMap::new(),
         reused: true,
+        target: crate::target::Target::default(),
     }
 }
 
