@@ -452,25 +452,56 @@ fn assign(fit: &mut Fit, node: &crate::model::Node, room: ledger::Room, label: &
 /// capacity for pools without nodes.
 pub fn book(ledger: &mut Ledger, pools: &BTreeMap<String, ResolvedPool>, d: &Decision) {
     let s = &d.size;
-    if d.nodes.is_empty() {
-        if pools.contains_key(&d.pool) {
+    let room = Room {
+        cpu: s.cpu,
+        memory_gb: s.memory_gb,
+        storage_gb: s.storage_gb,
+        gpu: s.gpu,
+        replicas: s.replicas,
+    };
+    let nodes = d.nodes.iter().map(|n| n.name.as_str());
+    book_room(ledger, pools, &d.pool, nodes, &d.gpus, room);
+}
+
+/// What one replica of a placement takes, and how many replicas there are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Room {
+    pub cpu: u32,
+    pub memory_gb: f64,
+    pub storage_gb: u32,
+    pub gpu: bool,
+    pub replicas: u32,
+}
+
+/// Books a placement in `pool`: each replica on its node (with the GPU assigned there),
+/// or, without nodes, all replicas in the pool's elastic capacity.
+pub(crate) fn book_room<'a>(
+    ledger: &mut Ledger,
+    pools: &BTreeMap<String, ResolvedPool>,
+    pool: &str,
+    nodes: impl Iterator<Item = &'a str>,
+    gpus: &[GpuAssignment],
+    room: Room,
+) {
+    let mut nodes = nodes.peekable();
+    if nodes.peek().is_none() {
+        if pools.contains_key(pool) {
             ledger.book_elastic(
-                &d.pool,
-                s.cpu * s.replicas,
-                s.memory_gb * f64::from(s.replicas),
-                s.storage_gb * s.replicas,
-                if s.gpu { s.replicas } else { 0 },
+                pool,
+                room.cpu * room.replicas,
+                room.memory_gb * f64::from(room.replicas),
+                room.storage_gb * room.replicas,
+                if room.gpu { room.replicas } else { 0 },
             );
         }
         return;
     }
-    for node in &d.nodes {
-        let gpu = d
-            .gpus
+    for node in nodes {
+        let gpu = gpus
             .iter()
-            .find(|g| g.node == node.name)
+            .find(|g| g.node == node)
             .map(|g| g.pci_address.as_str());
-        ledger.book_node(&d.pool, &node.name, s.cpu, s.memory_gb, s.storage_gb, gpu);
+        ledger.book_node(pool, node, room.cpu, room.memory_gb, room.storage_gb, gpu);
     }
 }
 

@@ -11,8 +11,8 @@
 //! unchanged neighbours, so its growth never pushes them off their node.
 
 use super::{
-    Decision, Fit, GpuAssignment, Ledger, ResolvedPool, Unplaced, assign, book, place_in,
-    place_one, resolve_pools,
+    Decision, Fit, GpuAssignment, Ledger, ResolvedPool, Room, Unplaced, assign, book, book_room,
+    place_in, place_one, resolve_pools,
 };
 use crate::diag::Diagnostic;
 use crate::model::{ChartMeta, Provider, Sized, UniversalResourceSpec, resolve_size};
@@ -373,26 +373,15 @@ fn grew(entry: &Entry<UniversalResourceSpec>, prior: &Prior, catalog: &Catalog) 
 
 /// Books an earlier placement as it was.
 fn book_prior(ledger: &mut Ledger, pools: &BTreeMap<String, ResolvedPool>, p: &Prior) {
-    if p.nodes.is_empty() {
-        if pools.contains_key(&p.pool) {
-            ledger.book_elastic(
-                &p.pool,
-                p.cpu * p.replicas,
-                p.memory_gb * f64::from(p.replicas),
-                p.storage_gb * p.replicas,
-                if p.gpu { p.replicas } else { 0 },
-            );
-        }
-        return;
-    }
-    for node in &p.nodes {
-        let gpu = p
-            .gpus
-            .iter()
-            .find(|g| g.node == *node)
-            .map(|g| g.pci_address.as_str());
-        ledger.book_node(&p.pool, node, p.cpu, p.memory_gb, p.storage_gb, gpu);
-    }
+    let room = Room {
+        cpu: p.cpu,
+        memory_gb: p.memory_gb,
+        storage_gb: p.storage_gb,
+        gpu: p.gpu,
+        replicas: p.replicas,
+    };
+    let nodes = p.nodes.iter().map(String::as_str);
+    book_room(ledger, pools, &p.pool, nodes, &p.gpus, room);
 }
 
 /// The move from `prior` to `d`.
