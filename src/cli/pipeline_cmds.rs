@@ -98,15 +98,12 @@ fn check_secret_keys(
     outcome: &mut Outcome,
 ) {
     use crate::diag::Diagnostic;
-    use crate::secrets::{BINDINGS_FILE, Binding, Keyring, load_identity};
+    use crate::secrets::{Binding, Keyring, load_identity};
     let uses: Vec<(String, Vec<Binding>)> = outcome
         .rendered
         .iter()
-        .filter_map(|(name, r)| {
-            let file = r.files.get(BINDINGS_FILE)?;
-            let bindings: Vec<Binding> = serde_json::from_slice(file).ok()?;
-            Some((name.clone(), bindings))
-        })
+        .map(|(name, r)| (name.clone(), r.secret_bindings()))
+        .filter(|(_, bindings)| !bindings.is_empty())
         .collect();
     if uses.is_empty() {
         return;

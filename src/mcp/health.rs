@@ -146,17 +146,11 @@ pub struct SecretUseOut {
 
 /// The secrets a rendered resource's chart binds (its `homelabd.secrets.json`).
 fn secret_uses(view: &View, name: &str) -> Vec<SecretUseOut> {
-    let Some(file) = view
-        .outcome
-        .rendered
-        .get(name)
-        .and_then(|r| r.files.get(crate::secrets::BINDINGS_FILE))
-    else {
+    let Some(rendered) = view.outcome.rendered.get(name) else {
         return Vec::new();
     };
-    let bindings: Vec<crate::secrets::Binding> =
-        serde_json::from_slice(file.as_ref()).unwrap_or_default();
-    bindings
+    rendered
+        .secret_bindings()
         .into_iter()
         .map(|b| SecretUseOut {
             secret: b.secret,

@@ -138,22 +138,15 @@ pub fn preview_commits(
     // Files skipped on the head (too large, links) changed too, even though unread.
     let mut changed = changed;
     changed.extend(head_snapshot.diagnostics.iter().map(|d| d.file.clone()));
-    let paths = |s: &crate::source::Snapshot| s.files.iter().map(|f| f.path.clone()).collect();
-    let mut secrets = secrets::changes(
-        &changed,
-        &paths(&base_snapshot),
-        &paths(&head_snapshot),
-        &before,
-        &after,
+    // Secret files by name on each side (ciphertext): which changed, and with an
+    // identity, which keys.
+    let (base_secrets, head_secrets) = (
+        crate::secrets::secret_files(&base_snapshot),
+        crate::secrets::secret_files(&head_snapshot),
     );
+    let mut secrets = secrets::changes(&changed, &base_secrets, &head_secrets, &before, &after);
     if let Some(ids) = identities {
-        let (base_files, head_files) = (
-            crate::secrets::secret_files(&base_snapshot),
-            crate::secrets::secret_files(&head_snapshot),
-        );
-        let ciphertext =
-            |name: &str| (base_files.get(name).cloned(), head_files.get(name).cloned());
-        secrets::name_changed_keys(&mut secrets, ciphertext, ids);
+        secrets::name_changed_keys(&mut secrets, &base_secrets, &head_secrets, ids);
     }
     let mut report = report::build(
         Revision {

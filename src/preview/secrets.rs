@@ -3,9 +3,12 @@
 //! changed, found by comparing the decrypted values in memory. No value is ever shown.
 
 use crate::pipeline::Outcome;
-use crate::secrets::{BINDINGS_FILE, Binding, Identities, SecretMap, decrypt, name_of_path};
+use crate::secrets::{Identities, SecretMap, decrypt, name_of_path};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Secret files by name (`secrets/<name>.age` → ciphertext), as `secrets::secret_files` reads them.
+type SecretFiles = BTreeMap<String, Vec<u8>>;
 
 /// One secret file that differs between base and head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,12 +52,13 @@ impl SecretChange {
     }
 }
 
-/// The secret files among `changed` (paths that differ), with `on_base` / `on_head`
-/// telling which side has each, and the resources of either outcome that use them.
+/// The secret files among `changed` (paths that differ), with `on_base` / `on_head` (the
+/// secret files of each side, by name) telling which side has each, and the resources of
+/// either outcome that use them.
 pub fn changes(
     changed: &BTreeSet<String>,
-    on_base: &BTreeSet<String>,
-    on_head: &BTreeSet<String>,
+    on_base: &SecretFiles,
+    on_head: &SecretFiles,
     before: &Outcome,
     after: &Outcome,
 ) -> Vec<SecretChange> {
@@ -62,7 +66,7 @@ pub fn changes(
         .iter()
         .filter_map(|path| {
             let secret = name_of_path(path)?;
-            let change = match (on_base.contains(path), on_head.contains(path)) {
+            let change = match (on_base.contains_key(secret), on_head.contains_key(secret)) {
                 (false, true) => "added",
                 (true, false) => "removed",
                 _ => "changed",
@@ -80,22 +84,23 @@ pub fn changes(
 }
 
 /// Fills in [`SecretChange::keys`] of `changes` by decrypting each file's base and head
-/// ciphertext (`None`: absent on that side) with `ids`. A side that cannot be decrypted
-/// leaves the keys unknown (empty): the file-level note still stands.
+/// ciphertext (absent on a side: no keys there) with `ids`. A side that cannot be
+/// decrypted leaves the keys unknown (empty): the file-level note still stands.
 pub fn name_changed_keys(
     changes: &mut [SecretChange],
-    ciphertext: impl Fn(&str) -> (Option<Vec<u8>>, Option<Vec<u8>>),
+    base: &SecretFiles,
+    head: &SecretFiles,
     ids: &Identities,
 ) {
-    let open = |name: &str, bytes: Option<Vec<u8>>| -> Option<SecretMap> {
-        match bytes {
+    let open = |name: &str, files: &SecretFiles| -> Option<SecretMap> {
+        match files.get(name) {
             None => Some(SecretMap::new()),
-            Some(b) => decrypt(name, &b, ids).ok(),
+            Some(bytes) => decrypt(name, bytes, ids).ok(),
         }
     };
     for change in changes {
-        let (base, head) = ciphertext(&change.secret);
-        if let (Some(base), Some(head)) = (open(&change.secret, base), open(&change.secret, head)) {
+        let name = change.secret.as_str();
+        if let (Some(base), Some(head)) = (open(name, base), open(name, head)) {
             change.keys = changed_keys(&base, &head);
         }
     }
@@ -112,14 +117,11 @@ pub fn changed_keys(base: &SecretMap, head: &SecretMap) -> Vec<String> {
 
 /// Resources of `outcome` whose rendered bindings name `secret`.
 fn users<'a>(outcome: &'a Outcome, secret: &'a str) -> impl Iterator<Item = String> + 'a {
-    outcome.rendered.iter().filter_map(move |(name, r)| {
-        let file = r.files.get(BINDINGS_FILE)?;
-        let bindings: Vec<Binding> = serde_json::from_slice(file.as_ref()).ok()?;
-        bindings
-            .iter()
-            .any(|b| b.secret == secret)
-            .then(|| name.clone())
-    })
+    outcome
+        .rendered
+        .iter()
+        .filter(move |(_, r)| r.secret_bindings().iter().any(|b| b.secret == secret))
+        .map(|(name, _)| name.clone())
 }
 
 #[cfg(test)]

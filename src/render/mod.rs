@@ -54,6 +54,18 @@ pub struct Rendered {
     pub target: crate::target::Target,
 }
 
+impl Rendered {
+    /// The secret bindings its chart rendered ([`crate::secrets::BINDINGS_FILE`]): which
+    /// variable of the tool carries which secret. Empty without the file, or when it is not
+    /// a list of bindings (render refuses such a resource; see `secrets::refs::check_bindings`).
+    pub fn secret_bindings(&self) -> Vec<crate::secrets::Binding> {
+        self.files
+            .get(crate::secrets::BINDINGS_FILE)
+            .and_then(|file| serde_json::from_slice(file).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// Why a resource could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
