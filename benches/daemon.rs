@@ -82,11 +82,6 @@ fn start(repo: &Path, state: &Path) -> Kill {
             .arg(state)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("HOMELABD_LOG", "info")
-            // As systemd/homelabd.service sets it.
-            .env(
-                "_RJEM_MALLOC_CONF",
-                "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0",
-            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(state.with_extension("log")).unwrap())
             .spawn()

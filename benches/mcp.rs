@@ -66,10 +66,6 @@ fn start(repo: &Path, state: &Path, port: u16) -> Kill {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("HOMELABD_LOG", "warn")
             .env("HOMELABD_MCP_TOKEN", TOKEN)
-            .env(
-                "_RJEM_MALLOC_CONF",
-                "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0",
-            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -6,6 +6,7 @@ use homelabd::cli::{Cli, UsageError, is_broken_pipe, run};
 use std::process::ExitCode;
 
 /// jemalloc hands memory back to the OS after a large pass; glibc kept the peak resident.
+/// Its options (background purging within a second) are built in: `.cargo/config.toml`.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

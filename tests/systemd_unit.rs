@@ -106,3 +106,35 @@ fn the_unit_file_passes_systemd_analyze_verify() {
         relevant.join("\n")
     );
 }
+
+/// The allocator's settings are part of the binary, not of the unit: started any way at
+/// all (here with a bare environment, as `cargo run` would), the daemon returns memory
+/// freed after a pass to the OS within a second.
+#[test]
+fn memory_is_returned_to_the_os_however_the_binary_is_started() {
+    let out = Command::new(env!("CARGO_BIN_EXE_homelabd"))
+        .arg("--version")
+        .env_clear()
+        // Asks jemalloc to print its settings at exit; it overrides nothing else.
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    let stats =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    for setting in [
+        "opt.background_thread: true",
+        "opt.dirty_decay_ms: 1000",
+        "opt.muzzy_decay_ms: 0",
+    ] {
+        assert!(
+            stats.contains(setting),
+            "{setting} missing from jemalloc's settings:\n{}",
+            stats.lines().take(40).collect::<Vec<_>>().join("\n")
+        );
+    }
+    let unit = std::fs::read_to_string(support::root().join("systemd/homelabd.service")).unwrap();
+    assert!(
+        !unit.contains("MALLOC_CONF"),
+        "the unit should not need allocator settings of its own"
+    );
+}
