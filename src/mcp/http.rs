@@ -6,6 +6,7 @@ use super::auth::{Guard, guard};
 use super::server::HomelabMcp;
 use super::settings::McpSettings;
 use axum::Router;
+use axum::response::IntoResponse;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use std::sync::Arc;
@@ -43,6 +44,50 @@ pub fn router(
         .route_service(PATH, service)
         .layer(axum::middleware::from_fn(session_end_is_no_content))
         .layer(axum::middleware::from_fn_with_state(guard_state, guard))
+        .layer(axum::middleware::from_fn(on_mcp_runtime))
+}
+
+/// The runtime every `/mcp` request is handled on, apart from the daemon's own.
+///
+/// An agent's requests can be large (arguments up to the body limit) and arrive in
+/// bursts; reading, parsing and size-checking them is CPU work that would otherwise sit
+/// on the daemon runtime's worker threads, in front of `/healthz`, webhooks and the
+/// reconcile loop. On their own threads they compete with those only through the OS
+/// scheduler, which keeps the daemon's answers prompt under a flood. rmcp's session
+/// tasks and the tools' blocking work are spawned from here, so they live here too.
+/// The runtime is created on first use and lives as long as the process (a runtime may
+/// not be dropped from async code).
+fn mcp_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("homelabd-mcp")
+                .enable_all()
+                .build()
+                .map_err(|e| tracing::warn!(error = %e, "cannot start the MCP runtime; MCP requests share the daemon's"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Moves the rest of the request's handling onto [`mcp_runtime`].
+async fn on_mcp_runtime(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(runtime) = mcp_runtime() else {
+        return next.run(request).await;
+    };
+    match runtime.spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "MCP request handler failed");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// rmcp answers the end of a session (`DELETE /mcp` with its session id) with 202
