@@ -26,19 +26,52 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-/// The error kinds counted by `homelabd_errors_total`; any other kind is counted as `other`
-/// so a typo cannot create unbounded label values.
-pub const ERROR_KINDS: [&str; 8] = [
-    "git",
-    "database",
-    "validation",
-    "render",
-    "webhook",
-    "apply",
-    "observe",
-    // A fault of homelabd itself (a panicked pipeline task): a bug to report.
-    "internal",
-];
+/// The kinds of error counted by `homelabd_errors_total` (the `kind` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    /// The tracked repository could not be read or fetched.
+    Git,
+    /// The store could not be written or read.
+    Database,
+    Validation,
+    /// A resource could not be rendered or written.
+    Render,
+    /// A webhook delivery was refused (signature, replay, payload).
+    Webhook,
+    Apply,
+    /// An observer failed.
+    Observe,
+    /// A fault of homelabd itself (a panicked pipeline task): a bug to report.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind; each is exported from the start, at 0.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::Git,
+        ErrorKind::Database,
+        ErrorKind::Validation,
+        ErrorKind::Render,
+        ErrorKind::Webhook,
+        ErrorKind::Apply,
+        ErrorKind::Observe,
+        ErrorKind::Internal,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Git => "git",
+            ErrorKind::Database => "database",
+            ErrorKind::Validation => "validation",
+            ErrorKind::Render => "render",
+            ErrorKind::Webhook => "webhook",
+            ErrorKind::Apply => "apply",
+            ErrorKind::Observe => "observe",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
 
 /// The `Content-Type` of [`Metrics::encode`] (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -150,9 +183,11 @@ impl Metrics {
         );
         let errors = Family::<KindLabel, Counter>::default();
         registry.register("homelabd_errors", "Errors by kind", errors.clone());
-        for kind in ERROR_KINDS {
+        for kind in ErrorKind::ALL {
             // Creating the series is the point; the returned guard is not needed.
-            drop(errors.get_or_create(&KindLabel { kind: kind.into() }));
+            drop(errors.get_or_create(&KindLabel {
+                kind: kind.as_str().into(),
+            }));
         }
         let last_sync = Gauge::<f64, AtomicU64>::default();
         registry.register(
@@ -350,16 +385,12 @@ impl Metrics {
         self.revision.get_or_create(&label).set(1);
     }
 
-    /// Counts one error of `kind` (`git`, `database`, `validation`, `render`, `webhook`;
-    /// anything else is counted as `other`).
-    pub fn inc_error(&self, kind: &str) {
-        let kind = if ERROR_KINDS.contains(&kind) {
-            kind
-        } else {
-            "other"
-        };
+    /// Counts one error of `kind`.
+    pub fn inc_error(&self, kind: ErrorKind) {
         self.errors
-            .get_or_create(&KindLabel { kind: kind.into() })
+            .get_or_create(&KindLabel {
+                kind: kind.as_str().into(),
+            })
             .inc();
     }
 
@@ -466,24 +497,21 @@ mod tests {
     }
 
     #[test]
-    fn unknown_error_kind_is_other() {
+    fn every_error_kind_is_exported_from_the_start() {
         let m = Metrics::new();
-        m.inc_error("webhook");
-        m.inc_error("surprise");
+        m.inc_error(ErrorKind::Webhook);
         let text = m.encode();
         assert!(
             text.contains("homelabd_errors_total{kind=\"webhook\"} 1"),
             "{text}"
         );
-        assert!(
-            text.contains("homelabd_errors_total{kind=\"git\"} 0"),
-            "{text}"
-        );
-        assert!(
-            text.contains("homelabd_errors_total{kind=\"other\"} 1"),
-            "{text}"
-        );
-        assert!(!text.contains("surprise"));
+        for kind in ErrorKind::ALL
+            .into_iter()
+            .filter(|k| *k != ErrorKind::Webhook)
+        {
+            let zero = format!("homelabd_errors_total{{kind=\"{}\"}} 0", kind.as_str());
+            assert!(text.contains(&zero), "{text}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 mod support;
 
+use homelabd::reconcile::ResourceState;
 use homelabd::store::{ApplyRunRecord, DeviationRecord, ResourceRecord, Store};
 use std::path::Path;
 use std::process::Command;
@@ -65,7 +66,7 @@ impl Seen {
     fn runs_of(&self, name: &str, state: &str) -> usize {
         self.runs
             .iter()
-            .filter(|r| r.resource == name && r.state == state)
+            .filter(|r| r.resource == name && r.state.as_str() == state)
             .count()
     }
 }
@@ -155,9 +156,10 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
 
     // 1. Applied by the daemon: the containers run with the rendered memory limit.
     wait_for(&url, &daemon, 120, "three resources applied", |s| {
-        [&web, &keep, &gone]
-            .iter()
-            .all(|n| s.resource(n).is_some_and(|r| r.state == "applied"))
+        [&web, &keep, &gone].iter().all(|n| {
+            s.resource(n)
+                .is_some_and(|r| r.state == ResourceState::Applied)
+        })
     })
     .await;
     let c = containers(&web);
@@ -230,7 +232,9 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
     std::fs::remove_file(repo.path().join(format!("definitions/{keep}.yaml"))).unwrap();
     git_commit_all(repo.path(), "remove two");
     let s = wait_for(&url, &daemon, 90, "prune and orphan", |s| {
-        s.resource(&gone).is_none() && s.resource(&keep).is_some_and(|r| r.state == "orphaned")
+        s.resource(&gone).is_none()
+            && s.resource(&keep)
+                .is_some_and(|r| r.state == ResourceState::Orphaned)
     })
     .await;
     assert!(
@@ -242,7 +246,7 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
         kept.len() == 1 && kept[0].1,
         "orphaned one still runs: {kept:?}"
     );
-    assert_eq!(s.resource(&web).unwrap().state, "applied");
+    assert_eq!(s.resource(&web).unwrap().state, ResourceState::Applied);
     // No deviation was raised for the orphan's container.
     assert!(
         !s.deviations
@@ -294,7 +298,8 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
     );
     git_commit_all(repo.path(), "bring one back");
     let s = wait_for(&url, &daemon, 90, "re-added resource applied", |s| {
-        s.resource(&gone).is_some_and(|r| r.state == "applied")
+        s.resource(&gone)
+            .is_some_and(|r| r.state == ResourceState::Applied)
     })
     .await;
     assert_eq!(s.runs_of(&gone, "succeeded"), 3, "apply, destroy, apply");
@@ -340,7 +345,7 @@ async fn a_hanging_tool_is_killed_recorded_and_backed_off() {
     let gap = newer.started_at - older.finished_at.unwrap();
     assert!(gap >= chrono::Duration::milliseconds(900), "gap {gap}");
     let r = s.resource(&name).unwrap();
-    assert_eq!(r.state, "failed");
+    assert_eq!(r.state, ResourceState::ApplyFailed);
     assert!(
         r.reason
             .as_deref()
@@ -389,7 +394,8 @@ async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
     let s = wait_for(&url, &daemon, 90, "interrupted then applied", |s| {
         s.runs_of(&name, "interrupted") == 1
             && s.runs_of(&name, "succeeded") >= 1
-            && s.resource(&name).is_some_and(|r| r.state == "applied")
+            && s.resource(&name)
+                .is_some_and(|r| r.state == ResourceState::Applied)
     })
     .await;
     assert_eq!(s.runs_of(&name, "running"), 0);

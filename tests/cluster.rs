@@ -13,6 +13,8 @@
 
 mod support;
 
+use homelabd::reconcile::ResourceState;
+use homelabd::store::RunState;
 use homelabd::store::{ApplyRunRecord, DeviationRecord, MemberIdentity, ResourceRecord, Store};
 use std::path::Path;
 use std::process::Command;
@@ -207,7 +209,10 @@ async fn seen(store: &Store, name: &str) -> Option<Seen> {
 
 impl Seen {
     fn runs(&self, state: &str) -> usize {
-        self.runs.iter().filter(|r| r.state == state).count()
+        self.runs
+            .iter()
+            .filter(|r| r.state.as_str() == state)
+            .count()
     }
     fn deviations_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a DeviationRecord> {
         self.deviations.iter().filter(move |d| d.resource == name)
@@ -355,7 +360,9 @@ async fn three_daemons_one_postgres_kill_9_of_the_leader_mid_apply() {
         |s| {
             s.runs("interrupted") == 1
                 && s.runs("succeeded") == 1
-                && s.resource.as_ref().is_some_and(|r| r.state == "applied")
+                && s.resource
+                    .as_ref()
+                    .is_some_and(|r| r.state == ResourceState::Applied)
         },
     )
     .await;
@@ -371,8 +378,8 @@ async fn three_daemons_one_postgres_kill_9_of_the_leader_mid_apply() {
         let end = pair[0].finished_at.expect("finished");
         assert!(end <= pair[1].started_at, "overlapping runs: {runs:#?}");
     }
-    assert_eq!(runs[0].state, "interrupted");
-    assert_eq!(runs[1].state, "succeeded");
+    assert_eq!(runs[0].state, RunState::Interrupted);
+    assert_eq!(runs[1].state, RunState::Succeeded);
     let ids = project_containers(&name);
     assert_eq!(ids.len(), 1, "one container, not two: {ids:?}");
 
@@ -546,7 +553,7 @@ async fn sqlite_is_one_daemon_no_members_free_locks_all_runs_interrupted() {
     // One daemon per SQLite file: a run still `running` at start is always a dead one's.
     let interrupted = store.interrupt_orphaned_applies(10.0).await.unwrap();
     assert_eq!(interrupted.len(), 1);
-    assert_eq!(interrupted[0].state, "interrupted");
+    assert_eq!(interrupted[0].state, RunState::Interrupted);
 }
 
 #[tokio::test(flavor = "multi_thread")]

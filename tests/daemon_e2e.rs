@@ -7,6 +7,7 @@
 
 mod support;
 
+use homelabd::reconcile::ResourceState;
 use homelabd::store::{ResourceRecord, Store};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,7 +101,7 @@ async fn scenario(db: Option<String>) {
     })
     .await;
     for r in s.resources.values() {
-        assert_eq!(r.state, "rendered", "{r:?}");
+        assert_eq!(r.state, ResourceState::Rendered, "{r:?}");
         let reason = r.reason.as_deref().unwrap_or("");
         assert!(reason.starts_with("rendered, not applied: "), "{r:?}");
         assert_eq!(r.desired_revision.as_deref(), Some(first.as_str()));
@@ -150,7 +151,7 @@ async fn scenario(db: Option<String>) {
         s.revision.as_deref() == Some(third.as_str())
             && s.resources
                 .get("jenkins")
-                .is_some_and(|r| r.state == "invalid")
+                .is_some_and(|r| r.state == ResourceState::Invalid)
             && s.resources
                 .get("whoami")
                 .is_some_and(|r| r.desired_revision.as_deref() == Some(third.as_str()))
@@ -190,7 +191,7 @@ async fn scenario(db: Option<String>) {
         s.revision.as_deref() == Some(fourth.as_str())
             && s.resources
                 .get("uptime-kuma")
-                .is_some_and(|r| r.state == "orphaned")
+                .is_some_and(|r| r.state == ResourceState::Orphaned)
     })
     .await;
     assert!(
@@ -264,7 +265,7 @@ async fn scenario(db: Option<String>) {
             && (0..150).all(|i| {
                 s.resources
                     .get(&format!("bulk-{i:03}"))
-                    .is_some_and(|r| r.state == "rendered")
+                    .is_some_and(|r| r.state == ResourceState::Rendered)
             })
     })
     .await;
@@ -280,10 +281,10 @@ async fn scenario(db: Option<String>) {
         "half-written directories left: {leftovers:?}"
     );
     for (name, r) in &s.resources {
-        if r.state == "rendered" {
+        if r.state == ResourceState::Rendered {
             let dir = state_dir
                 .join("rendered-configs")
-                .join(r.provider.as_deref().unwrap())
+                .join(r.provider.unwrap().as_str())
                 .join(name);
             let manifest: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(dir.join("homelabd.manifest.json")).unwrap())

@@ -11,6 +11,7 @@
 
 mod support;
 
+use homelabd::reconcile::ResourceState;
 use homelabd::store::{DeviationRecord, ResourceRecord, Store};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -309,7 +310,7 @@ async fn each_resource_runs_on_the_engine_its_pool_or_node_names_and_heals_there
         [&on_a, &on_b].iter().all(|n| {
             s.resources
                 .iter()
-                .any(|r| &r.name == *n && r.state == "applied")
+                .any(|r| &r.name == *n && r.state == ResourceState::Applied)
         })
     })
     .await;

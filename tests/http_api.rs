@@ -189,8 +189,8 @@ async fn metrics_exposition() {
         ("invalid".to_owned(), 2),
     ]));
     m.set_revision("0123abcd");
-    m.inc_error("git");
-    m.inc_error("git");
+    m.inc_error(homelabd::metrics::ErrorKind::Git);
+    m.inc_error(homelabd::metrics::ErrorKind::Git);
     m.set_last_sync(chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time"));
     m.set_ready(true);
     m.set_git_up(true);

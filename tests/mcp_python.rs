@@ -15,6 +15,7 @@ mod harness;
 mod support;
 
 use harness::{Daemon, Homelab, PROPOSE_TOKEN, READ_TOKEN, git};
+use homelabd::store::RunState;
 use homelabd::store::{ApplyRunEffects, ApplyRunEnd, AuditRecord, ObservationWrite, Store};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -404,7 +405,7 @@ async fn seed_store(url: &str, revision: &str) -> (String, Value, Value) {
         .await
         .unwrap();
     let end = ApplyRunEnd {
-        state: "failed".into(),
+        state: RunState::Failed,
         argv: json!([["terraform", "apply", "-auto-approve"]]),
         exit_code: Some(1),
         finished_at: chrono::Utc::now(),
@@ -442,7 +443,7 @@ async fn seed_store(url: &str, revision: &str) -> (String, Value, Value) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.name, r.state))
+        .map(|r| (r.name, r.state.as_str().to_owned()))
         .collect();
     (
         serde_json::to_string(&states).unwrap(),
@@ -459,9 +460,9 @@ async fn seed_destroyed(store: &Store, revision: &str) {
     let now = chrono::Utc::now();
     let record = homelabd::store::ResourceRecord {
         name: DESTROYED.into(),
-        state: "orphaned".into(),
+        state: homelabd::reconcile::ResourceState::Orphaned,
         reason: None,
-        provider: Some("docker".into()),
+        provider: Some(homelabd::model::Provider::Docker),
         pool: Some("/homelab/docker".into()),
         chart: Some("docker-compose".into()),
         resource_type: Some("container".into()),
@@ -501,7 +502,7 @@ async fn seed_destroyed(store: &Store, revision: &str) {
         .await
         .unwrap();
     let end = ApplyRunEnd {
-        state: "succeeded".into(),
+        state: RunState::Succeeded,
         argv: json!([["docker", "compose", "down"]]),
         exit_code: Some(0),
         finished_at: chrono::Utc::now(),

@@ -14,6 +14,7 @@ use chrono::{SubsecRound, Utc};
 use hmac::{Hmac, Mac};
 use homelabd::config::Secret;
 use homelabd::notify_out::{Deliverer, NotifySettings, RawNotify};
+use homelabd::store::RunState;
 use homelabd::store::{
     ApplyRunEffects, ApplyRunEnd, NotificationRecord, ObservationWrite, ProposalRecord, Store,
 };
@@ -178,7 +179,7 @@ fn settings(sinks_toml: &str, urls: BTreeMap<String, String>) -> NotifySettings 
 
 fn failed_end() -> ApplyRunEnd {
     ApplyRunEnd {
-        state: "failed".into(),
+        state: RunState::Failed,
         argv: json!([["sh", "-c", "exit 3"]]),
         exit_code: Some(3),
         finished_at: Utc::now(),
@@ -629,7 +630,7 @@ async fn outbox_contract(store: &Store) {
         branch: "homelabd/deploy/web-1".into(),
         commit: Some(commit('b')),
         pr_url: Some("https://github.com/o/r/pull/7".into()),
-        status: "pull-request".into(),
+        status: homelabd::store::ProposalStatus::PullRequest,
         created_at: Utc::now(),
         details: json!({"title": "Deploy web"}),
     };

@@ -10,7 +10,7 @@ use homelabd::propose::{
     Proposer,
 };
 use homelabd::source::{Origin, TrackedRepo};
-use homelabd::store::{AuditRecord, ProposalRecord, Store};
+use homelabd::store::{AuditRecord, ProposalRecord, ProposalStatus, Store};
 use pretty_assertions::assert_eq;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -237,7 +237,7 @@ async fn a_local_proposal_pushes_one_commit_with_exactly_the_change() {
         .await
         .unwrap();
 
-    assert_eq!(outcome.status, "pushed");
+    assert_eq!(outcome.status, ProposalStatus::Pushed);
     // Only the new objects are written: the blob, the three trees on its path and the
     // commit (nothing of the validation run, no copy of the rest of the tree).
     assert_eq!(
@@ -360,7 +360,7 @@ async fn without_a_remote_the_branch_stays_local() {
     let repos = repos(None);
     let proposer = Proposer::new(settings(None), local(&repos, None), engine(), None);
     let outcome = proposer.propose(add_status_page()).await.unwrap();
-    assert_eq!(outcome.status, "local");
+    assert_eq!(outcome.status, ProposalStatus::Local);
     let branch = outcome.branch.unwrap();
     assert_eq!(branches(&repos.work).get(&branch), outcome.commit.as_ref());
     assert!(!branches(&repos.bare).contains_key(&branch));
@@ -394,7 +394,7 @@ async fn a_remote_tracked_repository_pushes_to_its_url_and_opens_a_pull_request(
     let outcome = proposer.propose(add_status_page()).await.unwrap();
 
     let branch = outcome.branch.clone().unwrap();
-    assert_eq!(outcome.status, "pull-request");
+    assert_eq!(outcome.status, ProposalStatus::PullRequest);
     assert_eq!(outcome.pr_url.as_deref(), Some(sim.pull_url(1).as_str()));
     assert_eq!(
         outcome.compare_url,
@@ -447,7 +447,7 @@ async fn a_remote_tracked_repository_pushes_to_its_url_and_opens_a_pull_request(
     assert!(text.contains("<details>"), "{text}");
 
     let rows = store.proposals(10).await.unwrap();
-    assert_eq!(rows[0].status, "pull-request");
+    assert_eq!(rows[0].status, ProposalStatus::PullRequest);
     assert_eq!(rows[0].pr_url, outcome.pr_url);
 }
 
@@ -478,7 +478,7 @@ async fn a_refused_pull_request_is_reported_and_recorded_with_the_pushed_branch(
     );
     let rows = store.proposals(10).await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].status, "pushed");
+    assert_eq!(rows[0].status, ProposalStatus::Pushed);
     assert_eq!(rows[0].pr_url, None);
     assert!(rows[0].details["error"].as_str().unwrap().contains("403"));
     assert!(branches(&repos.bare).contains_key(&rows[0].branch));
@@ -644,7 +644,7 @@ async fn a_dry_run_shows_everything_and_writes_nothing() {
     let mut req = add_status_page();
     req.dry_run = true;
     let outcome = proposer.propose(req).await.unwrap();
-    assert_eq!(outcome.status, "dry-run");
+    assert_eq!(outcome.status, ProposalStatus::DryRun);
     assert_eq!(
         (outcome.branch, outcome.commit, outcome.pr_url),
         (None, None, None)
@@ -745,7 +745,7 @@ async fn github_without_anywhere_to_push_is_an_error_before_anything_is_written(
 fn proposal(
     id: uuid::Uuid,
     at: chrono::DateTime<chrono::Utc>,
-    status: &str,
+    status: ProposalStatus,
 ) -> (ProposalRecord, AuditRecord) {
     let branch = format!(
         "homelabd/deploy-with-intelligence/web-{}",
@@ -757,8 +757,9 @@ fn proposal(
         client: "mcp:agent".into(),
         branch: branch.clone(),
         commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
-        pr_url: (status == "pull-request").then(|| "https://github.com/o/r/pull/7".into()),
-        status: status.into(),
+        pr_url: (status == ProposalStatus::PullRequest)
+            .then(|| "https://github.com/o/r/pull/7".into()),
+        status,
         created_at: at,
         details: serde_json::json!({"title": "Deploy web\u{0}", "files": [{"path": "definitions/web.yaml"}]}),
     };
@@ -776,11 +777,11 @@ async fn store_contract(store: &Store) {
     use chrono::{Duration, SubsecRound, Utc};
     store.migrate().await.unwrap();
     let t0 = Utc::now().trunc_subsecs(6);
-    let (first, first_audit) = proposal(uuid::Uuid::new_v4(), t0, "pushed");
+    let (first, first_audit) = proposal(uuid::Uuid::new_v4(), t0, ProposalStatus::Pushed);
     let (second, second_audit) = proposal(
         uuid::Uuid::new_v4(),
         t0 + Duration::seconds(1),
-        "pull-request",
+        ProposalStatus::PullRequest,
     );
     store.record_proposal(&first, &first_audit).await.unwrap();
     store.record_proposal(&second, &second_audit).await.unwrap();
@@ -797,7 +798,8 @@ async fn store_contract(store: &Store) {
     assert_eq!(audit[0], second_audit);
 
     // Both rows or neither: a proposal that cannot be written takes its audit row along.
-    let (again, again_audit) = proposal(first.id, t0 + Duration::seconds(2), "pushed");
+    let (again, again_audit) =
+        proposal(first.id, t0 + Duration::seconds(2), ProposalStatus::Pushed);
     assert!(store.record_proposal(&again, &again_audit).await.is_err());
     assert_eq!(store.audit_log(10).await.unwrap().len(), 2);
     assert_eq!(store.proposals(10).await.unwrap().len(), 2);

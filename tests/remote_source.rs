@@ -141,7 +141,7 @@ async fn a_remote_is_mirrored_followed_through_force_pushes_and_survives_outages
     let store = Store::connect(&url).await.unwrap();
     assert_eq!(
         store.resource("uptime-kuma").await.unwrap().unwrap().state,
-        "orphaned"
+        homelabd::reconcile::ResourceState::Orphaned
     );
 
     // The remote disappears: the last good revision stays, status and metrics say why.

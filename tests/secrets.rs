@@ -6,6 +6,7 @@
 
 mod support;
 
+use homelabd::store::RunState;
 use homelabd::store::{ApplyRunRecord, AuditRecord, ResourceRecord, Store};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -382,7 +383,7 @@ impl Seen {
     fn succeeded(&self, name: &str) -> usize {
         self.runs
             .iter()
-            .filter(|r| r.resource == name && r.state == "succeeded")
+            .filter(|r| r.resource == name && r.state == RunState::Succeeded)
             .count()
     }
 }

@@ -6,6 +6,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
+use homelabd::reconcile::ResourceState;
+use homelabd::store::RunState;
 use homelabd::store::{
     AuditRecord, Backend, CatalogRecord, PassRecord, RenderRecord, ResourceRecord, RevisionRecord,
     Store, StoreError,
@@ -186,9 +188,9 @@ fn revision(c: char, seen_at: &str) -> RevisionRecord {
 fn full_resource(name: &str, rev: &str) -> ResourceRecord {
     ResourceRecord {
         name: name.to_owned(),
-        state: "rendered".to_owned(),
+        state: ResourceState::Rendered,
         reason: Some("rendered, not applied: no executor yet".to_owned()),
-        provider: Some("proxmox".to_owned()),
+        provider: Some(homelabd::model::Provider::Proxmox),
         pool: Some("/homelab/compute".to_owned()),
         chart: Some("proxmox-vm".to_owned()),
         resource_type: Some("vm".to_owned()),
@@ -211,10 +213,10 @@ fn full_resource(name: &str, rev: &str) -> ResourceRecord {
     }
 }
 
-fn bare_resource(name: &str, state: &str) -> ResourceRecord {
+fn bare_resource(name: &str, state: ResourceState) -> ResourceRecord {
     ResourceRecord {
         name: name.to_owned(),
-        state: state.to_owned(),
+        state,
         reason: None,
         provider: None,
         pool: None,
@@ -293,12 +295,12 @@ async fn migrated(store: &Store) {
 
 async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        7
+        8
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -322,7 +324,7 @@ async fn record_pass_round_trips_every_field(store: &Store, _raw: &Raw) {
     let pass = PassRecord {
         revision: Some(rev.clone()),
         resources: vec![
-            bare_resource("zeta", "invalid"),
+            bare_resource("zeta", ResourceState::Invalid),
             full_resource("alpha", &rev.commit),
         ],
         renders: vec![
@@ -377,7 +379,7 @@ async fn record_pass_round_trips_every_field(store: &Store, _raw: &Raw) {
     let mut alpha = full_resource("alpha", &rev.commit);
     alpha.updated_at = at("2024-05-01T12:34:56.123456Z");
     alpha.last_error_at = Some(at("1969-12-31T23:59:59.999999Z"));
-    let zeta = bare_resource("zeta", "invalid");
+    let zeta = bare_resource("zeta", ResourceState::Invalid);
     assert_eq!(
         store.resources().await.unwrap(),
         vec![alpha.clone(), zeta.clone()]
@@ -417,10 +419,10 @@ async fn resources_are_upserted_by_name(store: &Store, raw: &Raw) {
     };
     store.record_pass(&first).await.unwrap();
 
-    let mut failed = bare_resource("web", "failed");
+    let mut failed = bare_resource("web", ResourceState::ApplyFailed);
     failed.last_error = Some("terraform apply exited 1".to_owned());
     let second = PassRecord {
-        resources: vec![failed.clone(), bare_resource("db", "orphaned")],
+        resources: vec![failed.clone(), bare_resource("db", ResourceState::Orphaned)],
         ..Default::default()
     };
     store.record_pass(&second).await.unwrap();
@@ -441,7 +443,7 @@ async fn resources_are_upserted_by_name(store: &Store, raw: &Raw) {
     };
     assert_eq!(
         store.resources().await.unwrap(),
-        vec![bare_resource("db", "orphaned"), expected_web]
+        vec![bare_resource("db", ResourceState::Orphaned), expected_web]
     );
     // A new placement does replace the old one.
     let mut moved = full_resource("web", &commit('a'));
@@ -627,8 +629,16 @@ async fn failed_pass_leaves_nothing_behind(store: &Store, raw: &Raw) {
         revision: Some(revision('a', "2024-01-01T00:00:00Z")),
         resources: vec![
             full_resource("good", &commit('a')),
-            bare_resource("bad", "exploded"),
+            bare_resource("bad", ResourceState::Invalid),
         ],
+        renders: vec![RenderRecord {
+            resource: "bad".to_owned(),
+            revision: commit('z'),
+            input_hash: "i".to_owned(),
+            output_hash: "o".to_owned(),
+            outcome: "written".to_owned(),
+            rendered_at: at("2024-01-01T00:00:00Z"),
+        }],
         audit: vec![audit("2024-01-01T00:00:00Z", "revision.recorded", "a")],
         ..Default::default()
     };
@@ -656,7 +666,7 @@ async fn failed_pass_leaves_nothing_behind(store: &Store, raw: &Raw) {
         ..Default::default()
     };
     for (what, pass) in [
-        ("a state outside the CHECK", &bad_state),
+        ("a render of an unrecorded revision", &bad_state),
         ("a render of an unknown resource", &unknown_resource),
         ("a pool without a path", &pool_without_path),
     ] {
@@ -682,7 +692,7 @@ async fn failed_pass_leaves_nothing_behind(store: &Store, raw: &Raw) {
         .expect("the store still works");
     let before = store.resources().await.unwrap();
     let mut changes_then_fails = bad_state.clone();
-    changes_then_fails.resources[0].state = "applied".to_owned();
+    changes_then_fails.resources[0].state = ResourceState::Applied;
     changes_then_fails.pools = Some(Vec::new());
     assert!(store.record_pass(&changes_then_fails).await.is_err());
     assert_eq!(store.resources().await.unwrap(), before);
@@ -871,7 +881,7 @@ async fn connect_rejects_bad_urls() {
 #[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
 }
@@ -1101,14 +1111,14 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
         .unwrap();
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].state, "running");
+    assert_eq!(runs[0].state, RunState::Running);
     assert_eq!(runs[0].finished_at, None);
 
     let mut applied = full_resource("web", &rev);
-    applied.state = "applied".to_owned();
+    applied.state = ResourceState::Applied;
     applied.applied_hash = Some("sha256:out".to_owned());
     let end = homelabd::store::ApplyRunEnd {
-        state: "failed".to_owned(),
+        state: RunState::Failed,
         argv: json!([["docker", "compose", "up", "-d"]]),
         exit_code: Some(17),
         finished_at: Utc::now(),
@@ -1126,7 +1136,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
     };
     store.finish_apply_run(&id, &end, &effects).await.unwrap();
     let run = &store.apply_runs(Some("web"), 10).await.unwrap()[0];
-    assert_eq!(run.state, "failed");
+    assert_eq!(run.state, RunState::Failed);
     assert_eq!(run.exit_code, Some(17));
     assert_eq!(run.duration_ms, Some(1234));
     assert_eq!(run.argv, json!([["docker", "compose", "up", "-d"]]));
@@ -1156,7 +1166,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
     let interrupted = store.interrupt_running_applies().await.unwrap();
     assert_eq!(interrupted.len(), 1);
     assert_eq!(interrupted[0].resource, "db");
-    assert_eq!(interrupted[0].state, "interrupted");
+    assert_eq!(interrupted[0].state, RunState::Interrupted);
     assert!(store.interrupt_running_applies().await.unwrap().is_empty());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM apply_runs WHERE state = 'running'")
@@ -1192,7 +1202,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
         .finish_apply_run(
             &id,
             &homelabd::store::ApplyRunEnd {
-                state: "succeeded".to_owned(),
+                state: RunState::Succeeded,
                 finished_at: Utc::now(),
                 ..end.clone()
             },
@@ -1270,6 +1280,76 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
 }
 
 contract!(
+    a_version_7_database_learns_which_step_failed,
+    sqlite_a_version_7_database_learns_which_step_failed,
+    postgres_a_version_7_database_learns_which_step_failed
+);
+
+/// Migration 8: resources that failed before it are told apart once, by the reason
+/// homelabd wrote for a failed apply ("apply failed: …"); a failed apply is then applied
+/// again after the upgrade instead of being rendered again.
+async fn a_version_7_database_learns_which_step_failed(store: &Store, raw: &Raw) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = match raw {
+        Raw::Sqlite(_) => "sqlite",
+        Raw::Postgres(_) => "postgres",
+    };
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if file.as_str() < "0008" {
+            std::fs::copy(&path, dir.path().join(&file)).unwrap();
+        }
+    }
+    let old = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    assert_eq!(old.iter().count(), 7);
+    let rows: [&'static str; 3] = [
+        "INSERT INTO deployment_instances (name, state, reason, updated_at)
+         VALUES ('applying', 'failed', 'apply failed: exit 1; retrying in 5s',
+                 '2024-05-01T00:00:00.000000Z')",
+        "INSERT INTO deployment_instances (name, state, reason, updated_at)
+         VALUES ('rendering', 'failed', 'render or write failed; retrying with backoff',
+                 '2024-05-01T00:00:00.000000Z')",
+        "INSERT INTO deployment_instances (name, state, reason, updated_at)
+         VALUES ('fine', 'applied', 'applied by docker-compose',
+                 '2024-05-01T00:00:00.000000Z')",
+    ];
+    match raw {
+        Raw::Sqlite(p) => {
+            old.run(p).await.unwrap();
+            for sql in rows {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+        Raw::Postgres(p) => {
+            old.run(p).await.unwrap();
+            for sql in rows {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(store.migrate().await.unwrap(), vec![8]);
+    let states: Vec<(String, ResourceState)> = store
+        .resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.name, r.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("applying".to_owned(), ResourceState::ApplyFailed),
+            ("fine".to_owned(), ResourceState::Applied),
+            ("rendering".to_owned(), ResourceState::RenderFailed),
+        ]
+    );
+}
+
+contract!(
     a_version_5_database_keeps_its_history_through_the_migration,
     sqlite_a_version_5_database_keeps_its_history_through_the_migration,
     postgres_a_version_5_database_keeps_its_history_through_the_migration
@@ -1330,10 +1410,10 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![6, 7]);
+    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8]);
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 2, "runs survive the rebuild");
-    assert_eq!(runs[1].state, "succeeded");
+    assert_eq!(runs[1].state, RunState::Succeeded);
     assert_eq!(runs[1].duration_ms, None);
     assert_eq!(runs[0].operation, "destroy");
     assert_eq!(
@@ -1358,7 +1438,7 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
         .await
         .unwrap();
     let end = homelabd::store::ApplyRunEnd {
-        state: "succeeded".to_owned(),
+        state: RunState::Succeeded,
         argv: json!([]),
         exit_code: Some(0),
         finished_at: Utc::now(),
@@ -1423,7 +1503,7 @@ async fn endpoints_are_written_by_applies_and_observations_never_by_passes(
         .await
         .unwrap();
     let end = homelabd::store::ApplyRunEnd {
-        state: "succeeded".to_owned(),
+        state: RunState::Succeeded,
         argv: json!([]),
         exit_code: Some(0),
         finished_at: Utc::now(),
@@ -1578,6 +1658,56 @@ fn audit_row(action: &str, subject: &str) -> AuditRecord {
 }
 
 contract!(
+    which_step_failed_is_kept,
+    sqlite_which_step_failed_is_kept,
+    postgres_which_step_failed_is_kept
+);
+
+/// A failed apply and a failed render are both `failed` to a person, but the loop retries
+/// them differently (apply the same render again / render again): the store keeps which
+/// step failed in its own column, not in the reason text.
+async fn which_step_failed_is_kept(store: &Store, raw: &Raw) {
+    migrated(store).await;
+    let mut apply = bare_resource("apply", ResourceState::ApplyFailed);
+    apply.reason = Some("the tool said no".to_owned());
+    let mut render = bare_resource("render", ResourceState::RenderFailed);
+    render.reason = Some("apply failed: a reason that only looks like one".to_owned());
+    store
+        .record_pass(&PassRecord {
+            resources: vec![apply.clone(), render.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.resources().await.unwrap(), vec![apply, render]);
+    assert_eq!(
+        raw.text("SELECT state FROM deployment_instances WHERE name = 'apply'")
+            .await
+            .as_deref(),
+        Some("failed")
+    );
+    assert_eq!(
+        raw.text("SELECT failure FROM deployment_instances WHERE name = 'apply'")
+            .await
+            .as_deref(),
+        Some("apply")
+    );
+    // Leaving the failure clears the step.
+    store
+        .record_pass(&PassRecord {
+            resources: vec![bare_resource("apply", ResourceState::Applied)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        raw.text("SELECT failure FROM deployment_instances WHERE name = 'apply'")
+            .await,
+        None
+    );
+}
+
+contract!(
     concurrent_writers_never_see_busy,
     sqlite_concurrent_writers_never_see_busy,
     postgres_concurrent_writers_never_see_busy
@@ -1617,9 +1747,9 @@ async fn concurrent_writers_never_see_busy(store: &Store, _raw: &Raw) {
                     .await
                     .map_err(|e| format!("start_apply_run: {e}"))?;
                 let mut applied = full_resource(&name, &rev);
-                applied.state = "applied".to_owned();
+                applied.state = ResourceState::Applied;
                 let end = ApplyRunEnd {
-                    state: "succeeded".to_owned(),
+                    state: RunState::Succeeded,
                     argv: json!([["true"]]),
                     exit_code: Some(0),
                     finished_at: Utc::now(),

@@ -3,7 +3,7 @@
 use super::args::{ApplyArgs, DriftArgs, OutputFormat};
 use super::daemon_cmds::{open_existing, runtime};
 use super::{Exit, UsageError};
-use crate::store::{ApplyRunRecord, RequestAction, Store};
+use crate::store::{ApplyRunRecord, RequestAction, RunState, Store};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -100,12 +100,12 @@ async fn wait_runs(
             .into_iter()
             .filter(|r| r.started_at >= since)
             .collect();
-        for r in runs.iter().filter(|r| r.state == "running") {
+        for r in runs.iter().filter(|r| r.state == RunState::Running) {
             if shown_running.insert(r.id.clone()) {
                 eprintln!("{}: {} with {} …", r.resource, r.operation, r.executor);
             }
         }
-        let running = runs.iter().any(|r| r.state == "running");
+        let running = runs.iter().any(|r| r.state == RunState::Running);
         let all_started = names.iter().all(|n| runs.iter().any(|r| &r.resource == n));
         let settled = !running && (all_started || taken.elapsed() > START_GRACE);
         // For --all, give the daemon the grace period to start what it will start.
@@ -135,7 +135,7 @@ async fn report(store: &Store, args: &ApplyArgs, runs: &[ApplyRunRecord]) -> any
             (n.as_str(), why)
         })
         .collect();
-    let failed = runs.iter().any(|r| r.state != "succeeded") || !not_started.is_empty();
+    let failed = runs.iter().any(|r| r.state != RunState::Succeeded) || !not_started.is_empty();
     match args.output {
         OutputFormat::Json => super::output::print_json(&json!({
             "runs": runs,
@@ -159,7 +159,7 @@ async fn report(store: &Store, args: &ApplyArgs, runs: &[ApplyRunRecord]) -> any
                     r.state,
                     r.executor
                 );
-                if r.state != "succeeded" {
+                if r.state != RunState::Succeeded {
                     if let Some(e) = &r.error {
                         outln!("  error: {e}");
                     }

@@ -3,6 +3,7 @@
 use super::args::{DaemonArgs, OutputFormat, ReconcileArgs, StatusArgs, StoreArgs};
 use super::{Exit, UsageError};
 use crate::config::{Overrides, RawConfig, Settings, redact_url, store_url};
+use crate::reconcile::ResourceState;
 use crate::store::Store;
 use anyhow::Context as _;
 use serde_json::json;
@@ -140,7 +141,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
         let invalid = resources
             .iter()
             .filter(|r| r.destroyed_at.is_none())
-            .any(|r| r.state == "invalid" || r.state == "failed");
+            .any(|r| r.state == ResourceState::Invalid || r.state.is_failed());
         let refused = current_refusal(&store).await?;
         match args.output {
             OutputFormat::Json => super::output::print_json(&json!({
@@ -194,7 +195,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                             "{:<24} {:<9} {:<11} {:<30} {:<24} {:<28} {}",
                             r.name,
                             r.shown_state(),
-                            r.provider.as_deref().unwrap_or("-"),
+                            r.provider.map_or("-", |p| p.as_str()),
                             r.pool.as_deref().unwrap_or("-"),
                             "-",
                             target_column(r),
@@ -203,7 +204,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         continue;
                     }
                     let detail = match (&r.last_error, &r.reason) {
-                        (Some(e), Some(reason)) if r.state != "rendered" => {
+                        (Some(e), Some(reason)) if r.state != ResourceState::Rendered => {
                             format!("{reason}: {}", e.lines().next().unwrap_or(""))
                         }
                         (_, Some(reason)) => reason.clone(),
@@ -214,14 +215,14 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         "{:<24} {:<9} {:<11} {:<30} {:<24} {:<28} {detail}",
                         r.name,
                         r.state,
-                        r.provider.as_deref().unwrap_or("-"),
+                        r.provider.map_or("-", |p| p.as_str()),
                         r.pool.as_deref().unwrap_or("-"),
                         address_column(r),
                         target_column(r),
                     );
                 }
                 // A failed apply: the tool's last words, where the user looks first.
-                for r in resources.iter().filter(|r| r.state == "failed") {
+                for r in resources.iter().filter(|r| r.state.is_failed()) {
                     let Some(error) = &r.last_error else { continue };
                     let mut lines = error.lines().skip(1).peekable();
                     if lines.peek().is_none() {

@@ -9,8 +9,8 @@ use crate::apply::{
     ApplyOutcome, ApplyReport, ApplyRequest, CmdRun, Interruption, ProviderExecutor,
 };
 use crate::model::{ApplyPolicy, Provider};
-use crate::reconcile::{ApplyDecision, ApplyInputs, EffectivePolicy, decide, prune, state};
-use crate::store::{ApplyRunEffects, ApplyRunEnd, PassRecord, ResourceRecord, Store};
+use crate::reconcile::{ApplyDecision, ApplyInputs, EffectivePolicy, ResourceState, decide, prune};
+use crate::store::{ApplyRunEffects, ApplyRunEnd, PassRecord, ResourceRecord, RunState, Store};
 use chrono::Utc;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -160,10 +160,10 @@ impl Reconciler {
                 ApplyDecision::Wait { reason } => {
                     let reason = format!("rendered, not applied: {reason}");
                     if record.reason.as_deref() != Some(reason.as_str())
-                        && record.state != state::FAILED
+                        && !record.state.is_failed()
                     {
                         let mut r = record.clone();
-                        r.state = state::RENDERED.to_owned();
+                        r.state = ResourceState::Rendered;
                         r.reason = Some(reason);
                         r.updated_at = Utc::now();
                         waiting.resources.push(r);
@@ -200,11 +200,9 @@ impl Reconciler {
             if self.apply_backoff.waiting(name, now_i) && !force {
                 continue;
             }
-            let provider = record
-                .provider
-                .as_deref()
-                .and_then(|p| Provider::ALL.into_iter().find(|x| x.as_str() == p));
-            let Some(provider) = provider else { continue };
+            let Some(provider) = record.provider else {
+                continue;
+            };
             match self.executors.get(provider) {
                 Ok(executor) => jobs.push(Job {
                     record: record.clone(),
@@ -372,13 +370,16 @@ impl Reconciler {
             .last_run()
             .is_some_and(|r| r.ended_by == Some(Interruption::Shutdown));
         let (run_state, error) = match (&d.report.outcome, interrupted) {
-            (_, true) => ("interrupted", Some("stopped by daemon shutdown".to_owned())),
-            (ApplyOutcome::Applied, _) => ("succeeded", None),
-            (ApplyOutcome::Failed { error }, _) => ("failed", Some(error.clone())),
-            (ApplyOutcome::NotApplied { reason }, _) => ("failed", Some(reason.clone())),
+            (_, true) => (
+                RunState::Interrupted,
+                Some("stopped by daemon shutdown".to_owned()),
+            ),
+            (ApplyOutcome::Applied, _) => (RunState::Succeeded, None),
+            (ApplyOutcome::Failed { error }, _) => (RunState::Failed, Some(error.clone())),
+            (ApplyOutcome::NotApplied { reason }, _) => (RunState::Failed, Some(reason.clone())),
         };
         let end = ApplyRunEnd {
-            state: run_state.to_owned(),
+            state: run_state,
             argv: serde_json::json!(d.report.runs.iter().map(|r| &r.argv).collect::<Vec<_>>()),
             exit_code: d.report.last_run().and_then(|r| r.exit_code),
             finished_at: now,
@@ -391,10 +392,10 @@ impl Reconciler {
         let previous = self.stored.get(&name).cloned()?;
         let mut record = previous.clone();
         record.updated_at = now;
-        let succeeded = run_state == "succeeded";
+        let succeeded = run_state == RunState::Succeeded;
         let action = match (d.operation, run_state) {
-            (Operation::Apply, "succeeded") => {
-                record.state = state::APPLIED.to_owned();
+            (Operation::Apply, RunState::Succeeded) => {
+                record.state = ResourceState::Applied;
                 record.reason = Some(format!("applied by {} ({})", d.executor, d.why));
                 record.applied_hash = d.marker.clone().or_else(|| record.output_hash.clone());
                 record.applied_revision = record.desired_revision.clone();
@@ -407,7 +408,7 @@ impl Reconciler {
                 }
                 "apply.succeeded"
             }
-            (Operation::Destroy, "succeeded") => {
+            (Operation::Destroy, RunState::Succeeded) => {
                 effects.destroyed = Some(crate::store::Destroyed {
                     name: name.clone(),
                     revision: d.revision.clone(),
@@ -420,7 +421,7 @@ impl Reconciler {
                 });
                 "resource.pruned"
             }
-            (_, "interrupted") => {
+            (_, RunState::Interrupted) => {
                 record.reason = Some(format!(
                     "{} interrupted by shutdown; carried out again at the next start",
                     d.operation.as_str()
@@ -431,7 +432,7 @@ impl Reconciler {
                 let wait = self.apply_backoff.failed(&name, Instant::now());
                 let summary = error.clone().unwrap_or_default();
                 if op == Operation::Apply {
-                    record.state = state::FAILED.to_owned();
+                    record.state = ResourceState::ApplyFailed;
                 }
                 let manual = EffectivePolicy::from_stored(record.policy.as_ref()).apply
                     == ApplyPolicy::Manual;
@@ -486,20 +487,21 @@ impl Reconciler {
                     now,
                 ));
         }
-        self.metrics.inc_apply(d.operation.as_str(), run_state);
+        self.metrics
+            .inc_apply(d.operation.as_str(), run_state.as_str());
         match &error {
             Some(e) if !interrupted => {
                 warn!(resource = %name, operation = d.operation.as_str(), error = %e, took = ?d.duration, "apply failed")
             }
             _ => {
-                info!(resource = %name, operation = d.operation.as_str(), outcome = run_state, took = ?d.duration, "apply finished")
+                info!(resource = %name, operation = d.operation.as_str(), outcome = run_state.as_str(), took = ?d.duration, "apply finished")
             }
         }
         if let Err(e) = store.finish_apply_run(&run_id, &end, &effects).await {
             // The run row stays `running`; the next start marks it interrupted and
             // applies again (idempotent), so nothing is lost but time.
             warn!(resource = %name, error = %e, "cannot record the end of an apply run");
-            self.metrics.inc_error("database");
+            self.metrics.inc_error(crate::metrics::ErrorKind::Database);
         }
         if effects.destroyed.is_some() {
             // Out of the loop's view: a destroyed resource is history, not desired state.
@@ -551,15 +553,15 @@ fn apply_notification(
         revision: previous.desired_revision.as_deref(),
         exit_code: end.exit_code,
     };
-    let was_failing = previous.state == state::FAILED
+    let was_failing = previous.state.is_failed()
         || (d.operation == Operation::Destroy && previous.last_error.is_some());
-    match end.state.as_str() {
-        "failed" if !was_failing => Some(event::apply_failed(
+    match end.state {
+        RunState::Failed if !was_failing => Some(event::apply_failed(
             &facts,
             end.error.as_deref().unwrap_or("failed"),
             now,
         )),
-        "succeeded" if d.operation == Operation::Apply && previous.state == state::FAILED => {
+        RunState::Succeeded if d.operation == Operation::Apply && previous.state.is_failed() => {
             Some(event::apply_recovered(&facts, now))
         }
         _ => None,
@@ -632,13 +634,11 @@ mod tests {
             wait,
         );
         assert_eq!(auto, "apply failed: compose exited with 1; retrying in 5s");
-        assert!(state::apply_failed(state::FAILED, Some(&auto)));
         let manual = failure_reason(Operation::Apply, "web", "compose exited with 1", true, wait);
         assert_eq!(
             manual,
             "apply failed: compose exited with 1; run `homelabd apply web` to retry"
         );
-        assert!(state::apply_failed(state::FAILED, Some(&manual)));
         let prune = failure_reason(Operation::Destroy, "web", "boom", true, wait);
         assert!(prune.starts_with("prune: destroy failed: boom; retrying in 5s"));
     }

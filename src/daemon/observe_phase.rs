@@ -5,7 +5,7 @@
 use super::pass::audit;
 use super::run::Reconciler;
 use crate::observe::{Deviation, Target, reconcile_open};
-use crate::reconcile::{EffectivePolicy, state};
+use crate::reconcile::{EffectivePolicy, ResourceState};
 use crate::store::ObservationWrite;
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,7 +36,7 @@ impl Reconciler {
             let records: Vec<_> = self
                 .stored
                 .values()
-                .filter(|r| r.provider.as_deref() == Some(provider.as_str()))
+                .filter(|r| r.provider == Some(provider))
                 .filter(|r| r.applied_hash.is_some())
                 .filter(|r| only.is_none_or(|o| o.contains(&r.name)))
                 .cloned()
@@ -69,7 +69,7 @@ impl Reconciler {
                 Ok(report) => report,
                 Err(e) => {
                     warn!(observer = observer.name(), error = %e, "observation failed; open deviations stay open");
-                    self.metrics.inc_error("observe");
+                    self.metrics.inc_error(crate::metrics::ErrorKind::Observe);
                     continue;
                 }
             };
@@ -82,7 +82,7 @@ impl Reconciler {
                 let orphaned = self
                     .stored
                     .get(&obs.resource)
-                    .is_some_and(|r| r.state == state::ORPHANED);
+                    .is_some_and(|r| r.state == ResourceState::Orphaned);
                 if orphaned {
                     continue;
                 }
@@ -183,7 +183,7 @@ impl Reconciler {
         write.new = changes.new;
         if let Err(e) = store.record_observation(&write).await {
             warn!(error = %e, "cannot record the observation");
-            self.metrics.inc_error("database");
+            self.metrics.inc_error(crate::metrics::ErrorKind::Database);
             return;
         }
         for name in &observed {

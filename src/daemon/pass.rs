@@ -2,7 +2,7 @@
 
 use crate::diag::Diagnostic;
 use crate::pipeline::Outcome;
-use crate::reconcile::{Action, EffectivePolicy, Step, state};
+use crate::reconcile::{Action, EffectivePolicy, ResourceState, Step};
 use crate::store::{AuditRecord, CatalogRecord, ResourceRecord, RevisionRecord};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -43,23 +43,29 @@ pub fn rendered_record(
         .as_deref()
         .map(crate::secrets::refs::marker_output);
     let (state, reason) = if applied_output == Some(output_hash.as_str()) {
-        let applied = previous.map(|p| p.state.as_str()) == Some(state::APPLIED);
+        let applied = previous.map(|p| p.state) == Some(ResourceState::Applied);
         if applied {
-            (state::APPLIED, "applied; render unchanged".to_owned())
+            (
+                ResourceState::Applied,
+                "applied; render unchanged".to_owned(),
+            )
         } else {
             (
-                state::RENDERED,
+                ResourceState::Rendered,
                 "rendered; same output as last applied".to_owned(),
             )
         }
     } else {
-        (state::RENDERED, "rendered, not applied yet".to_owned())
+        (
+            ResourceState::Rendered,
+            "rendered, not applied yet".to_owned(),
+        )
     };
     Some(ResourceRecord {
         name: name.to_owned(),
-        state: state.to_owned(),
+        state,
         reason: Some(reason),
-        provider: Some(decision.provider.to_string()),
+        provider: Some(decision.provider),
         pool: Some(decision.pool.clone()),
         chart: Some(rendered.manifest.chart.clone()),
         resource_type: Some(entry.object.spec.resource_type.as_str().to_owned()),
@@ -124,7 +130,7 @@ pub fn invalid_record(
     let mut record = previous
         .cloned()
         .unwrap_or_else(|| empty_record(&step.resource, now));
-    record.state = state::INVALID.to_owned();
+    record.state = ResourceState::Invalid;
     record.reason = Some(match &record.desired_revision {
         Some(rev) => format!("invalid; keeping the last good state from {}", short(rev)),
         None => "invalid; never rendered".to_owned(),
@@ -143,7 +149,7 @@ pub fn orphaned_record(
     now: DateTime<Utc>,
 ) -> ResourceRecord {
     let mut record = previous.clone();
-    record.state = state::ORPHANED.to_owned();
+    record.state = ResourceState::Orphaned;
     record.reason = Some(format!(
         "no longer defined in {}; not pruned",
         short(commit)
@@ -160,7 +166,7 @@ pub fn failed_record(
     now: DateTime<Utc>,
 ) -> ResourceRecord {
     let mut record = previous.cloned().unwrap_or_else(|| empty_record(name, now));
-    record.state = state::FAILED.to_owned();
+    record.state = ResourceState::RenderFailed;
     record.reason = Some("render or write failed; retrying with backoff".to_owned());
     record.last_error = Some(error);
     record.last_error_at = Some(now);
@@ -171,7 +177,7 @@ pub fn failed_record(
 fn empty_record(name: &str, now: DateTime<Utc>) -> ResourceRecord {
     ResourceRecord {
         name: name.to_owned(),
-        state: state::INVALID.to_owned(),
+        state: ResourceState::Invalid,
         reason: None,
         provider: None,
         pool: None,
@@ -243,7 +249,7 @@ pub fn audit(
 pub fn counts(records: &BTreeMap<String, ResourceRecord>) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for r in records.values() {
-        *out.entry(r.state.clone()).or_default() += 1;
+        *out.entry(r.state.as_str().to_owned()).or_default() += 1;
     }
     out
 }

@@ -14,7 +14,9 @@ use crate::model::Provider;
 use crate::observe::Observer;
 use crate::pipeline::{Engine, Outcome};
 use crate::place::{Mode, Prior, Priors};
-use crate::reconcile::{Action, Backoff, Desired, EffectivePolicy, plan, plan_desired};
+use crate::reconcile::{
+    Action, Backoff, Desired, EffectivePolicy, ResourceState, plan, plan_desired,
+};
 use crate::render::write::{
     WriteOutcome, remove_leftovers, rendered_on_disk, resource_dir, write_atomic,
 };
@@ -236,7 +238,7 @@ impl Reconciler {
                 );
                 warn!(database = %redact_url(&url), error = %e, retry_in = ?wait, "store unavailable");
                 self.next_db_retry = Some(Instant::now() + wait);
-                self.metrics.inc_error("database");
+                self.metrics.inc_error(crate::metrics::ErrorKind::Database);
                 self.set_db(false, Some(e.to_string()));
             }
         }
@@ -275,11 +277,11 @@ impl Reconciler {
                         revision = dropped.revision.as_ref().map(|r| r.commit.as_str()).unwrap_or(""),
                         "the store refused a pass record; dropped (the next change re-records its resources)"
                     );
-                    self.metrics.inc_error("database");
+                    self.metrics.inc_error(crate::metrics::ErrorKind::Database);
                 }
                 Err(e) => {
                     warn!(error = %e, queued = self.pending.len(), "cannot write to the store; will retry");
-                    self.metrics.inc_error("database");
+                    self.metrics.inc_error(crate::metrics::ErrorKind::Database);
                     self.set_db(false, Some(e.to_string()));
                     self.db_failures += 1;
                     let wait = crate::reconcile::backoff::delay(
@@ -522,13 +524,13 @@ impl Reconciler {
             return self.git_failed(error.to_string());
         }
         error!(error = %error, "internal error while reading or rendering the revision; the next pass tries again");
-        self.metrics.inc_error("internal");
+        self.metrics.inc_error(crate::metrics::ErrorKind::Internal);
     }
 
     fn git_failed(&mut self, error: String) {
         let wait = self.git_backoff.failed("git", Instant::now());
         warn!(repo = %self.repo.describe(), error = %error, retry_in = ?wait, "git source unavailable; keeping the last good revision");
-        self.metrics.inc_error("git");
+        self.metrics.inc_error(crate::metrics::ErrorKind::Git);
         self.set_git(false, Some(error));
     }
 
@@ -694,7 +696,7 @@ impl Reconciler {
                 Err(error) => {
                     let wait = self.backoff.failed(&name, Instant::now());
                     warn!(resource = %name, error = %error, retry_in = ?wait, "render failed");
-                    self.metrics.inc_error("render");
+                    self.metrics.inc_error(crate::metrics::ErrorKind::Render);
                     pass.audit.push(records::audit(
                         "resource.failed",
                         &name,
@@ -765,7 +767,7 @@ impl Reconciler {
     ) -> bool {
         let now = Instant::now();
         steps.iter().all(|step| {
-            let stored = self.stored.get(&step.resource).map(|r| r.state.as_str());
+            let stored = self.stored.get(&step.resource).map(|r| r.state);
             match step.action {
                 Action::Unchanged => {
                     desired
@@ -776,8 +778,8 @@ impl Reconciler {
                         })
                 }
                 Action::Create | Action::Update => self.backoff.waiting(&step.resource, now),
-                Action::Invalid => stored == Some(crate::reconcile::state::INVALID),
-                Action::Orphaned => stored == Some(crate::reconcile::state::ORPHANED),
+                Action::Invalid => stored == Some(ResourceState::Invalid),
+                Action::Orphaned => stored == Some(ResourceState::Orphaned),
             }
         })
     }
@@ -789,10 +791,10 @@ impl Reconciler {
             .stored
             .values()
             .filter(|r| {
-                use crate::reconcile::state;
-                r.state == state::RENDERED
-                    || r.state == state::APPLIED
-                    || state::apply_failed(&r.state, r.reason.as_deref())
+                matches!(
+                    r.state,
+                    ResourceState::Rendered | ResourceState::Applied | ResourceState::ApplyFailed
+                )
             })
             .filter_map(|r| {
                 Some((
@@ -800,7 +802,7 @@ impl Reconciler {
                     (
                         r.input_hash.clone()?,
                         r.output_hash.clone()?,
-                        r.provider.clone()?,
+                        r.provider?.as_str().to_owned(),
                     ),
                 ))
             })

@@ -3,7 +3,7 @@
 //! never values) and, for a resource about to be applied, the environment its tool gets.
 
 use super::run::Reconciler;
-use crate::reconcile::{SecretState, state};
+use crate::reconcile::{ResourceState, SecretState};
 use crate::secrets::refs::{applied_marker, changed_refs};
 use crate::secrets::{BINDINGS_FILE, Binding, SecretEnv};
 use std::collections::BTreeMap;
@@ -21,7 +21,10 @@ impl Reconciler {
         }
         let rendered = self.settings.rendered_dir();
         for record in self.stored.values() {
-            if ![state::RENDERED, state::APPLIED, state::FAILED].contains(&record.state.as_str()) {
+            if matches!(
+                record.state,
+                ResourceState::Invalid | ResourceState::Orphaned
+            ) {
                 continue;
             }
             let (Some(output), Some(provider)) = (&record.output_hash, &record.provider) else {
@@ -30,7 +33,7 @@ impl Reconciler {
             let bindings = match self.secret_bindings.get(&record.name) {
                 Some((hash, b)) if hash == output => b.clone(),
                 _ => {
-                    let b = read_bindings(&rendered.join(provider).join(&record.name));
+                    let b = read_bindings(&rendered.join(provider.as_str()).join(&record.name));
                     self.secret_bindings
                         .insert(record.name.clone(), (output.clone(), b.clone()));
                     b

@@ -3,7 +3,7 @@
 
 use super::trigger::Trigger;
 use crate::config::Settings;
-use crate::store::Store;
+use crate::store::{RequestAction, Store};
 use notify::{RecursiveMode, Watcher};
 use std::path::Path;
 use std::sync::Arc;
@@ -135,15 +135,17 @@ pub async fn store_requests(
             _ = tick.tick() => {
                 if let Ok(requests) = store.take_reconcile_requests().await {
                     for r in requests {
-                        let reason = format!("{} requested by {}", r.action, r.requested_by);
-                        let trigger = match r.action.as_str() {
-                            "apply" | "prune" => Trigger::Apply {
+                        let reason = format!("{} requested by {}", r.action.as_str(), r.requested_by);
+                        let trigger = match r.action {
+                            RequestAction::Apply | RequestAction::Prune => Trigger::Apply {
                                 resource: r.resource,
-                                prune: r.action == "prune",
+                                prune: r.action == RequestAction::Prune,
                                 reason,
                             },
-                            "observe" => Trigger::Observe { reason },
-                            _ => Trigger::Reconcile { resource: r.resource, reason },
+                            RequestAction::Observe => Trigger::Observe { reason },
+                            RequestAction::Reconcile => {
+                                Trigger::Reconcile { resource: r.resource, reason }
+                            }
                         };
                         let _ = tx.send(trigger).await;
                     }

@@ -277,7 +277,10 @@ fn accepted(trigger: &str) -> Response {
 
 /// Logs and counts a refusal, and answers it.
 fn reject(shared: &Shared, endpoint: &'static str, peer: Peer, err: WebhookError) -> Response {
-    shared.http.metrics.inc_error("webhook");
+    shared
+        .http
+        .metrics
+        .inc_error(crate::metrics::ErrorKind::Webhook);
     tracing::warn!(
         endpoint,
         %peer,

@@ -6,7 +6,7 @@ use super::context::View;
 use super::inventory::short;
 use super::page::PageInfo;
 use super::reply::{Problem, Summary};
-use crate::store::{ApplyRunRecord, DeviationRecord, ResourceRecord};
+use crate::store::{ApplyRunRecord, DeviationRecord, ResourceRecord, RunState};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -46,7 +46,7 @@ impl From<&ApplyRunRecord> for RunOut {
             revision: r.revision.clone(),
             executor: r.executor.clone(),
             operation: r.operation.clone(),
-            state: r.state.clone(),
+            state: r.state.as_str().to_owned(),
             exit_code: r.exit_code,
             started_at: time(&r.started_at),
             duration_ms: r.duration_ms,
@@ -531,11 +531,9 @@ pub fn anomalies(
                 )
             });
         }
-        for r in ev
-            .runs
-            .iter()
-            .filter(|r| r.started_at >= since && (r.state == "failed" || r.state == "interrupted"))
-        {
+        for r in ev.runs.iter().filter(|r| {
+            r.started_at >= since && matches!(r.state, RunState::Failed | RunState::Interrupted)
+        }) {
             out.push(Anomaly {
                 resource: Some(r.resource.clone()),
                 since: Some(time(&r.started_at)),
@@ -554,7 +552,7 @@ pub fn anomalies(
                 )
             });
         }
-        for r in ev.records.iter().filter(|r| r.state == "failed") {
+        for r in ev.records.iter().filter(|r| r.state.is_failed()) {
             out.push(Anomaly {
                 resource: Some(r.name.clone()),
                 since: r.last_error_at.as_ref().map(time),

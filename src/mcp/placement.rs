@@ -111,7 +111,7 @@ impl From<&Decision> for PlacementOut {
                 .map(|a| AlternativeOut {
                     provider: a.provider.map(|p| p.as_str().to_owned()),
                     pool: a.pool.clone(),
-                    verdict: a.verdict.clone(),
+                    verdict: a.verdict.to_string(),
                 })
                 .collect(),
         }

@@ -283,7 +283,7 @@ impl HomelabMcp {
                     None => {
                         let mut by_state = std::collections::BTreeMap::new();
                         for r in store.resource_states().await.map_err(store_error)? {
-                            *by_state.entry(r.state).or_insert(0) += 1;
+                            *by_state.entry(r.state.as_str().to_owned()).or_insert(0) += 1;
                         }
                         by_state
                     }

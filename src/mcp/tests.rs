@@ -5,7 +5,8 @@ use super::fixture::{self, HEAD, engine, view, view_with_broken};
 use super::params::{PoolQuery, ProviderName, WorkloadSpec};
 use super::reply::{Refusal, Summary};
 use super::{checks, guidance, health, inventory, migration, placement, pools, sizing, sop};
-use crate::store::{ApplyRunRecord, DeviationRecord, ResourceRecord};
+use crate::reconcile::ResourceState;
+use crate::store::{ApplyRunRecord, DeviationRecord, ResourceRecord, RunState};
 use chrono::{TimeZone, Utc};
 
 #[test]
@@ -274,10 +275,10 @@ fn sizing_recommends_a_tier_and_justifies_it() {
     assert!(matches!(err, Err(Refusal::Fixable { .. })));
 }
 
-fn record(name: &str, state: &str) -> ResourceRecord {
+fn record(name: &str, state: ResourceState) -> ResourceRecord {
     ResourceRecord {
         name: name.into(),
-        state: state.into(),
+        state,
         reason: None,
         provider: None,
         pool: None,
@@ -302,7 +303,7 @@ fn record(name: &str, state: &str) -> ResourceRecord {
     }
 }
 
-fn run(resource: &str, state: &str, hour: u32) -> ApplyRunRecord {
+fn run(resource: &str, state: RunState, hour: u32) -> ApplyRunRecord {
     ApplyRunRecord {
         id: format!("{resource}-{hour}"),
         resource: resource.into(),
@@ -310,7 +311,7 @@ fn run(resource: &str, state: &str, hour: u32) -> ApplyRunRecord {
         executor: "terraform".into(),
         operation: "apply".into(),
         argv: serde_json::json!([["terraform", "apply"]]),
-        state: state.into(),
+        state,
         exit_code: Some(1),
         started_at: Utc.with_ymd_and_hms(2026, 1, 1, hour, 0, 0).unwrap(),
         finished_at: None,
@@ -324,13 +325,13 @@ fn run(resource: &str, state: &str, hour: u32) -> ApplyRunRecord {
 #[test]
 fn status_joins_the_revision_the_store_and_the_runs() {
     let v = view_with_broken();
-    let names = health::status_names(&v, &[record("gone", "orphaned")]);
+    let names = health::status_names(&v, &[record("gone", ResourceState::Orphaned)]);
     assert_eq!(names, ["broken", "burst", "gone", "llm", "site"]);
     let s = health::status_of(
         &v,
         "llm",
-        Some(&record("llm", "failed")),
-        &[run("llm", "failed", 3)],
+        Some(&record("llm", ResourceState::ApplyFailed)),
+        &[run("llm", RunState::Failed, 3)],
     );
     assert!(s.valid && s.defined);
     assert_eq!(
@@ -346,7 +347,12 @@ fn status_joins_the_revision_the_store_and_the_runs() {
             .iter()
             .any(|p| p.pointer == "/spec/requirements/cpu")
     );
-    let g = health::status_of(&v, "gone", Some(&record("gone", "orphaned")), &[]);
+    let g = health::status_of(
+        &v,
+        "gone",
+        Some(&record("gone", ResourceState::Orphaned)),
+        &[],
+    );
     assert!(!g.defined);
 }
 
@@ -371,8 +377,11 @@ fn anomalies_come_from_runs_states_definitions_and_capacity() {
     };
     let events = health::StoreEvents {
         deviations: vec![deviation.clone()],
-        runs: vec![run("llm", "failed", 11), run("llm", "failed", 1)],
-        records: vec![record("llm", "failed")],
+        runs: vec![
+            run("llm", RunState::Failed, 11),
+            run("llm", RunState::Failed, 1),
+        ],
+        records: vec![record("llm", ResourceState::ApplyFailed)],
     };
     let a = health::anomalies(&v, Some(&events), now, 6, 85);
     let kinds: Vec<&str> = a.anomalies.iter().map(|x| x.kind.as_str()).collect();

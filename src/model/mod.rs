@@ -123,6 +123,11 @@ impl Provider {
             Provider::Vmware => "vmware",
         }
     }
+
+    /// The provider named `name` (as [`Provider::as_str`] writes it), if any.
+    pub fn parse(name: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == name)
+    }
 }
 
 impl std::fmt::Display for Provider {

@@ -45,7 +45,42 @@ pub struct GpuAssignment {
 pub struct Alternative {
     pub provider: Option<Provider>,
     pub pool: String,
-    pub verdict: String,
+    pub verdict: Verdict,
+}
+
+/// What became of a pool that was considered and not chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It cannot take the resource, and why ("provider docker, proxmox required").
+    Rejected(String),
+    /// It could take the resource, but another pool ranks higher.
+    RankedLower,
+}
+
+impl Verdict {
+    /// Why it was not chosen, without the verdict's name.
+    pub fn why(&self) -> &str {
+        match self {
+            Verdict::Rejected(why) => why,
+            Verdict::RankedLower => "fits, ranked lower",
+        }
+    }
+}
+
+/// "rejected: <why>" or "fits, ranked lower" (also the stored and MCP form).
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Rejected(why) => write!(f, "rejected: {why}"),
+            Verdict::RankedLower => f.write_str(self.why()),
+        }
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Where a resource goes, with the reasons.
@@ -164,19 +199,17 @@ fn place_in(
         {
             continue;
         }
-        let reject = |verdict: String| Alternative {
+        let reject = |why: String| Alternative {
             provider: pool.provider,
             pool: pool.path.clone(),
-            verdict,
+            verdict: Verdict::Rejected(why),
         };
         let Some(provider) = pool.provider else {
-            alternatives.push(reject("rejected: the pool has no provider".into()));
+            alternatives.push(reject("the pool has no provider".into()));
             continue;
         };
         if let Some(w) = wanted_provider.filter(|w| *w != provider) {
-            alternatives.push(reject(format!(
-                "rejected: provider {provider}, {w} required"
-            )));
+            alternatives.push(reject(format!("provider {provider}, {w} required")));
             continue;
         }
         let chart_name = named_chart
@@ -185,15 +218,13 @@ fn place_in(
         let chart = match charts.get(&chart_name) {
             Some(c) if c.provider == provider => c,
             Some(_) | None => {
-                alternatives.push(reject(format!(
-                    "rejected: no chart {chart_name} for {provider}"
-                )));
+                alternatives.push(reject(format!("no chart {chart_name} for {provider}")));
                 continue;
             }
         };
         if !chart.supports(spec.resource_type, &spec.workload_type) {
             alternatives.push(reject(format!(
-                "rejected: chart {chart_name} does not render {} / {}",
+                "chart {chart_name} does not render {} / {}",
                 spec.resource_type.as_str(),
                 spec.workload_type
             )));
@@ -203,7 +234,7 @@ fn place_in(
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
             alternatives.push(reject(format!(
-                "rejected: chart {chart_name} lacks {}",
+                "chart {chart_name} lacks {}",
                 names.join(", ")
             )));
             continue;
@@ -211,7 +242,7 @@ fn place_in(
         let fit = match fit_pool(pool, spec, &size, prefs.strategy, ledger, keep) {
             Ok(fit) => fit,
             Err(why) => {
-                alternatives.push(reject(format!("rejected: {why}")));
+                alternatives.push(reject(why));
                 continue;
             }
         };
@@ -234,12 +265,16 @@ fn place_in(
                 alternatives.push(Alternative {
                     provider: old.provider,
                     pool: old.path.clone(),
-                    verdict: "fits, ranked lower".into(),
+                    verdict: Verdict::RankedLower,
                 });
             }
             best = Some((provider_rank, pool_rank, pool, chart_name, fit));
         } else {
-            alternatives.push(reject("fits, ranked lower".into()));
+            alternatives.push(Alternative {
+                provider: pool.provider,
+                pool: pool.path.clone(),
+                verdict: Verdict::RankedLower,
+            });
         }
     }
 
@@ -247,7 +282,7 @@ fn place_in(
         if keep.is_some() {
             let why = alternatives
                 .first()
-                .map(|a| a.verdict.trim_start_matches("rejected: ").to_owned())
+                .map(|a| a.verdict.why().to_owned())
                 .unwrap_or_else(|| "its pool can no longer take it".to_owned());
             return Err(Unplaced::NotKept(why));
         }
@@ -262,7 +297,7 @@ fn place_in(
         let tried: Vec<String> = alternatives
             .iter()
             .take(6)
-            .map(|a| format!("{}: {}", a.pool, a.verdict.trim_start_matches("rejected: ")))
+            .map(|a| format!("{}: {}", a.pool, a.verdict.why()))
             .collect();
         d = d.found(if tried.is_empty() {
             "no candidate pool".to_owned()

@@ -55,7 +55,7 @@ pub use settings::{GITHUB_API, GitHubSettings, ProposeSettings};
 use crate::diag::Diagnostic;
 use crate::pipeline::Engine;
 use crate::source::{Origin, SourceError, TrackedRepo, load_tree};
-use crate::store::{AuditRecord, PassRecord, ProposalRecord, Store};
+use crate::store::{AuditRecord, PassRecord, ProposalRecord, ProposalStatus, Store};
 use git::PushTarget;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -99,7 +99,8 @@ pub struct ProposalOutcome {
     pub id: String,
     /// `dry-run`, `local` (branch in the local repository only), `pushed` or
     /// `pull-request`.
-    pub status: String,
+    #[schemars(with = "String")]
+    pub status: ProposalStatus,
     /// `homelabd/<tool>/<subject>-<short id>`; `None` for a dry run.
     pub branch: Option<String>,
     /// The proposal commit; `None` for a dry run.
@@ -282,7 +283,7 @@ impl Proposer {
         };
         let mut outcome = ProposalOutcome {
             id: id.to_string(),
-            status: "dry-run".into(),
+            status: ProposalStatus::DryRun,
             branch: None,
             commit: None,
             base_branch: self.repo.branch.clone(),
@@ -296,7 +297,7 @@ impl Proposer {
         if req.dry_run {
             return Ok(outcome);
         }
-        outcome.status = "local".into();
+        outcome.status = ProposalStatus::Local;
         outcome.branch = Some(branch.clone());
         outcome.commit = staged.commit.clone();
         let published = self
@@ -357,7 +358,7 @@ impl Proposer {
         })
         .await
         .map_err(|e| ProposeError::Push(format!("the push task failed: {e}")))??;
-        outcome.status = "pushed".into();
+        outcome.status = ProposalStatus::Pushed;
         outcome.compare_url = url
             .as_deref()
             .and_then(|u| git::compare_url(u, &self.repo.branch, branch));
@@ -390,7 +391,7 @@ impl Proposer {
             ));
         }
         outcome.pr_url = Some(opened.pr_url);
-        outcome.status = "pull-request".into();
+        outcome.status = ProposalStatus::PullRequest;
         Ok(())
     }
 
@@ -432,7 +433,7 @@ impl Proposer {
             branch: branch.clone(),
             commit: outcome.commit.clone(),
             pr_url: outcome.pr_url.clone(),
-            status: outcome.status.clone(),
+            status: outcome.status,
             created_at: now,
             details,
         };

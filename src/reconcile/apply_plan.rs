@@ -2,8 +2,8 @@
 //! what was last applied, its policy) and what the loop knows (executor availability,
 //! approvals, self-heal requests) to "apply now", "wait, with this reason" or nothing.
 
+use super::ResourceState;
 use super::policy::EffectivePolicy;
-use super::state;
 use crate::model::{ApplyPolicy, Provider};
 use crate::store::ResourceRecord;
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,10 +47,10 @@ pub struct SecretState {
 
 /// Decides for one resource.
 pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecision {
-    if record.state != state::RENDERED
-        && record.state != state::APPLIED
-        && record.state != state::FAILED
-    {
+    if matches!(
+        record.state,
+        ResourceState::Invalid | ResourceState::Orphaned
+    ) {
         return ApplyDecision::Nothing;
     }
     let Some(output) = record.output_hash.as_deref() else {
@@ -70,7 +70,7 @@ pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecisio
     if !(changed || approved || healing || retry) {
         return ApplyDecision::Nothing;
     }
-    let Some(provider) = record.provider.as_deref().and_then(provider_named) else {
+    let Some(provider) = record.provider else {
         return ApplyDecision::Wait {
             reason: "unknown provider".to_owned(),
         };
@@ -123,10 +123,6 @@ pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecisio
     }
 }
 
-fn provider_named(name: &str) -> Option<Provider> {
-    Provider::ALL.into_iter().find(|p| p.as_str() == name)
-}
-
 /// What prune does in one pass.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PrunePlan {
@@ -147,7 +143,7 @@ pub fn prune(
 ) -> PrunePlan {
     let destroy: Vec<String> = stored
         .values()
-        .filter(|r| r.state == state::ORPHANED && r.applied_hash.is_some())
+        .filter(|r| r.state == ResourceState::Orphaned && r.applied_hash.is_some())
         .filter(|r| EffectivePolicy::from_stored(r.policy.as_ref()).prune)
         .map(|r| r.name.clone())
         .collect();
@@ -185,12 +181,17 @@ mod tests {
     use super::*;
     use chrono::Utc;
 
-    fn record(name: &str, state: &str, output: &str, applied: Option<&str>) -> ResourceRecord {
+    fn record(
+        name: &str,
+        state: ResourceState,
+        output: &str,
+        applied: Option<&str>,
+    ) -> ResourceRecord {
         ResourceRecord {
             name: name.into(),
-            state: state.into(),
+            state,
             reason: None,
-            provider: Some("docker".into()),
+            provider: Some(Provider::Docker),
             pool: None,
             chart: None,
             resource_type: None,
@@ -235,11 +236,17 @@ mod tests {
             secrets: &BTreeMap::new(),
         };
         assert!(matches!(
-            decide(&record("web", state::RENDERED, "o2", Some("o1")), &inputs),
+            decide(
+                &record("web", ResourceState::Rendered, "o2", Some("o1")),
+                &inputs
+            ),
             ApplyDecision::Apply { .. }
         ));
         assert_eq!(
-            decide(&record("web", state::APPLIED, "o1", Some("o1")), &inputs),
+            decide(
+                &record("web", ResourceState::Applied, "o1", Some("o1")),
+                &inputs
+            ),
             ApplyDecision::Nothing
         );
     }
@@ -258,7 +265,7 @@ mod tests {
             secrets: &BTreeMap::new(),
         };
         assert_eq!(
-            decide(&record("web", state::RENDERED, "o1", None), &inputs),
+            decide(&record("web", ResourceState::Rendered, "o1", None), &inputs),
             ApplyDecision::Wait {
                 reason: "docker: not installed".into()
             }
@@ -267,7 +274,7 @@ mod tests {
 
     #[test]
     fn manual_policy_waits_until_approved() {
-        let mut r = record("web", state::RENDERED, "o1", None);
+        let mut r = record("web", ResourceState::Rendered, "o1", None);
         r.policy = Some(EffectivePolicy::CONSERVATIVE.to_json());
         let none = BTreeSet::new();
         let approved = BTreeSet::from(["web".to_owned()]);
@@ -303,7 +310,7 @@ mod tests {
             secrets: &BTreeMap::new(),
         };
         assert!(matches!(
-            decide(&record("web", state::APPLIED, "o1", Some("o1")), &inputs),
+            decide(&record("web", ResourceState::Applied, "o1", Some("o1")), &inputs),
             ApplyDecision::Apply { why, .. } if why.contains("self-heal")
         ));
     }
@@ -340,7 +347,10 @@ mod tests {
             secrets: &secrets,
         };
         assert_eq!(
-            decide(&record("nc", state::APPLIED, "o1", Some(applied)), &inputs),
+            decide(
+                &record("nc", ResourceState::Applied, "o1", Some(applied)),
+                &inputs
+            ),
             ApplyDecision::Apply {
                 provider: Provider::Docker,
                 why: "secret nc/db changed".into()
@@ -348,17 +358,20 @@ mod tests {
         );
         assert_eq!(
             decide(
-                &record("same", state::APPLIED, "o1", Some(applied)),
+                &record("same", ResourceState::Applied, "o1", Some(applied)),
                 &inputs
             ),
             ApplyDecision::Nothing
         );
         assert_eq!(
-            decide(&record("other", state::APPLIED, "o1", Some("o1")), &inputs),
+            decide(
+                &record("other", ResourceState::Applied, "o1", Some("o1")),
+                &inputs
+            ),
             ApplyDecision::Nothing
         );
         assert!(matches!(
-            decide(&record("broken", state::RENDERED, "o1", None), &inputs),
+            decide(&record("broken", ResourceState::Rendered, "o1", None), &inputs),
             ApplyDecision::Wait { reason } if reason.contains("no key")
         ));
     }
@@ -368,16 +381,22 @@ mod tests {
         let mut stored = BTreeMap::new();
         for i in 0..10 {
             let name = format!("r{i}");
-            stored.insert(name.clone(), record(&name, state::APPLIED, "o", Some("o")));
+            stored.insert(
+                name.clone(),
+                record(&name, ResourceState::Applied, "o", Some("o")),
+            );
         }
         stored.insert(
             "gone".into(),
-            record("gone", state::ORPHANED, "o", Some("o")),
+            record("gone", ResourceState::Orphaned, "o", Some("o")),
         );
-        let mut keep = record("keep", state::ORPHANED, "o", Some("o"));
+        let mut keep = record("keep", ResourceState::Orphaned, "o", Some("o"));
         keep.policy = Some(EffectivePolicy::CONSERVATIVE.to_json());
         stored.insert("keep".into(), keep);
-        stored.insert("never".into(), record("never", state::ORPHANED, "o", None));
+        stored.insert(
+            "never".into(),
+            record("never", ResourceState::Orphaned, "o", None),
+        );
         let plan = prune(&stored, true, 0.5, false);
         assert_eq!(plan.destroy, vec!["gone".to_owned()]);
         assert_eq!(
@@ -392,9 +411,9 @@ mod tests {
         for i in 0..4 {
             let name = format!("r{i}");
             let state = if i < 3 {
-                state::ORPHANED
+                ResourceState::Orphaned
             } else {
-                state::APPLIED
+                ResourceState::Applied
             };
             stored.insert(name.clone(), record(&name, state, "o", Some("o")));
         }

@@ -8,8 +8,10 @@ pub mod apply_plan;
 pub mod backoff;
 pub mod plan;
 pub mod policy;
+pub mod state;
 
 pub use apply_plan::{ApplyDecision, ApplyInputs, PrunePlan, SecretState, decide, prune};
 pub use backoff::Backoff;
-pub use plan::{Action, Desired, Step, plan, plan_desired, state};
+pub use plan::{Action, Desired, Step, plan, plan_desired};
 pub use policy::EffectivePolicy;
+pub use state::ResourceState;

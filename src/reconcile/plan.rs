@@ -1,6 +1,7 @@
 //! The pure plan: desired (this revision's render) vs stored (what the store remembers)
 //! → one action per resource. No IO; unit-tested without git, database or files.
 
+use super::ResourceState;
 use crate::pipeline::Outcome;
 use crate::store::ResourceRecord;
 use serde::Serialize;
@@ -28,23 +29,6 @@ pub struct Step {
     pub resource: String,
     pub action: Action,
     pub reason: String,
-}
-
-/// States a stored resource can be in, as written to the store.
-pub mod state {
-    pub const RENDERED: &str = "rendered";
-    pub const APPLIED: &str = "applied";
-    pub const INVALID: &str = "invalid";
-    pub const ORPHANED: &str = "orphaned";
-    pub const FAILED: &str = "failed";
-    /// How the reason of a resource whose apply (not render) failed begins: such a
-    /// resource needs its apply retried, not a new render.
-    pub const APPLY_FAILED_REASON: &str = "apply failed";
-
-    /// Did the last apply of a resource in `state` with `reason` fail?
-    pub fn apply_failed(state: &str, reason: Option<&str>) -> bool {
-        state == FAILED && reason.is_some_and(|r| r.starts_with(APPLY_FAILED_REASON))
-    }
 }
 
 /// Diagnostic codes that mean a file could not be read at all (so its resources are
@@ -104,21 +88,22 @@ pub fn plan_desired(desired: &Desired, stored: &BTreeMap<String, ResourceRecord>
     for (name, (input_hash, _, _)) in &desired.rendered {
         let (action, reason) = match stored.get(name) {
             None => (Action::Create, "new resource".to_owned()),
-            Some(s)
-                if s.state == state::FAILED
-                    && !state::apply_failed(&s.state, s.reason.as_deref()) =>
-            {
+            Some(s) if s.state == ResourceState::RenderFailed => {
                 (Action::Update, "retrying after a failure".to_owned())
             }
             Some(s)
                 if s.input_hash.as_deref() == Some(input_hash.as_str())
-                    && s.state != state::INVALID
-                    && s.state != state::ORPHANED =>
+                    && s.state != ResourceState::Invalid
+                    && s.state != ResourceState::Orphaned =>
             {
                 (Action::Unchanged, "same input hash".to_owned())
             }
-            Some(s) if s.state == state::INVALID => (Action::Update, "valid again".to_owned()),
-            Some(s) if s.state == state::ORPHANED => (Action::Update, "defined again".to_owned()),
+            Some(s) if s.state == ResourceState::Invalid => {
+                (Action::Update, "valid again".to_owned())
+            }
+            Some(s) if s.state == ResourceState::Orphaned => {
+                (Action::Update, "defined again".to_owned())
+            }
             Some(_) => (Action::Update, "inputs changed".to_owned()),
         };
         steps.push(Step {
@@ -139,7 +124,7 @@ pub fn plan_desired(desired: &Desired, stored: &BTreeMap<String, ResourceRecord>
         if desired.rendered.contains_key(name) || desired.invalid.contains_key(name) {
             continue;
         }
-        if record.state == state::ORPHANED {
+        if record.state == ResourceState::Orphaned {
             continue;
         }
         let file = record
@@ -165,4 +150,58 @@ pub fn plan_desired(desired: &Desired, stored: &BTreeMap<String, ResourceRecord>
     }
     steps.sort_by(|a, b| a.resource.cmp(&b.resource));
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn stored(state: ResourceState, input_hash: &str) -> ResourceRecord {
+        ResourceRecord {
+            name: "web".into(),
+            state,
+            reason: None,
+            provider: Some(crate::model::Provider::Docker),
+            pool: None,
+            chart: None,
+            resource_type: None,
+            placement: None,
+            dimensions: None,
+            desired_revision: None,
+            input_hash: Some(input_hash.into()),
+            output_hash: Some("o".into()),
+            source: None,
+            last_error: None,
+            last_error_at: None,
+            updated_at: Utc::now(),
+            applied_hash: None,
+            applied_revision: None,
+            policy: None,
+            destroyed_at: None,
+            destroyed_revision: None,
+            address: None,
+            endpoints: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_failed_render_is_rendered_again_and_a_failed_apply_is_not() {
+        let desired = Desired {
+            rendered: BTreeMap::from([(
+                "web".to_owned(),
+                ("i".to_owned(), "o".to_owned(), "docker".to_owned()),
+            )]),
+            ..Desired::default()
+        };
+        let action = |state| {
+            let records = BTreeMap::from([("web".to_owned(), stored(state, "i"))]);
+            plan_desired(&desired, &records)[0].action
+        };
+        assert_eq!(action(ResourceState::RenderFailed), Action::Update);
+        // The same render is applied again by the apply phase (after its backoff).
+        assert_eq!(action(ResourceState::ApplyFailed), Action::Unchanged);
+        assert_eq!(action(ResourceState::Applied), Action::Unchanged);
+        assert_eq!(action(ResourceState::Invalid), Action::Update);
+    }
 }

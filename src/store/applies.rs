@@ -12,6 +12,50 @@ use serde::{Deserialize, Serialize};
 // from input: input is always bound.
 use sqlx::AssertSqlSafe;
 
+/// Where an apply or destroy run is (`apply_runs.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Recorded before the tool started; the tool runs (or its daemon died).
+    Running,
+    Succeeded,
+    /// The tool failed, or the executor could not apply.
+    Failed,
+    /// Stopped by a shutdown, or its daemon died while it ran.
+    Interrupted,
+}
+
+impl RunState {
+    /// Every state.
+    pub const ALL: [RunState; 4] = [
+        RunState::Running,
+        RunState::Succeeded,
+        RunState::Failed,
+        RunState::Interrupted,
+    ];
+
+    /// The stored name (also the `outcome` label of `homelabd_apply_runs_total`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+
+    /// The state stored as `name`, if homelabd writes it.
+    pub fn parse(name: &str) -> Option<RunState> {
+        RunState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One apply or destroy (a row of `apply_runs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplyRunRecord {
@@ -24,8 +68,7 @@ pub struct ApplyRunRecord {
     pub operation: String,
     /// Every command run, as argument vectors (a JSON array of arrays).
     pub argv: serde_json::Value,
-    /// `running`, `succeeded`, `failed` or `interrupted`.
-    pub state: String,
+    pub state: RunState,
     pub exit_code: Option<i32>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -39,8 +82,8 @@ pub struct ApplyRunRecord {
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplyRunEnd {
-    /// `succeeded` or `failed`.
-    pub state: String,
+    /// Succeeded, failed or interrupted.
+    pub state: RunState,
     pub argv: serde_json::Value,
     pub exit_code: Option<i32>,
     pub finished_at: DateTime<Utc>,
@@ -129,7 +172,7 @@ impl Store {
              WHERE id = $1",
             &[
                 Arg::Id(parse_id(id)?),
-                text(&end.state),
+                text(end.state.as_str()),
                 json(&end.argv),
                 Arg::Int4(end.exit_code),
                 time(end.finished_at),
@@ -227,7 +270,11 @@ pub(super) fn run_from(row: &Row) -> Result<ApplyRunRecord, StoreError> {
         executor: row.get("executor")?,
         operation: row.get("operation")?,
         argv: row.json("argv")?,
-        state: row.get("state")?,
+        state: {
+            let state: String = row.get("state")?;
+            RunState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("apply run state {state:?}")))?
+        },
         exit_code: row.get("exit_code")?,
         started_at: row.time("started_at")?,
         finished_at: row.opt_time("finished_at")?,

@@ -28,7 +28,6 @@ pub(super) fn from_text(column: &str, text: &str) -> Result<DateTime<Utc>, Store
         .map_err(|e| StoreError::Corrupt(format!("{column}: {text:?} is not a timestamp: {e}")))
 }
 
-/// Parses stored JSON text (SQLite).
 /// `pass` with every NUL character replaced by U+FFFD, or `None` when it has none (the
 /// common case costs one serialisation and no copy).
 pub(super) fn without_nul(
@@ -39,9 +38,13 @@ pub(super) fn without_nul(
         return Ok(None);
     }
     let cleaned = replace_nul(value);
-    serde_json::from_value(cleaned)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    let mut cleaned: super::PassRecord =
+        serde_json::from_value(cleaned).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // JSON shows both failures as `failed`; the states themselves hold no text to clean.
+    for (clean, original) in cleaned.resources.iter_mut().zip(&pass.resources) {
+        clean.state = original.state;
+    }
+    Ok(Some(cleaned))
 }
 
 fn has_nul(v: &serde_json::Value) -> bool {
@@ -68,6 +71,7 @@ fn replace_nul(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Parses stored JSON text (SQLite).
 pub(super) fn json_from_text(column: &str, text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::Corrupt(format!("{column}: invalid JSON: {e}")))

@@ -61,6 +61,11 @@ const POSTGRES: &[Source] = &[
         description: "endpoints",
         sql: include_str!("../../migrations/postgres/0007_endpoints.sql"),
     },
+    Source {
+        version: 8,
+        description: "failure step",
+        sql: include_str!("../../migrations/postgres/0008_failure_step.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -98,6 +103,11 @@ const SQLITE: &[Source] = &[
         version: 7,
         description: "endpoints",
         sql: include_str!("../../migrations/sqlite/0007_endpoints.sql"),
+    },
+    Source {
+        version: 8,
+        description: "failure step",
+        sql: include_str!("../../migrations/sqlite/0008_failure_step.sql"),
     },
 ];
 

@@ -76,12 +76,12 @@ pub struct RevisionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceRecord {
     pub name: String,
-    /// `rendered`, `invalid`, `orphaned`, `applied`, `failed` (see `reconcile::plan`'s
-    /// state constants).
-    pub state: String,
+    /// Rendered, applied, invalid, orphaned, or failed (rendering or applying); stored
+    /// as `state` (and `failure`), see [`crate::reconcile::ResourceState`].
+    pub state: crate::reconcile::ResourceState,
     /// Why it is in that state, e.g. "rendered, not applied: no executor yet".
     pub reason: Option<String>,
-    pub provider: Option<String>,
+    pub provider: Option<crate::model::Provider>,
     pub pool: Option<String>,
     pub chart: Option<String>,
     pub resource_type: Option<String>,
@@ -123,11 +123,11 @@ pub struct ResourceRecord {
 
 impl ResourceRecord {
     /// The state to show a person: `destroyed` for a destroyed resource, else `state`.
-    pub fn shown_state(&self) -> &str {
+    pub fn shown_state(&self) -> &'static str {
         if self.destroyed_at.is_some() {
             "destroyed"
         } else {
-            &self.state
+            self.state.as_str()
         }
     }
 }
@@ -190,8 +190,7 @@ pub struct ReconcileRequest {
     pub resource: Option<String>,
     pub requested_by: String,
     pub requested_at: DateTime<Utc>,
-    /// `reconcile`, `apply`, `prune` or `observe` (see [`RequestAction`]).
-    pub action: String,
+    pub action: RequestAction,
 }
 
 /// What a queued request asks the daemon to do.
@@ -218,6 +217,18 @@ impl RequestAction {
             RequestAction::Observe => "observe",
         }
     }
+
+    /// The action stored as `name`, if homelabd writes it.
+    pub fn parse(name: &str) -> Option<RequestAction> {
+        [
+            RequestAction::Reconcile,
+            RequestAction::Apply,
+            RequestAction::Prune,
+            RequestAction::Observe,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == name)
+    }
 }
 
 mod applies;
@@ -227,14 +238,14 @@ mod codec;
 mod dialect;
 mod drift;
 
-pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord, Destroyed};
+pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord, Destroyed, RunState};
 pub use drift::{DeviationRecord, ObservationWrite};
 mod migrations;
 mod outbox;
 pub use outbox::{DeliveryRecord, DueDelivery, NotificationRecord};
 mod postgres;
 mod proposals;
-pub use proposals::ProposalRecord;
+pub use proposals::{ProposalRecord, ProposalStatus};
 mod records;
 mod sqlite;
 
@@ -397,7 +408,6 @@ impl Store {
         by: &str,
         action: RequestAction,
     ) -> Result<i64, StoreError> {
-        let action = action.as_str();
         records::request(self, resource, by, action).await
     }
 

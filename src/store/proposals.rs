@@ -8,6 +8,51 @@ use super::dialect::{Arg, json, text, time};
 use super::records::insert_audit;
 use super::{AuditRecord, Store, StoreError};
 
+/// How far a proposal got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProposalStatus {
+    /// Nothing was written: what the proposal would do (never recorded).
+    DryRun,
+    /// A branch in the local repository only.
+    Local,
+    /// The branch was pushed to the remote.
+    Pushed,
+    /// A pull request was opened for the pushed branch.
+    PullRequest,
+}
+
+impl ProposalStatus {
+    /// Every status.
+    pub const ALL: [ProposalStatus; 4] = [
+        ProposalStatus::DryRun,
+        ProposalStatus::Local,
+        ProposalStatus::Pushed,
+        ProposalStatus::PullRequest,
+    ];
+
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProposalStatus::DryRun => "dry-run",
+            ProposalStatus::Local => "local",
+            ProposalStatus::Pushed => "pushed",
+            ProposalStatus::PullRequest => "pull-request",
+        }
+    }
+
+    /// The status stored as `name`, if homelabd writes it.
+    pub fn parse(name: &str) -> Option<ProposalStatus> {
+        ProposalStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ProposalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One proposal as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProposalRecord {
@@ -19,8 +64,8 @@ pub struct ProposalRecord {
     pub branch: String,
     pub commit: Option<String>,
     pub pr_url: Option<String>,
-    /// `local`, `pushed` or `pull-request`.
-    pub status: String,
+    /// Local, pushed or pull request.
+    pub status: ProposalStatus,
     pub created_at: DateTime<Utc>,
     /// Files, resources, validation result, compare link, any error.
     pub details: serde_json::Value,
@@ -50,7 +95,7 @@ impl Store {
                 text(&proposal.branch),
                 Arg::Text(proposal.commit.as_deref()),
                 Arg::Text(proposal.pr_url.as_deref()),
-                text(&proposal.status),
+                text(proposal.status.as_str()),
                 time(proposal.created_at),
                 json(&details),
             ],
@@ -84,7 +129,12 @@ impl Store {
                     branch: row.get("branch")?,
                     commit: row.get("commit")?,
                     pr_url: row.get("pr_url")?,
-                    status: row.get("status")?,
+                    status: {
+                        let status: String = row.get("status")?;
+                        ProposalStatus::parse(&status).ok_or_else(|| {
+                            StoreError::Corrupt(format!("proposal status {status:?}"))
+                        })?
+                    },
                     created_at: row.time("created_at")?,
                     details: row.json("details")?,
                 })

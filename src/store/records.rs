@@ -7,8 +7,10 @@ use super::codec::{self, PoolColumns};
 use super::dialect::{Arg, Row, Tx, json, text, time};
 use super::{
     ALL_RESOURCES, AuditRecord, CatalogRecord, Kind, PassRecord, ReconcileRequest, RenderRecord,
-    ResourceRecord, RevisionRecord, Store, StoreError,
+    RequestAction, ResourceRecord, RevisionRecord, Store, StoreError,
 };
+use crate::model::Provider;
+use crate::reconcile::ResourceState;
 
 /// Writes a whole pass in one transaction.
 pub(super) async fn record_pass(store: &Store, pass: &PassRecord) -> Result<(), StoreError> {
@@ -67,11 +69,12 @@ pub(super) async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(
         "INSERT INTO deployment_instances (name, state, reason, provider, pool, chart,
              resource_type, placement, dimensions, desired_revision, input_hash, output_hash,
              source, last_error, last_error_at, updated_at, applied_hash, applied_revision,
-             policy, destroyed_at, destroyed_revision)
+             policy, destroyed_at, destroyed_revision, failure)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21)
+                 $18, $19, $20, $21, $22)
          ON CONFLICT (name) DO UPDATE SET
-             state = excluded.state, reason = excluded.reason, provider = excluded.provider,
+             state = excluded.state, failure = excluded.failure,
+             reason = excluded.reason, provider = excluded.provider,
              pool = excluded.pool, chart = excluded.chart,
              resource_type = excluded.resource_type,
              placement = COALESCE(excluded.placement, deployment_instances.placement),
@@ -87,9 +90,9 @@ pub(super) async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(
              destroyed_revision = excluded.destroyed_revision",
         &[
             text(&r.name),
-            text(&r.state),
+            text(r.state.as_str()),
             Arg::Text(r.reason.as_deref()),
-            Arg::Text(r.provider.as_deref()),
+            Arg::Text(r.provider.map(Provider::as_str)),
             Arg::Text(r.pool.as_deref()),
             Arg::Text(r.chart.as_deref()),
             Arg::Text(r.resource_type.as_deref()),
@@ -107,6 +110,7 @@ pub(super) async fn upsert_resource(tx: &mut Tx, r: &ResourceRecord) -> Result<(
             Arg::Json(r.policy.as_ref()),
             Arg::Time(r.destroyed_at),
             Arg::Text(r.destroyed_revision.as_deref()),
+            Arg::Text(r.state.failure()),
         ],
     )
     .await?;
@@ -310,9 +314,22 @@ pub(super) async fn revisions(
 fn resource_from(row: &Row) -> Result<ResourceRecord, StoreError> {
     Ok(ResourceRecord {
         name: row.get("name")?,
-        state: row.get("state")?,
+        state: {
+            let state: String = row.get("state")?;
+            let failure: Option<String> = row.get("failure")?;
+            ResourceState::from_stored(&state, failure.as_deref())
+                .ok_or_else(|| StoreError::Corrupt(format!("resource state {state:?}")))?
+        },
         reason: row.get("reason")?,
-        provider: row.get("provider")?,
+        provider: {
+            let provider: Option<String> = row.get("provider")?;
+            provider
+                .map(|p| {
+                    Provider::parse(&p)
+                        .ok_or_else(|| StoreError::Corrupt(format!("resource provider {p:?}")))
+                })
+                .transpose()?
+        },
         pool: row.get("pool")?,
         chart: row.get("chart")?,
         resource_type: row.get("resource_type")?,
@@ -346,7 +363,7 @@ pub(super) async fn resources(
 ) -> Result<Vec<ResourceRecord>, StoreError> {
     store
         .fetch_all(
-            "SELECT name, state, reason, provider, pool, chart, resource_type,
+            "SELECT name, state, failure, reason, provider, pool, chart, resource_type,
                     CASE WHEN $2 THEN placement END AS placement,
                     CASE WHEN $2 THEN dimensions END AS dimensions,
                     desired_revision, input_hash, output_hash, source, last_error,
@@ -458,8 +475,9 @@ pub(super) async fn request(
     store: &Store,
     resource: Option<&str>,
     by: &str,
-    action: &str,
+    action: RequestAction,
 ) -> Result<i64, StoreError> {
+    let action = action.as_str();
     let now = codec::now();
     let mut tx = store.begin_write().await?;
     let id: i64 = tx
@@ -500,7 +518,12 @@ pub(super) async fn take_requests(store: &Store) -> Result<Vec<ReconcileRequest>
                 id: row.get("id")?,
                 resource: row.get("resource")?,
                 requested_by: row.get("requested_by")?,
-                action: row.get("action")?,
+                action: {
+                    let action: String = row.get("action")?;
+                    RequestAction::parse(&action).ok_or_else(|| {
+                        StoreError::Corrupt(format!("reconcile request action {action:?}"))
+                    })?
+                },
                 requested_at: row.time("requested_at")?,
             })
         })

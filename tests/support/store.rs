@@ -54,9 +54,9 @@ pub fn audit(action: &str, subject: &str) -> AuditRecord {
 pub fn rendered_resource(name: &str, rev: &str) -> ResourceRecord {
     ResourceRecord {
         name: name.to_owned(),
-        state: "rendered".into(),
+        state: homelabd::reconcile::ResourceState::Rendered,
         reason: None,
-        provider: Some("docker".into()),
+        provider: Some(homelabd::model::Provider::Docker),
         pool: None,
         chart: None,
         resource_type: None,
