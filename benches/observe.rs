@@ -10,10 +10,10 @@
 #[allow(dead_code)]
 mod pve_sim;
 
-use homelabd::config::Secret;
 use homelabd::model::Provider;
 use homelabd::observe::proxmox::{self, ProxmoxSettings};
 use homelabd::observe::{Observer, Target};
+use homelabd::setting::Secret;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -13,6 +13,10 @@ use serde::Deserialize;
 /// `max_nesting_depth` could never take effect.
 pub const PARSER_MAX_DEPTH: usize = 120;
 
+/// The largest HTTP request body the listener accepts (1 MiB; larger bodies get 413):
+/// the webhooks and `/mcp` alike.
+pub const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+
 /// The limits one run of the pipeline works within (`[limits]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -13,10 +13,10 @@ use homelabd::apply::{
     ApplyOutcome, ApplyReport, ApplyRequest, ExecutorSettings, Interruption, ProviderExecutor,
     Runner,
 };
-use homelabd::config::Secret;
 use homelabd::model::Provider;
 use homelabd::observe::terraform::TerraformObserver;
 use homelabd::observe::{DeviationKind, Observer, Target};
+use homelabd::setting::Secret;
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

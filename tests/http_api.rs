@@ -4,11 +4,11 @@
 mod support;
 
 use hmac::{Hmac, Mac};
-use homelabd::config::Secret;
-use homelabd::daemon::status::DaemonStatus;
-use homelabd::daemon::trigger::Trigger;
+use homelabd::control::status::DaemonStatus;
+use homelabd::control::trigger::Trigger;
 use homelabd::http::{HttpState, serve};
 use homelabd::metrics::Metrics;
+use homelabd::setting::Secret;
 use reqwest::StatusCode;
 use sha2::Sha256;
 use std::collections::BTreeMap;

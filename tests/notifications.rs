@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use chrono::{SubsecRound, Utc};
 use hmac::{Hmac, Mac};
-use homelabd::config::Secret;
-use homelabd::notify_out::{Deliverer, NotifySettings, RawNotify};
+use homelabd::notify_out::{Deliverer, NotifySettings, RawNotify, event};
+use homelabd::setting::Secret;
 use homelabd::store::RunState;
 use homelabd::store::{
     ApplyRunEffects, ApplyRunEnd, NotificationRecord, ObservationWrite, ProposalRecord, Store,
@@ -635,13 +635,21 @@ async fn outbox_contract(store: &Store) {
         details: json!({"title": "Deploy web"}),
     };
     store
-        .record_proposal(&proposal, &audit("proposal.created", &proposal.branch))
+        .record_proposal(
+            &proposal,
+            &audit("proposal.created", &proposal.branch),
+            &[event::proposal_opened(&proposal)],
+        )
         .await
         .unwrap();
     // A proposal that cannot be recorded (same id) leaves no event behind either.
     assert!(
         store
-            .record_proposal(&proposal, &audit("proposal.created", &proposal.branch))
+            .record_proposal(
+                &proposal,
+                &audit("proposal.created", &proposal.branch),
+                &[event::proposal_opened(&proposal)],
+            )
             .await
             .is_err()
     );

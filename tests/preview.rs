@@ -6,11 +6,11 @@
 
 mod support;
 
-use homelabd::config::Secret;
 use homelabd::pipeline::Engine;
 use homelabd::preview::{self, Report};
 use homelabd::propose::GitHubSettings;
 use homelabd::reconcile::EffectivePolicy;
+use homelabd::setting::Secret;
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};

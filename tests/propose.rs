@@ -4,6 +4,7 @@
 
 mod support;
 
+use homelabd::notify_out::event::proposal_opened;
 use homelabd::pipeline::Engine;
 use homelabd::propose::{
     ChangeKind, FileChange, GitHubSettings, ProposalRequest, ProposeError, ProposeSettings,
@@ -149,7 +150,7 @@ fn github(api_url: &str, token: Option<&str>) -> GitHubSettings {
         repo: "homelab".into(),
         api_url: api_url.into(),
         login: None,
-        token: token.map(homelabd::config::Secret::new),
+        token: token.map(homelabd::setting::Secret::new),
     }
 }
 
@@ -377,7 +378,7 @@ async fn a_remote_tracked_repository_pushes_to_its_url_and_opens_a_pull_request(
         .resolve_with(
             None,
             None,
-            Some(homelabd::config::Secret::new("ghp-test-token")),
+            Some(homelabd::setting::Secret::new("ghp-test-token")),
         )
         .unwrap();
     let tracked = TrackedRepo {
@@ -783,8 +784,14 @@ async fn store_contract(store: &Store) {
         t0 + Duration::seconds(1),
         ProposalStatus::PullRequest,
     );
-    store.record_proposal(&first, &first_audit).await.unwrap();
-    store.record_proposal(&second, &second_audit).await.unwrap();
+    store
+        .record_proposal(&first, &first_audit, &[proposal_opened(&first)])
+        .await
+        .unwrap();
+    store
+        .record_proposal(&second, &second_audit, &[proposal_opened(&second)])
+        .await
+        .unwrap();
 
     let rows = store.proposals(10).await.unwrap();
     let mut expected_second = second.clone();
@@ -800,7 +807,12 @@ async fn store_contract(store: &Store) {
     // Both rows or neither: a proposal that cannot be written takes its audit row along.
     let (again, again_audit) =
         proposal(first.id, t0 + Duration::seconds(2), ProposalStatus::Pushed);
-    assert!(store.record_proposal(&again, &again_audit).await.is_err());
+    assert!(
+        store
+            .record_proposal(&again, &again_audit, &[proposal_opened(&again)])
+            .await
+            .is_err()
+    );
     assert_eq!(store.audit_log(10).await.unwrap().len(), 2);
     assert_eq!(store.proposals(10).await.unwrap().len(), 2);
 }

@@ -4,11 +4,11 @@
 
 mod support;
 
-use homelabd::config::Secret;
 use homelabd::model::Provider;
 use homelabd::observe::proxmox::{self, ProxmoxError, ProxmoxObserver, ProxmoxSettings};
 use homelabd::observe::{DeviationKind, Observer, Report, Severity, Target};
 use homelabd::pipeline::Engine;
+use homelabd::setting::Secret;
 use homelabd::source::load_dir;
 use serde_json::json;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! a datagram socket, re-runs this test binary as a child with `NOTIFY_SOCKET` (and
 //! `WATCHDOG_USEC`) in the child's environment, and reads what the child sent.
 
-use homelabd::daemon::notify;
+use homelabd::control::notify;
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;

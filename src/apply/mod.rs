@@ -71,7 +71,7 @@ pub struct ApplyReport {
     pub runs: Vec<CmdRun>,
     /// Where the deployment can be reached, when the tool said (`None`: it did not;
     /// the observers may).
-    pub endpoints: Option<Vec<crate::observe::Endpoint>>,
+    pub endpoints: Option<Vec<crate::reconcile::endpoint::Endpoint>>,
 }
 
 impl ApplyReport {

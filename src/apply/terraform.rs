@@ -18,8 +18,8 @@ use super::{
     ApplyOutcome, ApplyReport, ApplyRequest, Cmd, ExecutorSettings, ProviderExecutor, Runner,
     ToolExecutor,
 };
-use crate::config::Secret;
 use crate::model::Provider;
+use crate::setting::Secret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -203,7 +203,7 @@ impl TerraformExecutor {
         let hosts: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| {
             format!("terraform output {HOSTS_OUTPUT} is not JSON (over 8 KiB is cut): {e}")
         })?;
-        report.endpoints = Some(crate::observe::endpoint::terraform_hosts(&hosts));
+        report.endpoints = Some(crate::reconcile::endpoint::terraform_hosts(&hosts));
         Ok(Some(text))
     }
 

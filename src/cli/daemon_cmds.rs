@@ -2,8 +2,9 @@
 
 use super::args::{DaemonArgs, OutputFormat, ReconcileArgs, StatusArgs, StoreArgs};
 use super::{Exit, UsageError};
-use crate::config::{Overrides, RawConfig, Settings, redact_url, store_url};
+use crate::config::{Overrides, RawConfig, Settings, store_url};
 use crate::reconcile::ResourceState;
+use crate::setting::redact_url;
 use crate::store::Store;
 use anyhow::Context as _;
 use serde_json::json;

@@ -4,10 +4,11 @@
 
 use super::args::McpArgs;
 use super::{Exit, UsageError};
-use crate::config::{Overrides, RawConfig, Settings, redact_url};
+use crate::config::{Overrides, RawConfig, Settings};
 use crate::mcp::{HeadSource, McpContext};
 use crate::pipeline::Engine;
 use crate::propose::Proposer;
+use crate::setting::redact_url;
 use crate::store::Store;
 use anyhow::Context as _;
 use std::sync::Arc;
@@ -56,7 +57,7 @@ pub fn mcp(args: McpArgs) -> anyhow::Result<Exit> {
             "MCP server on stdio"
         );
         let ctx = McpContext::new(
-            settings,
+            settings.mcp_server(),
             repo,
             engine,
             store,

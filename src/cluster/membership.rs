@@ -4,8 +4,8 @@
 
 use super::role::{Gate, Leadership, assess};
 use super::{HEARTBEAT, LEASE_TTL};
-use crate::daemon::notify;
-use crate::daemon::status::DaemonStatus;
+use crate::control::notify;
+use crate::control::status::DaemonStatus;
 use crate::metrics::Metrics;
 use crate::store::{MemberIdentity, Store};
 use std::path::Path;

@@ -7,10 +7,10 @@
 //! environment, and their `Debug` output is redacted.
 
 mod reload;
-mod secret;
 
 pub use reload::Reload;
-pub use secret::Secret;
+
+use crate::setting::{InvalidSetting, Secret};
 
 use crate::model::ApplyPolicy;
 use serde::Deserialize;
@@ -36,6 +36,17 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
     #[error("no repository: set [source] repo in the config file or pass --repo")]
     NoRepo,
+}
+
+/// A section's own validation (`[mcp]`, `[notify]`, `[propose]`, …) names its key the
+/// same way the file's other keys are named.
+impl From<InvalidSetting> for ConfigError {
+    fn from(e: InvalidSetting) -> ConfigError {
+        ConfigError::Invalid {
+            key: e.key,
+            message: e.message,
+        }
+    }
 }
 
 /// `config.toml` as written.
@@ -207,7 +218,7 @@ pub struct Settings {
     pub verify: crate::source::verify::Policy,
     pub git_token: Option<Secret>,
     pub state_dir: PathBuf,
-    /// Secret-bearing URL; log it only through [`redact_url`].
+    /// Secret-bearing URL; log it only through [`crate::setting::redact_url`].
     pub database_url: String,
     pub listen: SocketAddr,
     /// Cron schedule (with seconds) of the periodic full pass.
@@ -322,6 +333,19 @@ pub fn store_url(raw: &RawConfig, o: &Overrides) -> String {
 }
 
 impl Settings {
+    /// The part of the settings the MCP server reads.
+    pub fn mcp_server(&self) -> crate::mcp::ServerSettings {
+        crate::mcp::ServerSettings {
+            mcp: self.mcp.clone(),
+            propose: self.propose.clone(),
+            database_url: self.database_url.clone(),
+            poll_interval: self.poll_interval,
+            default_prune: self.default_prune,
+            proxmox: self.proxmox.clone(),
+            proxmox_token: self.proxmox_token.clone(),
+        }
+    }
+
     /// Validates `raw` with environment and flag overrides applied.
     pub fn resolve(raw: RawConfig, o: &Overrides) -> Result<Settings, ConfigError> {
         let database_url = store_url(&raw, o);
@@ -474,28 +498,6 @@ pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
         .map_err(|e| format!("{text:?} is not a cron schedule ({e}); e.g. \"*/5 * * * *\""))
 }
 
-/// A URL (database, git remote) with its credentials hidden, for logs, status and MCP
-/// answers: `user:password@` becomes `user:***@`, and a bare `token@` (GitHub's
-/// `https://TOKEN@github.com/o/r.git`) becomes `***@`, since a user part without a
-/// password is as often the secret itself (so is the user of GitHub's
-/// `TOKEN:x-oauth-basic@`). The user info ends at the *last* `@` of the
-/// authority, so a password containing `@` is hidden whole.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let shown = match rest[..at].split_once(':') {
-        Some((_, "x-oauth-basic")) => "***".to_owned(),
-        Some((user, _)) => format!("{user}:***"),
-        None => "***".to_owned(),
-    };
-    format!("{scheme}://{shown}@{}", &rest[at + 1..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,51 +590,6 @@ mod tests {
         assert!(err.starts_with("source.verify.mode:"), "{err}");
         let raw = RawConfig::parse("", "c").unwrap();
         assert!(!raw.source.verify.resolve().unwrap().enabled());
-    }
-
-    #[test]
-    fn passwords_never_reach_logs() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/h"),
-            "postgres://app:***@db:5432/h"
-        );
-        assert_eq!(
-            redact_url("sqlite:///var/lib/h.db"),
-            "sqlite:///var/lib/h.db"
-        );
-    }
-
-    #[test]
-    fn tokens_in_remote_urls_are_hidden_whole() {
-        let cases = [
-            (
-                "https://ghp_SECRET@github.com/o/r.git",
-                "https://***@github.com/o/r.git",
-            ),
-            (
-                "https://user:ghp_SECRET@github.com/o/r.git",
-                "https://user:***@github.com/o/r.git",
-            ),
-            // `@` inside the password: the user info ends at the last `@`.
-            (
-                "https://user:p@ss@SECRET@github.com/o/r.git",
-                "https://user:***@github.com/o/r.git",
-            ),
-            (
-                "https://ghp_SECRET:x-oauth-basic@github.com/o/r.git",
-                "https://***@github.com/o/r.git",
-            ),
-            // An `@` in the path is not user info.
-            (
-                "https://github.com/o/r@v1.git",
-                "https://github.com/o/r@v1.git",
-            ),
-            ("git@github.com:o/r.git", "git@github.com:o/r.git"),
-        ];
-        for (url, shown) in cases {
-            assert_eq!(redact_url(url), shown, "{url}");
-            assert!(!redact_url(url).contains("SECRET"), "{url}");
-        }
     }
 }
 

@@ -10,23 +10,23 @@
 
 mod apply_phase;
 pub mod failure;
-pub mod notify;
 mod observe_phase;
 pub mod pass;
 pub mod run;
 mod secret_phase;
-pub mod status;
-pub mod trigger;
 pub mod watch;
 pub mod watchdog;
 
+use crate::control::{notify, status, trigger};
+
 use crate::apply::Executors;
-use crate::config::{Overrides, RawConfig, RepoLocation, Settings, redact_url};
+use crate::config::{Overrides, RawConfig, RepoLocation, Settings};
 use crate::metrics::Metrics;
 use crate::model::Provider;
 use crate::observe::Observer;
 use crate::observe::docker::DockerObserver;
 use crate::pipeline::Engine;
+use crate::setting::redact_url;
 use crate::source::{Origin, TrackedRepo};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -178,7 +178,7 @@ pub async fn run_daemon(
     };
     let mcp_stop = tokio_util::sync::CancellationToken::new();
     let mcp = crate::mcp::daemon_router(
-        &settings,
+        &settings.mcp_server(),
         &repo,
         engine.clone(),
         status.clone(),

@@ -8,7 +8,7 @@ use super::status::{DaemonStatus, VerificationStatus};
 use super::trigger::Trigger;
 use super::{DaemonError, notify};
 use crate::apply::{Executors, Runner};
-use crate::config::{Settings, redact_url};
+use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::model::Provider;
 use crate::observe::Observer;
@@ -20,6 +20,7 @@ use crate::reconcile::{
 use crate::render::write::{
     WriteOutcome, remove_leftovers, rendered_on_disk, resource_dir, write_atomic,
 };
+use crate::setting::redact_url;
 use crate::source::TrackedRepo;
 use crate::source::verify::Head;
 use crate::store::{PassRecord, RenderRecord, ResourceRecord, Store};

@@ -1,6 +1,6 @@
 //! Why a webhook request was refused, and the HTTP answer for each reason.
 
-use super::signature::SignatureError;
+use crate::signing::SignatureError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

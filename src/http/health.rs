@@ -1,7 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
 use super::{Peer, Shared};
-use crate::daemon::status::StatusSnapshot;
+use crate::control::status::StatusSnapshot;
 use crate::mcp::auth::{Refusal, too_many_requests, unauthorized};
 use crate::metrics::{CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE};
 use axum::Json;

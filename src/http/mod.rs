@@ -18,15 +18,14 @@
 mod error;
 mod health;
 mod replay;
-pub mod signature;
 pub mod webhook;
 
 /// The webhook key type: the config's secret (`Debug` and `Display` print `***`).
-pub use crate::config::Secret;
+pub use crate::setting::Secret;
 pub use error::WebhookError;
 
-use crate::daemon::status::DaemonStatus;
-use crate::daemon::trigger::Trigger;
+use crate::control::status::DaemonStatus;
+use crate::control::trigger::Trigger;
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
@@ -39,8 +38,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-/// The largest request body accepted (1 MiB); larger bodies get 413.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+/// The largest request body accepted; larger bodies get 413.
+pub const BODY_LIMIT: usize = crate::limits::MAX_REQUEST_BODY_BYTES;
 
 /// How many webhook delivery ids are remembered to refuse replays.
 pub const REPLAY_MEMORY: usize = 1000;

@@ -23,9 +23,9 @@
 //! push (a fetch is already pending) but 503 for a pull request (its preview would be
 //! lost; the delivery may be sent again).
 
-use super::signature::verify;
 use super::{BODY_LIMIT, Peer, Shared, WebhookError};
-use crate::daemon::trigger::Trigger;
+use crate::control::trigger::Trigger;
+use crate::signing::verify;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -347,7 +347,7 @@ pub fn unauthorized(e: &AuthError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::setting::Secret;
 
     fn tokens() -> Vec<Token> {
         vec![

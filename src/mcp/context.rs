@@ -2,8 +2,8 @@
 //! pipeline (cached per commit), the store, and the proposer. This is the IO shell; the
 //! answers themselves are computed by the pure modules from a [`View`].
 
-use crate::config::Settings;
-use crate::daemon::status::DaemonStatus;
+use super::settings::ServerSettings;
+use crate::control::status::DaemonStatus;
 use crate::pipeline::{Engine, Outcome};
 use crate::place::{Ledger, ResolvedPool, resolve_pools};
 use crate::source::{Origin, TrackedRepo};
@@ -114,7 +114,7 @@ struct Cache {
 
 /// Everything the tools share.
 pub struct McpContext {
-    pub settings: Settings,
+    pub settings: ServerSettings,
     pub repo: TrackedRepo,
     pub engine: Arc<Engine>,
     pub store: Option<Arc<Store>>,
@@ -139,7 +139,7 @@ impl std::fmt::Debug for McpContext {
 
 impl McpContext {
     pub fn new(
-        settings: Settings,
+        settings: ServerSettings,
         repo: TrackedRepo,
         engine: Arc<Engine>,
         store: Option<Arc<Store>>,

@@ -73,7 +73,7 @@ pub struct RecordedOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// Every place it answers, as the last apply or observation found them.
-    pub endpoints: Vec<crate::observe::Endpoint>,
+    pub endpoints: Vec<crate::reconcile::endpoint::Endpoint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The commit of the last good desired state.

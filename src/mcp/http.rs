@@ -25,7 +25,7 @@ pub fn router(
 ) -> Router {
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(settings.allowed_hosts.clone())
-        .with_max_request_body_bytes(crate::http::BODY_LIMIT)
+        .with_max_request_body_bytes(crate::limits::MAX_REQUEST_BODY_BYTES)
         .with_cancellation_token(stop);
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),

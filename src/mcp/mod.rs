@@ -45,10 +45,9 @@ mod tests;
 
 pub use context::{HeadSource, McpContext, View};
 pub use server::HomelabMcp;
-pub use settings::{CallLimits, McpSettings, Scope};
+pub use settings::{CallLimits, McpSettings, Scope, ServerSettings};
 
-use crate::config::Settings;
-use crate::daemon::status::DaemonStatus;
+use crate::control::status::DaemonStatus;
 use crate::pipeline::Engine;
 use crate::source::TrackedRepo;
 use rmcp::ServiceExt;
@@ -67,7 +66,7 @@ pub enum McpError {
 /// reads the daemon's store through its own connection, and proposes through its own
 /// [`crate::propose::Proposer`] (none when `[mcp] read_only`).
 pub async fn daemon_router(
-    settings: &Settings,
+    settings: &ServerSettings,
     repo: &TrackedRepo,
     engine: Arc<Engine>,
     status: Arc<DaemonStatus>,

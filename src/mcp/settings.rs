@@ -4,8 +4,29 @@
 //! the credential `mcp-token` / `$HOMELABD_MCP_TOKEN` adds a propose-scope token named `env`,
 //! and `mcp-read-token` / `$HOMELABD_MCP_READ_TOKEN` a read-scope token named `env-read`.
 
-use crate::config::{ConfigError, Secret};
+use crate::setting::{InvalidSetting, Secret};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What the MCP server reads of the daemon's settings. `config::Settings::mcp_server`
+/// builds it: `config` gathers every section (this module's `[mcp]` among them), so the
+/// server takes its part instead of importing the whole.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `[mcp]`.
+    pub mcp: McpSettings,
+    /// `[propose]`, for the proposer the server makes its proposals through.
+    pub propose: crate::propose::ProposeSettings,
+    /// The store's URL (secret-bearing: log it only through `setting::redact_url`).
+    pub database_url: String,
+    /// How long a fetched remote head is trusted before it is fetched again.
+    pub poll_interval: Duration,
+    /// `[policy] prune`: the default the proposal tools show for a resource without one.
+    pub default_prune: bool,
+    /// `[proxmox]`, for the live inventory.
+    pub proxmox: Option<crate::observe::proxmox::ProxmoxSettings>,
+    pub proxmox_token: Option<Secret>,
+}
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -149,10 +170,10 @@ pub fn check_token_length(
     key: &'static str,
     origin: &str,
     secret: &Secret,
-) -> Result<(), ConfigError> {
+) -> Result<(), InvalidSetting> {
     let chars = secret.expose().chars().count();
     if chars < MIN_TOKEN_CHARS {
-        return Err(ConfigError::Invalid {
+        return Err(InvalidSetting {
             key,
             message: format!(
                 "{origin} is {chars} characters long; at least {MIN_TOKEN_CHARS} are required (generate one with `openssl rand -hex 32`)"
@@ -171,7 +192,7 @@ fn default_hosts() -> Vec<String> {
 
 impl McpSettings {
     /// Validates `raw` and looks up every token's secret (credentials, then environment).
-    pub fn resolve(raw: RawMcp) -> Result<McpSettings, ConfigError> {
+    pub fn resolve(raw: RawMcp) -> Result<McpSettings, InvalidSetting> {
         Self::resolve_with(raw, &|credential, env| {
             Secret::from_credential_or_env(credential, env)
         })
@@ -181,9 +202,9 @@ impl McpSettings {
     pub fn resolve_with(
         raw: RawMcp,
         lookup: &dyn Fn(&str, &str) -> Option<Secret>,
-    ) -> Result<McpSettings, ConfigError> {
+    ) -> Result<McpSettings, InvalidSetting> {
         let mut settings = McpSettings::default();
-        let invalid = |message: String| ConfigError::Invalid {
+        let invalid = |message: String| InvalidSetting {
             key: "mcp.tokens",
             message,
         };
@@ -258,7 +279,7 @@ impl McpSettings {
         }
         if let Some(rate) = raw.rate_limit_per_minute {
             if rate == 0 {
-                return Err(ConfigError::Invalid {
+                return Err(InvalidSetting {
                     key: "mcp.rate_limit_per_minute",
                     message: "0: expected at least 1".into(),
                 });
@@ -267,7 +288,7 @@ impl McpSettings {
         }
         if let Some(burst) = raw.rate_limit_burst {
             if burst == 0 {
-                return Err(ConfigError::Invalid {
+                return Err(InvalidSetting {
                     key: "mcp.rate_limit_burst",
                     message: "0: expected at least 1".into(),
                 });
@@ -278,9 +299,9 @@ impl McpSettings {
             settings.allowed_hosts = hosts;
         }
         settings.read_only = raw.read_only.unwrap_or(false);
-        let at_least_one = |key: &'static str, value: u64| -> Result<u64, ConfigError> {
+        let at_least_one = |key: &'static str, value: u64| -> Result<u64, InvalidSetting> {
             if value == 0 {
-                Err(ConfigError::Invalid {
+                Err(InvalidSetting {
                     key,
                     message: "0: expected at least 1".into(),
                 })

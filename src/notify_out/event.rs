@@ -1,6 +1,6 @@
 //! The events homelabd notifies about, and their outbox records (pure).
 
-use crate::observe::Deviation;
+use crate::reconcile::drift::Deviation;
 use crate::store::{NotificationRecord, ProposalRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,7 @@ impl EventType {
 
 /// How urgent an event is (the same scale as a deviation's); sinks filter with
 /// `min_severity`.
-pub use crate::observe::Severity;
+pub use crate::reconcile::drift::Severity;
 
 /// A part of the daemon whose loss degrades it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,11 +224,11 @@ pub fn drift_resolved(
 /// Where `resource` can be reached changed from `before` to `now`.
 pub fn endpoints_changed(
     resource: &str,
-    before: &[crate::observe::Endpoint],
-    now: &[crate::observe::Endpoint],
+    before: &[crate::reconcile::endpoint::Endpoint],
+    now: &[crate::reconcile::endpoint::Endpoint],
     at: DateTime<Utc>,
 ) -> NotificationRecord {
-    use crate::observe::endpoint::describe;
+    use crate::reconcile::endpoint::describe;
     record(
         EventType::EndpointsChanged,
         Severity::Info,

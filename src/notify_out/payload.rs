@@ -147,10 +147,7 @@ pub fn render(kind: SinkKind, n: &NotificationRecord, secret: Option<&[u8]>) -> 
     if kind == SinkKind::Webhook
         && let Some(secret) = secret
     {
-        headers.push((
-            SIGNATURE_HEADER,
-            crate::http::signature::sign(secret, &[&body]),
-        ));
+        headers.push((SIGNATURE_HEADER, crate::signing::sign(secret, &[&body])));
     }
     Outgoing { body, headers }
 }
@@ -187,8 +184,8 @@ mod tests {
         assert_eq!(body["details"]["exit_code"], 3);
         assert_eq!(body["occurred_at"], "2026-01-02T03:04:05.000000Z");
         let sig = header(&o, SIGNATURE_HEADER).unwrap();
-        assert!(crate::http::signature::verify(b"key", &[&o.body], sig).is_ok());
-        assert!(crate::http::signature::verify(b"other", &[&o.body], sig).is_err());
+        assert!(crate::signing::verify(b"key", &[&o.body], sig).is_ok());
+        assert!(crate::signing::verify(b"other", &[&o.body], sig).is_err());
         assert_eq!(
             header(&o, DELIVERY_HEADER),
             Some("00000000-0000-0000-0000-000000000000")

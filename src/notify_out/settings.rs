@@ -4,7 +4,7 @@
 //! webhook's HMAC secret `notify-<name>-secret` (or `$HOMELABD_NOTIFY_<NAME>_SECRET`).
 
 use super::event::{EventType, Severity};
-use crate::config::{ConfigError, Secret};
+use crate::setting::{InvalidSetting, Secret};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -123,8 +123,8 @@ fn env_name(sink: &str, suffix: &str) -> String {
     )
 }
 
-fn invalid(message: String) -> ConfigError {
-    ConfigError::Invalid {
+fn invalid(message: String) -> InvalidSetting {
+    InvalidSetting {
         key: "notify.sinks",
         message,
     }
@@ -143,7 +143,7 @@ fn is_label(name: &str) -> bool {
 impl NotifySettings {
     /// Validates `raw`, reading each sink's URL and secret from systemd credentials or
     /// the environment.
-    pub fn resolve(raw: RawNotify) -> Result<NotifySettings, ConfigError> {
+    pub fn resolve(raw: RawNotify) -> Result<NotifySettings, InvalidSetting> {
         NotifySettings::resolve_with(raw, Secret::from_credential_or_env)
     }
 
@@ -151,7 +151,7 @@ impl NotifySettings {
     pub fn resolve_with(
         raw: RawNotify,
         lookup: impl Fn(&str, &str) -> Option<Secret>,
-    ) -> Result<NotifySettings, ConfigError> {
+    ) -> Result<NotifySettings, InvalidSetting> {
         let defaults = NotifySettings::default();
         // Intervals are kept within 1 s .. 1 day: timestamps computed from them never
         // overflow.

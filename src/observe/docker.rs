@@ -414,7 +414,7 @@ impl DockerObserver {
         DockerObserver {
             docker: docker.to_owned(),
             timeout: Duration::from_secs(60),
-            engine_host: endpoint::local_host_name(),
+            engine_host: local_host_name(),
         }
     }
 
@@ -583,6 +583,16 @@ impl DockerObserver {
             }
         }
     }
+}
+
+/// The name of the machine this runs on (the address of a port published by the local
+/// Docker engine on all its addresses), `localhost` when it cannot be read.
+pub fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use super::{
 };
 use crate::apply::terraform::{locate_tool, provider_credentials};
 use crate::apply::{BoxFuture, Cmd, CmdRun, ExecutorSettings, Runner};
-use crate::config::Secret;
 use crate::model::Provider;
+use crate::setting::Secret;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -19,7 +19,7 @@
 
 use super::{PreviewError, Report, github, resolve};
 use crate::config::Settings;
-use crate::daemon::trigger::Trigger;
+use crate::control::trigger::Trigger;
 use crate::pipeline::Engine;
 use crate::propose::GitHubSettings;
 use crate::reconcile::EffectivePolicy;

@@ -8,7 +8,7 @@
 
 use super::ProposeError;
 use super::request::Edit;
-use crate::config::Secret;
+use crate::setting::Secret;
 use crate::source::Origin;
 use git2::{ObjectType, Oid, Repository, Tree};
 use std::collections::BTreeMap;

@@ -451,7 +451,8 @@ impl Proposer {
                 "error": error,
             }),
         };
-        store.record_proposal(&proposal, &audit).await
+        let opened = [crate::notify_out::event::proposal_opened(&proposal)];
+        store.record_proposal(&proposal, &audit, &opened).await
     }
 
     /// The audit row of a refused proposal (no proposal row: nothing was made). A store

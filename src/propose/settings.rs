@@ -1,7 +1,7 @@
 //! `[propose]` in `config.toml`: where proposal branches go, who authors their commits,
 //! and the GitHub repository that receives pull requests.
 
-use crate::config::{ConfigError, Secret};
+use crate::setting::{InvalidSetting, Secret};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -74,7 +74,7 @@ impl ProposeSettings {
         mut self,
         git_token: Option<Secret>,
         ssh_key: Option<PathBuf>,
-    ) -> Result<ProposeSettings, ConfigError> {
+    ) -> Result<ProposeSettings, InvalidSetting> {
         let github_token = Secret::from_credential_or_env("github-token", "HOMELABD_GITHUB_TOKEN");
         self.resolve_with(git_token, ssh_key, github_token)?;
         Ok(self)
@@ -86,8 +86,8 @@ impl ProposeSettings {
         git_token: Option<Secret>,
         ssh_key: Option<PathBuf>,
         github_token: Option<Secret>,
-    ) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
+    ) -> Result<(), InvalidSetting> {
+        let invalid = |key: &'static str, message: String| InvalidSetting { key, message };
         // libgit2 refuses signatures with angle brackets or line breaks.
         let identity_ok = |s: &str| !s.trim().is_empty() && !s.contains(['<', '>', '\n', '\r']);
         if !identity_ok(&self.author_name) {

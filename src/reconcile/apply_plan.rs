@@ -4,8 +4,8 @@
 
 use super::ResourceState;
 use super::policy::EffectivePolicy;
+use super::record::ResourceRecord;
 use crate::model::{ApplyPolicy, Provider};
-use crate::store::ResourceRecord;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the loop does about applying one resource.

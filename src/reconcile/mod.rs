@@ -6,12 +6,16 @@
 
 pub mod apply_plan;
 pub mod backoff;
+pub mod drift;
+pub mod endpoint;
 pub mod plan;
 pub mod policy;
+pub mod record;
 pub mod state;
 
 pub use apply_plan::{ApplyDecision, ApplyInputs, PrunePlan, SecretState, decide, prune};
 pub use backoff::Backoff;
 pub use plan::{Action, Desired, Step, plan, plan_desired};
 pub use policy::EffectivePolicy;
+pub use record::ResourceRecord;
 pub use state::ResourceState;

@@ -2,8 +2,8 @@
 //! → one action per resource. No IO; unit-tested without git, database or files.
 
 use super::ResourceState;
+use super::record::ResourceRecord;
 use crate::pipeline::Outcome;
-use crate::store::ResourceRecord;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -22,15 +22,13 @@ pub use crypt::{
 pub use identity::{IDENTITY_CREDENTIAL, IDENTITY_ENV, load_identity, locate_identity};
 pub use keyring::{Keyring, Resolved, SecretEnv, secret_files, secret_names};
 pub use refs::{Binding, SecretRef};
+// Where secret files live is decided by the loader, which keeps them as ciphertext.
+pub use crate::source::secret_files::{
+    DIR, MAX_SECRET_FILE_BYTES, RECIPIENTS_FILE, is_secret_path,
+};
 
-/// The folder of secret files in the repository.
-pub const DIR: &str = "secrets/";
-/// The recipients file (`age -R` format), relative to the repository root.
-pub const RECIPIENTS_FILE: &str = "secrets/.recipients";
 /// The file a chart renders to say which environment variable carries which secret.
 pub const BINDINGS_FILE: &str = "homelabd.secrets.json";
-/// Largest secret file read: a mapping of passwords and keys, never a data set.
-pub const MAX_SECRET_FILE_BYTES: u64 = 256 * 1024;
 
 /// Why a secret could not be read, written or delivered. Messages name the secret and
 /// key, never a value.
@@ -71,12 +69,6 @@ pub enum SecretError {
 pub fn name_of_path(path: &str) -> Option<&str> {
     let name = path.strip_prefix(DIR)?.strip_suffix(".age")?;
     refs::valid_name(name).then_some(name)
-}
-
-/// Is this snapshot path one the source loader keeps for secrets (`secrets/**.age` and
-/// `secrets/.recipients`)?
-pub fn is_secret_path(path: &str) -> bool {
-    path == RECIPIENTS_FILE || (path.starts_with(DIR) && path.ends_with(".age"))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 mod fs;
 mod git;
 pub mod history;
+pub mod secret_files;
 pub mod tracked;
 pub mod verify;
 
@@ -142,22 +143,22 @@ fn is_yaml(path: &str) -> bool {
 /// Do we want this file at all? YAML anywhere, everything under `charts/`, and the
 /// encrypted secret files and recipients under `secrets/`.
 fn wanted(path: &str) -> bool {
-    is_yaml(path) || path.starts_with("charts/") || crate::secrets::is_secret_path(path)
+    is_yaml(path) || path.starts_with("charts/") || secret_files::is_secret_path(path)
 }
 
 /// Hidden entries are skipped: `.git`, editor and CI folders, dotfiles — except
 /// `secrets/.recipients`, the list `age -R` reads. `rel_path` is the entry's path from
 /// the root.
 fn hidden(name: &str, rel_path: &str) -> bool {
-    name.starts_with('.') && rel_path != crate::secrets::RECIPIENTS_FILE
+    name.starts_with('.') && rel_path != secret_files::RECIPIENTS_FILE
 }
 
 /// The size limit of a file: secret files hold a few passwords, not data sets.
 fn size_limit(path: &str, limits: &Limits) -> u64 {
-    if crate::secrets::is_secret_path(path) {
+    if secret_files::is_secret_path(path) {
         limits
             .max_file_bytes
-            .min(crate::secrets::MAX_SECRET_FILE_BYTES)
+            .min(secret_files::MAX_SECRET_FILE_BYTES)
     } else {
         limits.max_file_bytes
     }
@@ -176,7 +177,7 @@ fn sub_path_components(sub: &str) -> Result<Vec<&str>, SourceError> {
 }
 
 fn too_large(path: &str, size: u64, limits: &Limits) -> Diagnostic {
-    if crate::secrets::is_secret_path(path) {
+    if secret_files::is_secret_path(path) {
         return Diagnostic::error(
             "file-too-large",
             path,
@@ -230,7 +231,7 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(
             size_limit("secrets/a.age", &limits),
-            crate::secrets::MAX_SECRET_FILE_BYTES.min(limits.max_file_bytes)
+            secret_files::MAX_SECRET_FILE_BYTES.min(limits.max_file_bytes)
         );
     }
 }

@@ -8,7 +8,7 @@
 
 use super::verify::{self, Head, Policy, Verdict};
 use super::{Snapshot, SourceError};
-use crate::config::Secret;
+use crate::setting::Secret;
 use git2::{Cred, FetchOptions, RemoteCallbacks, Repository};
 use std::path::{Path, PathBuf};
 
@@ -154,7 +154,7 @@ impl TrackedRepo {
     pub fn describe(&self) -> String {
         match &self.origin {
             Origin::Local(p) => p.display().to_string(),
-            Origin::Remote { url, .. } => crate::config::redact_url(url),
+            Origin::Remote { url, .. } => crate::setting::redact_url(url),
         }
     }
 }

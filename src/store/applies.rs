@@ -105,7 +105,7 @@ pub struct ApplyRunEffects {
     /// Events for the notification outbox (apply failed / recovered).
     pub notifications: Vec<super::NotificationRecord>,
     /// Where the resource can be reached, when the tool said (written after `resource`).
-    pub endpoints: Option<(String, Vec<crate::observe::Endpoint>)>,
+    pub endpoints: Option<(String, Vec<crate::reconcile::endpoint::Endpoint>)>,
 }
 
 /// A resource destroyed by prune, for [`ApplyRunEffects::destroyed`].

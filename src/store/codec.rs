@@ -138,24 +138,6 @@ pub(super) fn pools_to_delete(
         .collect()
 }
 
-/// `url` with its credentials hidden, for error messages: the user info ends at the last
-/// `@` of the authority, and a user without a password is hidden too (it may be a token).
-/// The same rule as `config::redact_url`, kept here so the store does not reach `config`.
-pub(super) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let shown = match rest[..at].split_once(':') {
-        Some((user, _)) => format!("{user}:…"),
-        None => "…".to_owned(),
-    };
-    format!("{scheme}://{shown}@{}", &rest[at + 1..])
-}
-
 /// `text` with NUL characters replaced (PostgreSQL text cannot hold them; a tool's output
 /// can contain anything).
 pub(super) fn strip_nul(text: &str) -> std::borrow::Cow<'_, str> {
@@ -193,16 +175,5 @@ mod tests {
         assert_eq!(parent_path("/homelab/compute/"), Some("/homelab"));
         assert_eq!(parent_path("/homelab"), None);
         assert_eq!(parent_path("/"), None);
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgress://u:secret@h:5432/db"),
-            "postgress://u:…@h:5432/db"
-        );
-        assert_eq!(redact("postgres://p@ss@h/db"), "postgres://…@h/db");
-        assert_eq!(redact("mysql://h/db"), "mysql://h/db");
-        assert_eq!(redact("nonsense"), "nonsense");
     }
 }

@@ -5,7 +5,7 @@
 use super::dialect::{Arg, Row, json, text, time};
 use super::records::insert_audit;
 use super::{AuditRecord, Store, StoreError, codec};
-use crate::observe::{Deviation, OpenDeviation};
+use crate::reconcile::drift::{Deviation, OpenDeviation};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 // Every dynamic statement here is composed from constants (the column list), never
@@ -46,7 +46,7 @@ pub struct ObservationWrite {
     /// Events for the notification outbox (drift detected / resolved).
     pub notifications: Vec<super::NotificationRecord>,
     /// Resources whose endpoints changed, with the ones seen now.
-    pub endpoints: Vec<(String, Vec<crate::observe::Endpoint>)>,
+    pub endpoints: Vec<(String, Vec<crate::reconcile::endpoint::Endpoint>)>,
 }
 
 const COLUMNS: &str = "id, resource, deviation_key, deviation_type, severity, auto_correctable,

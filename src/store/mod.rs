@@ -72,65 +72,9 @@ pub struct RevisionRecord {
     pub diagnostics: serde_json::Value,
 }
 
-/// State of one resource (one row of `deployment_instances`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResourceRecord {
-    pub name: String,
-    /// Rendered, applied, invalid, orphaned, or failed (rendering or applying); stored
-    /// as `state` (and `failure`), see [`crate::reconcile::ResourceState`].
-    pub state: crate::reconcile::ResourceState,
-    /// Why it is in that state, e.g. "rendered, not applied: no executor yet".
-    pub reason: Option<String>,
-    pub provider: Option<crate::model::Provider>,
-    pub pool: Option<String>,
-    pub chart: Option<String>,
-    pub resource_type: Option<String>,
-    /// The placement decision (JSON) of the last good desired state.
-    pub placement: Option<serde_json::Value>,
-    pub dimensions: Option<serde_json::Value>,
-    /// The commit of the last good desired state.
-    pub desired_revision: Option<String>,
-    pub input_hash: Option<String>,
-    pub output_hash: Option<String>,
-    /// Where the definition lives (`file:line`), for invalid and orphaned resources too.
-    pub source: Option<String>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-    /// The output hash of the render last applied successfully (`None`: never applied).
-    pub applied_hash: Option<String>,
-    /// The commit of that render.
-    pub applied_revision: Option<String>,
-    /// The effective policy (`{"apply": "auto", "self_heal": false, "prune": false}`) of
-    /// the last good desired state; `None` in an update keeps the stored one, so a removed
-    /// definition is pruned by the policy it last had.
-    pub policy: Option<serde_json::Value>,
-    /// When prune destroyed it (`None`: it exists). A destroyed resource keeps its row,
-    /// runs, renders and deviations; defining it again brings the row back to life.
-    #[serde(default)]
-    pub destroyed_at: Option<DateTime<Utc>>,
-    /// The revision whose removal of the definition it was destroyed for.
-    #[serde(default)]
-    pub destroyed_revision: Option<String>,
-    /// Where it can be reached: the first of `endpoints` (written with them, never by
-    /// [`Store::record_pass`]).
-    #[serde(default)]
-    pub address: Option<String>,
-    /// Where it can be reached, as the last apply or observation found it.
-    #[serde(default)]
-    pub endpoints: Vec<crate::observe::Endpoint>,
-}
-
-impl ResourceRecord {
-    /// The state to show a person: `destroyed` for a destroyed resource, else `state`.
-    pub fn shown_state(&self) -> &'static str {
-        if self.destroyed_at.is_some() {
-            "destroyed"
-        } else {
-            self.state.as_str()
-        }
-    }
-}
+// The loop's record of a resource is the reconcile core's type; the store keeps it as a
+// row of `deployment_instances`.
+pub use crate::reconcile::record::ResourceRecord;
 
 /// One render of one resource (a row of `render_results`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -276,7 +220,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Inner::Postgres(postgres::connect(url).await?)
         } else {
-            return Err(StoreError::BadUrl(codec::redact(url)));
+            return Err(StoreError::BadUrl(crate::setting::redact_url(url)));
         };
         Ok(Store { inner })
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dialect::{Arg, json, text, time};
 use super::records::insert_audit;
-use super::{AuditRecord, Store, StoreError};
+use super::{AuditRecord, NotificationRecord, Store, StoreError};
 
 /// How far a proposal got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,17 +72,17 @@ pub struct ProposalRecord {
 }
 
 impl Store {
-    /// Writes `proposal`, `audit` and a "proposal opened" notification in one
-    /// transaction: all or nothing.
+    /// Writes `proposal`, `audit` and the notifications it causes (`notify_out` builds
+    /// them: "proposal opened") in one transaction: all or nothing.
     pub async fn record_proposal(
         &self,
         proposal: &ProposalRecord,
         audit: &AuditRecord,
+        notifications: &[NotificationRecord],
     ) -> Result<(), StoreError> {
         // Text columns cannot hold NUL in PostgreSQL; clean both backends alike.
         let details = without_nul(proposal.details.clone());
         let audit_details = without_nul(audit.details.clone());
-        let opened = [crate::notify_out::event::proposal_opened(proposal)];
         let mut tx = self.begin_write().await?;
         tx.execute(
             r#"INSERT INTO proposals (id, tool, client, branch, "commit", pr_url, status,
@@ -109,7 +109,7 @@ impl Store {
             },
         )
         .await?;
-        super::outbox::insert(&mut tx, &opened).await?;
+        super::outbox::insert(&mut tx, notifications).await?;
         tx.commit().await
     }
 

@@ -139,11 +139,11 @@ async fn insert_render(tx: &mut Tx, r: &RenderRecord) -> Result<(), StoreError> 
 pub(super) async fn set_endpoints(
     tx: &mut Tx,
     name: &str,
-    endpoints: &[crate::observe::Endpoint],
+    endpoints: &[crate::reconcile::endpoint::Endpoint],
 ) -> Result<(), StoreError> {
     let list = serde_json::to_value(endpoints)
         .map_err(|e| StoreError::Corrupt(format!("endpoints: {e}")))?;
-    let address = crate::observe::endpoint::primary(endpoints);
+    let address = crate::reconcile::endpoint::primary(endpoints);
     tx.execute(
         "UPDATE deployment_instances SET endpoints = $2, address = $3
          WHERE name = $1 AND destroyed_at IS NULL",

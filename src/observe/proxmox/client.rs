@@ -5,7 +5,7 @@ use super::ProxmoxError;
 use super::api::{self, ClusterResource, GuestEntry, NodeEntry, PciDevice, StorageEntry, VmConfig};
 use super::settings::{ProxmoxSettings, TrustMode};
 use super::tls;
-use crate::config::Secret;
+use crate::setting::Secret;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};

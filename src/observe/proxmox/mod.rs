@@ -27,7 +27,7 @@ pub use discovery::Inventory;
 pub use observer::ProxmoxObserver;
 pub use settings::{ProxmoxSettings, load_token};
 
-use crate::config::Secret;
+use crate::setting::Secret;
 use std::path::PathBuf;
 
 /// Why talking to Proxmox failed; each names what was asked and how to fix it.

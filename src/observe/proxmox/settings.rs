@@ -2,7 +2,7 @@
 
 use super::ProxmoxError;
 use super::tls;
-use crate::config::Secret;
+use crate::setting::Secret;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! HMAC-SHA256 signature checks for the webhook receivers (pure, no IO).
+//! HMAC-SHA256 signatures of webhook bodies (pure, no IO): checked on the incoming
+//! hooks (`http`) and put on outgoing notifications (`notify_out`), one format for both.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

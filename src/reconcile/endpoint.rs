@@ -1,5 +1,5 @@
 //! Endpoints: where a deployment can be reached, as the executors and observers find it
-//! (pure). Docker published ports, the hosts a Terraform configuration reports, …; the
+//! (pure; the loop records them, so the model lives with the loop's other records). Docker published ports, the hosts a Terraform configuration reports, …; the
 //! store keeps them on the resource (`deployment_instances.endpoints`, the first one's
 //! address in `address`).
 
@@ -81,16 +81,6 @@ pub fn terraform_hosts(output: &serde_json::Value) -> Vec<Endpoint> {
     out.sort();
     out.dedup();
     out
-}
-
-/// The name of the machine this runs on (the address of a port published by the local
-/// Docker engine on all its addresses), `localhost` when it cannot be read.
-pub fn local_host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// One line for people: `web 8080/tcp at nas:8080, …`.
