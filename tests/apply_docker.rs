@@ -19,6 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use support::daemon::{Daemon, DaemonCommand, wait_for_store};
 use support::docker::{docker_ready, project_containers, remove_project, unique_suffix};
+use support::github_sim::GithubSim;
 use support::{git_commit_all, repo_with, write};
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
@@ -425,7 +426,8 @@ fn published(name: &str, host_port: u16) -> String {
 }
 
 /// Where a published port answers is recorded after the apply (and each observation),
-/// shown by `homelabd status`, notified, and follows a changed port.
+/// shown by `homelabd status`, notified, follows a changed port, and is named by the
+/// preview of a pull request that removes the container.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_published_port_is_recorded_as_the_endpoint_and_answers_there() {
     let test = "a_published_port_is_recorded_as_the_endpoint_and_answers_there";
@@ -440,7 +442,21 @@ async fn a_published_port_is_recorded_as_the_endpoint_and_answers_there() {
     let port = free_port();
     let repo = repo_with(&[(&name, published(&name, port))]);
     let state = tempfile::tempdir().unwrap();
-    let daemon = start_daemon(repo.path(), &state.path().join("s"), &url, &config(""));
+    // Pull requests are previewed (through the GitHub simulator) to show a removal's
+    // effect on the address.
+    let sim = GithubSim::start("example", "homelab", "ghp-daemon-token", None).await;
+    let github = format!(
+        "[propose.github]\nowner = \"example\"\nrepo = \"homelab\"\napi_url = \"{}\"\n",
+        sim.url
+    );
+    let secret = "webhook-secret-0123456789";
+    let daemon = DaemonCommand::new(&state.path().join("s"))
+        .repo(repo.path())
+        .database(&url)
+        .config(&config(&github))
+        .env("HOMELABD_WEBHOOK_SECRET", secret)
+        .env("HOMELABD_GITHUB_TOKEN", "ghp-daemon-token")
+        .spawn();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
         .trim()
@@ -506,4 +522,78 @@ async fn a_published_port_is_recorded_as_the_endpoint_and_answers_there() {
         .await
         .unwrap();
     assert!(body.contains("homelabd test image"), "{body}");
+
+    // A pull request that removes the definition: its preview says where the container
+    // answers now and that the address stops answering once merged.
+    let feature = tempfile::tempdir().unwrap();
+    let checkout = feature.path().join("feature");
+    let git = |dir: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args([
+                "-c",
+                "user.name=Test",
+                "-c",
+                "user.email=test@example.invalid",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(
+        repo.path(),
+        &[
+            "worktree",
+            "add",
+            "-b",
+            "feature",
+            checkout.to_str().unwrap(),
+        ],
+    );
+    git(
+        &checkout,
+        &["rm", "-q", &format!("definitions/{name}.yaml")],
+    );
+    git(&checkout, &["commit", "-q", "-m", "retire the container"]);
+    let head = git(&checkout, &["rev-parse", "HEAD"]);
+    let tracked = git(repo.path(), &["rev-parse", "--abbrev-ref", "HEAD"]);
+    sim.open_pull(3, "feature", &head);
+    let body = serde_json::json!({
+        "action": "opened",
+        "number": 3,
+        "pull_request": {"number": 3, "head": {"sha": head, "ref": "feature"}, "base": {"ref": tracked}},
+    })
+    .to_string();
+    let signature = {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let sent = support::http_client()
+        .post(format!("http://127.0.0.1:{}/hooks/github", daemon.port))
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-GitHub-Delivery", "retire-1")
+        .header("X-Hub-Signature-256", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), reqwest::StatusCode::ACCEPTED);
+    support::daemon::wait_until(&daemon, 90, "the preview comment", || {
+        !sim.comments().is_empty()
+    })
+    .await;
+    let comment = sim.comments().pop().unwrap().body;
+    assert!(comment.contains("### Addresses that change"), "{comment}");
+    assert!(
+        comment.contains(&format!(
+            "`{name}` ({name} 8080/tcp at {expected}): it is destroyed, so these addresses stop answering"
+        )),
+        "{comment}"
+    );
 }

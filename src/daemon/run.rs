@@ -1019,9 +1019,12 @@ impl Reconciler {
                             self.cluster.may_reconcile(),
                         ) {
                             self.previews.start(
-                                &self.settings,
-                                &self.repo,
-                                &self.engine,
+                                crate::preview::daemon::DaemonParts {
+                                    settings: &self.settings,
+                                    repo: &self.repo,
+                                    engine: &self.engine,
+                                    store: self.store.clone(),
+                                },
                                 number,
                                 head_sha,
                                 &reason,

@@ -100,6 +100,19 @@ struct Job {
     /// `[secrets] identity_file` (the credential and environment win): a changed secret
     /// file is decrypted to name the keys that changed.
     identity_file: Option<std::path::PathBuf>,
+    /// Where resources answer now (their recorded endpoints), for the ones the change
+    /// moves or removes.
+    store: Option<Arc<crate::store::Store>>,
+}
+
+/// The daemon's parts a preview reads.
+pub struct DaemonParts<'a> {
+    pub settings: &'a Settings,
+    /// The tracked repository (the base, and where a local head is read).
+    pub repo: &'a TrackedRepo,
+    pub engine: &'a Arc<Engine>,
+    /// Where resources answer now, for the ones a change moves or removes.
+    pub store: Option<Arc<crate::store::Store>>,
 }
 
 /// What [`Previews::start`] decided.
@@ -124,9 +137,7 @@ impl Previews {
     /// was previewed already. Returns at once.
     pub fn start(
         &self,
-        settings: &Settings,
-        repo: &TrackedRepo,
-        engine: &Arc<Engine>,
+        daemon: DaemonParts<'_>,
         number: u64,
         head_sha: String,
         reason: &str,
@@ -142,12 +153,19 @@ impl Previews {
                 return decided;
             }
         }
+        let DaemonParts {
+            settings,
+            repo,
+            engine,
+            store,
+        } = daemon;
         let job = Job {
             engine: Arc::clone(engine),
             repo: repo.clone(),
             github: settings.propose.github.clone(),
             verify: settings.verify.clone(),
             identity_file: settings.secrets_identity_file.clone(),
+            store,
             defaults: EffectivePolicy {
                 apply: settings.default_apply,
                 self_heal: settings.default_self_heal,
@@ -256,7 +274,7 @@ async fn preview_and_report(
     let head = sha.to_owned();
     let seconds = job.engine.limits.preview_timeout_seconds;
     let mut task = tokio::task::spawn_blocking(move || preview_pull(&blocking, number, &head));
-    let report = match tokio::time::timeout(Duration::from_secs(seconds), &mut task).await {
+    let mut report = match tokio::time::timeout(Duration::from_secs(seconds), &mut task).await {
         Ok(joined) => joined.map_err(|e| PreviewError::Task(e.to_string()))??,
         Err(_) => {
             // A blocking thread cannot be stopped; it ends within the pipeline's own
@@ -270,6 +288,7 @@ async fn preview_and_report(
         }
     };
     drop(permit);
+    note_endpoints(job, &mut report).await;
     match &job.github {
         Some(gh) => {
             let done = github::report(gh, number, &report).await?;
@@ -287,6 +306,50 @@ async fn preview_and_report(
         ),
     }
     Ok(Some(report))
+}
+
+/// Adds where the resources the change moves or removes answer now, from the store. A
+/// store that cannot be read leaves the report without them (logged): the preview
+/// itself does not depend on the store.
+async fn note_endpoints(job: &Job, report: &mut Report) {
+    let Some(store) = &job.store else { return };
+    let touched: Vec<&str> = report
+        .resources
+        .iter()
+        .filter(|r| r.removal.is_some() || r.moved_from.is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    if touched.is_empty() {
+        return;
+    }
+    // One query for the whole table once a change touches many resources.
+    let records = if touched.len() > 50 {
+        store.resources().await
+    } else {
+        let mut found = Vec::new();
+        for name in touched {
+            match store.resource(name).await {
+                Ok(record) => found.extend(record),
+                Err(e) => {
+                    tracing::warn!(error = %e, "preview: recorded endpoints not read");
+                    return;
+                }
+            }
+        }
+        Ok(found)
+    };
+    let recorded = match records {
+        Ok(records) => records
+            .into_iter()
+            .filter(|r| !r.endpoints.is_empty())
+            .map(|r| (r.name, r.endpoints))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "preview: recorded endpoints not read");
+            return;
+        }
+    };
+    super::report::note_endpoints(report, &recorded);
 }
 
 /// Fetches the pull request's head where needed, and previews it against the tracked

@@ -98,6 +98,9 @@ pub fn text(report: &Report) -> String {
         if let Some(removal) = &r.removal {
             let _ = writeln!(out, "            {}: {}", removal.outcome, removal.why);
         }
+        if let Some(e) = &r.endpoints {
+            let _ = writeln!(out, "            reachable now: {}; {}", e.now, e.effect);
+        }
         for reason in &r.reasons {
             let _ = writeln!(out, "            - {reason}");
         }
@@ -137,6 +140,7 @@ pub fn markdown(report: &Report) -> String {
     summary_table(report, &mut out);
     errors_section(report, &mut out);
     removals_section(report, &mut out);
+    endpoints_section(report, &mut out);
     placement_section(report, &mut out);
     for note in &report.notes {
         let _ = writeln!(out, "\n> {}", cell(note));
@@ -285,6 +289,27 @@ fn removals_section(report: &Report, out: &mut String) {
     }
 }
 
+fn endpoints_section(report: &Report, out: &mut String) {
+    let moved: Vec<_> = report
+        .resources
+        .iter()
+        .filter_map(|r| Some((r, r.endpoints.as_ref()?)))
+        .collect();
+    if moved.is_empty() {
+        return;
+    }
+    out.push_str("\n### Addresses that change\n\n");
+    for (r, e) in moved.into_iter().take(MAX_LISTED_ERRORS) {
+        let _ = writeln!(
+            out,
+            "- {} ({}): {}",
+            code(&r.name),
+            cell(&e.now),
+            cell(&e.effect)
+        );
+    }
+}
+
 fn placement_section(report: &Report, out: &mut String) {
     let placed: Vec<&ResourcePreview> = report
         .resources
@@ -426,6 +451,7 @@ mod tests {
             diff_truncated: false,
             removal: None,
             invalid_at: None,
+            endpoints: None,
         }
     }
 

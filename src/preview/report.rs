@@ -76,6 +76,18 @@ pub struct ResourcePreview {
     pub removal: Option<Removal>,
     /// For an invalid one: `file:line` of its definition on the head.
     pub invalid_at: Option<String>,
+    /// Where it answers now, when the change moves or removes it (from the daemon's
+    /// store; `None` in a preview without one, or when nothing was recorded).
+    pub endpoints: Option<EndpointChange>,
+}
+
+/// Where a resource answers today, and what the change does to that.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointChange {
+    /// The recorded endpoints, as "name at address".
+    pub now: String,
+    /// What happens to them, in words.
+    pub effect: String,
 }
 
 /// The whole preview of one pull request.
@@ -193,6 +205,7 @@ pub fn build(
                 diff_truncated: false,
                 removal: None,
                 invalid_at: Some(format!("{}:{}", invalid.file, invalid.line)),
+                endpoints: None,
             });
         }
     }
@@ -290,7 +303,50 @@ fn preview_of(
         diff_truncated: c.diff_truncated,
         removal,
         invalid_at,
+        endpoints: None,
     }
+}
+
+/// Says, for each resource the change moves or removes, where it answers now
+/// (`recorded`: the endpoints the daemon last recorded, by resource) and what becomes of
+/// that address, so a reviewer sees which links and DNS entries the merge breaks.
+pub fn note_endpoints(
+    report: &mut Report,
+    recorded: &std::collections::BTreeMap<String, Vec<crate::observe::Endpoint>>,
+) {
+    for r in &mut report.resources {
+        let Some(now) = recorded.get(&r.name).filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        let effect = match (&r.removal, &r.moved_from) {
+            (Some(removal), _) if removal.outcome == "pruned" => {
+                "it is destroyed, so these addresses stop answering".to_owned()
+            }
+            (Some(_), _) => "it keeps running there, no longer managed by homelabd".to_owned(),
+            (None, Some(from)) if r.change == Change::Changed => format!(
+                "it moves from {from} to {}, so these addresses change",
+                placement_words(r)
+            ),
+            _ => continue,
+        };
+        r.endpoints = Some(EndpointChange {
+            now: crate::observe::endpoint::describe(now),
+            effect,
+        });
+    }
+}
+
+/// "provider pool (nodes)" of a resource's placement on the head.
+fn placement_words(r: &ResourcePreview) -> String {
+    let mut words = [r.provider.as_deref(), r.pool.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !r.nodes.is_empty() {
+        words.push_str(&format!(" ({})", r.nodes.join(", ")));
+    }
+    words
 }
 
 /// Paths whose content differs between two sets of (path, content) pairs.
@@ -406,6 +462,60 @@ mod tests {
         };
         let r = build(rev("main"), rev("pr"), &before, &after, &files, pruning);
         assert_eq!((r.counts.pruned, r.counts.orphaned), (2, 1));
+    }
+
+    #[test]
+    fn removed_resources_say_where_they_answer_now_and_what_becomes_of_it() {
+        let engine = Engine::new().unwrap();
+        let before = outcome(
+            &engine,
+            &[
+                ("a.yaml", app("keep", 8080, "")),
+                ("b.yaml", app("gone", 8081, "  policy: { prune: true }\n")),
+                ("c.yaml", app("left", 8082, "")),
+            ],
+        );
+        let after = outcome(&engine, &[("a.yaml", app("keep", 8080, ""))]);
+        let mut r = build(
+            rev("main"),
+            rev("pr"),
+            &before,
+            &after,
+            &changed(&["b.yaml", "c.yaml"]),
+            DEFAULTS,
+        );
+        let at = |address: &str| {
+            vec![crate::observe::Endpoint {
+                kind: crate::observe::endpoint::DOCKER_PORT.into(),
+                name: "web 80/tcp".into(),
+                address: address.into(),
+            }]
+        };
+        let recorded = [
+            ("keep".to_owned(), at("10.0.0.5:8080")),
+            ("gone".to_owned(), at("10.0.0.5:8081")),
+            ("left".to_owned(), at("10.0.0.5:8082")),
+        ]
+        .into_iter()
+        .collect();
+        note_endpoints(&mut r, &recorded);
+        let of = |name: &str| {
+            r.resources
+                .iter()
+                .find(|x| x.name == name)
+                .and_then(|x| x.endpoints.clone())
+        };
+        assert_eq!(of("keep"), None, "an unchanged resource keeps its address");
+        let gone = of("gone").unwrap();
+        assert_eq!(gone.now, "web 80/tcp at 10.0.0.5:8081");
+        assert!(gone.effect.contains("stop answering"), "{}", gone.effect);
+        assert!(of("left").unwrap().effect.contains("keeps running"));
+        let comment = crate::preview::format::markdown(&r);
+        assert!(comment.contains("### Addresses that change"), "{comment}");
+        assert!(comment.contains("`gone` (web 80/tcp at 10.0.0.5:8081): it is destroyed"));
+        assert!(
+            crate::preview::format::text(&r).contains("reachable now: web 80/tcp at 10.0.0.5:8081")
+        );
     }
 
     #[test]
