@@ -231,18 +231,25 @@ impl Reconciler {
                 self.set_db(true, None);
             }
             Err(e) => {
-                self.db_failures += 1;
-                let wait = crate::reconcile::backoff::delay(
-                    self.db_failures,
-                    Duration::from_secs(1),
-                    Duration::from_secs(30),
-                );
+                let wait = self.db_retry_later();
                 warn!(database = %redact_url(&url), error = %e, retry_in = ?wait, "store unavailable");
-                self.next_db_retry = Some(Instant::now() + wait);
                 self.metrics.inc_error(crate::metrics::ErrorKind::Database);
                 self.set_db(false, Some(e.to_string()));
             }
         }
+    }
+
+    /// Counts a failed database attempt and schedules the next one: 1 s doubling up to
+    /// 30 s. Returns the wait.
+    fn db_retry_later(&mut self) -> Duration {
+        self.db_failures += 1;
+        let wait = crate::reconcile::backoff::delay(
+            self.db_failures,
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        );
+        self.next_db_retry = Some(Instant::now() + wait);
+        wait
     }
 
     fn set_db(&self, ok: bool, error: Option<String>) {
@@ -284,13 +291,7 @@ impl Reconciler {
                     warn!(error = %e, queued = self.pending.len(), "cannot write to the store; will retry");
                     self.metrics.inc_error(crate::metrics::ErrorKind::Database);
                     self.set_db(false, Some(e.to_string()));
-                    self.db_failures += 1;
-                    let wait = crate::reconcile::backoff::delay(
-                        self.db_failures,
-                        Duration::from_secs(1),
-                        Duration::from_secs(30),
-                    );
-                    self.next_db_retry = Some(Instant::now() + wait);
+                    self.db_retry_later();
                     return;
                 }
             }
@@ -392,6 +393,12 @@ impl Reconciler {
             return;
         }
         self.observe_phase(Some(&applied)).await;
+        self.heal_then_observe(head).await;
+    }
+
+    /// Self-heal, once: re-applies what the last observation asked to heal and observes
+    /// those resources again (never a second round in the same pass).
+    async fn heal_then_observe(&mut self, head: &str) {
         if self.heal.is_empty() {
             return;
         }
@@ -415,20 +422,9 @@ impl Reconciler {
         let span = info_span!("observe", reason);
         async {
             self.observe_phase(None).await;
-            if self.heal.is_empty() {
-                return;
+            if let Some(head) = self.last_head.clone() {
+                self.heal_then_observe(&head).await;
             }
-            let Some(head) = self.last_head.clone() else {
-                return;
-            };
-            let healing = self.heal.clone();
-            let healed = self.apply_phase(&head).await;
-            self.healed
-                .extend(healed.iter().filter(|n| healing.contains(*n)).cloned());
-            if !healed.is_empty() {
-                self.observe_phase(Some(&healed)).await;
-            }
-            self.publish_counts();
         }
         .instrument(span)
         .await;

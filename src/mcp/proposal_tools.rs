@@ -265,6 +265,12 @@ impl HomelabMcp {
     }
 }
 
+/// A proposal tool's name as its router declares it: the name recorded with the
+/// proposal and used in its branch is the one agents call, never a second spelling.
+fn tool_name(tool: rmcp::model::Tool) -> String {
+    tool.name.into_owned()
+}
+
 #[tool_router(router = proposal_router, vis = "pub(super)")]
 impl HomelabMcp {
     /// Proposes a new resource as a pull request: from its needs (homelabd picks the tier,
@@ -372,7 +378,10 @@ impl HomelabMcp {
             .unwrap_or_default();
         let client = Self::client(&extensions);
         let header = vec![
-            format!("Proposed by homelabd deploy-with-intelligence for {client}."),
+            format!(
+                "Proposed by homelabd {} for {client}.",
+                tool_name(Self::deploy_with_intelligence_tool_attr())
+            ),
             format!("Placement at proposal time: {}", placed.line()),
         ];
         let document = proposals::yaml_document(&header, &doc_value);
@@ -402,7 +411,7 @@ impl HomelabMcp {
         }
         let proposal = self
             .submit(ProposalRequest {
-                tool: "deploy-with-intelligence".into(),
+                tool: tool_name(Self::deploy_with_intelligence_tool_attr()),
                 client,
                 subject: r.name.clone(),
                 changes: vec![FileChange::Write {
@@ -489,7 +498,7 @@ impl HomelabMcp {
         let client = Self::client(&extensions);
         let proposal = self
             .submit(ProposalRequest {
-                tool: "update-resource-dimensions".into(),
+                tool: tool_name(Self::update_resource_dimensions_tool_attr()),
                 client,
                 subject: r.resource.clone(),
                 changes: vec![FileChange::Write {
@@ -606,7 +615,7 @@ impl HomelabMcp {
         let client = Self::client(&extensions);
         let proposal = self
             .submit(ProposalRequest {
-                tool: "rebalance-placement".into(),
+                tool: tool_name(Self::rebalance_placement_tool_attr()),
                 client,
                 subject: "rebalance".into(),
                 changes,
@@ -698,7 +707,7 @@ impl HomelabMcp {
         let file = format!("templates/{}.yaml", r.template);
         let proposal = self
             .submit(ProposalRequest {
-                tool: "generate-template-from-instance".into(),
+                tool: tool_name(Self::generate_template_from_instance_tool_attr()),
                 client,
                 subject: r.template.clone(),
                 changes: vec![FileChange::Write {
@@ -760,7 +769,7 @@ impl HomelabMcp {
         let content = migration::snapshot_text(&state, &taken_at, &client);
         let proposal = self
             .submit(ProposalRequest {
-                tool: "create-infrastructure-snapshot".into(),
+                tool: tool_name(Self::create_infrastructure_snapshot_tool_attr()),
                 client,
                 subject: r.name.clone(),
                 changes: vec![FileChange::Write {
@@ -857,7 +866,7 @@ impl HomelabMcp {
         let client = Self::client(&extensions);
         let proposal = self
             .submit(ProposalRequest {
-                tool: "decommission-resource".into(),
+                tool: tool_name(Self::decommission_resource_tool_attr()),
                 client,
                 subject: r.resource.clone(),
                 changes: vec![change],

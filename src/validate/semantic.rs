@@ -2,7 +2,10 @@
 
 use super::{Catalog, Context, Entry, rules};
 use crate::diag::Diagnostic;
-use crate::model::{Capability, ResourcePoolSpec, UniversalResourceSpec, resolve_size};
+use crate::model::{
+    Capability, DeploymentTemplateSpec, Document, ResourcePoolSpec, UniversalResourceSpec,
+    WorkloadTypeSpec, resolve_size,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) fn check(catalog: &mut Catalog, ctx: &Context<'_>, diags: &mut Vec<Diagnostic>) {
@@ -224,6 +227,9 @@ fn check_templates(catalog: &mut Catalog, ctx: &Context<'_>, diags: &mut Vec<Dia
     }
 }
 
+/// One resource's references, in named steps: its workload type, its template (and
+/// the template's rules over its resolved sizes), its chart, where it asks to be placed,
+/// and its backup schedule.
 fn check_resource(
     entry: &Entry<UniversalResourceSpec>,
     catalog: &Catalog,
@@ -232,6 +238,28 @@ fn check_resource(
 ) {
     let spec = &entry.object.spec;
     let doc = &entry.doc;
+    let workload = check_workload_type(doc, spec, catalog, diags);
+    let template = find_template(doc, spec, catalog, diags);
+    if let Some(t) = template {
+        check_template_fit(doc, spec, t, workload, diags);
+    }
+    if let Some(chart) = &spec.chart.name {
+        check_chart(doc, spec, chart, ctx, workload, template, diags);
+    }
+    check_pool_and_node(doc, spec, catalog, diags);
+    check_backup_schedule(doc, spec, diags);
+}
+
+type WorkloadEntry = Entry<WorkloadTypeSpec>;
+type TemplateEntry = Entry<DeploymentTemplateSpec>;
+
+/// The resource's workload type exists and applies to its resource type.
+fn check_workload_type<'c>(
+    doc: &Document,
+    spec: &UniversalResourceSpec,
+    catalog: &'c Catalog,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'c WorkloadEntry> {
     let workload = catalog.workload_types.get(&spec.workload_type);
     match workload {
         None => diags.push(unknown(
@@ -267,7 +295,17 @@ fn check_resource(
             }
         }
     }
-    let template = spec.template.as_ref().and_then(|t| {
+    workload
+}
+
+/// The template the resource names, if it names one (unknown: a diagnostic).
+fn find_template<'c>(
+    doc: &Document,
+    spec: &UniversalResourceSpec,
+    catalog: &'c Catalog,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'c TemplateEntry> {
+    spec.template.as_ref().and_then(|t| {
         let found = catalog.templates.get(t);
         if found.is_none() {
             diags.push(unknown(
@@ -280,118 +318,148 @@ fn check_resource(
             ));
         }
         found
-    });
-    if let Some(t) = template {
-        // Rules see the sizes the resource will really get, not only what it wrote.
-        let mut effective = doc.value["spec"].clone();
-        if let Some(wt) = workload {
-            let sized = resolve_size(
-                spec,
-                Some((t.name(), &t.object.spec)),
-                (wt.name(), &wt.object.spec),
-            );
-            if let Some(req) = effective
-                .as_object_mut()
-                .map(|o| {
-                    o.entry("requirements")
-                        .or_insert_with(|| serde_json::json!({}))
-                })
-                .and_then(|r| r.as_object_mut())
-            {
-                req.insert("cpu".into(), sized.cpu.into());
-                req.insert("memory_gb".into(), sized.memory_gb.into());
-                req.insert("storage_gb".into(), sized.storage_gb.into());
-                req.insert("gpu".into(), sized.gpu.into());
-            }
-        }
-        for rule in &t.object.spec.validation.rules {
-            if let Some((expected, found)) = rules::check(rule, &effective) {
-                diags.push(
-                    doc.diagnostic(
-                        "template-rule",
-                        &format!("/spec{}", rule.field),
-                        format!("{} (rule of template {})", rule.message, t.name()),
-                    )
-                    .expected(expected)
-                    .found(found),
-                );
-            }
-        }
-        if let (Some(a), Some(b)) = (
-            spec.placement.provider,
-            t.object.spec.infrastructure.provider,
-        ) && a != b
+    })
+}
+
+/// The template's rules hold for the resource's resolved sizes, and the template's
+/// provider agrees with the one the resource asks for.
+fn check_template_fit(
+    doc: &Document,
+    spec: &UniversalResourceSpec,
+    t: &TemplateEntry,
+    workload: Option<&WorkloadEntry>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    // Rules see the sizes the resource will really get, not only what it wrote.
+    let mut effective = doc.value["spec"].clone();
+    if let Some(wt) = workload {
+        let sized = resolve_size(
+            spec,
+            Some((t.name(), &t.object.spec)),
+            (wt.name(), &wt.object.spec),
+        );
+        if let Some(req) = effective
+            .as_object_mut()
+            .map(|o| {
+                o.entry("requirements")
+                    .or_insert_with(|| serde_json::json!({}))
+            })
+            .and_then(|r| r.as_object_mut())
         {
+            req.insert("cpu".into(), sized.cpu.into());
+            req.insert("memory_gb".into(), sized.memory_gb.into());
+            req.insert("storage_gb".into(), sized.storage_gb.into());
+            req.insert("gpu".into(), sized.gpu.into());
+        }
+    }
+    for rule in &t.object.spec.validation.rules {
+        if let Some((expected, found)) = rules::check(rule, &effective) {
             diags.push(
                 doc.diagnostic(
-                    "provider-mismatch",
-                    "/spec/placement/provider",
-                    format!("template {} is for {b}", t.name()),
+                    "template-rule",
+                    &format!("/spec{}", rule.field),
+                    format!("{} (rule of template {})", rule.message, t.name()),
                 )
-                .expected(b.to_string())
-                .found(a.to_string()),
+                .expected(expected)
+                .found(found),
             );
         }
     }
-    if let Some(chart) = &spec.chart.name {
-        match ctx.charts.get(chart) {
-            None => diags.push(unknown(
-                doc,
-                "unknown-chart",
-                "/spec/chart/name",
-                "chart",
-                chart,
-                ctx.charts.keys(),
-            )),
-            Some(meta) => {
-                if !meta.supports(spec.resource_type, &spec.workload_type) {
+    if let (Some(a), Some(b)) = (
+        spec.placement.provider,
+        t.object.spec.infrastructure.provider,
+    ) && a != b
+    {
+        diags.push(
+            doc.diagnostic(
+                "provider-mismatch",
+                "/spec/placement/provider",
+                format!("template {} is for {b}", t.name()),
+            )
+            .expected(b.to_string())
+            .found(a.to_string()),
+        );
+    }
+}
+
+/// The named chart exists, renders this resource and workload type for the provider
+/// asked for, and has every capability the resource needs.
+fn check_chart(
+    doc: &Document,
+    spec: &UniversalResourceSpec,
+    chart: &str,
+    ctx: &Context<'_>,
+    workload: Option<&WorkloadEntry>,
+    template: Option<&TemplateEntry>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    match ctx.charts.get(chart) {
+        None => diags.push(unknown(
+            doc,
+            "unknown-chart",
+            "/spec/chart/name",
+            "chart",
+            chart,
+            ctx.charts.keys(),
+        )),
+        Some(meta) => {
+            if !meta.supports(spec.resource_type, &spec.workload_type) {
+                diags.push(
+                    doc.diagnostic(
+                        "chart-unsupported",
+                        "/spec/chart/name",
+                        format!(
+                            "chart {chart} does not render {} resources of workload type {}",
+                            spec.resource_type.as_str(),
+                            spec.workload_type
+                        ),
+                    )
+                    .expected(format!(
+                        "resource types {:?}, workload types {:?}",
+                        meta.resource_types, meta.workload_types
+                    )),
+                );
+            }
+            if let Some(p) = spec.placement.provider.filter(|p| *p != meta.provider) {
+                diags.push(
+                    doc.diagnostic(
+                        "provider-mismatch",
+                        "/spec/placement/provider",
+                        format!("chart {chart} renders for {}", meta.provider),
+                    )
+                    .expected(meta.provider.to_string())
+                    .found(p.to_string()),
+                );
+            }
+            if let Some(wt) = workload {
+                let sized = resolve_size(
+                    spec,
+                    template.map(|t| (t.name(), &t.object.spec)),
+                    (wt.name(), &wt.object.spec),
+                );
+                for cap in meta.missing(&needed_capabilities(spec, sized.gpu)) {
                     diags.push(
                         doc.diagnostic(
-                            "chart-unsupported",
+                            "chart-capability",
                             "/spec/chart/name",
-                            format!(
-                                "chart {chart} does not render {} resources of workload type {}",
-                                spec.resource_type.as_str(),
-                                spec.workload_type
-                            ),
+                            format!("chart {chart} cannot provide {}", cap.as_str()),
                         )
-                        .expected(format!(
-                            "resource types {:?}, workload types {:?}",
-                            meta.resource_types, meta.workload_types
-                        )),
+                        .expected(format!("a chart with capability {}", cap.as_str())),
                     );
-                }
-                if let Some(p) = spec.placement.provider.filter(|p| *p != meta.provider) {
-                    diags.push(
-                        doc.diagnostic(
-                            "provider-mismatch",
-                            "/spec/placement/provider",
-                            format!("chart {chart} renders for {}", meta.provider),
-                        )
-                        .expected(meta.provider.to_string())
-                        .found(p.to_string()),
-                    );
-                }
-                if let Some(wt) = workload {
-                    let sized = resolve_size(
-                        spec,
-                        template.map(|t| (t.name(), &t.object.spec)),
-                        (wt.name(), &wt.object.spec),
-                    );
-                    for cap in meta.missing(&needed_capabilities(spec, sized.gpu)) {
-                        diags.push(
-                            doc.diagnostic(
-                                "chart-capability",
-                                "/spec/chart/name",
-                                format!("chart {chart} cannot provide {}", cap.as_str()),
-                            )
-                            .expected(format!("a chart with capability {}", cap.as_str())),
-                        );
-                    }
                 }
             }
         }
     }
+}
+
+/// The pool the resource asks for exists and holds the node it asks for (or, without a
+/// pool, some pool has that node).
+fn check_pool_and_node(
+    doc: &Document,
+    spec: &UniversalResourceSpec,
+    catalog: &Catalog,
+    diags: &mut Vec<Diagnostic>,
+) {
     if let Some(pool_path) = &spec.placement.pool {
         match catalog.pool_by_path(pool_path) {
             None => diags.push(unknown(
@@ -436,6 +504,14 @@ fn check_resource(
             .found(node.clone()),
         );
     }
+}
+
+/// The backup schedule, if any, is a cron schedule.
+fn check_backup_schedule(
+    doc: &Document,
+    spec: &UniversalResourceSpec,
+    diags: &mut Vec<Diagnostic>,
+) {
     if let Some(schedule) = &spec.deployment.backup_schedule {
         // Crontab's five fields; the cron crate wants seconds first.
         if let Err(e) = format!("0 {schedule}").parse::<cron::Schedule>() {
