@@ -6,7 +6,9 @@
 
 mod support;
 
+use homelabd::model::Provider;
 use homelabd::pipeline::Engine;
+use homelabd::place::{Prior, Priors};
 use homelabd::preview::{self, Report};
 use homelabd::propose::GitHubSettings;
 use homelabd::reconcile::EffectivePolicy;
@@ -578,6 +580,11 @@ async fn a_comment_by_anyone_else_carrying_the_marker_is_never_edited() {
 }
 
 fn report_of(dir: &Path, head: &str) -> Report {
+    report_placed(dir, head, &Priors::new())
+}
+
+/// The preview of `head` against `main` by a daemon whose store holds `placements`.
+fn report_placed(dir: &Path, head: &str, placements: &Priors) -> Report {
     let repo = git2::Repository::open(dir).unwrap();
     let engine = Engine::new().unwrap();
     let base = preview::resolve(&repo, "main").unwrap();
@@ -588,10 +595,68 @@ fn report_of(dir: &Path, head: &str) -> Report {
         ("main", base),
         (head, head_id),
         None,
-        EffectivePolicy::CONSERVATIVE,
-        None,
+        preview::Context {
+            defaults: EffectivePolicy::CONSERVATIVE,
+            identities: None,
+            placements,
+        },
     )
     .unwrap()
+}
+
+/// Inside the daemon the base is placed where the daemon put things (its store), not
+/// afresh: a changed resource is shown on the node it is really on, and not as moved.
+#[test]
+fn the_base_is_placed_where_the_daemon_put_things() {
+    let two_hosts = POOL.replace(
+        "      storage_gb: 1000\n",
+        "      storage_gb: 1000\n    - name: docker-02\n      address: 192.168.10.51\n      \
+         cpu: 8\n      memory_gb: 32\n      storage_gb: 1000\n",
+    );
+    assert!(two_hosts.contains("docker-02"), "{two_hosts}");
+    let dir = repo_with(&[
+        ("pools/docker.yaml", two_hosts),
+        ("definitions/web.yaml", app("web", 8080, "")),
+    ]);
+    switch_to_new_branch(dir.path(), "feature");
+    support::write(dir.path(), "definitions/web.yaml", &app("web", 9090, ""));
+    support::git_commit_all(dir.path(), "web on another port");
+
+    let fresh = report_of(dir.path(), "feature");
+    let web = |r: &Report| {
+        r.resources
+            .iter()
+            .find(|x| x.name == "web")
+            .unwrap()
+            .clone()
+    };
+    let afresh = web(&fresh).nodes;
+    // The daemon put web on the node a fresh placement would not choose.
+    let elsewhere = if afresh == ["docker-01"] {
+        "docker-02"
+    } else {
+        "docker-01"
+    };
+    let placements: Priors = [(
+        "web".to_owned(),
+        Prior {
+            provider: Provider::Docker,
+            pool: "/homelab/docker".into(),
+            nodes: vec![elsewhere.into()],
+            gpus: Vec::new(),
+            cpu: 1,
+            memory_gb: 0.5,
+            storage_gb: 2,
+            gpu: false,
+            replicas: 1,
+        },
+    )]
+    .into_iter()
+    .collect();
+    let placed = web(&report_placed(dir.path(), "feature", &placements));
+    assert_eq!(placed.change, preview::Change::Changed);
+    assert_eq!(placed.nodes, [elsewhere], "{placed:?}");
+    assert_eq!(placed.moved_from, None, "{placed:?}");
 }
 
 fn summary(r: &Recorded) -> (String, String) {

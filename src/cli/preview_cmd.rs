@@ -48,8 +48,12 @@ pub fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         (&args.base, base),
         (&args.head, head),
         args.path.as_deref(),
-        defaults,
-        identities.as_ref(),
+        preview::Context {
+            defaults,
+            identities: identities.as_ref(),
+            // Outside the daemon there is no record of where things are: placed afresh.
+            placements: &crate::place::Priors::new(),
+        },
     )
     .map_err(|e| match e {
         PreviewError::Source {

@@ -270,10 +270,13 @@ async fn preview_and_report(
             }
         }
     }
+    // Where the daemon put each resource: the base is placed as the daemon placed it.
+    let placements = crate::propose::store_priors(job.store.as_deref()).await;
     let blocking = job.clone();
     let head = sha.to_owned();
     let seconds = job.engine.limits.preview_timeout_seconds;
-    let mut task = tokio::task::spawn_blocking(move || preview_pull(&blocking, number, &head));
+    let mut task =
+        tokio::task::spawn_blocking(move || preview_pull(&blocking, number, &head, &placements));
     let mut report = match tokio::time::timeout(Duration::from_secs(seconds), &mut task).await {
         Ok(joined) => joined.map_err(|e| PreviewError::Task(e.to_string()))??,
         Err(_) => {
@@ -354,7 +357,12 @@ async fn note_endpoints(job: &Job, report: &mut Report) {
 
 /// Fetches the pull request's head where needed, and previews it against the tracked
 /// branch's newest commit. Blocking.
-fn preview_pull(job: &Job, number: u64, sha: &str) -> Result<Report, PreviewError> {
+fn preview_pull(
+    job: &Job,
+    number: u64,
+    sha: &str,
+    placements: &crate::place::Priors,
+) -> Result<Report, PreviewError> {
     let source = |what: &str, e| PreviewError::Source {
         what: what.to_owned(),
         source: e,
@@ -398,11 +406,14 @@ fn preview_pull(job: &Job, number: u64, sha: &str) -> Result<Report, PreviewErro
         (&job.repo.branch, base),
         (&format!("pull/{number}"), head),
         job.repo.sub_path.as_deref(),
-        job.defaults,
-        crate::secrets::load_identity(job.identity_file.as_deref())
-            .ok()
-            .flatten()
-            .as_ref(),
+        super::Context {
+            defaults: job.defaults,
+            identities: crate::secrets::load_identity(job.identity_file.as_deref())
+                .ok()
+                .flatten()
+                .as_ref(),
+            placements,
+        },
     )?;
     if job.verify.enabled() {
         let note = crate::source::verify::commit::preview_note(

@@ -87,18 +87,35 @@ pub fn resolve(repo: &Repository, rev: &str) -> Result<git2::Oid, PreviewError> 
     Ok(object.peel_to_commit().map_err(|_| not_found())?.id())
 }
 
+/// What a preview knows beyond the two trees.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// The policy of a resource that sets none (the daemon's `[policy]`).
+    pub defaults: EffectivePolicy,
+    /// With identities, a changed secret file is decrypted on both sides to name the keys
+    /// that changed (values are compared in memory, never shown).
+    pub identities: Option<&'a crate::secrets::Identities>,
+    /// Where the daemon put each resource (its store): the base is placed around them as
+    /// the daemon placed it, so the preview shows the nodes things are really on. Empty:
+    /// the base is placed afresh.
+    pub placements: &'a crate::place::Priors,
+}
+
 /// Previews `head` against `base` in `repo` (definitions under `sub`): both trees read
-/// without a checkout, run through `engine`, compared. With `identities`, a changed
-/// secret file is decrypted on both sides to name the keys that changed.
+/// without a checkout, run through `engine`, compared.
 pub fn preview_commits(
     engine: &Engine,
     repo: &Repository,
     base: (&str, git2::Oid),
     head: (&str, git2::Oid),
     sub: Option<&str>,
-    defaults: EffectivePolicy,
-    identities: Option<&crate::secrets::Identities>,
+    context: Context<'_>,
 ) -> Result<Report, PreviewError> {
+    let Context {
+        defaults,
+        identities,
+        placements,
+    } = context;
     let load = |name: &str, id: git2::Oid| {
         load_tree(repo, id, sub, &engine.limits).map_err(|source| PreviewError::Source {
             what: format!("{name} ({id})"),
@@ -107,7 +124,12 @@ pub fn preview_commits(
     };
     let base_snapshot = load(base.0, base.1)?;
     let head_snapshot = load(head.0, head.1)?;
-    let before = engine.run(&base_snapshot);
+    let before = engine.run_placed(
+        &base_snapshot,
+        placements,
+        crate::place::Mode::Sticky,
+        &|_, _| None,
+    );
     // Identical inputs render identically: reuse the base's output hash, so only what
     // the pull request touches is rendered twice.
     let reuse = |name: &str, input: &str| {
