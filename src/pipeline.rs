@@ -248,7 +248,8 @@ impl Engine {
     }
 }
 
-/// The target of a placed resource: its pool's properties with its nodes' on top.
+/// The target of a placed resource: its pool's properties with its nodes' on top; the
+/// error is the message of the `target` diagnostic.
 fn resource_target(
     decision: &Decision,
     pool: &crate::place::ResolvedPool,

@@ -239,6 +239,8 @@ pub fn check(provider: Provider, properties: &Map<String, Value>) -> Vec<TargetE
     errors
 }
 
+/// Why `text` is no value for `key`: the message of a `target` diagnostic (text for the
+/// person who wrote the definition, so a `String`).
 fn check_value(key: &str, text: &str) -> Result<(), String> {
     let shown = || format!("{text:?}");
     if text.trim().is_empty() || text.trim() != text {
@@ -329,10 +331,27 @@ fn aws_region(text: &str) -> bool {
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
 }
 
+/// A target file that could not be read, parsed or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetFileError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Json {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// Reads the target of the render in `rendered` and keeps a copy in the work directory
 /// `work` (removed when the render has none), so a destroy after the definition is gone
 /// still reaches the target the resource was applied to ([`read`] of `work`).
-pub fn keep(rendered: &std::path::Path, work: &std::path::Path) -> Result<Target, String> {
+pub fn keep(rendered: &std::path::Path, work: &std::path::Path) -> Result<Target, TargetFileError> {
     let target = read(rendered)?;
     let kept = work.join(FILE);
     let written = if target.is_default() {
@@ -343,18 +362,19 @@ pub fn keep(rendered: &std::path::Path, work: &std::path::Path) -> Result<Target
     } else {
         std::fs::write(&kept, format!("{:#}\n", serde_json::json!(target)))
     };
-    written.map_err(|e| format!("{}: {e}", kept.display()))?;
+    written.map_err(|source| TargetFileError::Io { path: kept, source })?;
     Ok(target)
 }
 
 /// Reads the target a render wrote into `dir` (none: the defaults).
-pub fn read(dir: &std::path::Path) -> Result<Target, String> {
-    match std::fs::read(dir.join(FILE)) {
+pub fn read(dir: &std::path::Path) -> Result<Target, TargetFileError> {
+    let path = dir.join(FILE);
+    match std::fs::read(&path) {
         Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", dir.join(FILE).display()))
+            serde_json::from_slice(&bytes).map_err(|source| TargetFileError::Json { path, source })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Target::default()),
-        Err(e) => Err(format!("{}: {e}", dir.join(FILE).display())),
+        Err(source) => Err(TargetFileError::Io { path, source }),
     }
 }
 

@@ -105,7 +105,7 @@ impl AwsExecutor {
         let a = &settings.aws;
         let aws = locate_tool("aws", a.binary.as_deref(), "aws", "aws");
         AwsExecutor {
-            unavailable: aws.as_ref().err().cloned(),
+            unavailable: aws.as_ref().err().map(ToString::to_string),
             aws: aws.unwrap_or_else(|_| PathBuf::from("aws")),
             region: a.region.clone(),
             profile: a.profile.clone(),
@@ -185,14 +185,14 @@ impl ToolExecutor for AwsExecutor {
         }
         match crate::target::keep(&req.rendered_dir, &req.work_dir) {
             Ok(target) => ApplyReport::run_all(runner, &[self.deploy_cmd(req, &target)]).await,
-            Err(e) => ApplyReport::failed(e),
+            Err(e) => ApplyReport::failed(e.to_string()),
         }
     }
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
         match crate::target::read(&req.work_dir) {
             Ok(target) => ApplyReport::run_all(runner, &self.delete_cmds(req, &target)).await,
-            Err(e) => ApplyReport::failed(e),
+            Err(e) => ApplyReport::failed(e.to_string()),
         }
     }
 }
@@ -214,7 +214,7 @@ impl AzureExecutor {
         let a = &settings.azure;
         let az = locate_tool("azure", a.binary.as_deref(), "az", "azure");
         let unavailable = match (&az, &a.resource_group) {
-            (Err(reason), _) => Some(reason.clone()),
+            (Err(reason), _) => Some(reason.to_string()),
             (Ok(_), None) => Some(
                 "azure: no resource group configured ([executors.azure] resource_group)".to_owned(),
             ),
@@ -310,7 +310,7 @@ impl ToolExecutor for AzureExecutor {
         let with_parameters = req.rendered_dir.join(ARM_PARAMETERS).is_file();
         let target = match crate::target::keep(&req.rendered_dir, &req.work_dir) {
             Ok(target) => target,
-            Err(e) => return ApplyReport::failed(e),
+            Err(e) => return ApplyReport::failed(e.to_string()),
         };
         let cmd = self.create_cmd(req, with_parameters, &target);
         ApplyReport::run_all(runner, &[cmd]).await
@@ -319,7 +319,7 @@ impl ToolExecutor for AzureExecutor {
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
         let target = match crate::target::read(&req.work_dir) {
             Ok(target) => target,
-            Err(e) => return ApplyReport::failed(e),
+            Err(e) => return ApplyReport::failed(e.to_string()),
         };
         let report = ApplyReport::run_all(runner, &[self.delete_cmd(req, &target)]).await;
         record_only(report, self.destroy_note(&req.resource, &target))

@@ -71,23 +71,46 @@ fn unless_unavailable<'a, T: ToolExecutor>(
     }
 }
 
+/// A tool that is not installed where homelabd looks for it; its message is the
+/// availability reason, naming the `[executors.<section>] binary` setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToolMissing {
+    /// The configured `binary` is not there.
+    #[error("{prefix}: {tool} not found at {configured} ([executors.{section}] binary)")]
+    NotAtConfigured {
+        prefix: String,
+        tool: String,
+        configured: String,
+        section: String,
+    },
+    /// Not configured, and not in `PATH`.
+    #[error("{prefix}: {tool} not found in PATH (install it or set [executors.{section}] binary)")]
+    NotInPath {
+        prefix: String,
+        tool: String,
+        section: String,
+    },
+}
+
 /// Finds a tool: `configured` (a path or a name in `PATH`) or `default` in `PATH`. The
-/// error is the availability reason, prefixed with `prefix` (the provider) and naming
-/// the `[executors.<section>] binary` setting.
+/// error names `prefix` (the provider) and the `[executors.<section>] binary` setting.
 pub(crate) fn locate_tool(
     prefix: &str,
     configured: Option<&str>,
     default: &str,
     section: &str,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, ToolMissing> {
     match configured {
-        Some(program) => find_program(program).ok_or_else(|| {
-            format!("{prefix}: {default} not found at {program} ([executors.{section}] binary)")
+        Some(program) => find_program(program).ok_or_else(|| ToolMissing::NotAtConfigured {
+            prefix: prefix.to_owned(),
+            tool: default.to_owned(),
+            configured: program.to_owned(),
+            section: section.to_owned(),
         }),
-        None => find_program(default).ok_or_else(|| {
-            format!(
-                "{prefix}: {default} not found in PATH (install it or set [executors.{section}] binary)"
-            )
+        None => find_program(default).ok_or_else(|| ToolMissing::NotInPath {
+            prefix: prefix.to_owned(),
+            tool: default.to_owned(),
+            section: section.to_owned(),
         }),
     }
 }
@@ -185,12 +208,16 @@ mod tests {
     #[test]
     fn a_missing_tool_names_the_setting_to_fix() {
         assert_eq!(
-            locate_tool("aws", Some("/nonexistent/aws"), "aws", "aws"),
-            Err("aws: aws not found at /nonexistent/aws ([executors.aws] binary)".into())
+            locate_tool("aws", Some("/nonexistent/aws"), "aws", "aws")
+                .unwrap_err()
+                .to_string(),
+            "aws: aws not found at /nonexistent/aws ([executors.aws] binary)"
         );
         assert_eq!(
-            locate_tool("proxmox", None, "homelabd-no-such-tool", "terraform"),
-            Err("proxmox: homelabd-no-such-tool not found in PATH (install it or set [executors.terraform] binary)".into())
+            locate_tool("proxmox", None, "homelabd-no-such-tool", "terraform")
+                .unwrap_err()
+                .to_string(),
+            "proxmox: homelabd-no-such-tool not found in PATH (install it or set [executors.terraform] binary)"
         );
         assert_eq!(
             locate_tool("x", Some("/bin/sh"), "sh", "x"),

@@ -116,7 +116,7 @@ impl ToolExecutor for DockerExecutor {
         let previous = target::read(&req.work_dir).unwrap_or_default();
         let target = match target::read(&req.rendered_dir) {
             Ok(t) => t,
-            Err(e) => return ApplyReport::failed(e),
+            Err(e) => return ApplyReport::failed(e.to_string()),
         };
         let mut runs = Vec::new();
         if previous != target && req.work_dir.join(COMPOSE_FILE).is_file() {
@@ -162,7 +162,7 @@ impl ToolExecutor for DockerExecutor {
         // The engine it was applied to, kept with the applied compose file.
         let target = match target::read(&req.work_dir) {
             Ok(t) => t,
-            Err(e) => return ApplyReport::failed(e),
+            Err(e) => return ApplyReport::failed(e.to_string()),
         };
         ApplyReport::run_all(runner, &self.destroy_commands(req, &target)).await
     }

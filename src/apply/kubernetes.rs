@@ -47,7 +47,7 @@ impl KubernetesExecutor {
         let kubectl = locate_tool("kubernetes", k.binary.as_deref(), "kubectl", "kubernetes");
         let unavailable = match (&k.context, &kubectl) {
             (None, _) => Some("kubernetes: no context configured".to_owned()),
-            (Some(_), Err(reason)) => Some(reason.clone()),
+            (Some(_), Err(reason)) => Some(reason.to_string()),
             (Some(_), Ok(_)) => None,
         };
         KubernetesExecutor {
@@ -58,10 +58,10 @@ impl KubernetesExecutor {
     }
 
     /// The context for `target`, or why there is none.
-    fn context<'a>(&'a self, target: &'a Target) -> Result<&'a str, String> {
+    fn context<'a>(&'a self, target: &'a Target) -> Result<&'a str, NoContext> {
         match (&target.context, self.context.as_str()) {
             (Some(c), _) => Ok(c),
-            (None, "") => Err("kubernetes: no context: set `context` on the resource's pool or node, or [executors.kubernetes] context".to_owned()),
+            (None, "") => Err(NoContext),
             (None, c) => Ok(c),
         }
     }
@@ -73,7 +73,7 @@ impl KubernetesExecutor {
         files: &[PathBuf],
         work_dir: &Path,
         target: &Target,
-    ) -> Result<Cmd, String> {
+    ) -> Result<Cmd, NoContext> {
         let context = self.context(target)?;
         let mut argv = argv(
             &self.kubectl,
@@ -102,7 +102,7 @@ impl KubernetesExecutor {
         kinds: &BTreeSet<String>,
         work_dir: &Path,
         target: &Target,
-    ) -> Result<Cmd, String> {
+    ) -> Result<Cmd, NoContext> {
         let context = self.context(target)?;
         let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
         let selector = format!("{RESOURCE_LABEL}={resource}");
@@ -133,8 +133,8 @@ impl KubernetesExecutor {
         }
         let objects = read_objects(&files).map_err(report_error)?;
         let mut kinds: BTreeSet<String> = objects.iter().map(RenderedObject::kind_ref).collect();
-        let target =
-            crate::target::keep(&req.rendered_dir, &req.work_dir).map_err(ApplyReport::failed)?;
+        let target = crate::target::keep(&req.rendered_dir, &req.work_dir)
+            .map_err(|e| ApplyReport::failed(e.to_string()))?;
         let mut cmds = Vec::new();
         if !req.secrets.is_empty() {
             kinds.insert("secret".to_owned());
@@ -143,18 +143,25 @@ impl KubernetesExecutor {
             let stdin = [PathBuf::from("-")];
             cmds.push(
                 self.apply_cmd(&stdin, &req.work_dir, &target)
-                    .map_err(ApplyReport::failed)?
+                    .map_err(|e| ApplyReport::failed(e.to_string()))?
                     .stdin_secrets(manifest, &req.secrets),
             );
         }
         record_kinds(&req.work_dir, &kinds).map_err(report_error)?;
         cmds.push(
             self.apply_cmd(&files, &req.work_dir, &target)
-                .map_err(ApplyReport::failed)?,
+                .map_err(|e| ApplyReport::failed(e.to_string()))?,
         );
         Ok(cmds)
     }
 }
+
+/// Neither the resource's pool or node nor `[executors.kubernetes]` names a context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "kubernetes: no context: set `context` on the resource's pool or node, or [executors.kubernetes] context"
+)]
+pub struct NoContext;
 
 /// `cmd` with the target's kubeconfig file, when it names one.
 pub fn with_kubeconfig(cmd: Cmd, target: &Target) -> Cmd {
@@ -192,7 +199,11 @@ impl ToolExecutor for KubernetesExecutor {
             return ApplyReport::nothing_to_do();
         }
         let cmd = crate::target::read(&req.work_dir)
-            .and_then(|target| self.delete_cmd(&req.resource, &kinds, &req.work_dir, &target));
+            .map_err(|e| e.to_string())
+            .and_then(|target| {
+                self.delete_cmd(&req.resource, &kinds, &req.work_dir, &target)
+                    .map_err(|e| e.to_string())
+            });
         match cmd {
             Ok(cmd) => ApplyReport::run_all(runner, &[cmd]).await,
             Err(e) => ApplyReport::failed(e),
@@ -632,6 +643,7 @@ metadata: { name: web, namespace: apps }
                 &Target::default()
             )
             .unwrap_err()
+            .to_string()
             .contains("set `context` on the resource's pool or node")
         );
         // A pool's context wins over the configured one.

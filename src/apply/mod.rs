@@ -230,7 +230,8 @@ impl Executors {
     }
 
     /// Each provider with its executor's name or the reason it cannot apply (for status
-    /// and metrics).
+    /// and metrics). Both are text for people: the reason becomes "rendered, not applied:
+    /// <reason>", a metrics label and `/readyz` JSON, and nothing decides on its content.
     pub fn availability(&self) -> BTreeMap<Provider, Result<String, String>> {
         Provider::ALL
             .iter()

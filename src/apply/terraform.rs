@@ -13,7 +13,7 @@
 use super::ansible;
 use super::common::argv;
 // Also the path the observers find tools by.
-pub(crate) use super::common::locate_tool;
+pub(crate) use super::common::{ToolMissing, locate_tool};
 use super::{
     ApplyOutcome, ApplyReport, ApplyRequest, Cmd, ExecutorSettings, ProviderExecutor, Runner,
     ToolExecutor,
@@ -77,7 +77,7 @@ pub struct TerraformExecutor {
     provider: Provider,
     terraform: PathBuf,
     /// `ansible-playbook`, or why it cannot be used (reported when a playbook needs it).
-    ansible: Result<PathBuf, String>,
+    ansible: Result<PathBuf, ToolMissing>,
     plugin_cache_dir: Option<PathBuf>,
     plugin_mirror_dir: Option<PathBuf>,
     unavailable: Option<String>,
@@ -104,7 +104,11 @@ impl TerraformExecutor {
             "ansible-playbook",
             "ansible",
         );
-        let unavailable = terraform.as_ref().err().cloned().or(target_unavailable);
+        let unavailable = terraform
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .or(target_unavailable);
         TerraformExecutor {
             provider,
             terraform: terraform.unwrap_or_else(|_| PathBuf::from("terraform")),
@@ -228,7 +232,7 @@ impl TerraformExecutor {
         let inventory = match hosts {
             Some(text) => match write_inventory(work, &text) {
                 Ok(path) => path,
-                Err(error) => return ApplyReport::failed_after(error, report.runs),
+                Err(error) => return ApplyReport::failed_after(error.to_string(), report.runs),
             },
             None => PathBuf::from(ansible::RENDERED_INVENTORY),
         };
@@ -326,20 +330,54 @@ pub fn source_declares_output(source: &str, name: &str) -> bool {
     })
 }
 
+/// Why the inventory for the playbook could not be written.
+#[derive(Debug, thiserror::Error)]
+enum InventoryWriteError {
+    #[error("terraform output {HOSTS_OUTPUT} is not JSON: {0}")]
+    HostsNotJson(#[source] serde_json::Error),
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Merge {
+        path: PathBuf,
+        #[source]
+        source: ansible::InventoryError,
+    },
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Writes the inventory built from the hosts output next to the configuration and
 /// returns its path.
-fn write_inventory(work: &Path, hosts_json: &str) -> Result<PathBuf, String> {
-    let hosts: serde_json::Value = serde_json::from_str(hosts_json.trim())
-        .map_err(|e| format!("terraform output {HOSTS_OUTPUT} is not JSON: {e}"))?;
+fn write_inventory(work: &Path, hosts_json: &str) -> Result<PathBuf, InventoryWriteError> {
+    let hosts: serde_json::Value =
+        serde_json::from_str(hosts_json.trim()).map_err(InventoryWriteError::HostsNotJson)?;
     let rendered_path = work
         .join(ansible::PLAYBOOK_DIR)
         .join(ansible::RENDERED_INVENTORY);
-    let rendered = std::fs::read_to_string(&rendered_path)
-        .map_err(|e| format!("reading {}: {e}", rendered_path.display()))?;
-    let text = ansible::inventory_from_hosts(&rendered, &hosts)
-        .map_err(|e| format!("{}: {e}", rendered_path.display()))?;
+    let rendered =
+        std::fs::read_to_string(&rendered_path).map_err(|source| InventoryWriteError::Read {
+            path: rendered_path.clone(),
+            source,
+        })?;
+    let text = ansible::inventory_from_hosts(&rendered, &hosts).map_err(|source| {
+        InventoryWriteError::Merge {
+            path: rendered_path.clone(),
+            source,
+        }
+    })?;
     let path = work.join(ansible::GENERATED_INVENTORY);
-    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    if let Err(source) = std::fs::write(&path, text) {
+        return Err(InventoryWriteError::Write { path, source });
+    }
     Ok(path)
 }
 

@@ -383,18 +383,18 @@ impl Settings {
             .reconcile
             .resync_schedule
             .unwrap_or_else(|| "*/5 * * * *".to_owned());
-        let resync = parse_cron(&schedule_text).map_err(|message| ConfigError::Invalid {
+        let resync = parse_cron(&schedule_text).map_err(|e| ConfigError::Invalid {
             key: "reconcile.resync_schedule",
-            message,
+            message: e.to_string(),
         })?;
         let observe_text = raw
             .reconcile
             .observe_schedule
             .clone()
             .unwrap_or_else(|| "* * * * *".to_owned());
-        let observe = parse_cron(&observe_text).map_err(|message| ConfigError::Invalid {
+        let observe = parse_cron(&observe_text).map_err(|e| ConfigError::Invalid {
             key: "reconcile.observe_schedule",
-            message,
+            message: e.to_string(),
         })?;
         let max_prune_fraction = raw.reconcile.max_prune_fraction.unwrap_or(0.3);
         if !(0.0..=1.0).contains(&max_prune_fraction) {
@@ -486,16 +486,27 @@ impl Settings {
     }
 }
 
+/// A schedule that is not a crontab line.
+#[derive(Debug, thiserror::Error)]
+#[error("{text:?} is not a cron schedule ({source}); e.g. \"*/5 * * * *\"")]
+pub struct CronError {
+    pub text: String,
+    #[source]
+    pub source: cron::error::Error,
+}
+
 /// Parses a five-field crontab schedule (or six fields with seconds first).
-pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+pub fn parse_cron(text: &str) -> Result<cron::Schedule, CronError> {
     let fields = text.split_whitespace().count();
     let full = if fields == 5 {
         format!("0 {text}")
     } else {
         text.to_owned()
     };
-    full.parse::<cron::Schedule>()
-        .map_err(|e| format!("{text:?} is not a cron schedule ({e}); e.g. \"*/5 * * * *\""))
+    full.parse::<cron::Schedule>().map_err(|source| CronError {
+        text: text.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]

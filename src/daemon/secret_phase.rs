@@ -5,7 +5,7 @@
 use super::run::Reconciler;
 use crate::reconcile::{ResourceState, SecretState};
 use crate::secrets::refs::{applied_marker, changed_refs};
-use crate::secrets::{BINDINGS_FILE, Binding, SecretEnv};
+use crate::secrets::{BINDINGS_FILE, Binding, SecretEnv, SecretError};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tracing::warn;
@@ -13,7 +13,7 @@ use tracing::warn;
 impl Reconciler {
     /// Per resource that uses secrets: what it would be applied with, or why its secrets
     /// cannot be read (the reason it waits). Resources without secrets are absent.
-    pub(super) fn secret_states(&mut self) -> BTreeMap<String, Result<SecretState, String>> {
+    pub(super) fn secret_states(&mut self) -> BTreeMap<String, Result<SecretState, SecretError>> {
         let mut out = BTreeMap::new();
         if self.keyring.is_empty() {
             self.secret_bindings.clear();
@@ -51,7 +51,7 @@ impl Reconciler {
                         .map(|a| changed_refs(a, &resolved.digests))
                         .unwrap_or_default(),
                 }),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             };
             out.insert(record.name.clone(), found);
         }
@@ -61,15 +61,12 @@ impl Reconciler {
     }
 
     /// The environment of `resource`'s tool: its secret values, resolved now.
-    pub(super) fn secret_env(&mut self, resource: &str) -> Result<SecretEnv, String> {
+    pub(super) fn secret_env(&mut self, resource: &str) -> Result<SecretEnv, SecretError> {
         let Some((_, bindings)) = self.secret_bindings.get(resource) else {
             return Ok(SecretEnv::default());
         };
         let bindings = bindings.clone();
-        self.keyring
-            .resolve(&bindings)
-            .map(|r| r.env)
-            .map_err(|e| e.to_string())
+        self.keyring.resolve(&bindings).map(|r| r.env)
     }
 }
 

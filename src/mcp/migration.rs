@@ -93,24 +93,42 @@ pub fn snapshot_text(state: &State, taken_at: &str, taken_by: &str) -> String {
     out
 }
 
+/// A snapshot file that [`snapshot_text`] did not write.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The 1-based line.
+    #[error("line {line}: not a snapshot entry: {source}")]
+    Entry {
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("line {0}: snapshot files hold only comments")]
+    NotComment(usize),
+    #[error("no `# revision:` line")]
+    NoRevision,
+}
+
 /// Reads a snapshot file written by [`snapshot_text`].
-pub fn parse_snapshot(name: &str, text: &str) -> Result<State, String> {
+pub fn parse_snapshot(name: &str, text: &str) -> Result<State, SnapshotError> {
     let mut revision = None;
     let mut resources = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         if let Some(r) = line.strip_prefix("# revision: ") {
             revision = Some(r.trim().to_owned());
         } else if let Some(json) = line.strip_prefix("#= ") {
-            let p: Placed = serde_json::from_str(json)
-                .map_err(|e| format!("line {}: not a snapshot entry: {e}", i + 1))?;
+            let p: Placed = serde_json::from_str(json).map_err(|source| SnapshotError::Entry {
+                line: i + 1,
+                source,
+            })?;
             resources.insert(p.resource.clone(), p);
         } else if !line.starts_with('#') && !line.trim().is_empty() {
-            return Err(format!("line {}: snapshot files hold only comments", i + 1));
+            return Err(SnapshotError::NotComment(i + 1));
         }
     }
     Ok(State {
         label: name.to_owned(),
-        revision: revision.ok_or("no `# revision:` line")?,
+        revision: revision.ok_or(SnapshotError::NoRevision)?,
         resources,
     })
 }

@@ -144,15 +144,14 @@ impl HomelabMcp {
     }
 
     /// The live inventory of the Proxmox VE cluster of `[proxmox]`, as JSON.
-    async fn proxmox_inventory(&self) -> Result<serde_json::Value, String> {
+    async fn proxmox_inventory(&self) -> Result<serde_json::Value, InventoryError> {
         let settings = &self.ctx.settings;
         let (Some(proxmox), Some(token)) = (&settings.proxmox, &settings.proxmox_token) else {
-            return Err("not configured: add [proxmox] and the proxmox-token credential".into());
+            return Err(InventoryError::NotConfigured);
         };
-        let observer =
-            crate::observe::proxmox::observer(proxmox, token).map_err(|e| e.to_string())?;
-        let inventory = observer.discover().await.map_err(|e| e.to_string())?;
-        serde_json::to_value(&inventory).map_err(|e| e.to_string())
+        let observer = crate::observe::proxmox::observer(proxmox, token)?;
+        let inventory = observer.discover().await?;
+        Ok(serde_json::to_value(&inventory)?)
     }
 
     /// Fills in when each secret a status lists last changed: a bounded walk of the
@@ -312,7 +311,7 @@ impl HomelabMcp {
         if q.proxmox {
             match self.proxmox_inventory().await {
                 Ok(inventory) => answer.proxmox = Some(inventory),
-                Err(e) => answer.proxmox_error = Some(e),
+                Err(e) => answer.proxmox_error = Some(e.to_string()),
             }
         }
         Ok(Json(answer))
@@ -768,7 +767,10 @@ impl HomelabMcp {
         {
             let text = String::from_utf8_lossy(&text).into_owned();
             migration::parse_snapshot(&q.from, &text).map_err(|e| {
-                Refusal::fixable(format!("snapshot {} is unreadable", q.from), vec![e])
+                Refusal::fixable(
+                    format!("snapshot {} is unreadable", q.from),
+                    vec![e.to_string()],
+                )
             })?
         } else {
             let view = self.ctx.view_at(&q.from).await.map_err(|e| match e {
@@ -1001,6 +1003,17 @@ impl ServerHandler for HomelabMcp {
             .await
             .map(Into::into)
     }
+}
+
+/// Why the live Proxmox inventory is missing from an answer (said in `proxmox_error`).
+#[derive(Debug, thiserror::Error)]
+enum InventoryError {
+    #[error("not configured: add [proxmox] and the proxmox-token credential")]
+    NotConfigured,
+    #[error(transparent)]
+    Proxmox(#[from] crate::observe::proxmox::ProxmoxError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
 }
 
 #[cfg(test)]

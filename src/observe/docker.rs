@@ -487,7 +487,7 @@ impl Observer for DockerObserver {
                 match crate::target::read(&target.rendered_dir) {
                     Ok(t) => by_engine.entry(engine_of(&t)).or_default().push(target),
                     Err(e) => {
-                        report.failed.insert(target.resource.clone(), e);
+                        report.failed.insert(target.resource.clone(), e.to_string());
                     }
                 }
             }

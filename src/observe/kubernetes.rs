@@ -43,7 +43,7 @@ pub struct LiveObject {
 /// Observes Kubernetes resources through `kubectl` and one kubeconfig context.
 #[derive(Debug)]
 pub struct KubernetesObserver {
-    kubectl: Result<PathBuf, String>,
+    kubectl: Result<PathBuf, crate::apply::terraform::ToolMissing>,
     context: Option<String>,
     runner: Runner,
 }
@@ -65,7 +65,10 @@ impl KubernetesObserver {
             provider: "kubernetes".to_owned(),
             message,
         };
-        let kubectl = self.kubectl.as_ref().map_err(|r| unreachable(r.clone()))?;
+        let kubectl = self
+            .kubectl
+            .as_ref()
+            .map_err(|r| unreachable(r.to_string()))?;
         let mut report = Report::default();
         for target in targets {
             // The cluster the resource was applied to: its target's context (kept in

@@ -62,7 +62,8 @@ pub struct Report {
     /// Things the provider has that no target accounts for.
     pub unmanaged: Vec<Deviation>,
     /// Targets that could not be observed, with the reason (their open deviations stay
-    /// open: not seeing a difference is not the same as it being gone).
+    /// open: not seeing a difference is not the same as it being gone). The reason is
+    /// logged and shown, never matched on, so each observer says it in its own words.
     pub failed: BTreeMap<String, String>,
 }
 

@@ -24,7 +24,7 @@ pub const PLAN_KEY: &str = "terraform/plan";
 /// Observes terraform-managed resources (Proxmox and vSphere VMs).
 #[derive(Debug)]
 pub struct TerraformObserver {
-    terraform: Result<PathBuf, String>,
+    terraform: Result<PathBuf, crate::apply::terraform::ToolMissing>,
     plugin_cache_dir: Option<PathBuf>,
     runner: Runner,
     credentials: BTreeMap<Provider, BTreeMap<String, Secret>>,
@@ -94,7 +94,7 @@ impl TerraformObserver {
             .as_ref()
             .map_err(|reason| ObserveError::Unreachable {
                 provider: "terraform".to_owned(),
-                message: reason.clone(),
+                message: reason.to_string(),
             })?;
         let mut report = Report::default();
         for target in targets {
@@ -136,7 +136,7 @@ impl Observer for TerraformObserver {
 }
 
 /// Turns a finished `plan -detailed-exitcode` into an observation, or the reason the
-/// target could not be observed.
+/// target could not be observed (the tool's failure summary, for [`super::Report::failed`]).
 pub fn interpret_plan(resource: &str, run: &CmdRun) -> Result<Observation, String> {
     let expected = json!({ "plan": "no changes" });
     match (run.exit_code, run.ended_by) {

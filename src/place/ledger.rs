@@ -47,6 +47,8 @@ impl Ledger {
     }
 
     /// Would `cpu/memory/storage/gpu` fit on `node`? `Ok(room after)` or `Err(why not)`.
+    // The error of a fit is the reason a person reads in the placement's alternatives and
+    // diagnostics ("node pve-01 has 2 CPU free, needs 4"); it is never matched on.
     pub fn fit_node(
         &self,
         pool: &ResolvedPool,

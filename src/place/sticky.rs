@@ -294,7 +294,8 @@ pub(super) fn pool_gone(
     None
 }
 
-/// Fits every replica on the node it had, with the GPU it had.
+/// Fits every replica on the node it had, with the GPU it had; the error is the reason
+/// shown with the move (text for people, like [`super::Verdict::Rejected`]).
 pub(super) fn fit_kept(
     pool: &ResolvedPool,
     size: &Sized,

@@ -32,7 +32,7 @@ pub struct ApplyInputs<'a> {
     pub retry: &'a BTreeSet<String>,
     /// Resources that use secrets: what they would be applied with, or why their
     /// secrets cannot be read. Resources without secrets are absent.
-    pub secrets: &'a BTreeMap<String, Result<SecretState, String>>,
+    pub secrets: &'a BTreeMap<String, Result<SecretState, crate::secrets::SecretError>>,
 }
 
 /// The secrets a resource would be applied with, as the loop sees them (no values).
@@ -82,7 +82,7 @@ pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecisio
     }
     if let Some(Err(reason)) = secrets {
         return ApplyDecision::Wait {
-            reason: reason.clone(),
+            reason: reason.to_string(),
         };
     }
     let policy = EffectivePolicy::from_stored(record.policy.as_ref());
@@ -336,7 +336,11 @@ mod tests {
             ),
             (
                 "broken".to_owned(),
-                Err("secret nc has no key \"db\"".to_owned()),
+                Err(crate::secrets::SecretError::KeyMissing {
+                    name: "nc".into(),
+                    key: "db".into(),
+                    known: "user".into(),
+                }),
             ),
         ]);
         let inputs = ApplyInputs {

@@ -61,23 +61,36 @@ impl Identities {
     }
 }
 
+/// Why an identity file cannot be used. Never quotes the file: it holds a private key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("not an SSH private key homelabd can read")]
+    NotSshKey,
+    #[error("a passphrase-protected SSH key cannot be used unattended; use an age identity")]
+    Encrypted,
+    #[error("unsupported SSH key type")]
+    UnsupportedSsh,
+    /// The 1-based line that is not an identity.
+    #[error("line {0} is not an age identity (AGE-SECRET-KEY-1…)")]
+    NotAge(usize),
+    #[error("no identity in the file")]
+    Empty,
+}
+
 /// Parses an identity file: age identities (`AGE-SECRET-KEY-1…`, one per line, `#`
 /// comments) or an unencrypted OpenSSH private key.
-pub fn parse_identities(text: &str) -> Result<Identities, String> {
+pub fn parse_identities(text: &str) -> Result<Identities, IdentityError> {
     let digest_key = super::refs::digest_key(text.trim().as_bytes());
     if text.contains("-----BEGIN") {
         let key = ssh::Identity::from_buffer(std::io::Cursor::new(text.as_bytes()), None)
-            .map_err(|_| "not an SSH private key homelabd can read".to_owned())?;
+            .map_err(|_| IdentityError::NotSshKey)?;
         return match key {
             ssh::Identity::Unencrypted(_) => Ok(Identities {
                 list: vec![Identity::Ssh(key)],
                 digest_key,
             }),
-            ssh::Identity::Encrypted(_) => Err(
-                "a passphrase-protected SSH key cannot be used unattended; use an age identity"
-                    .to_owned(),
-            ),
-            ssh::Identity::Unsupported(_) => Err("unsupported SSH key type".to_owned()),
+            ssh::Identity::Encrypted(_) => Err(IdentityError::Encrypted),
+            ssh::Identity::Unsupported(_) => Err(IdentityError::UnsupportedSsh),
         };
     }
     let mut list = Vec::new();
@@ -88,11 +101,11 @@ pub fn parse_identities(text: &str) -> Result<Identities, String> {
         }
         let key = line
             .parse::<x25519::Identity>()
-            .map_err(|_| format!("line {} is not an age identity (AGE-SECRET-KEY-1…)", i + 1))?;
+            .map_err(|_| IdentityError::NotAge(i + 1))?;
         list.push(Identity::X25519(key));
     }
     if list.is_empty() {
-        return Err("no identity in the file".to_owned());
+        return Err(IdentityError::Empty);
     }
     Ok(Identities { list, digest_key })
 }
@@ -340,7 +353,9 @@ mod tests {
 
     #[test]
     fn bad_identity_and_recipient_lines_are_named_by_line() {
-        let err = parse_identities("# c\nAGE-SECRET-KEY-1NOTAKEY\n").unwrap_err();
+        let err = parse_identities("# c\nAGE-SECRET-KEY-1NOTAKEY\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "line 2 is not an age identity (AGE-SECRET-KEY-1…)");
         assert!(!err.contains("NOTAKEY"));
         let err = parse_recipients("age1nope\n").err().unwrap().to_string();

@@ -40,5 +40,7 @@ pub fn load_identity(configured: Option<&Path>) -> Result<Option<Identities>, Se
     }
     let text =
         zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?);
-    parse_identities(&text).map(Some).map_err(err)
+    parse_identities(&text)
+        .map(Some)
+        .map_err(|e| err(e.to_string()))
 }

@@ -128,7 +128,8 @@ pub fn valid_env(name: &str) -> bool {
 }
 
 /// Reads a value as a reference: `None` when it is not a mapping with a `secret` key,
-/// `Some(Err(why))` when it has one but is not exactly `{secret: NAME, key: KEY}`.
+/// `Some(Err(why))` when it has one but is not exactly `{secret: NAME, key: KEY}` (`why`
+/// is the message of `validate`'s diagnostic, so text).
 pub fn parse_ref(value: &Value) -> Option<Result<SecretRef, String>> {
     let map = value.as_object()?;
     let secret = map.get("secret")?;

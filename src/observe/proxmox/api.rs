@@ -164,23 +164,26 @@ pub struct VmConfig {
 impl VmConfig {
     /// Reads the documented keys of a config object; a key of the wrong shape is an
     /// error naming it.
-    pub fn from_api(config: &Map<String, Value>) -> Result<VmConfig, String> {
+    pub fn from_api(config: &Map<String, Value>) -> Result<VmConfig, DecodeError> {
+        let bad = |key: &str, value: &Value, expected: &'static str| DecodeError::Field {
+            key: key.to_owned(),
+            value: value.clone(),
+            expected,
+        };
         let memory_mb = match config.get("memory") {
             None | Some(Value::Null) => 512,
-            Some(v) => {
-                parse_memory(v).ok_or_else(|| format!("memory {v}: expected [current=]<MiB>"))?
-            }
+            Some(v) => parse_memory(v).ok_or_else(|| bad("memory", v, "[current=]<MiB>"))?,
         };
-        let int = |key: &str, default: u64| -> Result<u64, String> {
+        let int = |key: &str, default: u64| -> Result<u64, DecodeError> {
             match config.get(key) {
                 None | Some(Value::Null) => Ok(default),
-                Some(v) => as_u64(v).ok_or_else(|| format!("{key} {v}: expected an integer")),
+                Some(v) => as_u64(v).ok_or_else(|| bad(key, v, "an integer")),
             }
         };
-        let flag = |key: &str| -> Result<bool, String> {
+        let flag = |key: &str| -> Result<bool, DecodeError> {
             match config.get(key) {
                 None | Some(Value::Null) => Ok(false),
-                Some(v) => as_bool(v).ok_or_else(|| format!("{key} {v}: expected 0 or 1")),
+                Some(v) => as_bool(v).ok_or_else(|| bad(key, v, "0 or 1")),
             }
         };
         let mut hostpci: Vec<(u32, String)> = config
@@ -340,15 +343,33 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     lenient(d, as_bool, "a boolean (0 or 1)")
 }
 
+/// An answer that is not what the API documents.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the answer is not the documented {{\"data\": …}} shape: {0}")]
+    Envelope(#[source] serde_json::Error),
+    /// A key of a config object has the wrong shape.
+    #[error("{key} {value}: expected {expected}")]
+    Field {
+        key: String,
+        value: Value,
+        expected: &'static str,
+    },
+    #[error("answer larger than {mib} MiB")]
+    TooLarge { mib: usize },
+    #[error("node name {0:?} is not a host name")]
+    NodeName(String),
+}
+
 /// Decodes the `data` member of an API answer.
-pub fn decode_data<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+pub fn decode_data<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
     #[derive(Deserialize)]
     struct Envelope<T> {
         data: T,
     }
     serde_json::from_slice::<Envelope<T>>(body)
         .map(|e| e.data)
-        .map_err(|e| format!("the answer is not the documented {{\"data\": …}} shape: {e}"))
+        .map_err(DecodeError::Envelope)
 }
 
 #[cfg(test)]
@@ -366,7 +387,9 @@ mod tests {
         assert_eq!(config(json!({"memory": "8192"})).memory_mb, 8192);
         assert_eq!(config(json!({"memory": "current=16384"})).memory_mb, 16384);
         assert_eq!(config(json!({})).memory_mb, 512, "the documented default");
-        let err = VmConfig::from_api(json!({"memory": "lots"}).as_object().unwrap()).unwrap_err();
+        let err = VmConfig::from_api(json!({"memory": "lots"}).as_object().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("memory"), "{err}");
     }
 
@@ -384,7 +407,9 @@ mod tests {
     fn booleans_and_numbers_arrive_as_numbers_or_strings() {
         let c = config(json!({"cores": "4", "onboot": 1, "template": "0"}));
         assert_eq!((c.cores, c.on_boot, c.template), (4, true, false));
-        let err = VmConfig::from_api(json!({"onboot": "maybe"}).as_object().unwrap()).unwrap_err();
+        let err = VmConfig::from_api(json!({"onboot": "maybe"}).as_object().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("onboot"), "{err}");
     }
 
@@ -440,7 +465,9 @@ mod tests {
         assert_eq!(items[0].maxmem, Some(4 << 30));
         assert_eq!(items[0].template, Some(false));
         assert_eq!(items[1].maxcpu, Some(16.0));
-        let err = decode_data::<Vec<ClusterResource>>(br#"{"errors":{}}"#).unwrap_err();
+        let err = decode_data::<Vec<ClusterResource>>(br#"{"errors":{}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("{\"data\": …}"), "{err}");
     }
 }

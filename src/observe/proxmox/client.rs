@@ -2,7 +2,9 @@
 //! and the mapping of Proxmox's error answers to [`ProxmoxError`].
 
 use super::ProxmoxError;
-use super::api::{self, ClusterResource, GuestEntry, NodeEntry, PciDevice, StorageEntry, VmConfig};
+use super::api::{
+    self, ClusterResource, DecodeError, GuestEntry, NodeEntry, PciDevice, StorageEntry, VmConfig,
+};
 use super::settings::{ProxmoxSettings, TrustMode};
 use super::tls;
 use crate::setting::Secret;
@@ -125,7 +127,9 @@ impl ProxmoxClient {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(ProxmoxError::Decode {
                     path: path.to_owned(),
-                    message: format!("answer larger than {} MiB", MAX_BODY_BYTES >> 20),
+                    source: DecodeError::TooLarge {
+                        mib: MAX_BODY_BYTES >> 20,
+                    },
                 });
             }
             body.extend_from_slice(&chunk);
@@ -133,9 +137,9 @@ impl ProxmoxClient {
         if !status.is_success() {
             return Err(classify(status.as_u16(), &body, path, &url, &self.token_id));
         }
-        api::decode_data(&body).map_err(|message| ProxmoxError::Decode {
+        api::decode_data(&body).map_err(|source| ProxmoxError::Decode {
             path: path.to_owned(),
-            message,
+            source,
         })
     }
 
@@ -180,7 +184,7 @@ impl ProxmoxClient {
     pub async fn qemu_config(&self, node: &str, vmid: u64) -> Result<VmConfig, ProxmoxError> {
         let path = format!("/nodes/{}/qemu/{vmid}/config", segment(node)?);
         let raw: Map<String, Value> = self.get(&path, &[]).await?;
-        VmConfig::from_api(&raw).map_err(|message| ProxmoxError::Decode { path, message })
+        VmConfig::from_api(&raw).map_err(|source| ProxmoxError::Decode { path, source })
     }
 }
 
@@ -197,7 +201,7 @@ fn segment(node: &str) -> Result<&str, ProxmoxError> {
     } else {
         Err(ProxmoxError::Decode {
             path: "/nodes".into(),
-            message: format!("node name {node:?} is not a host name"),
+            source: DecodeError::NodeName(node.to_owned()),
         })
     }
 }

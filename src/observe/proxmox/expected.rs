@@ -44,36 +44,64 @@ pub struct ExpectedVm {
     pub gpu_mapping: Option<String>,
 }
 
+/// Why an expected-state file cannot be used; `origin` names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExpectedError {
+    #[error("{origin}: not a homelabd expected-state file ({source})")]
+    NotExpectedState {
+        origin: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{origin}: format {found} is not the supported {FORMAT}; re-render with this homelabd")]
+    Format { origin: String, found: u32 },
+    #[error("{origin}: describes a {provider} resource, not a proxmox one")]
+    OtherProvider { origin: String, provider: String },
+    #[error(
+        "{origin} does not exist: the resource was rendered by a chart without an expected \
+         state (a repository chart shadowing proxmox-compute must render one; see docs/charts.md)"
+    )]
+    Missing { origin: String },
+    #[error("{origin}: {source}")]
+    Read {
+        origin: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Parses the file's content; `origin` names it in errors.
-pub fn parse(bytes: &[u8], origin: &str) -> Result<ExpectedState, String> {
-    let state: ExpectedState = serde_json::from_slice(bytes)
-        .map_err(|e| format!("{origin}: not a homelabd expected-state file ({e})"))?;
+pub fn parse(bytes: &[u8], origin: &str) -> Result<ExpectedState, ExpectedError> {
+    let state: ExpectedState =
+        serde_json::from_slice(bytes).map_err(|source| ExpectedError::NotExpectedState {
+            origin: origin.to_owned(),
+            source,
+        })?;
     if state.format != FORMAT {
-        return Err(format!(
-            "{origin}: format {} is not the supported {FORMAT}; re-render with this homelabd",
-            state.format
-        ));
+        return Err(ExpectedError::Format {
+            origin: origin.to_owned(),
+            found: state.format,
+        });
     }
     if state.provider != "proxmox" {
-        return Err(format!(
-            "{origin}: describes a {} resource, not a proxmox one",
-            state.provider
-        ));
+        return Err(ExpectedError::OtherProvider {
+            origin: origin.to_owned(),
+            provider: state.provider,
+        });
     }
     Ok(state)
 }
 
 /// Reads `<dir>/homelabd.expected.json`.
-pub fn load(dir: &Path) -> Result<ExpectedState, String> {
+pub fn load(dir: &Path) -> Result<ExpectedState, ExpectedError> {
     let path = dir.join(EXPECTED_FILE);
     let origin = path.display().to_string();
     match std::fs::read(&path) {
         Ok(bytes) => parse(&bytes, &origin),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "{origin} does not exist: the resource was rendered by a chart without an expected \
-             state (a repository chart shadowing proxmox-compute must render one; see docs/charts.md)"
-        )),
-        Err(e) => Err(format!("{origin}: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ExpectedError::Missing { origin })
+        }
+        Err(source) => Err(ExpectedError::Read { origin, source }),
     }
 }
 
@@ -98,7 +126,9 @@ mod tests {
     #[test]
     fn other_formats_and_providers_are_refused_with_the_file_named() {
         let newer = SAMPLE.replace("\"format\": 1", "\"format\": 2");
-        let err = parse(newer.as_bytes(), "dir/homelabd.expected.json").unwrap_err();
+        let err = parse(newer.as_bytes(), "dir/homelabd.expected.json")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("dir/homelabd.expected.json: format 2"),
             "{err}"
@@ -107,16 +137,17 @@ mod tests {
         assert!(
             parse(docker.as_bytes(), "x")
                 .unwrap_err()
+                .to_string()
                 .contains("docker resource")
         );
-        let err = parse(b"{}", "x").unwrap_err();
+        let err = parse(b"{}", "x").unwrap_err().to_string();
         assert!(err.contains("not a homelabd expected-state file"), "{err}");
     }
 
     #[test]
     fn a_missing_file_says_what_renders_it() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load(dir.path()).unwrap_err();
+        let err = load(dir.path()).unwrap_err().to_string();
         assert!(
             err.contains("does not exist") && err.contains("docs/charts.md"),
             "{err}"

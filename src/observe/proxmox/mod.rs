@@ -74,8 +74,12 @@ pub enum ProxmoxError {
     Timeout { path: String, seconds: u64 },
     #[error("{url}: {message}")]
     Transport { url: String, message: String },
-    #[error("{path}: unexpected answer: {message}")]
-    Decode { path: String, message: String },
+    #[error("{path}: unexpected answer: {source}")]
+    Decode {
+        path: String,
+        #[source]
+        source: api::DecodeError,
+    },
 }
 
 /// Builds the observer the daemon runs: validates `settings`, loads the trust

@@ -58,7 +58,7 @@ impl ProxmoxObserver {
             match expected::load(&t.rendered_dir) {
                 Ok(state) => wanted.push((t.resource.clone(), state)),
                 Err(reason) => {
-                    report.failed.insert(t.resource.clone(), reason);
+                    report.failed.insert(t.resource.clone(), reason.to_string());
                     unreadable.push(t.resource.clone());
                 }
             }

@@ -147,7 +147,7 @@ impl ProxmoxSettings {
             (Some(path), None, true) => Ok(TrustMode::CaFile(path.clone())),
             (None, Some(text), true) => tls::parse_fingerprint(text)
                 .map(TrustMode::Fingerprint)
-                .map_err(|message| invalid("proxmox.fingerprint", message)),
+                .map_err(|e| invalid("proxmox.fingerprint", e.to_string())),
             (None, None, true) => Ok(TrustMode::System),
             (None, None, false) => Ok(TrustMode::Insecure),
         }

@@ -19,16 +19,29 @@ use std::path::Path;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
+/// A pinned fingerprint that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FingerprintError {
+    #[error("{0:?} is not hex; {EXPECTED_FINGERPRINT}")]
+    NotHex(String),
+    #[error("{text:?} has {bytes} bytes; {EXPECTED_FINGERPRINT}")]
+    Length { text: String, bytes: usize },
+}
+
+const EXPECTED_FINGERPRINT: &str =
+    "expected the SHA-256 fingerprint as 32 hex bytes, e.g. \"AA:BB:…:FF\"";
+
 /// Parses `AA:BB:…` (32 bytes; case and colons optional, as the GUI or
 /// `openssl x509 -fingerprint -sha256` print it).
-pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], FingerprintError> {
     let trimmed = text.trim();
     let hex_digits: String = trimmed.chars().filter(|c| *c != ':').collect();
-    let expected = "expected the SHA-256 fingerprint as 32 hex bytes, e.g. \"AA:BB:…:FF\"";
     let bytes =
-        hex::decode(&hex_digits).map_err(|_| format!("{trimmed:?} is not hex; {expected}"))?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| format!("{trimmed:?} has {} bytes; {expected}", bytes.len()))
+        hex::decode(&hex_digits).map_err(|_| FingerprintError::NotHex(trimmed.to_owned()))?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| FingerprintError::Length {
+        text: trimmed.to_owned(),
+        bytes: bytes.len(),
+    })
 }
 
 /// `AA:BB:…`, the form Proxmox shows.
@@ -237,9 +250,11 @@ mod tests {
         assert_eq!(upper, lower);
         assert_eq!(upper, bare);
         assert_eq!(format_fingerprint(&upper), SERVER_FINGERPRINT);
-        let short = parse_fingerprint("AB:CD").unwrap_err();
+        let short = parse_fingerprint("AB:CD").unwrap_err().to_string();
         assert!(short.contains("has 2 bytes"), "{short}");
-        let junk = parse_fingerprint("not-a-fingerprint").unwrap_err();
+        let junk = parse_fingerprint("not-a-fingerprint")
+            .unwrap_err()
+            .to_string();
         assert!(junk.contains("not hex"), "{junk}");
     }
 
