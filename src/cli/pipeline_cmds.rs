@@ -317,6 +317,10 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
         Mode::Sticky
     };
     let (outcome, signature) = run_placed(&args.source, &priors, mode)?;
+    let graph = dependency_graph(&outcome);
+    let rendered_names: BTreeSet<String> = outcome.rendered.keys().cloned().collect();
+    let layers = crate::model::depends::layers(&rendered_names, &graph);
+    let wave_of = |name: &str| layers.iter().position(|l| l.iter().any(|n| n == name));
     let mut entries = Vec::new();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for (name, rendered) in &outcome.rendered {
@@ -345,6 +349,8 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
             "moved": decision.moved,
             "input_hash": rendered.manifest.input_hash,
             "target": rendered.target,
+            "depends_on": graph.get(name).cloned().unwrap_or_default(),
+            "order": wave_of(name).map(|w| w + 1),
         }));
         if decision.moved.is_some() {
             *counts.entry("moved").or_default() += 1;
@@ -393,6 +399,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
             let mut doc = summary_json(&outcome);
             doc["signature"] = signature.json();
             doc["plan"] = serde_json::Value::Array(entries);
+            doc["order"] = json!(layers);
             doc["totals"] = json!({
                 "create": count("create"), "update": count("update"), "unchanged": count("unchanged"),
                 "invalid": count("invalid"), "orphaned": count("orphaned"),
@@ -439,14 +446,49 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
                         {
                             outln!("          target: {}", target.describe());
                         }
+                        if let Some(deps) = graph.get(name) {
+                            outln!("          after: {}", deps.join(", "));
+                        }
                     }
                 }
+            }
+            if !graph.is_empty() {
+                // Only the resources with dependencies or dependents: the rest run
+                // in the first layer, in parallel.
+                let involved: BTreeSet<&String> = graph
+                    .iter()
+                    .flat_map(|(n, d)| d.iter().chain([n]))
+                    .collect();
+                let order: Vec<String> = layers
+                    .iter()
+                    .map(|l| {
+                        let shown: Vec<&str> = l
+                            .iter()
+                            .filter(|n| involved.contains(n))
+                            .map(String::as_str)
+                            .collect();
+                        shown.join(", ")
+                    })
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                outln!("Apply order: {} (prune in reverse).", order.join(" → "));
             }
             outln!("{totals}");
             signature.print()?;
         }
     }
     Ok(exit_for(&outcome, &signature))
+}
+
+/// `spec.depends_on` of every valid resource that has any.
+fn dependency_graph(outcome: &crate::pipeline::Outcome) -> crate::model::depends::Graph {
+    outcome
+        .catalog
+        .resources
+        .iter()
+        .filter(|(_, e)| !e.object.spec.depends_on.is_empty())
+        .map(|(n, e)| (n.clone(), e.object.spec.depends_on.clone()))
+        .collect()
 }
 
 /// Where each resource rendered under `dir` was placed, from its manifest (manifests

@@ -9,6 +9,7 @@ use crate::apply::{
     ApplyOutcome, ApplyReport, ApplyRequest, CmdRun, Interruption, ProviderExecutor,
 };
 use crate::model::{ApplyPolicy, Provider};
+use crate::reconcile::order::{self, Gate};
 use crate::reconcile::{ApplyDecision, ApplyInputs, EffectivePolicy, ResourceState, decide, prune};
 use crate::store::{ApplyRunEffects, ApplyRunEnd, PassRecord, ResourceRecord, RunState, Store};
 use chrono::Utc;
@@ -81,7 +82,7 @@ impl Reconciler {
     /// Decides and carries out applies and prunes; returns the resources applied
     /// successfully (they are observed right after).
     pub(super) async fn apply_phase(&mut self, head: &str) -> BTreeSet<String> {
-        let mut applied = BTreeSet::new();
+        let applied = BTreeSet::new();
         let Some(store) = self.store.clone() else {
             return applied;
         };
@@ -117,6 +118,8 @@ impl Reconciler {
             .map(|r| (r.clone(), decide(r, &inputs)))
             .filter(|(_, d)| *d != ApplyDecision::Nothing)
             .collect();
+        // Resources with an apply still to make: not ready for their dependents.
+        let due: BTreeSet<String> = decisions.iter().map(|(r, _)| r.name.clone()).collect();
         for (record, decision) in decisions {
             let record = &record;
             match decision {
@@ -159,15 +162,7 @@ impl Reconciler {
                 }
                 ApplyDecision::Wait { reason } => {
                     let reason = format!("rendered, not applied: {reason}");
-                    if record.reason.as_deref() != Some(reason.as_str())
-                        && !record.state.is_failed()
-                    {
-                        let mut r = record.clone();
-                        r.state = ResourceState::Rendered;
-                        r.reason = Some(reason);
-                        r.updated_at = Utc::now();
-                        waiting.resources.push(r);
-                    }
+                    waiting.resources.extend(waiting_record(record, reason));
                 }
                 ApplyDecision::Nothing => {}
             }
@@ -227,11 +222,74 @@ impl Reconciler {
         if jobs.is_empty() {
             return applied;
         }
-        let done = self.run_jobs(&store, jobs).await;
-        for d in done {
-            if let Some(name) = self.record_done(&store, d).await {
-                applied.insert(name);
+        self.run_in_order(&store, jobs, due).await
+    }
+
+    /// Runs the jobs in waves: an apply after the applies of its dependencies in this
+    /// pass, a destroy after the destroys of the resources that depend on it. A job
+    /// whose dependency is not ready (failed, waiting, invalid) waits with the reason.
+    /// Returns the resources applied successfully.
+    async fn run_in_order(
+        &mut self,
+        store: &Arc<Store>,
+        mut jobs: Vec<Job>,
+        mut due: BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let graph = order::stored_graph(&self.stored);
+        let mut applied = BTreeSet::new();
+        while !jobs.is_empty() {
+            let scheduled = |op: Operation| -> BTreeSet<String> {
+                jobs.iter()
+                    .filter(|j| j.operation == op)
+                    .map(|j| j.record.name.clone())
+                    .collect()
+            };
+            let (applies, destroys) = (scheduled(Operation::Apply), scheduled(Operation::Destroy));
+            let mut wave = Vec::new();
+            let mut later = Vec::new();
+            let mut waiting = PassRecord::default();
+            for job in jobs {
+                let name = &job.record.name;
+                let gate = match job.operation {
+                    Operation::Apply => order::gate_apply(name, &graph, &applies, |dep| {
+                        order::dependency_wait(self.stored.get(dep), due.contains(dep))
+                    }),
+                    Operation::Destroy => order::gate_destroy(name, &graph, &destroys),
+                };
+                match gate {
+                    Gate::Go => wave.push(job),
+                    Gate::Later => later.push(job),
+                    Gate::Wait { reason } => {
+                        info!(resource = %name, %reason, "not applied yet");
+                        waiting
+                            .resources
+                            .extend(waiting_record(&job.record, reason));
+                    }
+                }
             }
+            if wave.is_empty() {
+                // Only a cycle does this, and validation refuses cycles: never loop on it.
+                for job in later.drain(..) {
+                    let reason = "waiting for a dependency cycle to be broken".to_owned();
+                    waiting
+                        .resources
+                        .extend(waiting_record(&job.record, reason));
+                }
+            }
+            if !waiting.resources.is_empty() {
+                for r in &waiting.resources {
+                    self.stored.insert(r.name.clone(), r.clone());
+                }
+                self.pending.push(waiting);
+                self.flush().await;
+            }
+            for d in self.run_jobs(store, wave).await {
+                if let Some(name) = self.record_done(store, d).await {
+                    due.remove(&name);
+                    applied.insert(name);
+                }
+            }
+            jobs = later;
         }
         applied
     }
@@ -532,6 +590,19 @@ impl Reconciler {
             Err(e) => warn!(error = %e, "cannot check for interrupted applies"),
         }
     }
+}
+
+/// The record of a resource that waits with `reason` (none when it says so already, or
+/// when it failed: its failure stays the reason shown).
+fn waiting_record(record: &ResourceRecord, reason: String) -> Option<ResourceRecord> {
+    if record.reason.as_deref() == Some(reason.as_str()) || record.state.is_failed() {
+        return None;
+    }
+    let mut r = record.clone();
+    r.state = ResourceState::Rendered;
+    r.reason = Some(reason);
+    r.updated_at = Utc::now();
+    Some(r)
 }
 
 /// The outbox event of a finished run: "failed" when the resource was not failing

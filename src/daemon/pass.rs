@@ -83,7 +83,10 @@ pub fn rendered_record(
         updated_at: now,
         applied_hash,
         applied_revision: previous.and_then(|p| p.applied_revision.clone()),
-        policy: Some(policy.to_json()),
+        policy: Some(crate::reconcile::order::with_depends_on(
+            policy.to_json(),
+            &entry.object.spec.depends_on,
+        )),
         destroyed_at: None,
         destroyed_revision: None,
         address: None,

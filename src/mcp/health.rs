@@ -126,6 +126,10 @@ pub struct ResourceStatus {
     /// The secrets the resource's tool gets at apply time: names only, never a value.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretUseOut>,
+    /// `spec.depends_on`: applied before this resource (it waits for them, with the
+    /// reason in `recorded.reason`), destroyed after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 /// One secret a resource uses, and how its tool receives it.
@@ -205,6 +209,14 @@ impl Summary for StatusAnswer {
                     p.pool,
                     p.nodes.join(",")
                 ));
+            }
+            if !r.depends_on.is_empty() {
+                out.push_str(&format!("; after {}", r.depends_on.join(", ")));
+            }
+            if let Some(reason) = r.recorded.as_ref().and_then(|x| x.reason.as_deref())
+                && reason.starts_with("waiting for ")
+            {
+                out.push_str(&format!("; {reason}"));
             }
             if let Some(run) = r.runs.first() {
                 out.push_str(&format!(
@@ -302,6 +314,12 @@ pub fn status_of(
         },
         runs: runs.iter().map(RunOut::from).collect(),
         secrets: secret_uses(view, name),
+        depends_on: c
+            .resources
+            .get(name)
+            .map(|e| e.object.spec.depends_on.clone())
+            .or_else(|| record.map(crate::reconcile::order::stored_depends_on))
+            .unwrap_or_default(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! from documents that passed it. `tests/schema_agreement.rs` keeps the two in step.
 
 mod chart;
+pub mod depends;
 mod document;
 mod pool;
 pub mod positions;

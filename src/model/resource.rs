@@ -47,6 +47,10 @@ pub struct UniversalResourceSpec {
     pub dimensions: Dimensions,
     #[serde(default)]
     pub policy: Policy,
+    /// Resources applied (at their current revision) before this one, and destroyed
+    /// after it when both are pruned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 /// Sizing and capabilities the resource needs. Sizes left out come from the template's

@@ -8,6 +8,7 @@ pub mod apply_plan;
 pub mod backoff;
 pub mod drift;
 pub mod endpoint;
+pub mod order;
 pub mod plan;
 pub mod policy;
 pub mod record;

@@ -5,8 +5,9 @@
 //! every other document carries on. Checks, in order: envelope (`apiVersion`, `kind`),
 //! JSON Schema, typed decoding, unique names, the pool tree, then cross-references
 //! (workload types, templates, charts, pools, nodes, roles, capabilities, template rules,
-//! secret files).
+//! secret files), then `depends_on` (known names, no cycles).
 
+mod depends;
 mod rules;
 pub mod schema;
 mod secret_refs;

@@ -27,6 +27,7 @@ pub(super) fn check(catalog: &mut Catalog, ctx: &Context<'_>, diags: &mut Vec<Di
             catalog.invalidate_resource(&name);
         }
     }
+    super::depends::check(catalog, diags);
 }
 
 /// Pool paths are unique, every parent exists and is valid, nodes and GPUs are unique.
@@ -550,7 +551,7 @@ pub fn is_within(path: &str, ancestor: &str) -> bool {
 }
 
 /// "unknown X" with the known names (a few) as the expectation.
-fn unknown<'a>(
+pub(super) fn unknown<'a>(
     doc: &crate::model::Document,
     code: &'static str,
     pointer: &str,
