@@ -199,11 +199,13 @@ impl Engine {
             chart_values: &chart.values,
             chart_roles: &chart.meta.ansible_roles,
         });
+        let vendor = crate::render::vendor_context(chart, &self.assets, &ctx);
         if let Some(map) = ctx.as_object_mut() {
             map.insert(
                 "target".to_owned(),
                 serde_json::to_value(&target).unwrap_or_default(),
             );
+            map.insert("vendor".to_owned(), vendor);
         }
         let input = crate::render::input_hash(chart, &self.assets, &ctx);
         if let Some(output) = reuse(&decision.resource, &input) {
@@ -216,6 +218,7 @@ impl Engine {
                 output,
             );
             reused.manifest.placement = Some(Prior::of(decision));
+            reused.manifest.shared = crate::render::vendor_entries(&ctx["vendor"]);
             reused.target = target;
             return Ok(reused);
         }

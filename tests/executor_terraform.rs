@@ -662,3 +662,59 @@ async fn secrets_reach_terraform_and_the_playbook_only_through_their_environment
     let destroyed = ex.destroy(&req2, &runner_default()).await;
     assert_eq!(destroyed.outcome, ApplyOutcome::Applied);
 }
+
+#[tokio::test]
+async fn shared_modules_and_roles_are_found_from_the_work_directory() {
+    let (Some(tf), Some(ansible)) = (terraform(), ansible_playbook()) else {
+        return support::skip(
+            "shared modules and roles in the work directory",
+            "terraform or ansible-core missing",
+        );
+    };
+    let r = Resource::new();
+    let marker = r.outside.join("vm-created");
+    render_box(&r, "shared/resource", true);
+    support::write(
+        &r.rendered,
+        "terraform.tfvars",
+        &format!("marker_path = \"{}\"\n", marker.display()),
+    );
+    // The shared directory beside the providers' directories, as `render::write` puts it.
+    let rendered_root = r.rendered.parent().unwrap().parent().unwrap();
+    support::copy_tree(
+        &support::root().join("tests/fixtures/shared/entries"),
+        &rendered_root.join(".shared"),
+    );
+    let ex = TerraformExecutor::new(Provider::Proxmox, &settings(&tf, Some(&ansible)), None);
+    let report = ex.apply(&r.req(), &runner_default()).await;
+    assert_applied(&report);
+    // Terraform ran the shared module and the playbook the shared role, both from the
+    // work directory's own copy of the shared entries.
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "created by terraform\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.outside.join("configured-localbox.txt")).unwrap(),
+        "127.0.0.1\n"
+    );
+    let work_root = r.work.parent().unwrap().parent().unwrap();
+    assert!(
+        work_root
+            .join(".shared/marker@0123456789abcdef/marker/main.tf")
+            .is_file()
+    );
+    assert!(
+        work_root
+            .join(".shared/record@fedcba9876543210/record/tasks/main.yml")
+            .is_file()
+    );
+    assert!(!r.work.join("modules").exists());
+
+    // The rendered tree may lose an entry (pruned after a newer render): the work
+    // directory keeps what its state was applied with, so a destroy still finds it.
+    std::fs::remove_dir_all(rendered_root.join(".shared")).unwrap();
+    let destroyed = ex.destroy(&r.req(), &runner_default()).await;
+    assert_applied(&destroyed);
+    assert!(!marker.exists());
+}

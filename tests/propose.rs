@@ -831,7 +831,7 @@ async fn proposals_are_recorded_with_their_audit_row_in_sqlite_and_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_vm_shows_its_terraform_diff_and_counts_the_vendored_roles() {
+async fn a_new_vm_shows_its_terraform_diff_and_names_the_shared_roles() {
     let repos = repos(None);
     let proposer = Proposer::new(
         settings(Some("origin")),
@@ -861,14 +861,17 @@ async fn a_new_vm_shows_its_terraform_diff_and_counts_the_vendored_roles() {
         "{}",
         r.diff
     );
+    // The modules and roles come from the shared directory: named, not shown.
     assert!(
-        r.diff.contains("# vendored built-in modules and roles: ")
+        r.diff
+            .contains("# shared built-in modules and roles (rendered-configs/.shared/): added [")
+            && r.diff.contains("base-system@")
             && r.diff.contains("(not shown)"),
         "{}",
         r.diff
     );
     assert!(
-        r.files.iter().any(|f| f.starts_with("ansible/roles/")),
+        !r.files.iter().any(|f| f.starts_with("ansible/roles/")),
         "{:?}",
         r.files
     );

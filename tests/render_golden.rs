@@ -1,6 +1,7 @@
 //! Golden (snapshot) tests: each chart's output for the example homelab, byte for byte.
-//! Vendored Terraform modules and Ansible roles are copies of `terraform/modules` and
-//! `ansible/roles`; they are checked for presence, not snapshotted twice.
+//! Vendored Terraform modules and Ansible roles are shared entries (`.shared/<name>@<digest>`)
+//! holding `terraform/modules` and `ansible/roles` as they are; the test checks that each
+//! resource refers to the right ones, not their content a second time.
 //!
 //! After an intended change to a chart: `UPDATE_GOLDEN=1 cargo test --test render_golden`,
 //! then review the diff of `tests/golden/` like any other change.
@@ -47,17 +48,28 @@ fn rendered_example_matches_the_golden_files() {
                 Err(_) => mismatches.push(format!("{rel} has no golden file")),
             }
         }
-        // Terraform charts vendor their modules, playbooks their roles.
+        // Terraform charts refer to their modules, playbooks to their roles, in the
+        // shared directory: no copies in the resource's own files.
         let has = |prefix: &str| rendered.files.keys().any(|p| p.starts_with(prefix));
+        let shares = |name: &str| {
+            rendered
+                .manifest
+                .shared
+                .iter()
+                .any(|e| e.starts_with(&format!("{name}@")))
+        };
+        assert!(!has("modules/") && !has("ansible/roles/"), "{name} copies");
         if has("main.tf") {
-            assert!(has("modules/"), "{name} vendors its modules");
-        }
-        if has("ansible/playbook.yml") {
             assert!(
-                has("ansible/roles/base-system/tasks/main.yml"),
-                "{name} vendors its roles"
+                shares("proxmox-vm") || shares("vsphere-vm"),
+                "{name} refers to its module"
             );
         }
+        if has("ansible/playbook.yml") {
+            assert!(shares("base-system"), "{name} refers to its roles");
+        }
+        let names: Vec<&str> = rendered.shared.iter().map(|b| b.entry.as_str()).collect();
+        assert_eq!(names, rendered.manifest.shared, "{name}");
     }
     if !update {
         // No stale golden file for output that is no longer produced.

@@ -2,7 +2,8 @@
 //!
 //! Rendered directories are replaced on every render, so terraform never runs in one:
 //! the rendered files are first synchronised into the resource's work directory (changed
-//! files copied, files no longer rendered removed, terraform's own state kept), and
+//! files copied, files no longer rendered removed, terraform's own state kept), the
+//! shared modules and roles it refers to are copied beside (see [`mirror_shared`]), and
 //! `init`, `plan -out` and `apply <plan>` run there. When the render holds an Ansible
 //! playbook, `ansible-playbook` then configures the hosts, with an inventory built from
 //! the plan's `vms` output when the configuration declares one (see [`super::ansible`]).
@@ -413,6 +414,8 @@ pub enum SyncError {
         "{0}: expected a regular file or directory in the rendered output, found a symlink or special file"
     )]
     NotAFile(PathBuf),
+    #[error("the manifest in {0} names a shared entry {1:?} that is not a plain name")]
+    BadShared(PathBuf, String),
     #[error(
         "rendered file {0} has the name of terraform's own state in the work directory; rename it in the chart"
     )]
@@ -516,6 +519,64 @@ pub fn sync_work_dir(rendered: &Path, work: &Path) -> Result<(), SyncError> {
             EntryKind::Dir => std::fs::create_dir_all(&to)
                 .map_err(|source| SyncError::Write { path: to, source })?,
             _ => copy_if_changed(&from, &to)?,
+        }
+    }
+    mirror_shared(rendered, work)
+}
+
+/// Copies the shared modules and roles the render refers to (its manifest's `shared`)
+/// into the work directory's shared directory, where the same relative paths lead
+/// (`<work root>/.shared/`, beside the providers' work directories). An entry's name is
+/// its content digest: one already there is kept, a new one is staged and renamed in.
+pub fn mirror_shared(rendered: &Path, work: &Path) -> Result<(), SyncError> {
+    let Some(manifest) = crate::render::write::read_manifest(rendered) else {
+        return Ok(());
+    };
+    if manifest.shared.is_empty() {
+        return Ok(());
+    }
+    let root = |dir: &Path| {
+        crate::render::write::shared_root(dir).map_err(|source| SyncError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })
+    };
+    let (from_root, to_root) = (root(rendered)?, root(work)?);
+    for entry in &manifest.shared {
+        if entry.is_empty() || entry.starts_with('.') || entry.contains(['/', '\\']) {
+            return Err(SyncError::BadShared(rendered.to_path_buf(), entry.clone()));
+        }
+        let (from, to) = (from_root.join(entry), to_root.join(entry));
+        if to.is_dir() {
+            continue;
+        }
+        let mut files = BTreeMap::new();
+        walk(&from, Path::new(""), &mut files, &|_| false)?;
+        if let Some((path, _)) = files.iter().find(|(_, k)| **k == EntryKind::Other) {
+            return Err(SyncError::NotAFile(from.join(path)));
+        }
+        let write = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SyncError::Write { path, source }
+        };
+        std::fs::create_dir_all(&to_root).map_err(write(&to_root))?;
+        let staged = tempfile::Builder::new()
+            .prefix(&format!(".{entry}.tmp-"))
+            .tempdir_in(&to_root)
+            .map_err(write(&to_root))?;
+        for (rel, kind) in &files {
+            let dest = staged.path().join(rel);
+            match kind {
+                EntryKind::Dir => std::fs::create_dir_all(&dest).map_err(write(&dest))?,
+                _ => copy_if_changed(&from.join(rel), &dest)?,
+            }
+        }
+        let staged = staged.keep();
+        if let Err(source) = std::fs::rename(&staged, &to) {
+            let _ = std::fs::remove_dir_all(&staged);
+            if !to.is_dir() {
+                return Err(SyncError::Write { path: to, source });
+            }
         }
     }
     Ok(())

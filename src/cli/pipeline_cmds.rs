@@ -8,7 +8,7 @@ use crate::limits::Limits;
 use crate::pipeline::{Engine, Outcome};
 use crate::place::{Mode, Priors, describe_size};
 use crate::render::write::{
-    WriteOutcome, read_manifest, remove_leftovers, resource_dir, write_atomic,
+    WriteOutcome, prune_shared, read_manifest, remove_leftovers, resource_dir, write_atomic,
 };
 use crate::source::verify::Verdict;
 use crate::source::{self, Snapshot, SourceError};
@@ -252,6 +252,13 @@ pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
         results.push((name, rendered, dir, written));
     }
     progress.finish();
+    let referenced = outcome
+        .rendered
+        .values()
+        .flat_map(|r| r.manifest.shared.iter().cloned())
+        .collect();
+    prune_shared(&args.out, &referenced)
+        .with_context(|| format!("cannot tidy {}", args.out.display()))?;
     match args.source.output {
         OutputFormat::Json => {
             let mut doc = summary_json(&outcome);

@@ -18,7 +18,7 @@ use crate::reconcile::{
     Action, Backoff, Desired, EffectivePolicy, ResourceState, plan, plan_desired,
 };
 use crate::render::write::{
-    WriteOutcome, remove_leftovers, rendered_on_disk, resource_dir, write_atomic,
+    WriteOutcome, prune_shared, remove_leftovers, rendered_on_disk, resource_dir, write_atomic,
 };
 use crate::setting::redact_url;
 use crate::source::TrackedRepo;
@@ -540,6 +540,23 @@ impl Reconciler {
         });
     }
 
+    /// Removes shared modules and roles that no rendered directory refers to any more
+    /// (a failure is logged: stale entries only cost disk).
+    async fn prune_shared(&self, outcome: &Outcome, out_dir: &std::path::Path) {
+        let referenced: std::collections::BTreeSet<String> = outcome
+            .rendered
+            .values()
+            .flat_map(|r| r.manifest.shared.iter().cloned())
+            .collect();
+        let out = out_dir.to_path_buf();
+        match tokio::task::spawn_blocking(move || prune_shared(&out, &referenced)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => info!(removed, "removed shared modules and roles no resource uses"),
+            Ok(Err(e)) => warn!(error = %e, "cannot remove unused shared modules and roles"),
+            Err(e) => warn!(error = %e, "removing unused shared modules and roles failed"),
+        }
+    }
+
     async fn reconcile_commit(&mut self, head: String, started: Instant) {
         let out_dir = self.settings.rendered_dir();
         if let Some((commit, desired)) = &self.last_desired
@@ -704,6 +721,9 @@ impl Reconciler {
                         .push(records::failed_record(previous, &name, error, now));
                 }
             }
+        }
+        if !pass.renders.is_empty() {
+            self.prune_shared(&outcome, &out_dir).await;
         }
         // Keep only the summary between passes; the outcome (catalog, files) goes.
         self.last_desired = Some((head.clone(), Desired::of(&outcome)));

@@ -70,7 +70,8 @@ pub fn validation(view: &View, t: &Trial) -> ValidationAnswer {
 /// One rendered file.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct FileOut {
-    /// Path inside the resource's directory.
+    /// Path relative to the resource's directory (shared modules and roles are under
+    /// `../../.shared/`).
     pub path: String,
     pub bytes: usize,
     /// `sha256:<hex>` of the content.
@@ -136,9 +137,26 @@ pub fn translation(
             &t.diagnostics,
         ));
     };
+    // Shared modules and roles are listed where the resource's files find them.
+    let shared = rendered.shared.iter().flat_map(|b| {
+        b.files.iter().map(move |f| {
+            (
+                format!(
+                    "../../{}/{}/{}/{}",
+                    crate::render::write::SHARED_DIR,
+                    b.entry,
+                    b.name,
+                    f.path
+                ),
+                Cow::Borrowed(f.bytes),
+            )
+        })
+    });
     let files = rendered
         .files
         .iter()
+        .map(|(path, bytes)| (path.clone(), bytes.clone()))
+        .chain(shared)
         .map(|(path, bytes)| {
             let vendored = matches!(bytes, Cow::Borrowed(_));
             let show = !vendored || include_vendored;
@@ -148,9 +166,9 @@ pub fn translation(
                 String::from_utf8_lossy(&bytes[..end]).into_owned()
             });
             FileOut {
-                path: path.clone(),
                 bytes: bytes.len(),
-                sha256: format!("sha256:{}", hex::encode(hash::digest(bytes))),
+                sha256: format!("sha256:{}", hex::encode(hash::digest(&bytes))),
+                path,
                 vendored,
                 truncated: show && cut,
                 content,

@@ -286,6 +286,27 @@ fn file_diffs(
             )),
         }
     }
+    let shared = |side: Option<(&Rendered, &Decision)>| -> BTreeSet<String> {
+        side.map(|(r, _)| r.manifest.shared.iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    let (old_shared, new_shared) = (shared(old), shared(new));
+    let added: Vec<&String> = new_shared.difference(&old_shared).collect();
+    let removed: Vec<&String> = old_shared.difference(&new_shared).collect();
+    if !added.is_empty() || !removed.is_empty() {
+        let list = |entries: &[&String]| {
+            entries
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        text.push_str(&format!(
+            "# shared built-in modules and roles (rendered-configs/.shared/): added [{}], removed [{}] (not shown)\n",
+            list(&added),
+            list(&removed)
+        ));
+    }
     if vendored_added + vendored_removed > 0 {
         text.push_str(&format!(
             "# vendored built-in modules and roles: {vendored_added} files added, \

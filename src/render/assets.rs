@@ -1,6 +1,7 @@
 //! Built-in charts, Terraform modules and Ansible roles, embedded at build time.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -14,21 +15,43 @@ pub struct AssetFile {
     pub digest: [u8; 32],
 }
 
-/// Files grouped by their first path component: `{"proxmox-vm": [main.tf, …]}`.
-pub type Bundles = BTreeMap<String, Vec<AssetFile>>;
+/// One Terraform module or Ansible role: its files and the name of its shared directory.
+#[derive(Debug)]
+pub struct Bundle {
+    /// The module's or role's name (`proxmox-vm`, `base-system`).
+    pub name: String,
+    /// `<name>@<first 16 hex digits of the content hash>`: the directory under
+    /// [`super::write::SHARED_DIR`] that holds this content, once for every resource.
+    pub entry: String,
+    pub files: Vec<AssetFile>,
+}
+
+/// Bundles by name, shared between every resource that vendors them.
+pub type Bundles = BTreeMap<String, Arc<Bundle>>;
 
 fn group(files: &'static [(&'static str, &'static [u8])]) -> Bundles {
-    let mut out: Bundles = BTreeMap::new();
+    let mut grouped: BTreeMap<String, Vec<AssetFile>> = BTreeMap::new();
     for (path, bytes) in files {
         if let Some((first, rest)) = path.split_once('/') {
-            out.entry(first.to_owned()).or_default().push(AssetFile {
-                path: rest.to_owned(),
-                bytes,
-                digest: super::hash::digest(bytes),
-            });
+            grouped
+                .entry(first.to_owned())
+                .or_default()
+                .push(AssetFile {
+                    path: rest.to_owned(),
+                    bytes,
+                    digest: super::hash::digest(bytes),
+                });
         }
     }
-    out
+    grouped
+        .into_iter()
+        .map(|(name, files)| {
+            let hash = super::hash::files(files.iter().map(|f| (f.path.as_str(), f.bytes)));
+            let hex = hash.trim_start_matches("sha256:");
+            let entry = format!("{name}@{}", &hex[..16.min(hex.len())]);
+            (name.clone(), Arc::new(Bundle { name, entry, files }))
+        })
+        .collect()
 }
 
 /// Built-in chart files as `(path under charts/, content)`.

@@ -36,6 +36,11 @@ pub struct Manifest {
     /// Hash of the rendered files.
     pub output_hash: String,
     pub files: Vec<String>,
+    /// The shared directories (`<name>@<digest>` under [`write::SHARED_DIR`]) the files
+    /// refer to: vendored Terraform modules and Ansible roles, written once for every
+    /// resource that uses the same content.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<String>,
     /// Where the resource was placed (pool, nodes, GPUs, booked size): what `plan
     /// --against` keeps. Absent in manifests written before placement was sticky.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +52,8 @@ pub struct Manifest {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub files: BTreeMap<String, Cow<'static, [u8]>>,
+    /// The shared modules and roles the files refer to (see [`Manifest::shared`]).
+    pub shared: Vec<std::sync::Arc<assets::Bundle>>,
     pub manifest: Manifest,
     /// Not rendered: identical output already exists (see [`reused`]); `files` is empty.
     pub reused: bool,
@@ -191,15 +198,26 @@ pub fn render_resource(
         digests.insert(path.clone(), hash::digest(text.as_bytes()));
         files.insert(path, Cow::Owned(text.into_bytes()));
     }
-    // Vendor what the output needs, so the directory works on its own (and offline).
+    // Vendor what the output needs, so the directory works on its own (and offline):
+    // through the shared directory the chart refers to (`vendor` in the context), or, for
+    // a chart that does not refer to it, as a copy inside the resource directory.
     let has_playbook = files.keys().any(|p| p.starts_with("ansible/"));
+    let mut shared = Vec::new();
     let mut vendor = |bundles: &assets::Bundles, what: &'static str, name: &str, prefix: &str| {
         let bundle = bundles.get(name).ok_or_else(|| RenderError::MissingAsset {
             chart: chart.meta.name.clone(),
             what,
             name: name.to_owned(),
         })?;
-        for f in bundle {
+        if refers_to(&files, &bundle.entry) {
+            digests.insert(
+                format!("{}/{}", write::SHARED_DIR, bundle.entry),
+                hash::digest(bundle.entry.as_bytes()),
+            );
+            shared.push(bundle.clone());
+            return Ok(());
+        }
+        for f in &bundle.files {
             let path = format!("{prefix}/{name}/{}", f.path);
             digests.insert(path.clone(), f.digest);
             files.insert(path, Cow::Borrowed(f.bytes));
@@ -210,11 +228,7 @@ pub fn render_resource(
         vendor(&assets.modules, "Terraform module", module, "modules")?;
     }
     if has_playbook {
-        let roles = context["ansible"]["roles"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for role in roles.iter().filter_map(|r| r.as_str()) {
+        for role in roles_of(context) {
             vendor(&assets.roles, "Ansible role", role, "ansible/roles")?;
         }
     }
@@ -237,17 +251,20 @@ pub fn render_resource(
     let input_hash = input_hash(chart, assets, context);
     let output_hash = hash::digests(digests.iter().map(|(p, d)| (p.as_str(), d)));
     let names = files.keys().cloned().collect();
+    let mut manifest = manifest(
+        chart,
+        resource,
+        provider,
+        revision,
+        input_hash,
+        output_hash,
+        names,
+    );
+    manifest.shared = shared.iter().map(|b| b.entry.clone()).collect();
     Ok(Rendered {
-        manifest: manifest(
-            chart,
-            resource,
-            provider,
-            revision,
-            input_hash,
-            output_hash,
-            names,
-        ),
+        manifest,
         files,
+        shared,
         reused: false,
         target: crate::target::Target::default(),
     })
@@ -271,8 +288,88 @@ fn manifest(
         input_hash,
         output_hash,
         files,
+        shared: Vec::new(),
         placement: None,
     }
+}
+
+/// The Ansible roles of a resource's context, in playbook order.
+fn roles_of(context: &serde_json::Value) -> impl Iterator<Item = &str> {
+    context["ansible"]["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str())
+}
+
+/// Does any rendered text file mention the shared directory `entry`?
+fn refers_to(files: &BTreeMap<String, Cow<'static, [u8]>>, entry: &str) -> bool {
+    files.values().any(|bytes| {
+        matches!(bytes, Cow::Owned(_))
+            && std::str::from_utf8(bytes).is_ok_and(|text| text.contains(entry))
+    })
+}
+
+/// Where a resource finds the shared copies of its chart's Terraform modules and of its
+/// Ansible roles: the context's `vendor` (docs/charts.md). Paths are relative — modules
+/// to the resource directory (`<out>/<provider>/<resource>/`), roles to its `ansible/`
+/// — so the rendered tree can be moved or copied as a whole. Names the assets do not
+/// have are left out (rendering then reports them).
+pub fn vendor_context(
+    chart: &Chart,
+    assets: &Assets,
+    context: &serde_json::Value,
+) -> serde_json::Value {
+    let up = |levels: usize| "../".repeat(levels) + write::SHARED_DIR;
+    let modules: serde_json::Map<String, serde_json::Value> = chart
+        .meta
+        .terraform_modules
+        .iter()
+        .filter_map(|m| assets.modules.get(m))
+        .map(|b| {
+            (
+                b.name.clone(),
+                format!("{}/{}/{}", up(2), b.entry, b.name).into(),
+            )
+        })
+        .collect();
+    let roles: Vec<&std::sync::Arc<assets::Bundle>> = roles_of(context)
+        .filter_map(|r| assets.roles.get(r))
+        .collect();
+    let roles_path: Vec<String> = roles
+        .iter()
+        .map(|b| format!("{}/{}", up(3), b.entry))
+        .collect();
+    serde_json::json!({
+        "modules": modules,
+        "roles_path": roles_path.join(":"),
+    })
+}
+
+/// The shared entries a chart refers to through [`vendor_context`] (all of them, whether
+/// or not its output uses each): what a skipped render keeps on disk.
+pub fn vendor_entries(vendor: &serde_json::Value) -> Vec<String> {
+    let mut entries: Vec<String> = vendor["modules"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, path)| path.as_str())
+        .chain(
+            vendor["roles_path"]
+                .as_str()
+                .into_iter()
+                .flat_map(|p| p.split(':')),
+        )
+        .filter_map(|path| {
+            path.split('/')
+                .skip_while(|c| *c != write::SHARED_DIR)
+                .nth(1)
+                .map(str::to_owned)
+        })
+        .collect();
+    entries.sort();
+    entries.dedup();
+    entries
 }
 
 /// Hash of everything that determines a resource's output: its context, the chart's
@@ -307,6 +404,7 @@ pub fn reused(
             Vec::new(),
         ),
         files: BTreeMap::new(),
+        shared: Vec::new(),
         reused: true,
         target: crate::target::Target::default(),
     }

@@ -57,7 +57,7 @@ provider "proxmox" {
 {%- set gpu_ids = [node_gpus[nth_on_node].pci_address] if resource.gpu and values.gpu_mapping is none else [] %}
 
 module "vm_{{ loop.index }}" {
-  source = "./modules/proxmox-vm"
+  source = {{ vendor.modules["proxmox-vm"] | hcl }}
 
   name        = {{ vm_name | hcl }}
   description = {{ description | hcl }}

@@ -85,7 +85,7 @@ data "vsphere_host" "node_{{ loop.index }}" {
 {%- set ip = values.ip_addresses[idx] if values.ip_addresses | length > idx else none %}
 
 module "vm_{{ loop.index }}" {
-  source = "./modules/vsphere-vm"
+  source = {{ vendor.modules["vsphere-vm"] | hcl }}
 
   name       = {{ vm_name | hcl }}
   annotation = {{ annotation | hcl }}

@@ -1,7 +1,7 @@
 # Rendered by homelabd from chart {{ chart.name }} {{ chart.version }}. Do not edit.
 [defaults]
 inventory = inventory.yml
-roles_path = roles
+roles_path = {{ vendor.roles_path }}
 host_key_checking = {{ "True" if values.ansible_host_key_checking else "False" }}
 retry_files_enabled = False
 interpreter_python = auto_silent

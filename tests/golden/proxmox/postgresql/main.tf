@@ -20,7 +20,7 @@ provider "proxmox" {
 }
 
 module "vm_1" {
-  source = "./modules/proxmox-vm"
+  source = "../../.shared/proxmox-vm@54c754d84f705e89/proxmox-vm"
 
   name        = "postgresql"
   description = "Managed by homelabd (proxmox-compute 1.0.0): database, production."

@@ -49,7 +49,7 @@ data "vsphere_host" "node_1" {
 }
 
 module "vm_1" {
-  source = "./modules/vsphere-vm"
+  source = "../../.shared/vsphere-vm@d5150a25dd28e088/vsphere-vm"
 
   name       = "build-agent"
   annotation = "Managed by homelabd (vmware-vsphere 1.0.0): ci-cd, production."
