@@ -4,7 +4,7 @@
 use crate::diag::{self, Diagnostic};
 use crate::limits::Limits;
 use crate::model::parse_file;
-use crate::place::{Decision, Mode, Prior, Priors, place_all_with, resolve_pools};
+use crate::place::{Decision, LiveLoad, Mode, Prior, Priors, place_all_live, resolve_pools};
 use crate::render::{Assets, ChartSet, Rendered, context, render_resource};
 use crate::source::{Snapshot, SourceFile};
 use crate::validate::{Catalog, Context, SchemaError, SchemaSet, validate};
@@ -70,6 +70,20 @@ impl Engine {
         mode: Mode,
         reuse: &Reuse<'_>,
     ) -> Outcome {
+        self.run_live(snapshot, priors, &LiveLoad::new(), mode, reuse)
+    }
+
+    /// [`Engine::run_placed`] around the live load outside git (`live`: unmanaged guests
+    /// and measured use by node, from the inventory), which new and moved resources are
+    /// placed around.
+    pub fn run_live(
+        &self,
+        snapshot: &Snapshot,
+        priors: &Priors,
+        live: &LiveLoad,
+        mode: Mode,
+        reuse: &Reuse<'_>,
+    ) -> Outcome {
         let mut timings = Timings::default();
         let mut clock = Instant::now();
         let mut lap = |slot: &mut Duration| {
@@ -103,7 +117,7 @@ impl Engine {
         diagnostics.extend(diags);
         lap(&mut timings.validate);
 
-        let (decisions, diags) = place_all_with(&catalog, &metas, priors, mode);
+        let (decisions, diags) = place_all_live(&catalog, &metas, priors, live, mode);
         for d in &diags {
             if let Some(name) = &d.name {
                 catalog.invalidate_resource(name);

@@ -31,11 +31,12 @@ const PROPOSALS: [&str; 6] = [
     "update-resource-dimensions",
 ];
 
-const QUERIES: [&str; 16] = [
+const QUERIES: [&str; 17] = [
     "analyze-resource-requirements",
     "compare-expected-vs-actual-state",
     "detect-infrastructure-anomalies",
     "discover-infrastructure-context",
+    "discover-proxmox-resources",
     "find-best-provider-for-workload",
     "find-optimal-placement",
     "get-deployment-sop",

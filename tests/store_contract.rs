@@ -295,12 +295,15 @@ async fn migrated(store: &Store) {
 
 async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+    );
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        8
+        9
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -881,7 +884,10 @@ async fn connect_rejects_bad_urls() {
 #[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+    );
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
 }
@@ -1331,7 +1337,7 @@ async fn a_version_7_database_learns_which_step_failed(store: &Store, raw: &Raw)
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![8]);
+    assert_eq!(store.migrate().await.unwrap(), vec![8, 9]);
     let states: Vec<(String, ResourceState)> = store
         .resources()
         .await
@@ -1410,7 +1416,7 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8]);
+    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8, 9]);
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 2, "runs survive the rebuild");
     assert_eq!(runs[1].state, RunState::Succeeded);
@@ -1829,4 +1835,92 @@ async fn concurrent_writers_never_see_busy(store: &Store, _raw: &Raw) {
     }
     assert_eq!(failures, Vec::<String>::new(), "concurrent writes failed");
     assert_eq!(store.apply_runs(None, 1000).await.unwrap().len(), 8 * 12);
+}
+
+contract!(
+    inventory_scans_upsert_mark_gone_and_never_delete,
+    sqlite_inventory_scans_upsert_mark_gone_and_never_delete,
+    postgres_inventory_scans_upsert_mark_gone_and_never_delete
+);
+
+/// A scan records what it saw with its time; the next scan that no longer reports an
+/// item marks it gone (kept, with its last details), and one that reports it again
+/// brings it back. Each scan writes an audit row.
+async fn inventory_scans_upsert_mark_gone_and_never_delete(store: &Store, raw: &Raw) {
+    use homelabd::observe::inventory::Item;
+    migrated(store).await;
+    let item = |key: &str, managed: Option<&str>, mem: u64| Item {
+        key: key.to_owned(),
+        kind: "vm".to_owned(),
+        name: Some(key.replace("qemu/", "vm")),
+        node: Some("pve-02".to_owned()),
+        managed_by: managed.map(str::to_owned),
+        details: json!({"status": "running", "memory_bytes": mem, "note": "nul\u{0}here"}),
+    };
+    let t1 = at("2024-05-01T10:00:00Z");
+    let t2 = at("2024-05-01T10:05:00Z");
+    let t3 = at("2024-05-01T10:10:00Z");
+    let first = store
+        .record_inventory(
+            "proxmox",
+            t1,
+            &[item("qemu/100", Some("web"), 1), item("qemu/105", None, 2)],
+            "mcp:agent",
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.new, first.seen, first.gone), (2, 0, 0));
+    store
+        .record_inventory("docker", t1, &[item("container/abc", None, 3)], "daemon")
+        .await
+        .unwrap();
+    let second = store
+        .record_inventory(
+            "proxmox",
+            t2,
+            &[item("qemu/100", Some("web"), 4)],
+            "mcp:agent",
+        )
+        .await
+        .unwrap();
+    assert_eq!((second.new, second.seen, second.gone), (0, 1, 1));
+
+    let present = store.inventory(Some("proxmox"), false).await.unwrap();
+    assert_eq!(present.len(), 1);
+    assert_eq!(
+        present[0].item.details["memory_bytes"], 4,
+        "details are the newest"
+    );
+    assert_eq!((present[0].first_seen_at, present[0].seen_at), (t1, t2));
+    assert_eq!(present[0].item.managed_by.as_deref(), Some("web"));
+    let all = store.inventory(Some("proxmox"), true).await.unwrap();
+    let gone = all.iter().find(|r| r.item.key == "qemu/105").unwrap();
+    assert_eq!((gone.seen_at, gone.gone_at), (t1, Some(t2)));
+    assert_eq!(gone.item.details["memory_bytes"], 2, "kept as last seen");
+    assert_eq!(
+        store.inventory(None, false).await.unwrap().len(),
+        2,
+        "the docker source is untouched by proxmox scans"
+    );
+
+    store
+        .record_inventory("proxmox", t3, &[item("qemu/105", None, 5)], "mcp:agent")
+        .await
+        .unwrap();
+    let back = store.inventory(Some("proxmox"), false).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (
+            back[0].item.key.as_str(),
+            back[0].first_seen_at,
+            back[0].gone_at
+        ),
+        ("qemu/105", t1, None)
+    );
+    assert_eq!(raw.int("SELECT COUNT(*) FROM inventory_items").await, 3);
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM audit_log WHERE action = 'inventory.synced'")
+            .await,
+        4
+    );
 }

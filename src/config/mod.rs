@@ -343,6 +343,11 @@ impl Settings {
             default_prune: self.default_prune,
             proxmox: self.proxmox.clone(),
             proxmox_token: self.proxmox_token.clone(),
+            inventory_tools: crate::observe::inventory::scan::Tools {
+                docker: self.executors.docker.docker_binary.clone(),
+                kubectl: self.executors.kubernetes.binary.clone(),
+                kube_context: self.executors.kubernetes.context.clone(),
+            },
         }
     }
 

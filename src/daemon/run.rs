@@ -829,13 +829,14 @@ impl Reconciler {
         let engine = self.engine.clone();
         let commit = head.to_owned();
         let priors = self.priors.clone();
+        let live = self.live_load().await;
         let run = tokio::task::spawn_blocking(move || {
             let reuse = |name: &str, input: &str| {
                 let (i, o, provider) = known.get(name)?;
                 (i == input && rendered_on_disk(&out_dir, provider, name)).then(|| o.clone())
             };
             repo.snapshot(&commit, &engine.limits)
-                .map(|s| engine.run_placed(&s, &priors, Mode::Sticky, &reuse))
+                .map(|s| engine.run_live(&s, &priors, &live, Mode::Sticky, &reuse))
         });
         let result = match run.await {
             Ok(r) => r.map_err(PipelineError::from),
@@ -849,6 +850,21 @@ impl Reconciler {
             Err(e) => {
                 self.pipeline_failed(e);
                 None
+            }
+        }
+    }
+
+    /// What runs on the nodes outside git, from the store's inventory (none without a
+    /// store or when it cannot be read: placement then sees booked capacity only).
+    async fn live_load(&self) -> crate::place::LiveLoad {
+        let Some(store) = &self.store else {
+            return crate::place::LiveLoad::new();
+        };
+        match store.inventory(None, false).await {
+            Ok(records) => crate::observe::inventory::stored_loads(&records, chrono::Utc::now()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the inventory; placing around booked capacity only");
+                crate::place::LiveLoad::new()
             }
         }
     }

@@ -70,9 +70,32 @@ impl View {
         head: String,
         priors: &crate::place::Priors,
     ) -> View {
+        View::build_live(
+            engine,
+            snapshot,
+            head,
+            priors,
+            &crate::place::LiveLoad::new(),
+        )
+    }
+
+    /// [`View::build_placed`] around the live load outside git (`live`, from the store's
+    /// inventory): hypothetical placements are made around it too.
+    pub fn build_live(
+        engine: &Engine,
+        snapshot: &crate::source::Snapshot,
+        head: String,
+        priors: &crate::place::Priors,
+        live: &crate::place::LiveLoad,
+    ) -> View {
         let started = Instant::now();
-        let mut outcome =
-            engine.run_placed(snapshot, priors, crate::place::Mode::Sticky, &|_, _| None);
+        let mut outcome = engine.run_live(
+            snapshot,
+            priors,
+            live,
+            crate::place::Mode::Sticky,
+            &|_, _| None,
+        );
         // The rendered files are not needed to answer (and would double the memory),
         // except the secret bindings that `get-deployment-status` lists by name.
         for r in outcome.rendered.values_mut() {
@@ -80,7 +103,8 @@ impl View {
                 .retain(|path, _| path == crate::secrets::BINDINGS_FILE);
         }
         let pools = resolve_pools(&outcome.catalog);
-        let ledger = super::placement::ledger_of(outcome.decisions.values(), &pools);
+        let mut ledger = super::placement::ledger_of(outcome.decisions.values(), &pools);
+        crate::place::book_live(&mut ledger, &pools, live);
         View {
             head,
             outcome,
@@ -238,6 +262,14 @@ impl McpContext {
         .map_err(|e| ViewError::Task(e.to_string()))?
     }
 
+    /// Drops the loaded views, so the next answer places around what the store holds now
+    /// (after the inventory was recorded).
+    pub async fn forget_views(&self) {
+        let mut cache = self.cache.lock().await;
+        cache.current = None;
+        cache.old.clear();
+    }
+
     /// Resources by state as the daemon last recorded them (inside the daemon only: its
     /// live status mirrors the store without a query).
     pub fn state_counts(&self) -> Option<BTreeMap<String, u64>> {
@@ -336,9 +368,17 @@ impl McpContext {
         let repo = self.repo.clone();
         let engine = self.engine.clone();
         let priors = crate::propose::store_priors(self.store.as_deref()).await;
+        let live = match &self.store {
+            Some(store) => store
+                .inventory(None, false)
+                .await
+                .map(|r| crate::observe::inventory::stored_loads(&r, chrono::Utc::now()))
+                .unwrap_or_default(),
+            None => crate::place::LiveLoad::new(),
+        };
         tokio::task::spawn_blocking(move || {
             let snapshot = repo.snapshot(&commit, &engine.limits)?;
-            let view = View::build_placed(&engine, &snapshot, commit, &priors);
+            let view = View::build_live(&engine, &snapshot, commit, &priors, &live);
             tracing::info!(
                 revision = %view.head,
                 resources = view.outcome.catalog.resources.len(),

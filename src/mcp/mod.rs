@@ -24,6 +24,8 @@ pub mod health;
 pub mod http;
 pub mod inventory;
 pub mod limits;
+pub mod live;
+mod live_tools;
 pub mod migration;
 pub mod page;
 pub mod params;

@@ -239,7 +239,7 @@ fn label(what: &str, name: &str) -> Result<(), Refusal> {
 }
 
 impl HomelabMcp {
-    fn client(extensions: &Extensions) -> String {
+    pub(super) fn client(extensions: &Extensions) -> String {
         let caller = caller_of(extensions);
         if caller.name == "stdio" {
             "stdio".to_owned()

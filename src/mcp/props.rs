@@ -58,6 +58,9 @@ fn hostile_arguments_never_panic_a_decoder_or_an_answer() {
     let e = engine();
     let mut decoded = 0;
     decoded += decode::<DiscoverQuery>("discover-infrastructure-context", |_| {});
+    decoded += decode::<super::live::LiveQuery>("discover-proxmox-resources", |q| {
+        super::live::answer(&[], q);
+    });
     decoded += decode::<PoolQuery>("query-resource-pools", |q| {
         pools::query_pools(&v, q);
     });

@@ -91,7 +91,7 @@ impl HomelabMcp {
     /// A server over `ctx`; without proposal tools when `ctx.read_only`.
     pub fn new(ctx: Arc<McpContext>) -> HomelabMcp {
         let proposal_tools = Self::proposal_tool_names();
-        let mut tools = Self::tool_router() + Self::proposal_router();
+        let mut tools = Self::tool_router() + Self::proposal_router() + Self::live_router();
         if ctx.read_only {
             for name in &proposal_tools {
                 tools.remove_route(name);
@@ -132,7 +132,7 @@ impl HomelabMcp {
         Ok(self.ctx.view().await?)
     }
 
-    fn store(&self) -> Result<&crate::store::Store, Refusal> {
+    pub(super) fn store(&self) -> Result<&crate::store::Store, Refusal> {
         self.ctx.store.as_deref().ok_or_else(|| {
             Refusal::fixable(
                 "no store: this server has no database to read deviations and runs from",

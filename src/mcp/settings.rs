@@ -26,6 +26,9 @@ pub struct ServerSettings {
     /// `[proxmox]`, for the live inventory.
     pub proxmox: Option<crate::observe::proxmox::ProxmoxSettings>,
     pub proxmox_token: Option<Secret>,
+    /// `[executors.docker] docker_binary`, `[executors.kubernetes] binary` and `context`:
+    /// what the live inventory scans with.
+    pub inventory_tools: crate::observe::inventory::scan::Tools,
 }
 
 /// What a token may do.

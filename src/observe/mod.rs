@@ -7,6 +7,7 @@
 //! and, where a resource's `self_heal` allows, re-applies.
 
 pub mod docker;
+pub mod inventory;
 pub mod kubernetes;
 pub mod proxmox;
 pub mod terraform;

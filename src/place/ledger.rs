@@ -22,6 +22,8 @@ pub struct Ledger {
     /// placement asks about every node for every resource.
     nodes: HashMap<String, HashMap<String, Usage>>,
     pools: HashMap<String, Usage>,
+    /// pool path → node name → what the live load booked there, in words.
+    outside: HashMap<String, HashMap<String, String>>,
 }
 
 /// One node's room after a hypothetical placement.
@@ -39,6 +41,22 @@ impl Ledger {
     /// What is booked on `node` of `pool` (`None`: nothing yet).
     pub fn node_usage(&self, pool: &str, node: &str) -> Option<&Usage> {
         self.nodes.get(pool).and_then(|n| n.get(node))
+    }
+
+    /// What live load outside git was booked on `node` of `pool`, in words.
+    pub fn outside_note(&self, pool: &str, node: &str) -> Option<&str> {
+        self.outside
+            .get(pool)
+            .and_then(|n| n.get(node))
+            .map(String::as_str)
+    }
+
+    /// Records the words for the live load booked on `node` of `pool`.
+    pub fn note_outside(&mut self, pool: &str, node: &str, note: String) {
+        self.outside
+            .entry(pool.to_owned())
+            .or_default()
+            .insert(node.to_owned(), note);
     }
 
     /// What is booked in the elastic pool `pool` (`None`: nothing yet).

@@ -8,12 +8,14 @@
 //! high-availability resource always land on distinct nodes (anti-affinity).
 
 mod ledger;
+mod live;
 pub mod pools;
 mod sticky;
 
 pub use ledger::Ledger;
+pub use live::{LiveLoad, NodeLoad, book_live};
 pub use pools::{ResolvedPool, resolve as resolve_pools};
-pub use sticky::{Mode, Move, Prior, Priors, place_all_with, priors_from_store};
+pub use sticky::{Mode, Move, Prior, Priors, place_all_live, place_all_with, priors_from_store};
 
 use crate::diag::Diagnostic;
 use crate::model::{
@@ -414,7 +416,10 @@ fn fit_pool(
             size.gpu,
         ) {
             Ok(room) => candidates.push((node, room)),
-            Err(why) => refused.push(format!("{}: {why}", node.name)),
+            Err(why) => refused.push(match ledger.outside_note(&pool.path, &node.name) {
+                Some(outside) => format!("{}: {why} ({outside})", node.name),
+                None => format!("{}: {why}", node.name),
+            }),
         }
     }
     let replicas = size.replicas as usize;
@@ -453,6 +458,9 @@ fn fit_pool(
     };
     for (node, room) in candidates.into_iter().take(replicas) {
         assign(&mut fit, node, room, label);
+        if let Some(outside) = ledger.outside_note(&pool.path, &node.name) {
+            fit.notes.push(format!("node {}: {outside}", node.name));
+        }
     }
     if !refused.is_empty() {
         fit.notes

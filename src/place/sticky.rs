@@ -10,6 +10,7 @@
 //! first, then by name). A resource whose requirements grew is checked after its
 //! unchanged neighbours, so its growth never pushes them off their node.
 
+use super::live::LiveLoad;
 use super::{
     Decision, Fit, GpuAssignment, Ledger, ResolvedPool, Room, Unplaced, assign, book, book_room,
     place_in, place_one, resolve_pools,
@@ -185,6 +186,19 @@ pub fn place_all_with(
     priors: &Priors,
     mode: Mode,
 ) -> (BTreeMap<String, Decision>, Vec<Diagnostic>) {
+    place_all_live(catalog, charts, priors, &LiveLoad::new(), mode)
+}
+
+/// [`place_all_with`] around the live load outside git (`live`, by node name): booked
+/// after the kept placements and before new and moved resources, which are placed
+/// around it with reasons naming it.
+pub fn place_all_live(
+    catalog: &Catalog,
+    charts: &BTreeMap<String, ChartMeta>,
+    priors: &Priors,
+    live: &LiveLoad,
+    mode: Mode,
+) -> (BTreeMap<String, Decision>, Vec<Diagnostic>) {
     let pools = resolve_pools(catalog);
     let mut ledger = Ledger::default();
     let mut decisions = BTreeMap::new();
@@ -226,6 +240,8 @@ pub fn place_all_with(
             }
         }
     }
+
+    super::live::book_live(&mut ledger, &pools, live);
 
     for entry in order {
         let name = entry.name();

@@ -66,6 +66,11 @@ const POSTGRES: &[Source] = &[
         description: "failure step",
         sql: include_str!("../../migrations/postgres/0008_failure_step.sql"),
     },
+    Source {
+        version: 9,
+        description: "inventory",
+        sql: include_str!("../../migrations/postgres/0009_inventory.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -108,6 +113,11 @@ const SQLITE: &[Source] = &[
         version: 8,
         description: "failure step",
         sql: include_str!("../../migrations/sqlite/0008_failure_step.sql"),
+    },
+    Source {
+        version: 9,
+        description: "inventory",
+        sql: include_str!("../../migrations/sqlite/0009_inventory.sql"),
     },
 ];
 
@@ -244,6 +254,7 @@ mod tests {
             "notification_deliveries",
             "cluster_members",
             "cluster_lease",
+            "inventory_items",
         ] {
             assert!(all.contains(table), "{table}");
         }

@@ -181,6 +181,8 @@ pub use cluster::{LeaseView, MemberIdentity, MemberRecord, ResourceLock};
 mod codec;
 mod dialect;
 mod drift;
+mod inventory;
+pub use inventory::{InventoryCounts, InventoryItem, InventoryRecord};
 
 pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord, Destroyed, RunState};
 pub use drift::{DeviationRecord, ObservationWrite};

@@ -143,7 +143,7 @@ impl Store {
     }
 }
 
-fn without_nul(value: serde_json::Value) -> serde_json::Value {
+pub(super) fn without_nul(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value as V;
     let clean = |s: String| {
         if s.contains('\0') {

@@ -1,0 +1,20 @@
+-- Live inventory: what the providers report exists (Proxmox nodes, guests, storage and
+-- GPUs; Docker engines and containers; Kubernetes nodes), one row per item and source,
+-- with when it was first and last seen and when a scan stopped reporting it. A scan
+-- upserts what it saw and marks the rest of its source gone; rows are never deleted.
+-- `managed_by` names the resource in git that accounts for the item (NULL: unmanaged).
+
+CREATE TABLE inventory_items (
+    source        TEXT NOT NULL,
+    item_key      TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    name          TEXT NULL,
+    node          TEXT NULL,
+    managed_by    TEXT NULL,
+    details       JSONB NOT NULL DEFAULT '{}'::jsonb,
+    first_seen_at TIMESTAMPTZ NOT NULL,
+    seen_at       TIMESTAMPTZ NOT NULL,
+    gone_at       TIMESTAMPTZ NULL,
+    PRIMARY KEY (source, item_key)
+);
+CREATE INDEX inventory_items_present ON inventory_items (source, kind) WHERE gone_at IS NULL;
