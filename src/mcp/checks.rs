@@ -16,8 +16,10 @@ use std::borrow::Cow;
 pub struct ValidationAnswer {
     /// The revision whose pools, workload types, templates and charts were used.
     pub revision: String,
-    /// No errors, and placement found room.
+    /// No errors, and placement found room (and, with `strict_validation`, no warnings).
     pub valid: bool,
+    /// Warnings counted as errors (`strict_validation`).
+    pub strict: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Every problem found (schema, references, template rules, placement, render).
@@ -37,7 +39,11 @@ impl Summary for ValidationAnswer {
         let mut out = format!(
             "{} is {} against {}",
             self.name.as_deref().unwrap_or("the document"),
-            if self.valid { "valid" } else { "INVALID" },
+            match (self.valid, self.strict) {
+                (true, _) => "valid",
+                (false, true) => "INVALID (strict: warnings count)",
+                (false, false) => "INVALID",
+            },
             short(&self.revision)
         );
         if let Some(p) = &self.placement {
@@ -54,11 +60,14 @@ impl Summary for ValidationAnswer {
 }
 
 /// `validate-universal-definition` from a trial (rendered too, so render errors count).
-pub fn validation(view: &View, t: &Trial) -> ValidationAnswer {
+/// `strict` counts warnings as errors.
+pub fn validation(view: &View, t: &Trial, strict: bool) -> ValidationAnswer {
     let placement = t.decision.as_ref().map(PlacementOut::from);
+    let warned = t.diagnostics.iter().any(|d| !d.is_error());
     ValidationAnswer {
         revision: view.head.clone(),
-        valid: t.is_valid(),
+        valid: t.is_valid() && !(strict && warned),
+        strict,
         name: t.name.clone(),
         problems: t.diagnostics.iter().map(Problem::from).collect(),
         replaces: t.existing.clone(),
@@ -99,6 +108,60 @@ pub struct TranslationAnswer {
     pub files: Vec<FileOut>,
     /// Warnings about the document (errors refuse the translation instead).
     pub warnings: Vec<Problem>,
+    /// The same document rendered for each of `target_providers`, in the order asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_provider: Vec<RenderedFor>,
+}
+
+/// The document rendered for one of `target_providers`, or why it cannot go there.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RenderedFor {
+    pub provider: String,
+    /// It validates, fits and renders on this provider.
+    pub fits: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_hash: Option<String>,
+    pub files: Vec<FileOut>,
+}
+
+/// One entry of `by_provider` from a trial of the document forced onto `provider`.
+pub fn per_provider(
+    view: &View,
+    t: &Trial,
+    provider: crate::model::Provider,
+    include_vendored: bool,
+    max_bytes: usize,
+) -> RenderedFor {
+    match translation(view, t, include_vendored, max_bytes) {
+        Ok(a) => RenderedFor {
+            provider: provider.as_str().to_owned(),
+            fits: true,
+            reason: None,
+            chart: Some(a.chart),
+            directory: Some(a.directory),
+            placement: Some(a.placement),
+            output_hash: Some(a.output_hash),
+            files: a.files,
+        },
+        Err(_) => RenderedFor {
+            provider: provider.as_str().to_owned(),
+            fits: false,
+            reason: Some(super::placement::trial_failure(t)),
+            chart: None,
+            directory: None,
+            placement: None,
+            output_hash: None,
+            files: Vec::new(),
+        },
+    }
 }
 
 impl Summary for TranslationAnswer {
@@ -115,6 +178,21 @@ impl Summary for TranslationAnswer {
         );
         for f in self.files.iter().filter(|f| !f.vendored) {
             out.push_str(&format!("\n- {} ({} bytes)", f.path, f.bytes));
+        }
+        for p in &self.by_provider {
+            match (&p.placement, &p.reason) {
+                (Some(pl), _) => out.push_str(&format!(
+                    "\n{}: renders with {} ({})",
+                    p.provider,
+                    p.chart.as_deref().unwrap_or(""),
+                    pl.line()
+                )),
+                (None, r) => out.push_str(&format!(
+                    "\n{}: cannot go there: {}",
+                    p.provider,
+                    r.as_deref().unwrap_or("not placed")
+                )),
+            }
         }
         out
     }
@@ -193,5 +271,6 @@ pub fn translation(
             .filter(|d| !d.is_error())
             .map(Problem::from)
             .collect(),
+        by_provider: Vec::new(),
     })
 }

@@ -3,7 +3,7 @@
 
 use super::context::View;
 use super::page::{PageInfo, paginate};
-use super::params::{ChartQuery, ListTemplates};
+use super::params::{ChartQuery, DiscoverQuery, ListTemplates};
 use super::reply::{Problem, Summary};
 use crate::model::{Capability, PoolType, Provider, ResourceType};
 use schemars::JsonSchema;
@@ -107,6 +107,9 @@ pub struct DiscoverAnswer {
     /// Why the Proxmox inventory is missing, when it was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxmox_error: Option<String>,
+    /// Each placeable pool's capacity and bookings, with `include_capacity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Vec<super::guidance::PoolUsageOut>>,
 }
 
 impl Summary for DiscoverAnswer {
@@ -258,6 +261,29 @@ pub fn discover(
         load_ms: view.load_time.as_millis() as u64,
         proxmox: None,
         proxmox_error: None,
+        capacity: None,
+    }
+}
+
+/// Narrows and extends the overview as `q` asks: templates left out, pools and providers
+/// of one provider only, each placeable pool's capacity added.
+pub fn apply_options(view: &View, answer: &mut DiscoverAnswer, q: &DiscoverQuery) {
+    if !q.include_templates {
+        answer.templates.clear();
+    }
+    let only = q.provider_filter.map(|p| Provider::from(p).as_str());
+    if let Some(p) = only {
+        answer.pools.retain(|x| x.provider.as_deref() == Some(p));
+        answer.providers.retain(|x| x.provider == p);
+    }
+    if q.include_capacity {
+        let mut pools = super::guidance::guidelines(view, None, None)
+            .map(|g| g.pools)
+            .unwrap_or_default();
+        if let Some(p) = only {
+            pools.retain(|x| x.provider.as_deref() == Some(p));
+        }
+        answer.capacity = Some(pools);
     }
 }
 

@@ -12,10 +12,13 @@
 //! place, render), [`checks`], [`sop`], [`guidance`] (allocation, strategy) and
 //! [`migration`] (snapshots and migration plans). [`proposals`] builds the changes the
 //! proposal tools hand to [`crate::propose::Proposer`]; [`resources`] and [`prompts`] are
-//! the MCP resources and prompts.
+//! the MCP resources and prompts. [`params`] accepts the design's parameter names too
+//! (aliases, implemented parameters); [`compat`] names the few that cannot apply in the
+//! answer.
 
 pub mod auth;
 pub mod checks;
+pub mod compat;
 pub mod context;
 #[cfg(test)]
 mod fixture;

@@ -1,10 +1,62 @@
 //! Tool parameters: typed structs whose field docs, enums and defaults become each tool's
 //! input schema, so an agent knows what to send. Unknown fields are refused.
+//!
+//! The design's parameter names are accepted too: a name with the same meaning is a serde
+//! alias (`universal_definition` for `definition`, `instance_name` for `resource`, …), a
+//! design parameter whose feature exists is implemented (`include_capacity`,
+//! `strict_validation`, `target_providers`, …), and the few that cannot apply are declared
+//! as [`NotApplied`] fields and named in the answer ([`super::compat`]).
 
 use crate::model::{Capability, PoolType, Provider, ResourceType, Tier};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
+
+/// A design parameter accepted for compatibility but not applied; the answer names it in
+/// `parameters_not_applied` with the reason ([`super::compat::NOT_APPLIED`]).
+pub type NotApplied = Option<serde_json::Value>;
+
+/// The JSON Schema of a definition given as text or as an object.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(super) enum DefinitionSchema {
+    /// The document as YAML or JSON text.
+    Text(String),
+    /// The document as an object (`apiVersion`, `kind`, `metadata`, `spec`).
+    Object(serde_json::Map<String, serde_json::Value>),
+}
+
+/// A definition as text: given as YAML/JSON text, or as an object (the design's
+/// `universal_definition: {...}`), which is turned into its JSON text. Any other JSON
+/// type is refused.
+fn definition_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        v @ serde_json::Value::Object(_) => Ok(v.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "a definition is YAML/JSON text or an object, not {}",
+            json_type(&other)
+        ))),
+    }
+}
+
+pub(super) fn opt_definition_text<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    definition_text(d).map(Some)
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
 
 /// An infrastructure provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -16,6 +68,20 @@ pub enum ProviderName {
     Aws,
     Azure,
     Vmware,
+}
+
+impl ProviderName {
+    /// The parameter value naming `p`.
+    pub fn of(p: Provider) -> ProviderName {
+        match p {
+            Provider::Proxmox => ProviderName::Proxmox,
+            Provider::Kubernetes => ProviderName::Kubernetes,
+            Provider::Docker => ProviderName::Docker,
+            Provider::Aws => ProviderName::Aws,
+            Provider::Azure => ProviderName::Azure,
+            Provider::Vmware => ProviderName::Vmware,
+        }
+    }
 }
 
 impl From<ProviderName> for Provider {
@@ -127,6 +193,16 @@ pub struct DiscoverQuery {
     /// nodes with load, storage, guests and GPUs (one round of API requests).
     #[serde(default)]
     pub proxmox: bool,
+    /// Also give each placeable pool's capacity and what is booked of it (CPU with
+    /// overcommit, memory, disk, GPUs).
+    #[serde(default)]
+    pub include_capacity: bool,
+    /// List the deployment templates (default true; false leaves the list empty).
+    #[serde(default = "yes")]
+    pub include_templates: bool,
+    /// Only pools and providers of this provider.
+    #[serde(default)]
+    pub provider_filter: Option<ProviderName>,
 }
 
 /// Filters for `query-resource-pools`.
@@ -140,11 +216,12 @@ pub struct PoolQuery {
     /// Only pools of this type.
     #[serde(default)]
     pub pool_type: Option<PoolTypeName>,
-    /// Only pools of this provider (after inheritance).
-    #[serde(default)]
+    /// Only pools of this provider (after inheritance). Also `provider_filter`.
+    #[serde(default, alias = "provider_filter")]
     pub provider: Option<ProviderName>,
     /// Only pools whose effective dimensions (inherited tags) have all these key/values.
-    #[serde(default)]
+    /// Also `dimension_filters`.
+    #[serde(default, alias = "dimension_filters")]
     pub dimensions: BTreeMap<String, String>,
     /// Only pools with at least this many vCPUs free on one node (or in the quota).
     #[serde(default)]
@@ -161,6 +238,10 @@ pub struct PoolQuery {
     /// Include group pools (no nodes, not cloud): the tree's inner nodes.
     #[serde(default = "yes")]
     pub include_groups: bool,
+    /// Give each pool's nodes, quota and bookings (default true); false lists the pools
+    /// and their tree only.
+    #[serde(default)]
+    pub include_capacity: Option<bool>,
     /// Page size (1-500, default 50).
     #[serde(default)]
     pub limit: Option<u32>,
@@ -177,8 +258,8 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListTemplates {
-    /// Only templates for this provider.
-    #[serde(default)]
+    /// Only templates for this provider. Also `provider_filter`.
+    #[serde(default, alias = "provider_filter")]
     pub provider: Option<ProviderName>,
     /// Page size (1-500, default 50).
     #[serde(default)]
@@ -192,14 +273,15 @@ pub struct ListTemplates {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChartQuery {
-    /// Only charts of this provider.
-    #[serde(default)]
+    /// Only charts of this provider. Also `provider_filter`.
+    #[serde(default, alias = "provider_filter")]
     pub provider: Option<ProviderName>,
-    /// Only charts that can render this capability.
-    #[serde(default)]
+    /// Only charts that can render this capability. Also `capability_filter`.
+    #[serde(default, alias = "capability_filter")]
     pub capability: Option<CapabilityName>,
-    /// Only charts that render this workload type (a WorkloadType name).
-    #[serde(default)]
+    /// Only charts that render this workload type (a WorkloadType name). Also
+    /// `workload_filter`.
+    #[serde(default, alias = "workload_filter")]
     pub workload_type: Option<String>,
     /// Only charts that render this resource type.
     #[serde(default)]
@@ -210,12 +292,22 @@ pub struct ChartQuery {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusQuery {
-    /// One resource by name; all resources (paged) when absent.
-    #[serde(default)]
+    /// One resource by name; all resources (paged) when absent. Also `instance_name`,
+    /// `instance_id`, `resource_name`, `service_name`.
+    #[serde(
+        default,
+        alias = "instance_name",
+        alias = "instance_id",
+        alias = "resource_name",
+        alias = "service_name"
+    )]
     pub resource: Option<String>,
     /// Apply runs per resource, newest first (0-20, default 3).
     #[serde(default = "three")]
     pub runs: u32,
+    /// Include each run's stdout and stderr tails (default true).
+    #[serde(default = "yes")]
+    pub include_logs: bool,
     /// List destroyed resources too (pruned, history kept); one named resource is shown
     /// destroyed or not.
     #[serde(default)]
@@ -236,12 +328,20 @@ fn three() -> u32 {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DriftQuery {
-    /// Only this resource.
-    #[serde(default)]
+    /// Only this resource. Also `instance_name`, `instance_id`, `resource_name`.
+    #[serde(
+        default,
+        alias = "instance_name",
+        alias = "instance_id",
+        alias = "resource_name"
+    )]
     pub resource: Option<String>,
     /// Only deviations that are still open (default); `false` adds recently resolved ones.
     #[serde(default = "yes")]
     pub open_only: bool,
+    /// Add recently resolved deviations (the opposite of `open_only`; wins when given).
+    #[serde(default)]
+    pub include_resolved: Option<bool>,
     /// At most this many deviations (1-500, default 50).
     #[serde(default)]
     pub limit: Option<u32>,
@@ -252,12 +352,16 @@ pub struct DriftQuery {
 #[serde(deny_unknown_fields)]
 pub struct AnomalyQuery {
     /// Look back this many hours for failed applies and deviations (1-720, default 24).
-    #[serde(default = "day")]
+    /// Also `analysis_window_hours`.
+    #[serde(default = "day", alias = "analysis_window_hours")]
     pub window_hours: u32,
     /// Report nodes and quotas whose CPU, memory, disk or GPUs are booked above this
-    /// percentage (1-100, default 85).
-    #[serde(default = "eighty_five")]
+    /// percentage (1-100, default 85). Also `threshold_percent`.
+    #[serde(default = "eighty_five", alias = "threshold_percent")]
     pub capacity_threshold_percent: u32,
+    /// Accepted, not applied: anomalies here are facts, not scores (see the answer).
+    #[serde(default)]
+    pub sensitivity: NotApplied,
 }
 
 fn day() -> u32 {
@@ -272,17 +376,31 @@ fn eighty_five() -> u32 {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefinitionInput {
-    /// One `UniversalResource` document as YAML (or JSON), exactly as it would be
-    /// committed: `apiVersion: homelab.ai/v1`, `kind: UniversalResource`, `metadata`, `spec`.
+    /// One `UniversalResource` document as YAML (or JSON) text, or as an object, exactly as
+    /// it would be committed: `apiVersion: homelab.ai/v1`, `kind: UniversalResource`,
+    /// `metadata`, `spec`. Also `universal_definition`.
+    #[serde(alias = "universal_definition", deserialize_with = "definition_text")]
+    #[schemars(with = "DefinitionSchema")]
     pub definition: String,
+    /// Count warnings as errors: `valid` is false while any warning remains.
+    #[serde(default)]
+    pub strict_validation: bool,
 }
 
 /// A proposed definition to render without writing anything.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TranslateInput {
-    /// One `UniversalResource` document as YAML (or JSON).
+    /// One `UniversalResource` document as YAML (or JSON) text, or as an object. Also
+    /// `universal_definition`.
+    #[serde(alias = "universal_definition", deserialize_with = "definition_text")]
+    #[schemars(with = "DefinitionSchema")]
     pub definition: String,
+    /// Also render it for each of these providers (its `spec.placement` provider set to
+    /// each, its pool, node and chart left to placement): one answer per provider, or why
+    /// it cannot go there.
+    #[serde(default)]
+    pub target_providers: Vec<ProviderName>,
     /// Also return the contents of vendored Terraform modules and Ansible roles (default:
     /// listed with their size only).
     #[serde(default)]
@@ -308,8 +426,8 @@ pub struct WorkloadSpec {
     /// A DeploymentTemplate name whose defaults and rules apply.
     #[serde(default)]
     pub template: Option<String>,
-    /// Sizing tier for sizes not given (default `standard`).
-    #[serde(default)]
+    /// Sizing tier for sizes not given (default `standard`). Also `performance_tier`.
+    #[serde(default, alias = "performance_tier")]
     pub tier: Option<TierName>,
     /// vCPUs.
     #[serde(default)]
@@ -320,8 +438,8 @@ pub struct WorkloadSpec {
     /// Disk in GiB.
     #[serde(default)]
     pub storage_gb: Option<u32>,
-    /// Needs a GPU per replica.
-    #[serde(default)]
+    /// Needs a GPU per replica. Also `consider_gpu`.
+    #[serde(default, alias = "consider_gpu")]
     pub gpu: Option<bool>,
     /// Several replicas on distinct nodes.
     #[serde(default)]
@@ -332,9 +450,13 @@ pub struct WorkloadSpec {
     /// Required provider.
     #[serde(default)]
     pub provider: Option<ProviderName>,
-    /// Required pool path (the pool or any pool below it).
-    #[serde(default)]
+    /// Required pool path (the pool or any pool below it). Also `resource_pool`.
+    #[serde(default, alias = "resource_pool")]
     pub pool: Option<String>,
+    /// `find-best-provider-for-workload` only: compare just these providers (default:
+    /// every provider with a pool).
+    #[serde(default)]
+    pub target_providers: Vec<ProviderName>,
 }
 
 /// What `find-optimal-placement` places: exactly one of the three.
@@ -342,14 +464,42 @@ pub struct WorkloadSpec {
 #[serde(deny_unknown_fields)]
 pub struct PlacementQuery {
     /// An existing resource: its current placement with the reasons and alternatives.
-    #[serde(default)]
+    /// Also `instance_name`, `resource_name`.
+    #[serde(default, alias = "instance_name", alias = "resource_name")]
     pub resource: Option<String>,
-    /// A full `UniversalResource` document (YAML or JSON) to place hypothetically.
-    #[serde(default)]
+    /// A full `UniversalResource` document (YAML or JSON text, or an object) to place
+    /// hypothetically. Also `universal_definition`.
+    #[serde(
+        default,
+        alias = "universal_definition",
+        deserialize_with = "opt_definition_text"
+    )]
+    #[schemars(with = "Option<DefinitionSchema>")]
     pub definition: Option<String>,
-    /// A workload described by its needs, placed hypothetically.
-    #[serde(default)]
+    /// A workload described by its needs, placed hypothetically. Also
+    /// `workload_requirements`.
+    #[serde(default, alias = "workload_requirements")]
     pub workload: Option<WorkloadSpec>,
+    /// Constraints for a definition or workload placed hypothetically (not for an
+    /// existing resource, whose placement is what it is).
+    #[serde(default)]
+    pub affinity_rules: Vec<AffinityRule>,
+}
+
+/// One placement constraint of `find-optimal-placement`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum AffinityRule {
+    /// On this node.
+    Node { value: String },
+    /// In this pool or a pool below it.
+    Pool { value: String },
+    /// On this provider.
+    Provider { value: ProviderName },
+    /// On a node the named resource uses.
+    SameNodeAs { value: String },
+    /// On no node the named resource uses.
+    DifferentNodeFrom { value: String },
 }
 
 /// `plan-migration-from-snapshot`: from which state to which.
@@ -357,10 +507,13 @@ pub struct PlacementQuery {
 #[serde(deny_unknown_fields)]
 pub struct MigrationQuery {
     /// The starting point: a snapshot name committed by `create-infrastructure-snapshot`,
-    /// or any revision of the tracked repository (commit id, branch, tag).
+    /// or any revision of the tracked repository (commit id, branch, tag). Also
+    /// `snapshot_id`, `snapshot_name`.
+    #[serde(alias = "snapshot_id", alias = "snapshot_name")]
     pub from: String,
-    /// The target revision (default: the tracked branch's newest commit).
-    #[serde(default)]
+    /// The target revision (default: the tracked branch's newest commit). Also
+    /// `target_revision`.
+    #[serde(default, alias = "target_revision")]
     pub to: Option<String>,
     /// Page size (1-500, default 50).
     #[serde(default)]
@@ -377,17 +530,21 @@ pub struct SopQuery {
     /// A WorkloadType name.
     #[serde(default)]
     pub workload_type: Option<String>,
-    /// A resource name: its workload type's SOP plus the facts of its placement.
-    #[serde(default)]
+    /// A resource name: its workload type's SOP plus the facts of its placement. Also
+    /// `service_name`, `instance_name`.
+    #[serde(default, alias = "service_name", alias = "instance_name")]
     pub resource: Option<String>,
+    /// Accepted, not applied: the SOP is served whole (see the answer).
+    #[serde(default)]
+    pub include_troubleshooting: NotApplied,
 }
 
 /// Scope of `get-resource-allocation-guidelines`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuidelineQuery {
-    /// Only pools at or below this path.
-    #[serde(default)]
+    /// Only pools at or below this path. Also `resource_pool`.
+    #[serde(default, alias = "resource_pool")]
     pub pool: Option<String>,
     /// Only this workload type's tiers.
     #[serde(default)]
@@ -401,4 +558,7 @@ pub struct StrategyQuery {
     /// One workload type (default: all).
     #[serde(default)]
     pub workload_type: Option<String>,
+    /// Accepted, not applied: the strategy does not depend on GPUs (see the answer).
+    #[serde(default)]
+    pub consider_gpu: NotApplied,
 }

@@ -447,8 +447,16 @@ pub fn best_provider(engine: &Engine, view: &View, workload: &WorkloadSpec) -> B
         .get(&workload.workload_type)
         .map(|w| w.object.spec.preferences.providers.clone())
         .unwrap_or_default();
+    let asked: Vec<Provider> = workload
+        .target_providers
+        .iter()
+        .map(|p| Provider::from(*p))
+        .collect();
     let mut providers = Vec::new();
     for provider in Provider::ALL {
+        if !asked.is_empty() && !asked.contains(&provider) {
+            continue;
+        }
         if !view
             .pools
             .values()
@@ -478,13 +486,22 @@ pub fn best_provider(engine: &Engine, view: &View, workload: &WorkloadSpec) -> B
         });
     }
     providers.sort_by_key(|p| (!p.fits, p.preference.unwrap_or(usize::MAX)));
+    // With target_providers, the engine's free choice counts only when it is one of them;
+    // otherwise the first that fits, in preference order.
+    let best = free
+        .decision
+        .as_ref()
+        .filter(|d| free.is_valid() && (asked.is_empty() || asked.contains(&d.provider)))
+        .map(PlacementOut::from)
+        .or_else(|| {
+            providers
+                .iter()
+                .find(|p| !asked.is_empty() && p.fits)
+                .and_then(|p| p.placement.clone())
+        });
     BestProviderAnswer {
         revision: view.head.clone(),
-        best: free
-            .decision
-            .as_ref()
-            .filter(|_| free.is_valid())
-            .map(PlacementOut::from),
+        best,
         providers,
     }
 }
@@ -499,4 +516,187 @@ fn provider_name(p: Provider) -> super::params::ProviderName {
         Provider::Azure => N::Azure,
         Provider::Vmware => N::Vmware,
     }
+}
+
+/// `text` (a definition) with `spec.placement.provider` set to `provider`, and the pool,
+/// node and chart it names left to placement where they belong to another provider. Text
+/// that is not a YAML mapping is returned as it is (the trial reports it).
+pub fn with_provider(view: &View, text: &str, provider: Provider) -> String {
+    let Ok(mut doc) = serde_yaml::from_str::<serde_json::Value>(text) else {
+        return text.to_owned();
+    };
+    let Some(spec) = doc.get_mut("spec").and_then(|s| s.as_object_mut()) else {
+        return text.to_owned();
+    };
+    let chart = spec
+        .get("chart")
+        .and_then(|c| c.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_owned);
+    if let Some(chart) = chart
+        && view
+            .outcome
+            .charts
+            .charts
+            .get(&chart)
+            .is_some_and(|c| c.meta.provider != provider)
+        && let Some(c) = spec.get_mut("chart").and_then(|c| c.as_object_mut())
+    {
+        c.remove("name");
+    }
+    let placement = spec
+        .entry("placement")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    if let Some(p) = placement {
+        let pool_provider = p
+            .get("pool")
+            .and_then(|x| x.as_str())
+            .and_then(|x| view.pools.get(x))
+            .and_then(|x| x.provider);
+        if pool_provider != Some(provider) {
+            p.remove("pool");
+            p.remove("node");
+        }
+        p.insert("provider".into(), json!(provider.as_str()));
+    }
+    serde_yaml::to_string(&doc).unwrap_or_else(|_| text.to_owned())
+}
+
+/// Most nodes tried when a `different_node_from` rule moves a placement off the nodes it
+/// must avoid (each try is one placement of the document).
+const MAX_NODE_TRIES: usize = 64;
+
+/// Places `text` (a definition) under `rules`: node, pool, provider and `same_node_as`
+/// become `spec.placement` pins; `different_node_from` moves the placement to the first
+/// node (pools by path, nodes in order) that fits and holds no replica of the named
+/// resource. Each rule is stated in the decision's reasons.
+pub fn with_affinity(
+    engine: &Engine,
+    view: &View,
+    text: &str,
+    rules: &[super::params::AffinityRule],
+) -> Result<Trial, super::reply::Refusal> {
+    use super::params::AffinityRule as R;
+    use super::reply::Refusal;
+    if rules.is_empty() {
+        return Ok(trial(engine, view, text, false));
+    }
+    let mut doc: serde_json::Value = serde_yaml::from_str(text).map_err(|e| {
+        Refusal::fixable(
+            "affinity_rules need a definition that parses as YAML or JSON",
+            vec![e.to_string()],
+        )
+    })?;
+    let decisions = &view.outcome.decisions;
+    let decision_of = |name: &str| {
+        decisions
+            .get(name)
+            .ok_or_else(|| Refusal::unknown("resource", name, decisions.keys()))
+    };
+    let mut pins = serde_json::Map::new();
+    let mut avoid: Vec<String> = Vec::new();
+    let mut said = Vec::new();
+    for rule in rules {
+        match rule {
+            R::Node { value } => {
+                pins.insert("node".into(), json!(value));
+                said.push(format!("affinity: on node {value}"));
+            }
+            R::Pool { value } => {
+                pins.insert("pool".into(), json!(value));
+                said.push(format!("affinity: in pool {value}"));
+            }
+            R::Provider { value } => {
+                let p = Provider::from(*value);
+                pins.insert("provider".into(), json!(p.as_str()));
+                said.push(format!("affinity: on provider {}", p.as_str()));
+            }
+            R::SameNodeAs { value } => {
+                let d = decision_of(value)?;
+                let Some(node) = d.nodes.first() else {
+                    return Err(Refusal::fixable(
+                        format!(
+                            "{value} is in the elastic pool {} and has no node to share",
+                            d.pool
+                        ),
+                        vec![],
+                    ));
+                };
+                pins.insert("node".into(), json!(node.name));
+                said.push(format!("affinity: on {}, a node of {value}", node.name));
+            }
+            R::DifferentNodeFrom { value } => {
+                let d = decision_of(value)?;
+                avoid.extend(d.nodes.iter().map(|n| n.name.clone()));
+                said.push(format!(
+                    "anti-affinity: not on {} (nodes of {value})",
+                    if d.nodes.is_empty() {
+                        "any node".to_owned()
+                    } else {
+                        d.nodes
+                            .iter()
+                            .map(|n| n.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    let Some(spec) = doc.get_mut("spec").and_then(|s| s.as_object_mut()) else {
+        return Ok(trial(engine, view, text, false));
+    };
+    let placement = spec.entry("placement").or_insert_with(|| json!({}));
+    if let Some(p) = placement.as_object_mut() {
+        p.extend(pins);
+    }
+    let pinned = serde_yaml::to_string(&doc).unwrap_or_default();
+    let mut t = trial(engine, view, &pinned, false);
+    let clashes = |t: &Trial| {
+        t.decision
+            .as_ref()
+            .is_some_and(|d| d.nodes.iter().any(|n| avoid.contains(&n.name)))
+    };
+    if t.is_valid() && clashes(&t) {
+        let provider = doc["spec"]["placement"]["provider"]
+            .as_str()
+            .and_then(|p| Provider::ALL.into_iter().find(|x| x.as_str() == p));
+        let within = doc["spec"]["placement"]["pool"].as_str().map(str::to_owned);
+        let nodes = view
+            .pools
+            .values()
+            .filter(|p| provider.is_none_or(|x| p.provider == Some(x)))
+            .filter(|p| {
+                within
+                    .as_deref()
+                    .is_none_or(|w| p.path == w || p.path.starts_with(&format!("{w}/")))
+            })
+            .flat_map(|p| p.nodes.iter().map(|n| n.name.clone()))
+            .filter(|n| !avoid.contains(n))
+            .take(MAX_NODE_TRIES);
+        let mut moved = None;
+        for node in nodes {
+            doc["spec"]["placement"]["node"] = json!(node);
+            let text = serde_yaml::to_string(&doc).unwrap_or_default();
+            let attempt = trial(engine, view, &text, false);
+            if attempt.is_valid() && !clashes(&attempt) {
+                said.push(format!(
+                    "anti-affinity: moved to {node}, the first node (pools by path) with room away from the avoided ones"
+                ));
+                moved = Some(attempt);
+                break;
+            }
+        }
+        t = moved.ok_or_else(|| {
+            Refusal::fixable(
+                "no node with room satisfies the affinity rules",
+                said.clone(),
+            )
+        })?;
+    }
+    if let Some(d) = t.decision.as_mut() {
+        d.reasons.extend(said);
+    }
+    Ok(t)
 }

@@ -376,6 +376,13 @@ pub fn query_pools(view: &View, q: &PoolQuery) -> PoolsAnswer {
         .filter(|p| q.include_groups || p.is_target())
         .map(|p| pool_out(view, p, &by_pool, &by_node, &holders))
         .filter(|p| has_room(p, q))
+        .map(|mut p| {
+            if q.include_capacity == Some(false) {
+                p.nodes.clear();
+                p.quota = None;
+            }
+            p
+        })
         .collect();
     let (pools, page) = paginate(pools, |p| p.path.as_str(), q.limit, q.cursor.as_deref());
     PoolsAnswer {

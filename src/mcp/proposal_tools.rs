@@ -7,7 +7,7 @@
 //! [`Proposer`]: crate::propose::Proposer
 
 use super::migration;
-use super::params::WorkloadSpec;
+use super::params::{NotApplied, WorkloadSpec};
 use super::placement::{self, PlacementOut};
 use super::proposals;
 use super::reply::{Json, Refusal, Summary};
@@ -47,10 +47,18 @@ impl EnvironmentName {
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     /// Name of the new resource: a DNS-1123 label (lowercase letters, digits, '-').
-    pub name: String,
-    /// A complete UniversalResource document (YAML or JSON) whose `metadata.name` is
-    /// `name`. When given, `workload` and the fields below it are not used.
-    #[serde(default)]
+    /// Required with `workload`; with `definition` it defaults to its `metadata.name`.
+    #[serde(default, alias = "resource_name", alias = "instance_name")]
+    pub name: Option<String>,
+    /// A complete UniversalResource document (YAML or JSON text, or an object) whose
+    /// `metadata.name` is `name`. When given, `workload` and the fields below it are not
+    /// used. Also `universal_definition`.
+    #[serde(
+        default,
+        alias = "universal_definition",
+        deserialize_with = "super::params::opt_definition_text"
+    )]
+    #[schemars(with = "Option<super::params::DefinitionSchema>")]
     pub definition: Option<String>,
     /// The workload's needs; homelabd picks the tier, sizes, places and renders it.
     #[serde(default)]
@@ -85,19 +93,32 @@ pub struct DeployRequest {
     /// Validate, place, render and diff only: no branch, commit or pull request.
     #[serde(default)]
     pub dry_run: bool,
+    /// Accepted, not applied: merging the pull request is the approval (see the answer).
+    #[serde(default)]
+    #[allow(dead_code)] // named in the answer by `compat`, never read here
+    pub auto_approve: NotApplied,
+    /// Accepted, not applied: a pull request is opened where configured (see the answer).
+    #[serde(default)]
+    #[allow(dead_code)] // named in the answer by `compat`, never read here
+    pub create_pr: NotApplied,
 }
 
 /// `update-resource-dimensions`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DimensionsRequest {
-    /// The resource to change.
+    /// The resource to change. Also `instance_name`, `instance_id`, `resource_name`.
+    #[serde(
+        alias = "instance_name",
+        alias = "instance_id",
+        alias = "resource_name"
+    )]
     pub resource: String,
-    /// Dimensions to add or replace.
-    #[serde(default)]
+    /// Dimensions to add or replace. Also `dimensions`.
+    #[serde(default, alias = "dimensions")]
     pub set: BTreeMap<String, String>,
-    /// Dimension keys to remove.
-    #[serde(default)]
+    /// Dimension keys to remove. Also `remove_dimensions`.
+    #[serde(default, alias = "remove_dimensions")]
     pub remove: Vec<String>,
     /// Why: goes into the commit and the pull request.
     #[serde(default)]
@@ -121,10 +142,12 @@ pub struct RebalanceRequest {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
-    /// The placed resource to copy.
+    /// The placed resource to copy. Also `instance_name`, `instance_id`.
+    #[serde(alias = "instance_name", alias = "instance_id")]
     pub resource: String,
     /// Name of the new DeploymentTemplate (DNS-1123 label); written to
-    /// templates/<template>.yaml.
+    /// templates/<template>.yaml. Also `template_name`.
+    #[serde(alias = "template_name")]
     pub template: String,
     /// The template's description (default: derived from the resource).
     #[serde(default)]
@@ -137,10 +160,12 @@ pub struct TemplateRequest {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRequest {
-    /// Snapshot name (DNS-1123 label); written to snapshots/<name>.yaml.
+    /// Snapshot name (DNS-1123 label); written to snapshots/<name>.yaml. Also
+    /// `snapshot_name`.
+    #[serde(alias = "snapshot_name")]
     pub name: String,
-    /// Why: goes into the commit and the pull request.
-    #[serde(default)]
+    /// Why: goes into the commit and the pull request. Also `description`.
+    #[serde(default, alias = "description")]
     pub reason: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
@@ -150,13 +175,23 @@ pub struct SnapshotRequest {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecommissionRequest {
-    /// The resource whose definition is removed.
+    /// The resource whose definition is removed. Also `instance_name`, `instance_id`,
+    /// `resource_name`.
+    #[serde(
+        alias = "instance_name",
+        alias = "instance_id",
+        alias = "resource_name"
+    )]
     pub resource: String,
     /// Why: goes into the commit and the pull request.
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
+    /// Accepted, not applied: pruning follows the resource's policy (see the answer).
+    #[serde(default)]
+    #[allow(dead_code)] // named in the answer by `compat`, never read here
+    pub force: NotApplied,
 }
 
 /// What a proposal tool did.
@@ -292,7 +327,22 @@ impl HomelabMcp {
         Parameters(r): Parameters<DeployRequest>,
         extensions: Extensions,
     ) -> Result<Json<ProposalAnswer>, Refusal> {
-        label("name", &r.name)?;
+        let name = match (&r.name, &r.definition) {
+            (Some(n), _) => n.clone(),
+            (None, Some(d)) => proposals::name_of(d).ok_or_else(|| {
+                Refusal::fixable(
+                    "give name, or a definition with metadata.name",
+                    vec!["the definition has no readable metadata.name".into()],
+                )
+            })?,
+            (None, None) => {
+                return Err(Refusal::fixable(
+                    "give name and workload (the needs), or definition (a full document)",
+                    vec![],
+                ));
+            }
+        };
+        label("name", &name)?;
         let view = self.view().await?;
         let mut notes = Vec::new();
         let text = match (&r.definition, &r.workload) {
@@ -314,7 +364,7 @@ impl HomelabMcp {
                     crate::model::Tier::Standard => super::params::TierName::Standard,
                     crate::model::Tier::HighPerformance => super::params::TierName::HighPerformance,
                 });
-                let base = placement::workload_document(&view, &r.name, &sized);
+                let base = placement::workload_document(&view, &name, &sized);
                 let base: serde_json::Value = serde_yaml::from_str(&base).map_err(|e| {
                     Refusal::fixable(format!("cannot build the definition: {e}"), vec![])
                 })?;
@@ -346,24 +396,24 @@ impl HomelabMcp {
         })
         .await
         .map_err(|e| Refusal::Unavailable(format!("worker failed: {e}")))?;
-        if t.name.as_deref() != Some(r.name.as_str()) {
+        if t.name.as_deref() != Some(name.as_str()) {
             return Err(Refusal::fixable(
                 format!(
                     "the definition's metadata.name is {:?}, not {:?}; nothing was written",
-                    t.name, r.name
+                    t.name, name
                 ),
                 vec![],
             ));
         }
         if let Some(at) = &t.existing {
             return Err(Refusal::fixable(
-                format!("resource {} already exists ({at}); nothing was written", r.name),
+                format!("resource {} already exists ({at}); nothing was written", name),
                 vec!["pick another name, or change the existing resource with update-resource-dimensions or decommission-resource".into()],
             ));
         }
         let Some(decision) = t.decision.as_ref().filter(|_| t.is_valid()) else {
             return Err(Refusal::invalid(
-                format!("{} is invalid; nothing was written", r.name),
+                format!("{} is invalid; nothing was written", name),
                 &t.diagnostics,
             ));
         };
@@ -373,7 +423,7 @@ impl HomelabMcp {
         let doc_value = t
             .catalog
             .resources
-            .get(&r.name)
+            .get(&name)
             .map(|e| e.doc.value.clone())
             .unwrap_or_default();
         let client = Self::client(&extensions);
@@ -388,7 +438,7 @@ impl HomelabMcp {
         let file = r
             .path
             .clone()
-            .unwrap_or_else(|| format!("definitions/{}.yaml", r.name));
+            .unwrap_or_else(|| format!("definitions/{}.yaml", name));
         // An existing file keeps every document it holds; the new one is appended.
         let existing = match self.ctx.read_file(&view.head, &file).await? {
             Some(_) => Some(self.file_text(&view.head, &file).await?),
@@ -413,14 +463,14 @@ impl HomelabMcp {
             .submit(ProposalRequest {
                 tool: tool_name(Self::deploy_with_intelligence_tool_attr()),
                 client,
-                subject: r.name.clone(),
+                subject: name.clone(),
                 changes: vec![FileChange::Write {
                     path: file.clone(),
                     content: content.clone(),
                 }],
                 title: format!(
                     "Deploy {} ({} on {} {}){}",
-                    r.name,
+                    name,
                     placed.size.tier,
                     placed.provider,
                     placed.pool,

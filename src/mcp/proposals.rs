@@ -66,6 +66,15 @@ pub fn replace_document(
     Some(file.join())
 }
 
+/// `metadata.name` of a definition given as YAML or JSON text, when it reads as one.
+pub fn name_of(text: &str) -> Option<String> {
+    let doc: Value = serde_yaml::from_str(text).ok()?;
+    doc.get("metadata")?
+        .get("name")?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// How many documents `text` holds (comment-only ones not counted).
 pub fn document_count(text: &str) -> usize {
     split(text).content_count()

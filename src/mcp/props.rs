@@ -75,7 +75,7 @@ fn hostile_arguments_never_panic_a_decoder_or_an_answer() {
     decoded += decode::<AnomalyQuery>("detect-configuration-anomalies", |_| {});
     decoded += decode::<DefinitionInput>("validate-universal-definition", |d| {
         let t = placement::trial(e, &v, &d.definition, false);
-        checks::validation(&v, &t);
+        checks::validation(&v, &t, false);
     });
     decoded += decode::<TranslateInput>("translate-universal-to-provider", |d| {
         placement::trial(e, &v, &d.definition, true);

@@ -308,6 +308,7 @@ impl HomelabMcp {
             repo.sub_path.clone(),
             store,
         );
+        inventory::apply_options(&view, &mut answer, &q);
         if q.proxmox {
             match self.proxmox_inventory().await {
                 Ok(inventory) => answer.proxmox = Some(inventory),
@@ -434,7 +435,14 @@ impl HomelabMcp {
                 (Some(s), 1..) => s.apply_runs(Some(name), runs).await.map_err(store_error)?,
                 _ => Vec::new(),
             };
-            resources.push(health::status_of(&view, name, record, &history));
+            let mut status = health::status_of(&view, name, record, &history);
+            if !q.include_logs {
+                for run in &mut status.runs {
+                    run.stdout_tail = None;
+                    run.stderr_tail = None;
+                }
+            }
+            resources.push(status);
         }
         self.date_secret_changes(&view.head, &mut resources).await?;
         Ok(Json(health::StatusAnswer {
@@ -478,8 +486,9 @@ impl HomelabMcp {
         } else {
             limit as i64
         };
+        let open_only = q.include_resolved.map_or(q.open_only, |r| !r);
         let deviations = store
-            .deviations(q.open_only, read)
+            .deviations(open_only, read)
             .await
             .map_err(store_error)?;
         Ok(Json(health::drift(
@@ -559,7 +568,7 @@ impl HomelabMcp {
         let engine = self.ctx.engine.clone();
         Self::cpu(move || {
             let t = placement::trial(&engine, &view, &q.definition, true);
-            Json(checks::validation(&view, &t))
+            Json(checks::validation(&view, &t, q.strict_validation))
         })
         .await
     }
@@ -584,8 +593,20 @@ impl HomelabMcp {
         let engine = self.ctx.engine.clone();
         Self::cpu(move || {
             let t = placement::trial(&engine, &view, &q.definition, true);
-            checks::translation(&view, &t, q.include_vendored, q.max_bytes_per_file as usize)
-                .map(Json)
+            let max = q.max_bytes_per_file as usize;
+            let mut answer = checks::translation(&view, &t, q.include_vendored, max)?;
+            for provider in &q.target_providers {
+                let text = placement::with_provider(&view, &q.definition, (*provider).into());
+                let t = placement::trial(&engine, &view, &text, true);
+                answer.by_provider.push(checks::per_provider(
+                    &view,
+                    &t,
+                    (*provider).into(),
+                    q.include_vendored,
+                    max,
+                ));
+            }
+            Ok(Json(answer))
         })
         .await?
     }
@@ -671,6 +692,12 @@ impl HomelabMcp {
                 )),
             };
         }
+        if !q.affinity_rules.is_empty() && q.resource.is_some() {
+            return Err(Refusal::fixable(
+                "affinity_rules apply to a definition or workload placed hypothetically, not to an existing resource",
+                vec!["give definition or workload with the rules, or leave the rules out".into()],
+            ));
+        }
         let engine = self.ctx.engine.clone();
         Self::cpu(move || {
             let text = match (&q.definition, &q.workload) {
@@ -692,7 +719,7 @@ impl HomelabMcp {
                 }
                 (None, None) => String::new(),
             };
-            let t = placement::trial(&engine, &view, &text, false);
+            let t = placement::with_affinity(&engine, &view, &text, &q.affinity_rules)?;
             match (&t.decision, t.is_valid()) {
                 (Some(d), true) => Ok(Json(PlacementAnswer {
                     revision: view.head.clone(),
@@ -941,8 +968,12 @@ impl ServerHandler for HomelabMcp {
             tracing::info!(tool = %name, client = %caller.name, error = %e, "MCP tool call refused");
             return Err(ErrorData::invalid_params(format!("tool {name}: {e}"), None));
         }
+        let not_applied = super::compat::notes(&name, request.arguments.as_ref());
         let started = std::time::Instant::now();
-        let result = self.call_bounded(request, context, limits).await;
+        let mut result = self.call_bounded(request, context, limits).await;
+        if let Ok(response) = &mut result {
+            super::compat::annotate(response, &not_applied);
+        }
         let outcome = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "refused",
             Ok(_) => "ok",
@@ -1029,6 +1060,22 @@ mod tests {
             parts.extensions.insert(c);
         }
         parts
+    }
+
+    #[test]
+    fn every_design_parameter_not_applied_is_declared_by_its_tool() {
+        let tools = HomelabMcp::tool_router() + HomelabMcp::proposal_router();
+        for n in super::super::compat::NOT_APPLIED {
+            let Some(tool) = tools.get(n.tool) else {
+                panic!("{} is not a tool", n.tool);
+            };
+            let declared = tool
+                .input_schema
+                .get("properties")
+                .and_then(|p| p.get(n.parameter))
+                .is_some();
+            assert!(declared, "{} does not declare {}", n.tool, n.parameter);
+        }
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! no repository, store, network or process.
 
 use super::fixture::{self, HEAD, engine, view, view_with_broken};
-use super::params::{PoolQuery, ProviderName, WorkloadSpec};
+use super::params::{
+    AffinityRule, DefinitionInput, PlacementQuery, PoolQuery, ProviderName, ResourceTypeName,
+    TierName, WorkloadSpec,
+};
 use super::reply::{Refusal, Summary};
 use super::{checks, guidance, health, inventory, migration, placement, pools, sizing, sop};
 use crate::reconcile::ResourceState;
@@ -105,7 +108,7 @@ fn a_valid_proposal_is_placed_against_what_is_already_booked() {
     assert_eq!(t.decision.as_ref().unwrap().nodes[0].name, "docker-1");
     let compose = &t.rendered.as_ref().unwrap().files["compose.yaml"];
     assert!(String::from_utf8_lossy(compose).contains("nginx:1.27"));
-    let answer = checks::validation(&v, &t);
+    let answer = checks::validation(&v, &t, false);
     assert!(answer.valid && answer.replaces.is_none());
     let t = one("memory_gb: 2");
     assert!(!t.is_valid());
@@ -163,7 +166,7 @@ fn invalid_proposals_are_refused_with_their_problems() {
     let v = view();
     let t = placement::trial(engine(), &v, fixture::BROKEN, true);
     assert!(!t.is_valid());
-    let a = checks::validation(&v, &t);
+    let a = checks::validation(&v, &t, false);
     assert!(
         a.problems
             .iter()
@@ -511,4 +514,110 @@ fn a_snapshot_of_a_view_diffs_against_a_later_one() {
         .collect();
     assert_eq!(got, [("move-provider", "burst"), ("resize", "llm")]);
     assert_eq!(unchanged, 1);
+}
+
+#[test]
+fn design_parameter_names_decode_as_aliases_and_definitions_may_be_objects() {
+    let def = serde_json::json!({
+        "universal_definition": { "apiVersion": "homelab.ai/v1", "kind": "UniversalResource",
+            "metadata": { "name": "x" }, "spec": {} },
+        "strict_validation": true,
+    });
+    let d: DefinitionInput = serde_json::from_value(def).expect("object definition");
+    assert!(
+        d.definition.contains("\"UniversalResource\""),
+        "{}",
+        d.definition
+    );
+    assert!(d.strict_validation);
+    let text: DefinitionInput =
+        serde_json::from_value(serde_json::json!({ "universal_definition": "kind: X" }))
+            .expect("text definition");
+    assert_eq!(text.definition, "kind: X");
+    let e = serde_json::from_value::<DefinitionInput>(serde_json::json!({ "definition": [1] }))
+        .expect_err("an array is neither");
+    assert!(e.to_string().contains("not an array"), "{e}");
+    let e = serde_json::from_value::<DefinitionInput>(
+        serde_json::json!({ "definition": "x", "made_up": 1 }),
+    )
+    .expect_err("unknown names stay refused");
+    assert!(e.to_string().contains("unknown field"), "{e}");
+
+    let q: PoolQuery = serde_json::from_value(serde_json::json!({
+        "provider_filter": "docker", "dimension_filters": { "site": "home" }
+    }))
+    .expect("pool aliases");
+    assert_eq!(q.provider, Some(ProviderName::Docker));
+    assert_eq!(q.dimensions.get("site").map(String::as_str), Some("home"));
+    assert_eq!(q.include_capacity, None, "capacity by default");
+    let w: WorkloadSpec = serde_json::from_value(serde_json::json!({
+        "workload_type": "ai-inference", "performance_tier": "minimal", "consider_gpu": true
+    }))
+    .expect("workload aliases");
+    assert_eq!(w.tier, Some(TierName::Minimal));
+    assert_eq!(w.gpu, Some(true));
+    let p: PlacementQuery = serde_json::from_value(serde_json::json!({
+        "workload": { "workload_type": "ci-cd" },
+        "affinity_rules": [{ "type": "same_node_as", "value": "jenkins" }]
+    }))
+    .expect("affinity");
+    assert_eq!(
+        p.affinity_rules,
+        vec![AffinityRule::SameNodeAs {
+            value: "jenkins".into()
+        }]
+    );
+}
+
+#[test]
+fn affinity_rules_pin_or_avoid_the_nodes_of_another_resource() {
+    let v = view();
+    let e = engine();
+    let llm = &v.outcome.decisions["llm"];
+    let doc = placement::workload_document(
+        &v,
+        "candidate",
+        &WorkloadSpec {
+            workload_type: "web".into(),
+            resource_type: Some(ResourceTypeName::Compute),
+            provider: Some(ProviderName::Proxmox),
+            ..WorkloadSpec::default()
+        },
+    );
+    let same = placement::with_affinity(
+        e,
+        &v,
+        &doc,
+        &[AffinityRule::SameNodeAs {
+            value: "llm".into(),
+        }],
+    )
+    .expect("placed");
+    let d = same.decision.expect("decision");
+    assert_eq!(d.nodes[0].name, llm.nodes[0].name);
+    assert!(
+        d.reasons.iter().any(|r| r.contains("affinity")),
+        "{:?}",
+        d.reasons
+    );
+    let apart = placement::with_affinity(
+        e,
+        &v,
+        &doc,
+        &[AffinityRule::DifferentNodeFrom {
+            value: "llm".into(),
+        }],
+    )
+    .expect("placed");
+    let d = apart.decision.expect("decision");
+    assert!(d.nodes.iter().all(|n| n.name != llm.nodes[0].name));
+    let unknown = placement::with_affinity(
+        e,
+        &v,
+        &doc,
+        &[AffinityRule::SameNodeAs {
+            value: "nope".into(),
+        }],
+    );
+    assert!(unknown.is_err());
 }
