@@ -74,7 +74,7 @@ async fn seed_run(url: &str, revision: &str) {
         .await
         .unwrap();
     let end = ApplyRunEnd {
-        state: "failed".into(),
+        state: homelabd::store::RunState::Failed,
         argv: json!([["terraform", "apply"]]),
         exit_code: Some(1),
         finished_at: chrono::Utc::now(),
@@ -347,3 +347,52 @@ async fn every_tool_takes_the_design_parameter_names() {
     assert!(!log.contains(PROPOSE_TOKEN) && !log.contains(READ_TOKEN));
 }
 
+/// At the default limits an agent's burst of 60 read-only calls passes, and proposals have
+/// a smaller budget whose refusal says how long to wait; a token over its request budget
+/// is told the same, inside the error the client shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_let_a_burst_of_reads_through_and_say_when_to_retry() {
+    let Some(python) = python_or_skip("MCP rate limits") else {
+        return;
+    };
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, "", &[]);
+    let mut list: Vec<Value> = (0..60)
+        .map(|_| json!({ "name": "get-placement-strategy", "arguments": {} }))
+        .collect();
+    for i in 0..4 {
+        list.push(json!({ "name": "decommission-resource",
+            "arguments": { "resource": "uptime-kuma", "dry_run": true, "reason": format!("try {i}") } }));
+    }
+    let a = calls(&python, &daemon, PROPOSE_TOKEN, Value::Array(list)).await;
+    for (i, r) in a[..60].iter().enumerate() {
+        assert_eq!(r["error"], false, "read {i} at the defaults: {r:#}");
+    }
+    for (i, r) in a[60..63].iter().enumerate() {
+        assert_eq!(r["error"], false, "proposal {i} within the burst: {r:#}");
+    }
+    let refused = a[63]["protocol_error"].as_str().unwrap_or_default();
+    assert!(
+        refused.starts_with("rate limited, retry after ")
+            && refused.contains("proposal_rate_limit"),
+        "{:#}",
+        a[63]
+    );
+
+    let tight = Daemon::start(
+        &lab.repo,
+        "[mcp]\nrate_limit_per_minute = 6\nrate_limit_burst = 5\n",
+        &[],
+    );
+    let list: Vec<Value> = (0..8)
+        .map(|_| json!({ "name": "get-placement-strategy", "arguments": {} }))
+        .collect();
+    let a = calls(&python, &tight, READ_TOKEN, Value::Array(list)).await;
+    assert_eq!(a[0]["error"], false, "{:#}", a[0]);
+    let last = a[7]["protocol_error"].as_str().unwrap_or_default();
+    assert!(
+        last.starts_with("rate limited, retry after ") && last.contains("rate_limit_burst"),
+        "the client shows the wait: {:#}",
+        a[7]
+    );
+}

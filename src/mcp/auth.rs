@@ -279,6 +279,84 @@ pub fn too_many_requests(wait: Duration, message: &str) -> Response {
     response
 }
 
+/// The text of a rate-limit refusal: "rate limited, retry after N s (…)", with N the
+/// whole seconds to wait (at least 1).
+pub fn rate_limited_message(wait: Duration, detail: &str) -> (u64, String) {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    (
+        secs,
+        format!("rate limited, retry after {secs} s ({detail})"),
+    )
+}
+
+/// 429 with `Retry-After` and, as the body, a JSON-RPC error carrying the same text:
+/// MCP clients surface a JSON error body as the failed call's error, so the agent reads
+/// how long to wait instead of a bare "error response".
+pub fn rate_limited(wait: Duration, detail: &str) -> Response {
+    let (secs, message) = rate_limited_message(wait, detail);
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": RATE_LIMITED,
+            "message": message,
+            "data": { "retry_after_seconds": secs },
+        },
+    });
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// The JSON-RPC error code of a rate-limit refusal (implementation-defined server error).
+pub const RATE_LIMITED: i32 = -32029;
+
+/// Proposal tool calls per token: a bucket each, charged by the MCP server (which knows
+/// the tool) on top of the request bucket of [`Guard`].
+#[derive(Debug)]
+pub struct ProposalBudget {
+    buckets: Mutex<HashMap<String, Bucket>>,
+    per_minute: u32,
+    burst: u32,
+}
+
+impl ProposalBudget {
+    pub fn new(settings: &McpSettings) -> ProposalBudget {
+        ProposalBudget {
+            buckets: Mutex::new(HashMap::new()),
+            per_minute: settings.proposal_rate_per_minute,
+            burst: settings.proposal_burst,
+        }
+    }
+
+    /// Charges one proposal to `token`, or says how long until one is allowed.
+    pub fn charge(&self, token: &str, now: Instant) -> Result<(), Duration> {
+        let mut buckets = match self.buckets.lock() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        buckets
+            .entry(token.to_owned())
+            .or_insert_with(|| Bucket::full(self.burst, now))
+            .take(now, self.per_minute, self.burst)
+    }
+
+    /// "N proposals at once, M a minute", for refusals.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} proposals at once, {} a minute: [mcp] proposal_rate_limit_burst, proposal_rate_limit_per_minute",
+            self.burst, self.per_minute
+        )
+    }
+}
+
 /// The client's address, when the listener was served with connect info.
 pub fn peer_of(req: &Request) -> Option<SocketAddr> {
     req.extensions()
@@ -319,9 +397,12 @@ pub async fn guard(
     };
     if let Err(wait) = guard.charge(&caller, Instant::now()) {
         tracing::info!(token = %caller.name, "/mcp rate limit reached");
-        return too_many_requests(
+        return rate_limited(
             wait,
-            &format!("rate limit reached for token {}", caller.name),
+            &format!(
+                "token {} may make {} requests at once, {} a minute: [mcp] rate_limit_burst, rate_limit_per_minute",
+                caller.name, guard.burst, guard.per_minute
+            ),
         );
     }
     req.extensions_mut().insert(caller);
@@ -413,6 +494,30 @@ mod tests {
             assert!(b.take(later, 60, 3).is_ok());
         }
         assert!(b.take(later, 60, 3).is_err());
+    }
+
+    #[test]
+    fn a_rate_limit_refusal_says_how_long_to_wait_in_whole_seconds() {
+        let (secs, text) = rate_limited_message(Duration::from_millis(2300), "token a");
+        assert_eq!(secs, 3);
+        assert_eq!(text, "rate limited, retry after 3 s (token a)");
+        assert_eq!(rate_limited_message(Duration::ZERO, "x").0, 1);
+    }
+
+    #[test]
+    fn proposals_have_a_budget_of_their_own_per_token() {
+        let settings = McpSettings {
+            proposal_rate_per_minute: 6,
+            proposal_burst: 2,
+            ..McpSettings::default()
+        };
+        let budget = ProposalBudget::new(&settings);
+        let t0 = Instant::now();
+        assert!(budget.charge("a", t0).is_ok());
+        assert!(budget.charge("a", t0).is_ok());
+        let wait = budget.charge("a", t0).unwrap_err();
+        assert!(wait <= Duration::from_secs(10), "{wait:?}");
+        assert!(budget.charge("b", t0).is_ok(), "another token is not held");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct HomelabMcp {
     proposal_tools: Arc<BTreeSet<String>>,
     /// Tool calls worked on at once (`[mcp] max_concurrent_calls`), across sessions.
     calls: Arc<tokio::sync::Semaphore>,
+    /// Proposal calls per token over HTTP, across sessions.
+    proposal_budget: Arc<super::auth::ProposalBudget>,
     pub(super) prompts: Arc<PromptRouter<HomelabMcp>>,
 }
 
@@ -98,11 +100,13 @@ impl HomelabMcp {
             }
         }
         let calls = tokio::sync::Semaphore::new(ctx.settings.mcp.limits.max_concurrent);
+        let proposal_budget = super::auth::ProposalBudget::new(&ctx.settings.mcp);
         HomelabMcp {
             ctx,
             tools: Arc::new(tools),
             proposal_tools: Arc::new(proposal_tools),
             calls: Arc::new(calls),
+            proposal_budget: Arc::new(proposal_budget),
             prompts: Arc::new(Self::prompt_router()),
         }
     }
@@ -954,6 +958,28 @@ impl ServerHandler for HomelabMcp {
                         caller.scope.as_str()
                     ),
                     None,
+                ));
+            }
+            // Over HTTP only: the local stdio user is not rationed.
+            let over_http = context.extensions.get::<Parts>().is_some();
+            if over_http
+                && let Err(wait) = self
+                    .proposal_budget
+                    .charge(&caller.name, std::time::Instant::now())
+            {
+                let (secs, message) = super::auth::rate_limited_message(
+                    wait,
+                    &format!(
+                        "token {} may make {}",
+                        caller.name,
+                        self.proposal_budget.describe()
+                    ),
+                );
+                tracing::info!(tool = %name, client = %caller.name, "MCP proposal rate limit reached");
+                return Err(ErrorData::new(
+                    rmcp::model::ErrorCode(super::auth::RATE_LIMITED),
+                    message,
+                    Some(serde_json::json!({ "retry_after_seconds": secs })),
                 ));
             }
         }

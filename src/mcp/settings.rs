@@ -66,10 +66,15 @@ pub struct RawToken {
 pub struct RawMcp {
     #[serde(default)]
     pub tokens: Vec<RawToken>,
-    /// Requests per minute each token may make (default 120).
+    /// Requests per minute each token may make (default 600).
     pub rate_limit_per_minute: Option<u32>,
-    /// Requests a token may make at once after being idle (default 30).
+    /// Requests a token may make at once after being idle (default 120).
     pub rate_limit_burst: Option<u32>,
+    /// Proposal tool calls per minute each token may make, within its request budget
+    /// (default 6).
+    pub proposal_rate_limit_per_minute: Option<u32>,
+    /// Proposal tool calls a token may make at once after being idle (default 3).
+    pub proposal_rate_limit_burst: Option<u32>,
     /// `Host` values `/mcp` answers (default: localhost, 127.0.0.1, ::1).
     pub allowed_hosts: Option<Vec<String>>,
     /// Serve no proposal tools at all, whatever the token scope.
@@ -108,8 +113,12 @@ pub struct McpSettings {
     pub tokens: Vec<Token>,
     /// Named tokens that have no secret (no credential, no environment variable).
     pub missing: Vec<String>,
+    /// Requests per minute per token (every `/mcp` request: reads, lists, sessions).
     pub rate_per_minute: u32,
     pub burst: u32,
+    /// Proposal tool calls per minute per token, on top of the request budget.
+    pub proposal_rate_per_minute: u32,
+    pub proposal_burst: u32,
     pub allowed_hosts: Vec<String>,
     pub read_only: bool,
     /// Bounds on one tool call ([`CallLimits`]).
@@ -157,8 +166,10 @@ impl Default for McpSettings {
         McpSettings {
             tokens: Vec::new(),
             missing: Vec::new(),
-            rate_per_minute: 120,
-            burst: 30,
+            rate_per_minute: 600,
+            burst: 120,
+            proposal_rate_per_minute: 6,
+            proposal_burst: 3,
             allowed_hosts: default_hosts(),
             read_only: false,
             limits: CallLimits::default(),
@@ -298,6 +309,24 @@ impl McpSettings {
             }
             settings.burst = burst;
         }
+        if let Some(rate) = raw.proposal_rate_limit_per_minute {
+            if rate == 0 {
+                return Err(InvalidSetting {
+                    key: "mcp.proposal_rate_limit_per_minute",
+                    message: "0: expected at least 1".into(),
+                });
+            }
+            settings.proposal_rate_per_minute = rate;
+        }
+        if let Some(burst) = raw.proposal_rate_limit_burst {
+            if burst == 0 {
+                return Err(InvalidSetting {
+                    key: "mcp.proposal_rate_limit_burst",
+                    message: "0: expected at least 1".into(),
+                });
+            }
+            settings.proposal_burst = burst;
+        }
         if let Some(hosts) = raw.allowed_hosts {
             settings.allowed_hosts = hosts;
         }
@@ -374,7 +403,11 @@ rate_limit_per_minute = 60"#),
         );
         assert_eq!(s.missing, vec!["ci-bot".to_owned()]);
         assert_eq!(s.rate_per_minute, 60);
-        assert_eq!(s.burst, 30);
+        assert_eq!(s.burst, 120);
+        assert!(
+            s.proposal_rate_per_minute < s.rate_per_minute && s.proposal_burst < s.burst,
+            "reads get a larger budget than proposals"
+        );
         assert_eq!(format!("{:?}", s.tokens[0].secret), "***");
     }
 

@@ -13,7 +13,7 @@ pub const PROPOSE_TOKEN: &str = "propose-token-0123456789";
 /// The token with the read scope every daemon here accepts.
 pub const READ_TOKEN: &str = "read-token-0123456789";
 /// An `[mcp]` section whose rate limit no functional test reaches.
-pub const GENEROUS_LIMITS: &str = "[mcp]\nrate_limit_per_minute = 60000\nrate_limit_burst = 5000\n";
+pub const GENEROUS_LIMITS: &str = "[mcp]\nrate_limit_per_minute = 60000\nrate_limit_burst = 5000\nproposal_rate_limit_per_minute = 6000\nproposal_rate_limit_burst = 500\n";
 
 /// The example homelab in a git repository with two commits, and a bare `origin`.
 pub struct Homelab {
