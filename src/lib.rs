@@ -33,6 +33,7 @@ pub mod signing;
 pub mod source;
 pub mod store;
 pub mod target;
+pub mod ui;
 pub mod validate;
 
 #[cfg(test)]

@@ -1924,3 +1924,185 @@ async fn inventory_scans_upsert_mark_gone_and_never_delete(store: &Store, raw: &
         4
     );
 }
+
+contract!(
+    dashboard_lists_filter_count_and_page_in_the_database,
+    sqlite_dashboard_lists_filter_count_and_page_in_the_database,
+    postgres_dashboard_lists_filter_count_and_page_in_the_database
+);
+
+/// The dashboard's resource and audit lists: filters by provider, pool, state and text
+/// (case-insensitive, wildcards taken literally), a total over all pages, and pages in
+/// name order; destroyed resources only under `destroyed`; facets count existing ones.
+async fn dashboard_lists_filter_count_and_page_in_the_database(store: &Store, _raw: &Raw) {
+    use homelabd::store::{AuditFilter, ResourceFilter};
+    migrated(store).await;
+    let rev = commit('a');
+    let mut resources = Vec::new();
+    for i in 0..30 {
+        let mut r = bare_resource(
+            &format!("web-{i:02}"),
+            if i % 3 == 0 {
+                ResourceState::ApplyFailed
+            } else {
+                ResourceState::Applied
+            },
+        );
+        r.provider = Some(if i % 2 == 0 {
+            homelabd::model::Provider::Docker
+        } else {
+            homelabd::model::Provider::Proxmox
+        });
+        r.pool = Some("/home/rack".to_owned());
+        r.reason = Some(format!("Reason {i} with 100%_done"));
+        resources.push(r);
+    }
+    let mut gone = bare_resource("old-db", ResourceState::Applied);
+    gone.destroyed_at = Some(at("2024-05-02T00:00:00Z"));
+    gone.destroyed_revision = Some(rev.clone());
+    resources.push(gone);
+    store
+        .record_pass(&PassRecord {
+            revision: Some(revision('a', "2024-05-01T00:00:00Z")),
+            resources,
+            audit: (0..7)
+                .map(|i| {
+                    audit(
+                        &format!("2024-05-01T00:00:0{i}Z"),
+                        if i < 4 {
+                            "resource.rendered"
+                        } else {
+                            "apply.requested"
+                        },
+                        &format!("Web-{i}"),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let all = store
+        .resources_page(&ResourceFilter::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(all.total, 30, "destroyed ones are not listed by default");
+    let names: Vec<&str> = all.items.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names[0], "web-00");
+    assert_eq!(names[9], "web-09");
+    assert!(
+        all.items.iter().all(|r| r.placement.is_none()),
+        "lists leave out documents"
+    );
+    let third = store
+        .resources_page(&ResourceFilter::default(), 25, 10)
+        .await
+        .unwrap();
+    assert_eq!((third.items.len(), third.total), (5, 30));
+
+    let failed_docker = ResourceFilter {
+        provider: Some("docker".into()),
+        state: Some("failed".into()),
+        ..Default::default()
+    };
+    let page = store.resources_page(&failed_docker, 0, 50).await.unwrap();
+    assert_eq!(page.total, 5, "i in 0, 6, 12, 18, 24");
+    assert!(
+        page.items
+            .iter()
+            .all(|r| r.state == ResourceState::ApplyFailed
+                && r.provider == Some(homelabd::model::Provider::Docker))
+    );
+
+    let text = |t: &str| ResourceFilter {
+        text: Some(t.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .resources_page(&text("WEB-1"), 0, 50)
+            .await
+            .unwrap()
+            .total,
+        10
+    );
+    assert_eq!(
+        store
+            .resources_page(&text("reason 7 "), 0, 50)
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    assert_eq!(
+        store
+            .resources_page(&text("100%_d"), 0, 50)
+            .await
+            .unwrap()
+            .total,
+        30
+    );
+    assert_eq!(
+        store
+            .resources_page(&text("100%x"), 0, 50)
+            .await
+            .unwrap()
+            .total,
+        0,
+        "% is literal"
+    );
+    assert_eq!(
+        store
+            .resources_page(&text("web_0"), 0, 50)
+            .await
+            .unwrap()
+            .total,
+        0,
+        "_ is literal"
+    );
+
+    let destroyed = ResourceFilter {
+        state: Some("destroyed".into()),
+        ..Default::default()
+    };
+    let page = store.resources_page(&destroyed, 0, 50).await.unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items[0].shown_state(), "destroyed");
+
+    let facets = store.resource_facets().await.unwrap();
+    assert_eq!(
+        facets.states,
+        vec![("applied".to_owned(), 20), ("failed".to_owned(), 10)]
+    );
+    assert_eq!(
+        facets.providers,
+        vec![("docker".to_owned(), 15), ("proxmox".to_owned(), 15)]
+    );
+    assert_eq!(facets.pools, vec![("/home/rack".to_owned(), 30)]);
+
+    let audit_all = store
+        .audit_page(&AuditFilter::default(), 0, 5)
+        .await
+        .unwrap();
+    assert_eq!(audit_all.total, 7);
+    assert_eq!(audit_all.items[0].subject, "Web-6", "newest first");
+    let requested = AuditFilter {
+        action: Some("apply.".into()),
+        ..Default::default()
+    };
+    let page = store.audit_page(&requested, 0, 50).await.unwrap();
+    assert_eq!(page.total, 3);
+    let by_subject = AuditFilter {
+        actor: Some("daemon".into()),
+        subject: Some("web-2".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.audit_page(&by_subject, 0, 50).await.unwrap().total, 1);
+    let nobody = AuditFilter {
+        actor: Some("ui:nobody".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.audit_page(&nobody, 0, 50).await.unwrap().total, 0);
+    assert!(store.deviations_of("web-00", 10).await.unwrap().is_empty());
+}

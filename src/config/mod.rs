@@ -80,6 +80,9 @@ pub struct RawConfig {
     /// `[secrets]`: the age identity that decrypts `secrets/*.age`.
     #[serde(default)]
     pub secrets: RawSecrets,
+    /// `[ui]`: the web dashboard.
+    #[serde(default)]
+    pub ui: crate::ui::settings::RawUi,
 }
 
 /// `[secrets]`.
@@ -252,6 +255,8 @@ pub struct Settings {
     /// `[secrets] identity_file` (the credential and environment win; see
     /// `secrets::locate_identity`).
     pub secrets_identity_file: Option<PathBuf>,
+    /// The web dashboard (`[ui]`).
+    pub ui: crate::ui::settings::UiSettings,
 }
 
 impl RawConfig {
@@ -482,6 +487,7 @@ impl Settings {
             notify: crate::notify_out::NotifySettings::resolve(raw.notify)?,
             limits: raw.limits,
             secrets_identity_file: raw.secrets.identity_file,
+            ui: crate::ui::settings::UiSettings::resolve(raw.ui)?,
         })
     }
 

@@ -54,6 +54,7 @@ impl Settings {
             limits,
             verify,
             secrets_identity_file,
+            ui,
         } = new;
         let mut running = self.clone();
         let mut report = Reload::default();
@@ -107,6 +108,8 @@ impl Settings {
         restart!(limits, "limits");
         // The identity is loaded into the keyring once at start.
         restart!(secrets_identity_file, "secrets.identity_file");
+        // The dashboard's router and its sessions are built once at start.
+        restart!(ui, "ui");
         (running, report)
     }
 }

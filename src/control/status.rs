@@ -43,10 +43,21 @@ pub struct VerificationStatus {
     pub refused: Option<crate::source::verify::Refusal>,
 }
 
-/// Shared, lock-protected status.
-#[derive(Debug, Default)]
+/// Shared, lock-protected status. Every change bumps a version that
+/// [`DaemonStatus::subscribe`]rs are woken by (the dashboard's live updates).
+#[derive(Debug)]
 pub struct DaemonStatus {
     inner: RwLock<StatusSnapshot>,
+    version: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for DaemonStatus {
+    fn default() -> Self {
+        DaemonStatus {
+            inner: RwLock::default(),
+            version: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl DaemonStatus {
@@ -58,11 +69,20 @@ impl DaemonStatus {
         }
     }
 
-    /// Changes the status under the lock.
+    /// Changes the status under the lock, then wakes the subscribers. Called at the end
+    /// of a pass, after applies and observations, so a subscriber that re-reads the
+    /// store then sees what they wrote.
     pub fn update(&self, f: impl FnOnce(&mut StatusSnapshot)) {
         match self.inner.write() {
             Ok(mut g) => f(&mut g),
             Err(poisoned) => f(&mut poisoned.into_inner()),
         }
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// A receiver that sees every later [`DaemonStatus::update`] (several updates may
+    /// be seen as one).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
     }
 }

@@ -182,10 +182,18 @@ pub async fn run_daemon(
         &repo,
         engine.clone(),
         status.clone(),
-        guard,
+        guard.clone(),
         mcp_stop.clone(),
     )
     .await;
+    // The dashboard logs in with the MCP tokens and shares their failure limit.
+    let mcp =
+        match crate::ui::daemon_router(&settings, &repo, status.clone(), guard, mcp_stop.clone())
+            .await
+        {
+            Some(ui) => mcp.merge(ui),
+            None => mcp,
+        };
     let mut http_shutdown = shutdown_rx.clone();
     let http = tokio::spawn(crate::http::serve_with(
         listener,
@@ -193,7 +201,7 @@ pub async fn run_daemon(
         Some(mcp),
         async move {
             let _ = http_shutdown.changed().await;
-            // Open MCP event streams would hold the graceful shutdown forever.
+            // Open MCP and dashboard event streams would hold the graceful shutdown forever.
             mcp_stop.cancel();
         },
     ));

@@ -9,6 +9,7 @@
 //! | `POST /hooks/github` | GitHub `X-Hub-Signature-256` webhooks (see [`webhook`]) |
 //! | `POST /hooks/generic` | timestamped HMAC webhooks for anything else (see [`webhook`]) |
 //! | `POST/GET/DELETE /mcp` | MCP over streamable HTTP with a bearer token (see [`crate::mcp::http`]) |
+//! | `GET /`, `/ui/…` | the web dashboard, logged in with an MCP token (see [`crate::ui`]) |
 //!
 //! Webhooks only wake the loop (a [`Trigger::Fetch`]); the loop is level-triggered and
 //! re-reads the newest commit itself, so no request data reaches the pipeline. A

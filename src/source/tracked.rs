@@ -98,6 +98,31 @@ impl TrackedRepo {
         super::git::load_tree(&repo, oid, self.sub_path.as_deref(), limits)
     }
 
+    /// The first line of `commit`'s message (at most 200 characters) and its author's
+    /// name, read without fetching; `None` when the commit is not in the repository.
+    pub fn commit_summary(&self, commit: &str) -> Result<Option<(String, String)>, SourceError> {
+        let repo = self.open()?;
+        let Ok(oid) = git2::Oid::from_str(commit) else {
+            return Ok(None);
+        };
+        let Ok(found) = repo.find_commit(oid) else {
+            return Ok(None);
+        };
+        let message = String::from_utf8_lossy(found.message_bytes());
+        let summary: String = message
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        let author = String::from_utf8_lossy(found.author().name_bytes())
+            .chars()
+            .take(100)
+            .collect();
+        Ok(Some((summary, author)))
+    }
+
     fn open(&self) -> Result<Repository, SourceError> {
         Ok(match &self.origin {
             Origin::Local(path) => Repository::open(path)?,

@@ -49,7 +49,8 @@ pub struct ObservationWrite {
     pub endpoints: Vec<(String, Vec<crate::reconcile::endpoint::Endpoint>)>,
 }
 
-const COLUMNS: &str = "id, resource, deviation_key, deviation_type, severity, auto_correctable,
+pub(super) const COLUMNS: &str =
+    "id, resource, deviation_key, deviation_type, severity, auto_correctable,
      corrective_action, expected, actual, message, detected_at, resolved_at, resolved_by";
 
 impl Store {
@@ -157,7 +158,7 @@ impl Store {
     }
 }
 
-fn from_row(row: &Row) -> Result<DeviationRecord, StoreError> {
+pub(super) fn from_row(row: &Row) -> Result<DeviationRecord, StoreError> {
     Ok(DeviationRecord {
         id: row.id("id")?.to_string(),
         resource: row.get("resource")?,

@@ -176,6 +176,8 @@ impl RequestAction {
 }
 
 mod applies;
+mod browse;
+pub use browse::{AuditFilter, Facets, Page, ResourceFilter};
 mod cluster;
 pub use cluster::{LeaseView, MemberIdentity, MemberRecord, ResourceLock};
 mod codec;

@@ -311,7 +311,7 @@ pub(super) async fn revisions(
         .collect()
 }
 
-fn resource_from(row: &Row) -> Result<ResourceRecord, StoreError> {
+pub(super) fn resource_from(row: &Row) -> Result<ResourceRecord, StoreError> {
     Ok(ResourceRecord {
         name: row.get("name")?,
         state: {

@@ -108,6 +108,17 @@ pub fn tool(name: &str) -> Option<PathBuf> {
                 .unwrap_or(false)
         });
     }
+    // The dashboard tests' headless browser: Debian's chromium and chromium-driver.
+    static BROWSER: OnceLock<bool> = OnceLock::new();
+    if matches!(name, "chromium" | "chromedriver") && which(name).is_none() {
+        BROWSER.get_or_init(|| {
+            Command::new("bash")
+                .arg(root().join("tests/support/install-browser.sh"))
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        });
+    }
     which(name)
 }
 

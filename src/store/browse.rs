@@ -1,0 +1,259 @@
+//! Paged, filtered reads for people browsing the store (the web dashboard): resources by
+//! provider, pool, state and text, the audit log by actor, action and subject, the
+//! values there are to filter by, and one resource's deviations. Filtering, counting and
+//! paging happen in SQL, so a page of 10,000 resources costs one page of rows.
+
+use super::dialect::{Arg, Row, text};
+use super::{AuditRecord, DeviationRecord, ResourceRecord, Store, StoreError};
+// Every dynamic statement here is composed from constants (column lists, conditions),
+// never from input: input is always bound.
+use sqlx::AssertSqlSafe;
+
+/// Which resources to list. `None` (or an empty string) means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceFilter {
+    pub provider: Option<String>,
+    pub pool: Option<String>,
+    /// A stored state (`applied`, `failed`, …) or `destroyed` (destroyed resources are
+    /// listed only under it).
+    pub state: Option<String>,
+    /// Case-insensitive substring of the name, reason or source.
+    pub text: Option<String>,
+}
+
+/// Which audit rows to list. `None` (or an empty string) means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exact actor (`daemon`, `cli:alice`, `ui:ops`, …).
+    pub actor: Option<String>,
+    /// Action prefix (`resource.` matches `resource.rendered`, …).
+    pub action: Option<String>,
+    /// Case-insensitive substring of the subject.
+    pub subject: Option<String>,
+}
+
+/// One page of a longer list, and how long the whole list is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Rows matching the filter, over all pages.
+    pub total: i64,
+}
+
+/// The values present in a column and how many existing resources have each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facets {
+    pub states: Vec<(String, i64)>,
+    pub providers: Vec<(String, i64)>,
+    pub pools: Vec<(String, i64)>,
+}
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `%text%` for `LIKE … ESCAPE '\'`, lower-cased, with the wildcards in `text` escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// `prefix%` for `LIKE … ESCAPE '\'`.
+fn prefix_pattern(text: &str) -> String {
+    let mut out = contains_pattern(text);
+    out.remove(0);
+    out
+}
+
+const RESOURCE_WHERE: &str = "WHERE (CAST($1 AS TEXT) IS NULL OR provider = $1)
+      AND (CAST($2 AS TEXT) IS NULL OR pool = $2)
+      AND (CASE WHEN CAST($3 AS TEXT) = 'destroyed' THEN destroyed_at IS NOT NULL
+                ELSE destroyed_at IS NULL AND (CAST($3 AS TEXT) IS NULL OR state = $3) END)
+      AND (CAST($4 AS TEXT) IS NULL
+           OR LOWER(name) LIKE $4 ESCAPE '\\'
+           OR LOWER(COALESCE(reason, '')) LIKE $4 ESCAPE '\\'
+           OR LOWER(COALESCE(source, '')) LIKE $4 ESCAPE '\\')";
+
+const AUDIT_WHERE: &str = "WHERE (CAST($1 AS TEXT) IS NULL OR actor = $1)
+      AND (CAST($2 AS TEXT) IS NULL OR action LIKE $2 ESCAPE '\\')
+      AND (CAST($3 AS TEXT) IS NULL OR LOWER(subject) LIKE $3 ESCAPE '\\')";
+
+impl Store {
+    /// At most `limit` resources matching `filter` from `offset` on, ordered by name,
+    /// without their placement and dimensions documents; and how many match in all.
+    pub async fn resources_page(
+        &self,
+        filter: &ResourceFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page<ResourceRecord>, StoreError> {
+        let text_pattern = given(&filter.text).map(contains_pattern);
+        let args = [
+            Arg::Text(given(&filter.provider)),
+            Arg::Text(given(&filter.pool)),
+            Arg::Text(given(&filter.state)),
+            Arg::Text(text_pattern.as_deref()),
+        ];
+        let total: i64 = self
+            .fetch_one(
+                AssertSqlSafe(format!(
+                    "SELECT count(*) AS n FROM deployment_instances {RESOURCE_WHERE}"
+                )),
+                &args,
+            )
+            .await?
+            .get("n")?;
+        let mut paged = args.to_vec();
+        paged.push(Arg::Int(Some(limit.max(0))));
+        paged.push(Arg::Int(Some(offset.max(0))));
+        let items = self
+            .fetch_all(
+                AssertSqlSafe(format!(
+                    "SELECT name, state, failure, reason, provider, pool, chart, resource_type,
+                            CASE WHEN 1 = 0 THEN placement END AS placement,
+                            CASE WHEN 1 = 0 THEN dimensions END AS dimensions,
+                            desired_revision, input_hash, output_hash, source, last_error,
+                            last_error_at, updated_at, applied_hash, applied_revision, policy,
+                            destroyed_at, destroyed_revision, address, endpoints
+                     FROM deployment_instances {RESOURCE_WHERE}
+                     ORDER BY name LIMIT $5 OFFSET $6"
+                )),
+                &paged,
+            )
+            .await?
+            .iter()
+            .map(super::records::resource_from)
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// The states, providers and pools of existing resources, each with its count,
+    /// ordered by value (a resource without provider or pool is not counted there).
+    pub async fn resource_facets(&self) -> Result<Facets, StoreError> {
+        let mut facets = Facets::default();
+        for (column, into) in [
+            ("state", &mut facets.states),
+            ("provider", &mut facets.providers),
+            ("pool", &mut facets.pools),
+        ] {
+            let sql = format!(
+                "SELECT {column} AS value, count(*) AS n FROM deployment_instances
+                 WHERE destroyed_at IS NULL AND {column} IS NOT NULL
+                 GROUP BY {column} ORDER BY {column}"
+            );
+            *into = self
+                .fetch_all(AssertSqlSafe(sql), &[])
+                .await?
+                .iter()
+                .map(|row| Ok((row.get("value")?, row.get("n")?)))
+                .collect::<Result<_, StoreError>>()?;
+        }
+        Ok(facets)
+    }
+
+    /// At most `limit` audit rows matching `filter` from `offset` on, newest first; and
+    /// how many match in all.
+    pub async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Page<AuditRecord>, StoreError> {
+        let action = given(&filter.action).map(prefix_pattern);
+        let subject = given(&filter.subject).map(contains_pattern);
+        let args = [
+            Arg::Text(given(&filter.actor)),
+            Arg::Text(action.as_deref()),
+            Arg::Text(subject.as_deref()),
+        ];
+        let total: i64 = self
+            .fetch_one(
+                AssertSqlSafe(format!("SELECT count(*) AS n FROM audit_log {AUDIT_WHERE}")),
+                &args,
+            )
+            .await?
+            .get("n")?;
+        let mut paged = args.to_vec();
+        paged.push(Arg::Int(Some(limit.max(0))));
+        paged.push(Arg::Int(Some(offset.max(0))));
+        let items = self
+            .fetch_all(
+                AssertSqlSafe(format!(
+                    "SELECT at, actor, action, subject, details FROM audit_log {AUDIT_WHERE}
+                     ORDER BY at DESC, seq DESC LIMIT $4 OFFSET $5"
+                )),
+                &paged,
+            )
+            .await?
+            .iter()
+            .map(audit_from)
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, total })
+    }
+
+    /// The placement document of every existing resource that has one, by name: what
+    /// the pool tree books on each node.
+    pub async fn placements(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        self.fetch_all(
+            "SELECT name, placement FROM deployment_instances
+             WHERE destroyed_at IS NULL AND placement IS NOT NULL ORDER BY name",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.get("name")?, row.json("placement")?)))
+        .collect()
+    }
+
+    /// At most `limit` deviations of `resource`, open and resolved, newest first.
+    pub async fn deviations_of(
+        &self,
+        resource: &str,
+        limit: i64,
+    ) -> Result<Vec<DeviationRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM state_deviations WHERE resource = $1
+             ORDER BY detected_at DESC, deviation_key LIMIT $2",
+            super::drift::COLUMNS
+        );
+        self.fetch_all(
+            AssertSqlSafe(sql),
+            &[text(resource), Arg::Int(Some(limit.max(0)))],
+        )
+        .await?
+        .iter()
+        .map(super::drift::from_row)
+        .collect()
+    }
+}
+
+fn audit_from(row: &Row) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        at: row.time("at")?,
+        actor: row.get("actor")?,
+        action: row.get("action")?,
+        subject: row.get("subject")?,
+        details: row.json("details")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards_and_ignore_case() {
+        assert_eq!(contains_pattern("Web_1%"), "%web\\_1\\%%");
+        assert_eq!(prefix_pattern("resource."), "resource.%");
+        assert_eq!(given(&Some("  ".into())), None);
+        assert_eq!(given(&Some(" x ".into())), Some("x"));
+    }
+}
