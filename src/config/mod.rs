@@ -7,6 +7,7 @@
 //! environment, and their `Debug` output is redacted.
 
 mod reload;
+pub mod ui;
 
 pub use reload::Reload;
 
@@ -82,7 +83,7 @@ pub struct RawConfig {
     pub secrets: RawSecrets,
     /// `[ui]`: the web dashboard.
     #[serde(default)]
-    pub ui: crate::ui::settings::RawUi,
+    pub ui: ui::RawUi,
 }
 
 /// `[secrets]`.
@@ -256,7 +257,7 @@ pub struct Settings {
     /// `secrets::locate_identity`).
     pub secrets_identity_file: Option<PathBuf>,
     /// The web dashboard (`[ui]`).
-    pub ui: crate::ui::settings::UiSettings,
+    pub ui: ui::UiSettings,
 }
 
 impl RawConfig {
@@ -487,7 +488,7 @@ impl Settings {
             notify: crate::notify_out::NotifySettings::resolve(raw.notify)?,
             limits: raw.limits,
             secrets_identity_file: raw.secrets.identity_file,
-            ui: crate::ui::settings::UiSettings::resolve(raw.ui)?,
+            ui: ui::UiSettings::resolve(raw.ui)?,
         })
     }
 

@@ -3,11 +3,11 @@
 //! answer carries.
 
 use super::session::{self, LOGIN_COOKIE, Session, Sessions};
-use super::settings::UiSettings;
 use super::templates::Templates;
 use super::views::{
     self, AuditRow, DeviationRow, PassRow, ProposalRow, RenderRow, ResourceRow, RunRow,
 };
+use crate::config::ui::UiSettings;
 use crate::control::status::DaemonStatus;
 use crate::mcp::Scope;
 use crate::mcp::auth::{Guard, Refusal, too_many_requests};

@@ -22,12 +22,11 @@
 pub mod files;
 mod handlers;
 pub mod session;
-pub mod settings;
 pub mod templates;
 pub mod views;
 
+pub use crate::config::ui::UiSettings;
 pub use handlers::{Ui, router};
-pub use settings::UiSettings;
 
 use crate::config::Settings;
 use crate::control::status::DaemonStatus;

@@ -1,8 +1,9 @@
-//! `[ui]` in `config.toml`: whether the dashboard is served, how long a login lasts, and
-//! whether its cookie is marked `Secure` (set this when the daemon is reached through a
-//! TLS-terminating proxy; the daemon itself speaks plain HTTP).
+//! `[ui]` in `config.toml`, the dashboard's settings (read by `crate::ui`): whether the
+//! dashboard is served, how long a login lasts, and whether its cookie is marked `Secure`
+//! (set this when the daemon is reached through a TLS-terminating proxy; the daemon
+//! itself speaks plain HTTP).
 
-use crate::config::ConfigError;
+use super::ConfigError;
 use serde::Deserialize;
 use std::time::Duration;
 
