@@ -146,7 +146,7 @@ async fn missing_and_wrong_tokens_get_401_with_a_bearer_challenge() {
     // The right token passes.
     let ok = raw.rpc(READ_TOKEN, "tools/list", json!({})).await;
     assert!(
-        ok["result"]["tools"].as_array().unwrap().len() == 16,
+        ok["result"]["tools"].as_array().unwrap().len() == 17,
         "{ok:#}"
     );
     assert!(
