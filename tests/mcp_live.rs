@@ -61,7 +61,18 @@ async fn live_inventory_names_what_is_not_in_git_and_placement_counts_it_once_re
     let container = docker.then(|| {
         let name = format!("legacy-{}", support::docker::unique_suffix());
         let out = Command::new("docker")
-            .args(["run", "-d", "--name", &name, "--memory", "64m"])
+            // No network: the inventory needs a container, not a bridge (another test's
+            // second engine may have removed the default one).
+            .args([
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                &name,
+                "--memory",
+                "64m",
+            ])
             .arg(support::docker::TEST_IMAGE)
             .args(["sleep", "3600"])
             .output()
