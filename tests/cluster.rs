@@ -308,7 +308,7 @@ async fn three_daemons_one_postgres_kill_9_of_the_leader_mid_apply() {
         daemons[follower].metric("homelabd_cluster_leader").await,
         Some(0.0)
     );
-    // Each member counts the others at its own heartbeat (every 2 s).
+    // Each member counts the others at its own heartbeat (every second).
     let mut members_seen = None;
     for _ in 0..30 {
         members_seen = daemons[follower].metric("homelabd_cluster_members").await;
@@ -345,11 +345,8 @@ async fn three_daemons_one_postgres_kill_9_of_the_leader_mid_apply() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // How fast is measured by `cargo bench --bench failover`, not asserted here.
     eprintln!("takeover after kill -9: {:.1} s", takeover.as_secs_f64());
-    assert!(
-        takeover < Duration::from_secs(20),
-        "takeover took {takeover:?}"
-    );
 
     let s = wait_for(
         &store,

@@ -1,7 +1,8 @@
 //! Per-pool and per-node targets on two real Docker engines on one machine: this
 //! machine's engine, and a second `dockerd` the test starts as root with its own socket,
-//! data root, exec root and pid file, no bridge and no iptables, and an empty config
-//! file (the machine's default one sets `data-root`, which would conflict). The test
+//! data root, exec root and pid file, no bridge and no iptables, an empty config file
+//! (the machine's default one sets `data-root`, which would conflict), and a network
+//! namespace of its own (so it leaves the machine's `docker0` alone). The test
 //! image is copied across with `docker save | docker load`.
 //!
 //! A pool names the second engine (`docker_host`), one of its nodes overrides it with
@@ -58,8 +59,16 @@ impl SecondEngine {
         let d = dir.path();
         std::fs::write(d.join("daemon.json"), "{}").unwrap();
         let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let Some(unshare) = support::tool("unshare") else {
+            support::skip(test, "unshare (util-linux) is not installed");
+            return None;
+        };
         let ns = format!("homelabd-test-{}", unique_suffix());
-        let child = Command::new(dockerd)
+        // In a network namespace of its own: a dockerd started with `--bridge none`
+        // deletes the `docker0` interface it finds, which the machine's engine needs.
+        let child = Command::new(unshare)
+            .args(["--net", "--"])
+            .arg(dockerd)
             .arg("--host")
             .arg(format!("unix://{}", d.join("docker.sock").display()))
             .arg("--data-root")

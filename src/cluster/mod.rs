@@ -8,7 +8,7 @@
 //!   [`HEARTBEAT`] into `cluster_members` and, in the same transaction, takes or renews
 //!   the one `cluster_lease` row for [`LEASE_TTL`]. A lease that is not renewed expires;
 //!   the next member to heartbeat takes it and bumps its `epoch`. After a kill -9 of the
-//!   leader a follower leads within `LEASE_TTL + HEARTBEAT` (12 s).
+//!   leader a follower leads within `LEASE_TTL + HEARTBEAT` (6 s).
 //! - **Fencing** ([`Gate`]): the loop asks before every pass and every apply whether it
 //!   may act. A leader trusts its lease locally only until shortly before the expiry the
 //!   database reported, and checks `holder = me AND epoch = mine AND unexpired` in the
@@ -38,10 +38,10 @@ pub use role::{Fence, Gate, Leadership};
 use std::time::Duration;
 
 /// How often a member writes its heartbeat and renews or tries to take the lease.
-pub const HEARTBEAT: Duration = Duration::from_secs(2);
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// How long a lease lasts without renewal, and how long a silent member counts as alive.
-pub const LEASE_TTL: Duration = Duration::from_secs(10);
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
 
 /// Why an apply may not start on this daemon now.
 #[derive(Debug, thiserror::Error)]
