@@ -1241,3 +1241,42 @@ async fn healthz_ok(daemon: &Daemon) -> bool {
         .await
         .is_ok_and(|r| r.status().is_success())
 }
+
+/// A pull request that adds a database and an app depending on it: the preview shows
+/// what each waits for and the order the daemon applies them in, in every format.
+#[test]
+fn the_preview_shows_the_apply_order_of_dependent_resources() {
+    let dir = repo_with(&[("definitions/web.yaml", app("web", 8080, ""))]);
+    switch_to_new_branch(dir.path(), "feature");
+    support::write(dir.path(), "definitions/db.yaml", &app("db", 8090, ""));
+    support::write(
+        dir.path(),
+        "definitions/app.yaml",
+        &app("app", 8091, "  depends_on: [db]\n"),
+    );
+    support::git_commit_all(dir.path(), "feature");
+
+    let (code, out, err) = preview_cli(dir.path(), "text", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("created   app docker"), "{out}");
+    assert!(out.contains("            after: db\n"), "{out}");
+    assert!(out.contains("Apply order: db → app."), "{out}");
+
+    let (code, md, err) = preview_cli(dir.path(), "markdown", &[]);
+    assert_eq!(code, 0, "{md}\n{err}");
+    assert_well_formed(&md);
+    assert!(md.contains("### Apply order\n\n`db` → `app`\n"), "{md}");
+    assert!(md.contains("- `app` after `db`"), "{md}");
+
+    let (code, json, err) = preview_cli(dir.path(), "json", &[]);
+    assert_eq!(code, 0, "{json}\n{err}");
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["order"], serde_json::json!([["db"], ["app"]]));
+    let app = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "app")
+        .unwrap();
+    assert_eq!(app["after"], serde_json::json!(["db"]));
+}

@@ -101,9 +101,16 @@ pub fn text(report: &Report) -> String {
         if let Some(e) = &r.endpoints {
             let _ = writeln!(out, "            reachable now: {}; {}", e.now, e.effect);
         }
+        if !r.after.is_empty() {
+            let _ = writeln!(out, "            after: {}", r.after.join(", "));
+        }
         for reason in &r.reasons {
             let _ = writeln!(out, "            - {reason}");
         }
+    }
+    if !report.order.is_empty() {
+        let waves: Vec<String> = report.order.iter().map(|w| w.join(", ")).collect();
+        let _ = writeln!(out, "\nApply order: {}.", waves.join(" → "));
     }
     for r in listed.iter().filter(|r| !r.diff.is_empty()) {
         let _ = write!(out, "\n{}", r.diff);
@@ -141,6 +148,7 @@ pub fn markdown(report: &Report) -> String {
     errors_section(report, &mut out);
     removals_section(report, &mut out);
     endpoints_section(report, &mut out);
+    order_section(report, &mut out);
     placement_section(report, &mut out);
     for note in &report.notes {
         let _ = writeln!(out, "\n> {}", cell(note));
@@ -151,6 +159,41 @@ pub fn markdown(report: &Report) -> String {
     diff_section(report, &mut out, MAX_COMMENT.saturating_sub(footer.len()));
     out.push_str(footer);
     out
+}
+
+/// The waves the daemon applies the changed resources in (`spec.depends_on`), and what
+/// each waits for.
+fn order_section(report: &Report, out: &mut String) {
+    let waiting: Vec<&ResourcePreview> = report
+        .resources
+        .iter()
+        .filter(|r| !r.after.is_empty())
+        .collect();
+    if report.order.is_empty() && waiting.is_empty() {
+        return;
+    }
+    out.push_str("\n### Apply order\n\n");
+    if !report.order.is_empty() {
+        let waves: Vec<String> = report
+            .order
+            .iter()
+            .map(|w| w.iter().map(|n| code(n)).collect::<Vec<_>>().join(", "))
+            .collect();
+        let _ = writeln!(out, "{}\n", waves.join(" → "));
+    }
+    // Bounded like the table: a name list per resource, cut when the comment grows.
+    for r in waiting {
+        if out.len() > MAX_COMMENT / 2 {
+            out.push_str("- …\n");
+            break;
+        }
+        let deps: Vec<String> = r.after.iter().map(|d| code(d)).collect();
+        let _ = writeln!(out, "- {} after {}", code(&r.name), deps.join(", "));
+    }
+    out.push_str(
+        "\nA resource is applied only once each one it depends on is applied at its \
+         current revision; a failed dependency holds it, with the reason in its status.\n",
+    );
 }
 
 fn summary_table(report: &Report, out: &mut String) {
@@ -452,6 +495,7 @@ mod tests {
             removal: None,
             invalid_at: None,
             endpoints: None,
+            after: Vec::new(),
         }
     }
 
@@ -476,7 +520,24 @@ mod tests {
             resources,
             notes: Vec::new(),
             secrets: Vec::new(),
+            order: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_apply_order_is_shown_in_text_and_markdown() {
+        let db = resource("db", Change::Created, String::new());
+        let mut app = resource("app", Change::Changed, String::new());
+        app.after = vec!["db".into()];
+        let mut rep = report(vec![app, db], Vec::new());
+        rep.order = vec![vec!["db".into()], vec!["app".into()]];
+        let text = text(&rep);
+        assert!(text.contains("after: db"), "{text}");
+        assert!(text.contains("Apply order: db → app."), "{text}");
+        let md = markdown(&rep);
+        assert!(md.contains("### Apply order"), "{md}");
+        assert!(md.contains("`db` → `app`"), "{md}");
+        assert!(md.contains("- `app` after `db`"), "{md}");
     }
 
     #[test]

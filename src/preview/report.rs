@@ -79,6 +79,9 @@ pub struct ResourcePreview {
     /// Where it answers now, when the change moves or removes it (from the daemon's
     /// store; `None` in a preview without one, or when nothing was recorded).
     pub endpoints: Option<EndpointChange>,
+    /// For a created or changed resource: the resources it is applied after
+    /// (`spec.depends_on` on the head).
+    pub after: Vec<String>,
 }
 
 /// Where a resource answers today, and what the change does to that.
@@ -113,6 +116,9 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Secret files the pull request adds, changes or removes (names, never values).
     pub secrets: Vec<super::secrets::SecretChange>,
+    /// The order the daemon applies the created and changed resources in, in waves
+    /// (each after the ones before), when their dependencies make one; empty otherwise.
+    pub order: Vec<Vec<String>>,
 }
 
 /// A commit and the name it was asked for by.
@@ -206,10 +212,12 @@ pub fn build(
                 removal: None,
                 invalid_at: Some(format!("{}:{}", invalid.file, invalid.line)),
                 endpoints: None,
+                after: Vec::new(),
             });
         }
     }
     resources.sort_by(|a, b| a.name.cmp(&b.name));
+    let order = apply_order(after, &mut resources);
     let errors: Vec<Diagnostic> = after
         .diagnostics
         .iter()
@@ -247,7 +255,29 @@ pub fn build(
         resources,
         notes,
         secrets: Vec::new(),
+        order,
     }
+}
+
+/// Fills in what each created or changed resource is applied after, and returns the
+/// waves those resources are applied in when dependencies among them make an order.
+fn apply_order(after: &Outcome, resources: &mut [ResourcePreview]) -> Vec<Vec<String>> {
+    let graph: crate::model::depends::Graph = after
+        .catalog
+        .resources
+        .iter()
+        .filter(|(_, e)| !e.object.spec.depends_on.is_empty())
+        .map(|(n, e)| (n.clone(), e.object.spec.depends_on.clone()))
+        .collect();
+    let mut applied = BTreeSet::new();
+    for r in resources.iter_mut() {
+        if matches!(r.change, Change::Created | Change::Changed) {
+            r.after = graph.get(&r.name).cloned().unwrap_or_default();
+            applied.insert(r.name.clone());
+        }
+    }
+    let waves = crate::model::depends::layers(&applied, &graph);
+    if waves.len() > 1 { waves } else { Vec::new() }
 }
 
 /// Pruned or orphaned, by the policy the resource's definition had on the base.
@@ -304,6 +334,7 @@ fn preview_of(
         removal,
         invalid_at,
         endpoints: None,
+        after: Vec::new(),
     }
 }
 
