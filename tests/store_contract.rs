@@ -297,13 +297,13 @@ async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     );
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        9
+        10
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -886,7 +886,7 @@ async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     );
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
@@ -1337,7 +1337,7 @@ async fn a_version_7_database_learns_which_step_failed(store: &Store, raw: &Raw)
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![8, 9]);
+    assert_eq!(store.migrate().await.unwrap(), vec![8, 9, 10]);
     let states: Vec<(String, ResourceState)> = store
         .resources()
         .await
@@ -1416,7 +1416,7 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8, 9]);
+    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8, 9, 10]);
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 2, "runs survive the rebuild");
     assert_eq!(runs[1].state, RunState::Succeeded);
@@ -2105,4 +2105,154 @@ async fn dashboard_lists_filter_count_and_page_in_the_database(store: &Store, _r
     };
     assert_eq!(store.audit_page(&nobody, 0, 50).await.unwrap().total, 0);
     assert!(store.deviations_of("web-00", 10).await.unwrap().is_empty());
+}
+
+contract!(
+    degraded_state_and_window_overrides_are_kept,
+    sqlite_degraded_state_and_window_overrides_are_kept,
+    postgres_degraded_state_and_window_overrides_are_kept
+);
+
+/// The flapping limit's `degraded` state is stored by its name and read back, and an
+/// apply request says whether it ignores the sync windows (`--ignore-windows`).
+async fn degraded_state_and_window_overrides_are_kept(store: &Store, raw: &Raw) {
+    use homelabd::store::RequestAction;
+    migrated(store).await;
+    let mut degraded = bare_resource("web", ResourceState::Degraded);
+    degraded.reason = Some("degraded: 3 automatic applies within 10m failed".to_owned());
+    store
+        .record_pass(&PassRecord {
+            resources: vec![degraded.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.resources().await.unwrap(), vec![degraded]);
+    assert_eq!(
+        raw.text("SELECT state FROM deployment_instances WHERE name = 'web'")
+            .await
+            .as_deref(),
+        Some("degraded")
+    );
+    let plain = store
+        .request(Some("web"), "cli:alice", RequestAction::Apply)
+        .await
+        .unwrap();
+    let ignoring = store
+        .request_ignoring_windows(Some("web"), "cli:alice", RequestAction::Apply)
+        .await
+        .unwrap();
+    let taken = store.take_reconcile_requests().await.unwrap();
+    assert_eq!(
+        taken
+            .iter()
+            .map(|r| (r.id, r.action, r.ignore_windows))
+            .collect::<Vec<_>>(),
+        vec![
+            (plain, RequestAction::Apply, false),
+            (ignoring, RequestAction::Apply, true)
+        ]
+    );
+    let log = store.audit_log(10).await.unwrap();
+    assert_eq!(log[0].details["ignore_windows"], json!(true));
+}
+
+contract!(
+    a_version_9_database_keeps_every_row_through_the_state_rebuild,
+    sqlite_a_version_9_database_keeps_every_row_through_the_state_rebuild,
+    postgres_a_version_9_database_keeps_every_row_through_the_state_rebuild
+);
+
+/// Migration 10 widens the states a resource can be in (SQLite rebuilds the table for
+/// it): resources, the renders and runs that refer to them, and a generated template's
+/// link to its resource all survive, and the foreign keys still hold.
+async fn a_version_9_database_keeps_every_row_through_the_state_rebuild(store: &Store, raw: &Raw) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = match raw {
+        Raw::Sqlite(_) => "sqlite",
+        Raw::Postgres(_) => "postgres",
+    };
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if file.as_str() < "0010" {
+            std::fs::copy(&path, dir.path().join(&file)).unwrap();
+        }
+    }
+    let old = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    assert_eq!(old.iter().count(), 9);
+    let rows: [&'static str; 5] = [
+        r#"INSERT INTO revisions ("commit", seen_at, valid, resources_valid, resources_invalid,
+               errors, warnings)
+           VALUES ('aaaa', '2024-05-01T00:00:00.000000Z', TRUE, 1, 0, 0, 0)"#,
+        "INSERT INTO deployment_instances (name, state, updated_at, applied_hash, failure,
+                                          endpoints)
+         VALUES ('web', 'failed', '2024-05-01T00:00:00.000000Z', 'sha256:out', 'apply',
+                 '[]')",
+        "INSERT INTO render_results (resource, revision, input_hash, output_hash, outcome,
+                                     rendered_at)
+         VALUES ('web', 'aaaa', 'sha256:in', 'sha256:out', 'written',
+                 '2024-05-01T00:00:01.000000Z')",
+        "INSERT INTO apply_runs (resource, revision, executor, state, started_at, operation)
+         VALUES ('web', 'aaaa', 'docker compose', 'failed', '2024-05-01T00:00:02.000000Z',
+                 'apply')",
+        "INSERT INTO generated_templates (name, source_instance, content)
+         VALUES ('from-web', 'web', '{}')",
+    ];
+    match raw {
+        Raw::Sqlite(p) => {
+            old.run(p).await.unwrap();
+            for sql in rows {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+        Raw::Postgres(p) => {
+            old.run(p).await.unwrap();
+            for sql in rows {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(store.migrate().await.unwrap(), vec![10]);
+    let web = store.resource("web").await.unwrap().expect("web kept");
+    assert_eq!(web.state, ResourceState::ApplyFailed);
+    assert_eq!(web.applied_hash.as_deref(), Some("sha256:out"));
+    assert_eq!(raw.int("SELECT COUNT(*) FROM apply_runs").await, 1);
+    assert_eq!(raw.int("SELECT COUNT(*) FROM render_results").await, 1);
+    assert_eq!(
+        raw.text("SELECT source_instance FROM generated_templates")
+            .await
+            .as_deref(),
+        Some("web")
+    );
+    if let Raw::Sqlite(p) = raw {
+        let broken = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(p)
+            .await
+            .unwrap();
+        assert!(
+            broken.is_empty(),
+            "{} rows break a foreign key",
+            broken.len()
+        );
+    }
+    // A run for an unknown resource is still refused.
+    let orphan = "INSERT INTO apply_runs (resource, revision, executor, state, started_at)
+                  VALUES ('nosuch', 'aaaa', 'x', 'failed', '2024-05-01T00:00:05.000000Z')";
+    let refused = match raw {
+        Raw::Sqlite(p) => sqlx::query(orphan).execute(p).await.is_err(),
+        Raw::Postgres(p) => sqlx::query(orphan).execute(p).await.is_err(),
+    };
+    assert!(refused, "the foreign key still holds");
+    // And the new state is accepted.
+    store
+        .record_pass(&PassRecord {
+            resources: vec![bare_resource("web", ResourceState::Degraded)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }

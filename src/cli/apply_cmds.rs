@@ -40,12 +40,12 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
         };
         let mut ids = Vec::new();
         for target in &targets {
-            ids.push(
-                store
-                    .request(*target, &by, action)
-                    .await
-                    .context("cannot queue the request")?,
-            );
+            let queued = if args.ignore_windows {
+                store.request_ignoring_windows(*target, &by, action).await
+            } else {
+                store.request(*target, &by, action).await
+            };
+            ids.push(queued.context("cannot queue the request")?);
         }
         if args.no_wait {
             outln!("apply requested (#{ids:?}); a running daemon picks it up within a second");

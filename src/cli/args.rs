@@ -182,6 +182,9 @@ pub struct ApplyArgs {
     /// guard against removing many resources at once.
     #[arg(long)]
     pub force_prune: bool,
+    /// Apply now even outside the resources' sync windows (`policy.windows`).
+    #[arg(long)]
+    pub ignore_windows: bool,
     /// Queue the request and return at once.
     #[arg(long)]
     pub no_wait: bool,

@@ -186,6 +186,45 @@ pub struct RawPolicy {
     pub apply: Option<ApplyPolicy>,
     pub self_heal: Option<bool>,
     pub prune: Option<bool>,
+    /// Sync windows of resources that set no `policy.windows`.
+    pub windows: Option<Vec<crate::model::window::SyncWindow>>,
+    /// The flapping limit of resources that set no `policy.flapping`.
+    pub flapping: Option<crate::model::window::Flapping>,
+}
+
+impl RawPolicy {
+    /// The default windows, each checked.
+    fn resolve_windows(&self) -> Result<Vec<crate::model::window::SyncWindow>, ConfigError> {
+        let windows = self.windows.clone().unwrap_or_default();
+        crate::reconcile::window::Window::parse_all(&windows).map_err(|e| {
+            ConfigError::Invalid {
+                key: "policy.windows",
+                message: e.to_string(),
+            }
+        })?;
+        Ok(windows)
+    }
+
+    /// The default flapping limit (3 within 10 minutes unless set).
+    fn resolve_flapping(&self) -> Result<crate::reconcile::flapping::Limit, ConfigError> {
+        use crate::reconcile::flapping::Limit;
+        let Some(own) = &self.flapping else {
+            return Ok(Limit::default());
+        };
+        if let Some(window) = &own.window {
+            crate::model::window::parse_duration(window).map_err(|e| ConfigError::Invalid {
+                key: "policy.flapping.window",
+                message: e.to_string(),
+            })?;
+        }
+        if own.max_attempts == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "policy.flapping.max_attempts",
+                message: "0: expected at least 1".to_owned(),
+            });
+        }
+        Ok(Limit::resolve(Some(own), Limit::default()))
+    }
 }
 
 /// Flag values that override the file (all optional).
@@ -234,6 +273,10 @@ pub struct Settings {
     pub default_apply: ApplyPolicy,
     pub default_self_heal: bool,
     pub default_prune: bool,
+    /// Sync windows of resources that set none (`[policy] windows`), validated.
+    pub default_windows: Vec<crate::model::window::SyncWindow>,
+    /// The flapping limit of resources that set none (`[policy] flapping`).
+    pub default_flapping: crate::reconcile::flapping::Limit,
     pub webhook_secret: Option<Secret>,
     /// How proposals are written, pushed and opened as pull requests (`[propose]`).
     pub propose: crate::propose::ProposeSettings,
@@ -477,6 +520,8 @@ impl Settings {
             default_apply: raw.policy.apply.unwrap_or(ApplyPolicy::Auto),
             default_self_heal: raw.policy.self_heal.unwrap_or(false),
             default_prune: raw.policy.prune.unwrap_or(false),
+            default_windows: raw.policy.resolve_windows()?,
+            default_flapping: raw.policy.resolve_flapping()?,
             webhook_secret,
             propose,
             executors: raw.executors,

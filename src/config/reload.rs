@@ -42,6 +42,8 @@ impl Settings {
             default_apply,
             default_self_heal,
             default_prune,
+            default_windows,
+            default_flapping,
             webhook_secret,
             propose,
             executors,
@@ -97,6 +99,8 @@ impl Settings {
         live!(default_apply, "policy.apply");
         live!(default_self_heal, "policy.self_heal");
         live!(default_prune, "policy.prune");
+        live!(default_windows, "policy.windows");
+        live!(default_flapping, "policy.flapping");
         restart!(webhook_secret, "credential webhook-secret");
         restart!(propose, "propose");
         restart!(executors, "executors");

@@ -16,6 +16,8 @@ pub enum Trigger {
     Apply {
         resource: Option<String>,
         prune: bool,
+        /// Apply outside the sync windows (`--ignore-windows`).
+        ignore_windows: bool,
         reason: String,
     },
     /// Observe every applied resource now (the drift schedule).

@@ -4,6 +4,7 @@
 //! ends. Nothing starts while the store cannot record it.
 
 use super::pass::{audit, short};
+use super::rollout::Cause;
 use super::run::Reconciler;
 use crate::apply::{
     ApplyOutcome, ApplyReport, ApplyRequest, CmdRun, Interruption, ProviderExecutor,
@@ -48,6 +49,9 @@ struct Job {
     secrets: crate::secrets::SecretEnv,
     /// What `applied_hash` becomes when the apply succeeds (output hash + secret digests).
     marker: Option<String>,
+    /// Started by the loop itself (not requested by an operator): counts toward the
+    /// flapping limit.
+    automatic: bool,
 }
 
 /// What came back from one job.
@@ -62,6 +66,7 @@ struct Done {
     marker: Option<String>,
     /// The revision the job ran for (for a destroy: the one without the definition).
     revision: String,
+    automatic: bool,
 }
 
 /// Why a job's run was never recorded (so no tool ran).
@@ -112,6 +117,8 @@ impl Reconciler {
         };
         let mut jobs = Vec::new();
         let mut waiting = PassRecord::default();
+        let mut degraded = Vec::new();
+        let windows = self.window_check();
         let decisions: Vec<(ResourceRecord, ApplyDecision)> = self
             .stored
             .values()
@@ -126,6 +133,19 @@ impl Reconciler {
                 ApplyDecision::Apply { provider, why } => {
                     let requested = approved.contains(&record.name);
                     if self.apply_backoff.waiting(&record.name, now_i) && !requested {
+                        continue;
+                    }
+                    let cause = if requested {
+                        Cause::Requested
+                    } else if heal.contains(&record.name) {
+                        Cause::Heal
+                    } else if retry.contains(&record.name) {
+                        Cause::Retry
+                    } else {
+                        Cause::Change
+                    };
+                    if let Some(held) = self.window_hold(&windows, record, cause) {
+                        waiting.resources.extend(held);
                         continue;
                     }
                     let Ok(executor) = self.executors.get(provider) else {
@@ -149,6 +169,20 @@ impl Reconciler {
                         },
                         None => crate::secrets::SecretEnv::default(),
                     };
+                    let render = marker.clone().or_else(|| record.output_hash.clone());
+                    if let Some((record, event)) =
+                        self.count_attempt(record, render.as_deref().unwrap_or_default(), cause)
+                    {
+                        waiting.audit.push(audit(
+                            "resource.degraded",
+                            &record.name,
+                            serde_json::json!({ "reason": record.reason }),
+                            Utc::now(),
+                        ));
+                        waiting.resources.push(record);
+                        degraded.push(event);
+                        continue;
+                    }
                     jobs.push(Job {
                         record: record.clone(),
                         provider,
@@ -158,6 +192,7 @@ impl Reconciler {
                         revision,
                         secrets: env,
                         marker,
+                        automatic: cause != Cause::Requested,
                     });
                 }
                 ApplyDecision::Wait { reason } => {
@@ -195,6 +230,11 @@ impl Reconciler {
             if self.apply_backoff.waiting(name, now_i) && !force {
                 continue;
             }
+            let record = record.clone();
+            if let Some(held) = self.window_hold(&windows, &record, Cause::Prune) {
+                waiting.resources.extend(held);
+                continue;
+            }
             let Some(provider) = record.provider else {
                 continue;
             };
@@ -208,6 +248,7 @@ impl Reconciler {
                     revision: head.to_owned(),
                     secrets: crate::secrets::SecretEnv::default(),
                     marker: None,
+                    automatic: false,
                 }),
                 Err(reason) => warn!(resource = %name, %reason, "cannot prune"),
             }
@@ -218,6 +259,11 @@ impl Reconciler {
         if !waiting.resources.is_empty() || !waiting.audit.is_empty() {
             self.pending.push(waiting);
             self.flush().await;
+        }
+        if !degraded.is_empty()
+            && let Err(e) = store.record_notifications(&degraded).await
+        {
+            warn!(error = %e, "cannot write the degraded notifications");
         }
         if jobs.is_empty() {
             return applied;
@@ -329,6 +375,7 @@ impl Reconciler {
                     duration: Duration::ZERO,
                     marker: job.marker.clone(),
                     revision: job.revision.clone(),
+                    automatic: job.automatic,
                 };
                 if *stopping.borrow() {
                     return done;
@@ -503,6 +550,22 @@ impl Reconciler {
                 });
                 record.last_error_at = Some(now);
                 self.apply_failed.insert(name.clone());
+                let render = d.marker.clone().or_else(|| record.output_hash.clone());
+                if op == Operation::Apply
+                    && d.automatic
+                    && let Some(limit) =
+                        self.flapping_after_failure(&record, render.as_deref().unwrap_or_default())
+                {
+                    let (degraded, event) = self.degrade(&record, limit, "failed");
+                    effects.audit.push(audit(
+                        "resource.degraded",
+                        &name,
+                        serde_json::json!({ "reason": degraded.reason }),
+                        now,
+                    ));
+                    effects.notifications.push(event);
+                    record = degraded;
+                }
                 "apply.failed"
             }
         };

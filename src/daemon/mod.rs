@@ -12,6 +12,7 @@ mod apply_phase;
 pub mod failure;
 mod observe_phase;
 pub mod pass;
+mod rollout;
 pub mod run;
 mod secret_phase;
 pub mod watch;

@@ -83,15 +83,24 @@ pub fn rendered_record(
         updated_at: now,
         applied_hash,
         applied_revision: previous.and_then(|p| p.applied_revision.clone()),
-        policy: Some(crate::reconcile::order::with_depends_on(
-            policy.to_json(),
-            &entry.object.spec.depends_on,
-        )),
+        policy: Some(stored_policy(policy, &entry.object.spec)),
         destroyed_at: None,
         destroyed_revision: None,
         address: None,
         endpoints: Vec::new(),
     })
+}
+
+/// The stored policy: the effective one, with what the loop reads from it later
+/// (`depends_on`, the resource's own sync windows and flapping limit).
+fn stored_policy(
+    policy: EffectivePolicy,
+    spec: &crate::model::UniversalResourceSpec,
+) -> serde_json::Value {
+    use crate::reconcile::{flapping, order, window};
+    let json = window::with_windows(policy.to_json(), spec.policy.windows.as_ref());
+    let json = flapping::with_flapping(json, spec.policy.flapping.as_ref());
+    order::with_depends_on(json, &spec.depends_on)
 }
 
 /// The stored placement: the decision, and the target it resolved to (for status).

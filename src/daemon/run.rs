@@ -102,6 +102,8 @@ pub struct Reconciler {
     pub(super) keyring: crate::secrets::Keyring,
     /// Each resource's secret bindings, with the output hash they were read for.
     pub(super) secret_bindings: BTreeMap<String, (String, Vec<crate::secrets::Binding>)>,
+    /// Sync-window holds, `--ignore-windows` requests and the flapping count.
+    pub(super) rollout: super::rollout::Rollout,
     /// What the watchdog thread judges the loop by ([`super::watchdog`]).
     pub progress: Arc<super::watchdog::Progress>,
     /// How often the idle loop wakes to show it is alive (`None`: no watchdog).
@@ -153,6 +155,7 @@ impl Reconciler {
         let keyring = crate::secrets::Keyring::new(identity);
         Reconciler {
             keyring,
+            rollout: Default::default(),
             secret_bindings: BTreeMap::new(),
             progress: Arc::default(),
             watchdog_period: None,
@@ -312,9 +315,11 @@ impl Reconciler {
         let db = (self.store.is_none() || !self.pending.is_empty())
             .then_some(self.next_db_retry)
             .flatten();
+        // A retry a sync window holds waits for the window, not for its backoff.
         let apply_retry = self
             .apply_failed
             .iter()
+            .filter(|n| !self.rollout.held(n))
             .filter_map(|n| self.apply_backoff.retry_at(n))
             .min();
         [
@@ -322,6 +327,7 @@ impl Reconciler {
             self.backoff.next_retry(),
             self.git_backoff.next_retry(),
             apply_retry,
+            self.rollout.next_opening(),
         ]
         .into_iter()
         .flatten()
@@ -368,7 +374,8 @@ impl Reconciler {
         let applies_due = self
             .apply_failed
             .iter()
-            .any(|n| !self.apply_backoff.waiting(n, now_i))
+            .any(|n| !self.apply_backoff.waiting(n, now_i) && !self.rollout.held(n))
+            || self.rollout.opening_due(now_i)
             || !self.approved.is_empty()
             || self.approve_all
             || !self.heal.is_empty();
@@ -1019,14 +1026,19 @@ impl Reconciler {
                             self.backoff.succeeded(r);
                             self.apply_backoff.succeeded(r);
                         }
+                        self.clear_degraded(resource.as_deref()).await;
                         reasons.push(reason);
                     }
                     Trigger::Apply {
                         resource,
                         prune,
+                        ignore_windows,
                         reason,
                     } => {
                         force = true;
+                        if ignore_windows {
+                            self.rollout.ignore_windows(resource.as_deref());
+                        }
                         match resource {
                             Some(r) => {
                                 self.apply_backoff.succeeded(&r);

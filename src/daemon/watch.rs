@@ -140,6 +140,7 @@ pub async fn store_requests(
                             RequestAction::Apply | RequestAction::Prune => Trigger::Apply {
                                 resource: r.resource,
                                 prune: r.action == RequestAction::Prune,
+                                ignore_windows: r.ignore_windows,
                                 reason,
                             },
                             RequestAction::Observe => Trigger::Observe { reason },

@@ -13,6 +13,7 @@ mod resource;
 mod sizing;
 pub mod split;
 mod template;
+pub mod window;
 mod workload;
 
 pub use chart::{Capability, ChartMeta, default_chart};

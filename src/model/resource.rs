@@ -190,4 +190,11 @@ pub struct Policy {
     pub self_heal: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<bool>,
+    /// Sync windows: when the daemon may apply this resource (`[]`: always, whatever
+    /// the configured default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Vec<super::window::SyncWindow>>,
+    /// How many automatic applies before the resource is left `degraded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<super::window::Flapping>,
 }

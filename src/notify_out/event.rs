@@ -36,11 +36,15 @@ pub enum EventType {
     /// Where a resource can be reached changed (first seen, moved, gone).
     #[serde(rename = "endpoints.changed")]
     EndpointsChanged,
+    /// A resource's automatic applies reached the flapping limit; nothing is tried
+    /// again until its definition changes or an operator asks.
+    #[serde(rename = "resource.degraded")]
+    ResourceDegraded,
 }
 
 impl EventType {
     /// Every event type, in a fixed order.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::ApplyFailed,
         EventType::ApplyRecovered,
         EventType::DriftDetected,
@@ -51,6 +55,7 @@ impl EventType {
         EventType::SourceRefused,
         EventType::SourceAccepted,
         EventType::EndpointsChanged,
+        EventType::ResourceDegraded,
     ];
 
     /// The stored and configured name, e.g. `apply.failed`.
@@ -66,6 +71,7 @@ impl EventType {
             EventType::SourceRefused => "source.refused",
             EventType::SourceAccepted => "source.accepted",
             EventType::EndpointsChanged => "endpoints.changed",
+            EventType::ResourceDegraded => "resource.degraded",
         }
     }
 
@@ -178,6 +184,32 @@ pub fn apply_recovered(facts: &ApplyFacts<'_>, at: DateTime<Utc>) -> Notificatio
             "executor": facts.executor,
             "operation": facts.operation,
             "revision": facts.revision,
+        }),
+        at,
+    )
+}
+
+/// A resource reached its flapping limit (`max_attempts` automatic applies within
+/// `window`) and is left degraded.
+pub fn resource_degraded(
+    resource: &str,
+    reason: &str,
+    max_attempts: u32,
+    window: std::time::Duration,
+    last_error: Option<&str>,
+    at: DateTime<Utc>,
+) -> NotificationRecord {
+    record(
+        EventType::ResourceDegraded,
+        Severity::Critical,
+        resource,
+        format!("{resource} is degraded: {}", one_line(reason)),
+        json!({
+            "resource": resource,
+            "reason": reason,
+            "max_attempts": max_attempts,
+            "window_seconds": window.as_secs(),
+            "last_error": last_error,
         }),
         at,
     )

@@ -57,6 +57,11 @@ pub fn decide(record: &ResourceRecord, inputs: &ApplyInputs<'_>) -> ApplyDecisio
         return ApplyDecision::Nothing;
     };
     let approved = inputs.approved.contains(&record.name);
+    if record.state == ResourceState::Degraded && !approved {
+        // Left alone until the definition changes (a new render is `rendered`) or an
+        // operator asks.
+        return ApplyDecision::Nothing;
+    }
     let healing = inputs.heal.contains(&record.name);
     let secrets = inputs.secrets.get(&record.name);
     // With secrets, what is applied is the render plus the values: a rotated value is a
@@ -296,6 +301,31 @@ mod tests {
             secrets: &BTreeMap::new(),
         };
         assert!(matches!(decide(&r, &go), ApplyDecision::Apply { .. }));
+    }
+
+    #[test]
+    fn a_degraded_resource_is_left_alone_until_an_operator_asks() {
+        let mut r = record("web", ResourceState::Degraded, "o1", Some("o0"));
+        let none = BTreeSet::new();
+        let web = BTreeSet::from(["web".to_owned()]);
+        let no_secrets = BTreeMap::new();
+        let inputs = |approved, heal| ApplyInputs {
+            availability: available(),
+            approved,
+            heal,
+            retry: &web,
+            secrets: &no_secrets,
+        };
+        assert_eq!(decide(&r, &inputs(&none, &web)), ApplyDecision::Nothing);
+        assert!(matches!(
+            decide(&r, &inputs(&web, &none)),
+            ApplyDecision::Apply { why, .. } if why.contains("homelabd apply")
+        ));
+        r.state = ResourceState::Rendered;
+        assert!(matches!(
+            decide(&r, &inputs(&none, &none)),
+            ApplyDecision::Apply { .. }
+        ));
     }
 
     #[test]

@@ -8,11 +8,13 @@ pub mod apply_plan;
 pub mod backoff;
 pub mod drift;
 pub mod endpoint;
+pub mod flapping;
 pub mod order;
 pub mod plan;
 pub mod policy;
 pub mod record;
 pub mod state;
+pub mod window;
 
 pub use apply_plan::{ApplyDecision, ApplyInputs, PrunePlan, SecretState, decide, prune};
 pub use backoff::Backoff;

@@ -62,6 +62,7 @@ pub fn dependency_wait(record: Option<&ResourceRecord>, due: bool) -> Option<Str
         ResourceState::Orphaned => Some("its definition was removed".to_owned()),
         ResourceState::ApplyFailed => Some("its last apply failed".to_owned()),
         ResourceState::RenderFailed => Some("its render failed".to_owned()),
+        ResourceState::Degraded => Some("it is degraded (flapping limit reached)".to_owned()),
         ResourceState::Applied if !due => None,
         ResourceState::Applied | ResourceState::Rendered => {
             Some("not applied yet at this revision".to_owned())

@@ -59,6 +59,7 @@ mod tests {
             apply: Some(ApplyPolicy::Manual),
             self_heal: None,
             prune: Some(true),
+            ..Policy::default()
         };
         let p = EffectivePolicy::resolve(&own, defaults);
         assert_eq!(p.apply, ApplyPolicy::Manual);

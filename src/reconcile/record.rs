@@ -63,3 +63,35 @@ impl ResourceRecord {
         }
     }
 }
+
+#[cfg(test)]
+impl ResourceRecord {
+    /// A rendered docker resource with nothing else set, for the pure cores' tests.
+    pub(crate) fn new_for_tests(name: &str) -> ResourceRecord {
+        ResourceRecord {
+            name: name.to_owned(),
+            state: super::ResourceState::Rendered,
+            reason: None,
+            provider: Some(crate::model::Provider::Docker),
+            pool: None,
+            chart: None,
+            resource_type: None,
+            placement: None,
+            dimensions: None,
+            desired_revision: Some("c1".to_owned()),
+            input_hash: Some("i".to_owned()),
+            output_hash: Some("o".to_owned()),
+            source: None,
+            last_error: None,
+            last_error_at: None,
+            updated_at: Utc::now(),
+            applied_hash: None,
+            applied_revision: None,
+            policy: None,
+            destroyed_at: None,
+            destroyed_revision: None,
+            address: None,
+            endpoints: Vec::new(),
+        }
+    }
+}

@@ -22,17 +22,21 @@ pub enum ResourceState {
     RenderFailed,
     /// The executor failed: the same render is applied again after a backoff.
     ApplyFailed,
+    /// Automatic applies hit the flapping limit: nothing is tried again until the
+    /// definition changes or an operator asks (`homelabd apply NAME`).
+    Degraded,
 }
 
 impl ResourceState {
     /// Every state.
-    pub const ALL: [ResourceState; 6] = [
+    pub const ALL: [ResourceState; 7] = [
         ResourceState::Rendered,
         ResourceState::Applied,
         ResourceState::Invalid,
         ResourceState::Orphaned,
         ResourceState::RenderFailed,
         ResourceState::ApplyFailed,
+        ResourceState::Degraded,
     ];
 
     /// The stored and shown name (both failures are `failed`).
@@ -42,6 +46,7 @@ impl ResourceState {
             ResourceState::Applied => "applied",
             ResourceState::Invalid => "invalid",
             ResourceState::Orphaned => "orphaned",
+            ResourceState::Degraded => "degraded",
             ResourceState::RenderFailed | ResourceState::ApplyFailed => "failed",
         }
     }

@@ -71,6 +71,11 @@ const POSTGRES: &[Source] = &[
         description: "inventory",
         sql: include_str!("../../migrations/postgres/0009_inventory.sql"),
     },
+    Source {
+        version: 10,
+        description: "rollout limits",
+        sql: include_str!("../../migrations/postgres/0010_rollout_limits.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -118,6 +123,11 @@ const SQLITE: &[Source] = &[
         version: 9,
         description: "inventory",
         sql: include_str!("../../migrations/sqlite/0009_inventory.sql"),
+    },
+    Source {
+        version: 10,
+        description: "rollout limits",
+        sql: include_str!("../../migrations/sqlite/0010_rollout_limits.sql"),
     },
 ];
 

@@ -135,6 +135,9 @@ pub struct ReconcileRequest {
     pub requested_by: String,
     pub requested_at: DateTime<Utc>,
     pub action: RequestAction,
+    /// Apply outside the sync windows (`homelabd apply --ignore-windows`).
+    #[serde(default)]
+    pub ignore_windows: bool,
 }
 
 /// What a queued request asks the daemon to do.
@@ -356,7 +359,18 @@ impl Store {
         by: &str,
         action: RequestAction,
     ) -> Result<i64, StoreError> {
-        records::request(self, resource, by, action).await
+        records::request(self, resource, by, action, false).await
+    }
+
+    /// Queues an apply (or prune) that ignores the sync windows
+    /// (`homelabd apply --ignore-windows`), with its audit row.
+    pub async fn request_ignoring_windows(
+        &self,
+        resource: Option<&str>,
+        by: &str,
+        action: RequestAction,
+    ) -> Result<i64, StoreError> {
+        records::request(self, resource, by, action, true).await
     }
 
     /// Atomically takes (deletes and returns, oldest first) every queued request: two

@@ -476,15 +476,23 @@ pub(super) async fn request(
     resource: Option<&str>,
     by: &str,
     action: RequestAction,
+    ignore_windows: bool,
 ) -> Result<i64, StoreError> {
     let action = action.as_str();
     let now = codec::now();
     let mut tx = store.begin_write().await?;
     let id: i64 = tx
         .fetch_one(
-            "INSERT INTO reconcile_requests (resource, requested_by, requested_at, action)
-             VALUES ($1, $2, $3, $4) RETURNING id",
-            &[Arg::Text(resource), text(by), time(now), text(action)],
+            "INSERT INTO reconcile_requests (resource, requested_by, requested_at, action,
+                                             ignore_windows)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[
+                Arg::Text(resource),
+                text(by),
+                time(now),
+                text(action),
+                Arg::Bool(ignore_windows),
+            ],
         )
         .await?
         .get("id")?;
@@ -493,7 +501,11 @@ pub(super) async fn request(
         actor: by.to_owned(),
         action: format!("{action}.requested"),
         subject: resource.unwrap_or(ALL_RESOURCES).to_owned(),
-        details: serde_json::json!({ "request": id, "resource": resource }),
+        details: if ignore_windows {
+            serde_json::json!({ "request": id, "resource": resource, "ignore_windows": true })
+        } else {
+            serde_json::json!({ "request": id, "resource": resource })
+        },
     };
     insert_audit(&mut tx, &audit).await?;
     tx.commit().await?;
@@ -508,7 +520,7 @@ pub(super) async fn take_requests(store: &Store) -> Result<Vec<ReconcileRequest>
     let mut taken = store
         .fetch_all(
             "DELETE FROM reconcile_requests
-             RETURNING id, resource, requested_by, requested_at, action",
+             RETURNING id, resource, requested_by, requested_at, action, ignore_windows",
             &[],
         )
         .await?
@@ -525,6 +537,7 @@ pub(super) async fn take_requests(store: &Store) -> Result<Vec<ReconcileRequest>
                     })?
                 },
                 requested_at: row.time("requested_at")?,
+                ignore_windows: row.get("ignore_windows")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

@@ -25,7 +25,7 @@ pub fn short(commit: &str) -> String {
 pub fn state_class(state: &str) -> &'static str {
     match state {
         "applied" | "succeeded" | "valid" => "ok",
-        "failed" | "invalid" | "critical" => "bad",
+        "failed" | "invalid" | "critical" | "degraded" => "bad",
         "rendered" | "running" | "orphaned" | "warning" | "interrupted" => "warn",
         _ => "idle",
     }

@@ -249,6 +249,7 @@ fn check_resource(
     }
     check_pool_and_node(doc, spec, catalog, diags);
     check_backup_schedule(doc, spec, diags);
+    check_rollout_limits(doc, spec, diags);
 }
 
 type WorkloadEntry = Entry<WorkloadTypeSpec>;
@@ -526,6 +527,48 @@ fn check_backup_schedule(
                 .found(schedule.clone()),
             );
         }
+    }
+}
+
+/// Sync windows have a cron schedule and a duration; the flapping window is a duration.
+fn check_rollout_limits(doc: &Document, spec: &UniversalResourceSpec, diags: &mut Vec<Diagnostic>) {
+    use crate::model::window::{parse_duration, parse_schedule};
+    for (i, w) in spec.policy.windows.iter().flatten().enumerate() {
+        if let Err(e) = parse_schedule(&w.schedule) {
+            diags.push(
+                doc.diagnostic(
+                    "sync-window",
+                    &format!("/spec/policy/windows/{i}/schedule"),
+                    e.to_string(),
+                )
+                .expected("five cron fields, e.g. \"0 2 * * *\"")
+                .found(w.schedule.clone()),
+            );
+        }
+        if let Err(e) = parse_duration(&w.duration) {
+            diags.push(
+                doc.diagnostic(
+                    "sync-window",
+                    &format!("/spec/policy/windows/{i}/duration"),
+                    e.to_string(),
+                )
+                .expected("a duration from 1m to 31d, e.g. \"2h\"")
+                .found(w.duration.clone()),
+            );
+        }
+    }
+    if let Some(window) = spec
+        .policy
+        .flapping
+        .as_ref()
+        .and_then(|f| f.window.as_ref())
+        && let Err(e) = parse_duration(window)
+    {
+        diags.push(
+            doc.diagnostic("flapping", "/spec/policy/flapping/window", e.to_string())
+                .expected("a duration from 1m to 31d, e.g. \"10m\"")
+                .found(window.clone()),
+        );
     }
 }
 
