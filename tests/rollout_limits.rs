@@ -3,9 +3,12 @@
 //!
 //! - A resource inside a deny window is not applied: it waits with the reason in status,
 //!   and `homelabd apply NAME --ignore-windows` applies it anyway.
+//! - An apply held outside its allow window runs by itself when the window opens.
 //! - A resource whose apply always fails (its image is on a registry that refuses
 //!   connections) is tried the flapping limit's number of times, then left `degraded`
 //!   with a `resource.degraded` notification, and no further run starts.
+//! - A container removed by hand again and again is self-healed up to the limit, then
+//!   left `degraded` until `homelabd apply NAME`.
 //!
 //! No image can be pulled here: tests/support/build-test-image.sh imports a tiny busybox
 //! image first.
@@ -297,4 +300,152 @@ fn bad_windows_are_validation_errors_with_file_and_line() {
         diags.iter().all(|d| d["name"] == "nightly"),
         "only nightly is invalid: {diags:?}"
     );
+}
+
+/// Removes the resource's containers by hand (drift the observer sees as `missing`).
+fn remove_containers(resource: &str) {
+    for id in project_containers(resource) {
+        let out = Command::new("docker")
+            .args(["rm", "-f", &id])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn self_heal_stops_at_the_flapping_limit_when_drift_keeps_coming_back() {
+    let test = "self_heal_stops_at_the_flapping_limit_when_drift_keeps_coming_back";
+    if !docker_ready(test) {
+        return;
+    }
+    let id = unique_suffix();
+    let name = format!("heal-{id}");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    let def = definition(&name, IMAGE, "flapping: {max_attempts: 2, window: 10m}")
+        .replace("self_heal: false", "self_heal: true");
+    let repo = repo_with(&[(&name, def)]);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("s");
+    let url = format!("sqlite://{}", state_dir.join("homelabd.db").display());
+    let config = "[reconcile]\nobserve_schedule = \"*/2 * * * * *\"\n";
+    let daemon = DaemonCommand::new(&state_dir)
+        .repo(repo.path())
+        .config(config)
+        .spawn();
+
+    // 1. The first apply (one attempt).
+    wait_for_store(&url, &daemon, 120, "applied", seen, |s| {
+        s.resource(&name)
+            .is_some_and(|r| r.state == ResourceState::Applied)
+            && s.runs_of(&name) == 1
+    })
+    .await;
+    assert_eq!(project_containers(&name).len(), 1);
+
+    // 2. Removed by hand: self-heal puts it back (the second attempt).
+    remove_containers(&name);
+    wait_for_store(&url, &daemon, 120, "healed once", seen, |s| {
+        s.runs_of(&name) == 2 && !project_containers(&name).is_empty()
+    })
+    .await;
+
+    // 3. Removed again: the limit is reached, so it stays removed and is degraded.
+    remove_containers(&name);
+    let s = wait_for_store(&url, &daemon, 120, "degraded", seen, |s| {
+        s.resource(&name)
+            .is_some_and(|r| r.state == ResourceState::Degraded)
+    })
+    .await;
+    let reason = s
+        .resource(&name)
+        .and_then(|r| r.reason.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with(
+            "degraded: 2 automatic applies within 10m corrected drift that came back;"
+        ),
+        "{reason}"
+    );
+    let store = Store::connect(&url).await.unwrap();
+    assert!(
+        store
+            .notifications(100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.event_type == "resource.degraded" && n.subject == name),
+        "a resource.degraded notification"
+    );
+    // Several more observations: the drift stays, nothing more runs.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let s = seen(&store).await.unwrap();
+    assert_eq!(s.runs_of(&name), 2, "no heal after degraded: {:?}", s.runs);
+    assert!(project_containers(&name).is_empty());
+
+    // 4. `homelabd apply NAME` puts it back and starts the count afresh.
+    let apply = homelabd(&["apply", &name, "--timeout", "120", "--database-url", &url]);
+    assert!(
+        apply.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&apply.stdout),
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    wait_for_store(&url, &daemon, 60, "applied again", seen, |s| {
+        s.resource(&name)
+            .is_some_and(|r| r.state == ResourceState::Applied)
+    })
+    .await;
+    assert_eq!(project_containers(&name).len(), 1);
+}
+
+/// An apply held outside its allow window runs by itself once the window opens: no push,
+/// no request, the daemon wakes at the opening it showed in status.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_apply_runs_when_its_window_opens() {
+    use chrono::{DurationRound, Timelike};
+    let test = "a_held_apply_runs_when_its_window_opens";
+    if !docker_ready(test) {
+        return;
+    }
+    let id = unique_suffix();
+    let name = format!("nightly-{id}");
+    let _cleanup = Cleanup(vec![name.clone()]);
+    // The window opens at the start of a minute 30 to 90 s from now, read in UTC.
+    let opens = (chrono::Utc::now() + chrono::Duration::seconds(90))
+        .duration_trunc(chrono::Duration::minutes(1))
+        .unwrap();
+    let schedule = format!("{} {} * * *", opens.minute(), opens.hour());
+    let policy = format!("windows: [{{schedule: \"{schedule}\", duration: 1h, kind: allow}}]");
+    let repo = repo_with(&[(&name, definition(&name, IMAGE, &policy))]);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("s");
+    let url = format!("sqlite://{}", state_dir.join("homelabd.db").display());
+    let daemon = DaemonCommand::new(&state_dir)
+        .repo(repo.path())
+        .env("TZ", "UTC")
+        .spawn();
+
+    let reason = format!(
+        "rendered, not applied: outside sync window; next window opens {}",
+        opens.format("%Y-%m-%d %H:%M +00:00")
+    );
+    let s = wait_for_store(&url, &daemon, 60, "held until the window", seen, |s| {
+        s.resource(&name)
+            .is_some_and(|r| r.reason.as_deref() == Some(reason.as_str()))
+    })
+    .await;
+    assert_eq!(s.runs_of(&name), 0);
+    let s = wait_for_store(&url, &daemon, 180, "applied in the window", seen, |s| {
+        s.resource(&name)
+            .is_some_and(|r| r.state == ResourceState::Applied)
+    })
+    .await;
+    let run = s.runs.iter().find(|r| r.resource == name).unwrap();
+    assert!(run.started_at >= opens, "{} before {opens}", run.started_at);
+    assert_eq!(project_containers(&name).len(), 1);
 }
