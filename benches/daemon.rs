@@ -13,113 +13,12 @@
 #[path = "support/generate.rs"]
 mod generate;
 
+#[path = "support/daemon.rs"]
+mod daemon;
+
+use daemon::{git, head, init_repo, memory_mib, percentile, sqlite_url, start, wait_revision};
 use homelabd::store::Store;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?}");
-}
-
-/// Makes `dir` a repository whose `main` has everything in one commit.
-fn init_repo(dir: &Path) {
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "init"]);
-}
-
-fn head(dir: &Path) -> String {
-    let out = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn start(repo: &Path, state: &Path) -> Kill {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = state.with_extension("toml");
-    // Manual applies: the bench measures reconciling, not docker or terraform.
-    std::fs::write(
-        &config,
-        "[reconcile]\nresync_schedule = \"0 0 1 1 *\"\n[policy]\napply = \"manual\"\n",
-    )
-    .unwrap();
-    Kill(
-        Command::new(env!("CARGO_BIN_EXE_homelabd"))
-            .args(["daemon", "--config"])
-            .arg(&config)
-            .arg("--repo")
-            .arg(repo)
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("HOMELABD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(state.with_extension("log")).unwrap())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-async fn wait_revision(url: &str, commit: &str, poll: Duration) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let store = loop {
-        if let Ok(s) = Store::connect(url).await {
-            break s;
-        }
-        tokio::time::sleep(poll).await;
-    };
-    while Instant::now() < deadline {
-        if let Ok(Some(r)) = store.latest_revision().await
-            && r.commit == commit
-        {
-            return;
-        }
-        tokio::time::sleep(poll).await;
-    }
-    panic!("revision {commit} never recorded");
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 #[tokio::main]
 async fn main() {
@@ -130,7 +29,7 @@ async fn main() {
     init_repo(&repo);
     let state = tmp.path().join("state");
     let daemon = start(&repo, &state);
-    let url = format!("sqlite://{}", state.join("homelabd.db").display());
+    let url = sqlite_url(&state);
     wait_revision(&url, &head(&repo), Duration::from_millis(50)).await;
     let mut samples = Vec::new();
     let file = repo.join("definitions/group-000/svc-00001.yaml");
@@ -163,7 +62,7 @@ async fn main() {
     init_repo(&repo);
     let state = tmp.path().join("state");
     let daemon = start(&repo, &state);
-    let url = format!("sqlite://{}", state.join("homelabd.db").display());
+    let url = sqlite_url(&state);
     let t0 = Instant::now();
     wait_revision(&url, &head(&repo), Duration::from_millis(100)).await;
     println!(
@@ -212,7 +111,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!(
         "| idle RSS, 10,000 definitions | {:.1} MiB |",
-        rss_mib(daemon.0.id())
+        memory_mib(daemon.0.id(), "VmRSS")
     );
 
     // 3. One container's memory changed in 10,000 definitions.
