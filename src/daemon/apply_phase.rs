@@ -118,7 +118,7 @@ impl Reconciler {
         let mut jobs = Vec::new();
         let mut waiting = PassRecord::default();
         let mut degraded = Vec::new();
-        let windows = self.window_check();
+        let mut windows = self.window_check();
         let decisions: Vec<(ResourceRecord, ApplyDecision)> = self
             .stored
             .values()
@@ -144,7 +144,7 @@ impl Reconciler {
                     } else {
                         Cause::Change
                     };
-                    if let Some(held) = self.window_hold(&windows, record, cause) {
+                    if let Some(held) = self.window_hold(&mut windows, record, cause) {
                         waiting.resources.extend(held);
                         continue;
                     }
@@ -231,7 +231,7 @@ impl Reconciler {
                 continue;
             }
             let record = record.clone();
-            if let Some(held) = self.window_hold(&windows, &record, Cause::Prune) {
+            if let Some(held) = self.window_hold(&mut windows, &record, Cause::Prune) {
                 waiting.resources.extend(held);
                 continue;
             }

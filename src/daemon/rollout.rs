@@ -86,6 +86,9 @@ pub(super) struct WindowCheck {
     ignore: BTreeSet<String>,
     ignore_all: bool,
     now: DateTime<chrono::Local>,
+    /// Verdicts by [`window::windows_key`]: thousands of resources on the default
+    /// windows are judged once per phase.
+    verdicts: std::collections::HashMap<Option<String>, Verdict>,
 }
 
 impl Reconciler {
@@ -103,6 +106,7 @@ impl Reconciler {
             ignore: std::mem::take(&mut self.rollout.ignore),
             ignore_all: std::mem::take(&mut self.rollout.ignore_all),
             now: chrono::Local::now(),
+            verdicts: Default::default(),
         }
     }
 
@@ -110,15 +114,21 @@ impl Reconciler {
     /// (none when it says so already).
     pub(super) fn window_hold(
         &mut self,
-        check: &WindowCheck,
+        check: &mut WindowCheck,
         record: &ResourceRecord,
         cause: Cause,
     ) -> Option<Option<ResourceRecord>> {
         if check.ignore_all || check.ignore.contains(&record.name) {
             return None;
         }
-        let windows = window::resource_windows(record, &check.defaults);
-        let Verdict::Closed { reason, opens } = window::evaluate(&windows, &check.now) else {
+        let verdict = check
+            .verdicts
+            .entry(window::windows_key(record))
+            .or_insert_with(|| {
+                let windows = window::resource_windows(record, &check.defaults);
+                window::evaluate(&windows, &check.now)
+            });
+        let Verdict::Closed { reason, opens } = verdict.clone() else {
             return None;
         };
         info!(resource = %record.name, %reason, "apply held by a sync window");

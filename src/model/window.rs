@@ -63,6 +63,8 @@ pub enum WindowError {
     Duration { text: String },
     #[error("{text:?} is out of range: expected from 1m to 31d")]
     DurationRange { text: String },
+    #[error("{text:?} never comes (no such date): the window would never open")]
+    Never { text: String },
 }
 
 /// Parses a crontab schedule: five fields, or six with seconds first.
@@ -72,11 +74,21 @@ pub fn parse_schedule(text: &str) -> Result<cron::Schedule, WindowError> {
     } else {
         text.to_owned()
     };
-    full.parse::<cron::Schedule>()
+    let schedule = full
+        .parse::<cron::Schedule>()
         .map_err(|e| WindowError::Schedule {
             text: text.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+    // From a fixed moment, so the answer never depends on the clock: a date that does not
+    // exist (31 February) has no time at all.
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    if schedule.after(&epoch).next().is_none() {
+        return Err(WindowError::Never {
+            text: text.to_owned(),
+        });
+    }
+    Ok(schedule)
 }
 
 /// Parses a duration such as `45s`, `90m`, `2h`, `1h30m` or `1d`, from 1 minute to
@@ -165,5 +177,10 @@ mod tests {
         assert!(parse_schedule("0 2 * * 1-5").is_ok());
         assert!(parse_schedule("0 25 * * *").is_err());
         assert!(parse_schedule("at night").is_err());
+        assert!(matches!(
+            parse_schedule("0 0 31 2 *"),
+            Err(WindowError::Never { .. })
+        ));
+        assert!(parse_schedule("0 0 29 2 *").is_ok());
     }
 }

@@ -147,6 +147,16 @@ pub fn resource_windows(record: &ResourceRecord, defaults: &[Window]) -> Vec<Win
     }
 }
 
+/// What decides a stored resource's windows: its own as stored, or `None` for the
+/// default (resources with the same key get the same verdict at the same moment).
+pub fn windows_key(record: &ResourceRecord) -> Option<String> {
+    record
+        .policy
+        .as_ref()?
+        .get(STORED_KEY)
+        .map(|v| v.to_string())
+}
+
 /// A stored resource's own windows (`None`: it sets none and takes the default).
 fn own_windows(record: &ResourceRecord) -> Option<Vec<SyncWindow>> {
     let value = record.policy.as_ref()?.get(STORED_KEY)?;
