@@ -14,6 +14,7 @@ use super::{
 use crate::apply::kubernetes::{RenderedObject, manifest_files, read_objects};
 use crate::apply::terraform::locate_tool;
 use crate::apply::{BoxFuture, Cmd, ExecutorSettings, Runner};
+use crate::reconcile::endpoint::{self, Endpoint, KubernetesAccess};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,13 @@ REPLICAS:.spec.replicas,\
 CONTAINERS:.spec.template.spec.containers[*].name,\
 IMAGES:.spec.template.spec.containers[*].image,\
 JOB_CONTAINERS:.spec.jobTemplate.spec.template.spec.containers[*].name,\
-JOB_IMAGES:.spec.jobTemplate.spec.template.spec.containers[*].image";
+JOB_IMAGES:.spec.jobTemplate.spec.template.spec.containers[*].image,\
+SERVICE_TYPE:.spec.type,\
+CLUSTER_IP:.spec.clusterIP,\
+PORTS:.spec.ports[*].port,\
+LB_IPS:.status.loadBalancer.ingress[*].ip,\
+LB_HOSTNAMES:.status.loadBalancer.ingress[*].hostname,\
+RULE_HOSTS:.spec.rules[*].host";
 
 /// What kubectl prints for an absent field.
 const NONE: &str = "<none>";
@@ -38,6 +45,54 @@ pub struct LiveObject {
     pub replicas: Option<i64>,
     /// Container name → image.
     pub images: BTreeMap<String, String>,
+    /// How a Service or an Ingress is reached (empty for other kinds).
+    #[serde(skip_serializing_if = "Access::is_empty")]
+    pub access: Access,
+}
+
+/// The columns that say where a Service or an Ingress answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Access {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_ip: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
+    /// Load-balancer IPs and host names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_balancer: Vec<String>,
+    /// An Ingress's rule hosts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+}
+
+impl Access {
+    fn is_empty(&self) -> bool {
+        *self == Access::default()
+    }
+}
+
+/// Where the objects of one resource can be reached, most reachable first (see
+/// [`crate::reconcile::endpoint::kubernetes`]).
+pub fn endpoints(live: &[LiveObject]) -> Vec<Endpoint> {
+    let mut found: Vec<Endpoint> = live
+        .iter()
+        .flat_map(|o| {
+            endpoint::kubernetes(&KubernetesAccess {
+                kind: &o.kind,
+                name: &o.name,
+                service_type: o.access.service_type.as_deref(),
+                cluster_ip: o.access.cluster_ip.as_deref(),
+                ports: o.access.ports.iter().map(String::as_str).collect(),
+                load_balancer: o.access.load_balancer.iter().map(String::as_str).collect(),
+                hosts: o.access.hosts.iter().map(String::as_str).collect(),
+            })
+        })
+        .collect();
+    // Outside addresses of every object before any cluster IP.
+    found.sort_by_key(|e| e.kind == endpoint::KUBERNETES_CLUSTER_IP);
+    found
 }
 
 /// Observes Kubernetes resources through `kubectl` and one kubeconfig context.
@@ -117,7 +172,7 @@ impl KubernetesObserver {
             expected: json!(expected),
             actual: json!(live),
             deviations: compare(&target.resource, &expected, &live),
-            endpoints: None,
+            endpoints: Some(endpoints(&live)),
         })
     }
 }
@@ -191,6 +246,12 @@ pub fn parse_rows(output: &str) -> Result<Vec<LiveObject>, String> {
                 images,
                 job_names,
                 job_images,
+                service_type,
+                cluster_ip,
+                ports,
+                lb_ips,
+                lb_hostnames,
+                rule_hosts,
             ] = fields[..]
             else {
                 return Err(bad_row(line));
@@ -223,6 +284,13 @@ pub fn parse_rows(output: &str) -> Result<Vec<LiveObject>, String> {
                         .collect(),
                     _ => BTreeMap::new(),
                 },
+                access: Access {
+                    service_type: present(service_type).map(str::to_owned),
+                    cluster_ip: present(cluster_ip).map(str::to_owned),
+                    ports: list(ports),
+                    load_balancer: list(lb_ips).into_iter().chain(list(lb_hostnames)).collect(),
+                    hosts: list(rule_hosts),
+                },
             })
         })
         .collect()
@@ -230,8 +298,20 @@ pub fn parse_rows(output: &str) -> Result<Vec<LiveObject>, String> {
 
 fn bad_row(line: &str) -> String {
     format!(
-        "kubectl get: expected 8 columns (kind, namespace, name, replicas, containers, images, job containers, job images), found: {line}"
+        "kubectl get: expected 14 columns (kind, namespace, name, replicas, containers, images, job containers, job images, service type, cluster IP, ports, load-balancer IPs, load-balancer host names, rule hosts), found: {line}"
     )
+}
+
+/// A comma-separated column (`<none>`: empty).
+fn list(field: &str) -> Vec<String> {
+    present(field)
+        .map(|f| {
+            f.split(',')
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `Deployment`, `PodDisruptionBudget`: what `.kind` holds.
@@ -336,9 +416,9 @@ mod tests {
     }
 
     const IN_SYNC: &str = "\
-Deployment   apps   web      3        web      ghcr.io/example/web:1.4.2   <none>   <none>
-Service      apps   web      <none>   <none>   <none>                      <none>   <none>
-CronJob      apps   backup   <none>   <none>   <none>                      b        restic:0.17
+Deployment   apps   web      3        web      ghcr.io/example/web:1.4.2   <none>   <none>        <none>         <none>       <none>   <none>          <none>   <none>
+Service      apps   web      <none>   <none>   <none>                      <none>   <none>        LoadBalancer   10.96.0.12   80,443   192.168.1.240   <none>   <none>
+CronJob      apps   backup   <none>   <none>   <none>                      b        restic:0.17   <none>         <none>       <none>   <none>          <none>   <none>
 ";
 
     #[test]
@@ -350,6 +430,28 @@ CronJob      apps   backup   <none>   <none>   <none>                      b    
         assert_eq!(live[1].replicas, None);
         assert_eq!(live[2].images["b"], "restic:0.17");
         assert_eq!(live[2].namespace.as_deref(), Some("apps"));
+    }
+
+    #[test]
+    fn a_service_is_reached_at_its_load_balancer_first_then_its_cluster_ip() {
+        let live = parse_rows(IN_SYNC).unwrap();
+        assert_eq!(live[1].access.ports, ["80", "443"]);
+        let found = endpoints(&live);
+        assert_eq!(
+            found
+                .iter()
+                .map(|e| (e.name.as_str(), e.address.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("service/web 80", "192.168.1.240:80"),
+                ("service/web 443", "192.168.1.240:443"),
+                ("service/web 80", "10.96.0.12:80"),
+                ("service/web 443", "10.96.0.12:443"),
+            ]
+        );
+        // Workloads say nothing about access: their observed JSON is unchanged.
+        let deployment = serde_json::to_value(&live[0]).unwrap();
+        assert!(deployment.get("access").is_none(), "{deployment}");
     }
 
     #[test]
@@ -404,11 +506,14 @@ CronJob      apps   backup   <none>   <none>   <none>                      b    
     #[test]
     fn output_that_is_not_the_asked_columns_is_an_error() {
         let err = parse_rows("error: the server doesn't have a resource type\n").unwrap_err();
-        assert!(err.starts_with("kubectl get: expected 8 columns"), "{err}");
+        assert!(err.starts_with("kubectl get: expected 14 columns"), "{err}");
         let short = parse_rows("Deployment apps web 3\n").unwrap_err();
         assert!(short.ends_with("found: Deployment apps web 3"), "{short}");
-        let bad_replicas =
-            parse_rows("Deployment apps web three <none> <none> <none> <none>\n").unwrap_err();
+        let bad_replicas = parse_rows(&format!(
+            "Deployment apps web three{}\n",
+            " <none>".repeat(10)
+        ))
+        .unwrap_err();
         assert!(
             bad_replicas.starts_with("kubectl get: expected"),
             "{bad_replicas}"

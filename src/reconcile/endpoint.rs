@@ -23,6 +23,12 @@ pub struct Endpoint {
 pub const DOCKER_PORT: &str = "docker/port";
 /// The kind of a host in a Terraform configuration's `vms` output.
 pub const TERRAFORM_VM: &str = "terraform/vms";
+/// The kind of a Kubernetes Service's load-balancer address (reachable from outside).
+pub const KUBERNETES_LOAD_BALANCER: &str = "kubernetes/load-balancer";
+/// The kind of a host an Ingress routes.
+pub const KUBERNETES_INGRESS: &str = "kubernetes/ingress";
+/// The kind of a Service's cluster IP (reachable from inside the cluster only).
+pub const KUBERNETES_CLUSTER_IP: &str = "kubernetes/cluster-ip";
 
 /// The address recorded in `deployment_instances.address`: the first endpoint's.
 pub fn primary(endpoints: &[Endpoint]) -> Option<String> {
@@ -83,6 +89,78 @@ pub fn terraform_hosts(output: &serde_json::Value) -> Vec<Endpoint> {
     out
 }
 
+/// What the cluster reports about how a Service or an Ingress is reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubernetesAccess<'a> {
+    /// `Service` or `Ingress` (other kinds have no endpoints).
+    pub kind: &'a str,
+    pub name: &'a str,
+    /// `.spec.type` of a Service (`ClusterIP`, `NodePort`, `LoadBalancer`, …).
+    pub service_type: Option<&'a str>,
+    /// `.spec.clusterIP` (`None` for a headless Service).
+    pub cluster_ip: Option<&'a str>,
+    /// `.spec.ports[*].port`.
+    pub ports: Vec<&'a str>,
+    /// `.status.loadBalancer.ingress[*].ip` and `.hostname`.
+    pub load_balancer: Vec<&'a str>,
+    /// `.spec.rules[*].host` of an Ingress.
+    pub hosts: Vec<&'a str>,
+}
+
+/// The endpoints of one Kubernetes object, most reachable first: a load balancer's
+/// address and port (a Service) or address (an Ingress), the hosts an Ingress routes,
+/// then a Service's cluster IP and port. A headless Service has none of its own.
+pub fn kubernetes(access: &KubernetesAccess) -> Vec<Endpoint> {
+    let endpoint = |kind: &str, name: String, address: String| Endpoint {
+        kind: kind.to_owned(),
+        name,
+        address,
+    };
+    let mut out = Vec::new();
+    match access.kind {
+        "Service" => {
+            let name = |port: &str| format!("service/{} {port}", access.name);
+            for lb in &access.load_balancer {
+                for port in &access.ports {
+                    out.push(endpoint(
+                        KUBERNETES_LOAD_BALANCER,
+                        name(port),
+                        host_port(lb, port),
+                    ));
+                }
+            }
+            if let Some(ip) = access.cluster_ip.filter(|ip| *ip != "None") {
+                for port in &access.ports {
+                    out.push(endpoint(
+                        KUBERNETES_CLUSTER_IP,
+                        name(port),
+                        host_port(ip, port),
+                    ));
+                }
+            }
+        }
+        "Ingress" => {
+            let name = format!("ingress/{}", access.name);
+            for lb in &access.load_balancer {
+                out.push(endpoint(
+                    KUBERNETES_LOAD_BALANCER,
+                    name.clone(),
+                    (*lb).to_owned(),
+                ));
+            }
+            for host in &access.hosts {
+                out.push(endpoint(
+                    KUBERNETES_INGRESS,
+                    name.clone(),
+                    (*host).to_owned(),
+                ));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// One line for people: `web 8080/tcp at nas:8080, …`.
 pub fn describe(endpoints: &[Endpoint]) -> String {
     if endpoints.is_empty() {
@@ -136,5 +214,70 @@ mod tests {
         );
         assert_eq!(primary(&hosts).as_deref(), Some("10.0.0.5"));
         assert!(terraform_hosts(&json!({"not": "a list"})).is_empty());
+    }
+
+    #[test]
+    fn a_load_balancer_comes_before_the_cluster_ip_and_headless_services_have_none() {
+        let service = KubernetesAccess {
+            kind: "Service",
+            name: "web",
+            service_type: Some("LoadBalancer"),
+            cluster_ip: Some("10.96.0.12"),
+            ports: vec!["80", "443"],
+            load_balancer: vec!["192.168.1.240"],
+            hosts: vec![],
+        };
+        let found = kubernetes(&service);
+        assert_eq!(
+            found
+                .iter()
+                .map(|e| (e.kind.as_str(), e.name.as_str(), e.address.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                (
+                    KUBERNETES_LOAD_BALANCER,
+                    "service/web 80",
+                    "192.168.1.240:80"
+                ),
+                (
+                    KUBERNETES_LOAD_BALANCER,
+                    "service/web 443",
+                    "192.168.1.240:443"
+                ),
+                (KUBERNETES_CLUSTER_IP, "service/web 80", "10.96.0.12:80"),
+                (KUBERNETES_CLUSTER_IP, "service/web 443", "10.96.0.12:443"),
+            ]
+        );
+        assert_eq!(primary(&found).as_deref(), Some("192.168.1.240:80"));
+        let headless = KubernetesAccess {
+            cluster_ip: Some("None"),
+            load_balancer: vec![],
+            ..service
+        };
+        assert!(kubernetes(&headless).is_empty());
+    }
+
+    #[test]
+    fn an_ingress_is_reached_at_its_hosts_and_workloads_have_no_endpoint() {
+        let ingress = KubernetesAccess {
+            kind: "Ingress",
+            name: "web",
+            hosts: vec!["cloud.home.example"],
+            load_balancer: vec!["192.168.1.241"],
+            ..KubernetesAccess::default()
+        };
+        assert_eq!(
+            kubernetes(&ingress)
+                .iter()
+                .map(|e| e.address.as_str())
+                .collect::<Vec<_>>(),
+            vec!["192.168.1.241", "cloud.home.example"]
+        );
+        let deployment = KubernetesAccess {
+            kind: "Deployment",
+            name: "web",
+            ..KubernetesAccess::default()
+        };
+        assert!(kubernetes(&deployment).is_empty());
     }
 }
