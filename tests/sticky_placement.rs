@@ -217,7 +217,7 @@ spec:
 }
 
 #[test]
-fn ha_replicas_keep_their_nodes_and_a_lost_node_moves_them_off_it() {
+fn ha_replicas_keep_their_nodes_and_only_the_replica_on_a_lost_node_moves() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let four: &[(&str, u32, u32, &[&str])] = &[
@@ -250,7 +250,8 @@ spec:
     assert_eq!(nodes(&after, "web"), was);
     assert_eq!(after.decisions["web"].moved, None);
 
-    // One node leaves the pool: the resource moves, and the move names the node.
+    // One node leaves the pool: only the replica that ran there moves (to the node none
+    // of its replicas used), the other two stay, and the move names the node.
     let gone = was[1].clone();
     let remaining: Vec<(&str, u32, u32, &[&str])> =
         four.iter().filter(|n| n.0 != gone).copied().collect();
@@ -259,15 +260,40 @@ spec:
     let moved = run(d, &priors, Mode::Sticky);
     assert!(!moved.has_errors(), "{:#?}", moved.diagnostics);
     let now = nodes(&moved, "web");
-    assert_eq!(now.len(), 3);
-    assert!(!now.contains(&gone));
-    let m = moved.decisions["web"].moved.as_ref().expect("a move");
+    let spare = ["n1", "n2", "n3", "n4"]
+        .into_iter()
+        .find(|n| !was.iter().any(|w| w == n))
+        .unwrap();
+    assert_eq!(now, [was[0].as_str(), spare, was[2].as_str()]);
+    let web = &moved.decisions["web"];
+    let m = web.moved.as_ref().expect("a move");
     assert_eq!(
         m.because,
         format!("node {gone} is no longer in pool /lab/vms")
     );
     assert!(m.destructive);
+    assert_eq!(m.from, was.join(", "));
+    assert!(
+        web.reasons
+            .iter()
+            .any(|r| r.contains(&format!("replaces the replica on {gone}"))),
+        "{:#?}",
+        web.reasons
+    );
     assert_eq!(moved.decisions["aaa"].moved, None, "aaa stays where it was");
+
+    // With no node to spare, the lost replica cannot be replaced: the whole resource
+    // is placed afresh, and fails to place with the reason.
+    let three: Vec<(&str, u32, u32, &[&str])> =
+        remaining.iter().filter(|n| n.0 != spare).copied().collect();
+    lab(d, &three);
+    let stuck = run(d, &priors_of(&moved), Mode::Sticky);
+    assert!(stuck.has_errors());
+    let text = format!("{:?}", stuck.diagnostics);
+    assert!(
+        text.contains(&format!("node {spare} is no longer in pool /lab/vms")),
+        "{text}"
+    );
 }
 
 #[test]

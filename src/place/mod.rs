@@ -379,7 +379,7 @@ fn fit_pool(
     if let Some(prior) = keep
         && !pool.nodes.is_empty()
     {
-        return sticky::fit_kept(pool, size, ledger, prior);
+        return sticky::fit_kept(pool, size, ledger, prior, strategy);
     }
     if pool.nodes.is_empty() {
         let total = |x: u32| x * size.replicas;
@@ -438,15 +438,7 @@ fn fit_pool(
             format!("needs {what}; {}", refused.join(", "))
         });
     }
-    candidates.sort_by(|(a, ra), (b, rb)| {
-        let fa = ra.memory_free / ra.memory_total.max(1e-9);
-        let fb = rb.memory_free / rb.memory_total.max(1e-9);
-        let by_room = match strategy {
-            PlacementStrategy::Spread => fb.total_cmp(&fa),
-            PlacementStrategy::Pack => fa.total_cmp(&fb),
-        };
-        by_room.then_with(|| a.name.cmp(&b.name))
-    });
+    candidates.sort_by(|a, b| by_strategy(strategy, a, b));
     let mut fit = Fit {
         nodes: Vec::new(),
         gpus: Vec::new(),
@@ -467,6 +459,22 @@ fn fit_pool(
             .push(format!("nodes without room: {}", refused.join(", ")));
     }
     Ok(fit)
+}
+
+/// Orders candidate nodes best first: `spread` by the most memory left, `pack` by the
+/// least, then by name.
+fn by_strategy(
+    strategy: PlacementStrategy,
+    (a, ra): &(&crate::model::Node, ledger::Room),
+    (b, rb): &(&crate::model::Node, ledger::Room),
+) -> std::cmp::Ordering {
+    let fa = ra.memory_free / ra.memory_total.max(1e-9);
+    let fb = rb.memory_free / rb.memory_total.max(1e-9);
+    let by_room = match strategy {
+        PlacementStrategy::Spread => fb.total_cmp(&fa),
+        PlacementStrategy::Pack => fa.total_cmp(&fb),
+    };
+    by_room.then_with(|| a.name.cmp(&b.name))
 }
 
 /// Gives `node` (and the GPU in `room`) to the next replica, with the note that says so.

@@ -13,10 +13,12 @@
 use super::live::LiveLoad;
 use super::{
     Decision, Fit, GpuAssignment, Ledger, ResolvedPool, Room, Unplaced, assign, book, book_room,
-    place_in, place_one, resolve_pools,
+    by_strategy, ledger, place_in, place_one, resolve_pools,
 };
 use crate::diag::Diagnostic;
-use crate::model::{ChartMeta, Provider, Sized, UniversalResourceSpec, resolve_size};
+use crate::model::{
+    ChartMeta, Node, PlacementStrategy, Provider, Sized, UniversalResourceSpec, resolve_size,
+};
 use crate::validate::{Catalog, Entry, is_within};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -226,7 +228,12 @@ pub fn place_all_live(
         keep.sort_by_key(|(e, _, grew)| (e.object.spec.placement.node.is_none(), *grew, e.name()));
         for (entry, prior, _) in keep {
             match place_in(entry, catalog, charts, &pools, &ledger, Some(prior)) {
-                Ok(d) => {
+                Ok(mut d) => {
+                    if !prior.same_place(&d) {
+                        // Some replicas kept their nodes; the others were replaced.
+                        let because = replaced_because(prior, &d, &pools);
+                        attach_move(&mut d, prior, because);
+                    }
                     book(&mut ledger, &pools, &d);
                     decisions.insert(d.resource.clone(), d);
                 }
@@ -262,9 +269,7 @@ pub fn place_all_live(
                                 .to_owned()
                         }
                     };
-                    let moved = make_move(prior, &d, because);
-                    d.reasons.insert(0, moved.describe());
-                    d.moved = Some(moved);
+                    attach_move(&mut d, prior, because);
                 }
                 book(&mut ledger, &pools, &d);
                 decisions.insert(d.resource.clone(), d);
@@ -311,12 +316,16 @@ pub(super) fn pool_gone(
 }
 
 /// Fits every replica on the node it had, with the GPU it had; the error is the reason
-/// shown with the move (text for people, like [`super::Verdict::Rejected`]).
+/// shown with the move (text for people, like [`super::Verdict::Rejected`]). When only
+/// some replicas of a resource cannot stay (their node left the pool or lost room), those
+/// alone get other nodes (distinct, none of its others, chosen by `strategy`) and the
+/// rest stay: losing one host never moves the replicas that still run elsewhere.
 pub(super) fn fit_kept(
     pool: &ResolvedPool,
     size: &Sized,
     ledger: &Ledger,
     prior: &Prior,
+    strategy: PlacementStrategy,
 ) -> Result<Fit, String> {
     let replicas = size.replicas as usize;
     if prior.nodes.len() != replicas {
@@ -325,45 +334,126 @@ pub(super) fn fit_kept(
             prior.nodes.len()
         ));
     }
+    let slots: Vec<Result<(&Node, ledger::Room), String>> = prior
+        .nodes
+        .iter()
+        .map(|name| keep_replica(pool, size, ledger, prior, name))
+        .collect();
+    let lost: Vec<&String> = slots.iter().filter_map(|s| s.as_ref().err()).collect();
+    if lost.len() == replicas {
+        return Err(lost
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("; "));
+    }
+    let mut spare = if lost.is_empty() {
+        Vec::new()
+    } else {
+        spare_nodes(pool, size, ledger, prior, strategy)
+    }
+    .into_iter();
+    if spare.len() < lost.len() {
+        return Err(format!(
+            "{}; no other node of pool {} has room for {} replica(s)",
+            lost.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            pool.path,
+            lost.len()
+        ));
+    }
     let mut fit = Fit {
         nodes: Vec::new(),
         gpus: Vec::new(),
         notes: Vec::new(),
     };
-    for name in &prior.nodes {
-        let Some(node) = pool.nodes.iter().find(|n| n.name == *name) else {
-            return Err(format!("node {name} is no longer in pool {}", pool.path));
-        };
-        let mut room = ledger
-            .fit_node(
-                pool,
-                node,
-                size.cpu,
-                size.memory_gb,
-                size.storage_gb,
-                size.gpu,
-            )
-            .map_err(|why| format!("node {name} no longer has room for it ({why})"))?;
-        if size.gpu
-            && let Some(held) = prior.gpus.iter().find(|g| g.node == *name)
-        {
-            let pci = held.pci_address.to_ascii_lowercase();
-            let taken = ledger
-                .node_usage(&pool.path, name)
-                .is_some_and(|u| u.gpus.contains(&pci));
-            match node
-                .gpus
-                .iter()
-                .find(|g| g.pci_address.eq_ignore_ascii_case(&pci))
-            {
-                Some(gpu) if !taken => room.gpu = Some(gpu.clone()),
-                Some(_) => return Err(format!("GPU {pci} on node {name} is taken")),
-                None => return Err(format!("GPU {pci} is no longer on node {name}")),
+    for (slot, was) in slots.into_iter().zip(&prior.nodes) {
+        match slot {
+            Ok((node, room)) => assign(&mut fit, node, room, "kept: placed there before"),
+            Err(why) => {
+                let Some((node, room)) = spare.next() else {
+                    return Err(why);
+                };
+                let label = format!("replaces the replica on {was}: {why}");
+                assign(&mut fit, node, room, &label);
             }
         }
-        assign(&mut fit, node, room, "kept: placed there before");
     }
     Ok(fit)
+}
+
+/// One replica on the node it had (and the GPU it held there), or why it cannot stay.
+fn keep_replica<'p>(
+    pool: &'p ResolvedPool,
+    size: &Sized,
+    ledger: &Ledger,
+    prior: &Prior,
+    name: &str,
+) -> Result<(&'p Node, ledger::Room), String> {
+    let Some(node) = pool.nodes.iter().find(|n| n.name == name) else {
+        return Err(format!("node {name} is no longer in pool {}", pool.path));
+    };
+    let mut room = ledger
+        .fit_node(
+            pool,
+            node,
+            size.cpu,
+            size.memory_gb,
+            size.storage_gb,
+            size.gpu,
+        )
+        .map_err(|why| format!("node {name} no longer has room for it ({why})"))?;
+    if size.gpu
+        && let Some(held) = prior.gpus.iter().find(|g| g.node == name)
+    {
+        let pci = held.pci_address.to_ascii_lowercase();
+        let taken = ledger
+            .node_usage(&pool.path, name)
+            .is_some_and(|u| u.gpus.contains(&pci));
+        match node
+            .gpus
+            .iter()
+            .find(|g| g.pci_address.eq_ignore_ascii_case(&pci))
+        {
+            Some(gpu) if !taken => room.gpu = Some(gpu.clone()),
+            Some(_) => return Err(format!("GPU {pci} on node {name} is taken")),
+            None => return Err(format!("GPU {pci} is no longer on node {name}")),
+        }
+    }
+    Ok((node, room))
+}
+
+/// Nodes of `pool` that none of the resource's replicas used and that have room for one
+/// more, best first by `strategy`.
+fn spare_nodes<'p>(
+    pool: &'p ResolvedPool,
+    size: &Sized,
+    ledger: &Ledger,
+    prior: &Prior,
+    strategy: PlacementStrategy,
+) -> Vec<(&'p Node, ledger::Room)> {
+    let mut spare: Vec<(&Node, ledger::Room)> = pool
+        .nodes
+        .iter()
+        .filter(|n| !prior.nodes.contains(&n.name))
+        .filter_map(|node| {
+            let room = ledger
+                .fit_node(
+                    pool,
+                    node,
+                    size.cpu,
+                    size.memory_gb,
+                    size.storage_gb,
+                    size.gpu,
+                )
+                .ok()?;
+            Some((node, room))
+        })
+        .collect();
+    spare.sort_by(|a, b| by_strategy(strategy, a, b));
+    spare
 }
 
 /// Does the resource now ask for more than it was booked with?
@@ -399,6 +489,35 @@ fn book_prior(ledger: &mut Ledger, pools: &BTreeMap<String, ResolvedPool>, p: &P
     };
     let nodes = p.nodes.iter().map(String::as_str);
     book_room(ledger, pools, &p.pool, nodes, &p.gpus, room);
+}
+
+/// Marks `d` as moved from `prior`, the move first among its reasons.
+fn attach_move(d: &mut Decision, prior: &Prior, because: String) {
+    let moved = make_move(prior, d, because);
+    d.reasons.insert(0, moved.describe());
+    d.moved = Some(moved);
+}
+
+/// Why the replicas of `prior` that `d` puts elsewhere could not stay.
+fn replaced_because(prior: &Prior, d: &Decision, pools: &BTreeMap<String, ResolvedPool>) -> String {
+    let pool = pools.get(&prior.pool);
+    let reasons: Vec<String> = prior
+        .nodes
+        .iter()
+        .zip(&d.nodes)
+        .filter(|(was, now)| **was != now.name)
+        .map(|(was, _)| match pool {
+            Some(p) if !p.nodes.iter().any(|n| n.name == *was) => {
+                format!("node {was} is no longer in pool {}", p.path)
+            }
+            _ => format!("node {was} no longer has room for it"),
+        })
+        .collect();
+    if reasons.is_empty() {
+        "its GPUs changed".to_owned()
+    } else {
+        reasons.join("; ")
+    }
 }
 
 /// The move from `prior` to `d`.
