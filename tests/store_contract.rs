@@ -297,13 +297,13 @@ async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     );
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        10
+        11
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -886,7 +886,7 @@ async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     );
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
@@ -1337,7 +1337,7 @@ async fn a_version_7_database_learns_which_step_failed(store: &Store, raw: &Raw)
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![8, 9, 10]);
+    assert_eq!(store.migrate().await.unwrap(), vec![8, 9, 10, 11]);
     let states: Vec<(String, ResourceState)> = store
         .resources()
         .await
@@ -1416,7 +1416,7 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8, 9, 10]);
+    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8, 9, 10, 11]);
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 2, "runs survive the rebuild");
     assert_eq!(runs[1].state, RunState::Succeeded);
@@ -1620,6 +1620,7 @@ async fn deviations_open_once_and_resolve_without_deletion(store: &Store, raw: &
         at: Utc::now(),
         audit: vec![audit_row("drift.detected", "web")],
         notifications: vec![],
+        health: vec![],
     };
     store.record_observation(&write).await.unwrap();
     // Seen again: still one open row.
@@ -1804,6 +1805,7 @@ async fn concurrent_writers_never_see_busy(store: &Store, _raw: &Raw) {
                         at: Utc::now(),
                         audit: vec![audit_row("drift.detected", &name)],
                         notifications: vec![],
+                        health: vec![],
                     })
                     .await
                     .map_err(|e| format!("record_observation: {e}"))?;
@@ -2255,4 +2257,75 @@ async fn a_version_9_database_keeps_every_row_through_the_state_rebuild(store: &
         })
         .await
         .unwrap();
+}
+
+contract!(
+    health_checks_replace_the_last_one_and_open_and_resolve_with_the_observation,
+    sqlite_health_checks_replace_the_last_one_and_open_and_resolve_with_the_observation,
+    postgres_health_checks_replace_the_last_one_and_open_and_resolve_with_the_observation
+);
+
+async fn health_checks_replace_the_last_one_and_open_and_resolve_with_the_observation(
+    store: &Store,
+    _raw: &Raw,
+) {
+    use homelabd::reconcile::health::{HealthRecord, HealthStatus, deviation};
+    migrated(store).await;
+    let at = |s: &str| -> DateTime<Utc> { s.parse().unwrap() };
+    assert_eq!(store.health_records().await.unwrap(), vec![]);
+    let down = HealthRecord {
+        resource: "db".to_owned(),
+        status: HealthStatus::Unhealthy,
+        reason: "TCP 10.0.0.5:5432: connection refused\0".to_owned(),
+        checked_at: at("2024-05-01T00:00:01.5Z"),
+        since: at("2024-05-01T00:00:01.5Z"),
+        applied_hash: Some("h1".to_owned()),
+    };
+    let unhealthy = deviation("db", "connection refused");
+    store
+        .record_observation(&homelabd::store::ObservationWrite {
+            new: vec![unhealthy],
+            at: down.checked_at,
+            health: vec![down.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stored = store.health_records().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].status, HealthStatus::Unhealthy);
+    assert_eq!(
+        stored[0].reason,
+        "TCP 10.0.0.5:5432: connection refused\u{fffd}"
+    );
+    assert_eq!(stored[0].since, down.since);
+    assert_eq!(stored[0].applied_hash.as_deref(), Some("h1"));
+    let open = store.open_deviation_keys().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].resource.as_str(), open[0].key.as_str()),
+        ("db", "health")
+    );
+    // Healthy again: the row is replaced (one per resource) and the deviation resolved.
+    let up = HealthRecord {
+        status: HealthStatus::Healthy,
+        reason: "TCP 10.0.0.5:5432 open".to_owned(),
+        checked_at: at("2024-05-01T00:01:00Z"),
+        since: at("2024-05-01T00:01:00Z"),
+        applied_hash: None,
+        ..down
+    };
+    store
+        .record_observation(&homelabd::store::ObservationWrite {
+            resolved: vec![(open[0].id.clone(), "health check".to_owned())],
+            at: up.checked_at,
+            health: vec![up.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.health_records().await.unwrap(), vec![up]);
+    assert!(store.open_deviation_keys().await.unwrap().is_empty());
+    let all = store.deviations(false, 10).await.unwrap();
+    assert_eq!(all[0].resolved_by.as_deref(), Some("health check"));
 }

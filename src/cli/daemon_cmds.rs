@@ -144,10 +144,18 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
             .filter(|r| r.destroyed_at.is_none())
             .any(|r| r.state == ResourceState::Invalid || r.state.is_failed());
         let refused = current_refusal(&store).await?;
+        let health: std::collections::BTreeMap<String, crate::store::HealthRecord> = store
+            .health_records()
+            .await
+            .context("cannot read health checks")?
+            .into_iter()
+            .map(|h| (h.resource.clone(), h))
+            .collect();
         match args.output {
             OutputFormat::Json => super::output::print_json(&json!({
                 "revision": revision,
                 "resources": resources,
+                "health": health,
                 "last_runs_of_destroyed": last_runs,
                 "members": members,
                 "refused": refused.as_ref().map(|r| json!({
@@ -182,9 +190,10 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                     );
                 }
                 outln!(
-                    "{:<24} {:<9} {:<11} {:<30} {:<24} {:<28} REASON / LAST ERROR",
+                    "{:<24} {:<9} {:<9} {:<11} {:<30} {:<24} {:<28} REASON / LAST ERROR",
                     "RESOURCE",
                     "STATE",
+                    "HEALTH",
                     "PROVIDER",
                     "POOL",
                     "ADDRESS",
@@ -193,9 +202,10 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                 for r in &resources {
                     if let Some(at) = r.destroyed_at {
                         outln!(
-                            "{:<24} {:<9} {:<11} {:<30} {:<24} {:<28} {}",
+                            "{:<24} {:<9} {:<9} {:<11} {:<30} {:<24} {:<28} {}",
                             r.name,
                             r.shown_state(),
+                            "-",
                             r.provider.map_or("-", |p| p.as_str()),
                             r.pool.as_deref().unwrap_or("-"),
                             "-",
@@ -213,9 +223,10 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         (None, None) => String::new(),
                     };
                     outln!(
-                        "{:<24} {:<9} {:<11} {:<30} {:<24} {:<28} {detail}",
+                        "{:<24} {:<9} {:<9} {:<11} {:<30} {:<24} {:<28} {detail}",
                         r.name,
                         r.state,
+                        health.get(&r.name).map_or("-", |h| h.status.as_str()),
                         r.provider.map_or("-", |p| p.as_str()),
                         r.pool.as_deref().unwrap_or("-"),
                         address_column(r),
@@ -233,6 +244,20 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                     for line in lines {
                         outln!("  | {line}");
                     }
+                }
+                for h in health.values().filter(|h| {
+                    h.status == crate::store::HealthStatus::Unhealthy
+                        && resources
+                            .iter()
+                            .any(|r| r.name == h.resource && r.destroyed_at.is_none())
+                }) {
+                    outln!(
+                        "\n{} — unhealthy since {} (checked {}): {}",
+                        h.resource,
+                        h.since.format("%Y-%m-%d %H:%M:%S UTC"),
+                        h.checked_at.format("%H:%M:%S"),
+                        h.reason
+                    );
                 }
                 let open = store
                     .deviations(true, 10_000)

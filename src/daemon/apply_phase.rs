@@ -272,8 +272,9 @@ impl Reconciler {
     }
 
     /// Runs the jobs in waves: an apply after the applies of its dependencies in this
-    /// pass, a destroy after the destroys of the resources that depend on it. A job
-    /// whose dependency is not ready (failed, waiting, invalid) waits with the reason.
+    /// pass (and their health checks passing), a destroy after the destroys of the
+    /// resources that depend on it. A job whose dependency is not ready (failed,
+    /// waiting, invalid, unhealthy) waits with the reason.
     /// Returns the resources applied successfully.
     async fn run_in_order(
         &mut self,
@@ -298,7 +299,11 @@ impl Reconciler {
                 let name = &job.record.name;
                 let gate = match job.operation {
                     Operation::Apply => order::gate_apply(name, &graph, &applies, |dep| {
-                        order::dependency_wait(self.stored.get(dep), due.contains(dep))
+                        order::dependency_wait(
+                            self.stored.get(dep),
+                            due.contains(dep),
+                            self.health.get(dep),
+                        )
                     }),
                     Operation::Destroy => order::gate_destroy(name, &graph, &destroys),
                 };
@@ -329,12 +334,16 @@ impl Reconciler {
                 self.pending.push(waiting);
                 self.flush().await;
             }
+            let mut wave_applied = BTreeSet::new();
             for d in self.run_jobs(store, wave).await {
                 if let Some(name) = self.record_done(store, d).await {
                     due.remove(&name);
-                    applied.insert(name);
+                    wave_applied.insert(name);
                 }
             }
+            // Health before the next wave: a dependent starts only on a healthy dependency.
+            self.check_after_apply(store, &wave_applied).await;
+            applied.extend(wave_applied);
             jobs = later;
         }
         applied

@@ -10,6 +10,7 @@
 
 mod apply_phase;
 pub mod failure;
+mod health_phase;
 mod observe_phase;
 pub mod pass;
 mod rollout;

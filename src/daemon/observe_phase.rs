@@ -18,7 +18,11 @@ impl Reconciler {
         let Some(store) = self.store.clone() else {
             return;
         };
-        if self.observers.is_empty() {
+        let checks = self
+            .stored
+            .values()
+            .any(|r| crate::reconcile::health::stored_health(r).is_some());
+        if self.observers.is_empty() && !checks {
             return;
         }
         let open = match store.open_deviation_keys().await {
@@ -116,6 +120,11 @@ impl Reconciler {
                 }
             }
         }
+        // Health deviations are the health checks' to open and resolve.
+        let health_key = crate::reconcile::health::DEVIATION_KEY;
+        let health = self.check_on_observation(&open, only, &reachable).await;
+        let open_before = open.len();
+        let open: Vec<_> = open.into_iter().filter(|d| d.key != health_key).collect();
         let changes = reconcile_open(&open, &found, &observed);
         let now = Utc::now();
         let open_by_id: BTreeMap<&str, (&str, &str)> = open
@@ -181,6 +190,12 @@ impl Reconciler {
         }
         write.endpoints = reachable;
         write.new = changes.new;
+        let mut h = health.write;
+        write.new.append(&mut h.new);
+        write.resolved.append(&mut h.resolved);
+        write.audit.append(&mut h.audit);
+        write.notifications.append(&mut h.notifications);
+        write.health = h.health;
         if let Err(e) = store.record_observation(&write).await {
             warn!(error = %e, "cannot record the observation");
             self.metrics.inc_error(crate::metrics::ErrorKind::Database);
@@ -189,6 +204,8 @@ impl Reconciler {
         for name in &observed {
             self.healed.remove(name);
         }
+        self.remember_health(&write);
+        self.health_recovered |= !health.recovered.is_empty();
         for (name, now) in &write.endpoints {
             if let Some(r) = self.stored.get_mut(name) {
                 r.address = crate::observe::endpoint::primary(now);
@@ -207,7 +224,7 @@ impl Reconciler {
                 self.heal.insert(d.resource.clone());
             }
         }
-        let still_open = open.len() + write.new.len() - write.resolved.len();
+        let still_open = (open_before + write.new.len()).saturating_sub(write.resolved.len());
         self.metrics.set_open_deviations(still_open as i64);
         self.status
             .update(|s| s.open_deviations = Some(still_open as u64));

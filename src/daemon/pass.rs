@@ -100,7 +100,8 @@ fn stored_policy(
     use crate::reconcile::{flapping, order, window};
     let json = window::with_windows(policy.to_json(), spec.policy.windows.as_ref());
     let json = flapping::with_flapping(json, spec.policy.flapping.as_ref());
-    order::with_depends_on(json, &spec.depends_on)
+    let json = order::with_depends_on(json, &spec.depends_on);
+    crate::reconcile::health::with_health(json, spec.health.as_ref())
 }
 
 /// The stored placement: the decision, and the target it resolved to (for status).

@@ -74,6 +74,10 @@ pub struct Reconciler {
     pub(super) heal: BTreeSet<String>,
     /// Resources re-applied by self-heal, until their next observation.
     pub(super) healed: BTreeSet<String>,
+    /// Each resource's last health check (`spec.health`), as the store keeps it.
+    pub(super) health: BTreeMap<String, crate::store::HealthRecord>,
+    /// A check passed again during an observation: dependents waiting for it may go on.
+    pub(super) health_recovered: bool,
     /// Resources whose last apply failed (retried when their backoff expires).
     pub(super) apply_failed: BTreeSet<String>,
     pub(super) apply_backoff: Backoff,
@@ -178,6 +182,8 @@ impl Reconciler {
             force_prune: false,
             heal: BTreeSet::new(),
             healed: BTreeSet::new(),
+            health: BTreeMap::new(),
+            health_recovered: false,
             apply_failed: BTreeSet::new(),
             apply_backoff,
             prune_refused: None,
@@ -212,10 +218,14 @@ impl Reconciler {
             // With their placement documents, once: the loop keeps only where each
             // resource is (priors) and the slim records.
             let resources = store.resources().await?;
-            Ok::<_, crate::store::StoreError>((store, resources))
+            let health = store.health_records().await?;
+            Ok::<_, crate::store::StoreError>((store, resources, health))
         };
         match attempt.await {
-            Ok((store, resources)) => {
+            Ok((store, resources, health)) => {
+                for h in health {
+                    self.health.entry(h.resource.clone()).or_insert(h);
+                }
                 info!(database = %redact_url(&url), resources = resources.len(), "store connected");
                 // The loop's own view wins for resources it already handled while the
                 // database was away; the rest come from the store.
@@ -430,6 +440,10 @@ impl Reconciler {
         async {
             self.observe_phase(None).await;
             if let Some(head) = self.last_head.clone() {
+                if std::mem::take(&mut self.health_recovered) {
+                    // Dependents that waited for it to be healthy go on now.
+                    self.apply_and_observe(&head).await;
+                }
                 self.heal_then_observe(&head).await;
             }
         }

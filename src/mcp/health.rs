@@ -130,6 +130,36 @@ pub struct ResourceStatus {
     /// reason in `recorded.reason`), destroyed after it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// The last health check (`spec.health`), when it has one and was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthOut>,
+}
+
+/// A resource's last health check.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct HealthOut {
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    /// What the last attempt saw ("HTTP 200", "TCP 10.0.0.5:5432: connection refused").
+    pub reason: String,
+    pub checked_at: String,
+    /// Since when the status holds.
+    pub since: String,
+    /// Checked against the render applied now (`false`: a newer apply is not checked yet).
+    pub current: bool,
+}
+
+impl HealthOut {
+    /// From the store's record, against the resource's applied render.
+    pub fn of(h: &crate::store::HealthRecord, record: Option<&ResourceRecord>) -> HealthOut {
+        HealthOut {
+            status: h.status.as_str().to_owned(),
+            reason: h.reason.clone(),
+            checked_at: time(&h.checked_at),
+            since: time(&h.since),
+            current: record.is_some_and(|r| r.applied_hash == h.applied_hash),
+        }
+    }
 }
 
 /// One secret a resource uses, and how its tool receives it.
@@ -217,6 +247,9 @@ impl Summary for StatusAnswer {
                 && reason.starts_with("waiting for ")
             {
                 out.push_str(&format!("; {reason}"));
+            }
+            if let Some(h) = &r.health {
+                out.push_str(&format!("; {} ({})", h.status, h.reason));
             }
             if let Some(run) = r.runs.first() {
                 out.push_str(&format!(
@@ -320,6 +353,7 @@ pub fn status_of(
             .map(|e| e.object.spec.depends_on.clone())
             .or_else(|| record.map(crate::reconcile::order::stored_depends_on))
             .unwrap_or_default(),
+        health: None,
     }
 }
 

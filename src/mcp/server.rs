@@ -432,6 +432,10 @@ impl HomelabMcp {
             }
         };
         let runs = i64::from(q.runs.min(20));
+        let checks = match &self.ctx.store {
+            Some(s) => s.health_records().await.map_err(store_error)?,
+            None => Vec::new(),
+        };
         let mut resources = Vec::with_capacity(names.len());
         for name in &names {
             let record = records.iter().find(|r| &r.name == name);
@@ -440,6 +444,10 @@ impl HomelabMcp {
                 _ => Vec::new(),
             };
             let mut status = health::status_of(&view, name, record, &history);
+            status.health = checks
+                .iter()
+                .find(|h| &h.resource == name)
+                .map(|h| health::HealthOut::of(h, record));
             if !q.include_logs {
                 for run in &mut status.runs {
                     run.stdout_tail = None;

@@ -7,6 +7,7 @@
 mod chart;
 pub mod depends;
 mod document;
+pub mod health;
 mod pool;
 pub mod positions;
 mod resource;

@@ -47,6 +47,9 @@ pub struct UniversalResourceSpec {
     pub dimensions: Dimensions,
     #[serde(default)]
     pub policy: Policy,
+    /// How homelabd tells that it works after an apply and on every observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::HealthCheck>,
     /// Resources applied (at their current revision) before this one, and destroyed
     /// after it when both are pruned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

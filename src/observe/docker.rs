@@ -79,6 +79,58 @@ pub struct InspectedState {
     pub running: bool,
     #[serde(default)]
     pub exit_code: i64,
+    #[serde(default)]
+    pub restarting: bool,
+    /// The image's or compose file's HEALTHCHECK, when there is one.
+    #[serde(default)]
+    pub health: Option<InspectedHealth>,
+}
+
+/// `State.Health` of `docker inspect`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectedHealth {
+    /// `starting`, `healthy` or `unhealthy`.
+    #[serde(default)]
+    pub status: String,
+}
+
+/// Docker's own health signal for one resource's containers: every one running (not
+/// restarting) and, where it has a HEALTHCHECK, `healthy`.
+pub fn container_health(containers: &[&Inspected]) -> crate::reconcile::health::Attempt {
+    use crate::reconcile::health::Attempt;
+    if containers.is_empty() {
+        return Attempt {
+            passed: false,
+            detail: "no container".to_owned(),
+        };
+    }
+    let mut problems = Vec::new();
+    for c in containers {
+        let name = c.display_name();
+        let st = &c.state;
+        if st.restarting || !st.running {
+            problems.push(format!(
+                "{name} is {} (exit code {})",
+                st.status, st.exit_code
+            ));
+        } else if let Some(h) = &st.health
+            && h.status != "healthy"
+        {
+            problems.push(format!("{name}: HEALTHCHECK says {}", h.status));
+        }
+    }
+    if problems.is_empty() {
+        Attempt {
+            passed: true,
+            detail: format!("{} container(s) running", containers.len()),
+        }
+    } else {
+        Attempt {
+            passed: false,
+            detail: problems.join("; "),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -477,6 +529,29 @@ impl Observer for DockerObserver {
         "docker"
     }
 
+    fn health<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Option<crate::reconcile::health::Attempt>> {
+        Box::pin(async move {
+            let engine = crate::target::read(&target.rendered_dir)
+                .map(|t| engine_of(&t))
+                .unwrap_or_default();
+            let project = project_name(&target.resource);
+            Some(match self.inspect_managed(&engine).await {
+                Ok(all) => container_health(
+                    &all.iter()
+                        .filter(|c| c.label(PROJECT_LABEL) == Some(project.as_str()))
+                        .collect::<Vec<_>>(),
+                ),
+                Err(e) => crate::reconcile::health::Attempt {
+                    passed: false,
+                    detail: e.to_string(),
+                },
+            })
+        })
+    }
+
     fn observe<'a>(&'a self, targets: &'a [Target]) -> BoxFuture<'a, Result<Report, ObserveError>> {
         Box::pin(async move {
             let mut report = Report::default();
@@ -625,6 +700,32 @@ services:
                            "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn docker_health_needs_every_container_running_and_its_healthcheck_healthy() {
+        let running = container("web");
+        assert!(container_health(&[&running]).passed);
+        assert!(!container_health(&[]).passed);
+        let mut restarting = container("web");
+        restarting.state.status = "restarting".into();
+        restarting.state.restarting = true;
+        restarting.state.exit_code = 1;
+        let a = container_health(&[&running, &restarting]);
+        assert!(!a.passed);
+        assert_eq!(a.detail, "homelabd-web-web-1 is restarting (exit code 1)");
+        let mut starting = container("web");
+        starting.state.health = Some(InspectedHealth {
+            status: "starting".into(),
+        });
+        assert_eq!(
+            container_health(&[&starting]).detail,
+            "homelabd-web-web-1: HEALTHCHECK says starting"
+        );
+        starting.state.health = Some(InspectedHealth {
+            status: "healthy".into(),
+        });
+        assert!(container_health(&[&starting]).passed);
     }
 
     #[test]

@@ -185,6 +185,82 @@ impl Observer for KubernetesObserver {
     fn observe<'a>(&'a self, targets: &'a [Target]) -> BoxFuture<'a, Result<Report, ObserveError>> {
         Box::pin(self.observe_all(targets))
     }
+
+    fn health<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Option<crate::reconcile::health::Attempt>> {
+        Box::pin(async move { Some(self.rollout_status(target).await) })
+    }
+}
+
+/// The kinds `kubectl rollout status` understands.
+const ROLLOUT_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+
+impl KubernetesObserver {
+    /// `kubectl rollout status --watch=false` of each rendered Deployment, StatefulSet
+    /// and DaemonSet: healthy when every rollout is complete.
+    async fn rollout_status(&self, target: &Target) -> crate::reconcile::health::Attempt {
+        use crate::reconcile::health::Attempt;
+        let fail = |detail: String| Attempt {
+            passed: false,
+            detail,
+        };
+        let kubectl = match &self.kubectl {
+            Ok(k) => k,
+            Err(e) => return fail(e.to_string()),
+        };
+        let kept = crate::target::read(&target.work_dir).unwrap_or_default();
+        let Some(context) = kept.context.clone().or_else(|| self.context.clone()) else {
+            return fail("no context configured".to_owned());
+        };
+        let objects = match manifest_files(&target.rendered_dir).and_then(|f| read_objects(&f)) {
+            Ok(o) => o,
+            Err(e) => return fail(e.to_string()),
+        };
+        let mut done = 0;
+        for o in objects
+            .iter()
+            .filter(|o| ROLLOUT_KINDS.contains(&o.kind.as_str()))
+        {
+            let mut argv = vec![
+                kubectl.display().to_string(),
+                "--context".to_owned(),
+                context.clone(),
+            ];
+            if let Some(ns) = &o.namespace {
+                argv.extend(["--namespace".to_owned(), ns.clone()]);
+            }
+            argv.extend([
+                "rollout".to_owned(),
+                "status".to_owned(),
+                "--watch=false".to_owned(),
+                format!("{}/{}", o.kind.to_lowercase(), o.name),
+            ]);
+            let cmd =
+                crate::apply::kubernetes::with_kubeconfig(Cmd::new(argv, &target.work_dir), &kept);
+            let run = self.runner.run(&cmd).await;
+            // Without --watch, kubectl exits 0 and says "Waiting for …" while a
+            // rollout is still in progress.
+            let out = run.stdout_tail.trim();
+            if !run.success() {
+                return fail(run.failure_summary());
+            }
+            if !out.contains("successfully rolled out") {
+                return fail(
+                    out.lines()
+                        .last()
+                        .unwrap_or("rollout in progress")
+                        .to_owned(),
+                );
+            }
+            done += 1;
+        }
+        Attempt {
+            passed: true,
+            detail: format!("{done} rollout(s) complete"),
+        }
+    }
 }
 
 /// The rendered objects grouped by namespace (`None`: the context's default).

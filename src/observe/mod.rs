@@ -7,6 +7,7 @@
 //! and, where a resource's `self_heal` allows, re-applies.
 
 pub mod docker;
+pub mod health;
 pub mod inventory;
 pub mod kubernetes;
 pub mod proxmox;
@@ -82,4 +83,14 @@ pub trait Observer: Send + Sync {
 
     /// Observes `targets` (all of this observer's applied resources) in one pass.
     fn observe<'a>(&'a self, targets: &'a [Target]) -> BoxFuture<'a, Result<Report, ObserveError>>;
+
+    /// The provider's own health signal for one applied resource (`health.provider:
+    /// true`); `None` when the provider has none, and the last apply's exit status
+    /// stands for it.
+    fn health<'a>(
+        &'a self,
+        _target: &'a Target,
+    ) -> BoxFuture<'a, Option<crate::reconcile::health::Attempt>> {
+        Box::pin(async { None })
+    }
 }

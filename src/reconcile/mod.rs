@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod drift;
 pub mod endpoint;
 pub mod flapping;
+pub mod health;
 pub mod order;
 pub mod plan;
 pub mod policy;

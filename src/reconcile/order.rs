@@ -2,9 +2,10 @@
 //! its dependents, and which scheduled job runs in which wave (applies after their
 //! dependencies, destroys before them). Pure.
 //!
-//! "Ready" is one function, [`dependency_wait`], so that later conditions (a health
-//! check passing) join the existing ones in one place.
+//! "Ready" is one function, [`dependency_wait`]: applied at the current revision and,
+//! with a health check, healthy there.
 
+use super::health::{HealthRecord, health_wait};
 use super::{ResourceRecord, ResourceState};
 use crate::model::depends::Graph;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,9 +49,14 @@ pub fn stored_graph(stored: &BTreeMap<String, ResourceRecord>) -> Graph {
 }
 
 /// Why a dependency is not ready for its dependents, or `None` when it is: applied
-/// successfully at its current revision, with nothing left to apply. `due` says the
-/// loop has an apply to make (or waiting) for it this pass.
-pub fn dependency_wait(record: Option<&ResourceRecord>, due: bool) -> Option<String> {
+/// successfully at its current revision, with nothing left to apply, and — when it has
+/// a health check — healthy at that render. `due` says the loop has an apply to make
+/// (or waiting) for it this pass; `health` is its last health check.
+pub fn dependency_wait(
+    record: Option<&ResourceRecord>,
+    due: bool,
+    health: Option<&HealthRecord>,
+) -> Option<String> {
     let Some(r) = record else {
         return Some("not defined".to_owned());
     };
@@ -63,7 +69,7 @@ pub fn dependency_wait(record: Option<&ResourceRecord>, due: bool) -> Option<Str
         ResourceState::ApplyFailed => Some("its last apply failed".to_owned()),
         ResourceState::RenderFailed => Some("its render failed".to_owned()),
         ResourceState::Degraded => Some("it is degraded (flapping limit reached)".to_owned()),
-        ResourceState::Applied if !due => None,
+        ResourceState::Applied if !due => health_wait(r, health),
         ResourceState::Applied | ResourceState::Rendered => {
             Some("not applied yet at this revision".to_owned())
         }
@@ -191,21 +197,24 @@ mod tests {
             "applied_revision": null, "policy": null
         }))
         .expect("record");
-        assert_eq!(dependency_wait(Some(&r), false), None);
+        assert_eq!(dependency_wait(Some(&r), false, None), None);
         assert_eq!(
-            dependency_wait(Some(&r), true).as_deref(),
+            dependency_wait(Some(&r), true, None).as_deref(),
             Some("not applied yet at this revision")
         );
         r.state = ResourceState::Rendered;
         assert_eq!(
-            dependency_wait(Some(&r), false).as_deref(),
+            dependency_wait(Some(&r), false, None).as_deref(),
             Some("not applied yet at this revision")
         );
         r.state = ResourceState::ApplyFailed;
         assert_eq!(
-            dependency_wait(Some(&r), false).as_deref(),
+            dependency_wait(Some(&r), false, None).as_deref(),
             Some("its last apply failed")
         );
-        assert_eq!(dependency_wait(None, false).as_deref(), Some("not defined"));
+        assert_eq!(
+            dependency_wait(None, false, None).as_deref(),
+            Some("not defined")
+        );
     }
 }

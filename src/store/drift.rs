@@ -47,6 +47,8 @@ pub struct ObservationWrite {
     pub notifications: Vec<super::NotificationRecord>,
     /// Resources whose endpoints changed, with the ones seen now.
     pub endpoints: Vec<(String, Vec<crate::reconcile::endpoint::Endpoint>)>,
+    /// Health checks made (each replaces the resource's last one).
+    pub health: Vec<super::HealthRecord>,
 }
 
 pub(super) const COLUMNS: &str =
@@ -153,6 +155,9 @@ impl Store {
         super::outbox::insert(&mut tx, &w.notifications).await?;
         for (name, endpoints) in &w.endpoints {
             super::records::set_endpoints(&mut tx, name, endpoints).await?;
+        }
+        for h in &w.health {
+            super::health::upsert(&mut tx, h).await?;
         }
         tx.commit().await
     }

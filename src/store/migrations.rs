@@ -76,6 +76,11 @@ const POSTGRES: &[Source] = &[
         description: "rollout limits",
         sql: include_str!("../../migrations/postgres/0010_rollout_limits.sql"),
     },
+    Source {
+        version: 11,
+        description: "health",
+        sql: include_str!("../../migrations/postgres/0011_health.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -128,6 +133,11 @@ const SQLITE: &[Source] = &[
         version: 10,
         description: "rollout limits",
         sql: include_str!("../../migrations/sqlite/0010_rollout_limits.sql"),
+    },
+    Source {
+        version: 11,
+        description: "health",
+        sql: include_str!("../../migrations/sqlite/0011_health.sql"),
     },
 ];
 

@@ -186,6 +186,8 @@ pub use cluster::{LeaseView, MemberIdentity, MemberRecord, ResourceLock};
 mod codec;
 mod dialect;
 mod drift;
+mod health;
+pub use health::{HealthRecord, HealthStatus};
 mod inventory;
 pub use inventory::{InventoryCounts, InventoryItem, InventoryRecord};
 

@@ -23,11 +23,27 @@ pub(super) fn check(catalog: &mut Catalog, ctx: &Context<'_>, diags: &mut Vec<Di
         let before = diags.len();
         check_resource(entry, catalog, ctx, diags);
         super::secret_refs::check_resource(entry, ctx, diags);
+        check_health(entry, diags);
         if diags[before..].iter().any(Diagnostic::is_error) {
             catalog.invalidate_resource(&name);
         }
     }
     super::depends::check(catalog, diags);
+}
+
+/// `spec.health`: exactly one kind of check, and no reference but the endpoint's.
+fn check_health(entry: &Entry<crate::model::UniversalResourceSpec>, diags: &mut Vec<Diagnostic>) {
+    let Some(check) = &entry.object.spec.health else {
+        return;
+    };
+    if let Err(e) = check.check_form() {
+        diags.push(
+            entry
+                .doc
+                .diagnostic("health-check", "/spec/health", format!("health check: {e}"))
+                .expected("one of http, tcp, provider with endpoint references only"),
+        );
+    }
 }
 
 /// Pool paths are unique, every parent exists and is valid, nodes and GPUs are unique.

@@ -1,0 +1,333 @@
+//! Health checks in the loop (`spec.health`): after an apply, the resource is checked
+//! every interval until it passes or its timeout ends (dependents wait meanwhile); on
+//! every observation, one attempt. Each check is recorded (`resource_health`) with the
+//! deviation an unhealthy resource opens (resolved when it is healthy again), in one
+//! transaction. The decisions are `reconcile::health`'s; the probes `observe::health`'s.
+
+use super::pass::audit;
+use super::run::Reconciler;
+use crate::model::health::{EndpointParts, HealthCheck};
+use crate::observe::{Deviation, Observer, OpenDeviation, Target, reconcile_open};
+use crate::reconcile::ResourceState;
+use crate::reconcile::health::{
+    self as core, Attempt, DEVIATION_KEY, HealthRecord, HealthStatus, Verdict, stored_health,
+};
+use crate::store::{ObservationWrite, ResourceRecord, Store};
+use chrono::Utc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+/// One resource to check: its check, what the probe needs, and its applied render.
+struct Subject {
+    check: HealthCheck,
+    target: Target,
+    observer: Option<Arc<dyn Observer>>,
+    endpoint: Option<EndpointParts>,
+    applied_hash: Option<String>,
+    applied: bool,
+}
+
+/// What the checks of one phase found, ready to be merged into an observation write.
+#[derive(Default)]
+pub(super) struct HealthFindings {
+    pub write: ObservationWrite,
+    /// Resources whose check now passes after it did not (their dependents may go on).
+    pub recovered: BTreeSet<String>,
+}
+
+impl Reconciler {
+    /// The resources in `names` (all applied ones when `None`) that have a health check.
+    fn health_subjects(&self, names: Option<&BTreeSet<String>>) -> BTreeMap<String, Subject> {
+        self.stored
+            .values()
+            .filter(|r| names.is_none_or(|n| n.contains(&r.name)))
+            .filter(|r| r.applied_hash.is_some() && r.destroyed_at.is_none())
+            .filter(|r| r.state != ResourceState::Orphaned)
+            .filter_map(|r| {
+                let check = stored_health(r)?;
+                let provider = r.provider?;
+                let observer = self
+                    .observers
+                    .iter()
+                    .find(|(p, _)| *p == provider)
+                    .map(|(_, o)| o.clone());
+                Some((
+                    r.name.clone(),
+                    Subject {
+                        check,
+                        target: self.health_target(r, provider),
+                        observer,
+                        endpoint: r.address.as_deref().map(EndpointParts::parse),
+                        applied_hash: r.applied_hash.clone(),
+                        applied: r.state == ResourceState::Applied,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn health_target(&self, r: &ResourceRecord, provider: crate::model::Provider) -> Target {
+        Target {
+            resource: r.name.clone(),
+            provider,
+            rendered_dir: self
+                .settings
+                .rendered_dir()
+                .join(provider.as_str())
+                .join(&r.name),
+            work_dir: self
+                .settings
+                .state_dir
+                .join("work")
+                .join(provider.as_str())
+                .join(&r.name),
+            secrets: Default::default(),
+        }
+    }
+
+    /// After applies: checks each of `names` that has a health check until it passes
+    /// or times out (all at once), and records the results. Returns those that did not
+    /// become healthy, with the reason.
+    pub(super) async fn check_after_apply(
+        &mut self,
+        store: &Arc<Store>,
+        names: &BTreeSet<String>,
+    ) -> BTreeMap<String, String> {
+        let subjects = self.health_subjects(Some(names));
+        if subjects.is_empty() {
+            return BTreeMap::new();
+        }
+        let mut set = JoinSet::new();
+        for (name, subject) in subjects {
+            let stopping = self.stopping.clone();
+            set.spawn(async move {
+                let verdict = wait_healthy(&subject, stopping).await;
+                (name, subject.applied_hash, verdict)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((name, hash, Some(verdict))) = joined {
+                let (status, reason) = match verdict {
+                    Verdict::Healthy { reason } => (HealthStatus::Healthy, reason),
+                    Verdict::Unhealthy { reason } => (HealthStatus::Unhealthy, reason),
+                    Verdict::Again => continue,
+                };
+                info!(resource = %name, status = status.as_str(), %reason, "health checked after apply");
+                results.push((name, status, reason, hash));
+            }
+        }
+        let failing = results
+            .iter()
+            .filter(|(_, s, _, _)| *s == HealthStatus::Unhealthy)
+            .map(|(n, _, r, _)| (n.clone(), r.clone()))
+            .collect();
+        let Ok(open) = self.open_health_deviations(store).await else {
+            return failing;
+        };
+        let findings = self.health_findings(&open, results);
+        if let Err(e) = store.record_observation(&findings.write).await {
+            warn!(error = %e, "cannot record health checks");
+            self.metrics.inc_error(crate::metrics::ErrorKind::Database);
+            return failing;
+        }
+        self.remember_health(&findings.write);
+        failing
+    }
+
+    /// On an observation: one attempt per applied resource with a check (in `only`, or
+    /// all), on the endpoints `fresh` when the observation just found them. The caller
+    /// records the findings with the rest of the observation.
+    pub(super) async fn check_on_observation(
+        &mut self,
+        open: &[OpenDeviation],
+        only: Option<&BTreeSet<String>>,
+        fresh: &[(String, Vec<crate::observe::Endpoint>)],
+    ) -> HealthFindings {
+        let mut subjects = self.health_subjects(only);
+        // Endpoints this observation found and has not recorded yet.
+        for (name, endpoints) in fresh {
+            if let Some(s) = subjects.get_mut(name) {
+                s.endpoint =
+                    crate::observe::endpoint::primary(endpoints).map(|a| EndpointParts::parse(&a));
+            }
+        }
+        let mut set = JoinSet::new();
+        for (name, s) in subjects {
+            set.spawn(async move {
+                let a = one_attempt(&s, s.endpoint.as_ref()).await;
+                (name, s.applied_hash, a)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((name, hash, a)) = joined {
+                let status = if a.passed {
+                    HealthStatus::Healthy
+                } else {
+                    HealthStatus::Unhealthy
+                };
+                results.push((name, status, a.detail, hash));
+            }
+        }
+        let open: Vec<OpenDeviation> = open
+            .iter()
+            .filter(|d| d.key == DEVIATION_KEY)
+            .cloned()
+            .collect();
+        self.health_findings(&open, results)
+    }
+
+    async fn open_health_deviations(
+        &self,
+        store: &Store,
+    ) -> Result<Vec<OpenDeviation>, crate::store::StoreError> {
+        match store.open_deviation_keys().await {
+            Ok(open) => Ok(open
+                .into_iter()
+                .filter(|d| d.key == DEVIATION_KEY)
+                .collect()),
+            Err(e) => {
+                warn!(error = %e, "cannot read open deviations; health not recorded");
+                Err(e)
+            }
+        }
+    }
+
+    /// The write for a set of checks: the health rows, the deviations opened and
+    /// resolved (only the `health` ones: `open` holds no others), audit rows and
+    /// notifications for every change of status.
+    fn health_findings(
+        &self,
+        open: &[OpenDeviation],
+        results: Vec<(String, HealthStatus, String, Option<String>)>,
+    ) -> HealthFindings {
+        let now = Utc::now();
+        let mut f = HealthFindings::default();
+        f.write.at = now;
+        let mut found: Vec<Deviation> = Vec::new();
+        let mut checked = BTreeSet::new();
+        for (name, status, reason, hash) in results {
+            let previous = self.health.get(&name);
+            let record = HealthRecord::next(previous, &name, status, reason, hash, now);
+            if previous.map(|p| p.status) != Some(status) {
+                if status == HealthStatus::Healthy {
+                    f.recovered.insert(name.clone());
+                }
+                f.write.audit.push(audit(
+                    &format!("health.{}", status.as_str()),
+                    &name,
+                    serde_json::json!({"reason": record.reason}),
+                    now,
+                ));
+            }
+            if status == HealthStatus::Unhealthy {
+                found.push(core::deviation(&name, &record.reason));
+            }
+            checked.insert(name);
+            f.write.health.push(record);
+        }
+        let changes = reconcile_open(open, &found, &checked);
+        for d in &changes.new {
+            warn!(resource = %d.resource, message = %d.message, "unhealthy");
+            f.write
+                .notifications
+                .push(crate::notify_out::event::drift_detected(d, now));
+        }
+        let by_id: BTreeMap<&str, &str> = open
+            .iter()
+            .map(|d| (d.id.as_str(), d.resource.as_str()))
+            .collect();
+        for id in &changes.resolved {
+            let resource = by_id.get(id.as_str()).copied().unwrap_or("?");
+            info!(%resource, "healthy again");
+            f.write
+                .resolved
+                .push((id.clone(), "health check".to_owned()));
+            f.write
+                .notifications
+                .push(crate::notify_out::event::drift_resolved(
+                    resource,
+                    DEVIATION_KEY,
+                    "health check",
+                    now,
+                ));
+        }
+        f.write.new = changes.new;
+        f
+    }
+
+    /// The loop's view after a recorded write.
+    pub(super) fn remember_health(&mut self, write: &ObservationWrite) {
+        for h in &write.health {
+            self.health.insert(h.resource.clone(), h.clone());
+        }
+    }
+}
+
+/// One attempt; a check that cannot become a probe (no endpoint yet) fails with why.
+async fn one_attempt(s: &Subject, endpoint: Option<&EndpointParts>) -> Attempt {
+    match s.check.probe(endpoint) {
+        Ok(probe) => {
+            crate::observe::health::attempt(
+                &probe,
+                &s.target,
+                s.observer.as_deref(),
+                s.applied,
+                crate::observe::health::ATTEMPT_TIMEOUT,
+            )
+            .await
+        }
+        Err(e) => Attempt {
+            passed: false,
+            detail: format!("health check: {e}"),
+        },
+    }
+}
+
+/// Attempts every interval until one passes or the timeout ends; `None` when the
+/// daemon stops meanwhile (nothing is recorded then). A check that refers to the
+/// endpoint asks the observer for it while none is known.
+async fn wait_healthy(
+    s: &Subject,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Option<Verdict> {
+    let started = Instant::now();
+    let (interval, timeout) = (s.check.interval(), s.check.timeout());
+    let mut endpoint = s.endpoint.clone();
+    loop {
+        if *stopping.borrow() {
+            return None;
+        }
+        if endpoint.is_none()
+            && s.check.uses_endpoint()
+            && let Some(o) = &s.observer
+        {
+            endpoint = observed_endpoint(o.as_ref(), &s.target).await;
+        }
+        let a = one_attempt(s, endpoint.as_ref()).await;
+        match core::after_attempt(&a, started.elapsed(), interval, timeout) {
+            Verdict::Again => {}
+            done => return Some(done),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopping.changed() => {}
+        }
+    }
+}
+
+/// The first endpoint the observer sees for `target` now.
+async fn observed_endpoint(o: &dyn Observer, target: &Target) -> Option<EndpointParts> {
+    let report = o.observe(std::slice::from_ref(target)).await.ok()?;
+    report
+        .observations
+        .into_iter()
+        .find(|obs| obs.resource == target.resource)
+        .and_then(|obs| obs.endpoints)
+        .and_then(|e| crate::observe::endpoint::primary(&e))
+        .map(|a| EndpointParts::parse(&a))
+}

@@ -1,0 +1,274 @@
+//! Health checks and rollback end to end on this machine's real Docker engine, with the
+//! real `homelabd daemon` and PostgreSQL (a throwaway cluster, or DATABASE_URL).
+//!
+//! The test image serves HTTP with busybox httpd on port 8080, so a definition that
+//! publishes it on 127.0.0.1 answers `GET /` with 200 — a real health check.
+//! tests/support/build-test-image.sh imports the image first (nothing can be pulled).
+
+mod support;
+
+use homelabd::reconcile::ResourceState;
+use homelabd::store::{
+    ApplyRunRecord, HealthRecord, HealthStatus, ResourceRecord, RunState, Store,
+};
+use std::process::Command;
+use support::daemon::{DaemonCommand, free_port, wait_for_store};
+use support::docker::{docker_ready, project_containers, remove_project, unique_suffix};
+use support::repo_with;
+
+const IMAGE: &str = support::docker::TEST_IMAGE;
+
+/// A container resource publishing the image's httpd on `127.0.0.1:port`, with
+/// `extra` YAML appended to its spec (indented two spaces).
+fn definition(name: &str, port: u16, extra: &str) -> String {
+    format!(
+        "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata:\n  name: {name}\nspec:\n  \
+         resource_type: container\n  workload_type: web-application\n  \
+         requirements: {{cpu: 1, memory_gb: 0.25}}\n  \
+         placement: {{provider: docker, pool: /homelab/docker}}\n  \
+         chart:\n    name: docker-compose\n    values:\n      image: \"{IMAGE}\"\n      \
+         bind_address: 127.0.0.1\n      \
+         ports: [{{name: http, container_port: 8080, host_port: {port}}}]\n{extra}"
+    )
+}
+
+/// `spec.health`: GET / on the recorded endpoint, every second for up to `timeout` s.
+fn http_health(timeout: u32) -> String {
+    format!(
+        "  health:\n    http: {{url: \"http://{{{{ endpoint.address }}}}/\"}}\n    \
+         timeout_seconds: {timeout}\n    interval_seconds: 1\n"
+    )
+}
+
+#[derive(Debug)]
+struct Seen {
+    resources: Vec<ResourceRecord>,
+    runs: Vec<ApplyRunRecord>,
+    health: Vec<HealthRecord>,
+}
+
+impl Seen {
+    fn resource(&self, name: &str) -> Option<&ResourceRecord> {
+        self.resources.iter().find(|r| r.name == name)
+    }
+    fn run(&self, name: &str) -> Option<&ApplyRunRecord> {
+        self.runs.iter().find(|r| {
+            r.resource == name && r.operation == "apply" && r.state == RunState::Succeeded
+        })
+    }
+    fn health(&self, name: &str) -> Option<&HealthRecord> {
+        self.health.iter().find(|h| h.resource == name)
+    }
+}
+
+async fn seen(store: &Store) -> Option<Seen> {
+    Some(Seen {
+        resources: store.resources().await.ok()?,
+        runs: store.apply_runs(None, 1000).await.ok()?,
+        health: store.health_records().await.ok()?,
+    })
+}
+
+/// Removes the containers and networks of the given resources (also on panic).
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            remove_project(r);
+        }
+    }
+}
+
+fn homelabd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_homelabd"))
+        .args(args)
+        .output()
+        .expect("run homelabd")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_starts_only_after_its_database_is_applied_and_healthy() {
+    let test = "an_app_starts_only_after_its_database_is_applied_and_healthy";
+    if !docker_ready(test) {
+        return;
+    }
+    let Some((_pg, url)) = support::store::postgres(test).await else {
+        return;
+    };
+    let id = unique_suffix();
+    let db = format!("db-{id}");
+    let app = format!("app-{id}");
+    let _cleanup = Cleanup(vec![db.clone(), app.clone()]);
+    let repo = repo_with(&[
+        (&db, definition(&db, free_port(), &http_health(60))),
+        (
+            &app,
+            definition(&app, free_port(), &format!("  depends_on: [{db}]\n")),
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let daemon = DaemonCommand::new(&state.path().join("s"))
+        .repo(repo.path())
+        .database(&url)
+        .spawn();
+
+    let s = wait_for_store(
+        &url,
+        &daemon,
+        180,
+        "db healthy, then app applied",
+        seen,
+        |s| {
+            s.run(&app).is_some()
+                && s.resource(&app)
+                    .is_some_and(|r| r.state == ResourceState::Applied)
+                && s.health(&db)
+                    .is_some_and(|h| h.status == HealthStatus::Healthy)
+        },
+    )
+    .await;
+    let (db_run, app_run) = (s.run(&db).unwrap(), s.run(&app).unwrap());
+    let db_health = s.health(&db).unwrap();
+    let db_finished = db_run.finished_at.expect("db run finished");
+    assert!(
+        db_health.since >= db_finished,
+        "healthy {} after the apply finished {db_finished}",
+        db_health.since
+    );
+    assert!(
+        app_run.started_at >= db_health.since,
+        "app started {} before db was healthy {}",
+        app_run.started_at,
+        db_health.since
+    );
+    assert_eq!(db_health.reason, "HTTP 200");
+    assert_eq!(
+        db_health.applied_hash,
+        s.resource(&db).unwrap().applied_hash,
+        "checked against the render applied"
+    );
+    assert!(s.health(&app).is_none(), "the app has no health check");
+    let status = homelabd(&["status", "--database-url", &url]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    let db_line = text
+        .lines()
+        .find(|l| l.starts_with(&db))
+        .unwrap_or_default();
+    assert!(
+        db_line.contains(" healthy "),
+        "status shows health:\n{text}"
+    );
+    assert_eq!(project_containers(&app).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unhealthy_database_keeps_its_app_waiting_with_the_reason_and_opens_a_deviation() {
+    let test = "an_unhealthy_database_keeps_its_app_waiting_with_the_reason_and_opens_a_deviation";
+    if !docker_ready(test) {
+        return;
+    }
+    let Some((_pg, url)) = support::store::postgres(test).await else {
+        return;
+    };
+    let id = unique_suffix();
+    let db = format!("db-{id}");
+    let app = format!("app-{id}");
+    let _cleanup = Cleanup(vec![db.clone(), app.clone()]);
+    // Nothing listens on the checked port: the database never becomes healthy.
+    let closed = free_port();
+    let health = format!(
+        "  health:\n    tcp: {{host: 127.0.0.1, port: {closed}}}\n    \
+         timeout_seconds: 3\n    interval_seconds: 1\n"
+    );
+    let repo = repo_with(&[
+        (&db, definition(&db, free_port(), &health)),
+        (
+            &app,
+            definition(&app, free_port(), &format!("  depends_on: [{db}]\n")),
+        ),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let daemon = DaemonCommand::new(&state.path().join("s"))
+        .repo(repo.path())
+        .database(&url)
+        .spawn();
+    // The wait after the apply says how long it tried; later observations say what
+    // they saw.
+    let waiting = format!("waiting for {db}: not healthy: ");
+    let probe = format!("TCP 127.0.0.1:{closed}: ");
+    let s = wait_for_store(
+        &url,
+        &daemon,
+        180,
+        "app waiting for an unhealthy db",
+        seen,
+        |s| {
+            s.resource(&app)
+                .and_then(|r| r.reason.as_deref())
+                .is_some_and(|r| r.starts_with(&waiting) && r.contains(&probe))
+        },
+    )
+    .await;
+    assert!(
+        s.run(&app).is_none(),
+        "the app is not applied: {:?}",
+        s.runs
+    );
+    assert!(project_containers(&app).is_empty());
+    let h = s.health(&db).expect("db checked");
+    assert_eq!(h.status, HealthStatus::Unhealthy);
+    let store = Store::connect(&url).await.unwrap();
+    let open = store.deviations(true, 100).await.unwrap();
+    let deviation = open
+        .iter()
+        .find(|d| d.resource == db && d.key == "health")
+        .unwrap_or_else(|| panic!("a health deviation is open: {open:?}"));
+    assert!(
+        deviation
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("health check failing: ")),
+        "{deviation:?}"
+    );
+    let status = homelabd(&["status", "--database-url", &url]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains(&format!("{db} — unhealthy since")), "{text}");
+}
+
+/// A check must be one kind, and its texts may refer to the endpoint only.
+#[test]
+fn a_health_check_of_two_kinds_or_with_an_unknown_reference_is_invalid() {
+    let two = "  health:\n    provider: true\n    tcp: {port: 5432}\n";
+    let unknown = "  health:\n    http: {url: \"http://{{ secrets.token }}/\"}\n";
+    let fine = "  health:\n    tcp: {}\n    timeout_seconds: 30\n";
+    let repo = repo_with(&[
+        ("two", definition("two", 18080, two)),
+        ("unknown", definition("unknown", 18081, unknown)),
+        ("fine", definition("fine", 18082, fine)),
+    ]);
+    let out = Command::new(env!("CARGO_BIN_EXE_homelabd"))
+        .args(["validate", "--output", "json"])
+        .arg(repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "invalid: exit 1");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = doc["diagnostics"].as_array().unwrap();
+    let about = |name: &str| -> Vec<&serde_json::Value> {
+        diags
+            .iter()
+            .filter(|d| d["name"] == name && d["severity"] == "error")
+            .collect()
+    };
+    assert!(!about("two").is_empty(), "{diags:?}");
+    let unknown = about("unknown");
+    assert!(
+        unknown.iter().any(|d| d["code"] == "health-check"
+            && d["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("\"secrets.token\""))),
+        "{unknown:?}"
+    );
+    assert!(about("fine").is_empty(), "{diags:?}");
+}
