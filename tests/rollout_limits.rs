@@ -190,7 +190,9 @@ async fn a_resource_that_keeps_failing_is_degraded_after_the_flapping_limit() {
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().join("s");
     let url = format!("sqlite://{}", state_dir.join("homelabd.db").display());
-    let config = "[reconcile]\nbackoff_base_seconds = 1\nbackoff_max_seconds = 2\n";
+    // A resync every 2 s: scheduled passes must not undo the limit.
+    let config = "[reconcile]\nbackoff_base_seconds = 1\nbackoff_max_seconds = 2\n\
+                  resync_schedule = \"*/2 * * * * *\"\n";
     let daemon = DaemonCommand::new(&state_dir)
         .repo(repo.path())
         .config(config)
@@ -219,7 +221,8 @@ async fn a_resource_that_keeps_failing_is_degraded_after_the_flapping_limit() {
         .expect("a resource.degraded notification");
     assert_eq!(degraded.details["max_attempts"], 3);
 
-    // Well past the backoff: no further run starts, and status shows `degraded`.
+    // Well past the backoff, through several resyncs: no further run starts, and status
+    // shows `degraded`.
     tokio::time::sleep(std::time::Duration::from_secs(8)).await;
     let s = seen(&store).await.unwrap();
     assert_eq!(s.runs_of(&broken), 3, "no run after degraded: {:?}", s.runs);

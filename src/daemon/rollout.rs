@@ -209,15 +209,17 @@ impl Reconciler {
         (degraded, event)
     }
 
-    /// `homelabd reconcile [NAME]`: a degraded resource is tried again (an applied
-    /// render is kept as applied; otherwise it is retried now), its count started afresh.
-    pub(super) async fn clear_degraded(&mut self, resource: Option<&str>) {
+    /// `homelabd reconcile NAME`: a degraded resource is tried again (an applied render
+    /// is kept as applied; otherwise it is retried now), its count started afresh. Only
+    /// a request that names the resource does this: the scheduled resync, which names
+    /// none, must not undo the flapping limit.
+    pub(super) async fn clear_degraded(&mut self, resource: &str) {
         let names: Vec<String> = self
             .stored
-            .values()
+            .get(resource)
             .filter(|r| r.state == ResourceState::Degraded)
-            .filter(|r| resource.is_none_or(|n| n == r.name))
             .map(|r| r.name.clone())
+            .into_iter()
             .collect();
         if names.is_empty() {
             return;

@@ -1039,8 +1039,9 @@ impl Reconciler {
                         if let Some(r) = &resource {
                             self.backoff.succeeded(r);
                             self.apply_backoff.succeeded(r);
+                            // Only a request naming it (the resync schedule names none).
+                            self.clear_degraded(r).await;
                         }
-                        self.clear_degraded(resource.as_deref()).await;
                         reasons.push(reason);
                     }
                     Trigger::Apply {
