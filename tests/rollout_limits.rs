@@ -16,7 +16,7 @@
 mod support;
 
 use homelabd::reconcile::ResourceState;
-use homelabd::store::{ApplyRunRecord, ResourceRecord, Store};
+use homelabd::store::{ApplyRunRecord, ResourceRecord, RunState, Store};
 use std::process::Command;
 use support::daemon::{DaemonCommand, wait_for_store};
 use support::docker::{docker_ready, project_containers, remove_project, unique_suffix};
@@ -353,9 +353,13 @@ async fn self_heal_stops_at_the_flapping_limit_when_drift_keeps_coming_back() {
     // 2. Removed by hand: self-heal puts it back (the second attempt).
     remove_containers(&name);
     wait_for_store(&url, &daemon, 120, "healed once", seen, |s| {
-        s.runs_of(&name) == 2 && !project_containers(&name).is_empty()
+        s.runs_of(&name) == 2
+            && s.runs.iter().all(|r| r.state == RunState::Succeeded)
+            && s.resource(&name)
+                .is_some_and(|r| r.state == ResourceState::Applied)
     })
     .await;
+    assert_eq!(project_containers(&name).len(), 1);
 
     // 3. Removed again: the limit is reached, so it stays removed and is degraded.
     remove_containers(&name);
