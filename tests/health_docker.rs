@@ -32,6 +32,15 @@ fn definition(name: &str, port: u16, extra: &str) -> String {
     )
 }
 
+/// [`definition`] with `values` YAML added to the chart values (indented six spaces).
+fn definition_with(name: &str, port: u16, values: &str, extra: &str) -> String {
+    definition(name, port, extra).replacen(
+        "      bind_address: 127.0.0.1\n",
+        &format!("      bind_address: 127.0.0.1\n{values}"),
+        1,
+    )
+}
+
 /// `spec.health`: GET / on the recorded endpoint, every second for up to `timeout` s.
 fn http_health(timeout: u32) -> String {
     format!(
@@ -271,4 +280,141 @@ fn a_health_check_of_two_kinds_or_with_an_unknown_reference_is_invalid() {
         "{unknown:?}"
     );
     assert!(about("fine").is_empty(), "{diags:?}");
+}
+
+/// The entrypoint of a resource's container, as Docker reports it.
+fn entrypoint(resource: &str) -> String {
+    let ids = project_containers(resource);
+    let Some(id) = ids.first() else {
+        return "no container".to_owned();
+    };
+    let out = Command::new("docker")
+        .args(["inspect", "--format", "{{json .Config.Entrypoint}}", id])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_again() {
+    let test = "a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_again";
+    if !docker_ready(test) {
+        return;
+    }
+    let Some((_pg, url)) = support::store::postgres(test).await else {
+        return;
+    };
+    let id = unique_suffix();
+    let app = format!("app-{id}");
+    let _cleanup = Cleanup(vec![app.clone()]);
+    let port = free_port();
+    let extra = format!("{}  policy: {{rollback: auto}}\n", http_health(5));
+    let repo = repo_with(&[(&app, definition(&app, port, &extra))]);
+    let good = support::git(repo.path(), &["rev-parse", "HEAD"])
+        .trim()
+        .to_owned();
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("s");
+    let daemon = DaemonCommand::new(&state_dir)
+        .repo(repo.path())
+        .database(&url)
+        .spawn();
+    wait_for_store(
+        &url,
+        &daemon,
+        180,
+        "the first revision healthy",
+        seen,
+        |s| {
+            s.health(&app)
+                .is_some_and(|h| h.status == HealthStatus::Healthy)
+        },
+    )
+    .await;
+    let kept = state_dir
+        .join("good/docker")
+        .join(&app)
+        .join("homelabd.good.json");
+    support::daemon::wait_until(&daemon, 60, "the healthy output kept", || kept.exists()).await;
+
+    // A commit replaces the web server with a command that serves nothing.
+    let broken = definition_with(
+        &app,
+        port,
+        "      command: [/bin/busybox, sleep, \"3600\"]\n",
+        &extra,
+    );
+    support::write(repo.path(), &format!("definitions/{app}.yaml"), &broken);
+    let bad = support::git_commit_all(repo.path(), "break the app");
+    let s = wait_for_store(
+        &url,
+        &daemon,
+        180,
+        "rolled back to the first revision",
+        seen,
+        |s| {
+            s.runs.iter().any(|r| {
+                r.resource == app
+                    && r.revision == good
+                    && r.state == RunState::Succeeded
+                    && s.runs
+                        .iter()
+                        .any(|b| b.revision == bad && b.started_at < r.started_at)
+            }) && s
+                .resource(&app)
+                .and_then(|r| r.reason.as_deref())
+                .is_some_and(|r| r.contains("rolled back to"))
+        },
+    )
+    .await;
+    let record = s.resource(&app).unwrap();
+    let reason = record.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!(
+            "rendered, not applied: rolled back to {} ({} not healthy within 5 s: ",
+            &good[..7],
+            &bad[..7]
+        )),
+        "{reason}"
+    );
+    assert_eq!(record.applied_revision.as_deref(), Some(good.as_str()));
+    assert_eq!(entrypoint(&app), "null", "the web server runs again");
+    let store = Store::connect(&url).await.unwrap();
+    let note = store
+        .latest_notification("resource.rolled_back")
+        .await
+        .unwrap()
+        .expect("a rollback notification");
+    assert_eq!(note.subject, app);
+    let audit = store.audit_log(200).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "apply.rolled_back" && a.subject == app),
+        "{audit:?}"
+    );
+    // Healthy again on the old revision, and the broken one is not applied again.
+    wait_for_store(&url, &daemon, 60, "healthy after the rollback", seen, |s| {
+        s.health(&app).is_some_and(|h| {
+            h.status == HealthStatus::Healthy
+                && h.applied_hash == s.resource(&app).and_then(|r| r.applied_hash.clone())
+        })
+    })
+    .await;
+    let request = store.request_reconcile(Some(&app), "test").await.unwrap();
+    support::daemon::wait_for_store(
+        &url,
+        &daemon,
+        60,
+        "the reconcile request taken",
+        async |st: &Store| st.request_pending(request).await.ok(),
+        |pending| !pending,
+    )
+    .await;
+    let runs_of_bad = |s: &Seen| s.runs.iter().filter(|r| r.revision == bad).count();
+    let before = runs_of_bad(&s);
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let after = seen(&store).await.unwrap();
+    assert_eq!(runs_of_bad(&after), before, "{:?}", after.runs);
+    assert_eq!(entrypoint(&app), "null");
 }

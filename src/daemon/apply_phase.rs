@@ -14,7 +14,7 @@ use crate::reconcile::order::{self, Gate};
 use crate::reconcile::{ApplyDecision, ApplyInputs, EffectivePolicy, ResourceState, decide, prune};
 use crate::store::{ApplyRunEffects, ApplyRunEnd, PassRecord, ResourceRecord, RunState, Store};
 use chrono::Utc;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -52,6 +52,9 @@ struct Job {
     /// Started by the loop itself (not requested by an operator): counts toward the
     /// flapping limit.
     automatic: bool,
+    /// A rollback: the kept output applied (instead of the rendered directory), and the
+    /// render it replaces.
+    rollback: Option<(std::path::PathBuf, crate::reconcile::rollback::Rejected)>,
 }
 
 /// What came back from one job.
@@ -67,6 +70,7 @@ struct Done {
     /// The revision the job ran for (for a destroy: the one without the definition).
     revision: String,
     automatic: bool,
+    rollback: Option<crate::reconcile::rollback::Rejected>,
 }
 
 /// Why a job's run was never recorded (so no tool ran).
@@ -148,6 +152,17 @@ impl Reconciler {
                         waiting.resources.extend(held);
                         continue;
                     }
+                    // The render rolled back from waits for a new one (or a person).
+                    if cause != Cause::Requested
+                        && let Some(reason) = crate::reconcile::rollback::rejected_wait(
+                            record,
+                            self.rejected(record).as_ref(),
+                        )
+                    {
+                        let reason = format!("rendered, not applied: {reason}");
+                        waiting.resources.extend(waiting_record(record, reason));
+                        continue;
+                    }
                     let Ok(executor) = self.executors.get(provider) else {
                         continue;
                     };
@@ -193,6 +208,7 @@ impl Reconciler {
                         secrets: env,
                         marker,
                         automatic: cause != Cause::Requested,
+                        rollback: None,
                     });
                 }
                 ApplyDecision::Wait { reason } => {
@@ -249,6 +265,7 @@ impl Reconciler {
                     secrets: crate::secrets::SecretEnv::default(),
                     marker: None,
                     automatic: false,
+                    rollback: None,
                 }),
                 Err(reason) => warn!(resource = %name, %reason, "cannot prune"),
             }
@@ -335,14 +352,34 @@ impl Reconciler {
                 self.flush().await;
             }
             let mut wave_applied = BTreeSet::new();
+            let mut failed = BTreeMap::new();
             for d in self.run_jobs(store, wave).await {
+                let op = d.operation;
+                let name = d.job_name.clone();
                 if let Some(name) = self.record_done(store, d).await {
                     due.remove(&name);
                     wave_applied.insert(name);
+                } else if op == Operation::Apply
+                    && let Some(r) = self.stored.get(&name)
+                    && r.state == ResourceState::ApplyFailed
+                {
+                    let why = r.last_error.as_deref().unwrap_or("failed");
+                    let why = why.lines().next().unwrap_or("failed");
+                    failed.insert(name, format!("apply failed: {why}"));
                 }
             }
             // Health before the next wave: a dependent starts only on a healthy dependency.
-            self.check_after_apply(store, &wave_applied).await;
+            let unhealthy = self.check_after_apply(store, &wave_applied).await;
+            let healthy: BTreeSet<String> = wave_applied
+                .iter()
+                .filter(|n| !unhealthy.contains_key(*n))
+                .cloned()
+                .collect();
+            self.keep_good(&healthy).await;
+            failed.extend(unhealthy);
+            let restored = self.roll_back(store, &failed).await;
+            wave_applied.retain(|n| !failed.contains_key(n));
+            wave_applied.extend(restored);
             applied.extend(wave_applied);
             jobs = later;
         }
@@ -365,11 +402,14 @@ impl Reconciler {
                 .join("work")
                 .join(job.provider.as_str())
                 .join(&job.record.name);
-            let rendered_dir = self
-                .settings
-                .rendered_dir()
-                .join(job.provider.as_str())
-                .join(&job.record.name);
+            let rendered_dir = match &job.rollback {
+                Some((kept, _)) => kept.clone(),
+                None => self
+                    .settings
+                    .rendered_dir()
+                    .join(job.provider.as_str())
+                    .join(&job.record.name),
+            };
             set.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let name = job.record.name.clone();
@@ -385,6 +425,7 @@ impl Reconciler {
                     marker: job.marker.clone(),
                     revision: job.revision.clone(),
                     automatic: job.automatic,
+                    rollback: job.rollback.as_ref().map(|(_, r)| r.clone()),
                 };
                 if *stopping.borrow() {
                     return done;
@@ -507,7 +548,7 @@ impl Reconciler {
         let mut record = previous.clone();
         record.updated_at = now;
         let succeeded = run_state == RunState::Succeeded;
-        let action = match (d.operation, run_state) {
+        let mut action = match (d.operation, run_state) {
             (Operation::Apply, RunState::Succeeded) => {
                 record.state = ResourceState::Applied;
                 record.reason = Some(format!("applied by {} ({})", d.executor, d.why));
@@ -578,6 +619,26 @@ impl Reconciler {
                 "apply.failed"
             }
         };
+        if let (Some(rejected), true) = (&d.rollback, succeeded) {
+            // Back on the kept output; the failed render waits for a new definition.
+            record.state = ResourceState::Rendered;
+            record.applied_revision = Some(d.revision.clone());
+            record.reason = crate::reconcile::rollback::rejected_wait(&record, Some(rejected))
+                .map(|r| format!("rendered, not applied: {r}"));
+            self.keep_rejected(&record, rejected);
+            effects
+                .notifications
+                .push(crate::notify_out::event::resource_rolled_back(
+                    &name,
+                    &rejected.revision,
+                    &d.revision,
+                    &rejected.reason,
+                    &run_id,
+                    now,
+                ));
+            warn!(resource = %name, from = %short(&rejected.revision), to = %short(&d.revision), "rolled back");
+            action = "apply.rolled_back";
+        }
         if succeeded {
             self.apply_backoff.succeeded(&name);
             self.apply_failed.remove(&name);
@@ -640,6 +701,64 @@ impl Reconciler {
             self.stored.insert(name.clone(), record);
         }
         (succeeded && d.operation == Operation::Apply).then_some(name)
+    }
+
+    /// Rolls back each of `failed` (name → why) whose policy is auto and that has a kept
+    /// healthy output of another render: applies that output as a rollback run, then
+    /// checks its health. Returns those restored.
+    async fn roll_back(
+        &mut self,
+        store: &Arc<Store>,
+        failed: &BTreeMap<String, String>,
+    ) -> BTreeSet<String> {
+        use crate::reconcile::rollback::{Rejected, auto_rollback};
+        let mut jobs = Vec::new();
+        for (name, why) in failed {
+            let Some(record) = self.stored.get(name) else {
+                continue;
+            };
+            let good = self.good_output(record);
+            if !auto_rollback(record, good.as_ref().map(|(_, g)| g)) {
+                continue;
+            }
+            let (Some((dir, good)), Some(provider)) = (good, record.provider) else {
+                continue;
+            };
+            let Ok(executor) = self.executors.get(provider) else {
+                continue;
+            };
+            let rejected = Rejected {
+                output_hash: record.output_hash.clone().unwrap_or_default(),
+                revision: record.desired_revision.clone().unwrap_or_default(),
+                reason: why.clone(),
+                restored: good.revision.clone(),
+            };
+            warn!(resource = %name, to = %short(&good.revision), %why, "rolling back");
+            jobs.push(Job {
+                record: record.clone(),
+                provider,
+                executor: executor.clone(),
+                operation: Operation::Apply,
+                why: format!("rollback to {}: {why}", short(&good.revision)),
+                revision: good.revision.clone(),
+                secrets: self.secret_env(name).unwrap_or_default(),
+                marker: Some(good.applied_hash.clone()),
+                // A rollback is no retry: it never counts toward the flapping limit.
+                automatic: false,
+                rollback: Some((dir, rejected)),
+            });
+        }
+        let mut restored = BTreeSet::new();
+        if jobs.is_empty() {
+            return restored;
+        }
+        for d in self.run_jobs(store, jobs).await {
+            if let Some(name) = self.record_done(store, d).await {
+                restored.insert(name);
+            }
+        }
+        self.check_after_apply(store, &restored).await;
+        restored
     }
 
     /// Once per connection: runs left `running` by a daemon that died are marked

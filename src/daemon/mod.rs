@@ -13,6 +13,7 @@ pub mod failure;
 mod health_phase;
 mod observe_phase;
 pub mod pass;
+mod rollback_phase;
 mod rollout;
 pub mod run;
 mod secret_phase;

@@ -101,7 +101,8 @@ fn stored_policy(
     let json = window::with_windows(policy.to_json(), spec.policy.windows.as_ref());
     let json = flapping::with_flapping(json, spec.policy.flapping.as_ref());
     let json = order::with_depends_on(json, &spec.depends_on);
-    crate::reconcile::health::with_health(json, spec.health.as_ref())
+    let json = crate::reconcile::health::with_health(json, spec.health.as_ref());
+    crate::reconcile::rollback::with_rollback(json, spec.policy.rollback)
 }
 
 /// The stored placement: the decision, and the target it resolved to (for status).

@@ -22,7 +22,7 @@ pub use document::{Document, parse_file};
 pub use pool::{Gpu, Node, PoolCapacity, PoolType, ResourcePoolSpec};
 pub use resource::{
     ApplyPolicy, ChartRef, Deployment, Environment, Monitoring, Placement, Policy, Requirements,
-    ResourceType, UniversalResourceSpec,
+    ResourceType, RollbackPolicy, UniversalResourceSpec,
 };
 pub use sizing::{Sized, resolve as resolve_size, tier_label};
 pub use template::{

@@ -200,4 +200,21 @@ pub struct Policy {
     /// How many automatic applies before the resource is left `degraded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flapping: Option<super::window::Flapping>,
+    /// What happens when a new revision fails or is not healthy in time (manual when
+    /// absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackPolicy>,
+}
+
+/// `policy.rollback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollbackPolicy {
+    /// Re-apply the last healthy output by itself.
+    Auto,
+    /// Only `homelabd rollback NAME`.
+    #[default]
+    Manual,
+    /// Never, and keep no last healthy output.
+    Off,
 }

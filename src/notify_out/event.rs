@@ -40,11 +40,15 @@ pub enum EventType {
     /// again until its definition changes or an operator asks.
     #[serde(rename = "resource.degraded")]
     ResourceDegraded,
+    /// A new revision failed or was not healthy in time, and the last healthy output was
+    /// applied again.
+    #[serde(rename = "resource.rolled_back")]
+    ResourceRolledBack,
 }
 
 impl EventType {
     /// Every event type, in a fixed order.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         EventType::ApplyFailed,
         EventType::ApplyRecovered,
         EventType::DriftDetected,
@@ -56,6 +60,7 @@ impl EventType {
         EventType::SourceAccepted,
         EventType::EndpointsChanged,
         EventType::ResourceDegraded,
+        EventType::ResourceRolledBack,
     ];
 
     /// The stored and configured name, e.g. `apply.failed`.
@@ -72,6 +77,7 @@ impl EventType {
             EventType::SourceAccepted => "source.accepted",
             EventType::EndpointsChanged => "endpoints.changed",
             EventType::ResourceDegraded => "resource.degraded",
+            EventType::ResourceRolledBack => "resource.rolled_back",
         }
     }
 
@@ -213,6 +219,40 @@ pub fn resource_degraded(
         }),
         at,
     )
+}
+
+/// A resource was rolled back from `bad` to the last healthy revision `good`.
+pub fn resource_rolled_back(
+    resource: &str,
+    bad: &str,
+    good: &str,
+    why: &str,
+    run: &str,
+    at: DateTime<Utc>,
+) -> NotificationRecord {
+    record(
+        EventType::ResourceRolledBack,
+        Severity::Warning,
+        resource,
+        format!(
+            "{resource} rolled back to {} ({} {})",
+            short(good),
+            short(bad),
+            one_line(why)
+        ),
+        json!({
+            "resource": resource,
+            "run": run,
+            "from_revision": bad,
+            "to_revision": good,
+            "reason": why,
+        }),
+        at,
+    )
+}
+
+fn short(revision: &str) -> &str {
+    revision.get(..7).unwrap_or(revision)
 }
 
 /// A new deviation was found.

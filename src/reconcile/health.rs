@@ -148,7 +148,7 @@ pub fn deviation(resource: &str, reason: &str) -> Deviation {
         // rollback) decides.
         auto_correctable: false,
         corrective_action: format!(
-            "look at {resource}'s logs; `homelabd rollback {resource}` re-applies the last healthy revision"
+            "look at {resource}'s logs; with policy.rollback: auto a revision that is not healthy in time is rolled back"
         ),
         expected: serde_json::json!({"health": "healthy"}),
         actual: serde_json::json!({"health": "unhealthy", "reason": reason}),

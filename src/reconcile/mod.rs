@@ -14,6 +14,7 @@ pub mod order;
 pub mod plan;
 pub mod policy;
 pub mod record;
+pub mod rollback;
 pub mod state;
 pub mod window;
 
