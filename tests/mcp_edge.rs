@@ -146,7 +146,7 @@ async fn missing_and_wrong_tokens_get_401_with_a_bearer_challenge() {
     // The right token passes.
     let ok = raw.rpc(READ_TOKEN, "tools/list", json!({})).await;
     assert!(
-        ok["result"]["tools"].as_array().unwrap().len() == 17,
+        ok["result"]["tools"].as_array().unwrap().len() == 18,
         "{ok:#}"
     );
     assert!(
@@ -649,4 +649,239 @@ async fn a_rebalance_proposal_pins_the_moves_a_fresh_placement_would_make() {
         placed("jenkins")
     );
     assert_eq!(placed("nextcloud")["nodes"], json!(["pve-03"]));
+}
+
+/// The audit trail of agent use: refused requests (a wrong token, a read token calling
+/// a proposal, an invalid argument, the rate limit) and reads of sensitive state are
+/// recorded with the token's name — never the token — and the client address; plain
+/// reads are not. `query-audit-log` (read scope) and `homelabd audit` read them back,
+/// filtered and paged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_calls_refusals_and_sensitive_reads_are_in_the_audit_trail() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(
+        &lab.repo,
+        "[mcp]\nrate_limit_per_minute = 1\nrate_limit_burst = 8\n",
+        &[],
+    );
+    let raw = Raw::new(&daemon);
+    let r = raw
+        .post(
+            Some("not-a-token-at-all-1234"),
+            None,
+            "tools/list",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // A read of sensitive state, a plain read, a scope refusal and an invalid argument.
+    raw.call(
+        READ_TOKEN,
+        "get-deployment-status",
+        json!({ "resource": "jenkins" }),
+    )
+    .await;
+    raw.call(READ_TOKEN, "list-deployment-templates", json!({}))
+        .await;
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "deploy-with-intelligence",
+            json!({ "name": "x" }),
+        )
+        .await;
+    assert_eq!(m["error"]["code"], -32602, "{m:#}");
+    let m = raw
+        .call(
+            READ_TOKEN,
+            "query-resource-pools",
+            json!({ "colour": "blue" }),
+        )
+        .await;
+    refusal(&m);
+    // Over the burst: refused, and recorded once however often it happens.
+    let mut limited = 0;
+    for _ in 0..8 {
+        let r = raw
+            .post(Some(READ_TOKEN), None, "tools/list", json!({}))
+            .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 3, "{limited} requests were rate limited");
+
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "query-audit-log",
+            json!({ "actor": "mcp:env-read" }),
+        )
+        .await;
+    let entries = m["result"]["structuredContent"]["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{m:#}"))
+        .clone();
+    let rows: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["subject"].as_str().unwrap().to_owned(),
+                e["details"]["tool"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let has = |action: &str, subject: &str, tool: &str| {
+        rows.iter()
+            .any(|(a, s, t)| a == action && s == subject && t == tool)
+    };
+    assert!(
+        has("mcp.read", "jenkins", "get-deployment-status"),
+        "{rows:?}"
+    );
+    assert!(
+        has("mcp.refused", "x", "deploy-with-intelligence"),
+        "{rows:?}"
+    );
+    assert!(
+        has(
+            "mcp.refused",
+            "query-resource-pools",
+            "query-resource-pools"
+        ),
+        "{rows:?}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|(_, _, t)| t == "list-deployment-templates"),
+        "plain reads are not recorded: {rows:?}"
+    );
+    let limited_rows: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["details"]["status"] == 429)
+        .collect();
+    assert_eq!(
+        limited_rows.len(),
+        1,
+        "one row for the burst of refusals: {entries:#?}"
+    );
+    assert!(
+        limited_rows[0]["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("rate limited, retry after"),
+        "{entries:#?}"
+    );
+    assert!(
+        entries.iter().all(|e| e["client_addr"] == "127.0.0.1"),
+        "{entries:#?}"
+    );
+    let scope = entries
+        .iter()
+        .find(|e| e["details"]["tool"] == "deploy-with-intelligence")
+        .unwrap();
+    assert!(
+        scope["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("propose scope"),
+        "{scope:#}"
+    );
+
+    // The unauthenticated request, and the audit query itself, by the other token.
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "query-audit-log",
+            json!({ "action": "mcp.", "limit": 2 }),
+        )
+        .await;
+    let page = &m["result"]["structuredContent"];
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2, "{m:#}");
+    assert_eq!(page["entries"][0]["actor"], "mcp:env", "{m:#}");
+    assert_eq!(
+        page["entries"][0]["details"]["tool"], "query-audit-log",
+        "{m:#}"
+    );
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "query-audit-log",
+            json!({ "actor": "mcp:anonymous", "cursor": cursor }),
+        )
+        .await;
+    let anonymous = m["result"]["structuredContent"]["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(anonymous.len(), 1, "{m:#}");
+    assert_eq!(anonymous[0]["details"]["status"], 401);
+    assert_eq!(anonymous[0]["details"]["reason"], "unknown token");
+
+    // The command line reads the same rows.
+    let db = daemon.database_url();
+    let out = support::homelabd(&["audit", "--database-url", &db, "--resource", "jenkins"]);
+    let text = support::stdout(&out);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("AT (UTC)") && first.contains("CLIENT"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.contains("mcp:env-read")
+            && l.contains("mcp.read")
+            && l.contains("127.0.0.1")
+            && l.contains("tool=get-deployment-status")),
+        "{text}"
+    );
+    let out = support::homelabd(&[
+        "audit",
+        "--database-url",
+        &db,
+        "--actor",
+        "mcp:env-read",
+        "--since",
+        "1h",
+        "--limit",
+        "2",
+        "--output",
+        "json",
+    ]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["entries"].as_array().unwrap().len(), 2, "{json:#}");
+    let before = json["next_before"].as_i64().unwrap().to_string();
+    let out = support::homelabd(&[
+        "audit",
+        "--database-url",
+        &db,
+        "--actor",
+        "mcp:env-read",
+        "--before",
+        &before,
+        "--output",
+        "json",
+    ]);
+    let older: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !older["entries"].as_array().unwrap().is_empty(),
+        "{older:#}"
+    );
+    let out = support::homelabd(&["audit", "--database-url", &db, "--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2), "{}", support::stderr(&out));
+
+    let mut everything = String::new();
+    for file in ["homelabd.db", "homelabd.db-wal"] {
+        if let Ok(bytes) = std::fs::read(daemon.state.path().join(file)) {
+            everything.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    assert!(everything.contains("mcp:env-read"), "the rows are in the files read");
+    assert!(
+        !everything.contains(READ_TOKEN) && !everything.contains("not-a-token-at-all"),
+        "tokens never reach the store"
+    );
 }

@@ -31,7 +31,7 @@ const PROPOSALS: [&str; 6] = [
     "update-resource-dimensions",
 ];
 
-const QUERIES: [&str; 17] = [
+const QUERIES: [&str; 18] = [
     "analyze-resource-requirements",
     "compare-expected-vs-actual-state",
     "detect-infrastructure-anomalies",
@@ -46,6 +46,7 @@ const QUERIES: [&str; 17] = [
     "list-available-helm-charts",
     "list-deployment-templates",
     "plan-migration-from-snapshot",
+    "query-audit-log",
     "query-resource-pools",
     "translate-universal-to-provider",
     "validate-universal-definition",

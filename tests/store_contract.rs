@@ -2329,3 +2329,135 @@ async fn health_checks_replace_the_last_one_and_open_and_resolve_with_the_observ
     let all = store.deviations(false, 10).await.unwrap();
     assert_eq!(all[0].resolved_by.as_deref(), Some("health check"));
 }
+
+contract!(
+    audit_trail_filters_pages_and_keeps_client_addresses,
+    sqlite_audit_trail_filters_pages_and_keeps_client_addresses,
+    postgres_audit_trail_filters_pages_and_keeps_client_addresses
+);
+
+/// `homelabd audit` and `query-audit-log`: rows about a resource (its subject, or the
+/// resource a proposal's details name), by an actor, by action prefix, since a time;
+/// newest first in pages that follow each other without gaps or repeats; the client
+/// address of an agent's call comes back as it was recorded (IPv4 and IPv6).
+async fn audit_trail_filters_pages_and_keeps_client_addresses(store: &Store, _raw: &Raw) {
+    use homelabd::store::AuditQuery;
+    use std::net::IpAddr;
+    migrated(store).await;
+    let pass = PassRecord {
+        audit: vec![
+            audit("2026-05-01T10:00:00Z", "resource.rendered", "web"),
+            audit("2026-05-01T11:00:00Z", "resource.rendered", "db"),
+            AuditRecord {
+                actor: "mcp:bot".into(),
+                details: json!({"subject": "web", "tool": "deploy-with-intelligence"}),
+                ..audit("2026-05-01T12:00:00Z", "proposal.opened", "homelabd/deploy/web-1")
+            },
+        ],
+        ..PassRecord::default()
+    };
+    store.record_pass(&pass).await.unwrap();
+    let v4: IpAddr = "192.0.2.7".parse().unwrap();
+    let v6: IpAddr = "2001:db8::5".parse().unwrap();
+    let read = AuditRecord {
+        actor: "mcp:ci".into(),
+        details: json!({"tool": "get-deployment-status"}),
+        ..audit("2026-05-01T13:00:00Z", "mcp.read", "web")
+    };
+    store.record_audit(&read, Some(v4)).await.unwrap();
+    let refused = AuditRecord {
+        actor: "mcp:anonymous".into(),
+        details: json!({"status": 401}),
+        ..audit("2026-05-01T14:00:00Z", "mcp.refused", "/mcp")
+    };
+    store.record_audit(&refused, Some(v6)).await.unwrap();
+    store
+        .record_audit(&audit("2026-05-01T15:00:00Z", "mcp.read", "db"), None)
+        .await
+        .unwrap();
+
+    let all = store.audit_entries(&AuditQuery::default(), 100).await.unwrap();
+    let actions: Vec<&str> = all.entries.iter().map(|e| e.record.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["mcp.read", "mcp.refused", "mcp.read", "proposal.opened", "resource.rendered", "resource.rendered"],
+        "newest recorded first"
+    );
+    assert_eq!(all.next_before, None);
+    assert_eq!(all.entries[1].client_addr, Some(v6));
+    assert_eq!(all.entries[2].client_addr, Some(v4));
+    assert_eq!(all.entries[2].record, read);
+    assert_eq!(all.entries[0].client_addr, None);
+
+    let about_web = store
+        .audit_entries(
+            &AuditQuery {
+                resource: Some("web".into()),
+                ..AuditQuery::default()
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = about_web.entries.iter().map(|e| e.record.action.as_str()).collect();
+    assert_eq!(actions, ["mcp.read", "proposal.opened", "resource.rendered"]);
+
+    let by_ci_since = store
+        .audit_entries(
+            &AuditQuery {
+                actor: Some("mcp:ci".into()),
+                since: Some(at("2026-05-01T12:30:00Z")),
+                ..AuditQuery::default()
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_ci_since.entries.len(), 1);
+    let mcp_rows = store
+        .audit_entries(
+            &AuditQuery {
+                action: Some("mcp.".into()),
+                since: Some(at("2026-05-01T13:30:00Z")),
+                ..AuditQuery::default()
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(mcp_rows.entries.len(), 2);
+    let literal = store
+        .audit_entries(
+            &AuditQuery {
+                action: Some("mcp%".into()),
+                ..AuditQuery::default()
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(literal.entries.is_empty(), "wildcards in a prefix are literal");
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .audit_entries(
+                &AuditQuery {
+                    before,
+                    ..AuditQuery::default()
+                },
+                4,
+            )
+            .await
+            .unwrap();
+        assert!(page.entries.len() <= 4);
+        seen.extend(page.entries.iter().map(|e| e.seq));
+        match page.next_before {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = all.entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seen, expected, "pages follow each other without gaps or repeats");
+}

@@ -76,6 +76,10 @@ pub enum Command {
     /// standard `age` CLI reads and writes them too. Reference a value from a definition
     /// as `{secret: NAME, key: KEY}`.
     Secret(SecretArgs),
+    /// Show the audit log: what the daemon did, what people asked for, and what agents
+    /// proposed, were refused or read, with who and from where. Newest first, a page at
+    /// a time.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +210,33 @@ pub struct DriftArgs {
     /// At most this many deviations, newest first.
     #[arg(long, default_value_t = 500)]
     pub limit: i64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only rows about this resource.
+    #[arg(long, value_name = "NAME")]
+    pub resource: Option<String>,
+    /// Only rows by this actor: daemon, mcp:<token name>, cli:<user>, ui:<token name>, stdio.
+    #[arg(long, value_name = "ACTOR")]
+    pub actor: Option<String>,
+    /// Only actions starting with this (mcp., proposal., apply., resource., …).
+    #[arg(long, value_name = "PREFIX")]
+    pub action: Option<String>,
+    /// Only rows at or after this time: RFC 3339, a date (2026-05-01) or an age (90m, 24h, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Rows per page (at most 500).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=500))]
+    pub limit: i64,
+    /// Older rows: the cursor the previous page printed.
+    #[arg(long, value_name = "CURSOR")]
+    pub before: Option<i64>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Output format.

@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod apply_cmds;
 mod args;
+mod audit_cmd;
 mod daemon_cmds;
 mod mcp_cmd;
 mod output;
@@ -64,5 +65,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Mcp(a) => mcp_cmd::mcp(a),
         Command::Preview(a) => preview_cmd::preview(a),
         Command::Secret(a) => secret_cmd::secret(a),
+        Command::Audit(a) => audit_cmd::audit(a),
     }
 }

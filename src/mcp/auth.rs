@@ -364,8 +364,25 @@ pub fn peer_of(req: &Request) -> Option<SocketAddr> {
         .map(|c| c.0)
 }
 
+/// Put on the response of a request [`guard`] refused, for the audit log: the token's
+/// name when it was valid (a rate limit), and the reason given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRefused {
+    pub token: Option<String>,
+    pub reason: String,
+}
+
+fn refused(mut response: Response, token: Option<&str>, reason: String) -> Response {
+    response.extensions_mut().insert(RequestRefused {
+        token: token.map(str::to_owned),
+        reason,
+    });
+    response
+}
+
 /// axum middleware: 401 without a valid token, 429 over the rate limit, otherwise the
-/// request goes on with its [`Caller`] in the extensions.
+/// request goes on with its [`Caller`] in the extensions. A refusal carries a
+/// [`RequestRefused`] in the response extensions.
 pub async fn guard(
     State(guard): State<std::sync::Arc<Guard>>,
     mut req: Request,
@@ -380,7 +397,8 @@ pub async fn guard(
         Ok(c) => c,
         Err(Refusal::Throttled(wait)) => {
             tracing::warn!(client = ?peer.map(|p| p.ip()), "/mcp refused: too many failed authentications from this address");
-            return too_many_requests(wait, "too many failed authentications from this address");
+            let reason = "too many failed authentications from this address";
+            return refused(too_many_requests(wait, reason), None, reason.to_owned());
         }
         Err(Refusal::Auth(e)) => {
             if e == AuthError::NoTokens {
@@ -392,18 +410,17 @@ pub async fn guard(
             } else {
                 tracing::info!(reason = %e, client = ?peer.map(|p| p.ip()), "/mcp request refused");
             }
-            return unauthorized(&e);
+            return refused(unauthorized(&e), None, e.to_string());
         }
     };
     if let Err(wait) = guard.charge(&caller, Instant::now()) {
         tracing::info!(token = %caller.name, "/mcp rate limit reached");
-        return rate_limited(
-            wait,
-            &format!(
-                "token {} may make {} requests at once, {} a minute: [mcp] rate_limit_burst, rate_limit_per_minute",
-                caller.name, guard.burst, guard.per_minute
-            ),
+        let detail = format!(
+            "token {} may make {} requests at once, {} a minute: [mcp] rate_limit_burst, rate_limit_per_minute",
+            caller.name, guard.burst, guard.per_minute
         );
+        let reason = rate_limited_message(wait, &detail).1;
+        return refused(rate_limited(wait, &detail), Some(&caller.name), reason);
     }
     req.extensions_mut().insert(caller);
     next.run(req).await

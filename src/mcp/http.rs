@@ -2,14 +2,15 @@
 //! token guard (401 without a valid token, 429 over the rate limit). rmcp keeps its own
 //! Host allow-list (loopback names by default, `[mcp] allowed_hosts` to change it).
 
-use super::auth::{Guard, guard};
+use super::audit::{Throttle, refusal_key, request_refusal_row};
+use super::auth::{Guard, RequestRefused, guard, peer_of};
 use super::server::HomelabMcp;
 use super::settings::McpSettings;
 use axum::Router;
 use axum::response::IntoResponse;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// The path MCP is served at.
@@ -27,8 +28,9 @@ pub fn router(
         .with_allowed_hosts(settings.allowed_hosts.clone())
         .with_max_request_body_bytes(crate::limits::MAX_REQUEST_BODY_BYTES)
         .with_cancellation_token(stop);
+    let server_for_sessions = server.clone();
     let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server_for_sessions.clone()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
@@ -40,10 +42,15 @@ pub fn router(
     for name in &settings.missing {
         tracing::warn!(token = %name, "MCP token has no secret: no credential mcp-token-{name} and no environment variable; it is not usable");
     }
+    let trail = Arc::new(Trail {
+        store: server.ctx.store.clone(),
+        throttle: Mutex::new(Throttle::new(REFUSAL_ROW_EVERY)),
+    });
     Router::new()
         .route_service(PATH, service)
         .layer(axum::middleware::from_fn(session_end_is_no_content))
         .layer(axum::middleware::from_fn_with_state(guard_state, guard))
+        .layer(axum::middleware::from_fn_with_state(trail, record_refusals))
         .layer(axum::middleware::from_fn(on_mcp_runtime))
 }
 
@@ -106,6 +113,51 @@ async fn session_end_is_no_content(
         parts.headers.remove(axum::http::header::CONTENT_LENGTH);
         parts.headers.remove(axum::http::header::CONTENT_TYPE);
         return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    }
+    response
+}
+
+/// Refused requests (no valid token, rate limited) are recorded at most once a minute
+/// per client, token and status; the row counts the ones held back in between, so a
+/// flood of refusals costs the database one row a minute per client.
+const REFUSAL_ROW_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Where refusals are recorded.
+struct Trail {
+    store: Option<Arc<crate::store::Store>>,
+    throttle: Mutex<Throttle>,
+}
+
+/// Records the requests [`guard`] refused in the audit log (see [`REFUSAL_ROW_EVERY`]).
+async fn record_refusals(
+    axum::extract::State(trail): axum::extract::State<Arc<Trail>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let client = peer_of(&request).map(|p| p.ip());
+    let response = next.run(request).await;
+    let (Some(store), Some(refused)) =
+        (&trail.store, response.extensions().get::<RequestRefused>())
+    else {
+        return response;
+    };
+    let status = response.status().as_u16();
+    let token = refused.token.as_deref();
+    let due = {
+        let mut throttle = match trail.throttle.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        throttle.admit(
+            refusal_key(client, token, status),
+            std::time::Instant::now(),
+        )
+    };
+    if let Some(repeated) = due {
+        let row = request_refusal_row(chrono::Utc::now(), token, status, &refused.reason, repeated);
+        if let Err(e) = store.record_audit(&row, client).await {
+            tracing::error!(error = %e, "could not record a refused /mcp request in the audit log");
+        }
     }
     response
 }

@@ -14,8 +14,11 @@
 //! proposal tools hand to [`crate::propose::Proposer`]; [`resources`] and [`prompts`] are
 //! the MCP resources and prompts. [`params`] accepts the design's parameter names too
 //! (aliases, implemented parameters); [`compat`] names the few that cannot apply in the
-//! answer.
+//! answer. [`audit`] decides which calls the audit log keeps (proposals, refusals,
+//! reads of sensitive state); `query-audit-log` reads it back.
 
+pub mod audit;
+mod audit_tool;
 pub mod auth;
 pub mod checks;
 pub mod compat;

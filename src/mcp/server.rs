@@ -93,7 +93,10 @@ impl HomelabMcp {
     /// A server over `ctx`; without proposal tools when `ctx.read_only`.
     pub fn new(ctx: Arc<McpContext>) -> HomelabMcp {
         let proposal_tools = Self::proposal_tool_names();
-        let mut tools = Self::tool_router() + Self::proposal_router() + Self::live_router();
+        let mut tools = Self::tool_router()
+            + Self::proposal_router()
+            + Self::live_router()
+            + Self::audit_router();
         if ctx.read_only {
             for name in &proposal_tools {
                 tools.remove_route(name);
@@ -119,6 +122,11 @@ impl HomelabMcp {
             .into_iter()
             .map(|t| t.name.to_string())
             .collect()
+    }
+
+    /// Does `tool` write proposals?
+    pub(super) fn is_proposal_tool(&self, tool: &str) -> bool {
+        self.proposal_tools.contains(tool)
     }
 
     /// The tools `caller` may see.
@@ -252,6 +260,84 @@ impl HomelabMcp {
                 .into_call_tool_result()
             }
         }
+    }
+}
+
+impl HomelabMcp {
+    /// The checks in front of a tool (read-only server, scope, proposal budget, argument
+    /// limits), then the call within its limits, with the design parameters that were
+    /// not applied named in the answer.
+    async fn checked_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let caller = caller_of(&context.extensions);
+        let name = request.name.to_string();
+        if self.proposal_tools.contains(&name) {
+            if self.ctx.read_only {
+                return Err(ErrorData::invalid_params(
+                    format!("tool {name} is not available: this server is read-only"),
+                    None,
+                ));
+            }
+            if caller.scope != Scope::Propose {
+                return Err(ErrorData::invalid_params(
+                    format!(
+                        "tool {name} needs a token with the propose scope; token {} has the {} scope",
+                        caller.name,
+                        caller.scope.as_str()
+                    ),
+                    None,
+                ));
+            }
+            // Over HTTP only: the local stdio user is not rationed.
+            let over_http = context.extensions.get::<Parts>().is_some();
+            if over_http
+                && let Err(wait) = self
+                    .proposal_budget
+                    .charge(&caller.name, std::time::Instant::now())
+            {
+                let (secs, message) = super::auth::rate_limited_message(
+                    wait,
+                    &format!(
+                        "token {} may make {}",
+                        caller.name,
+                        self.proposal_budget.describe()
+                    ),
+                );
+                tracing::info!(tool = %name, client = %caller.name, "MCP proposal rate limit reached");
+                return Err(ErrorData::new(
+                    rmcp::model::ErrorCode(super::auth::RATE_LIMITED),
+                    message,
+                    Some(serde_json::json!({ "retry_after_seconds": secs })),
+                ));
+            }
+        }
+        let limits = self.ctx.settings.mcp.limits;
+        if let Some(arguments) = &request.arguments
+            && let Err(e) = super::limits::check_arguments(
+                arguments,
+                limits.max_argument_bytes,
+                limits.max_argument_depth,
+            )
+        {
+            tracing::info!(tool = %name, client = %caller.name, error = %e, "MCP tool call refused");
+            return Err(ErrorData::invalid_params(format!("tool {name}: {e}"), None));
+        }
+        let not_applied = super::compat::notes(&name, request.arguments.as_ref());
+        let started = std::time::Instant::now();
+        let mut result = self.call_bounded(request, context, limits).await;
+        if let Ok(response) = &mut result {
+            super::compat::annotate(response, &not_applied);
+        }
+        let outcome = match &result {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "refused",
+            Ok(_) => "ok",
+            Err(_) => "protocol error",
+        };
+        tracing::info!(tool = %name, client = %caller.name, outcome, ms = started.elapsed().as_millis() as u64, "MCP tool call");
+        result
     }
 }
 
@@ -944,76 +1030,21 @@ impl ServerHandler for HomelabMcp {
         })
     }
 
+    /// Every call goes through [`HomelabMcp::checked_call`]; proposals, refusals and
+    /// reads of sensitive state are then recorded in the audit log.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let caller = caller_of(&context.extensions);
+        let actor = Self::client(&context.extensions);
+        let client = super::audit_tool::client_addr(&context.extensions);
         let name = request.name.to_string();
-        if self.proposal_tools.contains(&name) {
-            if self.ctx.read_only {
-                return Err(ErrorData::invalid_params(
-                    format!("tool {name} is not available: this server is read-only"),
-                    None,
-                ));
-            }
-            if caller.scope != Scope::Propose {
-                return Err(ErrorData::invalid_params(
-                    format!(
-                        "tool {name} needs a token with the propose scope; token {} has the {} scope",
-                        caller.name,
-                        caller.scope.as_str()
-                    ),
-                    None,
-                ));
-            }
-            // Over HTTP only: the local stdio user is not rationed.
-            let over_http = context.extensions.get::<Parts>().is_some();
-            if over_http
-                && let Err(wait) = self
-                    .proposal_budget
-                    .charge(&caller.name, std::time::Instant::now())
-            {
-                let (secs, message) = super::auth::rate_limited_message(
-                    wait,
-                    &format!(
-                        "token {} may make {}",
-                        caller.name,
-                        self.proposal_budget.describe()
-                    ),
-                );
-                tracing::info!(tool = %name, client = %caller.name, "MCP proposal rate limit reached");
-                return Err(ErrorData::new(
-                    rmcp::model::ErrorCode(super::auth::RATE_LIMITED),
-                    message,
-                    Some(serde_json::json!({ "retry_after_seconds": secs })),
-                ));
-            }
-        }
-        let limits = self.ctx.settings.mcp.limits;
-        if let Some(arguments) = &request.arguments
-            && let Err(e) = super::limits::check_arguments(
-                arguments,
-                limits.max_argument_bytes,
-                limits.max_argument_depth,
-            )
-        {
-            tracing::info!(tool = %name, client = %caller.name, error = %e, "MCP tool call refused");
-            return Err(ErrorData::invalid_params(format!("tool {name}: {e}"), None));
-        }
-        let not_applied = super::compat::notes(&name, request.arguments.as_ref());
-        let started = std::time::Instant::now();
-        let mut result = self.call_bounded(request, context, limits).await;
-        if let Ok(response) = &mut result {
-            super::compat::annotate(response, &not_applied);
-        }
-        let outcome = match &result {
-            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => "refused",
-            Ok(_) => "ok",
-            Err(_) => "protocol error",
-        };
-        tracing::info!(tool = %name, client = %caller.name, outcome, ms = started.elapsed().as_millis() as u64, "MCP tool call");
+        let arguments = request.arguments.clone();
+        let result = self.checked_call(request, context).await;
+        let outcome = super::audit_tool::outcome_of(&result);
+        self.record_call(&actor, client, &name, arguments.as_ref(), &outcome)
+            .await;
         result
     }
 

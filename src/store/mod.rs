@@ -179,6 +179,8 @@ impl RequestAction {
 }
 
 mod applies;
+mod audit;
+pub use audit::{AuditEntry, AuditPage, AuditQuery, parse_since};
 mod browse;
 pub use browse::{AuditFilter, Facets, Page, ResourceFilter};
 mod cluster;
