@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub mod cost;
 pub mod daemon;
 pub mod diag;
 pub mod http;

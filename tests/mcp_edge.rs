@@ -879,9 +879,269 @@ async fn agent_calls_refusals_and_sensitive_reads_are_in_the_audit_trail() {
             everything.push_str(&String::from_utf8_lossy(&bytes));
         }
     }
-    assert!(everything.contains("mcp:env-read"), "the rows are in the files read");
+    assert!(
+        everything.contains("mcp:env-read"),
+        "the rows are in the files read"
+    );
     assert!(
         !everything.contains(READ_TOKEN) && !everything.contains("not-a-token-at-all"),
         "tokens never reach the store"
     );
+}
+
+/// Costs: the example's pools carry prices, so `find-best-provider-for-workload` with
+/// `include_costs` puts a monthly estimate (lines and assumptions) on every provider that
+/// fits, a budget (`cost_constraints`) keeps providers over it from being chosen, and the
+/// `cost-review` prompt states the estimates per pool and resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_answers_and_the_cost_review_carry_monthly_estimates() {
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let raw = Raw::new(&daemon);
+    let workload =
+        json!({ "workload_type": "database", "cpu": 2, "memory_gb": 4, "storage_gb": 20 });
+    let mut with_costs = workload.clone();
+    with_costs["include_costs"] = json!(true);
+    let m = raw
+        .call(READ_TOKEN, "find-best-provider-for-workload", with_costs)
+        .await;
+    let answer = &m["result"]["structuredContent"];
+    let providers = answer["providers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{m:#}"));
+    let fitting: Vec<&Value> = providers.iter().filter(|p| p["fits"] == true).collect();
+    assert!(!fitting.is_empty(), "{m:#}");
+    for p in &fitting {
+        let c = &p["monthly_cost"];
+        assert!(c["monthly"].as_f64().unwrap() > 0.0, "{p:#}");
+        assert!(!c["lines"].as_array().unwrap().is_empty(), "{p:#}");
+        assert!(
+            c["assumptions"][0]
+                .as_str()
+                .unwrap()
+                .contains("730 hours a month"),
+            "{p:#}"
+        );
+    }
+    assert!(
+        answer["cost_notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("730 hours"),
+        "{m:#}"
+    );
+    // A budget below every estimate: nothing is chosen, and the answer says why.
+    let cheapest = fitting
+        .iter()
+        .map(|p| p["monthly_cost"]["monthly"].as_f64().unwrap())
+        .fold(f64::MAX, f64::min);
+    let mut tight = workload.clone();
+    tight["cost_constraints"] = json!({ "max_monthly_cost": cheapest / 2.0 });
+    let m = raw
+        .call(READ_TOKEN, "find-best-provider-for-workload", tight)
+        .await;
+    let answer = &m["result"]["structuredContent"];
+    assert!(answer.get("best").is_none(), "{m:#}");
+    assert!(
+        answer["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["fits"] == true)
+            .all(|p| p["within_budget"] == false),
+        "{m:#}"
+    );
+    assert!(
+        answer["cost_notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("nothing that fits is estimated within")),
+        "{m:#}"
+    );
+    // A budget the cheapest meets: the best is within it.
+    let cheapest_one = fitting
+        .iter()
+        .find(|p| p["monthly_cost"]["monthly"].as_f64().unwrap() == cheapest)
+        .unwrap();
+    let mut enough = workload.clone();
+    enough["cost_constraints"] = json!({
+        "max_monthly": cheapest,
+        "currency": cheapest_one["monthly_cost"]["currency"],
+    });
+    let m = raw
+        .call(READ_TOKEN, "find-best-provider-for-workload", enough)
+        .await;
+    let best = &m["result"]["structuredContent"]["best"];
+    assert!(best.is_object(), "{m:#}");
+    let chosen = m["result"]["structuredContent"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["placement"]["pool"] == best["pool"])
+        .unwrap()
+        .clone();
+    assert_eq!(chosen["within_budget"], true, "{m:#}");
+
+    let m = raw
+        .rpc(
+            READ_TOKEN,
+            "prompts/get",
+            json!({ "name": "cost-review", "arguments": {} }),
+        )
+        .await;
+    let text = m["result"]["messages"][0]["content"]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{m:#}"));
+    assert!(text.contains("/homelab/compute/general"), "{text}");
+    assert!(text.contains(" EUR a month: "), "{text}");
+    assert!(
+        text.contains("Estimated total of the priced resources:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("USD"),
+        "the AWS pool prices in dollars: {text}"
+    );
+}
+
+/// Snapshots capture reality: `create-infrastructure-snapshot` stores, beside the
+/// committed file, what the store observed of every resource and the containers the
+/// inventory saw outside git. `generate-template-from-instance` records the template it
+/// made, and once it is merged and used, `list-deployment-templates` reports where it
+/// came from and the success rate of its users' apply runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_keep_the_observed_state_and_generated_templates_report_their_runs() {
+    use homelabd::store::{
+        ApplyRunEffects, ApplyRunEnd, AuditRecord, InventoryItem, RunState, Store,
+    };
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, GENEROUS_LIMITS, &[]);
+    let raw = Raw::new(&daemon);
+    let store = Store::connect(&daemon.database_url()).await.unwrap();
+    let started = AuditRecord {
+        at: chrono::Utc::now(),
+        actor: "daemon".into(),
+        action: "apply.started".into(),
+        subject: "jenkins".into(),
+        details: json!({}),
+    };
+    for state in [
+        RunState::Succeeded,
+        RunState::Failed,
+        RunState::Succeeded,
+        RunState::Succeeded,
+    ] {
+        let id = store
+            .start_apply_run("jenkins", &lab.head, "terraform", "apply", &started)
+            .await
+            .unwrap();
+        let end = ApplyRunEnd {
+            state,
+            argv: json!([]),
+            exit_code: Some(i32::from(state == RunState::Failed)),
+            finished_at: chrono::Utc::now(),
+            duration_ms: 10,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            error: None,
+        };
+        store
+            .finish_apply_run(&id, &end, &ApplyRunEffects::default())
+            .await
+            .unwrap();
+    }
+    let unmanaged = InventoryItem {
+        key: "container/0123abcd".into(),
+        kind: "container".into(),
+        name: Some("legacy-wiki".into()),
+        node: Some("docker-01".into()),
+        managed_by: None,
+        details: json!({ "image": "mediawiki:1.41", "state": "running" }),
+    };
+    store
+        .record_inventory("docker:docker-01", chrono::Utc::now(), &[unmanaged], "test")
+        .await
+        .unwrap();
+
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "create-infrastructure-snapshot",
+            json!({ "name": "before-move" }),
+        )
+        .await;
+    let notes = m["result"]["structuredContent"]["notes"].to_string();
+    assert!(notes.contains("observed state stored as snapshot"), "{m:#}");
+    let snap = store
+        .snapshot("before-move")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(snap.taken_by, "mcp:env");
+    let resources = snap.content["resources"].as_array().unwrap();
+    let jenkins = resources
+        .iter()
+        .find(|r| r["name"] == "jenkins")
+        .expect("jenkins");
+    assert_eq!(jenkins["pool"], "/homelab/compute/general", "{jenkins:#}");
+    assert!(jenkins["placement"]["nodes"].is_array(), "{jenkins:#}");
+    assert_eq!(snap.content["revision"], lab.head.as_str());
+    let outside = snap.content["unmanaged"].as_array().unwrap();
+    assert_eq!(outside.len(), 1, "{:#}", snap.content);
+    assert_eq!(outside[0]["name"], "legacy-wiki");
+
+    let m = raw
+        .call(
+            PROPOSE_TOKEN,
+            "generate-template-from-instance",
+            json!({ "resource": "jenkins", "template": "jenkins-copy" }),
+        )
+        .await;
+    let answer = &m["result"]["structuredContent"];
+    assert!(
+        answer["notes"]
+            .to_string()
+            .contains("recorded as generated from jenkins"),
+        "{m:#}"
+    );
+    let branch = answer["proposal"]["branch"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{m:#}"));
+    // The template is merged and jenkins moves onto it.
+    harness::git(&lab.repo, &["merge", "-q", "--ff-only", branch]);
+    let jenkins_file = lab.repo.join("definitions/ci/jenkins.yaml");
+    let text = std::fs::read_to_string(&jenkins_file).unwrap();
+    std::fs::write(
+        &jenkins_file,
+        text.replace("template: jenkins-controller", "template: jenkins-copy"),
+    )
+    .unwrap();
+    let head = support::git_commit_all(&lab.repo, "jenkins uses its generated template");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let generated = loop {
+        let m = raw
+            .call(READ_TOKEN, "list-deployment-templates", json!({}))
+            .await;
+        let answer = &m["result"]["structuredContent"];
+        let found = answer["templates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "jenkins-copy")
+            .cloned();
+        if answer["revision"] == head.as_str() {
+            break found.expect("the merged template is listed");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never reconciled {head}: {m:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(generated["used_by"], json!(["jenkins"]), "{generated:#}");
+    let g = &generated["generated"];
+    assert_eq!(g["from"], "jenkins", "{generated:#}");
+    assert_eq!(g["apply_runs"], 4, "{generated:#}");
+    assert_eq!(g["succeeded"], 3, "{generated:#}");
+    assert_eq!(g["success_rate"], 0.75, "{generated:#}");
 }

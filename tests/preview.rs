@@ -1280,3 +1280,37 @@ fn the_preview_shows_the_apply_order_of_dependent_resources() {
         .unwrap();
     assert_eq!(app["after"], serde_json::json!(["db"]));
 }
+
+/// The example's /homelab pool carries prices (45 W a node at 0.32 EUR a kWh), so every
+/// changed resource shows its monthly estimate: in the text, and in the comment with how
+/// it was made. A price is never part of a rendered file.
+#[test]
+fn changed_resources_carry_a_monthly_estimate_from_the_pools_prices() {
+    assert!(ROOT.contains("kwh_price: 0.32"), "{ROOT}");
+    let dir = changed_created_removed();
+    let (code, out, err) = preview_cli(dir.path(), "text", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // 1 of docker-01's 8 CPUs: 45 W × 730 h × 0.32 EUR/kWh ÷ 8 = 1.31 EUR.
+    assert!(
+        out.contains("estimated cost: 1.31 EUR a month (unchanged)"),
+        "{out}"
+    );
+    assert!(out.contains("estimated cost: 1.31 EUR a month\n"), "{out}");
+    assert!(
+        out.contains("estimated cost: 1.31 EUR a month until now"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("pricing"),
+        "prices never reach a rendered file: {out}"
+    );
+    let (code, md, err) = preview_cli(dir.path(), "markdown", &[]);
+    assert_eq!(code, 0, "{md}\n{err}");
+    assert!(
+        md.contains("**Estimated cost**\n\n- `old-kept`: 1.31 EUR a month until now\n"),
+        "{md}"
+    );
+    assert!(md.contains("- `status`: 1.31 EUR a month\n"), "{md}");
+    assert!(md.contains("730 hours a month"), "{md}");
+    assert_well_formed(&md);
+}

@@ -2351,7 +2351,11 @@ async fn audit_trail_filters_pages_and_keeps_client_addresses(store: &Store, _ra
             AuditRecord {
                 actor: "mcp:bot".into(),
                 details: json!({"subject": "web", "tool": "deploy-with-intelligence"}),
-                ..audit("2026-05-01T12:00:00Z", "proposal.opened", "homelabd/deploy/web-1")
+                ..audit(
+                    "2026-05-01T12:00:00Z",
+                    "proposal.opened",
+                    "homelabd/deploy/web-1",
+                )
             },
         ],
         ..PassRecord::default()
@@ -2376,11 +2380,25 @@ async fn audit_trail_filters_pages_and_keeps_client_addresses(store: &Store, _ra
         .await
         .unwrap();
 
-    let all = store.audit_entries(&AuditQuery::default(), 100).await.unwrap();
-    let actions: Vec<&str> = all.entries.iter().map(|e| e.record.action.as_str()).collect();
+    let all = store
+        .audit_entries(&AuditQuery::default(), 100)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = all
+        .entries
+        .iter()
+        .map(|e| e.record.action.as_str())
+        .collect();
     assert_eq!(
         actions,
-        ["mcp.read", "mcp.refused", "mcp.read", "proposal.opened", "resource.rendered", "resource.rendered"],
+        [
+            "mcp.read",
+            "mcp.refused",
+            "mcp.read",
+            "proposal.opened",
+            "resource.rendered",
+            "resource.rendered"
+        ],
         "newest recorded first"
     );
     assert_eq!(all.next_before, None);
@@ -2399,8 +2417,15 @@ async fn audit_trail_filters_pages_and_keeps_client_addresses(store: &Store, _ra
         )
         .await
         .unwrap();
-    let actions: Vec<&str> = about_web.entries.iter().map(|e| e.record.action.as_str()).collect();
-    assert_eq!(actions, ["mcp.read", "proposal.opened", "resource.rendered"]);
+    let actions: Vec<&str> = about_web
+        .entries
+        .iter()
+        .map(|e| e.record.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["mcp.read", "proposal.opened", "resource.rendered"]
+    );
 
     let by_ci_since = store
         .audit_entries(
@@ -2436,7 +2461,10 @@ async fn audit_trail_filters_pages_and_keeps_client_addresses(store: &Store, _ra
         )
         .await
         .unwrap();
-    assert!(literal.entries.is_empty(), "wildcards in a prefix are literal");
+    assert!(
+        literal.entries.is_empty(),
+        "wildcards in a prefix are literal"
+    );
 
     let mut seen = Vec::new();
     let mut before = None;
@@ -2459,5 +2487,116 @@ async fn audit_trail_filters_pages_and_keeps_client_addresses(store: &Store, _ra
         }
     }
     let expected: Vec<i64> = all.entries.iter().map(|e| e.seq).collect();
-    assert_eq!(seen, expected, "pages follow each other without gaps or repeats");
+    assert_eq!(
+        seen, expected,
+        "pages follow each other without gaps or repeats"
+    );
+}
+
+contract!(
+    snapshots_and_generated_templates_round_trip,
+    sqlite_snapshots_and_generated_templates_round_trip,
+    postgres_snapshots_and_generated_templates_round_trip
+);
+
+/// A snapshot comes back by name (the newest of that name) with what it stored; a
+/// generated template keeps its source only when the source has a row; the apply runs of
+/// a set of resources are tallied (finished ones only).
+async fn snapshots_and_generated_templates_round_trip(store: &Store, _raw: &Raw) {
+    use homelabd::store::{ApplyRunEffects, ApplyRunEnd, RunState};
+    migrated(store).await;
+    let rev = commit('a');
+    store
+        .record_pass(&PassRecord {
+            revision: Some(revision('a', "2026-05-01T10:00:00Z")),
+            resources: vec![full_resource("web", &rev), full_resource("db", &rev)],
+            ..PassRecord::default()
+        })
+        .await
+        .unwrap();
+    let first = json!({"resources": [{"name": "web"}], "unmanaged": []});
+    let second =
+        json!({"resources": [{"name": "web"}, {"name": "db"}], "unmanaged": [{"name": "x"}]});
+    store
+        .record_snapshot("weekly", at("2026-05-01T10:00:00Z"), "mcp:bot", &first)
+        .await
+        .unwrap();
+    let id = store
+        .record_snapshot("weekly", at("2026-05-08T10:00:00Z"), "stdio", &second)
+        .await
+        .unwrap();
+    let got = store.snapshot("weekly").await.unwrap().unwrap();
+    assert_eq!(
+        (got.id, got.taken_by.as_str(), &got.content),
+        (id, "stdio", &second)
+    );
+    assert!(store.snapshot("nope").await.unwrap().is_none());
+
+    store
+        .record_generated_template("web-copy", "web", &json!({"kind": "DeploymentTemplate"}))
+        .await
+        .unwrap();
+    store
+        .record_generated_template("ghost-copy", "ghost", &json!({}))
+        .await
+        .unwrap();
+    let generated = store.generated_templates().await.unwrap();
+    let source = |name: &str| {
+        generated
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.source_instance.clone())
+    };
+    assert_eq!(source("web-copy"), Some(Some("web".into())));
+    assert_eq!(source("ghost-copy"), Some(None), "no row, no link");
+
+    for (resource, state) in [
+        ("web", RunState::Succeeded),
+        ("web", RunState::Failed),
+        ("db", RunState::Succeeded),
+    ] {
+        let id = store
+            .start_apply_run(
+                resource,
+                &rev,
+                "docker",
+                "apply",
+                &audit_row("apply.started", resource),
+            )
+            .await
+            .unwrap();
+        let end = ApplyRunEnd {
+            state,
+            argv: json!([]),
+            exit_code: Some(0),
+            finished_at: chrono::Utc::now(),
+            duration_ms: 1,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            error: None,
+        };
+        store
+            .finish_apply_run(&id, &end, &ApplyRunEffects::default())
+            .await
+            .unwrap();
+    }
+    // One still running: not counted.
+    store
+        .start_apply_run(
+            "web",
+            &rev,
+            "docker",
+            "apply",
+            &audit_row("apply.started", "web"),
+        )
+        .await
+        .unwrap();
+    let tally = store.run_tally(&["web".to_owned()]).await.unwrap();
+    assert_eq!((tally.finished, tally.succeeded), (2, 1));
+    let tally = store
+        .run_tally(&["web".to_owned(), "db".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!((tally.finished, tally.succeeded), (3, 2));
+    assert_eq!(store.run_tally(&[]).await.unwrap().finished, 0);
 }

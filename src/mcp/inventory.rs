@@ -336,6 +336,25 @@ pub struct TemplateOut {
     /// Resources that use the template.
     pub used_by: Vec<String>,
     pub file: String,
+    /// For a template made by `generate-template-from-instance`: from what, and how the
+    /// resources that use it fare.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<GeneratedOut>,
+}
+
+/// Where a generated template came from and how its users' apply runs went.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct GeneratedOut {
+    /// The resource it was made from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub created_at: String,
+    /// Finished apply runs of the resources that use it (succeeded or failed).
+    pub apply_runs: i64,
+    pub succeeded: i64,
+    /// `succeeded / apply_runs`; absent before the first finished run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<f64>,
 }
 
 /// The answer of `list-deployment-templates`.
@@ -421,6 +440,7 @@ pub fn list_templates(view: &View, q: &ListTemplates) -> TemplatesAnswer {
                     .map(|r| r.name().to_owned())
                     .collect(),
                 file: t.doc.file.clone(),
+                generated: None,
             }
         })
         .collect();

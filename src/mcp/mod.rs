@@ -33,6 +33,7 @@ pub mod limits;
 pub mod live;
 mod live_tools;
 pub mod migration;
+pub mod observed;
 pub mod page;
 pub mod params;
 pub mod placement;

@@ -457,6 +457,27 @@ pub struct WorkloadSpec {
     /// every provider with a pool).
     #[serde(default)]
     pub target_providers: Vec<ProviderName>,
+    /// `find-best-provider-for-workload` only: add each provider's monthly estimate from
+    /// its pool's `properties.pricing` (with the lines and assumptions).
+    #[serde(default)]
+    pub include_costs: bool,
+    /// `find-best-provider-for-workload` only: a monthly budget; a provider over it (or
+    /// without prices) is not chosen as best. Implies `include_costs`.
+    #[serde(default)]
+    pub cost_constraints: Option<CostConstraints>,
+}
+
+/// A monthly budget for `find-best-provider-for-workload`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostConstraints {
+    /// The most the workload may cost a month. Also `max_monthly_cost`, `max_cost`.
+    #[serde(alias = "max_monthly_cost", alias = "max_cost")]
+    pub max_monthly: f64,
+    /// Its currency (ISO 4217, e.g. `EUR`); estimates in another currency do not
+    /// qualify. Any currency when absent.
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 /// What `find-optimal-placement` places: exactly one of the three.

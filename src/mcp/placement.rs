@@ -384,6 +384,14 @@ pub struct ProviderOption {
     /// Why it cannot go there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// With `include_costs` or `cost_constraints`: the monthly estimate where it would
+    /// go, from the pool's `properties.pricing` (absent when that pool has no prices).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_cost: Option<crate::cost::ResourceCost>,
+    /// With `cost_constraints`: whether the estimate is within the budget (false also
+    /// when there is no estimate in the budget's currency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub within_budget: Option<bool>,
 }
 
 /// The answer of `find-best-provider-for-workload`.
@@ -396,6 +404,9 @@ pub struct BestProviderAnswer {
     pub best: Option<PlacementOut>,
     /// Every provider with at least one pool, fitting ones first in preference order.
     pub providers: Vec<ProviderOption>,
+    /// How costs were estimated, and what the budget did to the choice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cost_notes: Vec<String>,
 }
 
 impl Summary for BestProviderAnswer {
@@ -414,6 +425,18 @@ impl Summary for BestProviderAnswer {
                     (None, None) => "does not fit".to_owned(),
                 }
             ));
+            if let Some(c) = &p.monthly_cost {
+                out.push_str(&format!(
+                    ", about {} a month",
+                    crate::cost::money(c.monthly, &c.currency)
+                ));
+            }
+            if p.within_budget == Some(false) {
+                out.push_str(" (over budget)");
+            }
+        }
+        for note in &self.cost_notes {
+            out.push_str(&format!("\n{note}"));
         }
         out
     }
@@ -433,6 +456,8 @@ pub fn trial_failure(t: &Trial) -> String {
 
 /// Places `workload` on every provider that has a pool, and once with no provider forced.
 pub fn best_provider(engine: &Engine, view: &View, workload: &WorkloadSpec) -> BestProviderAnswer {
+    let budget = workload.cost_constraints.as_ref();
+    let costs = workload.include_costs || budget.is_some();
     let name = candidate_name(view);
     let free = trial(
         engine,
@@ -473,37 +498,87 @@ pub fn best_provider(engine: &Engine, view: &View, workload: &WorkloadSpec) -> B
             false,
         );
         let preference = prefs.iter().position(|p| *p == provider).map(|i| i + 1);
+        let placed = t.decision.as_ref().filter(|_| t.is_valid());
+        let monthly_cost = placed
+            .filter(|_| costs)
+            .and_then(|d| crate::cost::of_decision(d, &view.pools));
         providers.push(ProviderOption {
             provider: provider.as_str().to_owned(),
             fits: t.is_valid(),
             preference,
             reason: (!t.is_valid()).then(|| trial_failure(&t)),
-            placement: t
-                .decision
-                .as_ref()
-                .filter(|_| t.is_valid())
-                .map(PlacementOut::from),
+            placement: placed.map(PlacementOut::from),
+            within_budget: budget.map(|b| within(b, monthly_cost.as_ref())),
+            monthly_cost,
         });
     }
     providers.sort_by_key(|p| (!p.fits, p.preference.unwrap_or(usize::MAX)));
     // With target_providers, the engine's free choice counts only when it is one of them;
     // otherwise the first that fits, in preference order.
+    let affordable = |provider: Provider| {
+        providers
+            .iter()
+            .find(|p| p.provider == provider.as_str())
+            .is_none_or(|p| p.within_budget != Some(false))
+    };
     let best = free
         .decision
         .as_ref()
         .filter(|d| free.is_valid() && (asked.is_empty() || asked.contains(&d.provider)))
+        .filter(|d| affordable(d.provider))
         .map(PlacementOut::from)
         .or_else(|| {
             providers
                 .iter()
-                .find(|p| !asked.is_empty() && p.fits)
+                .find(|p| {
+                    (!asked.is_empty() || budget.is_some())
+                        && p.fits
+                        && p.within_budget != Some(false)
+                })
                 .and_then(|p| p.placement.clone())
         });
+    let mut cost_notes = Vec::new();
+    if costs {
+        cost_notes.push(format!(
+            "estimates: {} hours a month, every replica, from the pool's properties.pricing; a pool without prices has none",
+            crate::cost::HOURS_PER_MONTH
+        ));
+    }
+    if let Some(b) = budget {
+        let limit = match &b.currency {
+            Some(c) => crate::cost::money(b.max_monthly, c),
+            None => format!("{:.2}", b.max_monthly),
+        };
+        if best.is_none() && providers.iter().any(|p| p.fits) {
+            cost_notes.push(format!(
+                "nothing that fits is estimated within {limit} a month (providers without prices do not qualify)"
+            ));
+        } else {
+            cost_notes.push(format!(
+                "best is chosen among providers estimated within {limit} a month"
+            ));
+        }
+    }
     BestProviderAnswer {
         revision: view.head.clone(),
         best,
         providers,
+        cost_notes,
     }
+}
+
+/// Is `cost` within `budget` (same currency when the budget names one)?
+fn within(
+    budget: &super::params::CostConstraints,
+    cost: Option<&crate::cost::ResourceCost>,
+) -> bool {
+    cost.is_some_and(|c| {
+        budget
+            .currency
+            .as_deref()
+            .is_none_or(|cur| cur.eq_ignore_ascii_case(&c.currency))
+            && c.monthly <= budget.max_monthly
+    })
 }
 
 fn provider_name(p: Provider) -> super::params::ProviderName {

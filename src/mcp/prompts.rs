@@ -252,6 +252,7 @@ impl HomelabMcp {
             "Review the cost of the homelab at revision {}.\n\nWhat each pool carries:\n",
             short(&view.head)
         );
+        let costs = crate::cost::estimate_all(view.outcome.decisions.values(), &view.pools);
         for p in view.pools.values().filter(|p| p.is_target()) {
             let provider = p.provider.map_or("-", |x| x.as_str());
             if a.provider.as_deref().is_some_and(|x| x != provider) {
@@ -283,18 +284,57 @@ impl HomelabMcp {
                 p.path,
                 placed.len()
             );
-            if p.pool_type == PoolType::Cloud {
-                for d in placed {
-                    let _ = writeln!(
-                        t,
-                        "    - {}: {}",
-                        d.resource,
-                        crate::place::describe_size(&d.size)
-                    );
+            if let Some(pc) = costs.pools.iter().find(|c| c.pool == p.path) {
+                let _ = writeln!(
+                    t,
+                    "    estimated {} a month: {} for its resources at the pool's rates, {} electricity ({})",
+                    crate::cost::money(pc.monthly, &pc.currency),
+                    crate::cost::money(pc.resources, &pc.currency),
+                    crate::cost::money(pc.electricity, &pc.currency),
+                    pc.assumptions.join("; ")
+                );
+            }
+            for d in placed {
+                let priced = costs.resources.iter().find(|c| c.resource == d.resource);
+                if p.pool_type != PoolType::Cloud && priced.is_none() {
+                    continue;
                 }
+                let _ = writeln!(
+                    t,
+                    "    - {}: {}{}",
+                    d.resource,
+                    crate::place::describe_size(&d.size),
+                    priced
+                        .map(|c| format!(
+                            ", about {} a month ({})",
+                            crate::cost::money(c.monthly, &c.currency),
+                            c.lines
+                                .iter()
+                                .map(|l| l.item.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" + ")
+                        ))
+                        .unwrap_or_default()
+                );
             }
         }
-        t.push_str("\nSteps:\n1. `get-resource-allocation-guidelines` for utilisation per pool, and `get-deployment-status` for what is applied.\n2. For each cloud resource, ask whether it could run on owned hardware: `find-best-provider-for-workload` with its needs.\n3. `analyze-resource-requirements` for resources that look oversized against their workload type's tiers.\n4. Summarise the savings; propose each change only as a pull request (`deploy-with-intelligence`, `decommission-resource`, `update-resource-dimensions` for cost_center tags), with `dry_run: true` first.\n");
+        match crate::cost::total(&costs.resources) {
+            Some(total) => {
+                let _ = writeln!(
+                    t,
+                    "\nEstimated total of the priced resources: {total} a month ({} hours a month, every replica; owned machines by their share of the node's electricity). Not priced (their pools have no properties.pricing): {}.",
+                    crate::cost::HOURS_PER_MONTH,
+                    if costs.unpriced.is_empty() { "none".to_owned() } else { costs.unpriced.join(", ") }
+                );
+            }
+            None => t.push_str(
+                "\nNo pool has prices (properties.pricing), so there are no money estimates; add them to compare in money.\n",
+            ),
+        }
+        for problem in &costs.problems {
+            let _ = writeln!(t, "Prices not used: {problem}");
+        }
+        t.push_str("\nSteps:\n1. `get-resource-allocation-guidelines` for utilisation per pool, and `get-deployment-status` for what is applied.\n2. For each cloud resource, ask whether it could run on owned hardware: `find-best-provider-for-workload` with its needs and `include_costs: true` (or a budget in `cost_constraints`).\n3. `analyze-resource-requirements` for resources that look oversized against their workload type's tiers.\n4. Summarise the savings; propose each change only as a pull request (`deploy-with-intelligence`, `decommission-resource`, `update-resource-dimensions` for cost_center tags), with `dry_run: true` first.\n");
         Ok(user(t))
     }
 }

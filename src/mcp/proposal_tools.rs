@@ -274,6 +274,29 @@ fn label(what: &str, name: &str) -> Result<(), Refusal> {
 }
 
 impl HomelabMcp {
+    /// Stores what every resource looks like now (the store's records, open deviations,
+    /// unmanaged guests from the recorded inventory) as snapshot `name`; says what.
+    async fn store_observed(
+        &self,
+        store: &crate::store::Store,
+        name: &str,
+        head: &str,
+        taken_by: &str,
+    ) -> Result<String, crate::store::StoreError> {
+        let resources = store.resources().await?;
+        let inventory = store.inventory(None, false).await?;
+        let deviations = store.deviations(true, 10_000).await?;
+        let content = super::observed::observed(head, &resources, &inventory, &deviations);
+        let count = |key: &str| content[key].as_array().map_or(0, Vec::len);
+        let (n, unmanaged) = (count("resources"), count("unmanaged"));
+        let id = store
+            .record_snapshot(name, chrono::Utc::now(), taken_by, &content)
+            .await?;
+        Ok(format!(
+            "observed state stored as snapshot {id}: {n} recorded resources, {unmanaged} guests or containers not in git"
+        ))
+    }
+
     pub(super) fn client(extensions: &Extensions) -> String {
         let caller = caller_of(extensions);
         if caller.name == "stdio" {
@@ -769,17 +792,34 @@ impl HomelabMcp {
                 dry_run: r.dry_run,
             })
             .await?;
+        let mut notes = vec![format!(
+            "defaults {} from {}",
+            crate::place::describe_size(&decision.size),
+            r.resource
+        )];
+        // Recorded once proposed, so list-deployment-templates can tell how the
+        // resources made from it fare after the merge.
+        if !r.dry_run
+            && let Some(store) = &self.ctx.store
+        {
+            match store
+                .record_generated_template(&r.template, &r.resource, &value)
+                .await
+            {
+                Ok(()) => notes.push(format!(
+                    "recorded as generated from {}: list-deployment-templates shows its usage and the success rate of its apply runs",
+                    r.resource
+                )),
+                Err(e) => notes.push(format!("could not record the generated template: {e}")),
+            }
+        }
         Ok(Json(ProposalAnswer {
             proposal,
             file,
             change: "write".into(),
             content: Some(content),
             placement: Some(PlacementOut::from(decision)),
-            notes: vec![format!(
-                "defaults {} from {}",
-                crate::place::describe_size(&decision.size),
-                r.resource
-            )],
+            notes,
         }))
     }
 
@@ -814,6 +854,7 @@ impl HomelabMcp {
             ));
         }
         let client = Self::client(&extensions);
+        let taken_by = client.clone();
         let state = migration::state_of(&view, r.name.clone());
         let taken_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let content = migration::snapshot_text(&state, &taken_at, &client);
@@ -836,17 +877,31 @@ impl HomelabMcp {
                 dry_run: r.dry_run,
             })
             .await?;
+        let mut notes = vec![format!(
+            "{} resources recorded at {}",
+            state.resources.len(),
+            view.head
+        )];
+        if !r.dry_run
+            && let Some(store) = &self.ctx.store
+        {
+            notes.push(
+                match self
+                    .store_observed(store, &r.name, &view.head, &taken_by)
+                    .await
+                {
+                    Ok(line) => line,
+                    Err(e) => format!("the observed state could not be stored: {e}"),
+                },
+            );
+        }
         Ok(Json(ProposalAnswer {
             proposal,
             file,
             change: "write".into(),
             content: Some(content),
             placement: None,
-            notes: vec![format!(
-                "{} resources recorded at {}",
-                state.resources.len(),
-                view.head
-            )],
+            notes,
         }))
     }
 

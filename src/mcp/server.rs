@@ -442,7 +442,26 @@ impl HomelabMcp {
         Parameters(q): Parameters<ListTemplates>,
     ) -> Result<Json<inventory::TemplatesAnswer>, Refusal> {
         let view = self.view().await?;
-        Ok(Json(inventory::list_templates(&view, &q)))
+        let mut answer = inventory::list_templates(&view, &q);
+        if let Some(store) = &self.ctx.store {
+            let generated = store.generated_templates().await.map_err(store_error)?;
+            for t in &mut answer.templates {
+                // Newest first: the latest record of a name is the one in git.
+                let Some(g) = generated.iter().find(|g| g.name == t.name) else {
+                    continue;
+                };
+                let runs = store.run_tally(&t.used_by).await.map_err(store_error)?;
+                t.generated = Some(inventory::GeneratedOut {
+                    from: g.source_instance.clone(),
+                    created_at: health::time(&g.created_at),
+                    apply_runs: runs.finished,
+                    succeeded: runs.succeeded,
+                    success_rate: (runs.finished > 0)
+                        .then(|| runs.succeeded as f64 / runs.finished as f64),
+                });
+            }
+        }
+        Ok(Json(answer))
     }
 
     /// Charts available to the repository (built-in and the repository's own): provider,

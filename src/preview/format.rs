@@ -47,6 +47,37 @@ fn counts_line(report: &Report) -> String {
     out
 }
 
+/// The monthly estimates of the changed resources whose pools have prices (bounded like
+/// the table), and how they are made.
+fn cost_lines(report: &Report, out: &mut String) {
+    let priced: Vec<&ResourcePreview> = report
+        .resources
+        .iter()
+        .filter(|r| r.change != Change::Unchanged && r.monthly_cost.is_some())
+        .collect();
+    if priced.is_empty() {
+        return;
+    }
+    out.push_str("\n**Estimated cost**\n\n");
+    for r in priced {
+        if out.len() > MAX_COMMENT / 3 {
+            break;
+        }
+        let _ = writeln!(
+            out,
+            "- {}: {}",
+            code(&r.name),
+            cell(r.monthly_cost.as_deref().unwrap_or(""))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nFrom the pools' `properties.pricing`: {} hours a month, every replica, running all \
+         the time; owned machines by their share of the node's electricity.",
+        crate::cost::HOURS_PER_MONTH
+    );
+}
+
 /// The report for a terminal or a CI log.
 pub fn text(report: &Report) -> String {
     let mut out = format!(
@@ -103,6 +134,9 @@ pub fn text(report: &Report) -> String {
         }
         if !r.after.is_empty() {
             let _ = writeln!(out, "            after: {}", r.after.join(", "));
+        }
+        if let Some(cost) = &r.monthly_cost {
+            let _ = writeln!(out, "            estimated cost: {cost}");
         }
         for reason in &r.reasons {
             let _ = writeln!(out, "            - {reason}");
@@ -238,6 +272,7 @@ fn summary_table(report: &Report, out: &mut String) {
              size limit."
         );
     }
+    cost_lines(report, out);
     if report.counts.unchanged > 0 {
         let _ = writeln!(
             out,
@@ -489,6 +524,7 @@ mod tests {
             reasons: vec!["pool /homelab/docker: set".into()],
             alternatives: Vec::new(),
             moved_from: None,
+            monthly_cost: None,
             files: vec!["compose.yaml".into()],
             diff,
             diff_truncated: false,

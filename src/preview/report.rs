@@ -67,6 +67,8 @@ pub struct ResourcePreview {
     pub alternatives: Vec<String>,
     /// "provider pool" on the base, when the placement moved.
     pub moved_from: Option<String>,
+    /// The monthly estimate from the pool's prices, with the base's when it differs.
+    pub monthly_cost: Option<String>,
     /// Rendered files that differ, relative to the resource's directory.
     pub files: Vec<String>,
     /// Unified diff of the rendered files, bounded (see `diff_truncated`).
@@ -206,6 +208,7 @@ pub fn build(
                 reasons: Vec::new(),
                 alternatives: Vec::new(),
                 moved_from: None,
+                monthly_cost: None,
                 files: Vec::new(),
                 diff: String::new(),
                 diff_truncated: false,
@@ -328,6 +331,7 @@ fn preview_of(
         reasons: c.reasons,
         alternatives: c.alternatives,
         moved_from: c.moved_from,
+        monthly_cost: c.monthly_cost,
         files: c.files,
         diff: c.diff,
         diff_truncated: c.diff_truncated,

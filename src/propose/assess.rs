@@ -54,6 +54,11 @@ pub struct ResourceChange {
     /// Where it was before, when the provider or pool changed ("provider pool") or only
     /// its nodes did ("pve-01"); the first reason then says "moves from … because …".
     pub moved_from: Option<String>,
+    /// The monthly estimate after the change (before it, for a removed resource), with
+    /// the one before when it differs: "12.41 EUR a month (was 6.20 EUR)"; `None` where
+    /// the pool has no `properties.pricing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_cost: Option<String>,
     /// Rendered files that differ, relative to the resource's directory.
     pub files: Vec<String>,
     /// Unified diff of the rendered files (`a/<provider>/<resource>/<file>`), cut at
@@ -159,6 +164,10 @@ pub fn resource_changes(
         .keys()
         .chain(after.rendered.keys())
         .collect();
+    let pools = (
+        crate::place::resolve_pools(&before.catalog),
+        crate::place::resolve_pools(&after.catalog),
+    );
     let mut out = Vec::new();
     for name in names {
         let old = before.rendered.get(name).zip(before.decisions.get(name));
@@ -175,9 +184,39 @@ pub fn resource_changes(
             (Some(_), None) => ChangeKind::Removed,
             (None, None) => continue,
         };
-        out.push(describe(name, change, old, new));
+        let mut described = describe(name, change, old, new);
+        described.monthly_cost = monthly_cost(
+            old.and_then(|(_, d)| crate::cost::of_decision(d, &pools.0)),
+            new.and_then(|(_, d)| crate::cost::of_decision(d, &pools.1)),
+        );
+        out.push(described);
     }
     out
+}
+
+/// "12.41 EUR a month (was 6.20 EUR)", "… (unchanged)", or the one side there is.
+fn monthly_cost(
+    before: Option<crate::cost::ResourceCost>,
+    after: Option<crate::cost::ResourceCost>,
+) -> Option<String> {
+    use crate::cost::money;
+    match (before, after) {
+        (Some(b), Some(a)) if b.monthly == a.monthly && b.currency == a.currency => Some(format!(
+            "{} a month (unchanged)",
+            money(a.monthly, &a.currency)
+        )),
+        (Some(b), Some(a)) => Some(format!(
+            "{} a month (was {})",
+            money(a.monthly, &a.currency),
+            money(b.monthly, &b.currency)
+        )),
+        (None, Some(a)) => Some(format!("{} a month", money(a.monthly, &a.currency))),
+        (Some(b), None) => Some(format!(
+            "{} a month until now",
+            money(b.monthly, &b.currency)
+        )),
+        (None, None) => None,
+    }
 }
 
 fn describe(
@@ -224,6 +263,7 @@ fn describe(
             })
             .unwrap_or_default(),
         moved_from,
+        monthly_cost: None,
         files,
         diff,
         diff_truncated,

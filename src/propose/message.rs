@@ -221,6 +221,7 @@ pub fn pull_request_body(s: &Summary<'_>) -> String {
             );
         }
     }
+    cost_section(s.resources, &mut out);
     placement_section(s, &mut out);
     out.push_str("\n## Validation\n\n");
     let errors = s.diagnostics.iter().any(Diagnostic::is_error);
@@ -238,6 +239,34 @@ pub fn pull_request_body(s: &Summary<'_>) -> String {
     diff_section(s, &mut out, MAX_PR_BODY.saturating_sub(footer.len()));
     out.push_str(footer);
     out
+}
+
+/// The monthly estimates of the resources whose pools have prices, and how they are
+/// made.
+fn cost_section(resources: &[ResourceChange], out: &mut String) {
+    let priced: Vec<&ResourceChange> = resources
+        .iter()
+        .filter(|r| r.monthly_cost.is_some())
+        .collect();
+    if priced.is_empty() {
+        return;
+    }
+    out.push_str("\n## Estimated cost\n\n");
+    for r in priced {
+        let _ = writeln!(
+            out,
+            "- `{}`: {}",
+            r.name,
+            cell(r.monthly_cost.as_deref().unwrap_or(""))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nEstimates from the pools' `properties.pricing`: {} hours a month, every replica, \
+         running all the time; owned machines by their share of the node's electricity. \
+         Resources in pools without prices are not estimated.",
+        crate::cost::HOURS_PER_MONTH
+    );
 }
 
 fn placement_section(s: &Summary<'_>, out: &mut String) {
@@ -353,6 +382,7 @@ mod tests {
             reasons: vec!["provider docker | pinned".into()],
             alternatives: vec![],
             moved_from: None,
+            monthly_cost: None,
             files: vec!["compose.yaml".into()],
             diff,
             diff_truncated: false,
@@ -476,5 +506,23 @@ mod tests {
         );
         assert!(body.contains("<code>r0</code>") && body.contains("<code>r1</code>"));
         assert!(!body.contains("<code>r2</code>"));
+    }
+
+    #[test]
+    fn priced_resources_get_an_estimated_cost_section() {
+        let mut priced = resource("web", String::new());
+        priced.monthly_cost = Some("12.41 EUR a month (was 6.20 EUR)".into());
+        let resources = [priced, resource("other", String::new())];
+        let mut out = String::new();
+        cost_section(&resources, &mut out);
+        assert!(
+            out.starts_with("\n## Estimated cost\n\n- `web`: 12.41 EUR a month (was 6.20 EUR)\n"),
+            "{out}"
+        );
+        assert!(!out.contains("`other`"), "{out}");
+        assert!(out.contains("730 hours a month"), "{out}");
+        let mut none = String::new();
+        cost_section(&resources[1..], &mut none);
+        assert!(none.is_empty());
     }
 }

@@ -120,7 +120,7 @@ pub fn build(inputs: &Inputs<'_>) -> Value {
             "path": inputs.pool.path,
             "pool_type": inputs.pool.pool_type,
             "provider": inputs.pool.provider,
-            "properties": Value::Object(inputs.pool.properties.clone()),
+            "properties": Value::Object(without_pricing(&inputs.pool.properties)),
             "dimensions": inputs.pool.dimensions,
         },
         "placement": {
@@ -145,6 +145,15 @@ pub fn build(inputs: &Inputs<'_>) -> Value {
 /// An empty JSON object.
 pub fn empty() -> Value {
     Value::Object(Map::new())
+}
+
+/// A pool's properties without its prices: they describe what the pool costs, not what
+/// a resource is, so a new price never changes a rendered file or the input hash (and
+/// never re-applies anything).
+fn without_pricing(properties: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let mut kept = properties.clone();
+    kept.remove(crate::cost::pricing::KEY);
+    kept
 }
 
 #[cfg(test)]

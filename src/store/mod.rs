@@ -202,6 +202,8 @@ mod postgres;
 mod proposals;
 pub use proposals::{ProposalRecord, ProposalStatus};
 mod records;
+mod snapshots;
+pub use snapshots::{GeneratedTemplateRecord, RunTally, SnapshotRecord};
 mod sqlite;
 
 /// A pool of connections to the store's database, SQLite or PostgreSQL. Cheap to clone.
