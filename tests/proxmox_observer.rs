@@ -286,6 +286,49 @@ async fn a_deleted_vm_is_missing_and_a_stopped_one_a_resource_change() {
     assert_eq!(missing.corrective_action, "re-apply terraform");
 }
 
+/// Keeps `endpoint` as the Proxmox API `target` was applied to, as the terraform
+/// executor does in its work directory.
+fn applied_to(target: &Target, endpoint: &str) {
+    std::fs::create_dir_all(&target.work_dir).unwrap();
+    std::fs::write(
+        target.work_dir.join("homelabd.target.json"),
+        serde_json::json!({ "endpoint": endpoint }).to_string(),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_applied_to_another_cluster_is_not_missing_from_this_one() {
+    let sim = PveSim::start().await;
+    let out = tempfile::tempdir().unwrap();
+    let targets = render_example(out.path());
+    sim.delete(103);
+    let postgresql = targets.iter().find(|t| t.resource == "postgresql").unwrap();
+    // Its pool names another cluster's API: its VM is not expected on this one, and
+    // "missing" would make self-heal re-apply it forever.
+    applied_to(postgresql, "https://pve-b.home.arpa:8006/");
+    let report = observer_for(&sim).observe(&targets).await.unwrap();
+    assert!(
+        all_deviations(&report).is_empty(),
+        "{:#?}",
+        all_deviations(&report)
+    );
+    let why = &report.failed["postgresql"];
+    assert!(
+        why.starts_with("applied to the Proxmox VE API at https://pve-b.home.arpa:8006/"),
+        "{why}"
+    );
+    assert_eq!(report.observations.len(), 3, "the others are observed");
+
+    // Applied to this very API (any spelling of its URL): missing, as before.
+    applied_to(postgresql, &format!("{}/", sim.url));
+    let report = observer_for(&sim).observe(&targets).await.unwrap();
+    let found = all_deviations(&report);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].key, "vm/postgresql");
+    assert_eq!(found[0].kind, DeviationKind::Missing);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_nobody_defined_is_unmanaged_and_never_to_be_deleted() {
     let sim = PveSim::start().await;

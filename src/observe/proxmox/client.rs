@@ -93,6 +93,11 @@ impl ProxmoxClient {
         })
     }
 
+    /// The API's base URL (`https://pve.home.arpa:8006/api2/json`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `GET <base><path>` and the decoded `data`.
     pub async fn get<T: DeserializeOwned>(
         &self,

@@ -177,6 +177,30 @@ pub fn missing(resource: &str, vm: &ExpectedVm) -> Deviation {
     )
 }
 
+/// Why a resource none of whose VMs this cluster has is not reported missing: it was
+/// applied to another Proxmox VE endpoint (its pool's `endpoint`) than the one observed
+/// (`[proxmox] url`). `None` when they are the same API or the resource names none. (Any
+/// node of one cluster answers for all of it, so a resource whose VMs are found is
+/// observed whatever node its endpoint names.)
+pub fn applied_elsewhere(observed: &str, applied_to: Option<&str>) -> Option<String> {
+    let norm = |url: &str| {
+        let t = url.trim().trim_end_matches('/');
+        t.strip_suffix("/api2/json")
+            .unwrap_or(t)
+            .trim_end_matches('/')
+            .to_ascii_lowercase()
+    };
+    let applied = applied_to?;
+    (norm(applied) != norm(observed)).then(|| {
+        format!(
+            "applied to the Proxmox VE API at {applied}, which this daemon does not observe \
+             (it reads [proxmox] url {}): its VMs are not on that cluster, and drift of other \
+             clusters is not observed",
+            norm(observed)
+        )
+    })
+}
+
 /// A VM that no target accounts for. Never suggests deleting it: homelabd did not
 /// create it.
 pub fn unmanaged(vm: &ClusterVm) -> Deviation {
@@ -632,5 +656,21 @@ mod tests {
         let vms = ClusterVm::from_resources(&items);
         assert_eq!(vms.len(), 1);
         assert_eq!(vms[0].tags, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_resource_on_another_endpoint_is_not_reported_missing_from_this_one() {
+        let observed = "https://pve.home.arpa:8006/api2/json";
+        assert_eq!(applied_elsewhere(observed, None), None);
+        assert_eq!(
+            applied_elsewhere(observed, Some("https://PVE.home.arpa:8006/")),
+            None
+        );
+        let why = applied_elsewhere(observed, Some("https://pve-b.home.arpa:8006/")).unwrap();
+        assert!(
+            why.starts_with("applied to the Proxmox VE API at https://pve-b.home.arpa:8006/"),
+            "{why}"
+        );
+        assert!(why.contains("https://pve.home.arpa:8006"), "{why}");
     }
 }

@@ -87,7 +87,30 @@ impl ProxmoxObserver {
 
         let states: BTreeMap<&str, &expected::ExpectedState> =
             wanted.iter().map(|(r, s)| (r.as_str(), s)).collect();
+        // The Proxmox endpoint each resource was applied to (its pool's, kept with the
+        // terraform work directory).
+        let applied_to: BTreeMap<&str, Option<String>> = targets
+            .iter()
+            .map(|t| {
+                let endpoint = crate::target::read(&t.work_dir)
+                    .ok()
+                    .and_then(|kept| kept.endpoint);
+                (t.resource.as_str(), endpoint)
+            })
+            .collect();
         for target in &matching.targets {
+            let none_here = target.vms.iter().all(|(_, vm)| vm.is_none());
+            if none_here
+                && let Some(why) = drift::applied_elsewhere(
+                    self.client.base(),
+                    applied_to
+                        .get(target.resource.as_str())
+                        .and_then(|e| e.as_deref()),
+                )
+            {
+                report.failed.insert(target.resource.clone(), why);
+                continue;
+            }
             let mut deviations = Vec::new();
             let mut actual = Vec::new();
             let mut failure = None;
