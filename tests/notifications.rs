@@ -1024,9 +1024,18 @@ async fn a_failing_apply_is_notified_across_a_restart_and_so_is_its_recovery() {
     assert!(!log.contains(SECRET), "the secret stays out of the logs");
     drop(daemon);
 
-    // Third life: the tool works again; the success after the failure is "recovered".
+    // Third life: the tool works again. The retries stopped at the flapping limit (the
+    // resource is degraded), so the operator applies it after the fix; the success after
+    // the failure is "recovered".
     let fixed = config.replace("exit 3", "exit 0");
     let daemon = start(Some(repo.path()), state.path(), &fixed, &hook);
+    let apply = support::homelabd(&["apply", &name, "--timeout", "60", "--database-url", &db]);
+    assert!(
+        apply.status.success(),
+        "{}\n{}",
+        support::stderr(&apply),
+        daemon.log()
+    );
     wait_until(&daemon, 60, "apply.recovered delivered", || {
         inbox.accepted().len() >= 2
     })

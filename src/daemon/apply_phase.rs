@@ -815,7 +815,10 @@ fn apply_notification(
         revision: previous.desired_revision.as_deref(),
         exit_code: end.exit_code,
     };
+    // A degraded resource stopped at its flapping limit: it was failing too, so the
+    // operator's successful apply after a fix is a recovery.
     let was_failing = previous.state.is_failed()
+        || previous.state == ResourceState::Degraded
         || (d.operation == Operation::Destroy && previous.last_error.is_some());
     match end.state {
         RunState::Failed if !was_failing => Some(event::apply_failed(
@@ -823,7 +826,7 @@ fn apply_notification(
             end.error.as_deref().unwrap_or("failed"),
             now,
         )),
-        RunState::Succeeded if d.operation == Operation::Apply && previous.state.is_failed() => {
+        RunState::Succeeded if d.operation == Operation::Apply && was_failing => {
             Some(event::apply_recovered(&facts, now))
         }
         _ => None,
