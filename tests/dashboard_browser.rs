@@ -7,7 +7,8 @@
 //! login page without a session, a wrong token is refused, a read token sees every page
 //! and no action button and its forged POST is refused, CSRF is enforced, a form posted
 //! from another site queues nothing, a commit pushed while the overview is open shows
-//! without a reload, "Apply now" runs the container and its run appears, and a phone-width
+//! without a reload, the pools page counts the example's CPU overcommit and GPUs, the
+//! proposals page lists a pull-request preview, "Apply now" runs the container and its run appears, and a phone-width
 //! overview fits. Here the store is checked for exactly what the browser asked for.
 //!
 //! Screenshots go to a temp directory; with `HOMELABD_SCREENSHOTS=1` to
@@ -15,7 +16,7 @@
 
 mod support;
 
-use homelabd::store::{AuditFilter, Store};
+use homelabd::store::{AuditFilter, AuditRecord, PreviewRecord, PreviewStatus, Store};
 use serde_json::json;
 use std::process::Command;
 use support::daemon::{DaemonCommand, wait_for_store};
@@ -91,6 +92,36 @@ async fn an_operator_uses_the_dashboard_in_a_real_browser() {
     )
     .await;
 
+    // A pull request the daemon previewed (previews are made and recorded by the daemon
+    // in tests/preview.rs; here only how the page shows one matters).
+    let store = Store::connect(&db).await.unwrap();
+    store
+        .record_preview(
+            &PreviewRecord {
+                pull: 7,
+                head: first.clone(),
+                base: Some(first.clone()),
+                status: PreviewStatus::Valid,
+                summary: "valid: 1 created, 0 changed, 0 removed, 1 unchanged".into(),
+                created: 1,
+                changed: 0,
+                removed: 0,
+                errors: 0,
+                pr_url: Some("https://github.com/example/homelab/pull/7".into()),
+                reported: true,
+                previewed_at: chrono::Utc::now(),
+            },
+            &AuditRecord {
+                at: chrono::Utc::now(),
+                actor: "daemon".into(),
+                action: "preview.recorded".into(),
+                subject: "pull/7".into(),
+                details: json!({}),
+            },
+        )
+        .await
+        .unwrap();
+
     let keep = std::env::var("HOMELABD_SCREENSHOTS").is_ok_and(|v| v == "1");
     let shots_tmp = tempfile::tempdir().unwrap();
     let shots = if keep {
@@ -133,7 +164,6 @@ async fn an_operator_uses_the_dashboard_in_a_real_browser() {
 
     // The store holds exactly what the browser asked for: one apply, by the propose
     // token; the refused and forged posts left nothing.
-    let store = Store::connect(&db).await.unwrap();
     let requested = store
         .audit_page(
             &AuditFilter {

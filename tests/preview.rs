@@ -941,6 +941,35 @@ async fn a_signed_pull_request_webhook_and_polling_report_previews() {
         count(&sim, "POST", "/repos/example/homelab/issues/8/comments") == 1
     })
     .await;
+    // The store keeps each head's outcome, for the dashboard's list of previews.
+    let db = format!("sqlite://{}", state.path().join("homelabd.db").display());
+    let previews = support::daemon::wait_for_store(
+        &db,
+        &daemon,
+        30,
+        "three recorded previews",
+        async |s: &homelabd::store::Store| s.previews(10).await.ok(),
+        |p| p.len() == 3,
+    )
+    .await;
+    assert!(
+        previews
+            .iter()
+            .all(|p| p.status == homelabd::store::PreviewStatus::Valid && p.reported),
+        "{previews:#?}"
+    );
+    let polled = previews.iter().find(|p| p.pull == 8).unwrap();
+    assert_eq!(polled.head, second);
+    assert_eq!(polled.base.as_deref(), Some(main_sha.as_str()));
+    assert_eq!(
+        polled.pr_url.as_deref(),
+        Some(format!("{}/example/homelab/pull/8", sim.url.trim_end_matches('/')).as_str())
+    );
+    assert!(
+        polled.summary.starts_with("valid: 1 created"),
+        "{}",
+        polled.summary
+    );
     // Previews never move the tracked branch or apply anything.
     let main_now = git2::Repository::open(dir.path())
         .unwrap()

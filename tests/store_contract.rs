@@ -297,13 +297,13 @@ async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     );
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        11
+        12
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -886,7 +886,7 @@ async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     );
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
@@ -1337,7 +1337,7 @@ async fn a_version_7_database_learns_which_step_failed(store: &Store, raw: &Raw)
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![8, 9, 10, 11]);
+    assert_eq!(store.migrate().await.unwrap(), vec![8, 9, 10, 11, 12]);
     let states: Vec<(String, ResourceState)> = store
         .resources()
         .await
@@ -1416,7 +1416,7 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8, 9, 10, 11]);
+    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8, 9, 10, 11, 12]);
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 2, "runs survive the rebuild");
     assert_eq!(runs[1].state, RunState::Succeeded);
@@ -2218,7 +2218,7 @@ async fn a_version_9_database_keeps_every_row_through_the_state_rebuild(store: &
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![10]);
+    assert_eq!(store.migrate().await.unwrap(), vec![10, 11, 12]);
     let web = store.resource("web").await.unwrap().expect("web kept");
     assert_eq!(web.state, ResourceState::ApplyFailed);
     assert_eq!(web.applied_hash.as_deref(), Some("sha256:out"));
@@ -2599,4 +2599,186 @@ async fn snapshots_and_generated_templates_round_trip(store: &Store, _raw: &Raw)
         .unwrap();
     assert_eq!((tally.finished, tally.succeeded), (3, 2));
     assert_eq!(store.run_tally(&[]).await.unwrap().finished, 0);
+}
+
+contract!(
+    previews_keep_the_latest_outcome_of_each_head,
+    sqlite_previews_keep_the_latest_outcome_of_each_head,
+    postgres_previews_keep_the_latest_outcome_of_each_head
+);
+
+/// A preview is one row per pull request and head: a failed try is replaced by the
+/// report of the same head, a new head is a row of its own; newest first, with audit rows.
+async fn previews_keep_the_latest_outcome_of_each_head(store: &Store, raw: &Raw) {
+    use homelabd::store::{PreviewRecord, PreviewStatus};
+    migrated(store).await;
+    let preview = |pull: i64, head: char, status: PreviewStatus, at_text: &str| PreviewRecord {
+        pull,
+        head: commit(head),
+        base: Some(commit('b')),
+        status,
+        summary: "valid: 1 created\u{0}".into(),
+        created: 1,
+        changed: 2,
+        removed: 3,
+        errors: 0,
+        pr_url: Some(format!("https://github.com/o/r/pull/{pull}")),
+        reported: true,
+        previewed_at: at(at_text),
+    };
+    let failed = PreviewRecord {
+        base: None,
+        summary: "preview failed: GitHub: no answer".into(),
+        reported: false,
+        ..preview(7, 'c', PreviewStatus::Failed, "2024-05-01T10:00:00Z")
+    };
+    let a = audit("2024-05-01T10:00:00Z", "preview.recorded", "pull/7");
+    store.record_preview(&failed, &a).await.unwrap();
+    let valid = preview(7, 'c', PreviewStatus::Valid, "2024-05-01T10:01:00Z");
+    store.record_preview(&valid, &a).await.unwrap();
+    let other = preview(8, 'd', PreviewStatus::Invalid, "2024-05-01T10:02:00Z");
+    store.record_preview(&other, &a).await.unwrap();
+    let got = store.previews(10).await.unwrap();
+    assert_eq!(got.len(), 2, "the failed try was replaced: {got:#?}");
+    assert_eq!(got[0].pull, 8);
+    assert_eq!(got[0].status, PreviewStatus::Invalid);
+    assert_eq!(got[1].status, PreviewStatus::Valid);
+    assert_eq!(got[1].summary, "valid: 1 created", "NUL dropped");
+    assert_eq!(
+        (
+            got[1].created,
+            got[1].changed,
+            got[1].removed,
+            got[1].reported
+        ),
+        (1, 2, 3, true)
+    );
+    assert_eq!(got[1].base, Some(commit('b')));
+    assert_eq!(store.previews(1).await.unwrap().len(), 1);
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM audit_log WHERE action = 'preview.recorded'")
+            .await,
+        3
+    );
+}
+
+contract!(
+    dashboard_sessions_expire_are_bounded_and_never_hold_the_cookie,
+    sqlite_dashboard_sessions_expire_are_bounded_and_never_hold_the_cookie,
+    postgres_dashboard_sessions_expire_are_bounded_and_never_hold_the_cookie
+);
+
+/// Sessions are found by digest, touched, ended with an audit row; a login deletes
+/// sessions past their absolute expiry and, beyond the bound, the least recently used.
+/// The store's change counter (the newest audit row) grows with each of those writes.
+async fn dashboard_sessions_expire_are_bounded_and_never_hold_the_cookie(store: &Store, raw: &Raw) {
+    use homelabd::store::UiSessionRecord;
+    migrated(store).await;
+    let session = |digest: &str, created: &str, expires: &str| UiSessionRecord {
+        id_digest: digest.to_owned(),
+        token_name: "ops".into(),
+        scope: "read".into(),
+        binding: "b".repeat(64),
+        created_at: at(created),
+        last_seen_at: at(created),
+        expires_at: at(expires),
+    };
+    let login = audit("2024-05-01T10:00:00Z", "ui.login", "ops");
+    let before = store.last_audit_seq().await.unwrap();
+    let old = session("old", "2024-05-01T08:00:00Z", "2024-05-01T09:00:00Z");
+    store.create_ui_session(&old, 3, &login).await.unwrap();
+    assert!(store.last_audit_seq().await.unwrap() > before);
+    let a = session("a", "2024-05-01T10:00:00Z", "2024-05-02T10:00:00Z");
+    store.create_ui_session(&a, 3, &login).await.unwrap();
+    assert_eq!(
+        store.ui_session("old").await.unwrap(),
+        None,
+        "expired, deleted"
+    );
+    assert_eq!(store.ui_session("a").await.unwrap(), Some(a.clone()));
+    store
+        .touch_ui_session("a", at("2024-05-01T10:30:00Z"))
+        .await
+        .unwrap();
+    let touched = store.ui_session("a").await.unwrap().unwrap();
+    assert_eq!(touched.last_seen_at, at("2024-05-01T10:30:00Z"));
+    for (digest, when) in [
+        ("b", "2024-05-01T10:10:00Z"),
+        ("c", "2024-05-01T10:20:00Z"),
+        ("d", "2024-05-01T10:40:00Z"),
+    ] {
+        store
+            .create_ui_session(&session(digest, when, "2024-05-02T10:00:00Z"), 3, &login)
+            .await
+            .unwrap();
+    }
+    assert_eq!(raw.int("SELECT COUNT(*) FROM ui_sessions").await, 3);
+    assert_eq!(
+        store.ui_session("b").await.unwrap(),
+        None,
+        "the least recently used goes first"
+    );
+    assert!(store.ui_session("a").await.unwrap().is_some());
+    let seq = store.last_audit_seq().await.unwrap();
+    store
+        .end_ui_session(
+            "a",
+            Some(&audit("2024-05-01T11:00:00Z", "ui.logout", "ops")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.ui_session("a").await.unwrap(), None);
+    assert!(store.last_audit_seq().await.unwrap() > seq);
+    store.end_ui_session("c", None).await.unwrap();
+    assert_eq!(raw.int("SELECT COUNT(*) FROM ui_sessions").await, 1);
+}
+
+contract!(
+    placement_bookings_are_the_part_of_placements_the_pool_tree_needs,
+    sqlite_placement_bookings_are_the_part_of_placements_the_pool_tree_needs,
+    postgres_placement_bookings_are_the_part_of_placements_the_pool_tree_needs
+);
+
+/// The pools page books from a cut of each placement document made in SQL: pool, CPU
+/// and memory, nodes and GPUs; unplaced and destroyed resources are left out.
+async fn placement_bookings_are_the_part_of_placements_the_pool_tree_needs(
+    store: &Store,
+    _raw: &Raw,
+) {
+    migrated(store).await;
+    let placed = ResourceRecord {
+        placement: Some(json!({
+            "pool": "/homelab/compute",
+            "size": {"cpu": 2, "memory_gb": 4.5, "sources": ["tier"]},
+            "nodes": [{"name": "pve-01", "address": null, "labels": {}}],
+            "gpus": [{"node": "pve-01", "model": "rtx", "pci_address": "0000:01:00.0"}],
+            "reasons": ["a long reason"],
+            "alternatives": [{"pool": "/other", "verdict": "full"}],
+        })),
+        ..full_resource("web", &commit('a'))
+    };
+    let unplaced = ResourceRecord {
+        placement: None,
+        ..full_resource("bare", &commit('a'))
+    };
+    store
+        .record_pass(&PassRecord {
+            revision: Some(revision('a', "2024-05-01T10:00:00Z")),
+            resources: vec![placed, unplaced],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got = store.placement_bookings().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "web");
+    assert_eq!(
+        got[0].1,
+        json!({
+            "pool": "/homelab/compute",
+            "size": {"cpu": 2, "memory_gb": 4.5},
+            "nodes": [{"name": "pve-01", "address": null, "labels": {}}],
+            "gpus": [{"node": "pve-01", "model": "rtx", "pci_address": "0000:01:00.0"}],
+        })
+    );
 }

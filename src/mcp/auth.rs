@@ -97,6 +97,16 @@ impl Authenticator {
         }
         found.cloned().ok_or(AuthError::Unknown)
     }
+
+    /// Is a token with `caller`'s name and scope still configured, and does `proof`
+    /// accept its SHA-256 digest? (A dashboard session checks that the token it was made
+    /// with was neither changed nor removed.)
+    pub fn still_holds(&self, caller: &Caller, proof: impl Fn(&[u8; 32]) -> bool) -> bool {
+        self.tokens
+            .iter()
+            .filter(|(_, c)| c == caller)
+            .any(|(digest, _)| proof(digest))
+    }
 }
 
 fn digest(secret: &str) -> [u8; 32] {
@@ -250,6 +260,11 @@ impl Guard {
                 Err(Refusal::Auth(e))
             }
         }
+    }
+
+    /// See [`Authenticator::still_holds`].
+    pub fn still_holds(&self, caller: &Caller, proof: impl Fn(&[u8; 32]) -> bool) -> bool {
+        self.auth.still_holds(caller, proof)
     }
 
     /// Charges one request to `caller`'s bucket.

@@ -205,6 +205,7 @@ impl Previews {
                     tracing::warn!(pull = number, head = %sha, error = %e, "pull request preview failed")
                 }
             }
+            record(&job, number, &sha, &outcome).await;
             let remember = match &outcome {
                 Ok(report) => report.is_some(),
                 Err(e) => e.is_final(),
@@ -215,6 +216,81 @@ impl Previews {
                 None => return,
             }
         }
+    }
+}
+
+/// What a preview of `sha` concluded, as the store keeps it (`None`: nothing to keep,
+/// the head was stale or the pull request closed). Pure.
+fn preview_record(
+    job_github: Option<&GitHubSettings>,
+    number: u64,
+    sha: &str,
+    outcome: &Result<Option<Report>, PreviewError>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::store::PreviewRecord> {
+    use crate::store::{PreviewRecord, PreviewStatus};
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut record = PreviewRecord {
+        pull: i64::try_from(number).unwrap_or(i64::MAX),
+        head: sha.to_owned(),
+        base: None,
+        status: PreviewStatus::Failed,
+        summary: String::new(),
+        created: 0,
+        changed: 0,
+        removed: 0,
+        errors: 0,
+        pr_url: job_github.map(|gh| gh.pull_url(number)),
+        reported: false,
+        previewed_at: now,
+    };
+    match outcome {
+        Ok(None) => return None,
+        Ok(Some(report)) => {
+            record.base = Some(report.base.commit.clone());
+            record.status = if report.valid {
+                PreviewStatus::Valid
+            } else {
+                PreviewStatus::Invalid
+            };
+            record.summary = super::format::status_description(report);
+            record.created = count(report.counts.created);
+            record.changed = count(report.counts.changed);
+            record.removed = count(report.counts.removed);
+            record.errors = count(report.errors.len());
+            record.reported = job_github.is_some();
+        }
+        Err(e) => record.summary = failed_description(e),
+    }
+    Some(record)
+}
+
+/// Keeps the outcome in the store for the dashboard; a store that cannot be written
+/// costs only that (logged), never the preview.
+async fn record(job: &Job, number: u64, sha: &str, outcome: &Result<Option<Report>, PreviewError>) {
+    let Some(store) = &job.store else { return };
+    let Some(preview) = preview_record(
+        job.github.as_ref(),
+        number,
+        sha,
+        outcome,
+        chrono::Utc::now(),
+    ) else {
+        return;
+    };
+    let audit = crate::store::AuditRecord {
+        at: preview.previewed_at,
+        actor: "daemon".into(),
+        action: "preview.recorded".into(),
+        subject: format!("pull/{number}"),
+        details: serde_json::json!({
+            "head": sha,
+            "status": preview.status.as_str(),
+            "summary": preview.summary,
+        }),
+    };
+    if let Err(e) = store.record_preview(&preview, &audit).await {
+        tracing::warn!(pull = number, error = %e, "preview not recorded in the store");
     }
 }
 
@@ -515,6 +591,69 @@ mod tests {
         assert_eq!(finish(&mut state, "d", true), None);
         assert_eq!(decide(&mut state, "d"), Started::Unchanged);
         assert_eq!(decide(&mut state, "e"), Started::Spawned);
+    }
+
+    #[test]
+    fn each_outcome_is_recorded_as_the_dashboard_lists_it() {
+        use crate::store::PreviewStatus;
+        let now = chrono::Utc::now();
+        let gh = GitHubSettings {
+            owner: "example".into(),
+            repo: "homelab".into(),
+            api_url: crate::propose::GITHUB_API.into(),
+            login: None,
+            token: None,
+        };
+        let report = Report {
+            base: super::super::Revision {
+                name: "main".into(),
+                commit: "a".repeat(40),
+            },
+            head: super::super::Revision {
+                name: "pull/7".into(),
+                commit: "b".repeat(40),
+            },
+            valid: true,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            changed_files: Vec::new(),
+            counts: super::super::report::Counts {
+                created: 2,
+                changed: 1,
+                ..Default::default()
+            },
+            resources: Vec::new(),
+            notes: Vec::new(),
+            secrets: Vec::new(),
+            order: Vec::new(),
+        };
+        let sha = "b".repeat(40);
+        let valid = preview_record(Some(&gh), 7, &sha, &Ok(Some(report)), now).unwrap();
+        assert_eq!(valid.status, PreviewStatus::Valid);
+        assert_eq!((valid.created, valid.changed, valid.removed), (2, 1, 0));
+        assert_eq!(valid.base.as_deref(), Some("a".repeat(40).as_str()));
+        assert!(
+            valid.summary.starts_with("valid: 2 created"),
+            "{}",
+            valid.summary
+        );
+        assert_eq!(
+            valid.pr_url.as_deref(),
+            Some("https://github.com/example/homelab/pull/7")
+        );
+        assert!(valid.reported);
+        let failed = preview_record(
+            None,
+            7,
+            &sha,
+            &Err(PreviewError::Timeout { seconds: 120 }),
+            now,
+        )
+        .unwrap();
+        assert_eq!(failed.status, PreviewStatus::Failed);
+        assert!(failed.summary.starts_with("preview failed"));
+        assert!(!failed.reported && failed.pr_url.is_none() && failed.base.is_none());
+        assert_eq!(preview_record(Some(&gh), 7, &sha, &Ok(None), now), None);
     }
 
     #[test]

@@ -66,6 +66,20 @@ fn default_api_url() -> String {
     GITHUB_API.to_owned()
 }
 
+impl GitHubSettings {
+    /// The web address of pull request `number`: on github.com for the public API, on
+    /// the Enterprise host for an `…/api/v3` base, else beside the API base.
+    pub fn pull_url(&self, number: u64) -> String {
+        let api = self.api_url.trim_end_matches('/');
+        let web = if api == GITHUB_API {
+            "https://github.com"
+        } else {
+            api.strip_suffix("/api/v3").unwrap_or(api)
+        };
+        format!("{web}/{}/{}/pull/{number}", self.owner, self.repo)
+    }
+}
+
 impl ProposeSettings {
     /// Checks the values and fills in the secrets: `git_token` and `ssh_key` as the
     /// source uses them, and the GitHub token from the systemd credential `github-token`
@@ -214,6 +228,10 @@ mod tests {
     #[test]
     fn github_needs_a_token_and_a_safe_url() {
         let mut s = parse("[github]\nowner = \"example\"\nrepo = \"homelab\"").unwrap();
+        let mut gh = s.github.clone().unwrap();
+        assert_eq!(gh.pull_url(7), "https://github.com/example/homelab/pull/7");
+        gh.api_url = "https://git.example/api/v3/".into();
+        assert_eq!(gh.pull_url(7), "https://git.example/example/homelab/pull/7");
         assert_eq!(s.github.as_ref().unwrap().api_url, GITHUB_API);
         let err = s.clone().resolve_with(None, None, None).unwrap_err();
         assert!(err.to_string().contains("github-token"), "{err}");

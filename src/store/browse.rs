@@ -8,6 +8,7 @@ use super::{AuditRecord, DeviationRecord, ResourceRecord, Store, StoreError};
 // Every dynamic statement here is composed from constants (column lists, conditions),
 // never from input: input is always bound.
 use sqlx::AssertSqlSafe;
+use std::collections::BTreeMap;
 
 /// Which resources to list. `None` (or an empty string) means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,14 +74,39 @@ fn prefix_pattern(text: &str) -> String {
     out
 }
 
-const RESOURCE_WHERE: &str = "WHERE (CAST($1 AS TEXT) IS NULL OR provider = $1)
-      AND (CAST($2 AS TEXT) IS NULL OR pool = $2)
-      AND (CASE WHEN CAST($3 AS TEXT) = 'destroyed' THEN destroyed_at IS NOT NULL
-                ELSE destroyed_at IS NULL AND (CAST($3 AS TEXT) IS NULL OR state = $3) END)
-      AND (CAST($4 AS TEXT) IS NULL
-           OR LOWER(name) LIKE $4 ESCAPE '\\'
-           OR LOWER(COALESCE(reason, '')) LIKE $4 ESCAPE '\\'
-           OR LOWER(COALESCE(source, '')) LIKE $4 ESCAPE '\\')";
+/// The WHERE clause and its arguments for `filter`: only the conditions given, so the
+/// database can use the browse indexes (a condition like `$1 IS NULL OR provider = $1`
+/// would make it read every row). The clause is composed from constant fragments;
+/// values are always bound.
+fn resource_where<'a>(filter: &'a ResourceFilter, text: Option<&'a str>) -> (String, Vec<Arg<'a>>) {
+    let mut sql = String::from("WHERE ");
+    let mut args: Vec<Arg<'a>> = Vec::new();
+    let state = given(&filter.state);
+    if state == Some("destroyed") {
+        sql.push_str("destroyed_at IS NOT NULL");
+    } else {
+        sql.push_str("destroyed_at IS NULL");
+    }
+    let mut equal = |column: &str, value: Option<&'a str>, sql: &mut String| {
+        if let Some(v) = value {
+            args.push(Arg::Text(Some(v)));
+            sql.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+    };
+    equal("provider", given(&filter.provider), &mut sql);
+    equal("pool", given(&filter.pool), &mut sql);
+    equal("state", state.filter(|s| *s != "destroyed"), &mut sql);
+    if let Some(pattern) = text {
+        args.push(Arg::Text(Some(pattern)));
+        let n = args.len();
+        sql.push_str(&format!(
+            " AND (LOWER(name) LIKE ${n} ESCAPE '\\'
+                  OR LOWER(COALESCE(reason, '')) LIKE ${n} ESCAPE '\\'
+                  OR LOWER(COALESCE(source, '')) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    (sql, args)
+}
 
 const AUDIT_WHERE: &str = "WHERE (CAST($1 AS TEXT) IS NULL OR actor = $1)
       AND (CAST($2 AS TEXT) IS NULL OR action LIKE $2 ESCAPE '\\')
@@ -96,24 +122,20 @@ impl Store {
         limit: i64,
     ) -> Result<Page<ResourceRecord>, StoreError> {
         let text_pattern = given(&filter.text).map(contains_pattern);
-        let args = [
-            Arg::Text(given(&filter.provider)),
-            Arg::Text(given(&filter.pool)),
-            Arg::Text(given(&filter.state)),
-            Arg::Text(text_pattern.as_deref()),
-        ];
+        let (condition, args) = resource_where(filter, text_pattern.as_deref());
         let total: i64 = self
             .fetch_one(
                 AssertSqlSafe(format!(
-                    "SELECT count(*) AS n FROM deployment_instances {RESOURCE_WHERE}"
+                    "SELECT count(*) AS n FROM deployment_instances {condition}"
                 )),
                 &args,
             )
             .await?
             .get("n")?;
-        let mut paged = args.to_vec();
+        let mut paged = args.clone();
         paged.push(Arg::Int(Some(limit.max(0))));
         paged.push(Arg::Int(Some(offset.max(0))));
+        let (limit_at, offset_at) = (args.len() + 1, args.len() + 2);
         let items = self
             .fetch_all(
                 AssertSqlSafe(format!(
@@ -123,8 +145,8 @@ impl Store {
                             desired_revision, input_hash, output_hash, source, last_error,
                             last_error_at, updated_at, applied_hash, applied_revision, policy,
                             destroyed_at, destroyed_revision, address, endpoints
-                     FROM deployment_instances {RESOURCE_WHERE}
-                     ORDER BY name LIMIT $5 OFFSET $6"
+                     FROM deployment_instances {condition}
+                     ORDER BY name LIMIT ${limit_at} OFFSET ${offset_at}"
                 )),
                 &paged,
             )
@@ -136,27 +158,36 @@ impl Store {
     }
 
     /// The states, providers and pools of existing resources, each with its count,
-    /// ordered by value (a resource without provider or pool is not counted there).
+    /// ordered by value (a resource without provider or pool is not counted there). One
+    /// pass over the browse index.
     pub async fn resource_facets(&self) -> Result<Facets, StoreError> {
-        let mut facets = Facets::default();
-        for (column, into) in [
-            ("state", &mut facets.states),
-            ("provider", &mut facets.providers),
-            ("pool", &mut facets.pools),
-        ] {
-            let sql = format!(
-                "SELECT {column} AS value, count(*) AS n FROM deployment_instances
-                 WHERE destroyed_at IS NULL AND {column} IS NOT NULL
-                 GROUP BY {column} ORDER BY {column}"
-            );
-            *into = self
-                .fetch_all(AssertSqlSafe(sql), &[])
-                .await?
-                .iter()
-                .map(|row| Ok((row.get("value")?, row.get("n")?)))
-                .collect::<Result<_, StoreError>>()?;
+        let rows = self
+            .fetch_all(
+                "SELECT state, provider, pool, count(*) AS n FROM deployment_instances
+                 WHERE destroyed_at IS NULL GROUP BY state, provider, pool",
+                &[],
+            )
+            .await?;
+        let mut states: BTreeMap<String, i64> = BTreeMap::new();
+        let mut providers: BTreeMap<String, i64> = BTreeMap::new();
+        let mut pools: BTreeMap<String, i64> = BTreeMap::new();
+        for row in &rows {
+            let n: i64 = row.get("n")?;
+            for (column, into) in [
+                ("state", &mut states),
+                ("provider", &mut providers),
+                ("pool", &mut pools),
+            ] {
+                if let Some(value) = row.get::<Option<String>>(column)? {
+                    *into.entry(value).or_default() += n;
+                }
+            }
         }
-        Ok(facets)
+        Ok(Facets {
+            states: states.into_iter().collect(),
+            providers: providers.into_iter().collect(),
+            pools: pools.into_iter().collect(),
+        })
     }
 
     /// At most `limit` audit rows matching `filter` from `offset` on, newest first; and
@@ -199,18 +230,46 @@ impl Store {
         Ok(Page { items, total })
     }
 
-    /// The placement document of every existing resource that has one, by name: what
-    /// the pool tree books on each node.
-    pub async fn placements(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        self.fetch_all(
-            "SELECT name, placement FROM deployment_instances
-             WHERE destroyed_at IS NULL AND placement IS NOT NULL ORDER BY name",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|row| Ok((row.get("name")?, row.json("placement")?)))
-        .collect()
+    /// The newest audit row's sequence number (0 for none): it grows with every change
+    /// the store records, so watching it is watching the store.
+    pub async fn last_audit_seq(&self) -> Result<i64, StoreError> {
+        self.fetch_one("SELECT COALESCE(MAX(seq), 0) AS n FROM audit_log", &[])
+            .await?
+            .get("n")
+    }
+
+    /// What the pool tree books, for every existing resource that is placed, by name:
+    /// the part of its placement document the bookings need (`pool`, `size.cpu`,
+    /// `size.memory_gb`, `nodes`, `gpus`), cut out in SQL so the reasons and
+    /// alternatives of 10,000 placements are neither sent nor parsed.
+    pub async fn placement_bookings(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let sql = match self.backend() {
+            super::Backend::Sqlite => {
+                "SELECT name, json_object(
+                     'pool', json_extract(placement, '$.pool'),
+                     'size', json_object('cpu', json_extract(placement, '$.size.cpu'),
+                                         'memory_gb', json_extract(placement, '$.size.memory_gb')),
+                     'nodes', json_extract(placement, '$.nodes'),
+                     'gpus', json_extract(placement, '$.gpus')) AS placement
+                 FROM deployment_instances
+                 WHERE destroyed_at IS NULL AND placement IS NOT NULL ORDER BY name"
+            }
+            super::Backend::Postgres => {
+                "SELECT name, jsonb_build_object(
+                     'pool', placement->'pool',
+                     'size', jsonb_build_object('cpu', placement->'size'->'cpu',
+                                                'memory_gb', placement->'size'->'memory_gb'),
+                     'nodes', placement->'nodes',
+                     'gpus', placement->'gpus') AS placement
+                 FROM deployment_instances
+                 WHERE destroyed_at IS NULL AND placement IS NOT NULL ORDER BY name"
+            }
+        };
+        self.fetch_all(sql, &[])
+            .await?
+            .iter()
+            .map(|row| Ok((row.get("name")?, row.json("placement")?)))
+            .collect()
     }
 
     /// At most `limit` deviations of `resource`, open and resolved, newest first.

@@ -81,6 +81,11 @@ const POSTGRES: &[Source] = &[
         description: "health",
         sql: include_str!("../../migrations/postgres/0011_health.sql"),
     },
+    Source {
+        version: 12,
+        description: "dashboard",
+        sql: include_str!("../../migrations/postgres/0012_dashboard.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -138,6 +143,11 @@ const SQLITE: &[Source] = &[
         version: 11,
         description: "health",
         sql: include_str!("../../migrations/sqlite/0011_health.sql"),
+    },
+    Source {
+        version: 12,
+        description: "dashboard",
+        sql: include_str!("../../migrations/sqlite/0012_dashboard.sql"),
     },
 ];
 
@@ -275,6 +285,8 @@ mod tests {
             "cluster_members",
             "cluster_lease",
             "inventory_items",
+            "pull_request_previews",
+            "ui_sessions",
         ] {
             assert!(all.contains(table), "{table}");
         }

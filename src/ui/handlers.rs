@@ -2,17 +2,17 @@
 //! the actions, server-sent events, static assets and the security headers every
 //! answer carries.
 
-use super::session::{self, LOGIN_COOKIE, Session, Sessions};
+use super::session::{self, LOGIN_COOKIE, Session};
 use super::templates::Templates;
 use super::views::{
-    self, AuditRow, DeviationRow, PassRow, ProposalRow, RenderRow, ResourceRow, RunRow,
+    self, AuditRow, DeviationRow, PassRow, PreviewRow, ProposalRow, RenderRow, ResourceRow, RunRow,
 };
 use crate::config::ui::UiSettings;
 use crate::control::status::DaemonStatus;
 use crate::mcp::Scope;
 use crate::mcp::auth::{Guard, Refusal, too_many_requests};
 use crate::source::TrackedRepo;
-use crate::store::{AuditFilter, RequestAction, ResourceFilter, Store, StoreError};
+use crate::store::{AuditFilter, AuditRecord, RequestAction, ResourceFilter, Store, StoreError};
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
@@ -25,7 +25,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Rows per page of the resources and audit lists.
@@ -41,7 +41,6 @@ pub struct Ui {
     store: Option<Arc<Store>>,
     status: Arc<DaemonStatus>,
     guard: Arc<Guard>,
-    sessions: Mutex<Sessions>,
     settings: UiSettings,
     templates: Templates,
     repo: Option<TrackedRepo>,
@@ -53,6 +52,8 @@ pub struct Ui {
     stop: CancellationToken,
     /// The commit message last looked up: (commit, summary, author).
     message: Mutex<Option<(String, String, String)>>,
+    /// The store's change counter, polled while an event stream is open ([`super::live`]).
+    changes: std::sync::OnceLock<tokio::sync::watch::Sender<i64>>,
 }
 
 impl std::fmt::Debug for Ui {
@@ -95,7 +96,6 @@ impl Ui {
             store,
             status,
             guard,
-            sessions: Mutex::new(Sessions::new(settings.ui.session_ttl, settings.ui.idle_ttl)),
             settings: settings.ui.clone(),
             templates: Templates::new()?,
             repo,
@@ -105,21 +105,8 @@ impl Ui {
             actions: !settings.mcp.read_only,
             stop,
             message: Mutex::new(None),
+            changes: std::sync::OnceLock::new(),
         })
-    }
-
-    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
-        match self.sessions.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// The session the request's cookie names, if it is alive.
-    fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = cookie(headers, session::COOKIE)?;
-        let s = self.sessions().get(&id, Instant::now())?;
-        Some((id, s))
     }
 
     fn store(&self) -> Result<&Store, Box<Response>> {
@@ -311,170 +298,12 @@ fn forbidden(ui: &Ui, why: &str, s: Option<&Session>) -> Response {
     ui.message_page(StatusCode::FORBIDDEN, "Refused", why, s)
 }
 
-// ---------------------------------------------------------------- login and logout
-
-async fn login_page(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    if ui.session(&headers).is_some() {
-        return Redirect::to("/ui/").into_response();
-    }
-    login_form(&ui, StatusCode::OK, None)
-}
-
-fn login_form(ui: &Ui, status: StatusCode, error: Option<&str>) -> Response {
-    let nonce = session::random_token();
-    let ctx = json!({"page": "login", "title": "Log in", "login": nonce, "error": error});
-    let mut response = ui.page("login.html", &ctx);
-    *response.status_mut() = status;
-    let cookie = session::set_cookie(
-        LOGIN_COOKIE,
-        &nonce,
-        "/ui/login",
-        ui.settings.secure_cookies,
-        Duration::from_secs(3600),
-    );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
-}
-
-#[derive(Debug, Deserialize)]
-struct LoginForm {
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    login: String,
-}
-
-async fn login(
-    State(ui): State<Arc<Ui>>,
-    headers: HeaderMap,
-    extensions: Extensions,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    if cross_site(&headers) {
-        return forbidden(&ui, "A login from another site is refused.", None);
-    }
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !session::same_secret(&expected, &form.login) {
-        return login_form(
-            &ui,
-            StatusCode::FORBIDDEN,
-            Some("The login form expired; try again."),
-        );
-    }
-    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let authorization = format!("Bearer {}", form.token.trim());
-    match ui.guard.authenticate(peer, Some(authorization.as_bytes())) {
-        Ok(caller) => {
-            tracing::info!(token = %caller.name, scope = caller.scope.as_str(), client = ?peer.map(|p| p.ip()), "dashboard login");
-            let id = ui.sessions().create(caller, Instant::now());
-            let mut response = Redirect::to("/ui/").into_response();
-            let h = response.headers_mut();
-            for cookie in [
-                session::set_cookie(
-                    session::COOKIE,
-                    &id,
-                    "/",
-                    ui.settings.secure_cookies,
-                    ui.settings.session_ttl,
-                ),
-                session::set_cookie(
-                    LOGIN_COOKIE,
-                    "",
-                    "/ui/login",
-                    ui.settings.secure_cookies,
-                    Duration::ZERO,
-                ),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    h.append(header::SET_COOKIE, v);
-                }
-            }
-            response
-        }
-        Err(Refusal::Throttled(wait)) => {
-            tracing::warn!(client = ?peer.map(|p| p.ip()), "dashboard login refused: too many failed authentications from this address");
-            too_many_requests(wait, "too many failed logins from this address")
-        }
-        Err(Refusal::Auth(e)) => {
-            tracing::info!(reason = %e, client = ?peer.map(|p| p.ip()), "dashboard login refused");
-            let shown = match e {
-                crate::mcp::auth::AuthError::NoTokens => {
-                    "No MCP token is configured on this daemon, so nobody can log in."
-                }
-                _ => "That token is not valid.",
-            };
-            login_form(&ui, StatusCode::UNAUTHORIZED, Some(shown))
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-/// The session of a POST whose CSRF token matches, or the refusal to send.
-fn checked_post(
-    ui: &Ui,
-    headers: &HeaderMap,
-    form: &CsrfForm,
-) -> Result<(String, Session), Box<Response>> {
-    if cross_site(headers) {
-        return Err(Box::new(forbidden(
-            ui,
-            "A request from another site is refused.",
-            None,
-        )));
-    }
-    let Some((id, s)) = ui.session(headers) else {
-        return Err(Box::new(to_login()));
-    };
-    if form.csrf.is_empty() || !session::same_secret(&form.csrf, &s.csrf) {
-        tracing::warn!(token = %s.caller.name, "dashboard POST refused: missing or wrong CSRF token");
-        return Err(Box::new(forbidden(
-            ui,
-            "The form's CSRF token is missing or wrong; reload the page and try again.",
-            Some(&s),
-        )));
-    }
-    Ok((id, s))
-}
-
-async fn logout(
-    State(ui): State<Arc<Ui>>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let (id, s) = match checked_post(&ui, &headers, &form) {
-        Ok(v) => v,
-        Err(r) => return *r,
-    };
-    ui.sessions().remove(&id);
-    tracing::info!(token = %s.caller.name, "dashboard logout");
-    let mut response = Redirect::to("/ui/login").into_response();
-    let cookie = session::set_cookie(
-        session::COOKIE,
-        "",
-        "/",
-        ui.settings.secure_cookies,
-        Duration::ZERO,
-    );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    response
-}
-
-// ---------------------------------------------------------------- pages
-
 macro_rules! session_or_login {
     ($ui:expr, $headers:expr) => {
-        match $ui.session(&$headers) {
-            Some((_, s)) => s,
-            None => return to_login(),
+        match $ui.session(&$headers, true).await {
+            Ok(Some((_, s))) => s,
+            Ok(None) => return to_login(),
+            Err(response) => return *response,
         }
     };
 }
@@ -496,6 +325,11 @@ macro_rules! read {
         }
     };
 }
+
+mod login;
+use login::{CsrfForm, checked_post, login, login_page, logout};
+
+// ---------------------------------------------------------------- pages
 
 fn can_act(ui: &Ui, s: &Session) -> bool {
     ui.actions && s.caller.scope == Scope::Propose
@@ -790,15 +624,49 @@ async fn resource(
     ui.page("resource.html", &ctx)
 }
 
-async fn pools(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+#[derive(Debug, Default, Deserialize)]
+struct PoolsQuery {
+    /// One pool whose nodes are all listed (paged).
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    offset: i64,
+}
+
+async fn pools(
+    State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
+    Query(q): Query<PoolsQuery>,
+) -> Response {
     let s = session_or_login!(ui, headers);
     let store = store_or!(ui);
     let pools = read!(ui, s, store.pools());
-    let placements = read!(ui, s, store.placements());
+    let placements = read!(ui, s, store.placement_bookings());
+    let inventory = read!(ui, s, store.inventory(None, false));
+    let live = crate::observe::inventory::stored_loads(&inventory, chrono::Utc::now());
+    let mut tree = super::pools::pool_tree(&pools, &placements, &live);
+    let path = bounded(&q.path);
+    let offset = q.offset.clamp(0, 1_000_000);
+    let focus = tree.iter().find(|p| p.path == path).map(|p| p.node_count);
+    super::pools::limit_nodes(&mut tree, focus.map(|_| path.as_str()), offset as usize);
+    let pager = focus.map(|count| {
+        views::pager(
+            "/ui/pools",
+            &[("path", path.as_str())],
+            offset,
+            super::pools::NODES_PER_PAGE as i64,
+            count as i64,
+        )
+    });
     let mut ctx = base("pools", "Pools", &s);
     merge(
         &mut ctx,
-        json!({"pools": views::pool_tree(&pools, &placements)}),
+        json!({
+            "pools": tree,
+            "focus": focus.map(|_| path.clone()),
+            "pager": pager,
+            "shown": super::pools::NODES_SHOWN,
+        }),
     );
     ui.page("pools.html", &ctx)
 }
@@ -807,10 +675,14 @@ async fn proposals(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
     let s = session_or_login!(ui, headers);
     let store = store_or!(ui);
     let rows = read!(ui, s, store.proposals(100));
-    let mut ctx = base("proposals", "Proposals", &s);
+    let previews = read!(ui, s, store.previews(100));
+    let mut ctx = base("proposals", "Proposals and previews", &s);
     merge(
         &mut ctx,
-        json!({"proposals": rows.iter().map(ProposalRow::from).collect::<Vec<_>>()}),
+        json!({
+            "proposals": rows.iter().map(ProposalRow::from).collect::<Vec<_>>(),
+            "previews": previews.iter().map(PreviewRow::from).collect::<Vec<_>>(),
+        }),
     );
     ui.page("proposals.html", &ctx)
 }
@@ -907,7 +779,7 @@ async fn queue(
     resource: Option<&str>,
     action: RequestAction,
 ) -> Response {
-    let (_, s) = match checked_post(ui, headers, form) {
+    let (_, s) = match checked_post(ui, headers, form).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -977,23 +849,44 @@ async fn reconcile_all(
 // ---------------------------------------------------------------- live updates and assets
 
 /// `change` events whenever the daemon's status changes (a pass finished, applies or an
-/// observation recorded); the page then re-reads its live regions. Ends at shutdown or
-/// when the session does.
+/// observation recorded) or the store records a change (on a cluster's follower, what
+/// the leader did); the page then re-reads its live regions. Ends at shutdown or when
+/// the session does.
 async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    let Some((id, _)) = ui.session(&headers) else {
-        return (StatusCode::UNAUTHORIZED, "log in first\n").into_response();
+    let id = match ui.session(&headers, false).await {
+        Ok(Some((id, _))) => id,
+        Ok(None) => return (StatusCode::UNAUTHORIZED, "log in first\n").into_response(),
+        Err(response) => return *response,
     };
-    let rx = ui.status.subscribe();
-    let stream = futures_util::stream::unfold((rx, ui, id), |(mut rx, ui, id)| async move {
-        tokio::select! {
-            changed = rx.changed() => changed.ok()?,
-            _ = ui.stop.cancelled() => return None,
-        }
-        ui.sessions().peek(&id, Instant::now())?;
-        let version = *rx.borrow_and_update();
-        let event = Event::default().event("change").data(version.to_string());
-        Some((Ok::<_, Infallible>(event), (rx, ui, id)))
+    let status = ui.status.subscribe();
+    let stored = ui.store.as_ref().map(|store| {
+        ui.changes
+            .get_or_init(|| super::live::spawn(Arc::clone(store), ui.stop.clone()))
+            .subscribe()
     });
+    let state = (status, stored, ui, id, 0u64);
+    let stream =
+        futures_util::stream::unfold(state, |(mut status, mut stored, ui, id, n)| async move {
+            let store_changed = async {
+                match stored.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = status.changed() => changed.ok()?,
+                changed = store_changed => changed.ok()?,
+                _ = ui.stop.cancelled() => return None,
+            }
+            status.borrow_and_update();
+            if let Some(rx) = stored.as_mut() {
+                rx.borrow_and_update();
+            }
+            // The stream ends with the session (expired or logged out).
+            ui.session_by_id(&id, false).await.ok()??;
+            let event = Event::default().event("change").data((n + 1).to_string());
+            Some((Ok::<_, Infallible>(event), (status, stored, ui, id, n + 1)))
+        });
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

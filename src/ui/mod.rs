@@ -9,18 +9,24 @@
 //! | `GET /ui/` | overview: revision and commit message, health, counts, deviations, failing and waiting resources, last passes |
 //! | `GET /ui/resources` | resources filtered by provider, pool, state and text, paged in SQL |
 //! | `GET /ui/resources/{name}` | one resource: source, placement and reasons, rendered files with the diff from what was applied, runs, deviations, endpoints, policy |
-//! | `GET /ui/pools`, `/ui/proposals`, `/ui/audit`, `/ui/notifications` | the pool tree with bookings, proposals, the audit log, notification sinks |
-//! | `GET /ui/events` | server-sent events: `change` whenever the daemon's status changes |
+//! | `GET /ui/pools` | the pool tree: per node capacity (with `cpu_overcommit`), bookings, GPUs and live load; a big pool's busiest nodes, all of them with `?path=` (paged) |
+//! | `GET /ui/proposals`, `/ui/audit`, `/ui/notifications` | proposals and pull-request previews, the audit log, notification sinks |
+//! | `GET /ui/events` | server-sent events: `change` whenever the daemon's status or the store changes |
 //! | `POST /ui/reconcile`, `POST /ui/resources/{name}/apply` and `/reconcile` | queue a request (propose scope) |
 //!
-//! Layout: [`session`] (logins, CSRF tokens, cookies), [`views`] (records to view
-//! models), [`files`] (rendered against applied files) and [`templates`] are the pure
-//! core; [`handlers`] is the axum shell. Data comes from the store (paging and filters in
-//! SQL) and the daemon's live [`DaemonStatus`]; actions go through the store's request
-//! queue, as `homelabd apply` / `homelabd reconcile` do, with an audit row `ui:<token>`.
+//! Layout: [`session`] (what a login is, CSRF tokens, cookies), [`views`] (records to
+//! view models), [`pools`] (the pool tree with bookings and live load), [`files`]
+//! (rendered against applied files) and [`templates`] are the pure core; [`handlers`] is
+//! the axum shell (logins kept in the store, so they survive restarts and are shared by
+//! a cluster) and [`live`] polls the store's change counter for the event streams. Data
+//! comes from the store (paging and filters in SQL) and the daemon's live
+//! [`DaemonStatus`]; actions go through the store's request queue, as `homelabd apply` /
+//! `homelabd reconcile` do, with an audit row `ui:<token>`.
 
 pub mod files;
 mod handlers;
+pub mod live;
+pub mod pools;
 pub mod session;
 pub mod templates;
 pub mod views;

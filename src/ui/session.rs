@@ -1,17 +1,27 @@
-//! Dashboard logins (pure): server-side sessions keyed by the SHA-256 of a random id
-//! (the id itself lives only in the browser's cookie), each with the token's name and
-//! scope, a CSRF token, an absolute and an idle expiry; and the cookie headers.
+//! Dashboard logins (pure): what a session is, how its cookie value maps to what the
+//! store keeps (the SHA-256 of the value, never the value), the CSRF token derived from
+//! it, the binding that ties it to the token it was made with, its expiry; and the
+//! cookie headers. The handlers keep sessions in the store, so they survive a restart
+//! and every member of a cluster knows them.
 
+use crate::mcp::Scope;
 use crate::mcp::auth::Caller;
+use crate::store::UiSessionRecord;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "homelabd_session";
 /// The login form's double-submit cookie (CSRF protection of the login itself).
 pub const LOGIN_COOKIE: &str = "homelabd_login";
+/// Sessions kept at most; past it the least recently used ones are ended.
+pub const MAX_SESSIONS: i64 = 10_000;
+/// How stale `last_seen_at` may get before a request writes it again: the idle expiry
+/// is this much coarser than its setting, and a page view costs no write.
+pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// One logged-in browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,97 +30,92 @@ pub struct Session {
     pub caller: Caller,
     /// The value every POST must carry in its `csrf` field.
     pub csrf: String,
-    created: Instant,
-    last_seen: Instant,
 }
 
-/// Every live session, bounded.
-#[derive(Debug)]
-pub struct Sessions {
-    by_digest: HashMap<[u8; 32], Session>,
+/// What the store keys a session by: the SHA-256 of the cookie value, hex.
+pub fn digest(id: &str) -> String {
+    hex(&Sha256::digest(id.as_bytes()))
+}
+
+/// The session's CSRF token: derived from the cookie value (which scripts of other
+/// sites cannot read), so it needs no storage and changes with every login.
+pub fn csrf(id: &str) -> String {
+    hex(&Sha256::digest(
+        format!("homelabd-ui-csrf\0{id}").as_bytes(),
+    ))
+}
+
+/// The SHA-256 of a token, as the MCP authenticator keeps it.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Ties the session `id` to the token (by its digest) it was made with: an HMAC of the
+/// id keyed by the token's digest. Without the id (only its digest is stored) it says
+/// nothing about the token; with it, it stops matching once the token changes.
+pub fn binding(token_digest: &[u8; 32], id: &str) -> String {
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(token_digest) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; this arm is never taken.
+        Err(_) => return String::new(),
+    };
+    mac.update(id.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+/// A new session for `caller`, logged in with `token` at `now`; its cookie value is `id`.
+pub fn record(
+    id: &str,
+    caller: &Caller,
+    token: &str,
+    now: DateTime<Utc>,
     ttl: Duration,
-    idle: Duration,
-}
-
-impl Sessions {
-    /// Sessions remembered at most; past it the least recently used one is dropped.
-    pub const MAX: usize = 10_000;
-
-    pub fn new(ttl: Duration, idle: Duration) -> Sessions {
-        Sessions {
-            by_digest: HashMap::new(),
-            ttl,
-            idle,
-        }
-    }
-
-    /// Starts a session for `caller`; returns the id to put in the cookie.
-    pub fn create(&mut self, caller: Caller, now: Instant) -> String {
-        self.by_digest
-            .retain(|_, s| alive(s, now, self.ttl, self.idle));
-        if self.by_digest.len() >= Self::MAX
-            && let Some(oldest) = self
-                .by_digest
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| *k)
-        {
-            self.by_digest.remove(&oldest);
-        }
-        let id = random_token();
-        let session = Session {
-            caller,
-            csrf: random_token(),
-            created: now,
-            last_seen: now,
-        };
-        self.by_digest.insert(digest(&id), session);
-        id
-    }
-
-    /// The live session with cookie value `id` (its idle clock restarted), or `None`
-    /// (an expired one is forgotten).
-    pub fn get(&mut self, id: &str, now: Instant) -> Option<Session> {
-        let key = digest(id);
-        let session = self.by_digest.get_mut(&key)?;
-        if !alive(session, now, self.ttl, self.idle) {
-            self.by_digest.remove(&key);
-            return None;
-        }
-        session.last_seen = now;
-        Some(session.clone())
-    }
-
-    /// Is the session with cookie value `id` alive? Does not count as use (an open event
-    /// stream does not keep an idle login alive).
-    pub fn peek(&self, id: &str, now: Instant) -> Option<()> {
-        let session = self.by_digest.get(&digest(id))?;
-        alive(session, now, self.ttl, self.idle).then_some(())
-    }
-
-    /// Ends the session with cookie value `id` (logout).
-    pub fn remove(&mut self, id: &str) {
-        self.by_digest.remove(&digest(id));
-    }
-
-    /// How many sessions are remembered.
-    pub fn len(&self) -> usize {
-        self.by_digest.len()
-    }
-
-    /// No session at all?
-    pub fn is_empty(&self) -> bool {
-        self.by_digest.is_empty()
+) -> UiSessionRecord {
+    UiSessionRecord {
+        id_digest: digest(id),
+        token_name: caller.name.clone(),
+        scope: caller.scope.as_str().to_owned(),
+        binding: binding(&token_digest(token), id),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
     }
 }
 
-fn alive(s: &Session, now: Instant, ttl: Duration, idle: Duration) -> bool {
-    now.saturating_duration_since(s.created) < ttl
-        && now.saturating_duration_since(s.last_seen) < idle
+/// Is the stored session still alive at `now` (before its absolute expiry, used within
+/// the idle time)? Its token is checked apart ([`binding`]).
+pub fn alive(r: &UiSessionRecord, now: DateTime<Utc>, idle: Duration) -> bool {
+    let idle = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
+    now < r.expires_at && now.signed_duration_since(r.last_seen_at) < idle
 }
 
-fn digest(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
+/// Should this request write the session's last use (see [`TOUCH_EVERY`])?
+pub fn needs_touch(r: &UiSessionRecord, now: DateTime<Utc>) -> bool {
+    now.signed_duration_since(r.last_seen_at)
+        .to_std()
+        .unwrap_or_default()
+        >= TOUCH_EVERY
+}
+
+/// The caller a stored session names, if its scope is one homelabd writes.
+pub fn caller(r: &UiSessionRecord) -> Option<Caller> {
+    let scope = match r.scope.as_str() {
+        "read" => Scope::Read,
+        "propose" => Scope::Propose,
+        _ => return None,
+    };
+    Some(Caller {
+        name: r.token_name.clone(),
+        scope,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// 244 random bits from the operating system's generator, as 64 hex digits.
@@ -160,37 +165,37 @@ mod tests {
 
     #[test]
     fn a_session_lives_until_its_idle_or_absolute_expiry() {
-        let t0 = Instant::now();
+        let t0 = Utc::now();
         let min = Duration::from_secs(60);
-        let mut s = Sessions::new(10 * min, 3 * min);
-        let id = s.create(caller(), t0);
+        let m = |n: i64| chrono::Duration::minutes(n);
+        let id = random_token();
+        let mut r = record(&id, &caller(), "the-token", t0, 10 * min);
         assert_eq!(id.len(), 64);
-        let got = s.get(&id, t0 + 2 * min).expect("alive");
-        assert_eq!(got.caller, caller());
-        assert_eq!(got.csrf.len(), 64);
-        assert!(
-            s.get(&id, t0 + 4 * min).is_some(),
-            "use restarts the idle clock"
-        );
-        assert!(s.get(&id, t0 + 8 * min).is_none(), "idle for 4 minutes");
-        let id = s.create(caller(), t0);
-        for m in [2, 4, 6, 8] {
-            assert!(s.get(&id, t0 + m * min).is_some());
-        }
-        assert!(s.get(&id, t0 + 10 * min).is_none(), "absolute expiry");
-        assert!(s.get("not-a-session", t0).is_none());
+        assert_ne!(r.id_digest, id, "the store never sees the cookie value");
+        assert_eq!(r.id_digest, digest(&id));
+        assert!(alive(&r, t0 + m(2), 3 * min));
+        assert!(!alive(&r, t0 + m(4), 3 * min), "idle for 4 minutes");
+        r.last_seen_at = t0 + m(8);
+        assert!(alive(&r, t0 + m(9), 3 * min), "use restarts the idle clock");
+        assert!(!alive(&r, t0 + m(10), 3 * min), "absolute expiry");
+        assert!(!needs_touch(&r, t0 + m(8)) && needs_touch(&r, t0 + m(9)));
+        assert_eq!(super::caller(&r), Some(caller()));
+        r.scope = "admin".into();
+        assert_eq!(super::caller(&r), None);
     }
 
     #[test]
-    fn logout_forgets_the_session_and_ids_differ() {
-        let t0 = Instant::now();
-        let mut s = Sessions::new(Duration::from_secs(600), Duration::from_secs(600));
-        let a = s.create(caller(), t0);
-        let b = s.create(caller(), t0);
+    fn the_binding_and_csrf_token_follow_the_id_and_the_token() {
+        let (a, b) = (random_token(), random_token());
         assert_ne!(a, b);
-        s.remove(&a);
-        assert!(s.get(&a, t0).is_none());
-        assert!(s.get(&b, t0).is_some());
+        let key = token_digest("the-token");
+        assert_eq!(binding(&key, &a), binding(&key, &a));
+        assert_ne!(binding(&key, &a), binding(&key, &b));
+        assert_ne!(binding(&key, &a), binding(&token_digest("rotated"), &a));
+        assert_eq!(binding(&key, &a).len(), 64);
+        assert_eq!(csrf(&a).len(), 64);
+        assert_ne!(csrf(&a), csrf(&b));
+        assert_ne!(csrf(&a), digest(&a), "the CSRF token is not the stored key");
     }
 
     #[test]

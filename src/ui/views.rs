@@ -1,15 +1,14 @@
 //! View models (pure): store records and the daemon's status turned into what the
-//! templates show — formatted times, short commit ids, state classes, pagers, the pool
-//! tree with what placement booked on each node. No IO; unit-tested.
+//! templates show — formatted times, short commit ids, state classes, pagers (the pool
+//! tree is [`super::pools`]). No IO; unit-tested.
 
 use crate::control::status::StatusSnapshot;
 use crate::store::{
-    ApplyRunRecord, AuditRecord, CatalogRecord, DeviationRecord, ProposalRecord, RenderRecord,
-    ResourceRecord, RevisionRecord,
+    ApplyRunRecord, AuditRecord, DeviationRecord, PreviewRecord, PreviewStatus, ProposalRecord,
+    RenderRecord, ResourceRecord, RevisionRecord,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// A time as shown: `2026-05-01 12:34:56 UTC`.
 pub fn when(t: &DateTime<Utc>) -> String {
@@ -333,6 +332,56 @@ impl From<&ProposalRecord> for ProposalRow {
     }
 }
 
+/// One pull-request preview.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewRow {
+    pub pull: i64,
+    pub head: String,
+    pub base: String,
+    /// `valid`, `invalid` or `failed`, and its state class.
+    pub status: String,
+    pub class: &'static str,
+    pub summary: String,
+    pub created: i64,
+    pub changed: i64,
+    pub removed: i64,
+    /// Only `http(s)://` links are kept.
+    pub pr_url: String,
+    /// Where the report is: `pull request` or `log only`.
+    pub reported: &'static str,
+    pub at: String,
+}
+
+impl From<&PreviewRecord> for PreviewRow {
+    fn from(p: &PreviewRecord) -> PreviewRow {
+        PreviewRow {
+            pull: p.pull,
+            head: short(&p.head),
+            base: p.base.as_deref().map(short).unwrap_or_default(),
+            status: p.status.as_str().to_owned(),
+            class: match p.status {
+                PreviewStatus::Valid => "ok",
+                PreviewStatus::Invalid | PreviewStatus::Failed => "bad",
+            },
+            summary: p.summary.clone(),
+            created: p.created,
+            changed: p.changed,
+            removed: p.removed,
+            pr_url: p
+                .pr_url
+                .clone()
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+                .unwrap_or_default(),
+            reported: if p.reported {
+                "pull request"
+            } else {
+                "log only"
+            },
+            at: when(&p.previewed_at),
+        }
+    }
+}
+
 /// One render of a resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RenderRow {
@@ -400,163 +449,6 @@ impl From<&StatusSnapshot> for Health {
     }
 }
 
-/// A node of a pool with its capacity and what placement booked on it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NodeRow {
-    pub name: String,
-    pub address: String,
-    pub cpu_booked: f64,
-    pub cpu_total: f64,
-    pub memory_booked: f64,
-    pub memory_total: f64,
-    /// Booked share of the tighter of CPU and memory, in percent (for the bar).
-    pub percent: u32,
-    pub resources: Vec<String>,
-    /// (model, PCI address, holder or empty).
-    pub gpus: Vec<(String, String, String)>,
-}
-
-/// A pool in the tree.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PoolRow {
-    pub name: String,
-    pub path: String,
-    /// Nesting depth (0 for a root) for indentation.
-    pub depth: usize,
-    pub pool_type: String,
-    pub provider: String,
-    pub description: String,
-    /// Resources placed directly in this pool.
-    pub resources: usize,
-    pub nodes: Vec<NodeRow>,
-}
-
-fn num(v: Option<&serde_json::Value>) -> f64 {
-    v.and_then(serde_json::Value::as_f64).unwrap_or(0.0)
-}
-
-fn string(v: Option<&serde_json::Value>) -> String {
-    v.and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The pool tree ordered by path, each node with what the stored placements book on it:
-/// every replica books the resource's CPU and memory on its node; GPUs by PCI address.
-/// `placements` are (resource, placement document) of existing resources.
-pub fn pool_tree(
-    pools: &[CatalogRecord],
-    placements: &[(String, serde_json::Value)],
-) -> Vec<PoolRow> {
-    // (pool, node) → (cpu, memory, resources); GPU (node, pci) → holder.
-    let mut booked: BTreeMap<(String, String), (f64, f64, Vec<String>)> = BTreeMap::new();
-    let mut gpu_holders: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut per_pool: BTreeMap<String, usize> = BTreeMap::new();
-    for (name, p) in placements {
-        let pool = string(p.get("pool"));
-        *per_pool.entry(pool.clone()).or_default() += 1;
-        let size = p.get("size");
-        let cpu = num(size.and_then(|s| s.get("cpu")));
-        let memory = num(size.and_then(|s| s.get("memory_gb")));
-        for node in p
-            .get("nodes")
-            .and_then(|n| n.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let entry = booked
-                .entry((pool.clone(), string(node.get("name"))))
-                .or_default();
-            entry.0 += cpu;
-            entry.1 += memory;
-            entry.2.push(name.clone());
-        }
-        for gpu in p
-            .get("gpus")
-            .and_then(|g| g.as_array())
-            .into_iter()
-            .flatten()
-        {
-            gpu_holders.insert(
-                (string(gpu.get("node")), string(gpu.get("pci_address"))),
-                name.clone(),
-            );
-        }
-    }
-    let mut rows: Vec<PoolRow> = pools
-        .iter()
-        .map(|pool| {
-            let spec = &pool.spec;
-            let path = pool
-                .path
-                .clone()
-                .unwrap_or_else(|| string(spec.get("path")));
-            let key = if per_pool.contains_key(&path) {
-                path.clone()
-            } else {
-                pool.name.clone()
-            };
-            let nodes = spec
-                .get("nodes")
-                .and_then(|n| n.as_array())
-                .into_iter()
-                .flatten()
-                .map(|node| {
-                    let name = string(node.get("name"));
-                    let (cpu, memory, resources) = booked
-                        .get(&(key.clone(), name.clone()))
-                        .cloned()
-                        .unwrap_or_default();
-                    let cpu_total = num(node.get("cpu"));
-                    let memory_total = num(node.get("memory_gb"));
-                    let share = |used: f64, total: f64| {
-                        if total > 0.0 { used / total } else { 0.0 }
-                    };
-                    let percent =
-                        (share(cpu, cpu_total).max(share(memory, memory_total)) * 100.0).round();
-                    let gpus = node
-                        .get("gpus")
-                        .and_then(|g| g.as_array())
-                        .into_iter()
-                        .flatten()
-                        .map(|g| {
-                            let pci = string(g.get("pci_address"));
-                            let holder = gpu_holders
-                                .get(&(name.clone(), pci.clone()))
-                                .cloned()
-                                .unwrap_or_default();
-                            (string(g.get("model")), pci, holder)
-                        })
-                        .collect();
-                    NodeRow {
-                        address: string(node.get("address")),
-                        name,
-                        cpu_booked: cpu,
-                        cpu_total,
-                        memory_booked: memory,
-                        memory_total,
-                        percent: percent.clamp(0.0, 999.0) as u32,
-                        resources,
-                        gpus,
-                    }
-                })
-                .collect();
-            PoolRow {
-                name: pool.name.clone(),
-                depth: path.matches('/').count().saturating_sub(1),
-                resources: per_pool.get(&key).copied().unwrap_or(0),
-                path,
-                pool_type: string(spec.get("pool_type")),
-                provider: string(spec.get("provider")),
-                description: string(spec.get("description")),
-                nodes,
-            }
-        })
-        .collect();
-    rows.sort_by(|a, b| a.path.cmp(&b.path));
-    rows
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,41 +473,6 @@ mod tests {
         assert_eq!((empty.from, empty.to), (0, 0));
         assert!(empty.prev.is_none() && empty.next.is_none());
         assert_eq!(query(&[("q", "a b&<x>")]), "?q=a%20b%26%3Cx%3E");
-    }
-
-    #[test]
-    fn the_pool_tree_books_cpu_memory_and_gpus_on_nodes() {
-        let pools = vec![
-            CatalogRecord {
-                name: "home".into(),
-                path: Some("/home".into()),
-                spec: json!({"path": "/home", "pool_type": "group"}),
-                dimensions: Default::default(),
-            },
-            CatalogRecord {
-                name: "rack".into(),
-                path: Some("/home/rack".into()),
-                spec: json!({"path": "/home/rack", "pool_type": "cluster", "provider": "docker",
-                    "nodes": [{"name": "n1", "cpu": 8, "memory_gb": 32,
-                               "gpus": [{"model": "rtx", "pci_address": "0000:01:00.0"}]}]}),
-                dimensions: Default::default(),
-            },
-        ];
-        let placements = vec![(
-            "web".to_owned(),
-            json!({"pool": "/home/rack", "nodes": [{"name": "n1"}],
-                   "gpus": [{"node": "n1", "model": "rtx", "pci_address": "0000:01:00.0"}],
-                   "size": {"cpu": 2, "memory_gb": 16.0}}),
-        )];
-        let tree = pool_tree(&pools, &placements);
-        assert_eq!(tree[0].depth, 0);
-        assert_eq!(tree[1].depth, 1);
-        let n1 = &tree[1].nodes[0];
-        assert_eq!((n1.cpu_booked, n1.cpu_total), (2.0, 8.0));
-        assert_eq!(n1.percent, 50, "memory is the tighter");
-        assert_eq!(n1.resources, ["web"]);
-        assert_eq!(n1.gpus[0].2, "web");
-        assert_eq!(tree[1].resources, 1);
     }
 
     #[test]

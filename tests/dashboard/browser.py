@@ -193,6 +193,22 @@ def main():
             if name != "overview":
                 shot(driver, name)
 
+        # Pools: bookable vCPUs count the example's cpu_overcommit (2 on /homelab/compute,
+        # inherited by its children), and the GPU nodes list their GPUs.
+        driver.get(BASE + "/ui/pools")
+        pools = text_of(driver, "#pools")
+        check("CPU overcommit ×2" in pools, "the pools page names the CPU overcommit")
+        check("threads)" in pools, "bookable vCPUs are threads times the overcommit")
+        check("GPUs" in pools and "free" in pools, "the GPU nodes list their GPUs")
+
+        # Proposals and previews: a previewed pull request, with its link and outcome.
+        driver.get(BASE + "/ui/proposals")
+        row = driver.find_element(By.CSS_SELECTOR, "#previews tbody tr")
+        link = row.find_element(By.LINK_TEXT, "#7")
+        check(link.get_attribute("href") == "https://github.com/example/homelab/pull/7" and "valid" in row.text,
+              "the proposals page lists the pull-request preview with its link and status")
+        shot(driver, "proposals")
+
         # Filters on the resources page run on the server.
         driver.get(BASE + "/ui/resources")
         driver.find_element(By.NAME, "q").send_keys(CFG["resource"])

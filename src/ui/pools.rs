@@ -1,0 +1,430 @@
+//! The pools page's view model (pure): the pool tree ordered by path, each node with its
+//! capacity as placement counts it (vCPUs are the node's threads times the pool's
+//! `cpu_overcommit`, inherited from parent pools), what the stored placements book on
+//! it, its GPUs and who holds them, and the live load the last inventory scan reported
+//! (unmanaged guests and containers, measured memory).
+
+use crate::place::{LiveLoad, NodeLoad};
+use crate::store::CatalogRecord;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What the last inventory scan said about a node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveRow {
+    /// Running guests and containers no definition accounts for, and what they take.
+    pub unmanaged: usize,
+    pub unmanaged_cpu: u32,
+    pub unmanaged_memory: f64,
+    /// Memory the node reports in use, when it does.
+    pub measured_memory: Option<f64>,
+    /// When the scan was taken.
+    pub seen_at: String,
+}
+
+/// A node of a pool with its capacity and what is booked on it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeRow {
+    pub name: String,
+    pub address: String,
+    /// vCPUs booked: placed resources plus running unmanaged guests.
+    pub cpu_booked: f64,
+    /// vCPUs placement may book: threads times the pool's overcommit.
+    pub cpu_total: f64,
+    /// The node's threads as declared.
+    pub cpu_physical: f64,
+    /// Memory (GB) booked: placed resources plus running unmanaged guests.
+    pub memory_booked: f64,
+    pub memory_total: f64,
+    /// Share of the tighter of CPU and memory in percent (for the bar); memory counts
+    /// what the node reports in use where that is more than what is booked.
+    pub percent: u32,
+    /// Resources placed on the node.
+    pub resources: usize,
+    /// (model, PCI address, holder or empty).
+    pub gpus: Vec<(String, String, String)>,
+    pub gpus_free: usize,
+    pub live: Option<LiveRow>,
+}
+
+/// A pool in the tree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolRow {
+    pub name: String,
+    pub path: String,
+    /// Nesting depth (0 for a root) for indentation.
+    pub depth: usize,
+    pub pool_type: String,
+    pub provider: String,
+    pub description: String,
+    /// vCPUs per thread (1 without overcommit).
+    pub cpu_overcommit: f64,
+    /// Resources placed directly in this pool.
+    pub resources: usize,
+    /// The nodes shown (see [`limit_nodes`]) and how many the pool has.
+    pub nodes: Vec<NodeRow>,
+    pub node_count: usize,
+    /// The page listing all of the pool's nodes.
+    pub nodes_href: String,
+    /// Over all nodes: vCPUs and memory booked against the pool's capacity.
+    pub cpu_booked: f64,
+    pub cpu_total: f64,
+    pub memory_booked: f64,
+    pub memory_total: f64,
+}
+
+fn num(v: Option<&Value>) -> f64 {
+    v.and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn string(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// What the placements book per (pool, node), per pool, and who holds each GPU.
+#[derive(Debug, Default)]
+struct Bookings {
+    /// (pool, node) → (cpu, memory, resources).
+    nodes: BTreeMap<(String, String), (f64, f64, usize)>,
+    /// (node, PCI address) → holder.
+    gpus: BTreeMap<(String, String), String>,
+    per_pool: BTreeMap<String, usize>,
+}
+
+/// Every replica books the resource's CPU and memory on its node; GPUs by PCI address.
+fn bookings(placements: &[(String, Value)]) -> Bookings {
+    let mut b = Bookings::default();
+    for (name, p) in placements {
+        let pool = string(p.get("pool"));
+        let size = p.get("size");
+        let cpu = num(size.and_then(|s| s.get("cpu")));
+        let memory = num(size.and_then(|s| s.get("memory_gb")));
+        for node in p
+            .get("nodes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let entry = b
+                .nodes
+                .entry((pool.clone(), string(node.get("name"))))
+                .or_default();
+            entry.0 += cpu;
+            entry.1 += memory;
+            entry.2 += 1;
+        }
+        for gpu in p
+            .get("gpus")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            b.gpus.insert(
+                (string(gpu.get("node")), string(gpu.get("pci_address"))),
+                name.clone(),
+            );
+        }
+        *b.per_pool.entry(pool).or_default() += 1;
+    }
+    b
+}
+
+/// Each pool's `cpu_overcommit` by path: its own `properties.cpu_overcommit`, else its
+/// parent's (as placement resolves properties); at least 1.
+fn overcommits(pools: &[CatalogRecord]) -> BTreeMap<String, f64> {
+    let mut by_depth: Vec<(&CatalogRecord, String)> =
+        pools.iter().map(|p| (p, pool_path(p))).collect();
+    by_depth.sort_by_key(|(_, path)| (path.matches('/').count(), path.clone()));
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for (pool, path) in by_depth {
+        let own = pool
+            .spec
+            .get("properties")
+            .and_then(|p| p.get("cpu_overcommit"))
+            .and_then(Value::as_f64);
+        let inherited = path
+            .rsplit_once('/')
+            .and_then(|(parent, _)| out.get(parent).copied());
+        let ratio = own.or(inherited).filter(|r| *r >= 1.0).unwrap_or(1.0);
+        out.insert(path, ratio);
+    }
+    out
+}
+
+fn pool_path(pool: &CatalogRecord) -> String {
+    pool.path
+        .clone()
+        .unwrap_or_else(|| string(pool.spec.get("path")))
+}
+
+fn live_row(load: &NodeLoad) -> LiveRow {
+    LiveRow {
+        unmanaged: load.unmanaged.len(),
+        unmanaged_cpu: load.cpu,
+        unmanaged_memory: load.memory_gb,
+        measured_memory: load.measured_memory_gb,
+        seen_at: load.seen_at.clone().unwrap_or_default(),
+    }
+}
+
+fn node_row(
+    node: &Value,
+    key: &str,
+    overcommit: f64,
+    booked: &Bookings,
+    live: &LiveLoad,
+) -> NodeRow {
+    let name = string(node.get("name"));
+    let (cpu, memory, resources) = booked
+        .nodes
+        .get(&(key.to_owned(), name.clone()))
+        .copied()
+        .unwrap_or_default();
+    let load = live.get(&name);
+    let cpu_booked = cpu + load.map_or(0.0, |l| f64::from(l.cpu));
+    let memory_booked = memory + load.map_or(0.0, |l| l.memory_gb);
+    let cpu_physical = num(node.get("cpu"));
+    let cpu_total = cpu_physical * overcommit;
+    let memory_total = num(node.get("memory_gb"));
+    let memory_used = load
+        .and_then(|l| l.measured_memory_gb)
+        .map_or(memory_booked, |m| m.max(memory_booked));
+    let share = |used: f64, total: f64| if total > 0.0 { used / total } else { 0.0 };
+    let percent = (share(cpu_booked, cpu_total).max(share(memory_used, memory_total)) * 100.0)
+        .round()
+        .clamp(0.0, 999.0) as u32;
+    let gpus: Vec<(String, String, String)> = node
+        .get("gpus")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let pci = string(g.get("pci_address"));
+            let holder = booked
+                .gpus
+                .get(&(name.clone(), pci.clone()))
+                .cloned()
+                .unwrap_or_default();
+            (string(g.get("model")), pci, holder)
+        })
+        .collect();
+    NodeRow {
+        address: string(node.get("address")),
+        cpu_booked: round(cpu_booked),
+        cpu_total: round(cpu_total),
+        cpu_physical,
+        memory_booked: round(memory_booked),
+        memory_total,
+        percent,
+        resources,
+        gpus_free: gpus.iter().filter(|g| g.2.is_empty()).count(),
+        gpus,
+        live: load.map(live_row),
+        name,
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// The pool tree ordered by path. `placements` are (resource, placement document) of
+/// existing resources; `live` is the load of the last inventory scans by node name.
+pub fn pool_tree(
+    pools: &[CatalogRecord],
+    placements: &[(String, Value)],
+    live: &LiveLoad,
+) -> Vec<PoolRow> {
+    let booked = bookings(placements);
+    let ratios = overcommits(pools);
+    let mut rows: Vec<PoolRow> = pools
+        .iter()
+        .map(|pool| {
+            let spec = &pool.spec;
+            let path = pool_path(pool);
+            // Placements name the pool by path (older ones by name).
+            let key = if booked.per_pool.contains_key(&path) {
+                path.clone()
+            } else {
+                pool.name.clone()
+            };
+            let overcommit = ratios.get(&path).copied().unwrap_or(1.0);
+            let nodes = spec
+                .get("nodes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|node| node_row(node, &key, overcommit, &booked, live))
+                .collect();
+            let nodes: Vec<NodeRow> = nodes;
+            let sum = |f: fn(&NodeRow) -> f64| round(nodes.iter().map(f).sum());
+            PoolRow {
+                node_count: nodes.len(),
+                nodes_href: format!("/ui/pools{}", super::views::query(&[("path", &path)])),
+                cpu_booked: sum(|n| n.cpu_booked),
+                cpu_total: sum(|n| n.cpu_total),
+                memory_booked: sum(|n| n.memory_booked),
+                memory_total: sum(|n| n.memory_total),
+                name: pool.name.clone(),
+                depth: path.matches('/').count().saturating_sub(1),
+                resources: booked.per_pool.get(&key).copied().unwrap_or(0),
+                path,
+                pool_type: string(spec.get("pool_type")),
+                provider: string(spec.get("provider")),
+                description: string(spec.get("description")),
+                cpu_overcommit: overcommit,
+                nodes,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+    rows
+}
+
+/// Nodes listed per pool on the tree: a pool with more shows its busiest ones and links
+/// to all of them.
+pub const NODES_SHOWN: usize = 12;
+/// Nodes per page when one pool's nodes are listed in full.
+pub const NODES_PER_PAGE: usize = 100;
+
+/// Keeps what the page shows of each pool's nodes: for the pool at `path`, the page of
+/// all its nodes from `offset` (by name); for every other pool its [`NODES_SHOWN`]
+/// busiest nodes, busiest first.
+pub fn limit_nodes(rows: &mut [PoolRow], path: Option<&str>, offset: usize) {
+    for row in rows {
+        if path == Some(row.path.as_str()) {
+            row.nodes = row
+                .nodes
+                .drain(..)
+                .skip(offset)
+                .take(NODES_PER_PAGE)
+                .collect();
+        } else if row.nodes.len() > NODES_SHOWN {
+            row.nodes
+                .sort_by(|a, b| b.percent.cmp(&a.percent).then(a.name.cmp(&b.name)));
+            row.nodes.truncate(NODES_SHOWN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pools() -> Vec<CatalogRecord> {
+        vec![
+            CatalogRecord {
+                name: "home".into(),
+                path: Some("/home".into()),
+                spec: json!({"path": "/home", "pool_type": "group",
+                             "properties": {"cpu_overcommit": 4.0}}),
+                dimensions: Default::default(),
+            },
+            CatalogRecord {
+                name: "rack".into(),
+                path: Some("/home/rack".into()),
+                spec: json!({"path": "/home/rack", "pool_type": "cluster", "provider": "docker",
+                    "nodes": [{"name": "n1", "cpu": 8, "memory_gb": 32,
+                               "gpus": [{"model": "rtx", "pci_address": "0000:01:00.0"},
+                                        {"model": "rtx", "pci_address": "0000:02:00.0"}]}]}),
+                dimensions: Default::default(),
+            },
+            CatalogRecord {
+                name: "strict".into(),
+                path: Some("/home/strict".into()),
+                spec: json!({"path": "/home/strict", "properties": {"cpu_overcommit": 1.0},
+                    "nodes": [{"name": "n2", "cpu": 4, "memory_gb": 8}]}),
+                dimensions: Default::default(),
+            },
+        ]
+    }
+
+    fn placements() -> Vec<(String, Value)> {
+        vec![(
+            "web".to_owned(),
+            json!({"pool": "/home/rack", "nodes": [{"name": "n1"}],
+                   "gpus": [{"node": "n1", "model": "rtx", "pci_address": "0000:01:00.0"}],
+                   "size": {"cpu": 2, "memory_gb": 16.0}}),
+        )]
+    }
+
+    #[test]
+    fn nodes_book_cpu_memory_and_gpus_against_overcommitted_capacity() {
+        let tree = pool_tree(&pools(), &placements(), &LiveLoad::new());
+        assert_eq!(tree[0].depth, 0);
+        assert_eq!(tree[1].depth, 1);
+        assert_eq!(tree[1].cpu_overcommit, 4.0, "inherited from /home");
+        let n1 = &tree[1].nodes[0];
+        assert_eq!(
+            (n1.cpu_booked, n1.cpu_physical, n1.cpu_total),
+            (2.0, 8.0, 32.0)
+        );
+        assert_eq!(n1.percent, 50, "memory is the tighter");
+        assert_eq!(n1.resources, 1);
+        assert_eq!(n1.gpus[0].2, "web");
+        assert_eq!(n1.gpus_free, 1);
+        assert_eq!(tree[1].resources, 1);
+        assert!(n1.live.is_none());
+        let n2 = &tree[2].nodes[0];
+        assert_eq!(tree[2].cpu_overcommit, 1.0, "a child may turn it off");
+        assert_eq!(n2.cpu_total, 4.0);
+    }
+
+    #[test]
+    fn big_pools_show_their_busiest_nodes_or_one_page_of_all() {
+        let node = |i: usize| json!({"name": format!("n{i:03}"), "cpu": 4, "memory_gb": 100});
+        let pools = vec![CatalogRecord {
+            name: "big".into(),
+            path: Some("/big".into()),
+            spec: json!({"path": "/big", "nodes": (0..150).map(node).collect::<Vec<_>>()}),
+            dimensions: Default::default(),
+        }];
+        let placements: Vec<(String, Value)> = (0..30)
+            .map(|i| {
+                (
+                    format!("r{i}"),
+                    json!({"pool": "/big", "nodes": [{"name": format!("n{:03}", 149 - i)}],
+                           "size": {"cpu": 1, "memory_gb": i + 1}}),
+                )
+            })
+            .collect();
+        let tree = pool_tree(&pools, &placements, &LiveLoad::new());
+        assert_eq!((tree[0].cpu_booked, tree[0].cpu_total), (30.0, 600.0));
+        assert_eq!(tree[0].memory_booked, 465.0);
+        let mut shown = tree.clone();
+        limit_nodes(&mut shown, None, 0);
+        assert_eq!(shown[0].nodes.len(), NODES_SHOWN);
+        assert_eq!(shown[0].node_count, 150);
+        assert_eq!(shown[0].nodes_href, "/ui/pools?path=%2Fbig");
+        assert_eq!(shown[0].nodes[0].name, "n120", "the busiest first");
+        let mut page = tree.clone();
+        limit_nodes(&mut page, Some("/big"), 100);
+        assert_eq!(page[0].nodes.len(), 50);
+        assert_eq!(page[0].nodes[0].name, "n100", "by name from the offset");
+    }
+
+    #[test]
+    fn live_load_books_unmanaged_guests_and_measured_memory() {
+        let mut live = LiveLoad::new();
+        live.insert(
+            "n1".into(),
+            NodeLoad {
+                cpu: 6,
+                memory_gb: 4.0,
+                unmanaged: vec!["legacy".into()],
+                measured_memory_gb: Some(28.8),
+                seen_at: Some("2026-12-01T10:00:00Z".into()),
+                ..Default::default()
+            },
+        );
+        let tree = pool_tree(&pools(), &placements(), &live);
+        let n1 = &tree[1].nodes[0];
+        assert_eq!((n1.cpu_booked, n1.memory_booked), (8.0, 20.0));
+        assert_eq!(n1.percent, 90, "28.8 of 32 GB measured in use");
+        let l = n1.live.as_ref().expect("live row");
+        assert_eq!((l.unmanaged, l.unmanaged_cpu), (1, 6));
+        assert_eq!(l.seen_at, "2026-12-01T10:00:00Z");
+    }
+}

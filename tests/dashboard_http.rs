@@ -1,0 +1,323 @@
+//! The dashboard over plain HTTP against real daemons (the browser walk is
+//! tests/dashboard_browser.rs):
+//!
+//! - a login survives a restart of the daemon (sessions live in the store, by digest
+//!   only), ends when the token it was made with is changed, and logout ends it for good;
+//! - two daemons on one PostgreSQL: a page open on the follower (which runs no passes) is
+//!   told about a commit the leader reconciled, over its event stream, and shows it.
+
+mod support;
+
+use homelabd::store::{AuditFilter, Store};
+use std::time::{Duration, Instant};
+use support::daemon::{Daemon, DaemonCommand};
+
+const TOKEN: &str = "dashboard-http-token-0123456789";
+
+/// A browser without JavaScript: the session cookie by hand, no redirects followed.
+struct Browser {
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (k, val) = v.split(';').next()?.split_once('=')?;
+            (k == name && !val.is_empty()).then(|| val.to_owned())
+        })
+}
+
+impl Browser {
+    fn new() -> Browser {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    /// Logs in on `daemon` with `token` through the login form.
+    async fn login(&mut self, daemon: &Daemon, token: &str) {
+        let form = self.http.get(daemon.url("/ui/login")).send().await.unwrap();
+        let nonce_cookie = set_cookie(&form, "homelabd_login").expect("login cookie");
+        let page = form.text().await.unwrap();
+        let nonce = page
+            .split("name=\"login\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("login nonce")
+            .to_owned();
+        let resp = self
+            .http
+            .post(daemon.url("/ui/login"))
+            .header("Cookie", format!("homelabd_login={nonce_cookie}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            // Tokens here and the nonce are letters, digits and hyphens.
+            .body(format!("token={token}&login={nonce}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "login: {}", daemon.log());
+        self.cookie = set_cookie(&resp, "homelabd_session");
+        assert!(self.cookie.is_some(), "a session cookie");
+    }
+
+    fn get(&self, daemon: &Daemon, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.get(daemon.url(path));
+        match &self.cookie {
+            Some(c) => req.header("Cookie", format!("homelabd_session={c}")),
+            None => req,
+        }
+    }
+
+    /// The page at `path`, or where it redirects to.
+    async fn page(&self, daemon: &Daemon, path: &str) -> Result<String, String> {
+        let resp = self.get(daemon, path).send().await.unwrap();
+        match resp.status().as_u16() {
+            200 => Ok(resp.text().await.unwrap()),
+            303 | 302 | 307 => Err(resp
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("")
+                .to_owned()),
+            other => panic!("{path}: {other}: {}", resp.text().await.unwrap()),
+        }
+    }
+
+    /// The CSRF token of the page at `path` (the logout form has it).
+    async fn csrf(&self, daemon: &Daemon) -> String {
+        let page = self.page(daemon, "/ui/").await.expect("logged in");
+        page.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("csrf field")
+            .to_owned()
+    }
+}
+
+/// A daemon with its default SQLite store, once it has migrated it and recorded the
+/// first pass.
+async fn sqlite_daemon(repo: &std::path::Path, state: &std::path::Path, token: &str) -> Daemon {
+    let daemon = DaemonCommand::new(state)
+        .repo(repo)
+        .env("HOMELABD_MCP_TOKEN", token)
+        .spawn();
+    daemon.wait_healthy(30).await;
+    let db = format!("sqlite://{}", state.join("homelabd.db").display());
+    support::daemon::wait_for_store(
+        &db,
+        &daemon,
+        60,
+        "the first pass",
+        async |s: &Store| s.latest_revision().await.ok().flatten(),
+        |_| true,
+    )
+    .await;
+    daemon
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_survives_a_restart_and_ends_with_its_token_or_logout() {
+    let repo = support::repo_with(&[]);
+    let state = tempfile::tempdir().unwrap();
+    let mut daemon = sqlite_daemon(repo.path(), state.path(), TOKEN).await;
+    let mut browser = Browser::new();
+    browser.login(&daemon, TOKEN).await;
+    assert!(browser.page(&daemon, "/ui/").await.is_ok());
+    let id = browser.cookie.clone().unwrap();
+
+    // The store keeps the session by digest: the cookie value is nowhere in the database.
+    let db = format!("sqlite://{}", state.path().join("homelabd.db").display());
+    let store = Store::connect(&db).await.unwrap();
+    assert!(store.ui_session(&id).await.unwrap().is_none());
+    let bytes = std::fs::read(state.path().join("homelabd.db")).unwrap();
+    let wal = std::fs::read(state.path().join("homelabd.db-wal")).unwrap_or_default();
+    for file in [&bytes, &wal] {
+        assert!(
+            !file.windows(id.len()).any(|w| w == id.as_bytes()),
+            "the cookie value is stored"
+        );
+    }
+    let logins = store
+        .audit_page(
+            &AuditFilter {
+                action: Some("ui.login".into()),
+                ..Default::default()
+            },
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(logins.total, 1);
+    assert_eq!(logins.items[0].actor, "ui:env");
+
+    // Restarted with the same token: the session goes on.
+    daemon.kill9();
+    let mut daemon = sqlite_daemon(repo.path(), state.path(), TOKEN).await;
+    let page = browser.page(&daemon, "/ui/resources").await;
+    assert!(page.is_ok(), "after a restart: {page:?}\n{}", daemon.log());
+
+    // Restarted with another token under the same name: the session ends.
+    daemon.kill9();
+    let mut daemon = sqlite_daemon(repo.path(), state.path(), "another-token-0123456789abc").await;
+    assert_eq!(
+        browser.page(&daemon, "/ui/").await,
+        Err("/ui/login".to_owned())
+    );
+    assert!(
+        store
+            .ui_session(&homelabd::ui::session::digest(&id))
+            .await
+            .unwrap()
+            .is_none(),
+        "the orphaned session is deleted"
+    );
+
+    // Back on the first token: a new login, then logout ends it on every restart.
+    daemon.kill9();
+    let daemon = sqlite_daemon(repo.path(), state.path(), TOKEN).await;
+    browser.login(&daemon, TOKEN).await;
+    let csrf = browser.csrf(&daemon).await;
+    let cookie = browser.cookie.clone().unwrap();
+    let resp = browser
+        .http
+        .post(daemon.url("/ui/logout"))
+        .header("Cookie", format!("homelabd_session={cookie}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        browser.page(&daemon, "/ui/").await,
+        Err("/ui/login".to_owned())
+    );
+    let logouts = store
+        .audit_page(
+            &AuditFilter {
+                action: Some("ui.logout".into()),
+                ..Default::default()
+            },
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(logouts.total, 1);
+}
+
+/// Reads the event stream until a `change` event arrives; `false` after `secs`.
+async fn change_event(resp: &mut reqwest::Response, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(500), resp.chunk()).await {
+            Ok(Ok(Some(bytes))) => {
+                seen.push_str(&String::from_utf8_lossy(&bytes));
+                if seen.contains("event: change") {
+                    return true;
+                }
+            }
+            Ok(_) => return false,
+            Err(_) => {}
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followers_page_learns_of_what_the_leader_reconciled() {
+    let test = "a_followers_page_learns_of_what_the_leader_reconciled";
+    let Some((_pg, url)) = support::store::postgres(test).await else {
+        return;
+    };
+    let repo = support::repo_with(&[]);
+    let state = tempfile::tempdir().unwrap();
+    let config = "[reconcile]\nresync_schedule = \"0 0 1 1 *\"\n";
+    let daemons: Vec<Daemon> = (0..2)
+        .map(|i| {
+            DaemonCommand::new(&state.path().join(format!("d{i}")))
+                .repo(repo.path())
+                .database(&url)
+                .config(config)
+                .env("HOMELABD_MCP_TOKEN", TOKEN)
+                .spawn()
+        })
+        .collect();
+    for d in &daemons {
+        d.wait_healthy(60).await;
+    }
+    let store = Store::connect(&url).await.unwrap();
+    let first = support::git(repo.path(), &["rev-parse", "HEAD"]);
+    let ttl = homelabd::cluster::LEASE_TTL.as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let leader_pid = loop {
+        let members = store.cluster_members(ttl).await.unwrap_or_default();
+        let recorded = store.latest_revision().await.ok().flatten();
+        if let Some(m) = members.iter().find(|m| m.leader)
+            && members.len() == 2
+            && recorded.is_some_and(|r| r.commit == first)
+        {
+            break m.pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader with the first commit recorded: {members:#?}\n{}\n{}",
+            daemons[0].log(),
+            daemons[1].log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let follower = daemons
+        .iter()
+        .find(|d| d.pid() != leader_pid)
+        .expect("a follower");
+
+    let mut browser = Browser::new();
+    browser.login(follower, TOKEN).await;
+    let overview = browser.page(follower, "/ui/").await.unwrap();
+    assert!(
+        overview.contains(&first[..12]),
+        "the follower shows the first commit"
+    );
+    let mut events = browser.get(follower, "/ui/events").send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    // The stream is open once its first keep-alive or headers arrived; give the
+    // follower's store poll a baseline before the commit.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    support::write(
+        repo.path(),
+        "definitions/note.yaml",
+        "# a comment-only file\n",
+    );
+    let second = support::git_commit_all(repo.path(), "second commit");
+    assert!(
+        change_event(&mut events, 60).await,
+        "no change event on the follower\n{}",
+        follower.log()
+    );
+    // The leader recorded it (the event said so); the follower's page shows it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let overview = browser.page(follower, "/ui/").await.unwrap();
+        if overview.contains(&second[..12]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the follower's overview never showed {second}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
