@@ -205,6 +205,7 @@ async fn seed(store: &Store, n: usize, commit: &str) -> Seeded {
             audit: vec![audit("daemon", "drift.observed", "bench")],
             notifications: vec![],
             endpoints: vec![],
+            health: vec![],
         })
         .await
         .expect("old deviations");
@@ -224,6 +225,7 @@ async fn seed(store: &Store, n: usize, commit: &str) -> Seeded {
             audit: vec![audit("daemon", "drift.observed", "bench")],
             notifications: vec![],
             endpoints: vec![],
+            health: vec![],
         })
         .await
         .expect("deviations");
