@@ -14,12 +14,12 @@ use crate::reconcile::order::{self, Gate};
 use crate::reconcile::{ApplyDecision, ApplyInputs, EffectivePolicy, ResourceState, decide, prune};
 use crate::store::{ApplyRunEffects, ApplyRunEnd, PassRecord, ResourceRecord, RunState, Store};
 use chrono::Utc;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Apply or destroy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,74 @@ struct Done {
     revision: String,
     automatic: bool,
     rollback: Option<crate::reconcile::rollback::Rejected>,
+    /// The job's task panicked (a bug in homelabd or an executor, not the tool).
+    panicked: bool,
+}
+
+impl Done {
+    /// The result of `job` before anything ran: "not started".
+    fn not_started(job: &Job) -> Done {
+        Done {
+            job_name: job.record.name.clone(),
+            operation: job.operation,
+            executor: job.executor.name().to_owned(),
+            why: job.why.clone(),
+            run_id: Err(NotStarted::Early),
+            report: ApplyReport::not_applied("the daemon is stopping"),
+            duration: Duration::ZERO,
+            marker: job.marker.clone(),
+            revision: job.revision.clone(),
+            panicked: false,
+            automatic: job.automatic,
+            rollback: job.rollback.as_ref().map(|(_, r)| r.clone()),
+        }
+    }
+
+    /// The result of a job whose task panicked: a failed run (the run recorded before
+    /// the panic, if any, is finished as failed), never a lost one.
+    fn panicked(mut self, run: Option<String>, panic: tokio::task::JoinError) -> Done {
+        self.report =
+            ApplyReport::failed(format!("executor task panicked: {}", panic_message(panic)));
+        self.run_id = run.ok_or(NotStarted::Panicked);
+        self.panicked = true;
+        self
+    }
+}
+
+/// What a job's task would have returned had it not panicked, and its run once recorded.
+type Fallback = (Done, Arc<OnceLock<String>>);
+
+/// Every job's result, in the order they finish: a task that panicked yields its
+/// fallback as a failed run instead of vanishing.
+async fn collect(
+    mut set: JoinSet<Done>,
+    mut lost: HashMap<tokio::task::Id, Fallback>,
+) -> Vec<Done> {
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next_with_id().await {
+        match joined {
+            Ok((_, done)) => out.push(done),
+            Err(panic) => {
+                if let Some((fallback, run)) = lost.remove(&panic.id()) {
+                    out.push(fallback.panicked(run.get().cloned(), panic));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a panicked (or cancelled) task said.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
 }
 
 /// Why a job's run was never recorded (so no tool ran).
@@ -85,6 +153,9 @@ enum NotStarted {
     /// The store could not record the run.
     #[error("cannot record the run: {0}")]
     Record(#[source] crate::store::StoreError),
+    /// The job's task panicked before its run was recorded.
+    #[error("the task panicked")]
+    Panicked,
 }
 
 impl Reconciler {
@@ -92,28 +163,20 @@ impl Reconciler {
     /// successfully (they are observed right after).
     pub(super) async fn apply_phase(&mut self, head: &str) -> BTreeSet<String> {
         let applied = BTreeSet::new();
-        let Some(store) = self.store.clone() else {
+        let Some(store) = self.link.store().cloned() else {
             return applied;
         };
-        if !self.pending.is_empty() {
+        if self.link.behind() {
             return applied; // the store is behind: an apply now could not be recorded
         }
         self.recover_interrupted(&store).await;
         let now_i = Instant::now();
-        let retry: BTreeSet<String> = self
-            .apply_failed
-            .iter()
-            .filter(|n| !self.apply_backoff.waiting(n, now_i))
-            .cloned()
-            .collect();
-        let mut approved = std::mem::take(&mut self.approved);
-        if std::mem::take(&mut self.approve_all) {
-            approved.extend(self.stored.keys().cloned());
-        }
-        let heal = std::mem::take(&mut self.heal);
+        let retry = self.applies.retries(now_i);
+        let approved = self.applies.take_approved(self.stored.keys());
+        let heal = self.applies.take_heal();
         let secrets = self.secret_states();
         let inputs = ApplyInputs {
-            availability: self.executors.availability(),
+            availability: self.tools.executors.availability(),
             approved: &approved,
             heal: &heal,
             retry: &retry,
@@ -136,7 +199,7 @@ impl Reconciler {
             match decision {
                 ApplyDecision::Apply { provider, why } => {
                     let requested = approved.contains(&record.name);
-                    if self.apply_backoff.waiting(&record.name, now_i) && !requested {
+                    if self.applies.waiting(&record.name, now_i) && !requested {
                         continue;
                     }
                     let cause = if requested {
@@ -163,7 +226,7 @@ impl Reconciler {
                         waiting.resources.extend(waiting_record(record, reason));
                         continue;
                     }
-                    let Ok(executor) = self.executors.get(provider) else {
+                    let Ok(executor) = self.tools.executors.get(provider) else {
                         continue;
                     };
                     let Some(revision) = record.desired_revision.clone() else {
@@ -218,32 +281,29 @@ impl Reconciler {
                 ApplyDecision::Nothing => {}
             }
         }
-        let force = std::mem::take(&mut self.force_prune);
+        let force = self.applies.take_force_prune();
         let plan = prune(
             &self.stored,
-            self.last_valid,
+            self.last.valid,
             self.settings.max_prune_fraction,
             force,
         );
-        if let Some(refused) = &plan.refused {
-            if self.prune_refused.as_deref() != Some(refused.as_str()) {
-                warn!(reason = %refused, "prune refused");
-                waiting.audit.push(audit(
-                    "prune.refused",
-                    head,
-                    serde_json::json!({ "reason": refused }),
-                    Utc::now(),
-                ));
-            }
-            self.prune_refused = Some(refused.clone());
-        } else {
-            self.prune_refused = None;
+        if self.applies.prune_refusal_is_new(plan.refused.as_ref())
+            && let Some(refused) = &plan.refused
+        {
+            warn!(reason = %refused, "prune refused");
+            waiting.audit.push(audit(
+                "prune.refused",
+                head,
+                serde_json::json!({ "reason": refused }),
+                Utc::now(),
+            ));
         }
         for name in &plan.destroy {
             let Some(record) = self.stored.get(name) else {
                 continue;
             };
-            if self.apply_backoff.waiting(name, now_i) && !force {
+            if self.applies.waiting(name, now_i) && !force {
                 continue;
             }
             let record = record.clone();
@@ -254,7 +314,7 @@ impl Reconciler {
             let Some(provider) = record.provider else {
                 continue;
             };
-            match self.executors.get(provider) {
+            match self.tools.executors.get(provider) {
                 Ok(executor) => jobs.push(Job {
                     record: record.clone(),
                     provider,
@@ -274,7 +334,7 @@ impl Reconciler {
             self.stored.insert(r.name.clone(), r.clone());
         }
         if !waiting.resources.is_empty() || !waiting.audit.is_empty() {
-            self.pending.push(waiting);
+            self.link.queue(waiting);
             self.flush().await;
         }
         if !degraded.is_empty()
@@ -348,7 +408,7 @@ impl Reconciler {
                 for r in &waiting.resources {
                     self.stored.insert(r.name.clone(), r.clone());
                 }
-                self.pending.push(waiting);
+                self.link.queue(waiting);
                 self.flush().await;
             }
             let mut wave_applied = BTreeSet::new();
@@ -390,7 +450,12 @@ impl Reconciler {
     async fn run_jobs(&self, store: &Arc<Store>, jobs: Vec<Job>) -> Vec<Done> {
         let limit = Arc::new(Semaphore::new(self.settings.parallelism));
         let mut set = JoinSet::new();
+        // What each task would have returned had it not panicked, and its run once
+        // recorded.
+        let mut lost = HashMap::new();
         for job in jobs {
+            let run = Arc::new(OnceLock::new());
+            let fallback = (Done::not_started(&job), run.clone());
             let limit = limit.clone();
             let store = store.clone();
             let runner = self.runner.clone();
@@ -410,23 +475,11 @@ impl Reconciler {
                     .join(job.provider.as_str())
                     .join(&job.record.name),
             };
-            set.spawn(async move {
+            let task = set.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let name = job.record.name.clone();
                 let executor = job.executor.name().to_owned();
-                let mut done = Done {
-                    job_name: name.clone(),
-                    operation: job.operation,
-                    executor: executor.clone(),
-                    why: job.why.clone(),
-                    run_id: Err(NotStarted::Early),
-                    report: ApplyReport::not_applied("the daemon is stopping"),
-                    duration: Duration::ZERO,
-                    marker: job.marker.clone(),
-                    revision: job.revision.clone(),
-                    automatic: job.automatic,
-                    rollback: job.rollback.as_ref().map(|(_, r)| r.clone()),
-                };
+                let mut done = Done::not_started(&job);
                 if *stopping.borrow() {
                     return done;
                 }
@@ -456,10 +509,15 @@ impl Reconciler {
                     .start_apply_run(&name, &job.revision, &executor, job.operation.as_str(), &started_audit)
                     .await
                     .map_err(NotStarted::Record);
-                if done.run_id.is_err() {
-                    done.report = ApplyReport::not_applied("the store could not record the run");
-                    lock.release().await;
-                    return done;
+                match &done.run_id {
+                    Ok(id) => {
+                        let _ = run.set(id.clone());
+                    }
+                    Err(_) => {
+                        done.report = ApplyReport::not_applied("the store could not record the run");
+                        lock.release().await;
+                        return done;
+                    }
                 }
                 if let (Ok(run), Some(member)) = (&done.run_id, gate.member())
                     && let Err(e) = store.set_apply_run_member(run, member).await
@@ -484,14 +542,9 @@ impl Reconciler {
                 lock.release().await;
                 done
             });
+            lost.insert(task.id(), fallback);
         }
-        let mut out = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            if let Ok(done) = joined {
-                out.push(done);
-            }
-        }
-        out
+        collect(set, lost).await
     }
 
     /// Writes one finished job (run row, resource state, audit) and updates the loop's
@@ -500,6 +553,10 @@ impl Reconciler {
         let name = d.job_name.clone();
         let run_id = match &d.run_id {
             Ok(id) => id.clone(),
+            Err(NotStarted::Panicked) => {
+                self.record_lost(&d).await;
+                return None;
+            }
             Err(not_started) => {
                 if let ApplyOutcome::Failed { error } = &d.report.outcome {
                     warn!(resource = %name, %error, "apply could not start");
@@ -508,13 +565,12 @@ impl Reconciler {
                     NotStarted::Claim(crate::cluster::ClaimError::Busy) => {
                         // Retried after a backoff; the other daemon is likely done by then.
                         info!(resource = %name, "another daemon is applying it; retrying later");
-                        self.apply_backoff.failed(&name, Instant::now());
-                        self.apply_failed.insert(name);
+                        self.applies.failed(&name, Instant::now());
                     }
                     NotStarted::Record(e) => {
                         warn!(resource = %name, error = %e, "apply not started: the store could not record the run");
                     }
-                    NotStarted::Early | NotStarted::Claim(_) => {}
+                    NotStarted::Early | NotStarted::Claim(_) | NotStarted::Panicked => {}
                 }
                 return None;
             }
@@ -584,22 +640,9 @@ impl Reconciler {
                 "apply.interrupted"
             }
             (op, _) => {
-                let wait = self.apply_backoff.failed(&name, Instant::now());
+                let wait = self.applies.failed(&name, Instant::now());
                 let summary = error.clone().unwrap_or_default();
-                if op == Operation::Apply {
-                    record.state = ResourceState::ApplyFailed;
-                }
-                let manual = EffectivePolicy::from_stored(record.policy.as_ref()).apply
-                    == ApplyPolicy::Manual;
-                record.reason = Some(failure_reason(op, &name, &summary, manual, wait));
-                let stderr = last_lines(&end.stderr_tail, 20);
-                record.last_error = Some(if stderr.is_empty() {
-                    summary
-                } else {
-                    format!("{summary}\n{stderr}")
-                });
-                record.last_error_at = Some(now);
-                self.apply_failed.insert(name.clone());
+                mark_failed(&mut record, op, summary, &end.stderr_tail, wait, now);
                 let render = d.marker.clone().or_else(|| record.output_hash.clone());
                 if op == Operation::Apply
                     && d.automatic
@@ -640,11 +683,10 @@ impl Reconciler {
             action = "apply.rolled_back";
         }
         if succeeded {
-            self.apply_backoff.succeeded(&name);
-            self.apply_failed.remove(&name);
+            self.applies.succeeded(&name);
         }
         if interrupted {
-            self.apply_failed.insert(name.clone());
+            self.applies.redo(&name);
         }
         if effects.destroyed.is_none() {
             effects.resource = Some(record.clone());
@@ -677,6 +719,10 @@ impl Reconciler {
                     reached,
                     now,
                 ));
+        }
+        if d.panicked {
+            error!(resource = %name, operation = d.operation.as_str(), error = ?error, "executor task panicked; recorded as a failed run");
+            self.metrics.inc_error(crate::metrics::ErrorKind::Internal);
         }
         self.metrics
             .inc_apply(d.operation.as_str(), run_state.as_str());
@@ -724,7 +770,7 @@ impl Reconciler {
             let (Some((dir, good)), Some(provider)) = (good, record.provider) else {
                 continue;
             };
-            let Ok(executor) = self.executors.get(provider) else {
+            let Ok(executor) = self.tools.executors.get(provider) else {
                 continue;
             };
             let rejected = Rejected {
@@ -761,10 +807,45 @@ impl Reconciler {
         restored
     }
 
+    /// A job whose task panicked before its run was recorded: there is no run row to
+    /// finish, so the failure goes into the resource's state and the audit log through
+    /// the pass queue, and the apply is retried with backoff.
+    async fn record_lost(&mut self, d: &Done) {
+        let name = &d.job_name;
+        let summary = match &d.report.outcome {
+            ApplyOutcome::Failed { error } => error.clone(),
+            _ => "executor task panicked".to_owned(),
+        };
+        error!(resource = %name, operation = d.operation.as_str(), error = %summary, "executor task panicked before its run was recorded; recorded as a failed apply");
+        self.metrics.inc_error(crate::metrics::ErrorKind::Internal);
+        self.metrics
+            .inc_apply(d.operation.as_str(), RunState::Failed.as_str());
+        let wait = self.applies.failed(name, Instant::now());
+        let Some(mut record) = self.stored.get(name).cloned() else {
+            return;
+        };
+        let now = Utc::now();
+        record.updated_at = now;
+        mark_failed(&mut record, d.operation, summary.clone(), "", wait, now);
+        let pass = PassRecord {
+            resources: vec![record.clone()],
+            audit: vec![audit(
+                "apply.failed",
+                name,
+                serde_json::json!({"executor": d.executor, "error": summary, "revision": record.desired_revision.as_deref().map(short)}),
+                now,
+            )],
+            ..PassRecord::default()
+        };
+        self.stored.insert(name.clone(), record);
+        self.link.queue(pass);
+        self.flush().await;
+    }
+
     /// Once per connection: runs left `running` by a daemon that died are marked
     /// interrupted, and their resources applied again.
     async fn recover_interrupted(&mut self, store: &Arc<Store>) {
-        if self.interrupted_checked {
+        if self.applies.interrupted_checked {
             return;
         }
         // Several daemons: a dead member's run is found once its heartbeat expires, so
@@ -772,10 +853,10 @@ impl Reconciler {
         let ttl = crate::cluster::LEASE_TTL.as_secs_f64();
         match store.interrupt_orphaned_applies(ttl).await {
             Ok(runs) => {
-                self.interrupted_checked = !self.cluster.clustered();
+                self.applies.interrupted_checked = !self.cluster.clustered();
                 for run in runs {
                     warn!(resource = %run.resource, run = %run.id, started = %run.started_at, "an apply was interrupted by a crash or kill; applying again");
-                    self.apply_failed.insert(run.resource.clone());
+                    self.applies.redo(&run.resource);
                 }
             }
             Err(e) => warn!(error = %e, "cannot check for interrupted applies"),
@@ -857,6 +938,30 @@ fn tails(runs: &[CmdRun], pick: impl Fn(&CmdRun) -> &String) -> String {
     out
 }
 
+/// `record` after a failed `op`: an apply is `ApplyFailed` (a destroy keeps the state),
+/// the reason says when it is retried, and the error carries the tool's last stderr lines.
+fn mark_failed(
+    record: &mut ResourceRecord,
+    op: Operation,
+    summary: String,
+    stderr_tail: &str,
+    wait: Duration,
+    now: chrono::DateTime<Utc>,
+) {
+    if op == Operation::Apply {
+        record.state = ResourceState::ApplyFailed;
+    }
+    let manual = EffectivePolicy::from_stored(record.policy.as_ref()).apply == ApplyPolicy::Manual;
+    record.reason = Some(failure_reason(op, &record.name, &summary, manual, wait));
+    let stderr = last_lines(stderr_tail, 20);
+    record.last_error = Some(if stderr.is_empty() {
+        summary
+    } else {
+        format!("{summary}\n{stderr}")
+    });
+    record.last_error_at = Some(now);
+}
+
 /// The reason shown for a failed run: what failed, and when it is tried again — a
 /// manual resource only when a person asks again.
 fn failure_reason(
@@ -887,6 +992,94 @@ fn last_lines(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn done(name: &str) -> Done {
+        Done {
+            job_name: name.to_owned(),
+            operation: Operation::Apply,
+            executor: "docker-compose".to_owned(),
+            why: "new".to_owned(),
+            run_id: Err(NotStarted::Early),
+            report: ApplyReport::not_applied("the daemon is stopping"),
+            duration: Duration::ZERO,
+            marker: None,
+            revision: "abc".to_owned(),
+            panicked: false,
+            rollback: None,
+            automatic: true,
+        }
+    }
+
+    /// Regression: a job whose task panicked was dropped from the results, so its run
+    /// stayed `running` and the resource showed no failure.
+    #[tokio::test]
+    async fn a_panicked_apply_task_is_a_failed_run_not_a_lost_one() {
+        let mut set = JoinSet::new();
+        let mut lost = HashMap::new();
+        let ok = set.spawn(async {
+            let mut d = done("web");
+            d.report = ApplyReport::failed("compose exited with 1");
+            d
+        });
+        lost.insert(ok.id(), (done("web"), Arc::new(OnceLock::new())));
+        let run = Arc::new(OnceLock::new());
+        let slot = run.clone();
+        let bad = set.spawn(async move {
+            let _ = slot.set("run-7".to_owned());
+            panic!("index out of bounds");
+        });
+        lost.insert(bad.id(), (done("api"), run));
+        let mut out = collect(set, lost).await;
+        out.sort_by(|a, b| a.job_name.cmp(&b.job_name));
+        assert_eq!(out.len(), 2, "both jobs come back");
+        let api = &out[0];
+        assert_eq!(api.job_name, "api");
+        assert!(api.panicked);
+        assert_eq!(
+            api.run_id.as_deref().ok(),
+            Some("run-7"),
+            "its run is finished"
+        );
+        assert!(
+            matches!(&api.report.outcome, ApplyOutcome::Failed { error } if error == "executor task panicked: index out of bounds"),
+            "{:?}",
+            api.report.outcome
+        );
+        assert!(!out[1].panicked);
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panicked_before_its_run_was_recorded_says_so() {
+        let panic = tokio::spawn(async { panic!("{}", String::from("boom")) })
+            .await
+            .unwrap_err();
+        let d = done("web").panicked(None, panic);
+        assert!(matches!(d.run_id, Err(NotStarted::Panicked)));
+        let mut record = ResourceRecord {
+            state: ResourceState::Rendered,
+            ..crate::daemon::pass::failed_record(None, "web", String::new(), Utc::now())
+        };
+        let ApplyOutcome::Failed { error } = d.report.outcome else {
+            panic!("not a failure: {:?}", d.report.outcome);
+        };
+        mark_failed(
+            &mut record,
+            Operation::Apply,
+            error,
+            "",
+            Duration::from_secs(5),
+            Utc::now(),
+        );
+        assert_eq!(record.state, ResourceState::ApplyFailed);
+        assert_eq!(
+            record.reason.as_deref(),
+            Some("apply failed: executor task panicked: boom; run `homelabd apply web` to retry")
+        );
+        assert_eq!(
+            record.last_error.as_deref(),
+            Some("executor task panicked: boom")
+        );
+    }
 
     #[test]
     fn a_failed_manual_apply_says_how_to_retry_instead_of_promising_a_retry() {

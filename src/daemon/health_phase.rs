@@ -50,6 +50,7 @@ impl Reconciler {
                 let check = stored_health(r)?;
                 let provider = r.provider?;
                 let observer = self
+                    .tools
                     .observers
                     .iter()
                     .find(|(p, _)| *p == provider)

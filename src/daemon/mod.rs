@@ -9,14 +9,19 @@
 //! named in the log, and an invalid file is refused.
 
 mod apply_phase;
+mod apply_queue;
+mod commit_pass;
 pub mod failure;
 mod health_phase;
+mod last_pass;
 mod observe_phase;
 pub mod pass;
+mod pass_record;
 mod rollback_phase;
 mod rollout;
 pub mod run;
 mod secret_phase;
+mod store_link;
 pub mod watch;
 pub mod watchdog;
 

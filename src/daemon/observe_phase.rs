@@ -15,14 +15,14 @@ impl Reconciler {
     /// Observes applied resources: all of them (and what no resource accounts for), or
     /// only those in `only`.
     pub(super) async fn observe_phase(&mut self, only: Option<&BTreeSet<String>>) {
-        let Some(store) = self.store.clone() else {
+        let Some(store) = self.link.store().cloned() else {
             return;
         };
         let checks = self
             .stored
             .values()
             .any(|r| crate::reconcile::health::stored_health(r).is_some());
-        if self.observers.is_empty() && !checks {
+        if self.tools.observers.is_empty() && !checks {
             return;
         }
         let open = match store.open_deviation_keys().await {
@@ -36,7 +36,7 @@ impl Reconciler {
         let mut observed: BTreeSet<String> = BTreeSet::new();
         let mut instances = Vec::new();
         let mut reachable: Vec<(String, Vec<crate::observe::Endpoint>)> = Vec::new();
-        for (provider, observer) in self.observers.clone() {
+        for (provider, observer) in self.tools.observers.clone() {
             let records: Vec<_> = self
                 .stored
                 .values()
@@ -150,7 +150,7 @@ impl Reconciler {
         }
         for id in &changes.resolved {
             let (resource, key) = open_by_id.get(id.as_str()).copied().unwrap_or(("?", "?"));
-            let by = if self.healed.contains(resource) {
+            let by = if self.applies.healed.contains(resource) {
                 "self-heal"
             } else {
                 "observer"
@@ -202,7 +202,7 @@ impl Reconciler {
             return;
         }
         for name in &observed {
-            self.healed.remove(name);
+            self.applies.healed.remove(name);
         }
         self.remember_health(&write);
         self.health_recovered |= !health.recovered.is_empty();
@@ -221,7 +221,7 @@ impl Reconciler {
                 continue;
             };
             if EffectivePolicy::from_stored(record.policy.as_ref()).self_heal {
-                self.heal.insert(d.resource.clone());
+                self.applies.heal.insert(d.resource.clone());
             }
         }
         let still_open = (open_before + write.new.len()).saturating_sub(write.resolved.len());

@@ -192,8 +192,7 @@ impl Reconciler {
         let now = Utc::now();
         let reason = flapping::degraded_reason(&record.name, limit, last);
         warn!(resource = %record.name, %reason, "flapping limit reached");
-        self.apply_failed.remove(&record.name);
-        self.apply_backoff.succeeded(&record.name);
+        self.applies.succeeded(&record.name);
         let mut degraded = record.clone();
         degraded.state = ResourceState::Degraded;
         degraded.reason = Some(reason.clone());
@@ -240,8 +239,8 @@ impl Reconciler {
                 r.state = ResourceState::ApplyFailed;
                 r.reason =
                     Some("degraded cleared by `homelabd reconcile`; applying again".to_owned());
-                self.apply_failed.insert(name.clone());
-                self.apply_backoff.succeeded(&name);
+                self.applies.retry_now(&name);
+                self.applies.redo(&name);
             }
             r.updated_at = now;
             info!(resource = %name, "degraded state cleared");
@@ -254,7 +253,7 @@ impl Reconciler {
             self.stored.insert(name, r.clone());
             pass.resources.push(r);
         }
-        self.pending.push(pass);
+        self.link.queue(pass);
         self.flush().await;
     }
 }
