@@ -7,6 +7,7 @@
 //! strategy (`spread`: most free memory after placement; `pack`: least) and replicas of a
 //! high-availability resource always land on distinct nodes (anti-affinity).
 
+mod choose;
 mod ledger;
 mod live;
 pub mod pools;
@@ -19,10 +20,11 @@ pub use sticky::{Mode, Move, Prior, Priors, place_all_live, place_all_with, prio
 
 use crate::diag::Diagnostic;
 use crate::model::{
-    ChartMeta, PlacementStrategy, Provider, Sized, UniversalResourceSpec, default_chart,
-    resolve_size,
+    ChartMeta, DeploymentTemplateSpec, PlacementStrategy, Provider, Sized, UniversalResourceSpec,
+    WorkloadTypeSpec, resolve_size,
 };
-use crate::validate::{Catalog, Entry, is_within, needed_capabilities};
+use crate::validate::{Catalog, Entry};
+use choose::{Unplaced, place_in};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -135,36 +137,13 @@ pub fn place_one(
     })
 }
 
-/// Why [`place_in`] placed nothing.
-enum Unplaced {
-    /// No pool can take the resource.
-    Diagnostic(Box<Diagnostic>),
-    /// The earlier placement to keep is no longer possible, and why.
-    NotKept(String),
-}
-
-/// Places one resource; with `keep`, only where `keep` says (its pool, nodes and GPUs),
-/// or not at all.
-fn place_in(
-    entry: &Entry<UniversalResourceSpec>,
-    catalog: &Catalog,
-    charts: &BTreeMap<String, ChartMeta>,
-    pools: &BTreeMap<String, ResolvedPool>,
-    ledger: &Ledger,
-    keep: Option<&Prior>,
-) -> Result<Decision, Unplaced> {
-    let spec = &entry.object.spec;
-    let name = entry.name();
-    let workload = catalog
-        .workload_types
-        .get(&spec.workload_type)
-        .ok_or_else(|| {
-            Unplaced::Diagnostic(Box::new(entry.doc.diagnostic(
-                "unknown-workload-type",
-                "/spec/workload_type",
-                "unknown workload type",
-            )))
-        })?;
+/// The resource's template (if it names a known one) and its size: from the definition,
+/// else the template, else the workload type's tier.
+fn sized<'a>(
+    spec: &UniversalResourceSpec,
+    catalog: &'a Catalog,
+    workload: &Entry<WorkloadTypeSpec>,
+) -> (Option<&'a Entry<DeploymentTemplateSpec>>, Sized) {
     let template = spec
         .template
         .as_ref()
@@ -174,197 +153,7 @@ fn place_in(
         template.map(|t| (t.name(), &t.object.spec)),
         (workload.name(), &workload.object.spec),
     );
-    let prefs = &workload.object.spec.preferences;
-    let needed = needed_capabilities(spec, size.gpu);
-    let template_provider = template.and_then(|t| t.object.spec.infrastructure.provider);
-    let template_chart = template.and_then(|t| t.object.spec.infrastructure.chart.clone());
-    let named_chart = spec.chart.name.clone().or(template_chart.clone());
-    let wanted_provider = spec.placement.provider.or(template_provider).or(named_chart
-        .as_ref()
-        .and_then(|c| charts.get(c))
-        .map(|c| c.provider));
-
-    let mut reasons = vec![describe_size(&size)];
-    reasons.extend(size.sources.iter().cloned());
-    let mut alternatives = Vec::new();
-    let mut best: Option<(usize, usize, &ResolvedPool, String, Fit)> = None;
-
-    if let Some(why) = keep.and_then(|prior| sticky::pool_gone(prior, pools, spec)) {
-        return Err(Unplaced::NotKept(why));
-    }
-    for pool in pools.values().filter(|p| p.is_target()) {
-        if keep.is_some_and(|k| k.pool != pool.path) {
-            continue;
-        }
-        if let Some(root) = &spec.placement.pool
-            && !is_within(&pool.path, root)
-        {
-            continue;
-        }
-        let reject = |why: String| Alternative {
-            provider: pool.provider,
-            pool: pool.path.clone(),
-            verdict: Verdict::Rejected(why),
-        };
-        let Some(provider) = pool.provider else {
-            alternatives.push(reject("the pool has no provider".into()));
-            continue;
-        };
-        if let Some(w) = wanted_provider.filter(|w| *w != provider) {
-            alternatives.push(reject(format!("provider {provider}, {w} required")));
-            continue;
-        }
-        let chart_name = named_chart
-            .clone()
-            .unwrap_or_else(|| default_chart(provider).to_owned());
-        let chart = match charts.get(&chart_name) {
-            Some(c) if c.provider == provider => c,
-            Some(_) | None => {
-                alternatives.push(reject(format!("no chart {chart_name} for {provider}")));
-                continue;
-            }
-        };
-        if !chart.supports(spec.resource_type, &spec.workload_type) {
-            alternatives.push(reject(format!(
-                "chart {chart_name} does not render {} / {}",
-                spec.resource_type.as_str(),
-                spec.workload_type
-            )));
-            continue;
-        }
-        let missing = chart.missing(&needed);
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
-            alternatives.push(reject(format!(
-                "chart {chart_name} lacks {}",
-                names.join(", ")
-            )));
-            continue;
-        }
-        let fit = match fit_pool(pool, spec, &size, prefs.strategy, ledger, keep) {
-            Ok(fit) => fit,
-            Err(why) => {
-                alternatives.push(reject(why));
-                continue;
-            }
-        };
-        let provider_rank = prefs
-            .providers
-            .iter()
-            .position(|p| *p == provider)
-            .unwrap_or(usize::MAX);
-        let pool_rank = prefs
-            .pools
-            .iter()
-            .position(|p| is_within(&pool.path, p))
-            .unwrap_or(usize::MAX);
-        let better = match &best {
-            None => true,
-            Some((pr, pl, _, _, _)) => (provider_rank, pool_rank) < (*pr, *pl),
-        };
-        if better {
-            if let Some((_, _, old, _, _)) = best.take() {
-                alternatives.push(Alternative {
-                    provider: old.provider,
-                    pool: old.path.clone(),
-                    verdict: Verdict::RankedLower,
-                });
-            }
-            best = Some((provider_rank, pool_rank, pool, chart_name, fit));
-        } else {
-            alternatives.push(Alternative {
-                provider: pool.provider,
-                pool: pool.path.clone(),
-                verdict: Verdict::RankedLower,
-            });
-        }
-    }
-
-    let Some((provider_rank, pool_rank, pool, chart_name, fit)) = best else {
-        if keep.is_some() {
-            let why = alternatives
-                .first()
-                .map(|a| a.verdict.why().to_owned())
-                .unwrap_or_else(|| "its pool can no longer take it".to_owned());
-            return Err(Unplaced::NotKept(why));
-        }
-        let mut d = entry
-            .doc
-            .diagnostic(
-                "no-placement",
-                "/spec/placement",
-                format!("no pool can take {name}"),
-            )
-            .expected(format!("a pool with room for {}", describe_size(&size)));
-        let tried: Vec<String> = alternatives
-            .iter()
-            .take(6)
-            .map(|a| format!("{}: {}", a.pool, a.verdict.why()))
-            .collect();
-        d = d.found(if tried.is_empty() {
-            "no candidate pool".to_owned()
-        } else {
-            tried.join(" | ")
-        });
-        return Err(Unplaced::Diagnostic(Box::new(d)));
-    };
-    let provider = pool.provider.unwrap_or(Provider::Proxmox);
-    reasons.push(if spec.placement.provider.is_some() {
-        format!("provider {provider}: set in spec.placement.provider")
-    } else if template_provider.is_some() {
-        format!(
-            "provider {provider}: from template {}",
-            spec.template.as_deref().unwrap_or("")
-        )
-    } else if provider_rank != usize::MAX {
-        format!(
-            "provider {provider}: preference {} of workload type {}",
-            provider_rank + 1,
-            workload.name()
-        )
-    } else {
-        format!("provider {provider}: the best-ranked pool with room uses it")
-    });
-    reasons.push(match &spec.placement.pool {
-        _ if keep.is_some() => format!(
-            "pool {}: kept from the last placement (it still fits there)",
-            pool.path
-        ),
-        Some(p) if *p == pool.path => format!("pool {}: set in spec.placement.pool", pool.path),
-        Some(p) => format!(
-            "pool {}: inside {p} (spec.placement.pool) with room",
-            pool.path
-        ),
-        None if pool_rank != usize::MAX => format!(
-            "pool {}: preferred by workload type {}",
-            pool.path,
-            workload.name()
-        ),
-        None => format!("pool {}: first pool in path order with room", pool.path),
-    });
-    reasons.push(if spec.chart.name.is_some() {
-        format!("chart {chart_name}: named in spec.chart.name")
-    } else if template_chart.is_some() {
-        format!(
-            "chart {chart_name}: from template {}",
-            spec.template.as_deref().unwrap_or("")
-        )
-    } else {
-        format!("chart {chart_name}: default for {provider}")
-    });
-    reasons.extend(fit.notes);
-    Ok(Decision {
-        resource: name.to_owned(),
-        provider,
-        pool: pool.path.clone(),
-        chart: chart_name,
-        nodes: fit.nodes,
-        gpus: fit.gpus,
-        size,
-        reasons,
-        alternatives,
-        moved: None,
-    })
+    (template, size)
 }
 
 /// Tries to fit every replica into `pool`.

@@ -16,9 +16,7 @@ use super::{
     by_strategy, ledger, place_in, place_one, resolve_pools,
 };
 use crate::diag::Diagnostic;
-use crate::model::{
-    ChartMeta, Node, PlacementStrategy, Provider, Sized, UniversalResourceSpec, resolve_size,
-};
+use crate::model::{ChartMeta, Node, PlacementStrategy, Provider, Sized, UniversalResourceSpec};
 use crate::validate::{Catalog, Entry, is_within};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -462,15 +460,7 @@ fn grew(entry: &Entry<UniversalResourceSpec>, prior: &Prior, catalog: &Catalog) 
     let Some(workload) = catalog.workload_types.get(&spec.workload_type) else {
         return true;
     };
-    let template = spec
-        .template
-        .as_ref()
-        .and_then(|t| catalog.templates.get(t));
-    let size = resolve_size(
-        spec,
-        template.map(|t| (t.name(), &t.object.spec)),
-        (workload.name(), &workload.object.spec),
-    );
+    let (_, size) = super::sized(spec, catalog, workload);
     size.cpu > prior.cpu
         || size.memory_gb > prior.memory_gb + 1e-9
         || size.storage_gb > prior.storage_gb
