@@ -74,9 +74,10 @@ impl Rollout {
         })
     }
 
-    /// Has a held resource's window opened by `now`?
-    pub(super) fn opening_due(&self, now: Instant) -> bool {
-        self.next_opening().is_some_and(|t| t <= now)
+    /// Has a held resource's window opened by `now`? (Compared with the opening itself:
+    /// [`Rollout::next_opening`] is always a second ahead of the clock it is read by.)
+    pub(super) fn opening_due(&self, now: DateTime<Utc>) -> bool {
+        self.held.values().flatten().any(|at| *at <= now)
     }
 }
 
@@ -283,6 +284,24 @@ fn held_record(record: &ResourceRecord, cause: Cause, reason: &str) -> Option<Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: the loop woke when a held resource's window opened, but the pass it
+    /// woke for did not count the opening as due (it compared a time always a second
+    /// ahead), so the held apply never ran by itself.
+    #[test]
+    fn an_opened_window_is_due_at_the_wake_and_a_later_one_is_not() {
+        let mut r = Rollout::default();
+        let now = Utc::now();
+        r.held
+            .insert("later".to_owned(), Some(now + chrono::Duration::minutes(5)));
+        assert!(!r.opening_due(now));
+        r.held.insert(
+            "nightly".to_owned(),
+            Some(now - chrono::Duration::seconds(1)),
+        );
+        assert!(r.opening_due(now));
+        assert!(r.next_opening().is_some(), "the loop wakes for it");
+    }
 
     #[test]
     fn a_held_change_shows_as_rendered_and_a_held_heal_keeps_its_state() {

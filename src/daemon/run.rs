@@ -256,8 +256,8 @@ impl Reconciler {
             return; // nothing verified yet: nothing may be reconciled
         };
         let retries_due = self.render_backoff.next_retry().is_some_and(|t| t <= now_i);
-        let applies_due =
-            self.applies.due(now_i, |n| self.rollout.held(n)) || self.rollout.opening_due(now_i);
+        let applies_due = self.applies.due(now_i, |n| self.rollout.held(n))
+            || self.rollout.opening_due(Utc::now());
         if self.last.is_head(&head) && !force && !retries_due && !applies_due {
             return; // same commit, nothing due: costs nothing
         }
