@@ -16,10 +16,13 @@
 //! PostgreSQL instead (an empty database). Run:
 //! `cargo bench --profile dev --bench dashboard` (debug) or `cargo bench --bench dashboard`.
 
+#[path = "support/daemon.rs"]
+mod daemon;
 #[path = "support/generate.rs"]
 mod generate;
 
 use chrono::{Duration as Span, Utc};
+use daemon::{Kill, head};
 use homelabd::reconcile::drift::{Deviation, DeviationKind, Severity};
 use homelabd::store::{
     ApplyRunEffects, ApplyRunEnd, AuditRecord, NotificationRecord, ObservationWrite, PassRecord,
@@ -27,43 +30,10 @@ use homelabd::store::{
 };
 use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "bench-dashboard-token-0123456789";
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "git {args:?}");
-}
-
-fn head(dir: &Path) -> String {
-    let out = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(dir)
-        .output()
-        .expect("git rev-parse");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn start(repo: &Path, state: &Path, port: u16, database: Option<&str>) -> Kill {
     let config = state.with_extension("toml");
@@ -454,9 +424,7 @@ async fn main() {
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&repo).expect("repo dir");
         generate::generate(&repo, n);
-        git(&repo, &["init", "-q", "-b", "main"]);
-        git(&repo, &["add", "-A"]);
-        git(&repo, &["commit", "-q", "-m", "init"]);
+        daemon::init_repo(&repo);
     }
     let commit = head(&repo);
     let port = std::net::TcpListener::bind("127.0.0.1:0")

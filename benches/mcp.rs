@@ -10,41 +10,20 @@
 //! Requests are raw JSON-RPC of the stateless 2026-07-28 protocol with a bearer token,
 //! as any MCP client sends them. Run: `cargo bench --bench mcp`.
 
+#[path = "support/daemon.rs"]
+mod daemon;
 #[path = "support/generate.rs"]
 mod generate;
 
+use daemon::Kill;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
 const VERSION: &str = "2026-07-28";
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "git {args:?}");
-}
 
 fn start(repo: &Path, state: &Path, port: u16) -> Kill {
     let config = state.with_extension("toml");
@@ -141,9 +120,7 @@ async fn main() {
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     generate::generate(&repo, n);
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "init"]);
+    daemon::init_repo(&repo);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
