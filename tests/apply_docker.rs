@@ -18,7 +18,7 @@ use homelabd::store::{ApplyRunRecord, DeviationRecord, ResourceRecord, Store};
 use std::path::Path;
 use std::process::Command;
 use support::daemon::{Daemon, DaemonCommand, wait_for_store};
-use support::docker::{docker_ready, project_containers, remove_project, unique_suffix};
+use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
 use support::github_sim::GithubSim;
 use support::{git_commit_all, repo_with, write};
 
@@ -121,18 +121,6 @@ fn containers(resource: &str) -> Vec<(String, bool, i64, Vec<String>)> {
         .collect()
 }
 
-/// Removes every container and network of the given resources (test cleanup, also on
-/// panic).
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for r in &self.0 {
-            remove_project(r);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_apply_drift_self_heal_update_and_prune() {
     let test = "docker_apply_drift_self_heal_update_and_prune";
@@ -146,7 +134,7 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
     let web = format!("web-{id}");
     let keep = format!("keep-{id}");
     let gone = format!("gone-{id}");
-    let _cleanup = Cleanup(vec![web.clone(), keep.clone(), gone.clone()]);
+    let _cleanup = RemoveProjects(vec![web.clone(), keep.clone(), gone.clone()]);
     let repo = repo_with(&[
         (&web, definition(&web, 0.25, "UTC", true)),
         (&keep, definition(&keep, 0.25, "UTC", false)),
@@ -371,7 +359,7 @@ async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
     }
     let id = unique_suffix();
     let name = format!("crash-{id}");
-    let _cleanup = Cleanup(vec![name.clone()]);
+    let _cleanup = RemoveProjects(vec![name.clone()]);
     let repo = repo_with(&[(&name, definition(&name, 0.25, "UTC", false))]);
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().join("s");
@@ -438,7 +426,7 @@ async fn a_published_port_is_recorded_as_the_endpoint_and_answers_there() {
         return;
     };
     let name = format!("ports-{}", unique_suffix());
-    let _cleanup = Cleanup(vec![name.clone()]);
+    let _cleanup = RemoveProjects(vec![name.clone()]);
     let port = free_port();
     let repo = repo_with(&[(&name, published(&name, port))]);
     let state = tempfile::tempdir().unwrap();

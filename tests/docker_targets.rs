@@ -17,7 +17,7 @@ use homelabd::store::{DeviationRecord, ResourceRecord, Store};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::daemon::{DaemonCommand, wait_for_store};
-use support::docker::{TEST_IMAGE, docker_ready, unique_suffix};
+use support::docker::{RemoveProjects, TEST_IMAGE, docker_ready, unique_suffix};
 use support::{git_commit_all, repo_with, write};
 
 /// A second Docker engine, stopped (with its containers) when dropped.
@@ -225,17 +225,6 @@ impl std::fmt::Debug for Seen {
     }
 }
 
-/// Removes the resources' containers from the first engine (test cleanup, on panic too).
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for r in &self.0 {
-            support::docker::remove_project(r);
-        }
-    }
-}
-
 /// Removes the container `id` behind homelabd's back and waits until self-heal has
 /// brought a new one back on the same engine.
 async fn remove_and_heal(
@@ -279,7 +268,7 @@ async fn each_resource_runs_on_the_engine_its_pool_or_node_names_and_heals_there
     };
     let id = unique_suffix();
     let (on_a, on_b) = (format!("on-a-{id}"), format!("on-b-{id}"));
-    let _cleanup = Cleanup(vec![on_a.clone(), on_b.clone()]);
+    let _cleanup = RemoveProjects(vec![on_a.clone(), on_b.clone()]);
     let repo = repo_with(&[
         (&on_a, definition(&on_a, "engine-a")),
         (&on_b, definition(&on_b, "engine-b")),

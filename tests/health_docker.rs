@@ -13,7 +13,7 @@ use homelabd::store::{
 };
 use std::process::Command;
 use support::daemon::{DaemonCommand, free_port, wait_for_store};
-use support::docker::{docker_ready, project_containers, remove_project, unique_suffix};
+use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
 use support::repo_with;
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
@@ -78,17 +78,6 @@ async fn seen(store: &Store) -> Option<Seen> {
     })
 }
 
-/// Removes the containers and networks of the given resources (also on panic).
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for r in &self.0 {
-            remove_project(r);
-        }
-    }
-}
-
 fn homelabd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_homelabd"))
         .args(args)
@@ -108,7 +97,7 @@ async fn an_app_starts_only_after_its_database_is_applied_and_healthy() {
     let id = unique_suffix();
     let db = format!("db-{id}");
     let app = format!("app-{id}");
-    let _cleanup = Cleanup(vec![db.clone(), app.clone()]);
+    let _cleanup = RemoveProjects(vec![db.clone(), app.clone()]);
     let repo = repo_with(&[
         (&db, definition(&db, free_port(), &http_health(60))),
         (
@@ -183,7 +172,7 @@ async fn an_unhealthy_database_keeps_its_app_waiting_with_the_reason_and_opens_a
     let id = unique_suffix();
     let db = format!("db-{id}");
     let app = format!("app-{id}");
-    let _cleanup = Cleanup(vec![db.clone(), app.clone()]);
+    let _cleanup = RemoveProjects(vec![db.clone(), app.clone()]);
     // Nothing listens on the checked port: the database never becomes healthy.
     let closed = free_port();
     let health = format!(
@@ -306,7 +295,7 @@ async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_a
     };
     let id = unique_suffix();
     let app = format!("app-{id}");
-    let _cleanup = Cleanup(vec![app.clone()]);
+    let _cleanup = RemoveProjects(vec![app.clone()]);
     let port = free_port();
     let extra = format!("{}  policy: {{rollback: auto}}\n", http_health(5));
     let repo = repo_with(&[(&app, definition(&app, port, &extra))]);

@@ -14,7 +14,7 @@ use homelabd::reconcile::ResourceState;
 use homelabd::store::{ApplyRunRecord, ResourceRecord, RunState, Store};
 use std::process::Command;
 use support::daemon::{DaemonCommand, wait_for_store};
-use support::docker::{docker_ready, project_containers, remove_project, unique_suffix};
+use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
 use support::repo_with;
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
@@ -60,17 +60,6 @@ async fn seen(store: &Store) -> Option<Seen> {
     })
 }
 
-/// Removes the containers and networks of the given resources (also on panic).
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for r in &self.0 {
-            remove_project(r);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_app_waits_for_its_database_and_is_applied_after_it() {
     let test = "an_app_waits_for_its_database_and_is_applied_after_it";
@@ -83,7 +72,7 @@ async fn an_app_waits_for_its_database_and_is_applied_after_it() {
     let id = unique_suffix();
     let db = format!("db-{id}");
     let app = format!("app-{id}");
-    let _cleanup = Cleanup(vec![db.clone(), app.clone()]);
+    let _cleanup = RemoveProjects(vec![db.clone(), app.clone()]);
     let repo = repo_with(&[
         (&db, definition(&db, "manual", &[])),
         (&app, definition(&app, "auto", &[&db])),

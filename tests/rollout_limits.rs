@@ -19,7 +19,7 @@ use homelabd::reconcile::ResourceState;
 use homelabd::store::{ApplyRunRecord, ResourceRecord, RunState, Store};
 use std::process::Command;
 use support::daemon::{DaemonCommand, wait_for_store};
-use support::docker::{docker_ready, project_containers, remove_project, unique_suffix};
+use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
 use support::repo_with;
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
@@ -59,17 +59,6 @@ async fn seen(store: &Store) -> Option<Seen> {
     })
 }
 
-/// Removes the containers and networks of the given resources (also on panic).
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for r in &self.0 {
-            remove_project(r);
-        }
-    }
-}
-
 fn homelabd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_homelabd"))
         .args(args)
@@ -86,7 +75,7 @@ async fn a_deny_window_defers_an_apply_until_ignore_windows_overrides_it() {
     let id = unique_suffix();
     let frozen = format!("frozen-{id}");
     let free = format!("free-{id}");
-    let _cleanup = Cleanup(vec![frozen.clone(), free.clone()]);
+    let _cleanup = RemoveProjects(vec![frozen.clone(), free.clone()]);
     // A deny window every midnight for a whole day: always inside one. `free` opts out
     // of the configured default with an empty list.
     let repo = repo_with(&[
@@ -177,7 +166,7 @@ async fn a_resource_that_keeps_failing_is_degraded_after_the_flapping_limit() {
     }
     let id = unique_suffix();
     let broken = format!("broken-{id}");
-    let _cleanup = Cleanup(vec![broken.clone()]);
+    let _cleanup = RemoveProjects(vec![broken.clone()]);
     // A registry that refuses connections: every `docker compose up` fails at once.
     let repo = repo_with(&[(
         &broken,
@@ -328,7 +317,7 @@ async fn self_heal_stops_at_the_flapping_limit_when_drift_keeps_coming_back() {
     }
     let id = unique_suffix();
     let name = format!("heal-{id}");
-    let _cleanup = Cleanup(vec![name.clone()]);
+    let _cleanup = RemoveProjects(vec![name.clone()]);
     let def = definition(&name, IMAGE, "flapping: {max_attempts: 2, window: 10m}")
         .replace("self_heal: false", "self_heal: true");
     let repo = repo_with(&[(&name, def)]);
@@ -421,7 +410,7 @@ async fn a_held_apply_runs_when_its_window_opens() {
     }
     let id = unique_suffix();
     let name = format!("nightly-{id}");
-    let _cleanup = Cleanup(vec![name.clone()]);
+    let _cleanup = RemoveProjects(vec![name.clone()]);
     // The window opens at the start of a minute 30 to 90 s from now, read in UTC.
     let opens = (chrono::Utc::now() + chrono::Duration::seconds(90))
         .duration_trunc(chrono::Duration::minutes(1))

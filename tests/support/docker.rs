@@ -101,3 +101,15 @@ pub fn container_definition(name: &str, image: &str, self_heal: bool) -> String 
          policy: {{apply: auto, self_heal: {self_heal}, prune: false}}\n"
     )
 }
+
+/// Removes the compose projects (containers and networks) of the given resources when
+/// dropped, so a test cleans up after itself on panic too.
+pub struct RemoveProjects(pub Vec<String>);
+
+impl Drop for RemoveProjects {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            remove_project(r);
+        }
+    }
+}
