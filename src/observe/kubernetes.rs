@@ -82,7 +82,6 @@ pub fn endpoints(live: &[LiveObject]) -> Vec<Endpoint> {
             endpoint::kubernetes(&KubernetesAccess {
                 kind: &o.kind,
                 name: &o.name,
-                service_type: o.access.service_type.as_deref(),
                 cluster_ip: o.access.cluster_ip.as_deref(),
                 ports: o.access.ports.iter().map(String::as_str).collect(),
                 load_balancer: o.access.load_balancer.iter().map(String::as_str).collect(),

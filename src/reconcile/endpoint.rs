@@ -95,8 +95,6 @@ pub struct KubernetesAccess<'a> {
     /// `Service` or `Ingress` (other kinds have no endpoints).
     pub kind: &'a str,
     pub name: &'a str,
-    /// `.spec.type` of a Service (`ClusterIP`, `NodePort`, `LoadBalancer`, …).
-    pub service_type: Option<&'a str>,
     /// `.spec.clusterIP` (`None` for a headless Service).
     pub cluster_ip: Option<&'a str>,
     /// `.spec.ports[*].port`.
@@ -221,7 +219,6 @@ mod tests {
         let service = KubernetesAccess {
             kind: "Service",
             name: "web",
-            service_type: Some("LoadBalancer"),
             cluster_ip: Some("10.96.0.12"),
             ports: vec!["80", "443"],
             load_balancer: vec!["192.168.1.240"],
