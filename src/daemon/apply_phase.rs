@@ -3,17 +3,18 @@
 //! resource at a time, each recorded in `apply_runs` before it starts and after it
 //! ends. Nothing starts while the store cannot record it.
 
+mod outcome;
+
 use super::pass::{audit, short};
 use super::rollout::Cause;
 use super::run::Reconciler;
-use crate::apply::{
-    ApplyOutcome, ApplyReport, ApplyRequest, CmdRun, Interruption, ProviderExecutor,
-};
-use crate::model::{ApplyPolicy, Provider};
+use crate::apply::{ApplyOutcome, ApplyReport, ApplyRequest, ProviderExecutor};
+use crate::model::Provider;
 use crate::reconcile::order::{self, Gate};
-use crate::reconcile::{ApplyDecision, ApplyInputs, EffectivePolicy, ResourceState, decide, prune};
-use crate::store::{ApplyRunEffects, ApplyRunEnd, PassRecord, ResourceRecord, RunState, Store};
-use chrono::Utc;
+use crate::reconcile::{ApplyDecision, ApplyInputs, ResourceState, decide, prune};
+use crate::store::{ApplyRunEnd, PassRecord, ResourceRecord, RunState, Store};
+use chrono::{DateTime, Utc};
+use outcome::mark_failed;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -549,6 +550,7 @@ impl Reconciler {
 
     /// Writes one finished job (run row, resource state, audit) and updates the loop's
     /// view, backoff and metrics. Returns the resource name when an apply succeeded.
+    /// The decisions are `outcome`'s; this adds what needs the loop's state.
     async fn record_done(&mut self, store: &Arc<Store>, d: Done) -> Option<String> {
         let name = d.job_name.clone();
         let run_id = match &d.run_id {
@@ -558,195 +560,128 @@ impl Reconciler {
                 return None;
             }
             Err(not_started) => {
-                if let ApplyOutcome::Failed { error } = &d.report.outcome {
-                    warn!(resource = %name, %error, "apply could not start");
-                }
-                match not_started {
-                    NotStarted::Claim(crate::cluster::ClaimError::Busy) => {
-                        // Retried after a backoff; the other daemon is likely done by then.
-                        info!(resource = %name, "another daemon is applying it; retrying later");
-                        self.applies.failed(&name, Instant::now());
-                    }
-                    NotStarted::Record(e) => {
-                        warn!(resource = %name, error = %e, "apply not started: the store could not record the run");
-                    }
-                    NotStarted::Early | NotStarted::Claim(_) | NotStarted::Panicked => {}
-                }
+                self.not_started(&d, not_started);
                 return None;
             }
         };
         let now = Utc::now();
-        let interrupted = d
-            .report
-            .last_run()
-            .is_some_and(|r| r.ended_by == Some(Interruption::Shutdown));
-        let (run_state, error) = match (&d.report.outcome, interrupted) {
-            (_, true) => (
-                RunState::Interrupted,
-                Some("stopped by daemon shutdown".to_owned()),
-            ),
-            (ApplyOutcome::Applied, _) => (RunState::Succeeded, None),
-            (ApplyOutcome::Failed { error }, _) => (RunState::Failed, Some(error.clone())),
-            (ApplyOutcome::NotApplied { reason }, _) => (RunState::Failed, Some(reason.clone())),
-        };
-        let end = ApplyRunEnd {
-            state: run_state,
-            argv: serde_json::json!(d.report.runs.iter().map(|r| &r.argv).collect::<Vec<_>>()),
-            exit_code: d.report.last_run().and_then(|r| r.exit_code),
-            finished_at: now,
-            duration_ms: d.duration.as_millis() as i64,
-            stdout_tail: tails(&d.report.runs, |r| &r.stdout_tail),
-            stderr_tail: tails(&d.report.runs, |r| &r.stderr_tail),
-            error: error.clone(),
-        };
-        let mut effects = ApplyRunEffects::default();
+        let ending = outcome::run_end(&d, now);
         let previous = self.stored.get(&name).cloned()?;
-        let mut record = previous.clone();
-        record.updated_at = now;
-        let succeeded = run_state == RunState::Succeeded;
-        let mut action = match (d.operation, run_state) {
-            (Operation::Apply, RunState::Succeeded) => {
-                record.state = ResourceState::Applied;
-                record.reason = Some(format!("applied by {} ({})", d.executor, d.why));
-                record.applied_hash = d.marker.clone().or_else(|| record.output_hash.clone());
-                record.applied_revision = record.desired_revision.clone();
-                record.last_error = None;
-                record.last_error_at = None;
-                if let Some(now) = &d.report.endpoints {
-                    record.address = crate::observe::endpoint::primary(now);
-                    record.endpoints = now.clone();
-                    effects.endpoints = Some((name.clone(), now.clone()));
-                }
-                "apply.succeeded"
-            }
-            (Operation::Destroy, RunState::Succeeded) => {
-                effects.destroyed = Some(crate::store::Destroyed {
-                    name: name.clone(),
-                    revision: d.revision.clone(),
-                    at: now,
-                    reason: format!(
-                        "destroyed by {}: definition removed at {}",
-                        d.executor,
-                        short(&d.revision)
-                    ),
-                });
-                "resource.pruned"
-            }
-            (_, RunState::Interrupted) => {
-                record.reason = Some(format!(
-                    "{} interrupted by shutdown; carried out again at the next start",
-                    d.operation.as_str()
-                ));
-                "apply.interrupted"
-            }
-            (op, _) => {
-                let wait = self.applies.failed(&name, Instant::now());
-                let summary = error.clone().unwrap_or_default();
-                mark_failed(&mut record, op, summary, &end.stderr_tail, wait, now);
-                let render = d.marker.clone().or_else(|| record.output_hash.clone());
-                if op == Operation::Apply
-                    && d.automatic
-                    && let Some(limit) =
-                        self.flapping_after_failure(&record, render.as_deref().unwrap_or_default())
-                {
-                    let (degraded, event) = self.degrade(&record, limit, "failed");
-                    effects.audit.push(audit(
-                        "resource.degraded",
-                        &name,
-                        serde_json::json!({ "reason": degraded.reason }),
-                        now,
-                    ));
-                    effects.notifications.push(event);
-                    record = degraded;
-                }
-                "apply.failed"
-            }
-        };
-        if let (Some(rejected), true) = (&d.rollback, succeeded) {
-            // Back on the kept output; the failed render waits for a new definition.
-            record.state = ResourceState::Rendered;
-            record.applied_revision = Some(d.revision.clone());
-            record.reason = crate::reconcile::rollback::rejected_wait(&record, Some(rejected))
-                .map(|r| format!("rendered, not applied: {r}"));
-            self.keep_rejected(&record, rejected);
-            effects
-                .notifications
-                .push(crate::notify_out::event::resource_rolled_back(
-                    &name,
-                    &rejected.revision,
-                    &d.revision,
-                    &rejected.reason,
-                    &run_id,
-                    now,
-                ));
-            warn!(resource = %name, from = %short(&rejected.revision), to = %short(&d.revision), "rolled back");
-            action = "apply.rolled_back";
+        // Only a failed run backs off; its reason says when it is tried again.
+        let retry_in = (ending.end.state == RunState::Failed)
+            .then(|| self.applies.failed(&name, Instant::now()));
+        let mut finish = outcome::next_record(
+            &previous,
+            &d,
+            &ending.end,
+            retry_in.unwrap_or_default(),
+            now,
+        );
+        if retry_in.is_some() {
+            self.degrade_if_flapping(&d, &mut finish, now);
         }
-        if succeeded {
+        if let (Some(rejected), true) = (&d.rollback, ending.succeeded()) {
+            outcome::rolled_back(&mut finish, rejected, &d, &run_id, now);
+            self.keep_rejected(&finish.record, rejected);
+            warn!(resource = %name, from = %short(&rejected.revision), to = %short(&d.revision), "rolled back");
+        }
+        if ending.succeeded() {
             self.applies.succeeded(&name);
         }
-        if interrupted {
+        if ending.interrupted {
             self.applies.redo(&name);
         }
-        if effects.destroyed.is_none() {
-            effects.resource = Some(record.clone());
+        outcome::seal(&mut finish, &d, &run_id, &previous, &ending.end, now);
+        self.log_finished(&d, &ending);
+        self.write_finished(store, &run_id, &ending.end, finish)
+            .await;
+        (ending.succeeded() && d.operation == Operation::Apply).then_some(name)
+    }
+
+    /// A job whose run was never recorded: a busy resource is retried after a backoff,
+    /// the rest only logged.
+    fn not_started(&mut self, d: &Done, why: &NotStarted) {
+        let name = &d.job_name;
+        if let ApplyOutcome::Failed { error } = &d.report.outcome {
+            warn!(resource = %name, %error, "apply could not start");
         }
-        effects.audit.push(audit(
-            action,
-            &name,
-            serde_json::json!({
-                "run": run_id,
-                "executor": d.executor,
-                "exit_code": end.exit_code,
-                "duration_ms": end.duration_ms,
-                "error": error,
-                "revision": previous.desired_revision.as_deref().map(short),
-                "destroyed_at_revision": effects.destroyed.as_ref().map(|x| short(&x.revision)),
-            }),
+        match why {
+            NotStarted::Claim(crate::cluster::ClaimError::Busy) => {
+                // Retried after a backoff; the other daemon is likely done by then.
+                info!(resource = %name, "another daemon is applying it; retrying later");
+                self.applies.failed(name, Instant::now());
+            }
+            NotStarted::Record(e) => {
+                warn!(resource = %name, error = %e, "apply not started: the store could not record the run");
+            }
+            NotStarted::Early | NotStarted::Claim(_) | NotStarted::Panicked => {}
+        }
+    }
+
+    /// A failed automatic apply that reached the flapping limit leaves the resource
+    /// `degraded`, with an audit row and a notification.
+    fn degrade_if_flapping(&mut self, d: &Done, f: &mut outcome::Finish, now: DateTime<Utc>) {
+        if d.operation != Operation::Apply || !d.automatic {
+            return;
+        }
+        let render = d.marker.clone().or_else(|| f.record.output_hash.clone());
+        let Some(limit) =
+            self.flapping_after_failure(&f.record, render.as_deref().unwrap_or_default())
+        else {
+            return;
+        };
+        let (degraded, event) = self.degrade(&f.record, limit, "failed");
+        f.effects.audit.push(audit(
+            "resource.degraded",
+            &d.job_name,
+            serde_json::json!({ "reason": degraded.reason }),
             now,
         ));
-        effects
-            .notifications
-            .extend(apply_notification(&d, &run_id, &previous, &end, now));
-        if let Some((_, reached)) = &effects.endpoints
-            && *reached != previous.endpoints
-        {
-            effects
-                .notifications
-                .push(crate::notify_out::event::endpoints_changed(
-                    &name,
-                    &previous.endpoints,
-                    reached,
-                    now,
-                ));
-        }
+        f.effects.notifications.push(event);
+        f.record = degraded;
+    }
+
+    /// Logs a finished run and counts it.
+    fn log_finished(&self, d: &Done, ending: &outcome::Ending) {
+        let name = &d.job_name;
+        let state = ending.end.state;
+        let error = &ending.end.error;
         if d.panicked {
             error!(resource = %name, operation = d.operation.as_str(), error = ?error, "executor task panicked; recorded as a failed run");
             self.metrics.inc_error(crate::metrics::ErrorKind::Internal);
         }
-        self.metrics
-            .inc_apply(d.operation.as_str(), run_state.as_str());
-        match &error {
-            Some(e) if !interrupted => {
+        self.metrics.inc_apply(d.operation.as_str(), state.as_str());
+        match error {
+            Some(e) if !ending.interrupted => {
                 warn!(resource = %name, operation = d.operation.as_str(), error = %e, took = ?d.duration, "apply failed")
             }
             _ => {
-                info!(resource = %name, operation = d.operation.as_str(), outcome = run_state.as_str(), took = ?d.duration, "apply finished")
+                info!(resource = %name, operation = d.operation.as_str(), outcome = state.as_str(), took = ?d.duration, "apply finished")
             }
         }
-        if let Err(e) = store.finish_apply_run(&run_id, &end, &effects).await {
+    }
+
+    /// Writes the run's end with its effects in one transaction, then the loop's view.
+    async fn write_finished(
+        &mut self,
+        store: &Arc<Store>,
+        run_id: &str,
+        end: &ApplyRunEnd,
+        finish: outcome::Finish,
+    ) {
+        let name = finish.record.name.clone();
+        if let Err(e) = store.finish_apply_run(run_id, end, &finish.effects).await {
             // The run row stays `running`; the next start marks it interrupted and
             // applies again (idempotent), so nothing is lost but time.
             warn!(resource = %name, error = %e, "cannot record the end of an apply run");
             self.metrics.inc_error(crate::metrics::ErrorKind::Database);
         }
-        if effects.destroyed.is_some() {
+        if finish.effects.destroyed.is_some() {
             // Out of the loop's view: a destroyed resource is history, not desired state.
             self.stored.remove(&name);
         } else {
-            self.stored.insert(name.clone(), record);
+            self.stored.insert(name, finish.record);
         }
-        (succeeded && d.operation == Operation::Apply).then_some(name)
     }
 
     /// Rolls back each of `failed` (name → why) whose policy is auto and that has a kept
@@ -877,123 +812,12 @@ fn waiting_record(record: &ResourceRecord, reason: String) -> Option<ResourceRec
     Some(r)
 }
 
-/// The outbox event of a finished run: "failed" when the resource was not failing
-/// already (a retry that fails again says nothing new), "recovered" when an apply
-/// succeeds after a failure.
-fn apply_notification(
-    d: &Done,
-    run_id: &str,
-    previous: &ResourceRecord,
-    end: &ApplyRunEnd,
-    now: chrono::DateTime<Utc>,
-) -> Option<crate::store::NotificationRecord> {
-    use crate::notify_out::event;
-    let facts = event::ApplyFacts {
-        resource: &d.job_name,
-        run: run_id,
-        executor: &d.executor,
-        operation: d.operation.as_str(),
-        revision: previous.desired_revision.as_deref(),
-        exit_code: end.exit_code,
-    };
-    // A degraded resource stopped at its flapping limit: it was failing too, so the
-    // operator's successful apply after a fix is a recovery.
-    let was_failing = previous.state.is_failed()
-        || previous.state == ResourceState::Degraded
-        || (d.operation == Operation::Destroy && previous.last_error.is_some());
-    match end.state {
-        RunState::Failed if !was_failing => Some(event::apply_failed(
-            &facts,
-            end.error.as_deref().unwrap_or("failed"),
-            now,
-        )),
-        RunState::Succeeded if d.operation == Operation::Apply && was_failing => {
-            Some(event::apply_recovered(&facts, now))
-        }
-        _ => None,
-    }
-}
-
-/// The tails of every command, each under its command line, cut to the last 8 KiB.
-fn tails(runs: &[CmdRun], pick: impl Fn(&CmdRun) -> &String) -> String {
-    let mut out = String::new();
-    for run in runs {
-        let text = pick(run);
-        if text.is_empty() {
-            continue;
-        }
-        out.push_str(&format!("$ {}\n{}", run.argv.join(" "), text));
-        if !text.ends_with('\n') {
-            out.push('\n');
-        }
-    }
-    let limit = crate::apply::process::TAIL_BYTES;
-    if out.len() > limit {
-        let mut cut = out.len() - limit;
-        while !out.is_char_boundary(cut) {
-            cut += 1;
-        }
-        out = format!("[… earlier output cut]\n{}", &out[cut..]);
-    }
-    out
-}
-
-/// `record` after a failed `op`: an apply is `ApplyFailed` (a destroy keeps the state),
-/// the reason says when it is retried, and the error carries the tool's last stderr lines.
-fn mark_failed(
-    record: &mut ResourceRecord,
-    op: Operation,
-    summary: String,
-    stderr_tail: &str,
-    wait: Duration,
-    now: chrono::DateTime<Utc>,
-) {
-    if op == Operation::Apply {
-        record.state = ResourceState::ApplyFailed;
-    }
-    let manual = EffectivePolicy::from_stored(record.policy.as_ref()).apply == ApplyPolicy::Manual;
-    record.reason = Some(failure_reason(op, &record.name, &summary, manual, wait));
-    let stderr = last_lines(stderr_tail, 20);
-    record.last_error = Some(if stderr.is_empty() {
-        summary
-    } else {
-        format!("{summary}\n{stderr}")
-    });
-    record.last_error_at = Some(now);
-}
-
-/// The reason shown for a failed run: what failed, and when it is tried again — a
-/// manual resource only when a person asks again.
-fn failure_reason(
-    op: Operation,
-    name: &str,
-    summary: &str,
-    manual: bool,
-    wait: Duration,
-) -> String {
-    match op {
-        Operation::Apply if manual => {
-            format!("apply failed: {summary}; run `homelabd apply {name}` to retry")
-        }
-        Operation::Apply => format!("apply failed: {summary}; retrying in {}s", wait.as_secs()),
-        Operation::Destroy => format!(
-            "prune: destroy failed: {summary}; retrying in {}s",
-            wait.as_secs()
-        ),
-    }
-}
-
-/// The last `n` non-empty lines of `text`.
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn done(name: &str) -> Done {
+    /// A job's result before it ran, for the tests here and in `outcome`.
+    pub(super) fn done(name: &str) -> Done {
         Done {
             job_name: name.to_owned(),
             operation: Operation::Apply,
@@ -1079,25 +903,5 @@ mod tests {
             record.last_error.as_deref(),
             Some("executor task panicked: boom")
         );
-    }
-
-    #[test]
-    fn a_failed_manual_apply_says_how_to_retry_instead_of_promising_a_retry() {
-        let wait = Duration::from_secs(5);
-        let auto = failure_reason(
-            Operation::Apply,
-            "web",
-            "compose exited with 1",
-            false,
-            wait,
-        );
-        assert_eq!(auto, "apply failed: compose exited with 1; retrying in 5s");
-        let manual = failure_reason(Operation::Apply, "web", "compose exited with 1", true, wait);
-        assert_eq!(
-            manual,
-            "apply failed: compose exited with 1; run `homelabd apply web` to retry"
-        );
-        let prune = failure_reason(Operation::Destroy, "web", "boom", true, wait);
-        assert!(prune.starts_with("prune: destroy failed: boom; retrying in 5s"));
     }
 }

@@ -4,15 +4,15 @@
 //! deviation an unhealthy resource opens (resolved when it is healthy again), in one
 //! transaction. The decisions are `reconcile::health`'s; the probes `observe::health`'s.
 
-use super::pass::audit;
+use super::health_view::{CheckResult, HealthFindings};
 use super::run::Reconciler;
 use crate::model::health::{EndpointParts, HealthCheck};
-use crate::observe::{Deviation, Observer, OpenDeviation, Target, reconcile_open};
+use crate::observe::{Observer, OpenDeviation, Target};
 use crate::reconcile::ResourceState;
 use crate::reconcile::health::{
-    self as core, Attempt, DEVIATION_KEY, HealthRecord, HealthStatus, Verdict, stored_health,
+    self as core, Attempt, DEVIATION_KEY, HealthStatus, Verdict, stored_health,
 };
-use crate::store::{ObservationWrite, ResourceRecord, Store};
+use crate::store::{ResourceRecord, Store};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -28,14 +28,6 @@ struct Subject {
     endpoint: Option<EndpointParts>,
     applied_hash: Option<String>,
     applied: bool,
-}
-
-/// What the checks of one phase found, ready to be merged into an observation write.
-#[derive(Default)]
-pub(super) struct HealthFindings {
-    pub write: ObservationWrite,
-    /// Resources whose check now passes after it did not (their dependents may go on).
-    pub recovered: BTreeSet<String>,
 }
 
 impl Reconciler {
@@ -118,24 +110,29 @@ impl Reconciler {
                     Verdict::Again => continue,
                 };
                 info!(resource = %name, status = status.as_str(), %reason, "health checked after apply");
-                results.push((name, status, reason, hash));
+                results.push(CheckResult {
+                    name,
+                    status,
+                    reason,
+                    applied_hash: hash,
+                });
             }
         }
         let failing = results
             .iter()
-            .filter(|(_, s, _, _)| *s == HealthStatus::Unhealthy)
-            .map(|(n, _, r, _)| (n.clone(), r.clone()))
+            .filter(|c| c.status == HealthStatus::Unhealthy)
+            .map(|c| (c.name.clone(), c.reason.clone()))
             .collect();
         let Ok(open) = self.open_health_deviations(store).await else {
             return failing;
         };
-        let findings = self.health_findings(&open, results);
+        let findings = self.health.findings(&open, results, Utc::now());
         if let Err(e) = store.record_observation(&findings.write).await {
             warn!(error = %e, "cannot record health checks");
             self.metrics.inc_error(crate::metrics::ErrorKind::Database);
             return failing;
         }
-        self.remember_health(&findings.write);
+        self.health.remember(&findings.write);
         failing
     }
 
@@ -171,7 +168,12 @@ impl Reconciler {
                 } else {
                     HealthStatus::Unhealthy
                 };
-                results.push((name, status, a.detail, hash));
+                results.push(CheckResult {
+                    name,
+                    status,
+                    reason: a.detail,
+                    applied_hash: hash,
+                });
             }
         }
         let open: Vec<OpenDeviation> = open
@@ -179,7 +181,7 @@ impl Reconciler {
             .filter(|d| d.key == DEVIATION_KEY)
             .cloned()
             .collect();
-        self.health_findings(&open, results)
+        self.health.findings(&open, results, Utc::now())
     }
 
     async fn open_health_deviations(
@@ -195,76 +197,6 @@ impl Reconciler {
                 warn!(error = %e, "cannot read open deviations; health not recorded");
                 Err(e)
             }
-        }
-    }
-
-    /// The write for a set of checks: the health rows, the deviations opened and
-    /// resolved (only the `health` ones: `open` holds no others), audit rows and
-    /// notifications for every change of status.
-    fn health_findings(
-        &self,
-        open: &[OpenDeviation],
-        results: Vec<(String, HealthStatus, String, Option<String>)>,
-    ) -> HealthFindings {
-        let now = Utc::now();
-        let mut f = HealthFindings::default();
-        f.write.at = now;
-        let mut found: Vec<Deviation> = Vec::new();
-        let mut checked = BTreeSet::new();
-        for (name, status, reason, hash) in results {
-            let previous = self.health.get(&name);
-            let record = HealthRecord::next(previous, &name, status, reason, hash, now);
-            if previous.map(|p| p.status) != Some(status) {
-                if status == HealthStatus::Healthy {
-                    f.recovered.insert(name.clone());
-                }
-                f.write.audit.push(audit(
-                    &format!("health.{}", status.as_str()),
-                    &name,
-                    serde_json::json!({"reason": record.reason}),
-                    now,
-                ));
-            }
-            if status == HealthStatus::Unhealthy {
-                found.push(core::deviation(&name, &record.reason));
-            }
-            checked.insert(name);
-            f.write.health.push(record);
-        }
-        let changes = reconcile_open(open, &found, &checked);
-        for d in &changes.new {
-            warn!(resource = %d.resource, message = %d.message, "unhealthy");
-            f.write
-                .notifications
-                .push(crate::notify_out::event::drift_detected(d, now));
-        }
-        let by_id: BTreeMap<&str, &str> = open
-            .iter()
-            .map(|d| (d.id.as_str(), d.resource.as_str()))
-            .collect();
-        for id in &changes.resolved {
-            let resource = by_id.get(id.as_str()).copied().unwrap_or("?");
-            info!(%resource, "healthy again");
-            f.write
-                .resolved
-                .push((id.clone(), "health check".to_owned()));
-            f.write
-                .notifications
-                .push(crate::notify_out::event::drift_resolved(
-                    resource,
-                    DEVIATION_KEY,
-                    "health check",
-                    now,
-                ));
-        }
-        f.write.new = changes.new;
-        f
-    }
-
-    /// The loop's view after a recorded write.
-    pub(super) fn remember_health(&mut self, write: &ObservationWrite) {
-        for h in &write.health {
-            self.health.insert(h.resource.clone(), h.clone());
         }
     }
 }

@@ -13,6 +13,7 @@ mod apply_queue;
 mod commit_pass;
 pub mod failure;
 mod health_phase;
+mod health_view;
 mod last_pass;
 mod observe_phase;
 pub mod pass;

@@ -204,8 +204,8 @@ impl Reconciler {
         for name in &observed {
             self.applies.healed.remove(name);
         }
-        self.remember_health(&write);
-        self.health_recovered |= !health.recovered.is_empty();
+        self.health.remember(&write);
+        self.health.observed(&health.recovered);
         for (name, now) in &write.endpoints {
             if let Some(r) = self.stored.get_mut(name) {
                 r.address = crate::observe::endpoint::primary(now);

@@ -4,6 +4,7 @@
 
 use super::apply_queue::ApplyQueue;
 use super::failure::PipelineError;
+use super::health_view::HealthView;
 use super::last_pass::LastPass;
 use super::pass as records;
 use super::secret_phase::SecretCache;
@@ -66,10 +67,8 @@ pub struct Reconciler {
     pub(super) runner: Runner,
     /// True once shutdown began: no new apply starts.
     pub(super) stopping: watch::Receiver<bool>,
-    /// Each resource's last health check (`spec.health`), as the store keeps it.
-    pub(super) health: BTreeMap<String, crate::store::HealthRecord>,
-    /// A check passed again during an observation: dependents waiting for it may go on.
-    pub(super) health_recovered: bool,
+    /// Each resource's last health check (`spec.health`), and whether one recovered.
+    pub(super) health: HealthView,
     /// Retry delays of failed renders and writes, per resource.
     pub(super) render_backoff: Backoff,
     /// Retry delay of the git source.
@@ -132,8 +131,7 @@ impl Reconciler {
             last: LastPass::default(),
             runner,
             stopping,
-            health: BTreeMap::new(),
-            health_recovered: false,
+            health: HealthView::default(),
             render_backoff: backoff(),
             git_backoff: backoff(),
             previews: Default::default(),
@@ -149,9 +147,7 @@ impl Reconciler {
         let url = self.settings.database_url.clone();
         match StoreLink::open(&url).await {
             Ok((store, resources, health)) => {
-                for h in health {
-                    self.health.entry(h.resource.clone()).or_insert(h);
-                }
+                self.health.loaded(health);
                 info!(database = %redact_url(&url), resources = resources.len(), "store connected");
                 // The loop's own view wins for resources it already handled while the
                 // database was away; the rest come from the store. With their placement
@@ -306,7 +302,7 @@ impl Reconciler {
         async {
             self.observe_phase(None).await;
             if let Some(head) = self.last.head.clone() {
-                if std::mem::take(&mut self.health_recovered) {
+                if self.health.take_recovered() {
                     // Dependents that waited for it to be healthy go on now.
                     self.apply_and_observe(&head).await;
                 }
