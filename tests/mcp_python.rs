@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use support::github_sim::GithubSim;
 
-const PROPOSALS: [&str; 6] = [
+const PROPOSALS: [&str; 7] = [
+    "adopt-unmanaged-resource",
     "create-infrastructure-snapshot",
     "decommission-resource",
     "deploy-with-intelligence",

@@ -8,6 +8,7 @@
 //! to the compose tool as `DOCKER_HOST` (with `DOCKER_CERT_PATH` / `DOCKER_TLS_VERIFY`
 //! for a TLS `tcp://` engine); without one, the daemon's own environment decides.
 
+use super::docker_adopt as adopt;
 use super::{
     ApplyReport, ApplyRequest, Cmd, Runner, ToolExecutor, find_program, settings::DockerSettings,
 };
@@ -27,6 +28,8 @@ pub fn project_name(resource: &str) -> String {
 /// Applies docker resources with the compose tool.
 #[derive(Debug, Clone)]
 pub struct DockerExecutor {
+    /// The `docker` CLI (adoption looks containers up and removes them with it).
+    docker: String,
     compose: Vec<String>,
     unavailable: Option<String>,
 }
@@ -50,6 +53,7 @@ impl DockerExecutor {
             Some(_) => engine_unreachable(docker),
         };
         DockerExecutor {
+            docker: docker.to_owned(),
             compose: compose.unwrap_or_default(),
             unavailable,
         }
@@ -119,6 +123,10 @@ impl ToolExecutor for DockerExecutor {
             Err(e) => return ApplyReport::failed(e.to_string()),
         };
         let mut runs = Vec::new();
+        match self.adoption(req, runner, &previous, &target).await {
+            Adoption::Done(report) => return report,
+            Adoption::Compose(mut before) => runs.append(&mut before),
+        }
         if previous != target && req.work_dir.join(COMPOSE_FILE).is_file() {
             // Moved to another engine: the old one's containers go first (volumes stay
             // there), so the resource never runs twice.
@@ -131,20 +139,8 @@ impl ToolExecutor for DockerExecutor {
             }
             runs = down.runs;
         }
-        for file in [COMPOSE_FILE, target::FILE] {
-            let (from, to) = (req.rendered_dir.join(file), req.work_dir.join(file));
-            let copied = if from.is_file() || file == COMPOSE_FILE {
-                copy_file(&from, &to).await
-            } else {
-                remove_if_present(&to).await
-            };
-            if let Err(e) = copied {
-                return ApplyReport::failed(format!(
-                    "cannot copy {} to {}: {e}",
-                    from.display(),
-                    to.display()
-                ));
-            }
+        if let Err(e) = keep_applied(req).await {
+            return ApplyReport::failed_after(e, runs);
         }
         let mut report = ApplyReport::run_all(runner, &self.apply_commands(req, &target)).await;
         runs.append(&mut report.runs);
@@ -153,6 +149,21 @@ impl ToolExecutor for DockerExecutor {
     }
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
+        match adopt::adopted(&req.work_dir) {
+            Err(e) => return ApplyReport::failed(e),
+            Ok(Some(adopted)) => {
+                let target = target::read(&req.work_dir).unwrap_or_default();
+                let report =
+                    adopt::remove(&self.docker, &adopted, &target, &req.work_dir, runner).await;
+                if matches!(report.outcome, super::ApplyOutcome::Applied)
+                    && let Err(e) = adopt::forget(&req.work_dir)
+                {
+                    return ApplyReport::failed_after(e.to_string(), report.runs);
+                }
+                return report;
+            }
+            Ok(None) => {}
+        }
         if !req.work_dir.join(COMPOSE_FILE).is_file() {
             return ApplyReport::failed(format!(
                 "nothing to destroy: {} has no applied compose file",
@@ -166,6 +177,130 @@ impl ToolExecutor for DockerExecutor {
         };
         ApplyReport::run_all(runner, &self.destroy_commands(req, &target)).await
     }
+}
+
+/// What adoption leaves to do in an apply.
+enum Adoption {
+    /// The apply is over (a container taken over, or a failure).
+    Done(ApplyReport),
+    /// Go on under compose, after these runs (an adopted container removed, or none).
+    Compose(Vec<super::CmdRun>),
+}
+
+impl DockerExecutor {
+    /// Takes over the container the render adopts (first apply), or removes the one
+    /// taken over earlier so compose recreates it (any later apply); see
+    /// [`adopt`](super::docker_adopt).
+    async fn adoption(
+        &self,
+        req: &ApplyRequest,
+        runner: &Runner,
+        previous: &Target,
+        target: &Target,
+    ) -> Adoption {
+        let failed = |e: String| Adoption::Done(ApplyReport::failed(e));
+        match adopt::adopted(&req.work_dir) {
+            Err(e) => return failed(e),
+            Ok(Some(adopted)) => {
+                let compose = match std::fs::read_to_string(req.rendered_dir.join(COMPOSE_FILE)) {
+                    Ok(text) => text,
+                    Err(e) => return failed(format!("cannot read the rendered compose file: {e}")),
+                };
+                match adopt::missing_withheld(&compose, &adopted.withheld_env) {
+                    Err(e) => return failed(format!("cannot read the rendered compose file: {e}")),
+                    Ok(missing) if !missing.is_empty() => {
+                        return failed(format!(
+                            "not recreating the adopted container {} under compose: {} was left out of git at adoption and is not set in env; add it (as a secret reference) first",
+                            adopted.container,
+                            missing.join(", ")
+                        ));
+                    }
+                    Ok(_) => {}
+                }
+                let removed =
+                    adopt::remove(&self.docker, &adopted, previous, &req.work_dir, runner).await;
+                if !matches!(removed.outcome, super::ApplyOutcome::Applied) {
+                    return Adoption::Done(removed);
+                }
+                // From here on the resource is a compose project like any other.
+                for file in [adopt::ADOPTED_FILE, COMPOSE_FILE] {
+                    if let Err(e) = remove_if_present(&req.work_dir.join(file)).await {
+                        return Adoption::Done(ApplyReport::failed_after(
+                            e.to_string(),
+                            removed.runs,
+                        ));
+                    }
+                }
+                return Adoption::Compose(removed.runs);
+            }
+            Ok(None) => {}
+        }
+        if req.work_dir.join(COMPOSE_FILE).is_file() {
+            return Adoption::Compose(Vec::new());
+        }
+        let wanted = match adopt::requested(&req.rendered_dir) {
+            Ok(Some(w)) => w,
+            Ok(None) => return Adoption::Compose(Vec::new()),
+            Err(e) => return failed(e),
+        };
+        let run = runner
+            .run(&adopt::inspect_id_cmd(
+                &self.docker,
+                &wanted.container,
+                target,
+                &req.work_dir,
+            ))
+            .await;
+        if adopt::no_such_container(&run) {
+            tracing::info!(
+                resource = %req.resource, container = %wanted.container,
+                "the container to adopt does not exist; creating the resource under compose"
+            );
+            return Adoption::Compose(vec![run]);
+        }
+        if !run.success() {
+            let error = run.failure_summary();
+            return Adoption::Done(ApplyReport::failed_after(
+                format!("cannot look up the container to adopt: {error}"),
+                vec![run],
+            ));
+        }
+        let id = run.stdout_tail.trim().to_owned();
+        let adopted = adopt::Adopted {
+            container: wanted.container,
+            id,
+            withheld_env: wanted.withheld_env,
+        };
+        let kept = match keep_applied(req).await {
+            Ok(()) => adopt::record(&req.work_dir, &adopted).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = kept {
+            return Adoption::Done(ApplyReport::failed_after(e, vec![run]));
+        }
+        tracing::info!(
+            resource = %req.resource, container = %adopted.container, id = %adopted.id,
+            "adopted the running container as it is"
+        );
+        let mut report = ApplyReport::nothing_to_do();
+        report.runs = vec![run];
+        Adoption::Done(report)
+    }
+}
+
+/// Keeps the applied compose file and target in the work directory, so `down` (or the
+/// observer) still finds them after the definition and its render are gone.
+async fn keep_applied(req: &ApplyRequest) -> Result<(), String> {
+    for file in [COMPOSE_FILE, target::FILE] {
+        let (from, to) = (req.rendered_dir.join(file), req.work_dir.join(file));
+        let copied = if from.is_file() || file == COMPOSE_FILE {
+            copy_file(&from, &to).await
+        } else {
+            remove_if_present(&to).await
+        };
+        copied.map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
+    }
+    Ok(())
 }
 
 async fn remove_if_present(path: &Path) -> std::io::Result<()> {
@@ -234,6 +369,7 @@ mod tests {
     #[test]
     fn commands_use_a_stable_project_and_the_applied_file() {
         let exec = DockerExecutor {
+            docker: "docker".into(),
             compose: vec!["docker-compose".into()],
             unavailable: None,
         };

@@ -14,6 +14,7 @@ pub mod ansible;
 pub mod cloud;
 mod common;
 pub mod docker;
+pub mod docker_adopt;
 pub mod kubernetes;
 pub mod process;
 mod settings;

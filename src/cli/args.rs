@@ -80,6 +80,50 @@ pub enum Command {
     /// proposed, were refused or read, with who and from where. Newest first, a page at
     /// a time.
     Audit(AuditArgs),
+    /// Propose a definition for a container started outside homelabd (`docker run`).
+    ///
+    /// The container is looked up on the engines of the docker pools; the definition
+    /// describes it as it runs (secrets in its environment are left out and listed) and
+    /// is written to a new branch (and pull request, with [propose.github]). After the
+    /// merge the daemon takes the container over as it is, without recreating it; a
+    /// later change of the definition recreates it under docker compose. Exit 1 when
+    /// refused (with the reasons), 0 when proposed.
+    Adopt(AdoptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// The container: its name or id, as `docker ps --all` shows it.
+    pub container: String,
+    /// Name of the new resource (default: the container's name as a DNS-1123 label).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The docker pool whose engine runs it (default: every docker pool's engines).
+    #[arg(long, value_name = "PATH")]
+    pub pool: Option<String>,
+    /// WorkloadType of the new resource (default: the only one, else web-application).
+    #[arg(long)]
+    pub workload_type: Option<String>,
+    /// Why: goes into the commit and the pull request.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Inspect, validate and render only: no branch, commit or pull request.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Repository to propose to: a local path or a remote URL (https://… or ssh).
+    #[arg(long, value_name = "PATH|URL")]
+    pub repo: Option<String>,
+    /// Branch the proposal starts from (default: the local repository's current branch).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Sub-directory of the repository holding the definitions.
+    #[arg(long, value_name = "SUBDIR")]
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Args)]

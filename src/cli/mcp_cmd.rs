@@ -2,28 +2,54 @@
 //! repository, store and charts as the daemon (the store only if it already exists: this
 //! command never creates a database). Stdout carries the protocol; logs go to stderr.
 
-use super::args::McpArgs;
+use super::args::{McpArgs, StoreArgs};
 use super::{Exit, UsageError};
 use crate::config::{Overrides, RawConfig, Settings};
 use crate::mcp::{HeadSource, McpContext};
 use crate::pipeline::Engine;
 use crate::propose::Proposer;
+use crate::source::TrackedRepo;
 use crate::setting::redact_url;
 use crate::store::Store;
 use anyhow::Context as _;
 use std::sync::Arc;
 
 pub fn mcp(args: McpArgs) -> anyhow::Result<Exit> {
-    let raw = match args.store.config.as_deref() {
+    let (settings, repo) = resolve(&args.store, &args.repo, &args.branch, &args.path)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let read_only = args.read_only || settings.mcp.read_only;
+        let ctx = context(&settings, repo, read_only).await?;
+        tracing::info!(
+            repo = %ctx.repo.describe(),
+            branch = %ctx.repo.branch,
+            store = ctx.store.is_some(),
+            read_only,
+            "MCP server on stdio"
+        );
+        crate::mcp::serve_stdio(Arc::new(ctx)).await?;
+        Ok(Exit::Ok)
+    })
+}
+
+/// The settings (config file, then the flags) and the tracked repository of a command
+/// that reads the repository as the daemon does (`mcp`, `adopt`).
+pub(super) fn resolve(
+    store: &StoreArgs,
+    repo: &Option<String>,
+    branch: &Option<String>,
+    path: &Option<String>,
+) -> anyhow::Result<(Settings, TrackedRepo)> {
+    let raw = match store.config.as_deref() {
         Some(p) => RawConfig::load(p).map_err(|e| UsageError(e.to_string()))?,
         None => RawConfig::default(),
     };
     let overrides = Overrides {
-        repo: args.repo.clone(),
-        branch: args.branch.clone(),
-        path: args.path.clone(),
-        state_dir: args.store.state_dir.clone(),
-        database_url: args.store.database_url.clone(),
+        repo: repo.clone(),
+        branch: branch.clone(),
+        path: path.clone(),
+        state_dir: store.state_dir.clone(),
+        database_url: store.database_url.clone(),
         ..Overrides::default()
     };
     let settings = Settings::resolve(raw, &overrides).map_err(|e| UsageError(e.to_string()))?;
@@ -32,42 +58,43 @@ pub fn mcp(args: McpArgs) -> anyhow::Result<Exit> {
         std::fs::create_dir_all(&settings.state_dir)
             .with_context(|| format!("cannot create {}", settings.state_dir.display()))?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    Ok((settings, repo))
+}
+
+/// A multi-threaded runtime for one command.
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let engine =
-            Arc::new(Engine::with_limits(settings.limits.clone()).context("built-in schemas")?);
-        let store = open_store(&settings.database_url).await;
-        let read_only = args.read_only || settings.mcp.read_only;
-        let proposer = (!read_only).then(|| {
-            Arc::new(Proposer::new(
-                settings.propose.clone(),
-                repo.clone(),
-                engine.clone(),
-                store.clone(),
-            ))
-        });
-        tracing::info!(
-            repo = %repo.describe(),
-            branch = %repo.branch,
-            store = store.is_some(),
-            read_only,
-            "MCP server on stdio"
-        );
-        let ctx = McpContext::new(
-            settings.mcp_server(),
-            repo,
-            engine,
-            store,
-            proposer,
-            read_only,
-            HeadSource::Repository,
-        );
-        crate::mcp::serve_stdio(Arc::new(ctx)).await?;
-        Ok(Exit::Ok)
-    })
+        .context("cannot start the async runtime")
+}
+
+/// The tools' context over `repo`: the built-in engine, the store if it exists, and a
+/// proposer unless `read_only`.
+pub(super) async fn context(
+    settings: &Settings,
+    repo: TrackedRepo,
+    read_only: bool,
+) -> anyhow::Result<McpContext> {
+    let engine = Arc::new(Engine::with_limits(settings.limits.clone()).context("built-in schemas")?);
+    let store = open_store(&settings.database_url).await;
+    let proposer = (!read_only).then(|| {
+        Arc::new(Proposer::new(
+            settings.propose.clone(),
+            repo.clone(),
+            engine.clone(),
+            store.clone(),
+        ))
+    });
+    Ok(McpContext::new(
+        settings.mcp_server(),
+        repo,
+        engine,
+        store,
+        proposer,
+        read_only,
+        HeadSource::Repository,
+    ))
 }
 
 /// The daemon's store when it exists; `None` (with a note on stderr) otherwise.

@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod adopt_cmd;
 mod apply_cmds;
 mod args;
 mod audit_cmd;
@@ -66,5 +67,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Preview(a) => preview_cmd::preview(a),
         Command::Secret(a) => secret_cmd::secret(a),
         Command::Audit(a) => audit_cmd::audit(a),
+        Command::Adopt(a) => adopt_cmd::adopt(a),
     }
 }

@@ -59,7 +59,14 @@ impl HomelabMcp {
             &view.pools,
             self.ctx.settings.inventory_tools.kube_context.as_deref(),
         );
-        let claims = scan::claims(view.outcome.decisions.values());
+        let mut claims = scan::claims(view.outcome.decisions.values());
+        claims.adopted = scan::adopted(
+            view.outcome
+                .catalog
+                .resources
+                .iter()
+                .map(|(name, e)| (name, &e.doc.value)),
+        );
         let wanted: Vec<Provider> = q.providers.iter().map(|p| Provider::from(*p)).collect();
         let settings = &self.ctx.settings;
         let scanner = Scanner::from_settings(

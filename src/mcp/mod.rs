@@ -17,6 +17,7 @@
 //! answer. [`audit`] decides which calls the audit log keeps (proposals, refusals,
 //! reads of sensitive state); `query-audit-log` reads it back.
 
+mod adopt_tool;
 pub mod audit;
 mod audit_tool;
 pub mod auth;
@@ -52,7 +53,9 @@ pub mod sop;
 #[cfg(test)]
 mod tests;
 
+pub use adopt_tool::AdoptRequest;
 pub use context::{HeadSource, McpContext, View};
+pub use proposal_tools::ProposalAnswer;
 pub use server::HomelabMcp;
 pub use settings::{CallLimits, McpSettings, Scope, ServerSettings};
 

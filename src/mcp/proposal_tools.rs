@@ -262,7 +262,8 @@ impl From<ProposeError> for Refusal {
     }
 }
 
-fn label(what: &str, name: &str) -> Result<(), Refusal> {
+/// `name` as a DNS-1123 label, or a refusal naming `what`.
+pub(super) fn label(what: &str, name: &str) -> Result<(), Refusal> {
     if crate::model::is_dns1123_label(name) {
         Ok(())
     } else {
@@ -306,7 +307,7 @@ impl HomelabMcp {
         }
     }
 
-    async fn submit(&self, req: ProposalRequest) -> Result<ProposalOutcome, Refusal> {
+    pub(super) async fn submit(&self, req: ProposalRequest) -> Result<ProposalOutcome, Refusal> {
         let proposer = self.ctx.proposer.as_ref().ok_or_else(|| {
             Refusal::Unavailable("proposals are not available on this server".into())
         })?;

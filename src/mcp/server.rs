@@ -96,7 +96,8 @@ impl HomelabMcp {
         let mut tools = Self::tool_router()
             + Self::proposal_router()
             + Self::live_router()
-            + Self::audit_router();
+            + Self::audit_router()
+            + Self::adopt_router();
         if ctx.read_only {
             for name in &proposal_tools {
                 tools.remove_route(name);
@@ -117,7 +118,7 @@ impl HomelabMcp {
     /// The names of the proposal tools, from the router that declares them (so a renamed
     /// or added proposal tool can never slip past the read-only filter).
     pub fn proposal_tool_names() -> BTreeSet<String> {
-        Self::proposal_router()
+        (Self::proposal_router() + Self::adopt_router())
             .list_all()
             .into_iter()
             .map(|t| t.name.to_string())

@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 /// The label every rendered container carries.
 const MANAGED_LABEL: &str = "homelab.ai/managed-by=homelabd";
 const PROJECT_LABEL: &str = "com.docker.compose.project";
-const SERVICE_LABEL: &str = "com.docker.compose.service";
+/// The compose service a container belongs to.
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 /// `docker inspect` prints ~10 KiB per container: room for thousands.
 const INSPECT_BYTES: usize = 64 << 20;
 
@@ -40,6 +41,9 @@ pub struct ExpectedService {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct Inspected {
+    /// The full container id.
+    #[serde(default)]
+    pub id: String,
     pub name: String,
     #[serde(default)]
     pub state: InspectedState,
@@ -470,6 +474,23 @@ impl DockerObserver {
         }
     }
 
+    /// The container `target` adopted while it runs outside compose (`Ok(None)`: none
+    /// adopted, or it is gone), as the container of `service`.
+    async fn adopted_container(
+        &self,
+        engine: &Engine,
+        target: &Target,
+        service: &str,
+    ) -> Result<Option<Inspected>, ObserveError> {
+        let adopted = crate::apply::docker_adopt::adopted(&target.work_dir)
+            .map_err(unreachable)?;
+        let Some(adopted) = adopted else {
+            return Ok(None);
+        };
+        let found = self.inspect_ids(engine, &[adopted.id.as_str()]).await?;
+        Ok(super::docker_adopt::find(&adopted, found, service))
+    }
+
     async fn inspect_managed(&self, engine: &Engine) -> Result<Vec<Inspected>, ObserveError> {
         let runner = Runner::new(self.timeout, CancellationToken::new());
         let cwd = std::env::temp_dir();
@@ -497,10 +518,21 @@ impl DockerObserver {
             return Err(unreachable(ps.failure_summary()));
         }
         let ids: Vec<&str> = ps.stdout_tail.split_whitespace().collect();
+        self.inspect_ids(engine, &ids).await
+    }
+
+    /// `docker inspect` of `ids` (those that no longer exist are left out).
+    async fn inspect_ids(
+        &self,
+        engine: &Engine,
+        ids: &[&str],
+    ) -> Result<Vec<Inspected>, ObserveError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut argv = vec![self.docker.as_str(), "inspect"];
+        let runner = Runner::new(self.timeout, CancellationToken::new());
+        let cwd = std::env::temp_dir();
+        let mut argv = vec![self.docker.as_str(), "inspect", "--type", "container"];
         argv.extend(ids.iter().copied());
         let inspect = runner
             .run(&engine_env(Cmd::new(argv, &cwd), engine).keep_output(INSPECT_BYTES))
@@ -538,10 +570,18 @@ impl Observer for DockerObserver {
                 .map(|t| engine_of(&t))
                 .unwrap_or_default();
             let project = project_name(&target.resource);
-            Some(match self.inspect_managed(&engine).await {
-                Ok(all) => container_health(
+            let found = match self.inspect_managed(&engine).await {
+                Ok(all) => self
+                    .adopted_container(&engine, target, &target.resource)
+                    .await
+                    .map(|adopted| (all, adopted)),
+                Err(e) => Err(e),
+            };
+            Some(match found {
+                Ok((all, adopted)) => container_health(
                     &all.iter()
                         .filter(|c| c.label(PROJECT_LABEL) == Some(project.as_str()))
+                        .chain(adopted.as_ref())
                         .collect::<Vec<_>>(),
                 ),
                 Err(e) => crate::reconcile::health::Attempt {
@@ -585,7 +625,7 @@ impl Observer for DockerObserver {
                 let host = engine
                     .docker_engine_host()
                     .unwrap_or_else(|| self.engine_host.clone());
-                self.observe_engine(targets, &containers, &host, &mut report)
+                self.observe_engine(engine, targets, &containers, &host, &mut report)
                     .await;
             }
             Ok(report)
@@ -608,6 +648,7 @@ impl DockerObserver {
     /// engine's managed containers are unmanaged.
     async fn observe_engine(
         &self,
+        engine: &Engine,
         targets: &[&Target],
         containers: &[Inspected],
         engine_host: &str,
@@ -629,9 +670,21 @@ impl DockerObserver {
                 }
             };
             let project = project_name(&target.resource);
+            let service = match expected.as_slice() {
+                [one] => one.service.as_str(),
+                _ => target.resource.as_str(),
+            };
+            let adopted = match self.adopted_container(engine, target, service).await {
+                Ok(a) => a,
+                Err(e) => {
+                    report.failed.insert(target.resource.clone(), e.to_string());
+                    continue;
+                }
+            };
             let mine: Vec<&Inspected> = containers
                 .iter()
                 .filter(|c| c.label(PROJECT_LABEL) == Some(project.as_str()))
+                .chain(adopted.as_ref())
                 .collect();
             let deviations = compare(&target.resource, &expected, &mine);
             let reachable = endpoints(&mine, engine_host);

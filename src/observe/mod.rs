@@ -7,6 +7,7 @@
 //! and, where a resource's `self_heal` allows, re-applies.
 
 pub mod docker;
+pub mod docker_adopt;
 pub mod health;
 pub mod inventory;
 pub mod kubernetes;

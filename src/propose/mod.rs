@@ -40,6 +40,7 @@
 //! structured results. Diffs of rendered files come from [`diff`], a Myers line diff cut
 //! at a bound with a note.
 
+pub mod adopt;
 pub mod assess;
 pub mod deploy;
 pub mod diff;

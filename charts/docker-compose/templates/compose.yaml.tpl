@@ -67,9 +67,17 @@ services:
 {%- if values.volumes %}
     volumes:
 {%- for volume in values.volumes %}
+{%- if "host_path" in volume and volume.host_path is not none %}
+      - type: bind
+        source: {{ q(volume.host_path) }}
+{%- else %}
       - type: volume
         source: {{ q(volume.name) }}
+{%- endif %}
         target: {{ q(volume.mount_path) }}
+{%- if "read_only" in volume and volume.read_only %}
+        read_only: true
+{%- endif %}
 {%- endfor %}
 {%- endif %}
 {%- if resource.network != "default" %}
@@ -91,19 +99,25 @@ services:
       retries: {{ values.healthcheck_timing.retries | compose }}
       start_period: {{ values.healthcheck_timing.start_period | compose }}
 {%- endif %}
+{%- if values.resource_limits or resource.gpu %}
     deploy:
       resources:
+{%- if values.resource_limits %}
         limits:
           cpus: {{ resource.cpu | string | tojson }}
           memory: {{ (resource.memory_mb ~ "M") | tojson }}
+{%- endif %}
         reservations:
+{%- if values.resource_limits %}
           cpus: {{ resource.cpu | string | tojson }}
           memory: {{ (resource.memory_mb ~ "M") | tojson }}
+{%- endif %}
 {%- if resource.gpu %}
           devices:
             - driver: {{ values.gpu.driver | compose }}
               count: {{ values.gpu.count | compose }}
               capabilities: [gpu]
+{%- endif %}
 {%- endif %}
     logging:
       driver: {{ values.logging.driver | compose }}
@@ -124,6 +138,9 @@ services:
 {%- if ns.json %}
       homelab.ai/dimensions: {{ q("{" ~ (ns.json | join(", ")) ~ "}") }}
 {%- endif %}
+{%- for key in values.labels if (key | string)[:11] != "homelab.ai/" and (key | string)[:14] != "prometheus.io/" and not (resource.backup_required and key in values.backup.labels) %}
+      {{ key | string | tojson }}: {{ q(values.labels[key]) }}
+{%- endfor %}
 {%- if resource.monitoring %}
       prometheus.io/scrape: "true"
       prometheus.io/path: {{ q(values.monitoring.path) }}
@@ -142,16 +159,25 @@ services:
       {{ key | string | tojson }}: {{ q(values.backup.labels[key]) }}
 {%- endfor %}
 {%- endif %}
-{%- if values.volumes %}
+{%- set named = namespace(volumes=[]) -%}
+{%- for volume in values.volumes if not ("host_path" in volume and volume.host_path is not none) -%}
+{%- set named.volumes = named.volumes + [volume] -%}
+{%- endfor -%}
+{%- if named.volumes %}
 volumes:
-{%- for volume in values.volumes %}
+{%- for volume in named.volumes %}
   {{ volume.name | string | tojson }}:
+{%- if "external" in volume and volume.external %}
+    # An existing volume, used under its own name (never created, labelled or removed).
+    external: true
+{%- else %}
     labels:
       homelab.ai/resource: {{ resource.name | tojson }}
       homelab.ai/managed-by: homelabd
       homelab.ai/size-gb: {{ q(volume.size_gb) }}
 {%- if resource.backup_required %}
       homelab.ai/backup: "true"
+{%- endif %}
 {%- endif %}
 {%- endfor %}
 {%- endif %}

@@ -86,12 +86,15 @@ pub fn items(
             .and_then(Value::as_u64)
             .filter(|n| *n > 0);
         let status = str_at("/State/Status");
+        let name = str_at("/Name").trim_start_matches('/');
         out.push(Item {
             key: format!("container/{id}"),
             kind: "container".into(),
-            name: Some(str_at("/Name").trim_start_matches('/').to_owned()),
+            name: Some(name.to_owned()),
             node: node.clone(),
-            managed_by: project.and_then(|p| claims.docker_owner(p)),
+            managed_by: project
+                .and_then(|p| claims.docker_owner(p))
+                .or_else(|| claims.adopted_owner(name, id)),
             details: json!({
                 "id": id,
                 "image": str_at("/Config/Image"),
@@ -197,6 +200,55 @@ pub async fn scan(
     Ok(items(&info, &inspected, &stats, claims, node))
 }
 
+/// One container and its image, for adoption: `docker inspect` of `container` (a name
+/// or id) on `engine` — `Ok(None)` when there is no such container — and `docker image
+/// inspect` of the image it runs (`None` when that cannot be read: then nothing counts
+/// as inherited from the image). The answer holds environment values: it is for
+/// `propose::adopt`, which withholds secrets, and is never stored.
+pub async fn inspect_container(
+    docker: &str,
+    engine: &Engine,
+    container: &str,
+) -> Result<Option<(Value, Option<Value>)>, String> {
+    let runner = Runner::new(Duration::from_secs(60), CancellationToken::new());
+    let cwd = std::env::temp_dir();
+    let run = |args: &[&str]| {
+        let mut argv = vec![docker];
+        argv.extend(args);
+        engine_env(Cmd::new(argv, &cwd), engine).keep_output(1 << 20)
+    };
+    let out = runner
+        .run(&run(&["inspect", "--type", "container", container]))
+        .await;
+    if !out.success() {
+        if out.stderr_tail.to_ascii_lowercase().contains("no such") {
+            return Ok(None);
+        }
+        return Err(out.failure_summary());
+    }
+    let found: Vec<Value> = serde_json::from_str(&out.stdout_tail)
+        .map_err(|e| format!("cannot read docker inspect output: {e}"))?;
+    let Some(found) = found.into_iter().next() else {
+        return Ok(None);
+    };
+    // By the image id the container runs, not its (possibly re-tagged) reference.
+    let image_id = found
+        .get("Image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let image = if image_id.is_empty() {
+        None
+    } else {
+        let out = runner.run(&run(&["image", "inspect", &image_id])).await;
+        serde_json::from_str::<Vec<Value>>(&out.stdout_tail)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .filter(|_| out.success())
+    };
+    Ok(Some((found, image)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,14 +265,22 @@ mod tests {
                    "HostConfig": {"Memory": 536870912, "NanoCpus": 500000000}}),
             json!({"Id": "bbb222", "Name": "/legacy", "State": {"Status": "running"},
                    "Config": {"Image": "busybox", "Labels": {}}, "HostConfig": {"Memory": 0}}),
+            json!({"Id": "ccc333", "Name": "/adopted", "State": {"Status": "running"},
+                   "Config": {"Image": "busybox"}, "HostConfig": {"Memory": 0}}),
         ];
         let stats = vec![json!({"ID": "bbb2", "MemUsage": "1.5GiB / 7.6GiB"})];
         let claims = Claims {
             docker: ["web".to_owned()].into(),
+            adopted: [("adopted".to_owned(), "old-web".to_owned())].into(),
             ..Claims::default()
         };
         let items = items(&info, &inspected, &stats, &claims, Some("docker-01"));
-        assert_eq!(items.len(), 3);
+        assert_eq!(items.len(), 4);
+        assert_eq!(
+            items[3].managed_by.as_deref(),
+            Some("old-web"),
+            "a container a definition adopts is that resource's"
+        );
         assert_eq!(items[0].kind, "engine");
         assert_eq!(items[1].managed_by.as_deref(), Some("web"));
         assert_eq!(items[2].managed_by, None);

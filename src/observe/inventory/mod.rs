@@ -27,6 +27,9 @@ pub struct Claims {
     pub proxmox: BTreeMap<String, u32>,
     /// Every resource placed on Docker.
     pub docker: std::collections::BTreeSet<String>,
+    /// Containers started outside homelabd that a definition adopts (its docker-compose
+    /// `adopt.container`: a name or id) → that resource.
+    pub adopted: BTreeMap<String, String>,
 }
 
 impl Claims {
@@ -39,6 +42,14 @@ impl Claims {
         let n: u32 = n.parse().ok()?;
         let replicas = *self.proxmox.get(base)?;
         (2..=replicas).contains(&n).then(|| base.to_owned())
+    }
+
+    /// The resource that adopts the container called `name` with id `id`.
+    pub fn adopted_owner(&self, name: &str, id: &str) -> Option<String> {
+        self.adopted
+            .iter()
+            .find(|(c, _)| c.as_str() == name || (c.len() >= 12 && id.starts_with(c.as_str())))
+            .map(|(_, r)| r.clone())
     }
 
     /// The resource of a container in compose project `project`.
@@ -203,6 +214,7 @@ mod tests {
         let claims = Claims {
             proxmox: BTreeMap::from([("web".into(), 3), ("db".into(), 1)]),
             docker: ["cache".to_owned()].into(),
+            ..Claims::default()
         };
         assert_eq!(claims.proxmox_owner("web").as_deref(), Some("web"));
         assert_eq!(claims.proxmox_owner("web-3").as_deref(), Some("web"));

@@ -65,6 +65,20 @@ pub fn sources(pools: &BTreeMap<String, ResolvedPool>, default_context: Option<&
     out
 }
 
+/// The containers definitions adopt (the docker-compose chart's `adopt.container`),
+/// from each resource's name and document: container → resource.
+pub fn adopted<'a>(
+    resources: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
+) -> BTreeMap<String, String> {
+    resources
+        .into_iter()
+        .filter_map(|(name, doc)| {
+            let c = doc.pointer("/spec/chart/values/adopt/container")?.as_str()?;
+            Some((c.to_owned(), name.clone()))
+        })
+        .collect()
+}
+
 /// Which resources account for guests and containers, from the placements.
 pub fn claims<'a>(decisions: impl IntoIterator<Item = &'a Decision>) -> Claims {
     let mut c = Claims::default();
