@@ -80,30 +80,60 @@ impl Drop for RemoveLegacy {
 /// a label, a restart policy and its own command. Returns its id.
 fn run_by_hand(name: &str, volume: &str, port: u16, secret: &str) -> String {
     let (ok, id) = docker(&[
-        "run", "-d", "--name", name,
-        "-e", "TZ=UTC",
-        "-e", &format!("DB_PASSWORD={secret}"),
-        "-p", &format!("127.0.0.1:{port}:8080"),
-        "-v", &format!("{volume}:/data"),
-        "--label", "traefik.enable=true",
-        "--restart", "unless-stopped",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-e",
+        "TZ=UTC",
+        "-e",
+        &format!("DB_PASSWORD={secret}"),
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+        "-v",
+        &format!("{volume}:/data"),
+        "--label",
+        "traefik.enable=true",
+        "--restart",
+        "unless-stopped",
         support::docker::TEST_IMAGE,
-        "httpd", "-f", "-p", "8080", "-h", "/www",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/www",
     ]);
     assert!(ok, "docker run {name} failed");
-    let (ok, _) = docker(&["exec", name, "sh", "-c", &format!("echo {name} > /data/proof")]);
+    let (ok, _) = docker(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        &format!("echo {name} > /data/proof"),
+    ]);
     assert!(ok, "cannot write into the volume of {name}");
     id
 }
 
 fn container_id(name: &str) -> Option<String> {
-    let (ok, id) = docker(&["inspect", "--type", "container", "--format", "{{.Id}}", name]);
+    let (ok, id) = docker(&[
+        "inspect",
+        "--type",
+        "container",
+        "--format",
+        "{{.Id}}",
+        name,
+    ]);
     ok.then_some(id)
 }
 
 /// The proposal's file on its branch, as git has it.
 fn file_on(repo: &std::path::Path, branch: &str, name: &str) -> String {
-    git(repo, &["show", &format!("{branch}:definitions/{name}.yaml")])
+    git(
+        repo,
+        &["show", &format!("{branch}:definitions/{name}.yaml")],
+    )
 }
 
 /// The definition file with `after` written as a new line below the line holding
@@ -128,7 +158,10 @@ async fn adopted_containers_keep_their_id_until_their_definition_changes() {
         return;
     }
     let Some(python) = harness::python() else {
-        support::skip(test, "the Python mcp SDK could not be installed into .tools/venv");
+        support::skip(
+            test,
+            "the Python mcp SDK could not be installed into .tools/venv",
+        );
         return;
     };
     let id = unique_suffix();
@@ -159,7 +192,9 @@ async fn adopted_containers_keep_their_id_until_their_definition_changes() {
 
     // Through the CLI.
     let out = Command::new(env!("CARGO_BIN_EXE_homelabd"))
-        .args(["adopt", &by_cli, "--name", &cli_res, "--output", "json", "--repo"])
+        .args([
+            "adopt", &by_cli, "--name", &cli_res, "--output", "json", "--repo",
+        ])
         .arg(repo.path())
         .args(["--database-url", &db, "--state-dir"])
         .arg(state.path().join("cli"))
@@ -195,7 +230,10 @@ async fn adopted_containers_keep_their_id_until_their_definition_changes() {
 
     for (branch, res, answer) in [(&cli_branch, &cli_res, &cli), (&mcp_branch, &mcp_res, mcp)] {
         let text = file_on(repo.path(), branch, res);
-        assert_eq!(Some(text.as_str()), answer["content"].as_str().map(str::trim_end));
+        assert_eq!(
+            Some(text.as_str()),
+            answer["content"].as_str().map(str::trim_end)
+        );
         assert!(!text.contains(&secret), "a secret reached git:\n{text}");
         assert!(text.contains("env DB_PASSWORD withheld"), "{text}");
         assert!(text.contains("traefik.enable"), "{text}");
@@ -204,15 +242,27 @@ async fn adopted_containers_keep_their_id_until_their_definition_changes() {
     }
 
     // Merge both into the tracked branch: the daemon takes the containers over.
-    git(repo.path(), &["merge", "-q", "--no-edit", &cli_branch, &mcp_branch]);
-    let s = wait_for_store(&db, &daemon, 120, "both adopted, applied and observed", seen, |s| {
-        s.applied(&cli_res) && s.applied(&mcp_res)
-    })
+    git(
+        repo.path(),
+        &["merge", "-q", "--no-edit", &cli_branch, &mcp_branch],
+    );
+    let s = wait_for_store(
+        &db,
+        &daemon,
+        120,
+        "both adopted, applied and observed",
+        seen,
+        |s| s.applied(&cli_res) && s.applied(&mcp_res),
+    )
     .await;
     assert_eq!(container_id(&by_cli).as_deref(), Some(cli_id.as_str()));
     assert_eq!(container_id(&by_mcp).as_deref(), Some(mcp_id.as_str()));
     assert!(project_containers(&cli_res).is_empty() && project_containers(&mcp_res).is_empty());
-    assert_eq!((s.runs(&cli_res, "succeeded"), s.runs(&mcp_res, "succeeded")), (1, 1), "{s:#?}");
+    assert_eq!(
+        (s.runs(&cli_res, "succeeded"), s.runs(&mcp_res, "succeeded")),
+        (1, 1),
+        "{s:#?}"
+    );
     // A few more observations: still nothing open, nothing recreated.
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     let s = seen(&Store::connect(&db).await.unwrap()).await.unwrap();

@@ -8,8 +8,8 @@ use crate::config::{Overrides, RawConfig, Settings};
 use crate::mcp::{HeadSource, McpContext};
 use crate::pipeline::Engine;
 use crate::propose::Proposer;
-use crate::source::TrackedRepo;
 use crate::setting::redact_url;
+use crate::source::TrackedRepo;
 use crate::store::Store;
 use anyhow::Context as _;
 use std::sync::Arc;
@@ -76,7 +76,8 @@ pub(super) async fn context(
     repo: TrackedRepo,
     read_only: bool,
 ) -> anyhow::Result<McpContext> {
-    let engine = Arc::new(Engine::with_limits(settings.limits.clone()).context("built-in schemas")?);
+    let engine =
+        Arc::new(Engine::with_limits(settings.limits.clone()).context("built-in schemas")?);
     let store = open_store(&settings.database_url).await;
     let proposer = (!read_only).then(|| {
         Arc::new(Proposer::new(

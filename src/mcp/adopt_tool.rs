@@ -61,11 +61,7 @@ struct EngineAt {
 impl HomelabMcp {
     /// Adopts a container for `client` (`mcp:<token>`, `stdio` or `cli`); see the module
     /// docs.
-    pub async fn adopt(
-        &self,
-        r: AdoptRequest,
-        client: String,
-    ) -> Result<ProposalAnswer, Refusal> {
+    pub async fn adopt(&self, r: AdoptRequest, client: String) -> Result<ProposalAnswer, Refusal> {
         let view = self.view().await?;
         let catalog = &view.outcome.catalog;
         let engines = docker_engines(&view.pools, r.pool.as_deref())?;
@@ -83,15 +79,18 @@ impl HomelabMcp {
                 continue;
             }
             searched.push(&at.engine);
-            let inspected =
-                crate::observe::inventory::docker::inspect_container(&docker, &at.engine, &r.container)
-                    .await
-                    .map_err(|e| {
-                        Refusal::Unavailable(format!(
-                            "cannot inspect containers on the engine of {}: {e}",
-                            at.pool
-                        ))
-                    })?;
+            let inspected = crate::observe::inventory::docker::inspect_container(
+                &docker,
+                &at.engine,
+                &r.container,
+            )
+            .await
+            .map_err(|e| {
+                Refusal::Unavailable(format!(
+                    "cannot inspect containers on the engine of {}: {e}",
+                    at.pool
+                ))
+            })?;
             if let Some(i) = inspected {
                 found = Some((at, i));
                 break;
@@ -209,7 +208,8 @@ impl HomelabMcp {
                 adopt::short(&adoption.container_id)
             ),
             "homelabd takes the container over as it runs (same id); a later change of this".into(),
-            "definition recreates it under docker compose (volumes and bind mounts are kept).".into(),
+            "definition recreates it under docker compose (volumes and bind mounts are kept)."
+                .into(),
         ];
         let mut withheld = Vec::new();
         for k in &adoption.withheld_env {
@@ -266,10 +266,7 @@ impl HomelabMcp {
                     path: file.clone(),
                     content: content.clone(),
                 }],
-                title: format!(
-                    "Adopt container {} as {name}",
-                    adoption.container
-                ),
+                title: format!("Adopt container {} as {name}", adoption.container),
                 body,
                 dry_run: r.dry_run,
             })
@@ -299,7 +296,11 @@ fn docker_engines(
     if let Some(want) = pool
         && !docker_pools.iter().any(|p| p.as_str() == want)
     {
-        return Err(Refusal::unknown("docker pool", want, docker_pools.into_iter()));
+        return Err(Refusal::unknown(
+            "docker pool",
+            want,
+            docker_pools.into_iter(),
+        ));
     }
     for (path, p) in pools {
         if p.provider != Some(Provider::Docker) || pool.is_some_and(|w| w != path) {

@@ -482,8 +482,7 @@ impl DockerObserver {
         target: &Target,
         service: &str,
     ) -> Result<Option<Inspected>, ObserveError> {
-        let adopted = crate::apply::docker_adopt::adopted(&target.work_dir)
-            .map_err(unreachable)?;
+        let adopted = crate::apply::docker_adopt::adopted(&target.work_dir).map_err(unreachable)?;
         let Some(adopted) = adopted else {
             return Ok(None);
         };

@@ -45,7 +45,12 @@ mod tests {
         .unwrap();
         let found = find(&adopted, vec![c.clone()], "web").unwrap();
         assert_eq!(
-            found.config.labels.unwrap().get(SERVICE_LABEL).map(String::as_str),
+            found
+                .config
+                .labels
+                .unwrap()
+                .get(SERVICE_LABEL)
+                .map(String::as_str),
             Some("web")
         );
         let mut other = c;

@@ -134,7 +134,8 @@ pub fn definition(
     let (entry, cmd) = (at("/Config/Entrypoint"), at("/Config/Cmd"));
     let (image_entry, image_cmd) = (from_image("/Config/Entrypoint"), from_image("/Config/Cmd"));
     let known = image.is_some();
-    let entry_set = !strings(entry).is_empty() && (!known || strings(entry) != strings(image_entry));
+    let entry_set =
+        !strings(entry).is_empty() && (!known || strings(entry) != strings(image_entry));
     if entry_set {
         values.insert("command".into(), json!(strings(entry)));
         // Compose drops the image's command when the entrypoint is set.
@@ -222,7 +223,11 @@ pub fn definition(
 
     // Volumes (used under their own names) and bind mounts.
     let mut volumes = Vec::new();
-    for m in at("/Mounts").and_then(Value::as_array).into_iter().flatten() {
+    for m in at("/Mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let kind = m.get("Type").and_then(Value::as_str).unwrap_or("");
         let dest = m.get("Destination").and_then(Value::as_str).unwrap_or("");
         let read_only = m.get("RW").and_then(Value::as_bool) == Some(false);
@@ -258,9 +263,7 @@ pub fn definition(
     let image_labels = string_map(from_image("/Config/Labels"));
     let labels: BTreeMap<String, String> = string_map(at("/Config/Labels"))
         .into_iter()
-        .filter(|(k, v)| {
-            !k.starts_with("com.docker.compose.") && image_labels.get(k) != Some(v)
-        })
+        .filter(|(k, v)| !k.starts_with("com.docker.compose.") && image_labels.get(k) != Some(v))
         .collect();
     let (kept, chart_owned): (BTreeMap<_, _>, BTreeMap<_, _>) = labels
         .into_iter()
@@ -290,16 +293,27 @@ pub fn definition(
     values.insert("restart".into(), json!(restart));
 
     // Limits: kept when the chart can state them exactly, else none (and booked only).
-    let memory = at("/HostConfig/Memory").and_then(Value::as_u64).unwrap_or(0);
-    let nano = at("/HostConfig/NanoCpus").and_then(Value::as_u64).unwrap_or(0);
+    let memory = at("/HostConfig/Memory")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let nano = at("/HostConfig/NanoCpus")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     const MIB: u64 = 1 << 20;
     let exact = memory > 0 && memory % MIB == 0 && nano > 0 && nano % 1_000_000_000 == 0;
     let mut requirements = Map::new();
     if exact {
         requirements.insert("cpu".into(), json!(nano / 1_000_000_000));
-        requirements.insert("memory_gb".into(), json!(memory as f64 / (1u64 << 30) as f64));
+        requirements.insert(
+            "memory_gb".into(),
+            json!(memory as f64 / (1u64 << 30) as f64),
+        );
     } else {
-        let cpu = if nano > 0 { nano.div_ceil(1_000_000_000) } else { 1 };
+        let cpu = if nano > 0 {
+            nano.div_ceil(1_000_000_000)
+        } else {
+            1
+        };
         let gb = if memory > 0 {
             (memory as f64 / (1u64 << 30) as f64 * 100.0).ceil() / 100.0
         } else {
@@ -455,7 +469,10 @@ mod tests {
             json!({"container": "Legacy_Web", "withheld_env": ["DB_PASSWORD", "DATABASE_URL"]})
         );
         let text = a.document.to_string();
-        assert!(!text.contains("hunter2") && !text.contains("s3cret"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
         assert!(values.get("command").is_none() && values.get("args").is_none());
         assert_eq!(
             values["ports"],
@@ -472,7 +489,11 @@ mod tests {
         assert_eq!(values["restart"], "unless-stopped");
         assert_eq!(values["resource_limits"], false);
         assert_eq!(a.document["spec"]["policy"]["prune"], false);
-        assert!(a.notes.iter().any(|n| n.contains("tmpfs mount at /run")), "{:?}", a.notes);
+        assert!(
+            a.notes.iter().any(|n| n.contains("tmpfs mount at /run")),
+            "{:?}",
+            a.notes
+        );
         assert!(a.notes.iter().any(|n| n.contains("homelab.ai/resource")));
     }
 
@@ -483,7 +504,10 @@ mod tests {
         c["HostConfig"]["NanoCpus"] = json!(2_000_000_000u64);
         c["Config"]["Cmd"] = json!(["sleep", "3600"]);
         let a = definition(&c, Some(&image()), &opts()).unwrap();
-        assert_eq!(a.document["spec"]["requirements"], json!({"cpu": 2, "memory_gb": 0.25}));
+        assert_eq!(
+            a.document["spec"]["requirements"],
+            json!({"cpu": 2, "memory_gb": 0.25})
+        );
         let values = &a.document["spec"]["chart"]["values"];
         assert!(values.get("resource_limits").is_none());
         assert_eq!(values["args"], json!(["sleep", "3600"]));
@@ -497,7 +521,14 @@ mod tests {
 
     #[test]
     fn secrets_are_told_by_name_or_by_a_password_in_a_url() {
-        for k in ["DB_PASSWORD", "POSTGRES_PASS", "api-token", "SECRET_KEY", "AWS_ACCESS_KEY_ID", "KEY"] {
+        for k in [
+            "DB_PASSWORD",
+            "POSTGRES_PASS",
+            "api-token",
+            "SECRET_KEY",
+            "AWS_ACCESS_KEY_ID",
+            "KEY",
+        ] {
             assert!(looks_secret(k, "x"), "{k}");
         }
         for k in ["TZ", "KEYBOARD", "PASSTHROUGH_MODE", "MONKEY", "PATH"] {
@@ -509,7 +540,10 @@ mod tests {
 
     #[test]
     fn names_from_container_names() {
-        assert_eq!(resource_name("Legacy_Web.1").as_deref(), Some("legacy-web-1"));
+        assert_eq!(
+            resource_name("Legacy_Web.1").as_deref(),
+            Some("legacy-web-1")
+        );
         assert_eq!(resource_name("/?").as_deref(), None);
         assert_eq!(short("0123456789abcdef"), "0123456789ab");
     }

@@ -73,7 +73,9 @@ pub fn adopted<'a>(
     resources
         .into_iter()
         .filter_map(|(name, doc)| {
-            let c = doc.pointer("/spec/chart/values/adopt/container")?.as_str()?;
+            let c = doc
+                .pointer("/spec/chart/values/adopt/container")?
+                .as_str()?;
             Some((c.to_owned(), name.clone()))
         })
         .collect()
