@@ -176,8 +176,8 @@ async fn an_operator_uses_the_dashboard_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(requested.total, 1, "{:?}", requested.items);
-    assert_eq!(requested.items[0].actor, "ui:env");
-    assert_eq!(requested.items[0].subject, name);
+    assert_eq!(requested.items[0].record.actor, "ui:env");
+    assert_eq!(requested.items[0].record.subject, name);
     let reconciles = store
         .audit_page(
             &AuditFilter {

@@ -297,13 +297,13 @@ async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14]
     );
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        12
+        13
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -886,7 +886,7 @@ async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14]
     );
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
@@ -1337,7 +1337,7 @@ async fn a_version_7_database_learns_which_step_failed(store: &Store, raw: &Raw)
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![8, 9, 10, 11, 12]);
+    assert_eq!(store.migrate().await.unwrap(), vec![8, 9, 10, 11, 12, 14]);
     let states: Vec<(String, ResourceState)> = store
         .resources()
         .await
@@ -1416,7 +1416,10 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![6, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        vec![6, 7, 8, 9, 10, 11, 12, 14]
+    );
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 2, "runs survive the rebuild");
     assert_eq!(runs[1].state, RunState::Succeeded);
@@ -2088,7 +2091,7 @@ async fn dashboard_lists_filter_count_and_page_in_the_database(store: &Store, _r
         .await
         .unwrap();
     assert_eq!(audit_all.total, 7);
-    assert_eq!(audit_all.items[0].subject, "Web-6", "newest first");
+    assert_eq!(audit_all.items[0].record.subject, "Web-6", "newest first");
     let requested = AuditFilter {
         action: Some("apply.".into()),
         ..Default::default()
@@ -2218,7 +2221,7 @@ async fn a_version_9_database_keeps_every_row_through_the_state_rebuild(store: &
             }
         }
     }
-    assert_eq!(store.migrate().await.unwrap(), vec![10, 11, 12]);
+    assert_eq!(store.migrate().await.unwrap(), vec![10, 11, 12, 14]);
     let web = store.resource("web").await.unwrap().expect("web kept");
     assert_eq!(web.state, ResourceState::ApplyFailed);
     assert_eq!(web.applied_hash.as_deref(), Some("sha256:out"));
@@ -2780,5 +2783,89 @@ async fn placement_bookings_are_the_part_of_placements_the_pool_tree_needs(
             "nodes": [{"name": "pve-01", "address": null, "labels": {}}],
             "gpus": [{"node": "pve-01", "model": "rtx", "pci_address": "0000:01:00.0"}],
         })
+    );
+}
+
+contract!(
+    audit_pages_find_subjects_by_any_part,
+    sqlite_audit_pages_find_subjects_by_any_part,
+    postgres_audit_pages_find_subjects_by_any_part
+);
+
+/// The audit page's subject filter: any part of a subject, whatever the case, over rows
+/// written by a pass and single rows alike (the database keeps the list of subjects the
+/// filter reads), newest first and paged, each row with its client address.
+async fn audit_pages_find_subjects_by_any_part(store: &Store, raw: &Raw) {
+    use homelabd::store::AuditFilter;
+    migrated(store).await;
+    let at = |s: i64| {
+        "2026-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::seconds(s)
+    };
+    let rows = (0..30)
+        .map(|i| AuditRecord {
+            at: at(i),
+            actor: "daemon".into(),
+            action: "resource.rendered".into(),
+            subject: format!("web-{:02}", i % 10),
+            details: json!({"n": i}),
+        })
+        .collect();
+    store
+        .record_pass(&PassRecord {
+            audit: rows,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let address: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    let single = AuditRecord {
+        at: at(100),
+        actor: "mcp:anonymous".into(),
+        action: "mcp.refused".into(),
+        subject: "Web-07-Admin".into(),
+        details: json!({}),
+    };
+    store.record_audit(&single, Some(address)).await.unwrap();
+    let subject = |s: &str| AuditFilter {
+        subject: Some(s.into()),
+        ..Default::default()
+    };
+
+    let first = store.audit_page(&subject("WEB-07"), 0, 2).await.unwrap();
+    assert_eq!(first.total, 4, "three pass rows and the single row");
+    assert_eq!(first.items[0].record, single);
+    assert_eq!(first.items[0].client_addr, Some(address));
+    assert_eq!(first.items[1].record.at, at(27));
+    assert_eq!(first.items[1].client_addr, None);
+    let second = store.audit_page(&subject("web-07"), 2, 2).await.unwrap();
+    let times: Vec<DateTime<Utc>> = second.items.iter().map(|e| e.record.at).collect();
+    assert_eq!(
+        times,
+        vec![at(17), at(7)],
+        "the next page, still newest first"
+    );
+
+    let rendered = AuditFilter {
+        action: Some("resource.".into()),
+        subject: Some("eb-0".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.audit_page(&rendered, 0, 50).await.unwrap().total, 30);
+    for literal in ["web_0", "%", "admin\\"] {
+        assert_eq!(
+            store
+                .audit_page(&subject(literal), 0, 50)
+                .await
+                .unwrap()
+                .total,
+            0,
+            "{literal:?} is matched literally"
+        );
+    }
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM audit_subjects WHERE LOWER(subject) LIKE 'web-%'")
+            .await,
+        11,
+        "each subject once"
     );
 }

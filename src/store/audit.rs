@@ -107,7 +107,7 @@ fn prefix_pattern(prefix: &str) -> String {
 
 /// The address column as text: PostgreSQL's `INET` through `host()` (no `/32`), SQLite's
 /// text as it is.
-fn address_column(backend: Backend) -> &'static str {
+pub(super) fn address_column(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "client_addr",
         Backend::Postgres => "host(client_addr)",
@@ -198,7 +198,7 @@ impl Store {
     }
 }
 
-fn entry_from(row: &Row) -> Result<AuditEntry, StoreError> {
+pub(super) fn entry_from(row: &Row) -> Result<AuditEntry, StoreError> {
     let address: Option<String> = row.get("client_addr")?;
     let client_addr = address
         .map(|a| {

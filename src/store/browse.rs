@@ -3,8 +3,8 @@
 //! values there are to filter by, and one resource's deviations. Filtering, counting and
 //! paging happen in SQL, so a page of 10,000 resources costs one page of rows.
 
-use super::dialect::{Arg, Row, text};
-use super::{AuditRecord, DeviationRecord, ResourceRecord, Store, StoreError};
+use super::dialect::{Arg, text};
+use super::{AuditEntry, DeviationRecord, ResourceRecord, Store, StoreError};
 // Every dynamic statement here is composed from constants (column lists, conditions),
 // never from input: input is always bound.
 use sqlx::AssertSqlSafe;
@@ -108,9 +108,37 @@ fn resource_where<'a>(filter: &'a ResourceFilter, text: Option<&'a str>) -> (Str
     (sql, args)
 }
 
-const AUDIT_WHERE: &str = "WHERE (CAST($1 AS TEXT) IS NULL OR actor = $1)
-      AND (CAST($2 AS TEXT) IS NULL OR action LIKE $2 ESCAPE '\\')
-      AND (CAST($3 AS TEXT) IS NULL OR LOWER(subject) LIKE $3 ESCAPE '\\')";
+/// The WHERE clause and its arguments for an audit filter (an action prefix and a
+/// subject substring already as `LIKE` patterns): only the conditions given, as for the
+/// resources. A subject substring is matched against the distinct subjects
+/// (`audit_subjects`: a resource or tool is the subject of many rows), and the rows are
+/// then found through the index by subject, so the log is not scanned row by row.
+fn audit_where<'a>(
+    filter: &'a AuditFilter,
+    action: Option<&'a str>,
+    subject: Option<&'a str>,
+) -> (String, Vec<Arg<'a>>) {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut args: Vec<Arg<'a>> = Vec::new();
+    let clauses = [
+        (given(&filter.actor), "actor = $N"),
+        (action, "action LIKE $N ESCAPE '\\'"),
+        (
+            subject,
+            "subject IN (SELECT subject FROM audit_subjects WHERE LOWER(subject) LIKE $N ESCAPE '\\')",
+        ),
+    ];
+    for (value, clause) in clauses {
+        if let Some(v) = value {
+            args.push(Arg::Text(Some(v)));
+            conditions.push(clause.replace("$N", &format!("${}", args.len())));
+        }
+    }
+    if conditions.is_empty() {
+        return (String::new(), args);
+    }
+    (format!("WHERE {}", conditions.join(" AND ")), args)
+}
 
 impl Store {
     /// At most `limit` resources matching `filter` from `offset` on, ordered by name,
@@ -190,42 +218,46 @@ impl Store {
         })
     }
 
-    /// At most `limit` audit rows matching `filter` from `offset` on, newest first; and
-    /// how many match in all.
+    /// At most `limit` audit rows matching `filter` from `offset` on, newest first, with
+    /// the client address each came from; and how many match in all.
     pub async fn audit_page(
         &self,
         filter: &AuditFilter,
         offset: i64,
         limit: i64,
-    ) -> Result<Page<AuditRecord>, StoreError> {
+    ) -> Result<Page<AuditEntry>, StoreError> {
         let action = given(&filter.action).map(prefix_pattern);
         let subject = given(&filter.subject).map(contains_pattern);
-        let args = [
-            Arg::Text(given(&filter.actor)),
-            Arg::Text(action.as_deref()),
-            Arg::Text(subject.as_deref()),
-        ];
+        let (condition, args) = audit_where(filter, action.as_deref(), subject.as_deref());
         let total: i64 = self
             .fetch_one(
-                AssertSqlSafe(format!("SELECT count(*) AS n FROM audit_log {AUDIT_WHERE}")),
+                AssertSqlSafe(format!("SELECT count(*) AS n FROM audit_log {condition}")),
                 &args,
             )
             .await?
             .get("n")?;
-        let mut paged = args.to_vec();
+        let mut paged = args.clone();
         paged.push(Arg::Int(Some(limit.max(0))));
         paged.push(Arg::Int(Some(offset.max(0))));
+        let (limit_at, offset_at) = (args.len() + 1, args.len() + 2);
+        // The page's rows are picked from the indexes first; only those 50 are read
+        // with their details.
         let items = self
             .fetch_all(
                 AssertSqlSafe(format!(
-                    "SELECT at, actor, action, subject, details FROM audit_log {AUDIT_WHERE}
-                     ORDER BY at DESC, seq DESC LIMIT $4 OFFSET $5"
+                    "SELECT seq, at, actor, action, subject, details, {} AS client_addr
+                     FROM audit_log
+                     WHERE seq IN (SELECT seq FROM audit_log {condition}
+                                   ORDER BY at DESC, seq DESC
+                                   LIMIT ${limit_at} OFFSET ${offset_at})
+                     ORDER BY at DESC, seq DESC",
+                    super::audit::address_column(self.backend())
                 )),
                 &paged,
             )
             .await?
             .iter()
-            .map(audit_from)
+            .map(super::audit::entry_from)
             .collect::<Result<_, _>>()?;
         Ok(Page { items, total })
     }
@@ -292,16 +324,6 @@ impl Store {
         .map(super::drift::from_row)
         .collect()
     }
-}
-
-fn audit_from(row: &Row) -> Result<AuditRecord, StoreError> {
-    Ok(AuditRecord {
-        at: row.time("at")?,
-        actor: row.get("actor")?,
-        action: row.get("action")?,
-        subject: row.get("subject")?,
-        details: row.json("details")?,
-    })
 }
 
 #[cfg(test)]

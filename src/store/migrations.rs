@@ -86,6 +86,11 @@ const POSTGRES: &[Source] = &[
         description: "dashboard",
         sql: include_str!("../../migrations/postgres/0012_dashboard.sql"),
     },
+    Source {
+        version: 14,
+        description: "audit subjects",
+        sql: include_str!("../../migrations/postgres/0014_audit_subjects.sql"),
+    },
 ];
 
 const SQLITE: &[Source] = &[
@@ -148,6 +153,11 @@ const SQLITE: &[Source] = &[
         version: 12,
         description: "dashboard",
         sql: include_str!("../../migrations/sqlite/0012_dashboard.sql"),
+    },
+    Source {
+        version: 14,
+        description: "audit subjects",
+        sql: include_str!("../../migrations/sqlite/0014_audit_subjects.sql"),
     },
 ];
 
@@ -287,6 +297,7 @@ mod tests {
             "inventory_items",
             "pull_request_previews",
             "ui_sessions",
+            "audit_subjects",
         ] {
             assert!(all.contains(table), "{table}");
         }

@@ -4,7 +4,7 @@
 
 use crate::control::status::StatusSnapshot;
 use crate::store::{
-    ApplyRunRecord, AuditRecord, DeviationRecord, PreviewRecord, PreviewStatus, ProposalRecord,
+    ApplyRunRecord, AuditEntry, DeviationRecord, PreviewRecord, PreviewStatus, ProposalRecord,
     RenderRecord, ResourceRecord, RevisionRecord,
 };
 use chrono::{DateTime, Utc};
@@ -266,10 +266,13 @@ pub struct AuditRow {
     pub action: String,
     pub subject: String,
     pub details: String,
+    /// The client address the row came from (`/mcp` calls and refusals), else empty.
+    pub client: String,
 }
 
-impl From<&AuditRecord> for AuditRow {
-    fn from(a: &AuditRecord) -> AuditRow {
+impl From<&AuditEntry> for AuditRow {
+    fn from(entry: &AuditEntry) -> AuditRow {
+        let a = &entry.record;
         let details = if a.details.is_null() {
             String::new()
         } else {
@@ -290,6 +293,10 @@ impl From<&AuditRecord> for AuditRow {
             action: a.action.clone(),
             subject: a.subject.clone(),
             details,
+            client: entry
+                .client_addr
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
         }
     }
 }
