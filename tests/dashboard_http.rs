@@ -4,7 +4,11 @@
 //! - a login survives a restart of the daemon (sessions live in the store, by digest
 //!   only), ends when the token it was made with is changed, and logout ends it for good;
 //! - two daemons on one PostgreSQL: a page open on the follower (which runs no passes) is
-//!   told about a commit the leader reconciled, over its event stream, and shows it.
+//!   told about a commit the leader reconciled, over its event stream, and shows it;
+//! - the pools page books a new placement as soon as the pass recorded it (it keeps the
+//!   bookings between store changes);
+//! - the audit page finds a subject by any part of it, whatever the case, and shows the
+//!   address a refused `/mcp` call came from.
 
 mod support;
 
@@ -158,7 +162,7 @@ async fn a_login_survives_a_restart_and_ends_with_its_token_or_logout() {
         .await
         .unwrap();
     assert_eq!(logins.total, 1);
-    assert_eq!(logins.items[0].actor, "ui:env");
+    assert_eq!(logins.items[0].record.actor, "ui:env");
 
     // Restarted with the same token: the session goes on.
     daemon.kill9();
@@ -319,5 +323,110 @@ async fn a_followers_page_learns_of_what_the_leader_reconciled() {
             "the follower's overview never showed {second}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The text of the `<td class="{class}">` cell in `node`'s row of the pools page.
+fn node_cell(page: &str, node: &str, class: &str) -> String {
+    let row = page
+        .split("<tr class=\"node\">")
+        .find(|row| row.starts_with(&format!("<td>{node}")))
+        .unwrap_or_else(|| panic!("no row for {node} in\n{page}"));
+    let open = format!("<td class=\"{class}\">");
+    row.split(&open)
+        .nth(1)
+        .and_then(|cell| cell.split("</td>").next())
+        .unwrap_or_else(|| panic!("no {class} cell in {row}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pools_page_books_a_new_placement_at_once() {
+    let definition = |name: &str| {
+        support::docker::container_definition(name, "busybox:1", false)
+            .replace("apply: auto", "apply: manual")
+    };
+    let repo = support::repo_with(&[("web-a", definition("web-a"))]);
+    let state = tempfile::tempdir().unwrap();
+    let daemon = sqlite_daemon(repo.path(), state.path(), TOKEN).await;
+    let mut browser = Browser::new();
+    browser.login(&daemon, TOKEN).await;
+    let before = browser.page(&daemon, "/ui/pools").await.unwrap();
+    assert!(
+        node_cell(&before, "docker-01", "cpu").starts_with("1.0 / "),
+        "web-a books 1 vCPU: {}",
+        node_cell(&before, "docker-01", "cpu")
+    );
+    // Asked again with nothing changed: the same page from the kept bookings.
+    assert_eq!(
+        node_cell(
+            &browser.page(&daemon, "/ui/pools").await.unwrap(),
+            "docker-01",
+            "cpu"
+        ),
+        node_cell(&before, "docker-01", "cpu")
+    );
+
+    support::write(repo.path(), "definitions/web-b.yaml", &definition("web-b"));
+    support::git_commit_all(repo.path(), "add web-b");
+    let db = format!("sqlite://{}", state.path().join("homelabd.db").display());
+    support::daemon::wait_for_store(
+        &db,
+        &daemon,
+        60,
+        "web-b placed",
+        async |s: &Store| s.resource("web-b").await.ok().flatten(),
+        |r| r.placement.is_some(),
+    )
+    .await;
+    let after = browser.page(&daemon, "/ui/pools").await.unwrap();
+    assert!(
+        node_cell(&after, "docker-01", "cpu").starts_with("2.0 / "),
+        "the second placement is booked at once: {}",
+        node_cell(&after, "docker-01", "cpu")
+    );
+    assert!(
+        node_cell(&after, "docker-01", "memory").starts_with("0.5 / "),
+        "{}",
+        node_cell(&after, "docker-01", "memory")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_finds_subjects_by_any_part_and_shows_client_addresses() {
+    let repo = support::repo_with(&[]);
+    let state = tempfile::tempdir().unwrap();
+    let daemon = sqlite_daemon(repo.path(), state.path(), TOKEN).await;
+    // A call with a wrong token: refused, and recorded with the caller's address.
+    let refused = reqwest::Client::new()
+        .post(daemon.url("/mcp"))
+        .bearer_auth("not-the-token-0123456789")
+        .header("Content-Type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let mut browser = Browser::new();
+    browser.login(&daemon, TOKEN).await;
+    for (query, found) in [
+        ("subject=MCP", true),
+        ("subject=%2Fmc&action=mcp.", true),
+        ("subject=%25", false),
+        ("subject=mcp&actor=daemon", false),
+    ] {
+        let page = browser
+            .page(&daemon, &format!("/ui/audit?{query}"))
+            .await
+            .unwrap();
+        let rows = page.split("<tbody>").nth(1).unwrap_or_default();
+        assert_eq!(
+            rows.contains("<td>mcp.refused</td>") && rows.contains("<td>127.0.0.1</td>"),
+            found,
+            "{query}:\n{rows}"
+        );
+        if !found {
+            assert!(rows.contains("Nothing matches."), "{query}:\n{rows}");
+        }
     }
 }

@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 pub const PAGE_SIZE: i64 = 50;
 /// Rows in each list of the overview.
 const OVERVIEW_ROWS: i64 = 20;
+/// How soon the page shown while the daemon prepares its database reloads.
+const STARTING_RETRY: Duration = Duration::from_secs(2);
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -54,6 +56,8 @@ pub struct Ui {
     message: Mutex<Option<(String, String, String)>>,
     /// The store's change counter, polled while an event stream is open ([`super::live`]).
     changes: std::sync::OnceLock<tokio::sync::watch::Sender<i64>>,
+    /// The pools and their bookings as of the last store change the pools page saw.
+    pools: PoolsCache,
 }
 
 impl std::fmt::Debug for Ui {
@@ -106,6 +110,7 @@ impl Ui {
             stop,
             message: Mutex::new(None),
             changes: std::sync::OnceLock::new(),
+            pools: PoolsCache::default(),
         })
     }
 
@@ -149,6 +154,34 @@ impl Ui {
         let mut response = self.page("message.html", &ctx);
         *response.status_mut() = status;
         response
+    }
+
+    /// While the daemon has not yet reached and migrated its database (its first
+    /// seconds; nothing failed yet), the page that says so and reloads itself — at
+    /// `reload`, else at the same address — instead of "unavailable". `None` once the
+    /// database was reached or failed (an outage is reported as one).
+    fn starting_page(&self, reload: Option<&str>) -> Option<Response> {
+        let snap = self.status.snapshot();
+        if snap.db_ok || snap.db_error.is_some() {
+            return None;
+        }
+        let secs = STARTING_RETRY.as_secs();
+        let refresh = match reload {
+            Some(url) => format!("{secs}; url={url}"),
+            None => secs.to_string(),
+        };
+        let ctx = json!({
+            "page": "",
+            "title": "Starting",
+            "message": "The daemon is starting: it is preparing its database. This page reloads by itself in a moment.",
+            "refresh": refresh,
+        });
+        let mut response = self.page("message.html", &ctx);
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        Some(response)
     }
 
     fn store_failed(&self, e: &StoreError, s: &Session) -> Response {
@@ -328,6 +361,8 @@ macro_rules! read {
 
 mod login;
 use login::{CsrfForm, checked_post, login, login_page, logout};
+mod pools;
+use pools::{PoolsCache, pools};
 
 // ---------------------------------------------------------------- pages
 
@@ -622,53 +657,6 @@ async fn resource(
         }),
     );
     ui.page("resource.html", &ctx)
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PoolsQuery {
-    /// One pool whose nodes are all listed (paged).
-    #[serde(default)]
-    path: String,
-    #[serde(default)]
-    offset: i64,
-}
-
-async fn pools(
-    State(ui): State<Arc<Ui>>,
-    headers: HeaderMap,
-    Query(q): Query<PoolsQuery>,
-) -> Response {
-    let s = session_or_login!(ui, headers);
-    let store = store_or!(ui);
-    let pools = read!(ui, s, store.pools());
-    let placements = read!(ui, s, store.placement_bookings());
-    let inventory = read!(ui, s, store.inventory(None, false));
-    let live = crate::observe::inventory::stored_loads(&inventory, chrono::Utc::now());
-    let mut tree = super::pools::pool_tree(&pools, &placements, &live);
-    let path = bounded(&q.path);
-    let offset = q.offset.clamp(0, 1_000_000);
-    let focus = tree.iter().find(|p| p.path == path).map(|p| p.node_count);
-    super::pools::limit_nodes(&mut tree, focus.map(|_| path.as_str()), offset as usize);
-    let pager = focus.map(|count| {
-        views::pager(
-            "/ui/pools",
-            &[("path", path.as_str())],
-            offset,
-            super::pools::NODES_PER_PAGE as i64,
-            count as i64,
-        )
-    });
-    let mut ctx = base("pools", "Pools", &s);
-    merge(
-        &mut ctx,
-        json!({
-            "pools": tree,
-            "focus": focus.map(|_| path.clone()),
-            "pager": pager,
-            "shown": super::pools::NODES_SHOWN,
-        }),
-    );
-    ui.page("pools.html", &ctx)
 }
 
 async fn proposals(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {

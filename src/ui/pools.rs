@@ -82,9 +82,11 @@ fn string(v: Option<&Value>) -> String {
     v.and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
-/// What the placements book per (pool, node), per pool, and who holds each GPU.
-#[derive(Debug, Default)]
-struct Bookings {
+/// What the placements book per (pool, node), per pool, and who holds each GPU: the part
+/// of the tree that only changes when the stored placements do, so the dashboard keeps
+/// it between store changes.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Bookings {
     /// (pool, node) → (cpu, memory, resources).
     nodes: BTreeMap<(String, String), (f64, f64, usize)>,
     /// (node, PCI address) → holder.
@@ -92,8 +94,9 @@ struct Bookings {
     per_pool: BTreeMap<String, usize>,
 }
 
-/// Every replica books the resource's CPU and memory on its node; GPUs by PCI address.
-fn bookings(placements: &[(String, Value)]) -> Bookings {
+/// What `placements` — (resource, placement document) of existing resources — book:
+/// every replica books the resource's CPU and memory on its node; GPUs by PCI address.
+pub fn bookings(placements: &[(String, Value)]) -> Bookings {
     let mut b = Bookings::default();
     for (name, p) in placements {
         let pool = string(p.get("pool"));
@@ -229,14 +232,9 @@ fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// The pool tree ordered by path. `placements` are (resource, placement document) of
-/// existing resources; `live` is the load of the last inventory scans by node name.
-pub fn pool_tree(
-    pools: &[CatalogRecord],
-    placements: &[(String, Value)],
-    live: &LiveLoad,
-) -> Vec<PoolRow> {
-    let booked = bookings(placements);
+/// The pool tree ordered by path: `booked` is what the placements book (see
+/// [`bookings`]), `live` the load of the last inventory scans by node name.
+pub fn pool_tree(pools: &[CatalogRecord], booked: &Bookings, live: &LiveLoad) -> Vec<PoolRow> {
     let ratios = overcommits(pools);
     let mut rows: Vec<PoolRow> = pools
         .iter()
@@ -255,7 +253,7 @@ pub fn pool_tree(
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .map(|node| node_row(node, &key, overcommit, &booked, live))
+                .map(|node| node_row(node, &key, overcommit, booked, live))
                 .collect();
             let nodes: Vec<NodeRow> = nodes;
             let sum = |f: fn(&NodeRow) -> f64| round(nodes.iter().map(f).sum());
@@ -352,7 +350,7 @@ mod tests {
 
     #[test]
     fn nodes_book_cpu_memory_and_gpus_against_overcommitted_capacity() {
-        let tree = pool_tree(&pools(), &placements(), &LiveLoad::new());
+        let tree = pool_tree(&pools(), &bookings(&placements()), &LiveLoad::new());
         assert_eq!(tree[0].depth, 0);
         assert_eq!(tree[1].depth, 1);
         assert_eq!(tree[1].cpu_overcommit, 4.0, "inherited from /home");
@@ -390,7 +388,7 @@ mod tests {
                 )
             })
             .collect();
-        let tree = pool_tree(&pools, &placements, &LiveLoad::new());
+        let tree = pool_tree(&pools, &bookings(&placements), &LiveLoad::new());
         assert_eq!((tree[0].cpu_booked, tree[0].cpu_total), (30.0, 600.0));
         assert_eq!(tree[0].memory_booked, 465.0);
         let mut shown = tree.clone();
@@ -419,7 +417,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let tree = pool_tree(&pools(), &placements(), &live);
+        let tree = pool_tree(&pools(), &bookings(&placements()), &live);
         let n1 = &tree[1].nodes[0];
         assert_eq!((n1.cpu_booked, n1.memory_booked), (8.0, 20.0));
         assert_eq!(n1.percent, 90, "28.8 of 32 GB measured in use");

@@ -29,12 +29,14 @@ impl Ui {
         let digest = session::digest(id);
         let unavailable = |e: &StoreError| {
             tracing::warn!(error = %e, "dashboard: session not read");
-            Box::new(self.message_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Database unavailable",
-                "The database did not answer; this page shows again once it does.",
-                None,
-            ))
+            Box::new(self.starting_page(None).unwrap_or_else(|| {
+                self.message_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Database unavailable",
+                    "The database did not answer; this page shows again once it does.",
+                    None,
+                )
+            }))
         };
         let record = match store.ui_session(&digest).await {
             Ok(Some(r)) => r,
@@ -67,6 +69,14 @@ impl Ui {
 }
 
 pub(super) async fn login_page(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    // Before the loop has migrated a new database, a login could not be kept (a
+    // restarted daemon's database is ready at once: its sessions table answers).
+    if let Some(starting) = ui.starting_page(None)
+        && let Some(store) = ui.store.as_deref()
+        && store.ui_session("").await.is_err()
+    {
+        return starting;
+    }
     if let Ok(Some(_)) = ui.session(&headers, false).await {
         return Redirect::to("/ui/").into_response();
     }
@@ -135,12 +145,14 @@ pub(super) async fn login(
                 .await
             {
                 tracing::warn!(error = %e, "dashboard login not recorded");
-                return ui.message_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Database unavailable",
-                    "The database did not answer, so the login could not be kept; try again once it does.",
-                    None,
-                );
+                return ui.starting_page(Some("/ui/login")).unwrap_or_else(|| {
+                    ui.message_page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Database unavailable",
+                        "The database did not answer, so the login could not be kept; try again once it does.",
+                        None,
+                    )
+                });
             }
             tracing::info!(token = %caller.name, scope = caller.scope.as_str(), client = ?peer.map(|p| p.ip()), "dashboard login");
             let mut response = Redirect::to("/ui/").into_response();
@@ -267,4 +279,87 @@ pub(super) async fn logout(
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dashboard of a daemon whose loop has said `status` about the database, over an
+    /// empty SQLite file nobody migrated.
+    async fn dashboard(status: Arc<DaemonStatus>) -> (Arc<Ui>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = crate::config::RawConfig::parse("", "test").unwrap();
+        let overrides = crate::config::Overrides {
+            repo: Some("https://git.example.invalid/homelab.git".into()),
+            state_dir: Some(dir.path().to_owned()),
+            database_url: Some(format!(
+                "sqlite://{}",
+                dir.path().join("homelabd.db").display()
+            )),
+            ..Default::default()
+        };
+        let settings = crate::config::Settings::resolve(raw, &overrides).unwrap();
+        let store = Store::connect(&settings.database_url).await.unwrap();
+        let guard = Arc::new(Guard::new(&settings.mcp));
+        let ui = Ui::new(
+            &settings,
+            None,
+            Some(Arc::new(store)),
+            status,
+            guard,
+            CancellationToken::new(),
+        )
+        .unwrap();
+        (Arc::new(ui), dir)
+    }
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn before_the_database_is_ready_pages_say_the_daemon_is_starting_and_reload() {
+        let status = Arc::new(DaemonStatus::default());
+        let (ui, _dir) = dashboard(Arc::clone(&status)).await;
+        let starting = login_page(State(Arc::clone(&ui)), HeaderMap::new()).await;
+        assert_eq!(starting.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(starting.headers()[header::RETRY_AFTER], "2");
+        let page = body(starting).await;
+        assert!(page.contains("The daemon is starting"), "{page}");
+        assert!(
+            page.contains("<meta http-equiv=\"refresh\" content=\"2\">"),
+            "{page}"
+        );
+
+        // A page asked with a session cookie reads the (not yet migrated) store.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("homelabd_session=abc"),
+        );
+        let page = match ui.session(&headers, false).await {
+            Err(response) => body(*response).await,
+            Ok(_) => panic!("an unmigrated store has no sessions to read"),
+        };
+        assert!(page.contains("The daemon is starting"), "{page}");
+
+        // Once the loop failed to reach the database, that is what pages say.
+        status.update(|s| s.db_error = Some("connection refused".into()));
+        let page = match ui.session(&headers, false).await {
+            Err(response) => body(*response).await,
+            Ok(_) => panic!("an unmigrated store has no sessions to read"),
+        };
+        assert!(page.contains("Database unavailable"), "{page}");
+
+        // A database migrated before (a restart) takes logins before the loop reached it.
+        status.update(|s| s.db_error = None);
+        ui.store.as_deref().unwrap().migrate().await.unwrap();
+        let form = login_page(State(Arc::clone(&ui)), HeaderMap::new()).await;
+        assert_eq!(form.status(), StatusCode::OK);
+        assert!(body(form).await.contains("name=\"token\""));
+    }
 }
