@@ -396,3 +396,103 @@ async fn rate_limits_let_a_burst_of_reads_through_and_say_when_to_retry() {
         a[7]
     );
 }
+
+/// `plan-migration-from-snapshot` with `target_resource_pool` / `target_node`: a snapshot
+/// committed through `create-infrastructure-snapshot` (and merged) is planned onto the
+/// GPU pool — each Proxmox VM moves, flagged destructive with its downtime, the one
+/// already there stays, the resources of other providers are named as left out — and
+/// onto a node without a GPU or an unknown node, refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_plan_moves_a_snapshot_to_a_target_or_says_why_it_cannot() {
+    let Some(python) = python_or_skip("MCP migration to a target") else {
+        return;
+    };
+    let lab = Homelab::new();
+    let daemon = Daemon::start(&lab.repo, harness::GENEROUS_LIMITS, &[]);
+    let a = calls(
+        &python,
+        &daemon,
+        PROPOSE_TOKEN,
+        json!([{ "name": "create-infrastructure-snapshot",
+                 "arguments": { "snapshot_name": "before-move" } }]),
+    )
+    .await;
+    let snapshot = answer(&a, 0, "create-infrastructure-snapshot");
+    let branch = snapshot["proposal"]["branch"].as_str().unwrap();
+    harness::git(&lab.repo, &["merge", "-q", "--no-edit", branch]);
+    let head = harness::git(&lab.repo, &["rev-parse", "HEAD"]);
+    let store = Store::connect(&daemon.database_url()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while store.latest_revision().await.unwrap().map(|r| r.commit) != Some(head.clone()) {
+        assert!(std::time::Instant::now() < deadline, "{}", daemon.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let a = calls(
+        &python,
+        &daemon,
+        READ_TOKEN,
+        json!([
+            { "name": "plan-migration-from-snapshot",
+              "arguments": { "snapshot_id": "before-move", "target_resource_pool": "/homelab/compute/gpu-nodes" } },
+            { "name": "plan-migration-from-snapshot",
+              "arguments": { "snapshot_id": "before-move", "target_node": "pve-01" } },
+            { "name": "plan-migration-from-snapshot",
+              "arguments": { "snapshot_id": "before-move", "target_node": "nowhere-01" } },
+        ]),
+    )
+    .await;
+    let plan = answer(&a, 0, "plan-migration-from-snapshot to a pool");
+    assert_eq!(
+        plan["target"], "pool /homelab/compute/gpu-nodes",
+        "{plan:#}"
+    );
+    let moved: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(moved, ["jenkins", "nextcloud", "postgresql"], "{plan:#}");
+    for s in plan["steps"].as_array().unwrap() {
+        assert_eq!(s["action"], "move", "{s:#}");
+        assert_eq!(s["from"]["pool"], "/homelab/compute/general", "{s:#}");
+        assert_eq!(s["to"]["pool"], "/homelab/compute/gpu-nodes", "{s:#}");
+        assert_eq!(
+            s["destructive"], true,
+            "a VM on another host is recreated: {s:#}"
+        );
+        assert!(
+            s["downtime"].as_str().unwrap().starts_with("recreate"),
+            "{s:#}"
+        );
+    }
+    assert_eq!(
+        plan["unchanged"], 1,
+        "ollama-server is there already: {plan:#}"
+    );
+    let left_out = plan["left_out"].to_string();
+    assert!(
+        left_out.contains("uptime-kuma: on docker, and the target is a proxmox pool"),
+        "{left_out}"
+    );
+
+    let no_gpu = &a[1];
+    assert_eq!(no_gpu["error"], true, "{no_gpu:#}");
+    let text = no_gpu["text"].as_str().unwrap();
+    assert!(
+        text.contains("node pve-01 cannot take") && text.contains("ollama-server"),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("gpu"), "{text}");
+
+    let unknown = &a[2];
+    assert_eq!(unknown["error"], true, "{unknown:#}");
+    assert!(
+        unknown["text"]
+            .as_str()
+            .unwrap()
+            .contains("no pool has a node nowhere-01"),
+        "{unknown:#}"
+    );
+}

@@ -213,6 +213,9 @@ impl HomelabMcp {
         ];
         let mut withheld = Vec::new();
         for k in &adoption.withheld_env {
+            // A variable's name may hold any character but `=`: one line, so it can never
+            // end the comment it is quoted in.
+            let k = &crate::propose::request::one_line(k, 200);
             let key = k.to_ascii_lowercase();
             header.push(format!(
                 "env {k} withheld (looks like a secret): `homelabd secret set {name} {key}`, then env {k}: {{secret: {name}, key: {key}}}"

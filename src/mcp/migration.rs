@@ -145,6 +145,13 @@ pub struct Step {
     pub to: Option<Placed>,
     /// What changes and what to watch for.
     pub notes: Vec<String>,
+    /// The move recreates the resource (a Proxmox or vSphere VM rebuilt on another host,
+    /// or a change of provider): its data does not come along by itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub destructive: bool,
+    /// How long the service is away, by how the move happens (target plans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime: Option<String>,
 }
 
 /// The answer of `plan-migration-from-snapshot`.
@@ -154,6 +161,14 @@ pub struct MigrationAnswer {
     pub from: String,
     pub from_revision: String,
     pub to_revision: String,
+    /// With `target_node` / `target_resource_pool`: where every resource of the snapshot
+    /// is planned to move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Resources of the snapshot a target plan leaves where they are, and why (another
+    /// provider than the target pool's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
     /// Steps by action over the whole plan.
     pub counts: BTreeMap<String, usize>,
     pub unchanged: usize,
@@ -171,10 +186,14 @@ impl Summary for MigrationAnswer {
             .map(|(k, v)| format!("{v} {k}"))
             .collect();
         let mut out = format!(
-            "from {} ({}) to {}: {}; {} unchanged",
+            "from {} ({}) to {}{}: {}; {} unchanged",
             self.from,
             short(&self.from_revision),
             short(&self.to_revision),
+            self.target
+                .as_ref()
+                .map(|t| format!(", moved to {t}"))
+                .unwrap_or_default(),
             if counts.is_empty() {
                 "nothing to do".to_owned()
             } else {
@@ -187,6 +206,12 @@ impl Summary for MigrationAnswer {
             if let Some(n) = s.notes.first() {
                 out.push_str(": ");
                 out.push_str(n);
+            }
+            if s.destructive {
+                out.push_str(" [destructive]");
+            }
+            if let Some(d) = &s.downtime {
+                out.push_str(&format!("; downtime: {d}"));
             }
         }
         out
@@ -221,6 +246,8 @@ pub fn plan(from: &State, to: &State) -> (Vec<Step>, usize) {
                     t.pool,
                     t.nodes.join(",")
                 )],
+                destructive: false,
+                downtime: None,
             });
             continue;
         };
@@ -259,12 +286,16 @@ pub fn plan(from: &State, to: &State) -> (Vec<Step>, usize) {
         if f.chart != t.chart && action != "update" {
             notes.push(format!("chart {} → {}", f.chart, t.chart));
         }
+        let vm = matches!(t.provider.as_str(), "proxmox" | "vmware");
         steps.push(Step {
             resource: name.clone(),
             action: action.into(),
             from: Some(f.clone()),
             to: Some(t.clone()),
             notes,
+            destructive: action == "move-provider"
+                || (action == "move" && vm && f.nodes != t.nodes),
+            downtime: None,
         });
     }
     for (name, f) in &from.resources {
@@ -277,6 +308,8 @@ pub fn plan(from: &State, to: &State) -> (Vec<Step>, usize) {
                 notes: vec![
                     "no longer defined (or invalid): destroyed only where policy.prune allows, otherwise reported as orphaned".into(),
                 ],
+                destructive: false,
+                downtime: None,
             });
         }
     }

@@ -34,6 +34,7 @@ pub mod limits;
 pub mod live;
 mod live_tools;
 pub mod migration;
+mod migration_target;
 pub mod observed;
 pub mod page;
 pub mod params;

@@ -536,6 +536,15 @@ pub struct MigrationQuery {
     /// `target_revision`.
     #[serde(default, alias = "target_revision")]
     pub to: Option<String>,
+    /// Plan moving every resource of the snapshot to this node (its pool, or the one
+    /// `target_resource_pool` names): each is placed there as the daemon would place it;
+    /// refused with the reasons when they do not all fit.
+    #[serde(default)]
+    pub target_node: Option<String>,
+    /// Plan moving every resource of the snapshot to this pool (path); with
+    /// `target_node`, to that node of it.
+    #[serde(default)]
+    pub target_resource_pool: Option<String>,
     /// Page size (1-500, default 50).
     #[serde(default)]
     pub limit: Option<u32>,

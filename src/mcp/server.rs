@@ -887,7 +887,10 @@ impl HomelabMcp {
 
     /// Migration plan from a snapshot (committed by create-infrastructure-snapshot) or any
     /// earlier revision to the newest commit (or `to`): creations, provider moves, node
-    /// moves, resizes, updates and removals, in execution order, with notes; paged.
+    /// moves, resizes, updates and removals, in execution order, with notes; paged. With
+    /// `target_node` / `target_resource_pool`: a move of the snapshot's resources there,
+    /// placed as the daemon would place them, each destructive or not with its downtime;
+    /// refused with the reasons when they do not fit.
     #[tool(
         name = "plan-migration-from-snapshot",
         annotations(
@@ -934,7 +937,16 @@ impl HomelabMcp {
             migration::state_of(&view, q.from.clone())
         };
         let to = migration::state_of(&to_view, to_view.head.clone());
-        let (steps, unchanged) = migration::plan(&from, &to);
+        let target = super::migration_target::MoveTarget {
+            pool: q.target_resource_pool.as_deref(),
+            node: q.target_node.as_deref(),
+        };
+        let (steps, unchanged, left_out) = if target.pool.is_some() || target.node.is_some() {
+            self.steps_to_target(&target, &from, &to, &to_view).await?
+        } else {
+            let (steps, unchanged) = migration::plan(&from, &to);
+            (steps, unchanged, Vec::new())
+        };
         let mut counts = std::collections::BTreeMap::new();
         for s in &steps {
             *counts.entry(s.action.clone()).or_insert(0) += 1;
@@ -949,6 +961,8 @@ impl HomelabMcp {
             from: from.label,
             from_revision: from.revision,
             to_revision: to.revision,
+            target: (target.pool.is_some() || target.node.is_some()).then(|| target.describe()),
+            left_out,
             counts,
             unchanged,
             steps: page_items.into_iter().map(|(_, s)| s).collect(),
