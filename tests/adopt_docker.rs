@@ -7,7 +7,8 @@
 //! endpoints (so the observer did look at them). A secret in their environment never
 //! reaches git. A change of the definition that leaves the withheld secret out is
 //! refused with the reason while the container keeps running; with it set, the
-//! container is recreated under compose and keeps its volume's data.
+//! container is recreated under compose and keeps its volume's data and its read-only
+//! bind mount.
 
 #[path = "mcp/harness.rs"]
 mod harness;
@@ -77,8 +78,14 @@ impl Drop for RemoveLegacy {
 
 /// `docker run -d` of a long-running test container the way people start services by
 /// hand: a secret and a plain variable, a published port, a named volume holding data,
-/// a label, a restart policy and its own command. Returns its id.
-fn run_by_hand(name: &str, volume: &str, port: u16, secret: &str) -> String {
+/// a read-only bind mount, a label, a restart policy and its own command. Returns its id.
+fn run_by_hand(
+    name: &str,
+    volume: &str,
+    conf: &std::path::Path,
+    port: u16,
+    secret: &str,
+) -> String {
     let (ok, id) = docker(&[
         "run",
         "-d",
@@ -92,6 +99,8 @@ fn run_by_hand(name: &str, volume: &str, port: u16, secret: &str) -> String {
         &format!("127.0.0.1:{port}:8080"),
         "-v",
         &format!("{volume}:/data"),
+        "-v",
+        &format!("{}:/conf:ro", conf.display()),
         "--label",
         "traefik.enable=true",
         "--restart",
@@ -174,8 +183,10 @@ async fn adopted_containers_keep_their_id_until_their_definition_changes() {
         vec![cli_vol.clone(), mcp_vol.clone()],
     );
     let secret = format!("hunter2-{id}");
-    let cli_id = run_by_hand(&by_cli, &cli_vol, free_port(), &secret);
-    let mcp_id = run_by_hand(&by_mcp, &mcp_vol, free_port(), &secret);
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::write(conf.path().join("site.conf"), format!("site {id}\n")).unwrap();
+    let cli_id = run_by_hand(&by_cli, &cli_vol, conf.path(), free_port(), &secret);
+    let mcp_id = run_by_hand(&by_mcp, &mcp_vol, conf.path(), free_port(), &secret);
 
     let repo = support::repo_with(&[]);
     let state = tempfile::tempdir().unwrap();
@@ -306,6 +317,10 @@ async fn adopted_containers_keep_their_id_until_their_definition_changes() {
     assert!(env.contains("TZ=Europe/Amsterdam"), "{env}");
     let (_, proof) = docker(&["exec", &now[0], "cat", "/data/proof"]);
     assert_eq!(proof, by_cli, "the volume's data is kept");
+    let (_, site) = docker(&["exec", &now[0], "cat", "/conf/site.conf"]);
+    assert_eq!(site, format!("site {id}"), "the bind mount is kept");
+    let (written, _) = docker(&["exec", &now[0], "sh", "-c", "echo x > /conf/other"]);
+    assert!(!written, "the bind mount stays read-only");
     // The other adoption was never touched.
     assert_eq!(container_id(&by_mcp).as_deref(), Some(mcp_id.as_str()));
 }
