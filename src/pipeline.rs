@@ -258,7 +258,7 @@ impl Engine {
             Box::new(
                 entry
                     .doc
-                    .diagnostic("secret-delivery", "/spec/chart/values", why),
+                    .diagnostic("secret-delivery", "/spec/chart/values", why.to_string()),
             )
         })?;
         Ok(rendered)
@@ -267,6 +267,7 @@ impl Engine {
 
 /// The target of a placed resource: its pool's properties with its nodes' on top; the
 /// error is the message of the `target` diagnostic.
+// String error: the text of a diagnostic or settings error that names the file and key.
 fn resource_target(
     decision: &Decision,
     pool: &crate::place::ResolvedPool,

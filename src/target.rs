@@ -241,6 +241,7 @@ pub fn check(provider: Provider, properties: &Map<String, Value>) -> Vec<TargetE
 
 /// Why `text` is no value for `key`: the message of a `target` diagnostic (text for the
 /// person who wrote the definition, so a `String`).
+// String error: the text of a diagnostic or settings error that names the file and key.
 fn check_value(key: &str, text: &str) -> Result<(), String> {
     let shown = || format!("{text:?}");
     if text.trim().is_empty() || text.trim() != text {

@@ -7,8 +7,8 @@ mod support;
 use homelabd::notify_out::event::proposal_opened;
 use homelabd::pipeline::Engine;
 use homelabd::propose::{
-    ChangeKind, FileChange, GitHubSettings, ProposalRequest, ProposeError, ProposeSettings,
-    Proposer,
+    ChangeKind, FileChange, GitHubError, GitHubSettings, ProposalRequest, ProposeError,
+    ProposeSettings, Proposer,
 };
 use homelabd::source::{Origin, TrackedRepo};
 use homelabd::store::{AuditRecord, ProposalRecord, ProposalStatus, Store};
@@ -470,9 +470,18 @@ async fn a_refused_pull_request_is_reported_and_recorded_with_the_pushed_branch(
         Some(Arc::clone(&store)),
     );
     let err = proposer.propose(add_status_page()).await.unwrap_err();
-    let ProposeError::GitHub(message) = &err else {
+    let ProposeError::GitHub(cause) = &err else {
         panic!("expected a GitHub error, got {err:?}");
     };
+    assert!(
+        matches!(cause, GitHubError::Open { .. }),
+        "the pull request was refused: {cause:?}"
+    );
+    assert!(
+        std::error::Error::source(cause).is_some(),
+        "GitHub's answer is kept as the cause"
+    );
+    let message = cause.to_string();
     assert!(
         message.contains("Resource not accessible") && message.contains("403"),
         "{message}"
@@ -737,7 +746,7 @@ async fn github_without_anywhere_to_push_is_an_error_before_anything_is_written(
     let proposer = Proposer::new(settings, local(&repos, None), engine(), None);
     let err = proposer.propose(add_status_page()).await.unwrap_err();
     assert!(
-        matches!(&err, ProposeError::GitHub(m) if m.contains("[propose] remote")),
+        matches!(&err, ProposeError::GitHub(m) if m.to_string().contains("[propose] remote")),
         "{err:?}"
     );
     assert_eq!(branches(&repos.work).keys().collect::<Vec<_>>(), ["main"]);

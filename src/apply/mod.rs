@@ -220,25 +220,40 @@ impl Executors {
     }
 
     /// The executor for `provider`, or the reason it cannot apply.
-    pub fn get(&self, provider: Provider) -> Result<&Arc<dyn ProviderExecutor>, String> {
+    pub fn get(&self, provider: Provider) -> Result<&Arc<dyn ProviderExecutor>, Unavailable> {
         match self.by_provider.get(&provider) {
             Some(e) => match e.unavailable() {
-                Some(reason) => Err(reason.to_owned()),
+                Some(reason) => Err(Unavailable::Tool(reason.to_owned())),
                 None => Ok(e),
             },
-            None => Err(format!("no executor for {provider}")),
+            None => Err(Unavailable::NoExecutor(provider)),
         }
     }
 
     /// Each provider with its executor's name or the reason it cannot apply (for status
     /// and metrics). Both are text for people: the reason becomes "rendered, not applied:
     /// <reason>", a metrics label and `/readyz` JSON, and nothing decides on its content.
+    // A String reason: shown in status JSON, metrics labels and "rendered, not applied"; nothing decides on it.
     pub fn availability(&self) -> BTreeMap<Provider, Result<String, String>> {
         Provider::ALL
             .iter()
-            .map(|&p| (p, self.get(p).map(|e| e.name().to_owned())))
+            .map(|&p| {
+                let available = self.get(p).map(|e| e.name().to_owned());
+                (p, available.map_err(|why| why.to_string()))
+            })
             .collect()
     }
+}
+
+/// Why a provider's resources cannot be applied by this daemon.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// The executor's tool is missing or unusable, in the executor's words.
+    #[error("{0}")]
+    Tool(String),
+    /// No executor is configured for the provider.
+    #[error("no executor for {0}")]
+    NoExecutor(Provider),
 }
 
 /// Finds `program` in `PATH` (what `Command` would run), for availability checks.

@@ -185,6 +185,7 @@ impl TerraformExecutor {
 
     /// Reads the hosts output after a successful apply (when the configuration declares
     /// one): the endpoints of the report, and the text the inventory is built from.
+    // String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
     async fn read_hosts(
         &self,
         req: &ApplyRequest,

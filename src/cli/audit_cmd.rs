@@ -14,7 +14,7 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<Exit> {
         .as_deref()
         .map(|s| parse_since(s, chrono::Utc::now()))
         .transpose()
-        .map_err(UsageError)?;
+        .map_err(|e| UsageError(e.to_string()))?;
     let query = AuditQuery {
         resource: args.resource.clone(),
         actor: args.actor.clone(),

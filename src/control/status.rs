@@ -20,6 +20,7 @@ pub struct StatusSnapshot {
     /// Resource count by state (`rendered`, `invalid`, `orphaned`, …).
     pub resources: BTreeMap<String, u64>,
     /// Per provider: the executor's name, or why it cannot apply.
+    // A String reason: shown in status JSON, metrics labels and "rendered, not applied"; nothing decides on it.
     pub executors: BTreeMap<String, Result<String, String>>,
     /// Deviations open after the last observation (`None` before the first).
     pub open_deviations: Option<u64>,

@@ -80,6 +80,7 @@ impl Pricing {
 
     /// Prices are finite and not negative, the currency is three capital letters, and
     /// electricity comes with both its halves.
+    // String error: the text of a diagnostic or settings error that names the file and key.
     pub fn check(&self) -> Result<(), String> {
         let c = &self.currency;
         if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {

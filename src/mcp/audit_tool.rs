@@ -112,7 +112,7 @@ fn query_of(q: &AuditLogQuery) -> Result<AuditQuery, Refusal> {
         .as_deref()
         .map(|s| crate::store::parse_since(s, chrono::Utc::now()))
         .transpose()
-        .map_err(|e| Refusal::fixable(e, Vec::new()))?;
+        .map_err(|e| Refusal::fixable(e.to_string(), Vec::new()))?;
     let before = q
         .cursor
         .as_deref()

@@ -177,6 +177,7 @@ impl Inspected {
 }
 
 /// Reads the expected services of a rendered compose file.
+// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 pub fn expected_services(compose_yaml: &str) -> Result<Vec<ExpectedService>, String> {
     let doc: Value = serde_yaml::from_str(compose_yaml).map_err(|e| e.to_string())?;
     let services = doc

@@ -57,6 +57,7 @@ fn exit_status(applied: bool) -> Attempt {
     }
 }
 
+// String error: the cached build error is shared by every probe, and reqwest::Error is no Clone.
 fn client() -> Result<&'static reqwest::Client, String> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT

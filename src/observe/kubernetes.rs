@@ -144,6 +144,7 @@ impl KubernetesObserver {
         Ok(report)
     }
 
+    // String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
     async fn observe_one(
         &self,
         kubectl: &Path,
@@ -306,6 +307,7 @@ pub fn get_cmd(
 }
 
 /// Reads `kubectl get -o custom-columns=COLUMNS --no-headers` output.
+// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 pub fn parse_rows(output: &str) -> Result<Vec<LiveObject>, String> {
     output
         .lines()

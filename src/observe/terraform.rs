@@ -137,6 +137,7 @@ impl Observer for TerraformObserver {
 
 /// Turns a finished `plan -detailed-exitcode` into an observation, or the reason the
 /// target could not be observed (the tool's failure summary, for [`super::Report::failed`]).
+// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 pub fn interpret_plan(resource: &str, run: &CmdRun) -> Result<Observation, String> {
     let expected = json!({ "plan": "no changes" });
     match (run.exit_code, run.ended_by) {

@@ -173,6 +173,7 @@ fn choose<'p>(
 /// Whether `pool` can render the resource: its provider, and the chart for it with the
 /// resource type, workload type and capabilities. Returns the provider and chart name,
 /// or why not.
+// String error: a placement reason ("why not") shown to people in the decision, not a failure to handle.
 fn candidate(
     wants: &Wants,
     pool: &ResolvedPool,

@@ -67,6 +67,7 @@ impl Ledger {
     /// Would `cpu/memory/storage/gpu` fit on `node`? `Ok(room after)` or `Err(why not)`.
     // The error of a fit is the reason a person reads in the placement's alternatives and
     // diagnostics ("node pve-01 has 2 CPU free, needs 4"); it is never matched on.
+    // String error: a placement reason ("why not") shown to people in the decision, not a failure to handle.
     pub fn fit_node(
         &self,
         pool: &ResolvedPool,
@@ -122,6 +123,7 @@ impl Ledger {
     }
 
     /// Would the request fit in the elastic pool's quota (if it has one)?
+    // String error: a placement reason ("why not") shown to people in the decision, not a failure to handle.
     pub fn fit_elastic(
         &self,
         pool: &ResolvedPool,

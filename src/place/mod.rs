@@ -157,6 +157,7 @@ fn sized<'a>(
 }
 
 /// Tries to fit every replica into `pool`.
+// String error: a placement reason ("why not") shown to people in the decision, not a failure to handle.
 fn fit_pool(
     pool: &ResolvedPool,
     spec: &UniversalResourceSpec,

@@ -318,6 +318,7 @@ pub(super) fn pool_gone(
 /// some replicas of a resource cannot stay (their node left the pool or lost room), those
 /// alone get other nodes (distinct, none of its others, chosen by `strategy`) and the
 /// rest stay: losing one host never moves the replicas that still run elsewhere.
+// String error: a placement reason ("why not") shown to people in the decision, not a failure to handle.
 pub(super) fn fit_kept(
     pool: &ResolvedPool,
     size: &Sized,
@@ -383,6 +384,7 @@ pub(super) fn fit_kept(
 }
 
 /// One replica on the node it had (and the GPU it held there), or why it cannot stay.
+// String error: a placement reason ("why not") shown to people in the decision, not a failure to handle.
 fn keep_replica<'p>(
     pool: &'p ResolvedPool,
     size: &Sized,

@@ -108,11 +108,11 @@ pub struct Reported {
 }
 
 fn failed(what: &str, e: octocrab::Error) -> PreviewError {
-    PreviewError::GitHub(format!("{what}: {}", describe(e)))
+    PreviewError::GitHub(format!("{what}: {}", describe(&e)))
 }
 
 fn github_client(github: &GitHubSettings) -> Result<octocrab::Octocrab, PreviewError> {
-    client(github).map_err(|e| PreviewError::GitHub(e.to_string()))
+    Ok(client(github)?)
 }
 
 async fn within<T>(

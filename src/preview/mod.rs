@@ -46,6 +46,9 @@ pub enum PreviewError {
     Git(String),
     #[error("GitHub: {0}")]
     GitHub(String),
+    /// No GitHub client could be made (no token, a bad `api_url`).
+    #[error("GitHub: {0}")]
+    Client(#[from] crate::propose::github::GitHubError),
     #[error(
         "the preview took longer than {seconds} s and was given up; {}",
         crate::limits::Limits::hint("preview_timeout_seconds")

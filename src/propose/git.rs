@@ -25,8 +25,25 @@ const MEMPACK_PRIORITY: i32 = 1000;
 
 impl From<git2::Error> for ProposeError {
     fn from(e: git2::Error) -> Self {
-        ProposeError::Git(e.message().to_owned())
+        ProposeError::Git(e)
     }
+}
+
+/// Why pushing a proposal's branch failed (the branch exists locally).
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The remote could not be reached, or git failed on the way.
+    #[error("{}", .0.message())]
+    Git(#[source] git2::Error),
+    /// `[propose] remote` names neither a remote of the repository nor a URL.
+    #[error("[propose] remote {0:?} is neither a remote of the repository nor a URL")]
+    UnknownRemote(String),
+    /// The server refused the ref update (`<ref>: <its message>`).
+    #[error("the remote refused {0}")]
+    Refused(String),
+    /// The task that pushes panicked or was cancelled.
+    #[error("the push task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// Opens the tracked repository: in place for a local one, the bare mirror for a remote.
@@ -182,9 +199,7 @@ impl PushTarget {
         if url_like {
             Ok(PushTarget::Url(remote.to_owned()))
         } else {
-            Err(ProposeError::Push(format!(
-                "[propose] remote {remote:?} is neither a remote of the repository nor a URL"
-            )))
+            Err(PushError::UnknownRemote(remote.to_owned()).into())
         }
     }
 
@@ -209,7 +224,7 @@ pub fn push(
     token: Option<Secret>,
     ssh_key: Option<PathBuf>,
 ) -> Result<(), ProposeError> {
-    let failure = |e: git2::Error| ProposeError::Push(e.message().to_owned());
+    let failure = |e: git2::Error| ProposeError::Push(PushError::Git(e));
     let mut remote = match target {
         PushTarget::Named(name) => repo.find_remote(name).map_err(failure)?,
         PushTarget::Url(url) => repo.remote_anonymous(url).map_err(failure)?,
@@ -233,7 +248,7 @@ pub fn push(
         .map_err(failure)?;
     let rejected = rejected.lock().map(|r| r.clone()).unwrap_or_default();
     match rejected {
-        Some(why) => Err(ProposeError::Push(format!("the remote refused {why}"))),
+        Some(why) => Err(PushError::Refused(why).into()),
         None => Ok(()),
     }
 }

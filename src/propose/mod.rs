@@ -51,6 +51,8 @@ pub mod request;
 mod settings;
 
 pub use assess::{ChangeKind, ResourceChange};
+pub use git::PushError;
+pub use github::GitHubError;
 pub use settings::{GITHUB_API, GitHubSettings, ProposeSettings};
 
 use crate::diag::Diagnostic;
@@ -164,17 +166,30 @@ pub enum ProposeError {
     #[error("the change leaves every file as it is on the tracked branch")]
     NoChange,
     /// Reading the repository or writing the branch failed.
+    #[error("git: {}", .0.message())]
+    Git(#[source] git2::Error),
+    /// The tracked repository could not be read.
     #[error("git: {0}")]
-    Git(String),
+    Source(#[from] SourceError),
+    /// The task that builds the proposal panicked or was cancelled.
+    #[error("git: the proposal task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
     /// Pushing the branch failed (it exists locally).
     #[error("push: {0}")]
-    Push(String),
+    Push(#[from] git::PushError),
     /// Opening the pull request failed (the branch was pushed).
     #[error("GitHub: {0}")]
-    GitHub(String),
+    GitHub(#[from] github::GitHubError),
     /// The proposal was made but could not be recorded.
-    #[error("store: {0}")]
-    Store(String),
+    #[error(
+        "store: branch {branch} was created ({status}) but the proposal could not be recorded: {source}"
+    )]
+    Store {
+        branch: String,
+        status: ProposalStatus,
+        #[source]
+        source: crate::store::StoreError,
+    },
 }
 
 impl ProposeError {
@@ -196,12 +211,6 @@ fn summarize(diagnostics: &[Diagnostic]) -> String {
         Some(first) if errors.len() == 1 => first.to_string(),
         Some(first) => format!("{} errors; the first: {first}", errors.len()),
         None => "no errors".into(),
-    }
-}
-
-impl From<SourceError> for ProposeError {
-    fn from(e: SourceError) -> Self {
-        ProposeError::Git(e.to_string())
     }
 }
 
@@ -280,7 +289,7 @@ impl Proposer {
                 stage(&settings, &base, &req, id, &branch, &client)
             })
             .await
-            .map_err(|e| ProposeError::Git(format!("the proposal task failed: {e}")))??
+            .map_err(ProposeError::Task)??
         };
         let mut outcome = ProposalOutcome {
             id: id.to_string(),
@@ -319,10 +328,11 @@ impl Proposer {
             return Err(e);
         }
         if let Err(e) = recorded {
-            return Err(ProposeError::Store(format!(
-                "branch {branch} was created ({}) but the proposal could not be recorded: {e}",
-                outcome.status
-            )));
+            return Err(ProposeError::Store {
+                branch,
+                status: outcome.status,
+                source: e,
+            });
         }
         tracing::info!(
             proposal = %id, tool = %req.tool, client, branch = %branch, status = %outcome.status,
@@ -358,7 +368,7 @@ impl Proposer {
             Ok::<_, ProposeError>(target.url(&repo))
         })
         .await
-        .map_err(|e| ProposeError::Push(format!("the push task failed: {e}")))??;
+        .map_err(git::PushError::Task)??;
         outcome.status = ProposalStatus::Pushed;
         outcome.compare_url = url
             .as_deref()
@@ -520,11 +530,7 @@ fn stage(
     let edits = request::check(req)?;
     let local = matches!(tracked.origin, Origin::Local(_));
     if settings.github.is_some() && local && settings.remote.is_none() {
-        return Err(ProposeError::GitHub(
-            "[propose.github] is set but the branch has nowhere to go: set [propose] remote \
-             to the GitHub repository's remote"
-                .into(),
-        ));
+        return Err(github::GitHubError::NowhereToPush.into());
     }
     let head_hex = tracked.head()?;
     let repo = git::open(&tracked.origin)?;

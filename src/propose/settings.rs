@@ -176,6 +176,7 @@ impl ProposeSettings {
 
 /// `https://…`, or plain `http://` to a loopback address only (the token is sent with
 /// every request). The error is the message of the settings error that names the key.
+// String error: the text of a diagnostic or settings error that names the file and key.
 fn check_api_url(url: &str) -> Result<(), String> {
     let expected = "expected https://HOST[/PATH] (http:// only for 127.0.0.1, [::1] or localhost)";
     if let Some(rest) = url.strip_prefix("https://") {

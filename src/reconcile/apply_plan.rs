@@ -23,6 +23,7 @@ pub enum ApplyDecision {
 #[derive(Debug)]
 pub struct ApplyInputs<'a> {
     /// Each provider's executor name, or why it cannot apply.
+    // A String reason: shown in status JSON, metrics labels and "rendered, not applied"; nothing decides on it.
     pub availability: BTreeMap<Provider, Result<String, String>>,
     /// Resources a person asked to apply (`homelabd apply`), manual policy or not.
     pub approved: &'a BTreeSet<String>,

@@ -111,6 +111,7 @@ fn quote(s: &str, out: &mut String) {
 struct Dialect {
     /// The filter's name, for error messages.
     name: &'static str,
+    // String errors: they become the detail of a minijinja::Error, which takes text.
     value: fn(&str) -> Result<Cow<'_, str>, String>,
     key: fn(&str) -> Result<Cow<'_, str>, String>,
 }

@@ -130,6 +130,7 @@ pub fn valid_env(name: &str) -> bool {
 /// Reads a value as a reference: `None` when it is not a mapping with a `secret` key,
 /// `Some(Err(why))` when it has one but is not exactly `{secret: NAME, key: KEY}` (`why`
 /// is the message of `validate`'s diagnostic, so text).
+// String error: the text of a diagnostic or settings error that names the file and key.
 pub fn parse_ref(value: &Value) -> Option<Result<SecretRef, String>> {
     let map = value.as_object()?;
     let secret = map.get("secret")?;
@@ -167,6 +168,7 @@ pub fn parse_ref(value: &Value) -> Option<Result<SecretRef, String>> {
 
 /// Every reference inside `value`, with its JSON pointer (starting at `base`), in
 /// document order. Malformed references are returned as `Err(why)`.
+// String error: the text of a diagnostic or settings error that names the file and key.
 pub fn find_refs(value: &Value, base: &str) -> Vec<(String, Result<SecretRef, String>)> {
     let mut out = Vec::new();
     walk(value, base.to_owned(), 0, &mut out);
@@ -208,50 +210,66 @@ fn walk(
 /// every reference must be delivered, every binding must deliver a reference, and no
 /// variable may be bound twice. Returns the bindings (empty when there are no
 /// references and no file).
-pub fn check_bindings(values: &Value, file: Option<&[u8]>) -> Result<Vec<Binding>, String> {
+pub fn check_bindings(values: &Value, file: Option<&[u8]>) -> Result<Vec<Binding>, BindingError> {
     let refs: Vec<(String, SecretRef)> = find_refs(values, "")
         .into_iter()
         .filter_map(|(p, r)| r.ok().map(|r| (p, r)))
         .collect();
     let bindings: Vec<Binding> = match file {
         None => Vec::new(),
-        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
-            format!(
-                "the chart's {} is not a list of {{env, secret, key}}: {e}",
-                super::BINDINGS_FILE
-            )
-        })?,
+        Some(bytes) => serde_json::from_slice(bytes).map_err(BindingError::NotAList)?,
     };
     let mut seen = BTreeMap::new();
     for b in &bindings {
         if !valid_env(&b.env) {
-            return Err(format!(
-                "secret {}/{} cannot be delivered as environment variable {:?} \
-                 (a name of letters, digits and `_`, not one the tool needs itself)",
-                b.secret, b.key, b.env
-            ));
+            return Err(BindingError::BadVariable(b.clone()));
         }
         if seen.insert(b.env.clone(), b.reference()).is_some() {
-            return Err(format!("environment variable {} is bound twice", b.env));
+            return Err(BindingError::BoundTwice(b.env.clone()));
         }
         if !refs.iter().any(|(_, r)| *r == b.reference()) {
-            return Err(format!(
-                "the chart binds secret {}/{} that the definition does not reference",
-                b.secret, b.key
-            ));
+            return Err(BindingError::NotReferenced(b.reference()));
         }
     }
     if let Some((pointer, r)) = refs
         .iter()
         .find(|(_, r)| !bindings.iter().any(|b| b.reference() == *r))
     {
-        return Err(format!(
-            "secret reference {r} at values{pointer} is not delivered by this chart \
-             (see docs/charts.md: a secret can go only where the chart passes it to the \
-             tool at apply time, e.g. env of docker-compose)"
-        ));
+        return Err(BindingError::NotDelivered {
+            reference: r.clone(),
+            pointer: pointer.clone(),
+        });
     }
     Ok(bindings)
+}
+
+/// Why a chart's bindings cannot deliver a resource's secrets (the message of a
+/// `secret-delivery` diagnostic).
+#[derive(Debug, thiserror::Error)]
+pub enum BindingError {
+    /// The bindings file is not a list of `{env, secret, key}`.
+    #[error("the chart's {file} is not a list of {{env, secret, key}}: {source}", file = super::BINDINGS_FILE, source = .0)]
+    NotAList(#[source] serde_json::Error),
+    /// The variable is no name a secret may be delivered as.
+    #[error(
+        "secret {}/{} cannot be delivered as environment variable {:?} (a name of letters, digits and `_`, not one the tool needs itself)",
+        .0.secret, .0.key, .0.env
+    )]
+    BadVariable(Binding),
+    /// Two bindings set the same variable.
+    #[error("environment variable {0} is bound twice")]
+    BoundTwice(String),
+    /// The chart binds a secret the definition does not reference.
+    #[error("the chart binds secret {0} that the definition does not reference")]
+    NotReferenced(SecretRef),
+    /// A reference in the values that no binding delivers.
+    #[error(
+        "secret reference {reference} at values{pointer} is not delivered by this chart (see docs/charts.md: a secret can go only where the chart passes it to the tool at apply time, e.g. env of docker-compose)"
+    )]
+    NotDelivered {
+        reference: SecretRef,
+        pointer: String,
+    },
 }
 
 /// The HMAC key for digests, derived from the identity (so every daemon holding the same
@@ -388,7 +406,8 @@ mod tests {
         assert_eq!(check_bindings(&values, Some(file)).unwrap().len(), 1);
         let err = check_bindings(&values, None).unwrap_err();
         assert!(
-            err.contains("nc/db at values/env/DB_PASSWORD is not delivered"),
+            err.to_string()
+                .contains("nc/db at values/env/DB_PASSWORD is not delivered"),
             "{err}"
         );
         let invented = br#"[{"env": "X", "secret": "other", "key": "k"}]"#;
@@ -397,6 +416,7 @@ mod tests {
         assert!(
             check_bindings(&values, Some(path))
                 .unwrap_err()
+                .to_string()
                 .contains("PATH")
         );
         assert_eq!(check_bindings(&json!({}), None).unwrap(), vec![]);

@@ -53,7 +53,7 @@ pub struct AuditPage {
 
 /// A `--since` value: RFC 3339 (`2026-05-01T12:00:00Z`), a date (`2026-05-01`, midnight
 /// UTC) or an age before `now` (`90m`, `12h`, `7d`, `2w`).
-pub fn parse_since(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_since(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, InvalidSince> {
     let value = value.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
@@ -81,11 +81,15 @@ pub fn parse_since(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Str
         .ok_or_else(|| invalid_since(value))
 }
 
-fn invalid_since(value: &str) -> String {
-    let shown: String = value.chars().take(40).collect();
-    format!(
-        "since {shown:?} is not a time: use RFC 3339 (2026-05-01T12:00:00Z), a date (2026-05-01) or an age (90m, 12h, 7d, 2w)"
-    )
+/// A `--since` value that is no time (shown cut to 40 characters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "since {0:?} is not a time: use RFC 3339 (2026-05-01T12:00:00Z), a date (2026-05-01) or an age (90m, 12h, 7d, 2w)"
+)]
+pub struct InvalidSince(String);
+
+fn invalid_since(value: &str) -> InvalidSince {
+    InvalidSince(value.chars().take(40).collect())
 }
 
 fn given(v: &Option<String>) -> Option<&str> {
@@ -251,7 +255,7 @@ mod tests {
     fn since_refuses_what_is_not_a_time_and_says_what_is() {
         for bad in ["yesterday", "12y", "h", "", "99999999999999999999d"] {
             let e = parse_since(bad, now()).unwrap_err();
-            assert!(e.contains("RFC 3339"), "{bad}: {e}");
+            assert!(e.to_string().contains("RFC 3339"), "{bad}: {e}");
         }
     }
 

@@ -180,7 +180,7 @@ impl RequestAction {
 
 mod applies;
 mod audit;
-pub use audit::{AuditEntry, AuditPage, AuditQuery, parse_since};
+pub use audit::{AuditEntry, AuditPage, AuditQuery, InvalidSince, parse_since};
 mod browse;
 pub use browse::{AuditFilter, Facets, Page, ResourceFilter};
 mod cluster;

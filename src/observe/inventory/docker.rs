@@ -144,6 +144,7 @@ fn parse_size(text: &str) -> Option<u64> {
 
 /// Scans one engine with the `docker` CLI (through `apply`'s runner: no shell, a
 /// timeout, a bounded output). Fails when `docker info` or `docker ps` does.
+// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 pub async fn scan(
     docker: &str,
     engine: &Engine,

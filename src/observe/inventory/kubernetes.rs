@@ -83,6 +83,7 @@ fn bytes(q: &str) -> Option<u64> {
 }
 
 /// Scans `context` with `kubectl` (a path), optionally with a kubeconfig file.
+// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 pub async fn scan(
     kubectl: &Path,
     context: &str,

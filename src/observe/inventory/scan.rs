@@ -107,6 +107,7 @@ pub struct SourceScan {
     pub seen_at: DateTime<Utc>,
     /// The items, or why the source could not be read.
     #[serde(skip)]
+    // String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
     pub result: Result<Vec<Item>, String>,
 }
 

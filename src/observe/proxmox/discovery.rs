@@ -100,6 +100,7 @@ pub struct GuestInfo {
 /// What the per-node requests returned (an error text where one failed).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeAnswers {
+    // String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
     pub qemu: Option<Result<Vec<GuestEntry>, String>>,
     pub lxc: Option<Result<Vec<GuestEntry>, String>>,
     pub pci: Option<Result<Vec<PciDevice>, String>>,

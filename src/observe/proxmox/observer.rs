@@ -190,6 +190,7 @@ impl ProxmoxObserver {
 }
 
 /// One per-node answer of discovery.
+// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 enum NodeAnswer {
     Qemu(Result<Vec<super::api::GuestEntry>, String>),
     Lxc(Result<Vec<super::api::GuestEntry>, String>),

@@ -136,6 +136,7 @@ fn is_key_type(field: &str) -> bool {
     field.starts_with("ssh-") || field.starts_with("ecdsa-") || field.starts_with("sk-")
 }
 
+// String error: the text of a diagnostic or settings error that names the file and key.
 fn parse_line(line: &str, number: usize) -> Result<Option<AllowedSigner>, String> {
     let (principals_field, rest) = next_field(line).ok_or("empty line")?;
     let principals: Vec<String> = split_commas(unquote(principals_field))
@@ -198,6 +199,7 @@ fn parse_line(line: &str, number: usize) -> Result<Option<AllowedSigner>, String
 }
 
 /// `YYYYMMDD[HHMM[SS]][Z]`, as ssh-keygen accepts it (read as UTC either way).
+// String error: the text of a diagnostic or settings error that names the file and key.
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     let digits = text.strip_suffix(['Z', 'z']).unwrap_or(text);
     let bad = || format!("{text:?} is not a time (expected YYYYMMDD[HHMM[SS]][Z])");
