@@ -1,8 +1,11 @@
 //! Pipeline benchmark: generates homelab repositories of 100, 1,000 and 10,000
 //! definitions (a mix of Proxmox VMs with Ansible roles, Kubernetes workloads, Compose
 //! services and AWS instances) and reports load, parse, validate, place, render and write
-//! times plus peak memory. Run with `cargo bench --bench pipeline`; pass sizes to choose
-//! (`cargo bench --bench pipeline -- 10000`).
+//! times plus peak memory; then, per size, the stages of the daemon's pass over a commit
+//! that changes one definition (the tree read from git, the earlier placements kept and
+//! the renders of unchanged resources reused, as the daemon does). Run with
+//! `cargo bench --bench pipeline`; pass sizes to choose (`cargo bench --bench pipeline --
+//! 10000`).
 
 use homelabd::pipeline::Engine;
 use homelabd::render::write::{resource_dir, write_atomic};
@@ -12,6 +15,11 @@ use std::time::{Duration, Instant};
 #[path = "support/generate.rs"]
 mod generate;
 use generate::generate;
+
+#[path = "support/commit_pass.rs"]
+mod commit_pass;
+#[path = "support/daemon.rs"]
+mod daemon;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -28,7 +36,7 @@ fn main() {
         "| definitions | load | parse | validate | place | render | total (no write) | write | peak RSS |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for n in sizes {
+    for &n in &sizes {
         let repo = tempfile::tempdir().expect("temp dir");
         generate(repo.path(), n);
         let started = Instant::now();
@@ -57,9 +65,11 @@ fn main() {
             peak_rss_mib()
         );
     }
+    println!();
+    commit_pass::table(&engine, &sizes);
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 

@@ -253,20 +253,44 @@ impl Reconciler {
         let commit = head.to_owned();
         let priors = self.priors.clone();
         let live = self.live_load().await;
+        // The memo goes with the run and comes back with it (a failed run loses it: the
+        // next one parses everything).
+        let mut memo = std::mem::take(&mut self.last.files);
         let run = tokio::task::spawn_blocking(move || {
             let reuse = |name: &str, input: &str| {
                 let (i, o, provider) = known.get(name)?;
                 (i == input && rendered_on_disk(&out_dir, provider, name)).then(|| o.clone())
             };
-            repo.snapshot(&commit, &engine.limits)
-                .map(|s| engine.run_live(&s, &priors, &live, Mode::Sticky, &reuse))
+            let started = Instant::now();
+            let result = repo.snapshot(&commit, &engine.limits).map(|s| {
+                let load = started.elapsed();
+                let outcome =
+                    engine.run_memo(&s, Some(&mut memo), &priors, &live, Mode::Sticky, &reuse);
+                (load, outcome)
+            });
+            (result, memo)
         });
         let result = match run.await {
-            Ok(r) => r.map_err(PipelineError::from),
+            Ok((r, memo)) => {
+                self.last.files = memo;
+                r.map_err(PipelineError::from)
+            }
             Err(e) => Err(PipelineError::from_join(e)),
         };
         match result {
-            Ok(o) => {
+            Ok((load, o)) => {
+                let t = o.timings;
+                let files = self.last.files.last_use();
+                info!(
+                    load = ?load,
+                    parse = ?t.parse,
+                    validate = ?t.validate,
+                    place = ?t.place,
+                    render = ?t.render,
+                    files_parsed = files.parsed,
+                    files_reused = files.reused,
+                    "pipeline"
+                );
                 self.secrets.keyring.load_files(&o.secret_files);
                 Some(Arc::new(o))
             }

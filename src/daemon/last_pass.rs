@@ -1,6 +1,6 @@
 //! What the loop keeps of its last pass: the commit, the desired-state summary a forced
-//! pass on the same commit plans from, the catalog last written, and whether the revision
-//! was clean (prune only from a clean one).
+//! pass on the same commit plans from, the catalog last written, whether the revision
+//! was clean (prune only from a clean one), and the parsed files the next commit reuses.
 
 use crate::reconcile::Desired;
 
@@ -20,6 +20,9 @@ pub(super) struct LastPass {
     pub(super) valid: bool,
     /// Whether a pass finished since the start (the daemon is ready after the first).
     pub(super) loaded: bool,
+    /// Every YAML file of the last run, parsed and checked: the next commit parses only
+    /// the files that changed. Kept across [`LastPass::forget`] (it is keyed by content).
+    pub(super) files: crate::pipeline::Memo,
 }
 
 impl LastPass {

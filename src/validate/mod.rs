@@ -7,21 +7,23 @@
 //! (workload types, templates, charts, pools, nodes, roles, capabilities, template rules,
 //! secret files), then `depends_on` (known names, no cycles).
 
+mod checked;
 mod depends;
 mod rules;
 pub mod schema;
 mod secret_refs;
 mod semantic;
 
+pub use checked::{Checked, check};
 pub use schema::{SchemaError, SchemaSet};
 pub use semantic::{is_within, needed_capabilities, parent_path};
 
 use crate::diag::Diagnostic;
 use crate::model::{
-    API_VERSION, ChartMeta, DeploymentTemplateSpec, Document, Kind, Object, ResourcePoolSpec,
+    ChartMeta, DeploymentTemplateSpec, Document, Kind, Object, ResourcePoolSpec,
     UniversalResourceSpec, WorkloadTypeSpec,
 };
-use serde::de::DeserializeOwned;
+use checked::{Typed, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A valid object together with the document it came from (for positions in diagnostics).
@@ -89,44 +91,48 @@ pub struct Context<'a> {
 
 /// Validates every document; returns the catalog of valid objects and every diagnostic.
 pub fn validate(docs: Vec<Document>, ctx: &Context<'_>) -> (Catalog, Vec<Diagnostic>) {
+    let checked = docs.into_iter().map(|d| check(d, ctx.schemas)).collect();
+    assemble(checked, ctx)
+}
+
+/// The cross-document part of [`validate`] over documents already checked on their own
+/// ([`check`]): unique names, the pool tree, every reference and `depends_on`. It always
+/// sees every document of the revision, however many of them were checked earlier.
+pub fn assemble(checked: Vec<Checked>, ctx: &Context<'_>) -> (Catalog, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut catalog = Catalog {
-        documents: docs.len(),
+        documents: checked.len(),
         ..Catalog::default()
     };
-    let mut seen: BTreeMap<(Kind, String), Vec<Document>> = BTreeMap::new();
-    for doc in docs {
-        match envelope(&doc) {
-            Ok(kind) => {
-                let problems = ctx.schemas.check(kind, &doc);
-                let name = doc.name().map(str::to_owned);
-                if problems.is_empty() {
-                    if let Some(name) = name {
-                        seen.entry((kind, name)).or_default().push(doc);
-                    }
-                } else {
-                    diags.extend(problems);
-                    if let (Kind::UniversalResource, Some(name)) = (kind, name) {
-                        catalog.invalid_resources.insert(
-                            name,
-                            InvalidResource {
-                                file: doc.file.clone(),
-                                line: doc.positions.start.0,
-                            },
-                        );
-                    }
+    let mut seen: BTreeMap<(Kind, String), Vec<Decoded>> = BTreeMap::new();
+    for Checked { doc, verdict } in checked {
+        match verdict {
+            Verdict::Refused(d) => diags.push(*d),
+            Verdict::Invalid {
+                kind,
+                name,
+                problems,
+            } => {
+                diags.extend(problems);
+                if let (Kind::UniversalResource, Some(name)) = (kind, name) {
+                    catalog.invalid_resources.insert(name, invalid_at(&doc));
                 }
             }
-            Err(d) => diags.push(*d),
+            Verdict::Valid {
+                kind,
+                name: Some(name),
+                typed,
+            } => seen.entry((kind, name)).or_default().push((doc, typed)),
+            Verdict::Valid { name: None, .. } => {}
         }
     }
     for ((kind, name), docs) in seen {
         if docs.len() > 1 {
             let places: Vec<String> = docs
                 .iter()
-                .map(|d| format!("{}:{}", d.file, d.positions.start.0))
+                .map(|(d, _)| format!("{}:{}", d.file, d.positions.start.0))
                 .collect();
-            for doc in &docs {
+            for (doc, _) in &docs {
                 diags.push(
                     doc.diagnostic(
                         "duplicate-name",
@@ -140,38 +146,24 @@ pub fn validate(docs: Vec<Document>, ctx: &Context<'_>) -> (Catalog, Vec<Diagnos
                 );
             }
             if kind == Kind::UniversalResource {
-                catalog.invalid_resources.insert(
-                    name,
-                    InvalidResource {
-                        file: docs[0].file.clone(),
-                        line: docs[0].positions.start.0,
-                    },
-                );
+                catalog
+                    .invalid_resources
+                    .insert(name, invalid_at(&docs[0].0));
             }
             continue;
         }
-        let Some(doc) = docs.into_iter().next() else {
+        let Some((doc, typed)) = docs.into_iter().next() else {
             continue;
         };
-        match kind {
-            Kind::ResourcePool => {
-                insert(&mut catalog.pools, doc, &mut diags);
-            }
-            Kind::WorkloadType => {
-                insert(&mut catalog.workload_types, doc, &mut diags);
-            }
-            Kind::DeploymentTemplate => {
-                insert(&mut catalog.templates, doc, &mut diags);
-            }
-            Kind::UniversalResource => {
-                if !insert(&mut catalog.resources, doc.clone(), &mut diags) {
-                    catalog.invalid_resources.insert(
-                        name,
-                        InvalidResource {
-                            file: doc.file,
-                            line: doc.positions.start.0,
-                        },
-                    );
+        match typed {
+            Ok(Typed::Pool(object)) => insert(&mut catalog.pools, object, doc),
+            Ok(Typed::Workload(object)) => insert(&mut catalog.workload_types, object, doc),
+            Ok(Typed::Template(object)) => insert(&mut catalog.templates, object, doc),
+            Ok(Typed::Resource(object)) => insert(&mut catalog.resources, object, doc),
+            Err(d) => {
+                diags.push(*d);
+                if kind == Kind::UniversalResource {
+                    catalog.invalid_resources.insert(name, invalid_at(&doc));
                 }
             }
         }
@@ -180,61 +172,18 @@ pub fn validate(docs: Vec<Document>, ctx: &Context<'_>) -> (Catalog, Vec<Diagnos
     (catalog, diags)
 }
 
-/// Checks `apiVersion` and `kind`, returning the kind.
-fn envelope(doc: &Document) -> Result<Kind, Box<Diagnostic>> {
-    if !doc.value.is_object() {
-        return Err(Box::new(
-            doc.diagnostic("not-a-document", "", "a document must be a mapping")
-                .expected("a mapping with apiVersion, kind, metadata and spec"),
-        ));
-    }
-    match doc.value.get("apiVersion").and_then(|v| v.as_str()) {
-        Some(API_VERSION) => {}
-        Some(other) => {
-            return Err(Box::new(
-                doc.diagnostic("api-version", "/apiVersion", "unsupported apiVersion")
-                    .expected(API_VERSION)
-                    .found(other.to_owned()),
-            ));
-        }
-        None => {
-            return Err(Box::new(
-                doc.diagnostic("api-version", "/apiVersion", "missing apiVersion")
-                    .expected(API_VERSION),
-            ));
-        }
-    }
-    let kinds = Kind::ALL.map(Kind::as_str).join(", ");
-    match doc.kind_str() {
-        Some(k) => Kind::parse(k).ok_or_else(|| {
-            Box::new(
-                doc.diagnostic("unknown-kind", "/kind", "unknown kind")
-                    .expected(format!("one of {kinds}"))
-                    .found(k.to_owned()),
-            )
-        }),
-        None => Err(Box::new(
-            doc.diagnostic("unknown-kind", "/kind", "missing kind")
-                .expected(format!("one of {kinds}")),
-        )),
+/// A schema-valid document and its decoded object (or why it does not decode).
+type Decoded = (Document, Result<Typed, Box<Diagnostic>>);
+
+/// Where an invalid document is.
+fn invalid_at(doc: &Document) -> InvalidResource {
+    InvalidResource {
+        file: doc.file.clone(),
+        line: doc.positions.start.0,
     }
 }
 
-/// Decodes a schema-valid document into its typed object. A failure here means the schema
-/// and the Rust types disagree; it is reported rather than trusted.
-fn insert<S: DeserializeOwned>(
-    map: &mut BTreeMap<String, Entry<S>>,
-    doc: Document,
-    diags: &mut Vec<Diagnostic>,
-) -> bool {
-    match serde_json::from_value::<Object<S>>(doc.value.clone()) {
-        Ok(object) => {
-            map.insert(object.metadata.name.clone(), Entry { object, doc });
-            true
-        }
-        Err(e) => {
-            diags.push(doc.diagnostic("type", "", format!("document does not decode: {e}")));
-            false
-        }
-    }
+/// Adds a decoded object under its name.
+fn insert<S>(map: &mut BTreeMap<String, Entry<S>>, object: Object<S>, doc: Document) {
+    map.insert(object.metadata.name.clone(), Entry { object, doc });
 }

@@ -65,6 +65,10 @@ impl SchemaSet {
         let Some(validator) = self.validators.get(&kind) else {
             return Vec::new();
         };
+        // Most documents are valid: the yes/no check is much cheaper than collecting.
+        if validator.is_valid(&doc.value) {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         for (n, error) in validator.iter_errors(&doc.value).enumerate() {
             if n == MAX_ERRORS_PER_DOCUMENT {

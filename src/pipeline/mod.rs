@@ -1,13 +1,21 @@
 //! The pure pipeline: a [`Snapshot`] in, an [`Outcome`] out — parsed, validated, placed
 //! and rendered in memory. No IO happens here; the CLI and the daemon decide what to write.
+//! A [`Memo`] carried from one run to the next spares parsing and checking the files that
+//! did not change (the daemon's commit passes).
+
+mod memo;
+mod renders;
+
+pub use memo::{Memo, MemoUse};
 
 use crate::diag::{self, Diagnostic};
 use crate::limits::Limits;
 use crate::model::parse_file;
-use crate::place::{Decision, LiveLoad, Mode, Prior, Priors, place_all_live, resolve_pools};
-use crate::render::{Assets, ChartSet, Rendered, context, render_resource};
+use crate::place::{Decision, LiveLoad, Mode, Prior, Priors, place_all_live};
+use crate::render::{Assets, ChartSet, Rendered};
 use crate::source::{Snapshot, SourceFile};
-use crate::validate::{Catalog, Context, SchemaError, SchemaSet, validate};
+use crate::validate::{Catalog, Context, SchemaError, SchemaSet, assemble, check};
+use memo::FileChecks;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -15,10 +23,13 @@ use std::time::{Duration, Instant};
 /// exists (so rendering can be skipped), or `None` to render.
 pub type Reuse<'a> = dyn Fn(&str, &str) -> Option<String> + Sync + 'a;
 
-/// Wall time of each stage of one run (charts and parsing count as `parse`).
+/// Wall time of each stage of one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
+    /// Charts, and each YAML file parsed and its documents checked on their own
+    /// (envelope, JSON Schema, typed decoding), or taken from the [`Memo`].
     pub parse: Duration,
+    /// The checks across documents (names, pool tree, references, `depends_on`).
     pub validate: Duration,
     pub place: Duration,
     pub render: Duration,
@@ -31,6 +42,9 @@ pub struct Engine {
     pub assets: Assets,
     /// `[limits]`: also what callers pass to the `source` loaders.
     pub limits: Limits,
+    /// What a file's parsed and checked documents depend on besides its bytes (the
+    /// schemas and the limits): a [`Memo`] made by another engine is not trusted.
+    fingerprint: String,
 }
 
 impl Engine {
@@ -41,10 +55,23 @@ impl Engine {
 
     /// [`Engine::new`] with the configured `[limits]`.
     pub fn with_limits(limits: Limits) -> Result<Engine, SchemaError> {
+        let mut schema_texts: Vec<u8> = Vec::new();
+        for (kind, text) in crate::validate::schema::BUILTIN_SCHEMAS {
+            schema_texts.extend(kind.as_str().as_bytes());
+            schema_texts.extend(text.as_bytes());
+        }
+        let fingerprint = crate::render::hash::files(
+            [
+                ("schemas", schema_texts.as_slice()),
+                ("limits", format!("{limits:?}").as_bytes()),
+            ]
+            .into_iter(),
+        );
         Ok(Engine {
             schemas: SchemaSet::builtin()?,
             assets: Assets::builtin(),
             limits,
+            fingerprint,
         })
     }
 
@@ -84,6 +111,21 @@ impl Engine {
         mode: Mode,
         reuse: &Reuse<'_>,
     ) -> Outcome {
+        self.run_memo(snapshot, None, priors, live, mode, reuse)
+    }
+
+    /// [`Engine::run_live`], taking the parsed and checked documents of every file whose
+    /// bytes are the same as in `memo`'s last run from there (and keeping this run's for
+    /// the next). Without a memo every file is parsed and nothing is kept.
+    pub fn run_memo(
+        &self,
+        snapshot: &Snapshot,
+        memo: Option<&mut Memo>,
+        priors: &Priors,
+        live: &LiveLoad,
+        mode: Mode,
+        reuse: &Reuse<'_>,
+    ) -> Outcome {
         let mut timings = Timings::default();
         let mut clock = Instant::now();
         let mut lap = |slot: &mut Duration| {
@@ -98,8 +140,14 @@ impl Engine {
 
         let sources: Vec<&SourceFile> = snapshot.documents().collect();
         let files = sources.len();
+        let fresh = |files: &[&SourceFile]| parallel_map(files, |file| self.check_file(file));
+        let mut memo = memo;
+        let per_file = match memo.as_deref_mut() {
+            Some(memo) => memo.checks(&self.fingerprint, &sources, fresh),
+            None => fresh(&sources),
+        };
         let mut documents = Vec::new();
-        for (docs, diags) in parallel_map(&sources, |file| parse_file(file, &self.limits)) {
+        for (docs, diags) in per_file {
             documents.extend(docs);
             diagnostics.extend(diags);
         }
@@ -113,7 +161,7 @@ impl Engine {
             roles: &roles,
             secrets: &secrets,
         };
-        let (mut catalog, diags) = validate(documents, &ctx);
+        let (mut catalog, diags) = assemble(documents, &ctx);
         diagnostics.extend(diags);
         lap(&mut timings.validate);
 
@@ -126,19 +174,16 @@ impl Engine {
         diagnostics.extend(diags);
         lap(&mut timings.place);
 
-        let pools = resolve_pools(&catalog);
         let mut rendered = BTreeMap::new();
         let jobs: Vec<&Decision> = decisions.values().collect();
-        let results = parallel_map(&jobs, |decision| {
-            self.render_one(
-                &catalog,
-                &charts,
-                &pools,
-                decision,
-                snapshot.revision.as_deref(),
-                reuse,
-            )
-        });
+        let results = self.render_all(
+            &catalog,
+            &charts,
+            &jobs,
+            snapshot.revision.as_deref(),
+            reuse,
+            memo,
+        );
         for (decision, result) in jobs.iter().zip(results) {
             match result {
                 Ok(r) => {
@@ -170,122 +215,15 @@ impl Engine {
         }
     }
 
-    /// Renders one placed resource (or, when `reuse` knows its input hash, reuses the
-    /// output on disk). Also used for hypothetical placements (MCP dry renders).
-    pub fn render_one(
-        &self,
-        catalog: &Catalog,
-        charts: &ChartSet,
-        pools: &BTreeMap<String, crate::place::ResolvedPool>,
-        decision: &Decision,
-        revision: Option<&str>,
-        reuse: &Reuse<'_>,
-    ) -> Result<Rendered, Box<Diagnostic>> {
-        let entry = &catalog.resources[&decision.resource];
-        let fail = |message: String| Box::new(entry.doc.diagnostic("render", "", message));
-        let chart = charts
-            .charts
-            .get(&decision.chart)
-            .ok_or_else(|| fail(format!("chart {} is not available", decision.chart)))?;
-        let pool = pools
-            .get(&decision.pool)
-            .ok_or_else(|| fail(format!("pool {} vanished", decision.pool)))?;
-        let workload = catalog
-            .workload_types
-            .get(&entry.object.spec.workload_type)
-            .ok_or_else(|| fail("workload type vanished".into()))?;
-        let template = entry
-            .object
-            .spec
-            .template
-            .as_ref()
-            .and_then(|t| catalog.templates.get(t));
-        let target = resource_target(decision, pool)
-            .map_err(|why| Box::new(entry.doc.diagnostic("target", "/spec/placement", why)))?;
-        let mut ctx = context::build(&context::Inputs {
-            resource: entry,
-            decision,
-            pool,
-            workload,
-            template,
-            chart_name: &chart.meta.name,
-            chart_version: &chart.meta.version,
-            chart_values: &chart.values,
-            chart_roles: &chart.meta.ansible_roles,
-        });
-        let vendor = crate::render::vendor_context(chart, &self.assets, &ctx);
-        if let Some(map) = ctx.as_object_mut() {
-            map.insert(
-                "target".to_owned(),
-                serde_json::to_value(&target).unwrap_or_default(),
-            );
-            map.insert("vendor".to_owned(), vendor);
-        }
-        let input = crate::render::input_hash(chart, &self.assets, &ctx);
-        if let Some(output) = reuse(&decision.resource, &input) {
-            let mut reused = crate::render::reused(
-                chart,
-                &decision.resource,
-                decision.provider.as_str(),
-                revision,
-                input,
-                output,
-            );
-            reused.manifest.placement = Some(Prior::of(decision));
-            reused.manifest.shared = crate::render::vendor_entries(&ctx["vendor"]);
-            reused.target = target;
-            return Ok(reused);
-        }
-        let mut rendered = render_resource(
-            chart,
-            &self.assets,
-            &ctx,
-            &decision.resource,
-            decision.provider.as_str(),
-            revision,
-            &self.limits,
-        )
-        .map_err(|e| fail(e.describe()))?;
-        rendered.manifest.placement = Some(Prior::of(decision));
-        rendered.target = target;
-        // Every secret reference must reach the tool through the chart's bindings, or
-        // the resource would be applied without it.
-        let bindings = rendered
-            .files
-            .get(crate::secrets::BINDINGS_FILE)
-            .map(|b| b.as_ref());
-        crate::secrets::refs::check_bindings(&ctx["values"], bindings).map_err(|why| {
-            Box::new(
-                entry
-                    .doc
-                    .diagnostic("secret-delivery", "/spec/chart/values", why.to_string()),
-            )
-        })?;
-        Ok(rendered)
+    /// Parses one file and checks each of its documents on its own.
+    fn check_file(&self, file: &SourceFile) -> FileChecks {
+        let (docs, diags) = parse_file(file, &self.limits);
+        let checked = docs
+            .into_iter()
+            .map(|doc| check(doc, &self.schemas))
+            .collect();
+        (checked, diags)
     }
-}
-
-/// The target of a placed resource: its pool's properties with its nodes' on top; the
-/// error is the message of the `target` diagnostic.
-// String error: the text of a diagnostic or settings error that names the file and key.
-fn resource_target(
-    decision: &Decision,
-    pool: &crate::place::ResolvedPool,
-) -> Result<crate::target::Target, String> {
-    let nodes: Vec<(&str, &serde_json::Map<String, serde_json::Value>)> = decision
-        .nodes
-        .iter()
-        .filter_map(|a| pool.nodes.iter().find(|n| n.name == a.name))
-        .map(|n| (n.name.as_str(), &n.properties))
-        .collect();
-    crate::target::resolve(decision.provider, &pool.properties, &nodes).map_err(|errors| {
-        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!(
-            "the target of pool {} cannot be used: {}",
-            pool.path,
-            all.join("; ")
-        )
-    })
 }
 
 /// Maps `f` over `items` on every core (scoped threads, contiguous chunks), returning the
@@ -357,3 +295,6 @@ impl Outcome {
         self.diagnostics.len() - self.error_count()
     }
 }
+
+#[cfg(test)]
+mod tests;
