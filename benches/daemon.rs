@@ -6,7 +6,10 @@
 //! - commit-to-recorded latency for one container's memory changed in a 10,000-definition
 //!   repo (median and p90 of 10 commits), and the `resource.updated` audit rows each
 //!   such commit writes (one is right: placement notes no longer re-render neighbours);
-//! - idle RSS of the daemon holding 10,000 definitions.
+//! - idle RSS of the daemon holding 10,000 definitions;
+//! - where the time of those 10,000-definition commits goes: the median of each stage
+//!   the daemon logs (`pipeline` line: load, parse, validate, place, render) and of the
+//!   whole pass (`reconciled` line), and the peak RSS of the daemon so far.
 //!
 //! Run: `cargo bench --bench daemon`.
 
@@ -149,5 +152,45 @@ async fn main() {
         percentile(&samples, 0.9).as_secs_f64() * 1000.0,
         samples.last().unwrap().as_secs_f64() * 1000.0
     );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let stages: Vec<String> = ["load", "parse", "validate", "place", "render"]
+        .iter()
+        .map(|stage| format!("{stage} {}", median_field(&text, "pipeline", stage, 10)))
+        .collect();
+    println!(
+        "| stages of those commits (median of the daemon's log) | {} | whole pass {} | peak RSS so far {:.1} MiB |",
+        stages.join(", "),
+        median_field(&text, "reconciled", "took", 10),
+        memory_mib(daemon.0.id(), "VmHWM")
+    );
     drop(daemon);
+}
+
+/// The median of `field=` (a duration such as `12.3ms` or `1.2s`) over the last `last`
+/// log lines whose message is `message`, in milliseconds.
+fn median_field(log: &str, message: &str, field: &str, last: usize) -> String {
+    let key = format!("{field}=");
+    let mut values: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains(&format!(": {message}")))
+        .filter_map(|l| {
+            let value = l.split_whitespace().find_map(|w| w.strip_prefix(&key))?;
+            let (number, scale) = if let Some(v) = value.strip_suffix("ms") {
+                (v, 1.0)
+            } else if let Some(v) = value.strip_suffix("µs") {
+                (v, 0.001)
+            } else if let Some(v) = value.strip_suffix("ns") {
+                (v, 0.000_001)
+            } else {
+                (value.strip_suffix('s')?, 1000.0)
+            };
+            Some(number.parse::<f64>().ok()? * scale)
+        })
+        .collect();
+    values = values.split_off(values.len().saturating_sub(last));
+    if values.is_empty() {
+        return "?".to_owned();
+    }
+    values.sort_by(f64::total_cmp);
+    format!("{:.0} ms", values[values.len() / 2])
 }

@@ -105,3 +105,72 @@ fn a_sub_path_of_the_repository_can_be_tracked() {
     ]);
     assert_eq!(bad_rev.status.code(), Some(2));
 }
+
+/// The daemon's loads keep the blobs of the last commit: the next commit reads only the
+/// blobs it does not share with it. Shown by removing an unchanged file's object from the
+/// repository after the first load: the kept load still reads the commit, a fresh one
+/// cannot.
+#[test]
+fn a_load_with_kept_blobs_reads_only_the_blobs_that_changed() {
+    use homelabd::limits::Limits;
+    use homelabd::source::{Blobs, load_tree, load_tree_with};
+    let repo_dir = example_copy();
+    let first = git_commit_all(repo_dir.path(), "example homelab");
+    let repo = git2::Repository::open(repo_dir.path()).unwrap();
+    let limits = Limits::default();
+    let mut blobs = Blobs::default();
+    let oid = |commit: &str| git2::Oid::from_str(commit).unwrap();
+    let before = load_tree_with(&repo, oid(&first), None, &limits, &mut blobs).unwrap();
+    assert_eq!(
+        blobs.len(),
+        before.files.len(),
+        "every file is a distinct blob"
+    );
+
+    let path = "definitions/apps/nextcloud.yaml";
+    let text = std::fs::read_to_string(repo_dir.path().join(path)).unwrap();
+    write(repo_dir.path(), path, &format!("{text}# resized\n"));
+    let second = git_commit_all(repo_dir.path(), "resize nextcloud");
+    let unchanged = "pools/docker.yaml";
+    let blob = repo
+        .find_commit(oid(&second))
+        .unwrap()
+        .tree()
+        .unwrap()
+        .get_path(std::path::Path::new(unchanged))
+        .unwrap()
+        .id()
+        .to_string();
+    let object = repo_dir
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    std::fs::remove_file(&object).expect("the blob is a loose object");
+
+    assert!(
+        load_tree(&repo, oid(&second), None, &limits).is_err(),
+        "a fresh load needs the removed blob"
+    );
+    let after = load_tree_with(&repo, oid(&second), None, &limits, &mut blobs).unwrap();
+    let content = |s: &homelabd::source::Snapshot, p: &str| {
+        s.files
+            .iter()
+            .find(|f| f.path == p)
+            .unwrap()
+            .content
+            .clone()
+    };
+    assert_eq!(content(&after, unchanged), content(&before, unchanged));
+    assert!(
+        String::from_utf8(content(&after, path))
+            .unwrap()
+            .ends_with("# resized\n")
+    );
+    assert_eq!(after.files.len(), before.files.len());
+    assert_eq!(
+        blobs.len(),
+        after.files.len(),
+        "only this commit's blobs are kept"
+    );
+}

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Prints two rows per size, median stage times of `COMMITS` one-change commits: every
-/// file parsed, and unchanged files taken from the run's [`Memo`] (the daemon's way).
+/// blob read and file parsed, and unchanged blobs, files and renders taken from the
+/// last load and run ([`homelabd::source::Blobs`], [`Memo`]: the daemon's way).
 pub fn table(engine: &Engine, sizes: &[usize]) {
     println!(
         "| definitions | one-change commit pass ({COMMITS} commits, median) | load | parse | validate | place | render | total |"
@@ -35,9 +36,12 @@ fn row(engine: &Engine, n: usize, with_memo: bool) {
         init_repo(path);
         let repo = git2::Repository::open(path).expect("repository");
         let limits = Limits::default();
-        let load = |commit: &str| {
+        let mut blobs = homelabd::source::Blobs::default();
+        let mut load = |commit: &str| {
             let oid = git2::Oid::from_str(commit).expect("commit id");
-            homelabd::source::load_tree(&repo, oid, None, &limits).expect("load")
+            let mut none = homelabd::source::Blobs::default();
+            let kept = if with_memo { &mut blobs } else { &mut none };
+            homelabd::source::load_tree_with(&repo, oid, None, &limits, kept).expect("load")
         };
         let mut memo = Memo::default();
         let first = engine.run_memo(
@@ -103,9 +107,9 @@ fn row(engine: &Engine, n: usize, with_memo: bool) {
             ms(values[values.len() / 2])
         };
         let how = if with_memo {
-            "unchanged files from the memo"
+            "unchanged blobs, files and renders kept"
         } else {
-            "every file parsed"
+            "every blob read, every file parsed"
         };
         println!(
             "| {n} | {how} | {} | {} | {} | {} | {} | {} |",

@@ -253,26 +253,30 @@ impl Reconciler {
         let commit = head.to_owned();
         let priors = self.priors.clone();
         let live = self.live_load().await;
-        // The memo goes with the run and comes back with it (a failed run loses it: the
-        // next one parses everything).
+        // The memo and the blobs go with the run and come back with it (a panicked run
+        // loses them: the next one reads and parses everything).
         let mut memo = std::mem::take(&mut self.last.files);
+        let mut blobs = std::mem::take(&mut self.last.blobs);
         let run = tokio::task::spawn_blocking(move || {
             let reuse = |name: &str, input: &str| {
                 let (i, o, provider) = known.get(name)?;
                 (i == input && rendered_on_disk(&out_dir, provider, name)).then(|| o.clone())
             };
             let started = Instant::now();
-            let result = repo.snapshot(&commit, &engine.limits).map(|s| {
-                let load = started.elapsed();
-                let outcome =
-                    engine.run_memo(&s, Some(&mut memo), &priors, &live, Mode::Sticky, &reuse);
-                (load, outcome)
-            });
-            (result, memo)
+            let result = repo
+                .snapshot_with(&commit, &engine.limits, &mut blobs)
+                .map(|s| {
+                    let load = started.elapsed();
+                    let outcome =
+                        engine.run_memo(&s, Some(&mut memo), &priors, &live, Mode::Sticky, &reuse);
+                    (load, outcome)
+                });
+            (result, memo, blobs)
         });
         let result = match run.await {
-            Ok((r, memo)) => {
+            Ok((r, memo, blobs)) => {
                 self.last.files = memo;
+                self.last.blobs = blobs;
                 r.map_err(PipelineError::from)
             }
             Err(e) => Err(PipelineError::from_join(e)),
@@ -289,6 +293,7 @@ impl Reconciler {
                     render = ?t.render,
                     files_parsed = files.parsed,
                     files_reused = files.reused,
+                    renders_kept = files.renders_kept,
                     "pipeline"
                 );
                 self.secrets.keyring.load_files(&o.secret_files);

@@ -23,6 +23,8 @@ pub(super) struct LastPass {
     /// Every YAML file of the last run, parsed and checked: the next commit parses only
     /// the files that changed. Kept across [`LastPass::forget`] (it is keyed by content).
     pub(super) files: crate::pipeline::Memo,
+    /// The blobs of the last commit read: the next commit reads only new ones.
+    pub(super) blobs: crate::source::Blobs,
 }
 
 impl LastPass {

@@ -41,12 +41,44 @@ pub fn load_commit_with(
     load_tree(&repo, commit_id, sub, limits)
 }
 
+/// The contents of the blobs the last load read, by blob id: the next load of the same
+/// repository takes a blob it names again from here instead of reading (and inflating)
+/// it, so a commit that changed one file reads one file.
+#[derive(Debug, Default)]
+pub struct Blobs {
+    by_id: HashMap<Oid, Vec<u8>>,
+}
+
+impl Blobs {
+    /// Blobs held.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Holds no blob?
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
 /// Reads the tree of `commit_id` from an open repository, within `limits`.
 pub fn load_tree(
     repo: &Repository,
     commit_id: git2::Oid,
     sub: Option<&str>,
     limits: &Limits,
+) -> Result<Snapshot, SourceError> {
+    load_tree_with(repo, commit_id, sub, limits, &mut Blobs::default())
+}
+
+/// [`load_tree`], taking the blobs `blobs` holds from there; afterwards `blobs` holds
+/// exactly the blobs of this tree that were read (none if the load failed).
+pub fn load_tree_with(
+    repo: &Repository,
+    commit_id: git2::Oid,
+    sub: Option<&str>,
+    limits: &Limits,
+    blobs: &mut Blobs,
 ) -> Result<Snapshot, SourceError> {
     let commit = repo.find_commit(commit_id)?;
     let mut tree = commit.tree()?;
@@ -72,25 +104,29 @@ pub fn load_tree(
         revision: Some(commit_id.to_string()),
         ..Snapshot::default()
     };
-    collect(repo, &tree, String::new(), &mut snapshot, limits)?;
+    let kept = std::mem::take(blobs);
+    *blobs = collect(repo, &tree, String::new(), &mut snapshot, limits, kept)?;
     snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(snapshot)
 }
 
 /// Walks the tree. Bounded: every entry visited counts against `max_tree_entries`, every
 /// file read against `max_snapshot_bytes` (so a tree naming one blob thousands of times
-/// ends fast), and each distinct blob is inflated once however often it is named.
+/// ends fast), and each distinct blob is inflated once however often it is named, and
+/// not at all when `kept` holds it. Returns the blobs of this tree that were read.
 fn collect(
     repo: &Repository,
     root: &Tree<'_>,
     root_rel: String,
     snapshot: &mut Snapshot,
     limits: &Limits,
-) -> Result<(), SourceError> {
+    mut kept: Blobs,
+) -> Result<Blobs, SourceError> {
     let odb = repo.odb()?;
     let mut budget = Budget::new(limits);
-    // Blob id → its size and, once read, the index of a file holding its content.
-    let mut seen: HashMap<Oid, (u64, Option<usize>)> = HashMap::new();
+    let mut read = Blobs::default();
+    // Blob id → its size, for blobs neither kept nor read yet (too large ones).
+    let mut sizes: HashMap<Oid, u64> = HashMap::new();
     let mut pending = vec![(root.clone(), root_rel)];
     while let Some((tree, rel)) = pending.pop() {
         for entry in tree.iter() {
@@ -122,14 +158,22 @@ fn collect(
                     if snapshot.files.len() >= MAX_FILES {
                         return Err(SourceError::TooManyFiles);
                     }
-                    // Check the size from the object header before reading the content.
-                    let (size, read) = match seen.get(&entry.id()) {
-                        Some(&known) => known,
-                        None => {
-                            let (size, _) = odb.read_header(entry.id())?;
-                            seen.insert(entry.id(), (size as u64, None));
-                            (size as u64, None)
-                        }
+                    let id = entry.id();
+                    if let Some(content) = kept.by_id.remove(&id) {
+                        read.by_id.insert(id, content);
+                    }
+                    // Check the size (from the object header when the blob is not held)
+                    // before reading the content.
+                    let size = match read.by_id.get(&id) {
+                        Some(content) => content.len() as u64,
+                        None => match sizes.get(&id) {
+                            Some(&size) => size,
+                            None => {
+                                let (size, _) = odb.read_header(id)?;
+                                sizes.insert(id, size as u64);
+                                size as u64
+                            }
+                        },
                     };
                     if size > size_limit(&rel_path, limits) {
                         snapshot
@@ -138,12 +182,12 @@ fn collect(
                         continue;
                     }
                     budget.bytes(size)?;
-                    let content = match read {
-                        Some(index) => snapshot.files[index].content.clone(),
+                    let content = match read.by_id.get(&id) {
+                        Some(content) => content.clone(),
                         None => {
-                            let blob = repo.find_blob(entry.id())?;
-                            seen.insert(entry.id(), (size, Some(snapshot.files.len())));
-                            blob.content().to_vec()
+                            let content = repo.find_blob(id)?.content().to_vec();
+                            read.by_id.insert(id, content.clone());
+                            content
                         }
                     };
                     snapshot.files.push(SourceFile {
@@ -155,5 +199,5 @@ fn collect(
             }
         }
     }
-    Ok(())
+    Ok(read)
 }

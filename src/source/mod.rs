@@ -16,7 +16,7 @@ pub mod tracked;
 pub mod verify;
 
 pub use fs::{load_dir, load_dir_with};
-pub use git::{load_commit, load_commit_with, load_tree, resolve_commit};
+pub use git::{Blobs, load_commit, load_commit_with, load_tree, load_tree_with, resolve_commit};
 pub use tracked::{Origin, TrackedRepo};
 
 use crate::diag::Diagnostic;

@@ -93,9 +93,20 @@ impl TrackedRepo {
         commit: &str,
         limits: &crate::limits::Limits,
     ) -> Result<Snapshot, SourceError> {
+        self.snapshot_with(commit, limits, &mut super::Blobs::default())
+    }
+
+    /// [`TrackedRepo::snapshot`], reading only the blobs `blobs` does not hold from the
+    /// last snapshot (see [`super::load_tree_with`]).
+    pub fn snapshot_with(
+        &self,
+        commit: &str,
+        limits: &crate::limits::Limits,
+        blobs: &mut super::Blobs,
+    ) -> Result<Snapshot, SourceError> {
         let repo = self.open()?;
         let oid = git2::Oid::from_str(commit)?;
-        super::git::load_tree(&repo, oid, self.sub_path.as_deref(), limits)
+        super::git::load_tree_with(&repo, oid, self.sub_path.as_deref(), limits, blobs)
     }
 
     /// The first line of `commit`'s message (at most 200 characters) and its author's
