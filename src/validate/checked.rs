@@ -35,7 +35,7 @@ pub(super) enum Verdict {
     Valid {
         kind: Kind,
         name: Option<String>,
-        typed: Result<Typed, Box<Diagnostic>>,
+        typed: Result<Box<Typed>, Box<Diagnostic>>,
     },
 }
 
@@ -59,7 +59,7 @@ pub fn check(doc: Document, schemas: &SchemaSet) -> Checked {
                 Verdict::Valid {
                     kind,
                     name,
-                    typed: decode(kind, &doc),
+                    typed: decode(kind, &doc).map(Box::new),
                 }
             } else {
                 Verdict::Invalid {

@@ -155,7 +155,7 @@ pub fn assemble(checked: Vec<Checked>, ctx: &Context<'_>) -> (Catalog, Vec<Diagn
         let Some((doc, typed)) = docs.into_iter().next() else {
             continue;
         };
-        match typed {
+        match typed.map(|t| *t) {
             Ok(Typed::Pool(object)) => insert(&mut catalog.pools, object, doc),
             Ok(Typed::Workload(object)) => insert(&mut catalog.workload_types, object, doc),
             Ok(Typed::Template(object)) => insert(&mut catalog.templates, object, doc),
@@ -173,7 +173,7 @@ pub fn assemble(checked: Vec<Checked>, ctx: &Context<'_>) -> (Catalog, Vec<Diagn
 }
 
 /// A schema-valid document and its decoded object (or why it does not decode).
-type Decoded = (Document, Result<Typed, Box<Diagnostic>>);
+type Decoded = (Document, Result<Box<Typed>, Box<Diagnostic>>);
 
 /// Where an invalid document is.
 fn invalid_at(doc: &Document) -> InvalidResource {
