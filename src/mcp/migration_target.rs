@@ -337,6 +337,115 @@ mod tests {
         (outcome, pools)
     }
 
+    fn decision(
+        name: &str,
+        provider: Provider,
+        pool: &str,
+        nodes: &[&str],
+        replicas: u32,
+    ) -> Decision {
+        Decision {
+            resource: name.into(),
+            provider,
+            pool: pool.into(),
+            chart: "c".into(),
+            nodes: nodes
+                .iter()
+                .map(|n| crate::place::NodeAssignment {
+                    name: (*n).into(),
+                    address: None,
+                    labels: Default::default(),
+                })
+                .collect(),
+            gpus: vec![],
+            size: crate::model::Sized {
+                cpu: 1,
+                memory_gb: 1.0,
+                storage_gb: 0,
+                gpu: false,
+                replicas,
+                tier: crate::model::Tier::Standard,
+                sources: vec![],
+            },
+            reasons: vec![],
+            alternatives: vec![],
+            moved: None,
+        }
+    }
+
+    #[test]
+    fn moves_say_whether_they_recreate_and_how_long_the_service_is_away() {
+        let was = [
+            decision("vm", Provider::Proxmox, "/a", &["n1"], 1),
+            decision("app", Provider::Docker, "/a", &["n1"], 1),
+            decision("web", Provider::Kubernetes, "/a", &["n1", "n2"], 2),
+            decision("db", Provider::Proxmox, "/a", &["n1"], 1),
+            decision("hop", Provider::Docker, "/a", &["n1"], 1),
+        ];
+        let state = |ds: &[Decision]| State {
+            label: "s".into(),
+            revision: "r".into(),
+            resources: ds
+                .iter()
+                .map(|d| (d.resource.clone(), placed_of(d, "h")))
+                .collect(),
+        };
+        let from = state(&was);
+        let to: BTreeMap<String, Decision> = [
+            decision("vm", Provider::Proxmox, "/b", &["n3"], 1),
+            decision("app", Provider::Docker, "/b", &["n3"], 1),
+            decision("web", Provider::Kubernetes, "/b", &["n3", "n4"], 2),
+            decision("db", Provider::Proxmox, "/a", &["n1"], 1),
+            decision("hop", Provider::Kubernetes, "/b", &["n3"], 1),
+        ]
+        .into_iter()
+        .map(|d| (d.resource.clone(), d))
+        .collect();
+        let moved: Vec<String> = to.keys().cloned().collect();
+        let (steps, unchanged) = plan(&from, &from, &moved, &to);
+        assert_eq!(unchanged, 1, "db stays");
+        let got: BTreeMap<&str, (&str, bool, &str)> = steps
+            .iter()
+            .map(|s| {
+                let downtime = s.downtime.as_deref().unwrap_or_default();
+                (
+                    s.resource.as_str(),
+                    (
+                        s.action.as_str(),
+                        s.destructive,
+                        downtime.split(':').next().unwrap_or_default(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(got["vm"], ("move", true, "recreate"));
+        assert_eq!(got["app"], ("move", false, "recreate"));
+        assert_eq!(got["web"], ("move", false, "rolling"));
+        assert_eq!(got["hop"], ("move-provider", true, "recreate"));
+    }
+
+    #[test]
+    fn a_target_pool_takes_only_the_resources_of_its_provider() {
+        let (outcome, pools) = example();
+        let from = super::super::migration::State {
+            label: "s".into(),
+            revision: "r".into(),
+            resources: outcome
+                .decisions
+                .values()
+                .map(|d| (d.resource.clone(), placed_of(d, "h")))
+                .collect(),
+        };
+        let (names, left_out) = candidates(&from, pools.get("/homelab/docker"));
+        assert_eq!(names, ["uptime-kuma"]);
+        assert!(
+            left_out
+                .iter()
+                .any(|l| l == "jenkins: on proxmox, and the target is a docker pool"),
+            "{left_out:?}"
+        );
+    }
+
     #[test]
     fn a_node_resolves_to_its_pool_and_unknown_targets_are_named() {
         let (_, pools) = example();
