@@ -119,7 +119,7 @@ async fn seed(store: &Store, n: usize, commit: &str) -> Seeded {
                     &name(i),
                     commit,
                     "docker",
-                    "apply",
+                    homelabd::store::RunOperation::Apply,
                     &audit("daemon", "apply.started", &name(i)),
                 )
                 .await

@@ -43,7 +43,7 @@ async fn start_run(store: &Store, name: &str, commit: &str) -> String {
             name,
             commit,
             "docker-compose",
-            "apply",
+            homelabd::store::RunOperation::Apply,
             &audit("apply.started", "web"),
         )
         .await

@@ -9,11 +9,13 @@ mod support;
 
 use homelabd::reconcile::ResourceState;
 use homelabd::store::{
-    ApplyRunRecord, HealthRecord, HealthStatus, ResourceRecord, RunState, Store,
+    ApplyRunRecord, HealthRecord, HealthStatus, ProposalStatus, ResourceRecord, RunOperation,
+    RunState, Store,
 };
 use std::process::Command;
 use support::daemon::{DaemonCommand, free_port, wait_for_store};
 use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
+use support::github_sim::GithubSim;
 use support::repo_with;
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
@@ -62,7 +64,9 @@ impl Seen {
     }
     fn run(&self, name: &str) -> Option<&ApplyRunRecord> {
         self.runs.iter().find(|r| {
-            r.resource == name && r.operation == "apply" && r.state == RunState::Succeeded
+            r.resource == name
+                && r.operation == RunOperation::Apply
+                && r.state == RunState::Succeeded
         })
     }
     fn health(&self, name: &str) -> Option<&HealthRecord> {
@@ -302,11 +306,32 @@ async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_a
     let good = support::git(repo.path(), &["rev-parse", "HEAD"])
         .trim()
         .to_owned();
+    // Proposals go to a bare repository as `origin`, pull requests to the simulator.
+    let remote = tempfile::tempdir().unwrap();
+    let bare = remote.path().join("homelab.git");
+    support::git(
+        remote.path(),
+        &["init", "-q", "--bare", bare.to_str().unwrap()],
+    );
+    support::git(
+        repo.path(),
+        &["remote", "add", "origin", bare.to_str().unwrap()],
+    );
+    let branch = support::git(repo.path(), &["rev-parse", "--abbrev-ref", "HEAD"]);
+    support::git(repo.path(), &["push", "-q", "origin", &branch]);
+    let token = "ghp-rollback-token";
+    let sim = GithubSim::start("example", "homelab", token, Some(bare.clone())).await;
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().join("s");
     let daemon = DaemonCommand::new(&state_dir)
         .repo(repo.path())
         .database(&url)
+        .config(&format!(
+            "[propose]\nremote = \"origin\"\n[propose.github]\nowner = \"example\"\n\
+             repo = \"homelab\"\napi_url = \"{}\"\n",
+            sim.url
+        ))
+        .env("HOMELABD_GITHUB_TOKEN", token)
         .spawn();
     wait_for_store(
         &url,
@@ -323,6 +348,7 @@ async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_a
     let kept = state_dir
         .join("good/docker")
         .join(&app)
+        .join(&good)
         .join("homelabd.good.json");
     support::daemon::wait_until(&daemon, 60, "the healthy output kept", || kept.exists()).await;
 
@@ -345,6 +371,7 @@ async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_a
             s.runs.iter().any(|r| {
                 r.resource == app
                     && r.revision == good
+                    && r.operation == RunOperation::Rollback
                     && r.state == RunState::Succeeded
                     && s.runs
                         .iter()
@@ -406,4 +433,220 @@ async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_a
     let after = seen(&store).await.unwrap();
     assert_eq!(runs_of_bad(&after), before, "{:?}", after.runs);
     assert_eq!(entrypoint(&app), "null");
+
+    // A pull request reverts the breaking change: the definition as it was at the good
+    // revision, on its own branch; the tracked branch is left alone.
+    let revert = format!("homelabd/revert-{app}-{}", &bad[..7]);
+    let pulls = || {
+        sim.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == "/repos/example/homelab/pulls")
+            .collect::<Vec<_>>()
+    };
+    support::daemon::wait_until(&daemon, 60, "the revert pull request", || {
+        !pulls().is_empty()
+    })
+    .await;
+    let pr = pulls()[0].body.clone().expect("a JSON body");
+    assert_eq!(pr["head"], revert.as_str(), "{pr}");
+    assert_eq!(pr["base"], branch.as_str(), "{pr}");
+    let body = pr["body"].as_str().unwrap_or_default();
+    assert!(body.contains(&good), "names the good revision:\n{body}");
+    assert!(body.contains("not healthy within 5 s"), "says why:\n{body}");
+    let restored = support::git(
+        &bare,
+        &["show", &format!("{revert}:definitions/{app}.yaml")],
+    );
+    assert_eq!(
+        format!("{restored}\n"),
+        definition(&app, port, &extra),
+        "the definition as it was at the good revision"
+    );
+    assert_eq!(
+        support::git(repo.path(), &["rev-parse", "HEAD"]),
+        bad,
+        "the tracked branch is not rewritten"
+    );
+    let proposal = store
+        .proposal_on_branch(&revert)
+        .await
+        .unwrap()
+        .expect("the revert is recorded as a proposal");
+    assert_eq!(proposal.status, ProposalStatus::PullRequest);
+    assert_eq!(proposal.tool, "rollback");
+    // A person applies the broken revision again: it is rolled back again, and no
+    // second pull request is opened for the same revision.
+    let rollbacks = |s: &Seen| {
+        s.runs
+            .iter()
+            .filter(|r| r.resource == app && r.operation == RunOperation::Rollback)
+            .filter(|r| r.state == RunState::Succeeded)
+            .count()
+    };
+    store
+        .request(Some(&app), "test", homelabd::store::RequestAction::Apply)
+        .await
+        .unwrap();
+    wait_for_store(&url, &daemon, 120, "a second rollback", seen, |s| {
+        rollbacks(s) == 2
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(pulls().len(), 1, "one pull request per rejected revision");
+}
+
+/// The value of `key` in the environment of a resource's container.
+fn container_env(resource: &str, key: &str) -> Option<String> {
+    let id = project_containers(resource).into_iter().next()?;
+    let out = Command::new("docker")
+        .args(["inspect", "--format", "{{json .Config.Env}}", &id])
+        .output()
+        .ok()?;
+    let env: Vec<String> = serde_json::from_slice(&out.stdout).ok()?;
+    let prefix = format!("{key}=");
+    env.iter()
+        .find_map(|e| e.strip_prefix(&prefix).map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn homelabd_rollback_to_an_earlier_revision_runs_its_configuration_again() {
+    let test = "homelabd_rollback_to_an_earlier_revision_runs_its_configuration_again";
+    if !docker_ready(test) {
+        return;
+    }
+    let Some((_pg, url)) = support::store::postgres(test).await else {
+        return;
+    };
+    let id = unique_suffix();
+    let app = format!("app-{id}");
+    let _cleanup = RemoveProjects(vec![app.clone()]);
+    let port = free_port();
+    let release = |r: &str| {
+        definition_with(
+            &app,
+            port,
+            &format!("      env: {{RELEASE: \"{r}\"}}\n"),
+            &http_health(30),
+        )
+    };
+    let repo = repo_with(&[(&app, release("one"))]);
+    let first = support::git(repo.path(), &["rev-parse", "HEAD"]);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("s");
+    let daemon = DaemonCommand::new(&state_dir)
+        .repo(repo.path())
+        .database(&url)
+        .spawn();
+    let kept = |rev: &str| {
+        state_dir
+            .join("good/docker")
+            .join(&app)
+            .join(rev)
+            .join("homelabd.good.json")
+    };
+    support::daemon::wait_until(&daemon, 180, "the first revision kept", || {
+        kept(&first).exists()
+    })
+    .await;
+    assert_eq!(container_env(&app, "RELEASE").as_deref(), Some("one"));
+
+    // Nothing to roll back to at a revision never kept: the error lists what is.
+    let store_args = ["--database-url", url.as_str()];
+    let nothing = homelabd(
+        &[
+            &["rollback", app.as_str(), "--to", "deadbeef"],
+            &store_args[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(nothing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&nothing.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot roll back {app}: no healthy output of {app} at revision deadbeef is kept; kept revisions: {}",
+            &first[..7]
+        )),
+        "{stderr}"
+    );
+
+    support::write(
+        repo.path(),
+        &format!("definitions/{app}.yaml"),
+        &release("two"),
+    );
+    let second = support::git_commit_all(repo.path(), "release two");
+    support::daemon::wait_until(&daemon, 180, "the second revision kept", || {
+        kept(&second).exists()
+    })
+    .await;
+    assert_eq!(container_env(&app, "RELEASE").as_deref(), Some("two"));
+
+    let out = homelabd(
+        &[
+            &["rollback", app.as_str(), "--to", &first[..10]],
+            &store_args[..],
+        ]
+        .concat(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{app}: rollback to {} succeeded", &first[..7])),
+        "{stdout}"
+    );
+    assert_eq!(
+        container_env(&app, "RELEASE").as_deref(),
+        Some("one"),
+        "the first configuration runs again"
+    );
+    let store = Store::connect(&url).await.unwrap();
+    let runs = store.apply_runs(Some(&app), 10).await.unwrap();
+    assert_eq!(runs[0].operation, RunOperation::Rollback, "{runs:?}");
+    assert_eq!(runs[0].revision, first);
+    let record = store.resource(&app).await.unwrap().expect("app");
+    assert_eq!(record.applied_revision.as_deref(), Some(first.as_str()));
+    let reason = record.reason.unwrap_or_default();
+    assert!(
+        reason.contains(&format!("rolled back to {}", &first[..7]))
+            && reason.contains("set aside by cli:"),
+        "{reason}"
+    );
+    let audit = store.audit_log(100).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "rollback.requested" && a.subject == app),
+        "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "apply.rolled_back" && a.subject == app),
+        "{audit:?}"
+    );
+    let note = store
+        .latest_notification("resource.rolled_back")
+        .await
+        .unwrap()
+        .expect("a rollback notification");
+    assert_eq!(note.subject, app);
+
+    // The loop leaves it there: the second revision is not applied again by itself.
+    let request = store.request_reconcile(Some(&app), "test").await.unwrap();
+    support::daemon::wait_for_store(
+        &url,
+        &daemon,
+        60,
+        "the reconcile request taken",
+        async |st: &Store| st.request_pending(request).await.ok(),
+        |pending| !pending,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(container_env(&app, "RELEASE").as_deref(), Some("one"));
 }

@@ -70,7 +70,13 @@ async fn seed_run(url: &str, revision: &str) {
         details: json!({}),
     };
     let id = store
-        .start_apply_run("nextcloud", revision, "terraform", "apply", &audit)
+        .start_apply_run(
+            "nextcloud",
+            revision,
+            "terraform",
+            homelabd::store::RunOperation::Apply,
+            &audit,
+        )
         .await
         .unwrap();
     let end = ApplyRunEnd {

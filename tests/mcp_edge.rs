@@ -1032,7 +1032,13 @@ async fn snapshots_keep_the_observed_state_and_generated_templates_report_their_
         RunState::Succeeded,
     ] {
         let id = store
-            .start_apply_run("jenkins", &lab.head, "terraform", "apply", &started)
+            .start_apply_run(
+                "jenkins",
+                &lab.head,
+                "terraform",
+                homelabd::store::RunOperation::Apply,
+                &started,
+            )
             .await
             .unwrap();
         let end = ApplyRunEnd {

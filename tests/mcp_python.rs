@@ -404,7 +404,13 @@ async fn seed_store(url: &str, revision: &str) -> (String, Value, Value) {
         details: json!({}),
     };
     let id = store
-        .start_apply_run("nextcloud", revision, "terraform", "apply", &audit)
+        .start_apply_run(
+            "nextcloud",
+            revision,
+            "terraform",
+            homelabd::store::RunOperation::Apply,
+            &audit,
+        )
         .await
         .unwrap();
     let end = ApplyRunEnd {
@@ -501,7 +507,13 @@ async fn seed_destroyed(store: &Store, revision: &str) {
         details: json!({}),
     };
     let id = store
-        .start_apply_run(DESTROYED, revision, "docker compose", "destroy", &audit)
+        .start_apply_run(
+            DESTROYED,
+            revision,
+            "docker compose",
+            homelabd::store::RunOperation::Destroy,
+            &audit,
+        )
         .await
         .unwrap();
     let end = ApplyRunEnd {

@@ -198,7 +198,7 @@ async fn failed_apply(store: &Store, name: &str, rev: &str) -> NotificationRecor
             name,
             rev,
             "docker-compose",
-            "apply",
+            homelabd::store::RunOperation::Apply,
             &audit("apply.started", name),
         )
         .await

@@ -48,7 +48,9 @@ impl Seen {
     }
     fn run(&self, name: &str) -> Option<&ApplyRunRecord> {
         self.runs.iter().find(|r| {
-            r.resource == name && r.operation == "apply" && r.state == RunState::Succeeded
+            r.resource == name
+                && r.operation == homelabd::store::RunOperation::Apply
+                && r.state == RunState::Succeeded
         })
     }
 }

@@ -297,13 +297,13 @@ async fn migrate_applies_all_then_nothing(store: &Store, raw: &Raw) {
     store.ping().await.expect("ping");
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     );
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        13
+        14
     );
     // An empty store reads as empty.
     assert_eq!(store.latest_revision().await.unwrap(), None);
@@ -886,7 +886,7 @@ async fn sqlite_in_memory_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     );
     let id = store.request_reconcile(None, "test").await.unwrap();
     assert_eq!(store.take_reconcile_requests().await.unwrap()[0].id, id);
@@ -1112,7 +1112,13 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
     store.record_pass(&pass).await.unwrap();
     let started = audit_row("apply.started", "web");
     let id = store
-        .start_apply_run("web", &rev, "docker compose", "apply", &started)
+        .start_apply_run(
+            "web",
+            &rev,
+            "docker compose",
+            homelabd::store::RunOperation::Apply,
+            &started,
+        )
         .await
         .unwrap();
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
@@ -1164,7 +1170,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
             "db",
             &rev,
             "terraform",
-            "apply",
+            homelabd::store::RunOperation::Apply,
             &audit_row("apply.started", "db"),
         )
         .await
@@ -1199,7 +1205,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
             "db",
             &rev,
             "terraform",
-            "destroy",
+            homelabd::store::RunOperation::Destroy,
             &audit_row("destroy.started", "db"),
         )
         .await
@@ -1277,7 +1283,7 @@ async fn apply_runs_are_recorded_before_and_after_and_interrupted_after_a_crash(
             "db",
             &rev_b,
             "terraform",
-            "apply",
+            homelabd::store::RunOperation::Apply,
             &audit_row("apply.started", "db"),
         )
         .await
@@ -1296,22 +1302,6 @@ contract!(
 /// again after the upgrade instead of being rendered again.
 async fn a_version_7_database_learns_which_step_failed(store: &Store, raw: &Raw) {
     let dir = tempfile::tempdir().unwrap();
-    let backend = match raw {
-        Raw::Sqlite(_) => "sqlite",
-        Raw::Postgres(_) => "postgres",
-    };
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        if file.as_str() < "0008" {
-            std::fs::copy(&path, dir.path().join(&file)).unwrap();
-        }
-    }
-    let old = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
-    assert_eq!(old.iter().count(), 7);
     let rows: [&'static str; 3] = [
         "INSERT INTO deployment_instances (name, state, reason, updated_at)
          VALUES ('applying', 'failed', 'apply failed: exit 1; retrying in 5s',
@@ -1323,21 +1313,11 @@ async fn a_version_7_database_learns_which_step_failed(store: &Store, raw: &Raw)
          VALUES ('fine', 'applied', 'applied by docker-compose',
                  '2024-05-01T00:00:00.000000Z')",
     ];
-    match raw {
-        Raw::Sqlite(p) => {
-            old.run(p).await.unwrap();
-            for sql in rows {
-                sqlx::query(sql).execute(p).await.unwrap();
-            }
-        }
-        Raw::Postgres(p) => {
-            old.run(p).await.unwrap();
-            for sql in rows {
-                sqlx::query(sql).execute(p).await.unwrap();
-            }
-        }
-    }
-    assert_eq!(store.migrate().await.unwrap(), vec![8, 9, 10, 11, 12, 14]);
+    database_before(raw, "0008", dir.path(), &rows).await;
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        vec![8, 9, 10, 11, 12, 13, 14]
+    );
     let states: Vec<(String, ResourceState)> = store
         .resources()
         .await
@@ -1366,22 +1346,6 @@ contract!(
 /// from then on pruning keeps them.
 async fn a_version_5_database_keeps_its_history_through_the_migration(store: &Store, raw: &Raw) {
     let dir = tempfile::tempdir().unwrap();
-    let backend = match raw {
-        Raw::Sqlite(_) => "sqlite",
-        Raw::Postgres(_) => "postgres",
-    };
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        if file.as_str() < "0006" {
-            std::fs::copy(&path, dir.path().join(&file)).unwrap();
-        }
-    }
-    let old = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
-    assert_eq!(old.iter().count(), 5);
     let rows: [&'static str; 6] = [
         r#"INSERT INTO revisions ("commit", seen_at, valid, resources_valid, resources_invalid,
                errors, warnings)
@@ -1402,29 +1366,16 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
         "INSERT INTO audit_log (at, actor, action, subject)
          VALUES ('2024-05-01T00:00:05.000000Z', 'daemon', 'destroy.started', 'web')",
     ];
-    match raw {
-        Raw::Sqlite(p) => {
-            old.run(p).await.unwrap();
-            for sql in rows {
-                sqlx::query(sql).execute(p).await.unwrap();
-            }
-        }
-        Raw::Postgres(p) => {
-            old.run(p).await.unwrap();
-            for sql in rows {
-                sqlx::query(sql).execute(p).await.unwrap();
-            }
-        }
-    }
+    database_before(raw, "0006", dir.path(), &rows).await;
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![6, 7, 8, 9, 10, 11, 12, 14]
+        vec![6, 7, 8, 9, 10, 11, 12, 13, 14]
     );
     let runs = store.apply_runs(Some("web"), 10).await.unwrap();
     assert_eq!(runs.len(), 2, "runs survive the rebuild");
     assert_eq!(runs[1].state, RunState::Succeeded);
     assert_eq!(runs[1].duration_ms, None);
-    assert_eq!(runs[0].operation, "destroy");
+    assert_eq!(runs[0].operation, homelabd::store::RunOperation::Destroy);
     assert_eq!(
         raw.int("SELECT COUNT(*) FROM apply_runs WHERE member = 'member-1'")
             .await,
@@ -1441,7 +1392,7 @@ async fn a_version_5_database_keeps_its_history_through_the_migration(store: &St
             "web",
             "aaaa",
             "docker compose",
-            "destroy",
+            homelabd::store::RunOperation::Destroy,
             &audit_row("destroy.started", "web"),
         )
         .await
@@ -1506,7 +1457,7 @@ async fn endpoints_are_written_by_applies_and_observations_never_by_passes(
             "vm",
             &rev,
             "terraform",
-            "apply",
+            homelabd::store::RunOperation::Apply,
             &audit_row("apply.started", "vm"),
         )
         .await
@@ -1558,7 +1509,7 @@ async fn endpoints_are_written_by_applies_and_observations_never_by_passes(
             "vm",
             &rev,
             "terraform",
-            "destroy",
+            homelabd::store::RunOperation::Destroy,
             &audit_row("destroy.started", "vm"),
         )
         .await
@@ -1751,7 +1702,7 @@ async fn concurrent_writers_never_see_busy(store: &Store, _raw: &Raw) {
                         &name,
                         &rev,
                         "docker compose",
-                        "apply",
+                        homelabd::store::RunOperation::Apply,
                         &audit_row("apply.started", &name),
                     )
                     .await
@@ -2173,22 +2124,6 @@ contract!(
 /// link to its resource all survive, and the foreign keys still hold.
 async fn a_version_9_database_keeps_every_row_through_the_state_rebuild(store: &Store, raw: &Raw) {
     let dir = tempfile::tempdir().unwrap();
-    let backend = match raw {
-        Raw::Sqlite(_) => "sqlite",
-        Raw::Postgres(_) => "postgres",
-    };
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        if file.as_str() < "0010" {
-            std::fs::copy(&path, dir.path().join(&file)).unwrap();
-        }
-    }
-    let old = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
-    assert_eq!(old.iter().count(), 9);
     let rows: [&'static str; 5] = [
         r#"INSERT INTO revisions ("commit", seen_at, valid, resources_valid, resources_invalid,
                errors, warnings)
@@ -2207,21 +2142,8 @@ async fn a_version_9_database_keeps_every_row_through_the_state_rebuild(store: &
         "INSERT INTO generated_templates (name, source_instance, content)
          VALUES ('from-web', 'web', '{}')",
     ];
-    match raw {
-        Raw::Sqlite(p) => {
-            old.run(p).await.unwrap();
-            for sql in rows {
-                sqlx::query(sql).execute(p).await.unwrap();
-            }
-        }
-        Raw::Postgres(p) => {
-            old.run(p).await.unwrap();
-            for sql in rows {
-                sqlx::query(sql).execute(p).await.unwrap();
-            }
-        }
-    }
-    assert_eq!(store.migrate().await.unwrap(), vec![10, 11, 12, 14]);
+    database_before(raw, "0010", dir.path(), &rows).await;
+    assert_eq!(store.migrate().await.unwrap(), vec![10, 11, 12, 13, 14]);
     let web = store.resource("web").await.unwrap().expect("web kept");
     assert_eq!(web.state, ResourceState::ApplyFailed);
     assert_eq!(web.applied_hash.as_deref(), Some("sha256:out"));
@@ -2563,7 +2485,7 @@ async fn snapshots_and_generated_templates_round_trip(store: &Store, _raw: &Raw)
                 resource,
                 &rev,
                 "docker",
-                "apply",
+                homelabd::store::RunOperation::Apply,
                 &audit_row("apply.started", resource),
             )
             .await
@@ -2589,7 +2511,7 @@ async fn snapshots_and_generated_templates_round_trip(store: &Store, _raw: &Raw)
             "web",
             &rev,
             "docker",
-            "apply",
+            homelabd::store::RunOperation::Apply,
             &audit_row("apply.started", "web"),
         )
         .await
@@ -2868,4 +2790,132 @@ async fn audit_pages_find_subjects_by_any_part(store: &Store, raw: &Raw) {
         11,
         "each subject once"
     );
+}
+
+/// The migrations before `version` (e.g. "0013") of `raw`'s backend, copied into `dir`,
+/// run on `raw`'s empty database, then `rows` inserted: a database as an older homelabd
+/// left it.
+async fn database_before(raw: &Raw, version: &str, dir: &std::path::Path, rows: &[&'static str]) {
+    let backend = match raw {
+        Raw::Sqlite(_) => "sqlite",
+        Raw::Postgres(_) => "postgres",
+    };
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if file.as_str() < version {
+            std::fs::copy(&path, dir.join(&file)).unwrap();
+        }
+    }
+    let old = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    match raw {
+        Raw::Sqlite(p) => {
+            old.run(p).await.unwrap();
+            for &sql in rows {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+        Raw::Postgres(p) => {
+            old.run(p).await.unwrap();
+            for &sql in rows {
+                sqlx::query(sql).execute(p).await.unwrap();
+            }
+        }
+    }
+}
+
+contract!(
+    rollbacks_are_recorded_as_rollbacks_and_queued_with_their_revision,
+    sqlite_rollbacks_are_recorded_as_rollbacks_and_queued_with_their_revision,
+    postgres_rollbacks_are_recorded_as_rollbacks_and_queued_with_their_revision
+);
+
+/// Migration 13 lets a run be a `rollback` and a request ask for one (SQLite rebuilds
+/// both tables): earlier runs and queued requests survive with their ids, the queue's
+/// ids are never reused, and a rollback run and request round-trip.
+async fn rollbacks_are_recorded_as_rollbacks_and_queued_with_their_revision(
+    store: &Store,
+    raw: &Raw,
+) {
+    use homelabd::store::RequestAction;
+    let dir = tempfile::tempdir().unwrap();
+    database_before(
+        raw,
+        "0013",
+        dir.path(),
+        &[
+            r#"INSERT INTO revisions ("commit", seen_at, valid, resources_valid,
+                   resources_invalid, errors, warnings)
+               VALUES ('aaaa', '2024-05-01T00:00:00.000000Z', TRUE, 1, 0, 0, 0)"#,
+            "INSERT INTO deployment_instances (name, state, updated_at, endpoints)
+             VALUES ('web', 'applied', '2024-05-01T00:00:00.000000Z', '[]')",
+            "INSERT INTO apply_runs (resource, revision, executor, state, started_at, operation,
+                                     member)
+             VALUES ('web', 'aaaa', 'docker compose', 'succeeded',
+                     '2024-05-01T00:00:02.000000Z', 'apply', 'member-1')",
+            "INSERT INTO reconcile_requests (resource, requested_by, action)
+             VALUES ('web', 'cli:a', 'apply')",
+            "INSERT INTO reconcile_requests (resource, requested_by, action)
+             VALUES ('web', 'cli:b', 'reconcile')",
+            "DELETE FROM reconcile_requests WHERE requested_by = 'cli:b'",
+        ],
+    )
+    .await;
+    assert_eq!(store.migrate().await.unwrap(), vec![13, 14]);
+    let runs = store.apply_runs(Some("web"), 10).await.unwrap();
+    assert_eq!(runs.len(), 1, "runs survive the rebuild");
+    assert_eq!(runs[0].operation, homelabd::store::RunOperation::Apply);
+    assert_eq!(
+        raw.int("SELECT COUNT(*) FROM apply_runs WHERE member = 'member-1'")
+            .await,
+        1
+    );
+
+    let id = store
+        .start_apply_run(
+            "web",
+            "aaaa",
+            "docker compose",
+            homelabd::store::RunOperation::Rollback,
+            &audit_row("rollback.started", "web"),
+        )
+        .await
+        .unwrap();
+    let runs = store.apply_runs(Some("web"), 10).await.unwrap();
+    assert_eq!(runs[0].id, id);
+    assert_eq!(runs[0].operation, homelabd::store::RunOperation::Rollback);
+
+    let rollback = store
+        .request_rollback("web", "cli:alice", Some("aaaa"))
+        .await
+        .unwrap();
+    assert!(rollback > 2, "request ids are never reused: {rollback}");
+    let taken = store.take_reconcile_requests().await.unwrap();
+    let actions: Vec<(i64, RequestAction, Option<&str>)> = taken
+        .iter()
+        .map(|r| (r.id, r.action, r.revision.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            (1, RequestAction::Apply, None),
+            (rollback, RequestAction::Rollback, Some("aaaa"))
+        ]
+    );
+    let audit = store.audit_log(10).await.unwrap();
+    assert_eq!(audit[0].action, "rollback.requested");
+    assert_eq!(audit[0].details["revision"], "aaaa");
+
+    // Anything else is still refused.
+    let bogus = "INSERT INTO apply_runs (resource, revision, executor, state, started_at,
+                                         operation)
+                 VALUES ('web', 'aaaa', 'x', 'failed', '2024-05-01T00:00:05.000000Z', 'revert')";
+    let refused = match raw {
+        Raw::Sqlite(p) => sqlx::query(bogus).execute(p).await.is_err(),
+        Raw::Postgres(p) => sqlx::query(bogus).execute(p).await.is_err(),
+    };
+    assert!(refused, "the operation is still checked");
 }

@@ -59,7 +59,11 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<Exit> {
 }
 
 /// Waits until a daemon took every request.
-async fn wait_taken(store: &Store, ids: &[i64], deadline: Instant) -> anyhow::Result<()> {
+pub(super) async fn wait_taken(
+    store: &Store,
+    ids: &[i64],
+    deadline: Instant,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut told = false;
     loop {

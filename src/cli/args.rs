@@ -52,6 +52,22 @@ pub enum Command {
     /// provider's tool and records the run; this command waits and shows the outcome.
     /// Exit 0 when every apply succeeded, 1 when one failed or could not start.
     Apply(ApplyArgs),
+    /// Put a kept healthy output of a resource in place again.
+    ///
+    /// After every apply that is healthy (or that has no health check), the daemon keeps
+    /// the rendered output in its state directory, the newest 5 per resource
+    /// (`good/<provider>/<name>/<revision>/`; none with `policy.rollback: off`). This asks
+    /// the running daemon, through the store, to apply the newest of them again — or,
+    /// with --to, the one of that revision — as a `rollback` run, recorded with an audit
+    /// row (`apply.rolled_back`) and a `resource.rolled_back` notification. Sync windows
+    /// do not hold it. The render it replaces is not applied again until the definition
+    /// changes or `homelabd apply NAME`; with `[propose]` configured, a pull request that
+    /// restores the definition at that revision is opened. `policy.rollback: auto` does
+    /// the same by itself when a new revision fails or is not healthy in time.
+    ///
+    /// Exit 0 when the rollback ran and succeeded; 1 when it failed or was refused (for
+    /// example when nothing is kept: the error lists the kept revisions).
+    Rollback(RollbackArgs),
     /// List deviations between what is rendered and what the providers report.
     ///
     /// Open ones by default; --all includes resolved ones. Exit 0 when none is open, 1
@@ -237,6 +253,27 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// Seconds to wait for the daemon to finish the applies.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The resource to roll back.
+    pub name: String,
+    /// The revision whose kept output to apply again: a commit id or a unique prefix
+    /// (default: the newest kept output).
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<String>,
+    /// Queue the request and return at once.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the daemon to finish the rollback.
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     pub timeout: u64,
     #[command(flatten)]

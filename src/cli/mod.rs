@@ -19,6 +19,7 @@ mod mcp_cmd;
 mod output;
 mod pipeline_cmds;
 mod preview_cmd;
+mod rollback_cmd;
 mod secret_cmd;
 mod signature;
 
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Migrate(a) => daemon_cmds::migrate(a),
         Command::Reconcile(a) => daemon_cmds::reconcile(a),
         Command::Apply(a) => apply_cmds::apply(a),
+        Command::Rollback(a) => rollback_cmd::rollback(a),
         Command::Drift(a) => apply_cmds::drift(a),
         Command::Mcp(a) => mcp_cmd::mcp(a),
         Command::Preview(a) => preview_cmd::preview(a),

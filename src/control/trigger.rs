@@ -20,6 +20,15 @@ pub enum Trigger {
         ignore_windows: bool,
         reason: String,
     },
+    /// Put a kept healthy output of `resource` in place again (`homelabd rollback`):
+    /// the newest kept, or the one of `revision` (a commit id or a prefix of one).
+    Rollback {
+        resource: String,
+        revision: Option<String>,
+        /// Who asked (`cli:<user>`), for the audit log.
+        by: String,
+        reason: String,
+    },
     /// Observe every applied resource now (the drift schedule).
     Observe { reason: String },
     /// Preview pull request `number` at `head_sha` (a `pull_request` webhook, or polling

@@ -12,7 +12,9 @@ use crate::apply::{ApplyOutcome, ApplyReport, ApplyRequest, ProviderExecutor};
 use crate::model::Provider;
 use crate::reconcile::order::{self, Gate};
 use crate::reconcile::{ApplyDecision, ApplyInputs, ResourceState, decide, prune};
-use crate::store::{ApplyRunEnd, PassRecord, ResourceRecord, RunState, Store};
+use crate::store::{
+    ApplyRunEnd, PassRecord, ResourceRecord, RunOperation as Operation, RunState, Store,
+};
 use chrono::{DateTime, Utc};
 use outcome::mark_failed;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,56 +24,43 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-/// Apply or destroy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Operation {
-    Apply,
-    Destroy,
-}
-
-impl Operation {
-    fn as_str(self) -> &'static str {
-        match self {
-            Operation::Apply => "apply",
-            Operation::Destroy => "destroy",
-        }
-    }
-}
-
 /// One executor call to make.
-struct Job {
-    record: ResourceRecord,
-    provider: Provider,
-    executor: Arc<dyn ProviderExecutor>,
-    operation: Operation,
-    why: String,
-    revision: String,
+pub(super) struct Job {
+    pub(super) record: ResourceRecord,
+    pub(super) provider: Provider,
+    pub(super) executor: Arc<dyn ProviderExecutor>,
+    pub(super) operation: Operation,
+    pub(super) why: String,
+    pub(super) revision: String,
     /// The secret values the tool gets (apply only).
-    secrets: crate::secrets::SecretEnv,
+    pub(super) secrets: crate::secrets::SecretEnv,
     /// What `applied_hash` becomes when the apply succeeds (output hash + secret digests).
-    marker: Option<String>,
+    pub(super) marker: Option<String>,
     /// Started by the loop itself (not requested by an operator): counts toward the
     /// flapping limit.
-    automatic: bool,
-    /// A rollback: the kept output applied (instead of the rendered directory), and the
-    /// render it replaces.
-    rollback: Option<(std::path::PathBuf, crate::reconcile::rollback::Rejected)>,
+    pub(super) automatic: bool,
+    /// A rollback: the kept output applied instead of the rendered directory.
+    pub(super) kept: Option<std::path::PathBuf>,
+    /// A rollback: the render it replaces (not applied again until the definition
+    /// changes); none when that render is the one put back.
+    pub(super) rejected: Option<crate::reconcile::rollback::Rejected>,
 }
 
 /// What came back from one job.
-struct Done {
-    job_name: String,
+pub(super) struct Done {
+    pub(super) job_name: String,
     operation: Operation,
     executor: String,
-    why: String,
+    pub(super) why: String,
     run_id: Result<String, NotStarted>,
     report: ApplyReport,
     duration: Duration,
     marker: Option<String>,
     /// The revision the job ran for (for a destroy: the one without the definition).
-    revision: String,
+    pub(super) revision: String,
     automatic: bool,
-    rollback: Option<crate::reconcile::rollback::Rejected>,
+    /// A rollback: the render it replaces.
+    pub(super) rejected: Option<crate::reconcile::rollback::Rejected>,
     /// The job's task panicked (a bug in homelabd or an executor, not the tool).
     panicked: bool,
 }
@@ -91,7 +80,7 @@ impl Done {
             revision: job.revision.clone(),
             panicked: false,
             automatic: job.automatic,
-            rollback: job.rollback.as_ref().map(|(_, r)| r.clone()),
+            rejected: job.rejected.clone(),
         }
     }
 
@@ -163,14 +152,14 @@ impl Reconciler {
     /// Decides and carries out applies and prunes; returns the resources applied
     /// successfully (they are observed right after).
     pub(super) async fn apply_phase(&mut self, head: &str) -> BTreeSet<String> {
-        let applied = BTreeSet::new();
         let Some(store) = self.link.store().cloned() else {
-            return applied;
+            return BTreeSet::new();
         };
         if self.link.behind() {
-            return applied; // the store is behind: an apply now could not be recorded
+            return BTreeSet::new(); // the store is behind: an apply now could not be recorded
         }
         self.recover_interrupted(&store).await;
+        let mut applied = self.manual_rollbacks(&store).await;
         let now_i = Instant::now();
         let retry = self.applies.retries(now_i);
         let approved = self.applies.take_approved(self.stored.keys());
@@ -272,7 +261,8 @@ impl Reconciler {
                         secrets: env,
                         marker,
                         automatic: cause != Cause::Requested,
-                        rollback: None,
+                        kept: None,
+                        rejected: None,
                     });
                 }
                 ApplyDecision::Wait { reason } => {
@@ -326,7 +316,8 @@ impl Reconciler {
                     secrets: crate::secrets::SecretEnv::default(),
                     marker: None,
                     automatic: false,
-                    rollback: None,
+                    kept: None,
+                    rejected: None,
                 }),
                 Err(reason) => warn!(resource = %name, %reason, "cannot prune"),
             }
@@ -346,7 +337,8 @@ impl Reconciler {
         if jobs.is_empty() {
             return applied;
         }
-        self.run_in_order(&store, jobs, due).await
+        applied.extend(self.run_in_order(&store, jobs, due).await);
+        applied
     }
 
     /// Runs the jobs in waves: an apply after the applies of its dependencies in this
@@ -376,13 +368,15 @@ impl Reconciler {
             for job in jobs {
                 let name = &job.record.name;
                 let gate = match job.operation {
-                    Operation::Apply => order::gate_apply(name, &graph, &applies, |dep| {
-                        order::dependency_wait(
-                            self.stored.get(dep),
-                            due.contains(dep),
-                            self.health.get(dep),
-                        )
-                    }),
+                    Operation::Apply | Operation::Rollback => {
+                        order::gate_apply(name, &graph, &applies, |dep| {
+                            order::dependency_wait(
+                                self.stored.get(dep),
+                                due.contains(dep),
+                                self.health.get(dep),
+                            )
+                        })
+                    }
                     Operation::Destroy => order::gate_destroy(name, &graph, &destroys),
                 };
                 match gate {
@@ -448,7 +442,7 @@ impl Reconciler {
     }
 
     /// Runs the jobs with the configured parallelism; one job per resource.
-    async fn run_jobs(&self, store: &Arc<Store>, jobs: Vec<Job>) -> Vec<Done> {
+    pub(super) async fn run_jobs(&self, store: &Arc<Store>, jobs: Vec<Job>) -> Vec<Done> {
         let limit = Arc::new(Semaphore::new(self.settings.parallelism));
         let mut set = JoinSet::new();
         // What each task would have returned had it not panicked, and its run once
@@ -468,8 +462,8 @@ impl Reconciler {
                 .join("work")
                 .join(job.provider.as_str())
                 .join(&job.record.name);
-            let rendered_dir = match &job.rollback {
-                Some((kept, _)) => kept.clone(),
+            let rendered_dir = match &job.kept {
+                Some(kept) => kept.clone(),
                 None => self
                     .settings
                     .rendered_dir()
@@ -507,7 +501,7 @@ impl Reconciler {
                     Utc::now(),
                 );
                 done.run_id = store
-                    .start_apply_run(&name, &job.revision, &executor, job.operation.as_str(), &started_audit)
+                    .start_apply_run(&name, &job.revision, &executor, job.operation, &started_audit)
                     .await
                     .map_err(NotStarted::Record);
                 match &done.run_id {
@@ -536,7 +530,7 @@ impl Reconciler {
                 };
                 let started = Instant::now();
                 done.report = match job.operation {
-                    Operation::Apply => job.executor.apply(&req, &runner).await,
+                    Operation::Apply | Operation::Rollback => job.executor.apply(&req, &runner).await,
                     Operation::Destroy => job.executor.destroy(&req, &runner).await,
                 };
                 done.duration = started.elapsed();
@@ -551,7 +545,7 @@ impl Reconciler {
     /// Writes one finished job (run row, resource state, audit) and updates the loop's
     /// view, backoff and metrics. Returns the resource name when an apply succeeded.
     /// The decisions are `outcome`'s; this adds what needs the loop's state.
-    async fn record_done(&mut self, store: &Arc<Store>, d: Done) -> Option<String> {
+    pub(super) async fn record_done(&mut self, store: &Arc<Store>, d: Done) -> Option<String> {
         let name = d.job_name.clone();
         let run_id = match &d.run_id {
             Ok(id) => id.clone(),
@@ -580,10 +574,9 @@ impl Reconciler {
         if retry_in.is_some() {
             self.degrade_if_flapping(&d, &mut finish, now);
         }
-        if let (Some(rejected), true) = (&d.rollback, ending.succeeded()) {
-            outcome::rolled_back(&mut finish, rejected, &d, &run_id, now);
-            self.keep_rejected(&finish.record, rejected);
-            warn!(resource = %name, from = %short(&rejected.revision), to = %short(&d.revision), "rolled back");
+        if d.operation == Operation::Rollback && ending.succeeded() {
+            outcome::rolled_back(&mut finish, &previous, &d, &run_id, now);
+            self.rolled_back(&finish.record, &d, &run_id);
         }
         if ending.succeeded() {
             self.applies.succeeded(&name);
@@ -595,7 +588,7 @@ impl Reconciler {
         self.log_finished(&d, &ending);
         self.write_finished(store, &run_id, &ending.end, finish)
             .await;
-        (ending.succeeded() && d.operation == Operation::Apply).then_some(name)
+        (ending.succeeded() && d.operation.puts_in_place()).then_some(name)
     }
 
     /// A job whose run was never recorded: a busy resource is retried after a backoff,
@@ -682,64 +675,6 @@ impl Reconciler {
         } else {
             self.stored.insert(name, finish.record);
         }
-    }
-
-    /// Rolls back each of `failed` (name → why) whose policy is auto and that has a kept
-    /// healthy output of another render: applies that output as a rollback run, then
-    /// checks its health. Returns those restored.
-    async fn roll_back(
-        &mut self,
-        store: &Arc<Store>,
-        failed: &BTreeMap<String, String>,
-    ) -> BTreeSet<String> {
-        use crate::reconcile::rollback::{Rejected, auto_rollback};
-        let mut jobs = Vec::new();
-        for (name, why) in failed {
-            let Some(record) = self.stored.get(name) else {
-                continue;
-            };
-            let good = self.good_output(record);
-            if !auto_rollback(record, good.as_ref().map(|(_, g)| g)) {
-                continue;
-            }
-            let (Some((dir, good)), Some(provider)) = (good, record.provider) else {
-                continue;
-            };
-            let Ok(executor) = self.tools.executors.get(provider) else {
-                continue;
-            };
-            let rejected = Rejected {
-                output_hash: record.output_hash.clone().unwrap_or_default(),
-                revision: record.desired_revision.clone().unwrap_or_default(),
-                reason: why.clone(),
-                restored: good.revision.clone(),
-            };
-            warn!(resource = %name, to = %short(&good.revision), %why, "rolling back");
-            jobs.push(Job {
-                record: record.clone(),
-                provider,
-                executor: executor.clone(),
-                operation: Operation::Apply,
-                why: format!("rollback to {}: {why}", short(&good.revision)),
-                revision: good.revision.clone(),
-                secrets: self.secret_env(name).unwrap_or_default(),
-                marker: Some(good.applied_hash.clone()),
-                // A rollback is no retry: it never counts toward the flapping limit.
-                automatic: false,
-                rollback: Some((dir, rejected)),
-            });
-        }
-        let mut restored = BTreeSet::new();
-        if jobs.is_empty() {
-            return restored;
-        }
-        for d in self.run_jobs(store, jobs).await {
-            if let Some(name) = self.record_done(store, d).await {
-                restored.insert(name);
-            }
-        }
-        self.check_after_apply(store, &restored).await;
-        restored
     }
 
     /// A job whose task panicked before its run was recorded: there is no run row to
@@ -829,7 +764,7 @@ mod tests {
             marker: None,
             revision: "abc".to_owned(),
             panicked: false,
-            rollback: None,
+            rejected: None,
             automatic: true,
         }
     }

@@ -25,6 +25,18 @@ pub(super) struct ApplyQueue {
     prune_refused: Option<String>,
     /// Whether runs left `running` by a dead daemon were looked for on this connection.
     pub(super) interrupted_checked: bool,
+    /// Rollbacks a person asked for (`homelabd rollback`), oldest first.
+    rollbacks: Vec<ManualRollback>,
+}
+
+/// A rollback a person asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ManualRollback {
+    pub(super) resource: String,
+    /// A commit id or a prefix of one; `None`: the newest kept output.
+    pub(super) revision: Option<String>,
+    /// Who asked, for the audit log.
+    pub(super) by: String,
 }
 
 impl ApplyQueue {
@@ -40,6 +52,7 @@ impl ApplyQueue {
             backoff: Backoff::new(base, max),
             prune_refused: None,
             interrupted_checked: false,
+            rollbacks: Vec::new(),
         }
     }
 
@@ -54,6 +67,16 @@ impl ApplyQueue {
             None => self.approve_all = true,
         }
         self.force_prune |= prune;
+    }
+
+    /// A person asked to roll `rollback.resource` back (the next apply phase does it).
+    pub(super) fn roll_back(&mut self, rollback: ManualRollback) {
+        self.rollbacks.push(rollback);
+    }
+
+    /// Takes the rollbacks asked for.
+    pub(super) fn take_rollbacks(&mut self) -> Vec<ManualRollback> {
+        std::mem::take(&mut self.rollbacks)
     }
 
     /// A person asked to reconcile `name`: a failed apply of it is retried without
@@ -74,6 +97,7 @@ impl ApplyQueue {
             .iter()
             .any(|n| !self.backoff.waiting(n, now) && !held(n))
             || !self.approved.is_empty()
+            || !self.rollbacks.is_empty()
             || self.approve_all
             || !self.heal.is_empty()
     }

@@ -19,6 +19,7 @@ mod observe_phase;
 pub mod pass;
 mod pass_record;
 mod rollback_phase;
+mod rollback_run;
 mod rollout;
 pub mod run;
 mod secret_phase;

@@ -590,6 +590,20 @@ impl Reconciler {
                         self.applies.approve(resource, prune);
                         reasons.push(reason);
                     }
+                    Trigger::Rollback {
+                        resource,
+                        revision,
+                        by,
+                        reason,
+                    } => {
+                        force = true;
+                        self.applies.roll_back(super::apply_queue::ManualRollback {
+                            resource,
+                            revision,
+                            by,
+                        });
+                        reasons.push(reason);
+                    }
                     Trigger::Observe { reason } => observe = Some(reason),
                     Trigger::Preview {
                         number,

@@ -144,6 +144,16 @@ pub async fn store_requests(
                                 reason,
                             },
                             RequestAction::Observe => Trigger::Observe { reason },
+                            RequestAction::Rollback => match r.resource {
+                                Some(resource) => Trigger::Rollback {
+                                    resource,
+                                    revision: r.revision,
+                                    by: r.requested_by,
+                                    reason,
+                                },
+                                // `homelabd rollback` always names one; nothing to roll back.
+                                None => continue,
+                            },
                             RequestAction::Reconcile => {
                                 Trigger::Reconcile { resource: r.resource, reason }
                             }

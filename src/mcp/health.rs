@@ -21,7 +21,8 @@ pub(super) fn time(t: &DateTime<Utc>) -> String {
 pub struct RunOut {
     pub revision: String,
     pub executor: String,
-    /// `apply` or `destroy`.
+    /// `apply`, `destroy` or `rollback` (a kept healthy output of an earlier revision
+    /// put in place again).
     pub operation: String,
     /// `running`, `succeeded`, `failed` or `interrupted`.
     pub state: String,
@@ -45,7 +46,7 @@ impl From<&ApplyRunRecord> for RunOut {
         RunOut {
             revision: r.revision.clone(),
             executor: r.executor.clone(),
-            operation: r.operation.clone(),
+            operation: r.operation.as_str().to_owned(),
             state: r.state.as_str().to_owned(),
             exit_code: r.exit_code,
             started_at: time(&r.started_at),

@@ -312,7 +312,7 @@ fn run(resource: &str, state: RunState, hour: u32) -> ApplyRunRecord {
         resource: resource.into(),
         revision: HEAD.into(),
         executor: "terraform".into(),
-        operation: "apply".into(),
+        operation: crate::store::RunOperation::Apply,
         argv: serde_json::json!([["terraform", "apply"]]),
         state,
         exit_code: Some(1),

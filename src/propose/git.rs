@@ -54,6 +54,27 @@ pub fn open(origin: &Origin) -> Result<Repository, ProposeError> {
     })
 }
 
+/// The text of `path` (relative to the definitions root `sub`) in commit `revision`.
+pub fn file_at(
+    repo: &Repository,
+    revision: &str,
+    sub: Option<&str>,
+    path: &str,
+) -> Result<String, ProposeError> {
+    let commit = repo.find_commit(git2::Oid::from_str(revision)?)?;
+    let full: std::path::PathBuf = sub
+        .map(std::path::Path::new)
+        .unwrap_or(std::path::Path::new(""))
+        .join(path);
+    let entry = commit.tree()?.get_path(&full).map_err(|_| {
+        ProposeError::BadPath(format!("{} does not exist at {revision}", full.display()))
+    })?;
+    let blob = repo.find_blob(entry.id())?;
+    String::from_utf8(blob.content().to_vec()).map_err(|_| {
+        ProposeError::BadPath(format!("{} is not UTF-8 at {revision}", full.display()))
+    })
+}
+
 /// Runs `f` with every object write of `repo` going to memory. The in-memory database
 /// stays attached to `repo` for as long as it lives: write the final objects through
 /// another handle.

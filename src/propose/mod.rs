@@ -48,6 +48,7 @@ pub mod git;
 pub(crate) mod github;
 pub mod message;
 pub mod request;
+pub mod revert;
 mod settings;
 
 pub use assess::{ChangeKind, ResourceChange};
@@ -180,6 +181,9 @@ pub enum ProposeError {
     /// Opening the pull request failed (the branch was pushed).
     #[error("GitHub: {0}")]
     GitHub(#[from] github::GitHubError),
+    /// The store could not say whether a revert was proposed already.
+    #[error("store: cannot read the earlier proposals: {0}")]
+    Earlier(#[source] crate::store::StoreError),
     /// The proposal was made but could not be recorded.
     #[error(
         "store: branch {branch} was created ({status}) but the proposal could not be recorded: {source}"
@@ -252,9 +256,53 @@ impl Proposer {
 
     /// Makes the proposal; see the module docs for every step.
     pub async fn propose(&self, req: ProposalRequest) -> Result<ProposalOutcome, ProposeError> {
+        self.submit(req, None).await
+    }
+
+    /// Proposes to revert the change that broke `revert.name` (see [`revert`]): its
+    /// document as it was at the good revision, on `homelabd/revert-<name>-<short bad>`.
+    /// `Ok(None)` when a proposal was made on that branch already (one per rejected
+    /// revision).
+    pub async fn propose_revert(
+        &self,
+        revert: &revert::Revert,
+    ) -> Result<Option<ProposalOutcome>, ProposeError> {
+        let branch = revert::branch_name(&revert.name, &revert.bad);
+        if let Some(store) = &self.store
+            && store
+                .proposal_on_branch(&branch)
+                .await
+                .map_err(ProposeError::Earlier)?
+                .is_some()
+        {
+            return Ok(None);
+        }
+        let (tracked, path, good) = (self.repo.clone(), revert.path.clone(), revert.good.clone());
+        let (head_text, good_text) = tokio::task::spawn_blocking(move || {
+            let repo = git::open(&tracked.origin)?;
+            let sub = tracked.sub_path.as_deref();
+            let head = tracked.head()?;
+            Ok::<_, ProposeError>((
+                git::file_at(&repo, &head, sub, &path)?,
+                git::file_at(&repo, &good, sub, &path)?,
+            ))
+        })
+        .await
+        .map_err(ProposeError::Task)??;
+        let req = revert::request(revert, &head_text, &good_text).map_err(ProposeError::BadPath)?;
+        self.submit(req, Some(branch)).await.map(Some)
+    }
+
+    /// Makes the proposal on `branch` (default: named after the tool, subject and id).
+    async fn submit(
+        &self,
+        req: ProposalRequest,
+        branch: Option<String>,
+    ) -> Result<ProposalOutcome, ProposeError> {
         let id = uuid::Uuid::new_v4();
         let client = request::one_line(&req.client, 200);
-        let result = self.run(&req, id, &client).await;
+        let branch = branch.unwrap_or_else(|| request::branch_name(&req.tool, &req.subject, &id));
+        let result = self.run(&req, id, &client, branch).await;
         if let Err(e) = &result
             && e.is_refusal()
             && !req.dry_run
@@ -269,8 +317,8 @@ impl Proposer {
         req: &ProposalRequest,
         id: uuid::Uuid,
         client: &str,
+        branch: String,
     ) -> Result<ProposalOutcome, ProposeError> {
-        let branch = request::branch_name(&req.tool, &req.subject, &id);
         // The change is placed around where the daemon put everything.
         let priors = store_priors(self.store.as_deref()).await;
         let staged = {

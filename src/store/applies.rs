@@ -1,4 +1,4 @@
-//! Apply runs: one row per apply or destroy, written before the tool starts (`running`)
+//! Apply runs: one row per apply, destroy or rollback, written before the tool starts (`running`)
 //! and finished afterwards together with the resource's new state and audit rows, in one
 //! transaction. A row still `running` at startup belonged to a daemon that died; it is
 //! marked `interrupted` and the resource is applied again (applies are idempotent).
@@ -56,6 +56,53 @@ impl std::fmt::Display for RunState {
     }
 }
 
+/// What a run does (`apply_runs.operation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOperation {
+    /// The rendered output of the desired revision put in place.
+    Apply,
+    /// A resource whose definition was removed taken down (prune).
+    Destroy,
+    /// A kept healthy output of an earlier revision put in place again: automatically
+    /// after a failed or unhealthy revision, or by `homelabd rollback`.
+    Rollback,
+}
+
+impl RunOperation {
+    /// Every operation.
+    pub const ALL: [RunOperation; 3] = [
+        RunOperation::Apply,
+        RunOperation::Destroy,
+        RunOperation::Rollback,
+    ];
+
+    /// The stored name (also the `operation` label of `homelabd_apply_runs_total`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOperation::Apply => "apply",
+            RunOperation::Destroy => "destroy",
+            RunOperation::Rollback => "rollback",
+        }
+    }
+
+    /// The operation stored as `name`, if homelabd writes it.
+    pub fn parse(name: &str) -> Option<RunOperation> {
+        RunOperation::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+
+    /// Whether the run puts a configuration in place (an apply or a rollback).
+    pub fn puts_in_place(self) -> bool {
+        matches!(self, RunOperation::Apply | RunOperation::Rollback)
+    }
+}
+
+impl std::fmt::Display for RunOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One apply or destroy (a row of `apply_runs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplyRunRecord {
@@ -64,8 +111,7 @@ pub struct ApplyRunRecord {
     pub revision: String,
     /// The executor's name (`docker-compose`, `terraform`, …).
     pub executor: String,
-    /// `apply` or `destroy`.
-    pub operation: String,
+    pub operation: RunOperation,
     /// Every command run, as argument vectors (a JSON array of arrays).
     pub argv: serde_json::Value,
     pub state: RunState,
@@ -131,7 +177,7 @@ impl Store {
         resource: &str,
         revision: &str,
         executor: &str,
-        operation: &str,
+        operation: RunOperation,
         audit: &AuditRecord,
     ) -> Result<String, StoreError> {
         let id = uuid::Uuid::new_v4();
@@ -145,7 +191,7 @@ impl Store {
                 text(resource),
                 text(revision),
                 text(executor),
-                text(operation),
+                text(operation.as_str()),
                 time(codec::now()),
             ],
         )
@@ -268,7 +314,11 @@ pub(super) fn run_from(row: &Row) -> Result<ApplyRunRecord, StoreError> {
         resource: row.get("resource")?,
         revision: row.get("revision")?,
         executor: row.get("executor")?,
-        operation: row.get("operation")?,
+        operation: {
+            let operation: String = row.get("operation")?;
+            RunOperation::parse(&operation)
+                .ok_or_else(|| StoreError::Corrupt(format!("apply run operation {operation:?}")))?
+        },
         argv: row.json("argv")?,
         state: {
             let state: String = row.get("state")?;

@@ -87,6 +87,11 @@ const POSTGRES: &[Source] = &[
         sql: include_str!("../../migrations/postgres/0012_dashboard.sql"),
     },
     Source {
+        version: 13,
+        description: "rollback runs",
+        sql: include_str!("../../migrations/postgres/0013_rollback_runs.sql"),
+    },
+    Source {
         version: 14,
         description: "audit subjects",
         sql: include_str!("../../migrations/postgres/0014_audit_subjects.sql"),
@@ -153,6 +158,11 @@ const SQLITE: &[Source] = &[
         version: 12,
         description: "dashboard",
         sql: include_str!("../../migrations/sqlite/0012_dashboard.sql"),
+    },
+    Source {
+        version: 13,
+        description: "rollback runs",
+        sql: include_str!("../../migrations/sqlite/0013_rollback_runs.sql"),
     },
     Source {
         version: 14,

@@ -138,6 +138,10 @@ pub struct ReconcileRequest {
     /// Apply outside the sync windows (`homelabd apply --ignore-windows`).
     #[serde(default)]
     pub ignore_windows: bool,
+    /// The revision a rollback asks for (`homelabd rollback NAME --to REVISION`: a
+    /// commit id or a prefix of one); `None`: the newest kept.
+    #[serde(default)]
+    pub revision: Option<String>,
 }
 
 /// What a queued request asks the daemon to do.
@@ -152,6 +156,8 @@ pub enum RequestAction {
     Prune,
     /// An observation (drift) pass now.
     Observe,
+    /// Put a kept healthy output in place again (`homelabd rollback`).
+    Rollback,
 }
 
 impl RequestAction {
@@ -162,6 +168,7 @@ impl RequestAction {
             RequestAction::Apply => "apply",
             RequestAction::Prune => "prune",
             RequestAction::Observe => "observe",
+            RequestAction::Rollback => "rollback",
         }
     }
 
@@ -172,6 +179,7 @@ impl RequestAction {
             RequestAction::Apply,
             RequestAction::Prune,
             RequestAction::Observe,
+            RequestAction::Rollback,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)
@@ -193,7 +201,9 @@ pub use health::{HealthRecord, HealthStatus};
 mod inventory;
 pub use inventory::{InventoryCounts, InventoryItem, InventoryRecord};
 
-pub use applies::{ApplyRunEffects, ApplyRunEnd, ApplyRunRecord, Destroyed, RunState};
+pub use applies::{
+    ApplyRunEffects, ApplyRunEnd, ApplyRunRecord, Destroyed, RunOperation, RunState,
+};
 pub use drift::{DeviationRecord, ObservationWrite};
 mod migrations;
 mod outbox;
@@ -369,7 +379,7 @@ impl Store {
         by: &str,
         action: RequestAction,
     ) -> Result<i64, StoreError> {
-        records::request(self, resource, by, action, false).await
+        records::request(self, resource, by, action, false, None).await
     }
 
     /// Queues an apply (or prune) that ignores the sync windows
@@ -380,7 +390,27 @@ impl Store {
         by: &str,
         action: RequestAction,
     ) -> Result<i64, StoreError> {
-        records::request(self, resource, by, action, true).await
+        records::request(self, resource, by, action, true, None).await
+    }
+
+    /// Queues a rollback of `resource` to the kept healthy output of `revision` (a
+    /// commit id or a prefix; `None`: the newest kept), with its audit row
+    /// `rollback.requested`; returns the request id.
+    pub async fn request_rollback(
+        &self,
+        resource: &str,
+        by: &str,
+        revision: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        records::request(
+            self,
+            Some(resource),
+            by,
+            RequestAction::Rollback,
+            false,
+            revision,
+        )
+        .await
     }
 
     /// Atomically takes (deletes and returns, oldest first) every queued request: two

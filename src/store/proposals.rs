@@ -121,26 +121,45 @@ impl Store {
         self.fetch_all(SQL, &[Arg::Int(Some(limit.max(0)))])
             .await?
             .iter()
-            .map(|row| {
-                Ok(ProposalRecord {
-                    id: row.id("id")?,
-                    tool: row.get("tool")?,
-                    client: row.get("client")?,
-                    branch: row.get("branch")?,
-                    commit: row.get("commit")?,
-                    pr_url: row.get("pr_url")?,
-                    status: {
-                        let status: String = row.get("status")?;
-                        ProposalStatus::parse(&status).ok_or_else(|| {
-                            StoreError::Corrupt(format!("proposal status {status:?}"))
-                        })?
-                    },
-                    created_at: row.time("created_at")?,
-                    details: row.json("details")?,
-                })
-            })
+            .map(proposal_from)
             .collect()
     }
+
+    /// The newest proposal made on `branch`, if any (a revert is proposed once per
+    /// branch).
+    pub async fn proposal_on_branch(
+        &self,
+        branch: &str,
+    ) -> Result<Option<ProposalRecord>, StoreError> {
+        const SQL: &str = r#"SELECT id, tool, client, branch, "commit", pr_url, status,
+                                    created_at, details
+                             FROM proposals WHERE branch = $1
+                             ORDER BY created_at DESC, id DESC LIMIT 1"#;
+        self.fetch_all(SQL, &[text(branch)])
+            .await?
+            .first()
+            .map(proposal_from)
+            .transpose()
+    }
+}
+
+/// One `proposals` row.
+fn proposal_from(row: &super::dialect::Row) -> Result<ProposalRecord, StoreError> {
+    Ok(ProposalRecord {
+        id: row.id("id")?,
+        tool: row.get("tool")?,
+        client: row.get("client")?,
+        branch: row.get("branch")?,
+        commit: row.get("commit")?,
+        pr_url: row.get("pr_url")?,
+        status: {
+            let status: String = row.get("status")?;
+            ProposalStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("proposal status {status:?}")))?
+        },
+        created_at: row.time("created_at")?,
+        details: row.json("details")?,
+    })
 }
 
 pub(super) fn without_nul(value: serde_json::Value) -> serde_json::Value {

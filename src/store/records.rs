@@ -477,6 +477,7 @@ pub(super) async fn request(
     by: &str,
     action: RequestAction,
     ignore_windows: bool,
+    revision: Option<&str>,
 ) -> Result<i64, StoreError> {
     let action = action.as_str();
     let now = codec::now();
@@ -484,14 +485,15 @@ pub(super) async fn request(
     let id: i64 = tx
         .fetch_one(
             "INSERT INTO reconcile_requests (resource, requested_by, requested_at, action,
-                                             ignore_windows)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                                             ignore_windows, revision)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[
                 Arg::Text(resource),
                 text(by),
                 time(now),
                 text(action),
                 Arg::Bool(ignore_windows),
+                Arg::Text(revision),
             ],
         )
         .await?
@@ -501,10 +503,15 @@ pub(super) async fn request(
         actor: by.to_owned(),
         action: format!("{action}.requested"),
         subject: resource.unwrap_or(ALL_RESOURCES).to_owned(),
-        details: if ignore_windows {
-            serde_json::json!({ "request": id, "resource": resource, "ignore_windows": true })
-        } else {
-            serde_json::json!({ "request": id, "resource": resource })
+        details: {
+            let mut details = serde_json::json!({ "request": id, "resource": resource });
+            if ignore_windows {
+                details["ignore_windows"] = serde_json::json!(true);
+            }
+            if let Some(revision) = revision {
+                details["revision"] = serde_json::json!(revision);
+            }
+            details
         },
     };
     insert_audit(&mut tx, &audit).await?;
@@ -520,7 +527,8 @@ pub(super) async fn take_requests(store: &Store) -> Result<Vec<ReconcileRequest>
     let mut taken = store
         .fetch_all(
             "DELETE FROM reconcile_requests
-             RETURNING id, resource, requested_by, requested_at, action, ignore_windows",
+             RETURNING id, resource, requested_by, requested_at, action, ignore_windows,
+                       revision",
             &[],
         )
         .await?
@@ -538,6 +546,7 @@ pub(super) async fn take_requests(store: &Store) -> Result<Vec<ReconcileRequest>
                 },
                 requested_at: row.time("requested_at")?,
                 ignore_windows: row.get("ignore_windows")?,
+                revision: row.get("revision")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

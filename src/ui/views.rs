@@ -175,7 +175,7 @@ impl From<&DeviationRecord> for DeviationRow {
     }
 }
 
-/// One apply or destroy run.
+/// One apply, destroy or rollback run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
     pub operation: String,
@@ -211,7 +211,7 @@ impl From<&ApplyRunRecord> for RunRow {
             })
             .unwrap_or_default();
         RunRow {
-            operation: r.operation.clone(),
+            operation: r.operation.as_str().to_owned(),
             class: state_class(r.state.as_str()),
             state: r.state.as_str().to_owned(),
             executor: r.executor.clone(),

@@ -7,7 +7,6 @@ use super::super::pass::{audit, short};
 use super::{Done, Operation};
 use crate::apply::{ApplyOutcome, CmdRun, Interruption};
 use crate::model::ApplyPolicy;
-use crate::reconcile::rollback::Rejected;
 use crate::reconcile::{EffectivePolicy, ResourceState};
 use crate::store::{ApplyRunEffects, ApplyRunEnd, NotificationRecord, ResourceRecord, RunState};
 use chrono::{DateTime, Utc};
@@ -81,11 +80,16 @@ pub(super) fn next_record(
     let mut record = previous.clone();
     record.updated_at = now;
     let action = match (d.operation, end.state) {
-        (Operation::Apply, RunState::Succeeded) => {
+        (Operation::Apply | Operation::Rollback, RunState::Succeeded) => {
             record.state = ResourceState::Applied;
             record.reason = Some(format!("applied by {} ({})", d.executor, d.why));
             record.applied_hash = d.marker.clone().or_else(|| record.output_hash.clone());
-            record.applied_revision = record.desired_revision.clone();
+            // A rollback returns to the revision of the output it put back.
+            record.applied_revision = if d.operation == Operation::Rollback {
+                Some(d.revision.clone())
+            } else {
+                record.desired_revision.clone()
+            };
             record.last_error = None;
             record.last_error_at = None;
             if let Some(reached) = &d.report.endpoints {
@@ -129,25 +133,35 @@ pub(super) fn next_record(
 }
 
 /// A rollback run that succeeded: the resource is back on the kept output of
-/// `d.revision`, and the rejected render waits for a new definition (or a person).
+/// `d.revision`; the render it replaced (`d.rejected`) waits for a new definition (or a
+/// person), with the reason shown; the rollback is notified.
 pub(super) fn rolled_back(
     f: &mut Finish,
-    rejected: &Rejected,
+    previous: &ResourceRecord,
     d: &Done,
     run_id: &str,
     now: DateTime<Utc>,
 ) {
-    f.record.state = ResourceState::Rendered;
-    f.record.applied_revision = Some(d.revision.clone());
-    f.record.reason = crate::reconcile::rollback::rejected_wait(&f.record, Some(rejected))
-        .map(|r| format!("rendered, not applied: {r}"));
+    let (from, why) = match &d.rejected {
+        Some(rejected) => {
+            f.record.state = ResourceState::Rendered;
+            f.record.reason = crate::reconcile::rollback::rejected_wait(&f.record, Some(rejected))
+                .map(|r| format!("rendered, not applied: {r}"));
+            (rejected.revision.as_str(), rejected.reason.as_str())
+        }
+        // The render in place is the one put back: nothing waits.
+        None => (
+            previous.applied_revision.as_deref().unwrap_or_default(),
+            d.why.as_str(),
+        ),
+    };
     f.effects
         .notifications
         .push(crate::notify_out::event::resource_rolled_back(
             &d.job_name,
-            &rejected.revision,
+            from,
             &d.revision,
-            &rejected.reason,
+            why,
             run_id,
             now,
         ));
@@ -270,7 +284,7 @@ pub(super) fn mark_failed(
     wait: Duration,
     now: DateTime<Utc>,
 ) {
-    if op == Operation::Apply {
+    if op.puts_in_place() {
         record.state = ResourceState::ApplyFailed;
     }
     let manual = EffectivePolicy::from_stored(record.policy.as_ref()).apply == ApplyPolicy::Manual;
@@ -300,6 +314,11 @@ fn failure_reason(
         Operation::Apply => format!("apply failed: {summary}; retrying in {}s", wait.as_secs()),
         Operation::Destroy => format!(
             "prune: destroy failed: {summary}; retrying in {}s",
+            wait.as_secs()
+        ),
+        // The desired render stays what the loop applies next (after the backoff).
+        Operation::Rollback => format!(
+            "rollback failed: {summary}; `homelabd rollback {name}` tries again, the loop retries the apply in {}s",
             wait.as_secs()
         ),
     }

@@ -212,19 +212,19 @@ fn a_failed_destroy_keeps_the_state_and_retries() {
 
 #[test]
 fn a_successful_rollback_waits_on_the_kept_output_and_says_so() {
-    let mut d = done(Operation::Apply, applied());
+    let mut d = done(Operation::Rollback, applied());
     d.revision = "1111111aaaa".to_owned();
     let previous = rendered(ResourceState::ApplyFailed);
-    let rejected = Rejected {
+    d.rejected = Some(crate::reconcile::rollback::Rejected {
         output_hash: "out-1".to_owned(),
         revision: REV.to_owned(),
         reason: "apply failed: boom".to_owned(),
         restored: d.revision.clone(),
-    };
+    });
     let now = Utc::now();
     let ending = run_end(&d, now);
     let mut f = next_record(&previous, &d, &ending.end, Duration::ZERO, now);
-    rolled_back(&mut f, &rejected, &d, "run-1", now);
+    rolled_back(&mut f, &previous, &d, "run-1", now);
     seal(&mut f, &d, "run-1", &previous, &ending.end, now);
     assert_eq!(f.action, "apply.rolled_back");
     assert_eq!(f.record.state, ResourceState::Rendered);
@@ -237,8 +237,46 @@ fn a_successful_rollback_waits_on_the_kept_output_and_says_so() {
         "{:?}",
         f.record.reason
     );
-    assert_eq!(events(&f), ["resource.rolled_back", "apply.recovered"]);
+    // Back on an older output is no recovery of the revision that failed.
+    assert_eq!(events(&f), ["resource.rolled_back"]);
     assert_eq!(f.effects.audit[0].action, "apply.rolled_back");
+}
+
+#[test]
+fn a_rollback_to_the_render_in_place_is_applied_and_waits_for_nothing() {
+    let mut d = done(Operation::Rollback, applied());
+    d.revision = "2222222bbbb".to_owned();
+    d.why = "rollback to 2222222 asked by cli:alice".to_owned();
+    let mut previous = rendered(ResourceState::Applied);
+    previous.applied_revision = Some("3333333cccc".to_owned());
+    let now = Utc::now();
+    let ending = run_end(&d, now);
+    let mut f = next_record(&previous, &d, &ending.end, Duration::ZERO, now);
+    rolled_back(&mut f, &previous, &d, "run-2", now);
+    assert_eq!(f.record.state, ResourceState::Applied);
+    assert_eq!(f.record.applied_revision.as_deref(), Some("2222222bbbb"));
+    assert_eq!(f.action, "apply.rolled_back");
+    let note = &f.effects.notifications[0];
+    assert_eq!(note.details["from_revision"], "3333333cccc");
+    assert_eq!(
+        note.details["reason"],
+        "rollback to 2222222 asked by cli:alice"
+    );
+}
+
+#[test]
+fn a_failed_rollback_says_how_to_try_again() {
+    let (_, f) = finish(
+        &rendered(ResourceState::Applied),
+        &done(Operation::Rollback, ApplyReport::failed("boom")),
+    );
+    assert_eq!(f.record.state, ResourceState::ApplyFailed);
+    assert_eq!(
+        f.record.reason.as_deref(),
+        Some(
+            "rollback failed: boom; `homelabd rollback web` tries again, the loop retries the apply in 5s"
+        )
+    );
 }
 
 #[test]
