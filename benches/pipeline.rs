@@ -49,7 +49,11 @@ fn main() {
         let out = tempfile::tempdir().expect("temp dir");
         let w = Instant::now();
         for (name, r) in &outcome.rendered {
-            write_atomic(&resource_dir(out.path(), &r.manifest.provider, name), r).expect("write");
+            write_atomic(
+                &resource_dir(out.path(), r.manifest.provider.as_str(), name),
+                r,
+            )
+            .expect("write");
         }
         let write = w.elapsed();
         let t = outcome.timings;

@@ -312,7 +312,7 @@ async fn a_local_proposal_pushes_one_commit_with_exactly_the_change() {
         (r.name.as_str(), r.change),
         ("status-page", ChangeKind::Created)
     );
-    assert_eq!(r.provider.as_deref(), Some("docker"));
+    assert_eq!(r.provider, Some(homelabd::model::Provider::Docker));
     assert_eq!(r.nodes, ["docker-01"]);
     assert!(!r.reasons.is_empty());
     assert!(
@@ -864,7 +864,7 @@ async fn a_new_vm_shows_its_terraform_diff_and_names_the_shared_roles() {
         .find(|r| r.name == "jenkins-2")
         .expect("the new VM");
     assert_eq!(r.change, ChangeKind::Created);
-    assert_eq!(r.provider.as_deref(), Some("proxmox"));
+    assert_eq!(r.provider, Some(homelabd::model::Provider::Proxmox));
     assert!(
         r.diff.contains("+++ b/proxmox/jenkins-2/main.tf"),
         "{}",

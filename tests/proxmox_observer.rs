@@ -31,7 +31,7 @@ fn render_example(out: &Path) -> Vec<Target> {
     assert!(!outcome.has_errors(), "{:#?}", outcome.diagnostics);
     let mut targets = Vec::new();
     for (name, rendered) in &outcome.rendered {
-        if rendered.manifest.provider != "proxmox" {
+        if rendered.manifest.provider != homelabd::model::Provider::Proxmox {
             continue;
         }
         let dir = out.join("proxmox").join(name);

@@ -245,7 +245,7 @@ pub fn render(args: RenderArgs) -> anyhow::Result<Exit> {
     let progress = Progress::new("writing", outcome.rendered.len());
     let mut results = Vec::new();
     for (i, (name, rendered)) in outcome.rendered.iter().enumerate() {
-        let dir = resource_dir(&args.out, &rendered.manifest.provider, name);
+        let dir = resource_dir(&args.out, rendered.manifest.provider.as_str(), name);
         let written = write_atomic(&dir, rendered)
             .with_context(|| format!("cannot write {}", dir.display()))?;
         progress.tick(i + 1);
@@ -334,8 +334,11 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
         let decision = &outcome.decisions[name];
         let action = match &args.against {
             None => "create",
-            Some(dir) => match read_manifest(&resource_dir(dir, &rendered.manifest.provider, name))
-            {
+            Some(dir) => match read_manifest(&resource_dir(
+                dir,
+                rendered.manifest.provider.as_str(),
+                name,
+            )) {
                 None => "create",
                 Some(m) if m.input_hash == rendered.manifest.input_hash => "unchanged",
                 Some(_) => "update",

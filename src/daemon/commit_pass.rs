@@ -89,7 +89,13 @@ impl Reconciler {
                 }
                 // Unchanged costs a stat: only a directory removed by hand is rewritten.
                 Action::Unchanged => match outcome.rendered.get(&step.resource) {
-                    Some(r) if !rendered_on_disk(out_dir, &r.manifest.provider, &step.resource) => {
+                    Some(r)
+                        if !rendered_on_disk(
+                            out_dir,
+                            r.manifest.provider.as_str(),
+                            &step.resource,
+                        ) =>
+                    {
                         true
                     }
                     _ => continue,
@@ -343,7 +349,7 @@ fn spawn_write(
                 if r.reused {
                     return Err(WriteError::Reused);
                 }
-                let dir = resource_dir(&out_dir, &r.manifest.provider, &name);
+                let dir = resource_dir(&out_dir, r.manifest.provider.as_str(), &name);
                 let outcome = write_atomic(&dir, r).map_err(|source| WriteError::Io {
                     path: dir.display().to_string(),
                     source,

@@ -116,7 +116,8 @@ pub struct TranslationAnswer {
 /// The document rendered for one of `target_providers`, or why it cannot go there.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RenderedFor {
-    pub provider: String,
+    #[schemars(with = "String")]
+    pub provider: crate::model::Provider,
     /// It validates, fits and renders on this provider.
     pub fits: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,7 +143,7 @@ pub fn per_provider(
 ) -> RenderedFor {
     match translation(view, t, include_vendored, max_bytes) {
         Ok(a) => RenderedFor {
-            provider: provider.as_str().to_owned(),
+            provider,
             fits: true,
             reason: None,
             chart: Some(a.chart),
@@ -152,7 +153,7 @@ pub fn per_provider(
             files: a.files,
         },
         Err(_) => RenderedFor {
-            provider: provider.as_str().to_owned(),
+            provider,
             fits: false,
             reason: Some(super::placement::trial_failure(t)),
             chart: None,

@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 pub struct PoolUsageOut {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub provider: Option<crate::model::Provider>,
     pub elastic: bool,
     pub nodes: usize,
     pub cpu_used: f64,
@@ -113,7 +114,7 @@ pub fn guidelines(
         }
         let mut u = PoolUsageOut {
             path: p.path.clone(),
-            provider: p.provider.map(|x| x.as_str().to_owned()),
+            provider: p.provider,
             elastic: p.nodes.is_empty(),
             nodes: p.nodes.len(),
             cpu_used: 0.0,

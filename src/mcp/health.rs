@@ -93,7 +93,8 @@ pub struct RecordedOut {
 /// Where a resource is placed, briefly.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PlacedOut {
-    pub provider: String,
+    #[schemars(with = "String")]
+    pub provider: crate::model::Provider,
     pub pool: String,
     pub nodes: Vec<String>,
     pub chart: String,
@@ -320,7 +321,7 @@ pub fn status_of(
             .map(Problem::from)
             .collect(),
         placement: decision.map(|d| PlacedOut {
-            provider: d.provider.as_str().to_owned(),
+            provider: d.provider,
             pool: d.pool.clone(),
             nodes: d.nodes.iter().map(|n| n.name.clone()).collect(),
             chart: d.chart.clone(),

@@ -45,7 +45,8 @@ pub struct Counts {
 /// One provider's share of the homelab.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ProviderUse {
-    pub provider: String,
+    #[schemars(with = "String")]
+    pub provider: Provider,
     pub pools: usize,
     pub resources: usize,
 }
@@ -56,7 +57,8 @@ pub struct PoolBrief {
     pub path: String,
     pub pool_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub provider: Option<Provider>,
     pub nodes: usize,
     pub resources: usize,
 }
@@ -190,7 +192,7 @@ pub fn discover(
         let resources = o.decisions.values().filter(|d| d.provider == p).count();
         if pools + resources > 0 {
             providers.push(ProviderUse {
-                provider: p.as_str().to_owned(),
+                provider: p,
                 pools,
                 resources,
             });
@@ -224,7 +226,7 @@ pub fn discover(
             .map(|p| PoolBrief {
                 path: p.path.clone(),
                 pool_type: pool_type_name(p.pool_type),
-                provider: p.provider.map(|x| x.as_str().to_owned()),
+                provider: p.provider,
                 nodes: p.nodes.len(),
                 resources: by_pool.get(p.path.as_str()).map_or(0, Vec::len),
             })
@@ -271,9 +273,9 @@ pub fn apply_options(view: &View, answer: &mut DiscoverAnswer, q: &DiscoverQuery
     if !q.include_templates {
         answer.templates.clear();
     }
-    let only = q.provider_filter.map(|p| Provider::from(p).as_str());
+    let only = q.provider_filter.map(Provider::from);
     if let Some(p) = only {
-        answer.pools.retain(|x| x.provider.as_deref() == Some(p));
+        answer.pools.retain(|x| x.provider == Some(p));
         answer.providers.retain(|x| x.provider == p);
     }
     if q.include_capacity {
@@ -281,7 +283,7 @@ pub fn apply_options(view: &View, answer: &mut DiscoverAnswer, q: &DiscoverQuery
             .map(|g| g.pools)
             .unwrap_or_default();
         if let Some(p) = only {
-            pools.retain(|x| x.provider.as_deref() == Some(p));
+            pools.retain(|x| x.provider == Some(p));
         }
         answer.capacity = Some(pools);
     }
@@ -322,7 +324,8 @@ pub struct TemplateOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub provider: Option<Provider>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chart: Option<String>,
     pub defaults: DefaultsOut,
@@ -376,7 +379,7 @@ impl Summary for TemplatesAnswer {
             out.push_str(&format!(
                 "\n- {} ({}{}): {}; used by {}",
                 t.name,
-                t.provider.as_deref().unwrap_or("any provider"),
+                t.provider.map_or("any provider", |p| p.as_str()),
                 t.chart
                     .as_deref()
                     .map(|c| format!(", chart {c}"))
@@ -408,7 +411,7 @@ pub fn list_templates(view: &View, q: &ListTemplates) -> TemplatesAnswer {
             TemplateOut {
                 name: t.name().to_owned(),
                 description: s.description.clone(),
-                provider: s.infrastructure.provider.map(|p| p.as_str().to_owned()),
+                provider: s.infrastructure.provider,
                 chart: s.infrastructure.chart.clone(),
                 defaults: DefaultsOut {
                     cpu: s.resources.cpu,
@@ -459,7 +462,8 @@ pub struct ChartOut {
     pub version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    pub provider: String,
+    #[schemars(with = "String")]
+    pub provider: Provider,
     /// `built-in` or `repository` (a chart under the repository's `charts/`).
     pub origin: String,
     pub resource_types: Vec<String>,
@@ -539,7 +543,7 @@ pub fn list_charts(view: &View, q: &ChartQuery) -> ChartsAnswer {
             name: c.meta.name.clone(),
             version: c.meta.version.clone(),
             description: c.meta.description.clone(),
-            provider: c.meta.provider.as_str().to_owned(),
+            provider: c.meta.provider,
             origin: c.origin.to_owned(),
             resource_types: c
                 .meta

@@ -44,7 +44,8 @@ fn yes() -> bool {
 pub struct SourceAnswer {
     /// `proxmox`, `docker`, `docker:<host>`, `kubernetes:<context>`.
     pub source: String,
-    pub provider: String,
+    #[schemars(with = "String")]
+    pub provider: crate::model::Provider,
     /// When it was asked (RFC 3339).
     pub seen_at: String,
     /// Why it could not be read (its items are then absent).
@@ -114,7 +115,7 @@ pub fn answer(scans: &[SourceScan], q: &LiveQuery) -> LiveAnswer {
             .collect();
         sources.push(SourceAnswer {
             source: s.source.clone(),
-            provider: s.provider.as_str().to_owned(),
+            provider: s.provider,
             seen_at,
             error,
             counts,

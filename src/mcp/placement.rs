@@ -57,7 +57,8 @@ pub struct GpuOut {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct AlternativeOut {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub provider: Option<Provider>,
     pub pool: String,
     pub verdict: String,
 }
@@ -66,7 +67,8 @@ pub struct AlternativeOut {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PlacementOut {
     pub resource: String,
-    pub provider: String,
+    #[schemars(with = "String")]
+    pub provider: Provider,
     pub pool: String,
     pub chart: String,
     /// One node per replica (empty for an elastic cloud pool).
@@ -82,7 +84,7 @@ impl From<&Decision> for PlacementOut {
     fn from(d: &Decision) -> PlacementOut {
         PlacementOut {
             resource: d.resource.clone(),
-            provider: d.provider.as_str().to_owned(),
+            provider: d.provider,
             pool: d.pool.clone(),
             chart: d.chart.clone(),
             nodes: d.nodes.iter().map(|n| n.name.clone()).collect(),
@@ -109,7 +111,7 @@ impl From<&Decision> for PlacementOut {
                 .alternatives
                 .iter()
                 .map(|a| AlternativeOut {
-                    provider: a.provider.map(|p| p.as_str().to_owned()),
+                    provider: a.provider,
                     pool: a.pool.clone(),
                     verdict: a.verdict.to_string(),
                 })
@@ -372,7 +374,8 @@ pub fn workload_document(view: &View, name: &str, w: &WorkloadSpec) -> String {
 /// One provider's answer in `find-best-provider-for-workload`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ProviderOption {
-    pub provider: String,
+    #[schemars(with = "String")]
+    pub provider: Provider,
     /// Can the workload go to this provider now?
     pub fits: bool,
     /// Position in the workload type's provider preference (1 = first), if listed.
@@ -503,7 +506,7 @@ pub fn best_provider(engine: &Engine, view: &View, workload: &WorkloadSpec) -> B
             .filter(|_| costs)
             .and_then(|d| crate::cost::of_decision(d, &view.pools));
         providers.push(ProviderOption {
-            provider: provider.as_str().to_owned(),
+            provider,
             fits: t.is_valid(),
             preference,
             reason: (!t.is_valid()).then(|| trial_failure(&t)),
@@ -518,7 +521,7 @@ pub fn best_provider(engine: &Engine, view: &View, workload: &WorkloadSpec) -> B
     let affordable = |provider: Provider| {
         providers
             .iter()
-            .find(|p| p.provider == provider.as_str())
+            .find(|p| p.provider == provider)
             .is_none_or(|p| p.within_budget != Some(false))
     };
     let best = free

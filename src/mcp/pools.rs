@@ -88,7 +88,8 @@ pub struct PoolOut {
     pub path: String,
     pub pool_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub provider: Option<Provider>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Tags, inherited from ancestors unless overridden.
@@ -139,10 +140,7 @@ impl Summary for PoolsAnswer {
                 "\n- {} [{}{}]: {} node(s), {:.1} GB memory free, {} free GPU(s), {} resource(s)",
                 p.path,
                 p.pool_type,
-                p.provider
-                    .as_deref()
-                    .map(|x| format!(", {x}"))
-                    .unwrap_or_default(),
+                p.provider.map(|x| format!(", {x}")).unwrap_or_default(),
                 p.nodes.len(),
                 free,
                 gpus,
@@ -281,7 +279,7 @@ fn pool_out(
         name: p.name.clone(),
         path: p.path.clone(),
         pool_type: super::inventory::pool_type_name(p.pool_type),
-        provider: p.provider.map(|x| x.as_str().to_owned()),
+        provider: p.provider,
         description: p.description.clone(),
         dimensions: p.dimensions.clone(),
         properties: p.properties.clone(),

@@ -237,7 +237,7 @@ impl Summary for ProposalAnswer {
                 "\n- {} {:?} {} {}",
                 r.name,
                 r.change,
-                r.provider.as_deref().unwrap_or(""),
+                r.provider.map_or("", |p| p.as_str()),
                 r.pool.as_deref().unwrap_or("")
             ));
         }

@@ -19,7 +19,8 @@ pub struct ResourceFacts {
     /// `file:line` of the definition.
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub provider: Option<crate::model::Provider>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     pub nodes: Vec<String>,
@@ -59,7 +60,7 @@ impl Summary for SopAnswer {
                 "\n\n## This resource: {}\n- defined at {}\n- placed on {} {} {}",
                 r.name,
                 r.source,
-                r.provider.as_deref().unwrap_or("(not placed)"),
+                r.provider.map_or("(not placed)", |p| p.as_str()),
                 r.pool.as_deref().unwrap_or(""),
                 r.nodes.join(", ")
             );
@@ -133,7 +134,7 @@ pub fn sop(
         ResourceFacts {
             name: e.name().to_owned(),
             source: format!("{}:{}", e.doc.file, e.doc.positions.start.0),
-            provider: d.map(|d| d.provider.as_str().to_owned()),
+            provider: d.map(|d| d.provider),
             pool: d.map(|d| d.pool.clone()),
             nodes: d
                 .map(|d| d.nodes.iter().map(|n| n.name.clone()).collect())

@@ -228,7 +228,7 @@ fn workloads_described_by_their_needs_become_documents_that_place() {
     let docker = best
         .providers
         .iter()
-        .find(|p| p.provider == "docker")
+        .find(|p| p.provider == crate::model::Provider::Docker)
         .unwrap();
     assert!(!docker.fits);
     assert!(

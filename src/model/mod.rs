@@ -135,7 +135,8 @@ impl Provider {
 
 impl std::fmt::Display for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: table columns (`{:<11}`) line up as with a string.
+        f.pad(self.as_str())
     }
 }
 

@@ -41,7 +41,7 @@ impl Engine {
                 let mut reused = crate::render::reused(
                     chart,
                     &decision.resource,
-                    decision.provider.as_str(),
+                    decision.provider,
                     revision,
                     kept.input_hash.clone(),
                     output,
@@ -188,7 +188,7 @@ impl Engine {
             let mut reused = crate::render::reused(
                 chart,
                 &decision.resource,
-                decision.provider.as_str(),
+                decision.provider,
                 revision,
                 input,
                 output,
@@ -203,7 +203,7 @@ impl Engine {
             &self.assets,
             &ctx,
             &decision.resource,
-            decision.provider.as_str(),
+            decision.provider,
             revision,
             &self.limits,
         )

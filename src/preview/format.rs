@@ -258,7 +258,7 @@ fn summary_table(report: &Report, out: &mut String) {
             "| {} | {} | {} | {} | {} | {} | {} |",
             code(&r.name),
             change,
-            cell(r.provider.as_deref().unwrap_or("")),
+            cell(r.provider.map_or("", |p| p.as_str())),
             cell(r.pool.as_deref().unwrap_or("")),
             cell(&r.nodes.join(", ")),
             cell(r.size.as_deref().unwrap_or("")),
@@ -516,7 +516,7 @@ mod tests {
         ResourcePreview {
             name: name.into(),
             change,
-            provider: Some("docker".into()),
+            provider: Some(crate::model::Provider::Docker),
             pool: Some("/homelab/docker".into()),
             chart: Some("docker-compose".into()),
             nodes: vec!["docker-01".into()],

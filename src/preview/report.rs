@@ -56,7 +56,7 @@ pub struct Removal {
 pub struct ResourcePreview {
     pub name: String,
     pub change: Change,
-    pub provider: Option<String>,
+    pub provider: Option<crate::model::Provider>,
     pub pool: Option<String>,
     pub chart: Option<String>,
     pub nodes: Vec<String>,
@@ -235,7 +235,10 @@ pub fn build(
     let mut notes = Vec::new();
     let terraform = resources.iter().any(|r| {
         r.change != Change::Unchanged
-            && matches!(r.provider.as_deref(), Some("proxmox") | Some("vmware"))
+            && matches!(
+                r.provider,
+                Some(crate::model::Provider::Proxmox | crate::model::Provider::Vmware)
+            )
     });
     if terraform {
         notes.push(TERRAFORM_NOTE.to_owned());
@@ -373,7 +376,7 @@ pub fn note_endpoints(
 
 /// "provider pool (nodes)" of a resource's placement on the head.
 fn placement_words(r: &ResourcePreview) -> String {
-    let mut words = [r.provider.as_deref(), r.pool.as_deref()]
+    let mut words = [r.provider.map(|p| p.as_str()), r.pool.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()

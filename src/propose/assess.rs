@@ -38,8 +38,10 @@ pub enum ChangeKind {
 pub struct ResourceChange {
     pub name: String,
     pub change: ChangeKind,
-    /// Provider after the change (before it, for a removed resource).
-    pub provider: Option<String>,
+    /// Provider after the change (before it, for a removed resource); a string in the
+    /// schema, as MCP clients have always seen it.
+    #[schemars(with = "Option<String>")]
+    pub provider: Option<crate::model::Provider>,
     /// Pool after the change (before it, for a removed resource).
     pub pool: Option<String>,
     pub chart: Option<String>,
@@ -243,7 +245,7 @@ fn describe(
     ResourceChange {
         name: name.to_owned(),
         change,
-        provider: shown.map(|d| d.provider.as_str().to_owned()),
+        provider: shown.map(|d| d.provider),
         pool: shown.map(|d| d.pool.clone()),
         chart: shown.map(|d| d.chart.clone()),
         nodes: shown
@@ -430,7 +432,7 @@ mod tests {
         assert_eq!(changes.len(), 1, "{changes:?}");
         let c = &changes[0];
         assert_eq!((c.name.as_str(), c.change), ("status", ChangeKind::Created));
-        assert_eq!(c.provider.as_deref(), Some("docker"));
+        assert_eq!(c.provider, Some(crate::model::Provider::Docker));
         assert_eq!(c.nodes, ["docker-01"]);
         assert!(!c.reasons.is_empty());
         assert!(

@@ -214,7 +214,7 @@ pub fn pull_request_body(s: &Summary<'_>) -> String {
                 "| `{}` | {} | {} | {} | {} | {} |",
                 r.name,
                 change_word(r.change),
-                cell(r.provider.as_deref().unwrap_or("")),
+                cell(r.provider.map_or("", |p| p.as_str())),
                 cell(r.pool.as_deref().unwrap_or("")),
                 cell(&r.nodes.join(", ")),
                 cell(r.size.as_deref().unwrap_or("")),
@@ -374,7 +374,7 @@ mod tests {
         ResourceChange {
             name: name.into(),
             change: ChangeKind::Created,
-            provider: Some("docker".into()),
+            provider: Some(crate::model::Provider::Docker),
             pool: Some("/homelab/docker".into()),
             chart: Some("docker-compose".into()),
             nodes: vec!["docker-01".into()],

@@ -61,7 +61,7 @@ impl Desired {
                         (
                             m.input_hash.clone(),
                             m.output_hash.clone(),
-                            m.provider.clone(),
+                            m.provider.as_str().to_owned(),
                         ),
                     )
                 })

@@ -26,7 +26,8 @@ pub const MANIFEST_FILE: &str = "homelabd.manifest.json";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub resource: String,
-    pub provider: String,
+    /// Written as its lowercase name (`docker`), like the rendered directory.
+    pub provider: crate::model::Provider,
     /// `name@version`.
     pub chart: String,
     /// The commit the files were rendered from (`null` for a plain directory).
@@ -130,7 +131,7 @@ pub fn render_resource(
     assets: &Assets,
     context: &serde_json::Value,
     resource: &str,
-    provider: &str,
+    provider: crate::model::Provider,
     revision: Option<&str>,
     limits: &Limits,
 ) -> Result<Rendered, RenderError> {
@@ -274,7 +275,7 @@ pub fn render_resource(
 fn manifest(
     chart: &Chart,
     resource: &str,
-    provider: &str,
+    provider: crate::model::Provider,
     revision: Option<&str>,
     input_hash: String,
     output_hash: String,
@@ -282,7 +283,7 @@ fn manifest(
 ) -> Manifest {
     Manifest {
         resource: resource.to_owned(),
-        provider: provider.to_owned(),
+        provider,
         chart: format!("{}@{}", chart.meta.name, chart.meta.version),
         revision: revision.map(str::to_owned),
         input_hash,
@@ -388,7 +389,7 @@ pub fn input_hash(chart: &Chart, assets: &Assets, context: &serde_json::Value) -
 pub fn reused(
     chart: &Chart,
     resource: &str,
-    provider: &str,
+    provider: crate::model::Provider,
     revision: Option<&str>,
     input_hash: String,
     output_hash: String,
