@@ -16,7 +16,7 @@ use std::process::Command;
 use support::daemon::{DaemonCommand, free_port, wait_for_store};
 use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
 use support::github_sim::GithubSim;
-use support::repo_with;
+use support::{homelabd, repo_with};
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
 
@@ -80,13 +80,6 @@ async fn seen(store: &Store) -> Option<Seen> {
         runs: store.apply_runs(None, 1000).await.ok()?,
         health: store.health_records().await.ok()?,
     })
-}
-
-fn homelabd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_homelabd"))
-        .args(args)
-        .output()
-        .expect("run homelabd")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,7 +20,7 @@ use homelabd::store::{ApplyRunRecord, ResourceRecord, RunState, Store};
 use std::process::Command;
 use support::daemon::{DaemonCommand, wait_for_store};
 use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
-use support::repo_with;
+use support::{homelabd, repo_with};
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
 
@@ -57,13 +57,6 @@ async fn seen(store: &Store) -> Option<Seen> {
         resources: store.resources().await.ok()?,
         runs: store.apply_runs(None, 1000).await.ok()?,
     })
-}
-
-fn homelabd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_homelabd"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

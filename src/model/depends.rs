@@ -196,18 +196,8 @@ pub fn layers(names: &BTreeSet<String>, graph: &Graph) -> Vec<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{graph, names};
     use super::*;
-
-    fn graph(edges: &[(&str, &[&str])]) -> Graph {
-        edges
-            .iter()
-            .map(|(n, d)| (n.to_string(), d.iter().map(|x| x.to_string()).collect()))
-            .collect()
-    }
-
-    fn names(list: &[&str]) -> BTreeSet<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn a_cycle_names_every_member_and_a_chain_is_not_a_cycle() {
@@ -254,5 +244,26 @@ mod tests {
                 vec!["proxy".to_string()],
             ]
         );
+    }
+}
+
+/// Graphs and name sets written as literals, for the unit tests here and in
+/// `reconcile::order`.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::Graph;
+    use std::collections::BTreeSet;
+
+    /// A graph from `(resource, its dependencies)` pairs.
+    pub(crate) fn graph(edges: &[(&str, &[&str])]) -> Graph {
+        edges
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.iter().map(|x| x.to_string()).collect()))
+            .collect()
+    }
+
+    /// A set of resource names.
+    pub(crate) fn names(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
     }
 }

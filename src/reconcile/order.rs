@@ -124,17 +124,7 @@ pub fn gate_destroy(name: &str, graph: &Graph, scheduled: &BTreeSet<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn graph(edges: &[(&str, &[&str])]) -> Graph {
-        edges
-            .iter()
-            .map(|(n, d)| (n.to_string(), d.iter().map(|x| x.to_string()).collect()))
-            .collect()
-    }
-
-    fn names(list: &[&str]) -> BTreeSet<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
+    use crate::model::depends::fixtures::{graph, names};
 
     #[test]
     fn a_dependency_scheduled_in_this_pass_defers_and_a_failed_one_blocks_with_the_reason() {
