@@ -6,6 +6,7 @@
 //! file: they come from systemd credentials (`$CREDENTIALS_DIRECTORY/<name>`) or the
 //! environment, and their `Debug` output is redacted.
 
+pub mod inventory;
 mod reload;
 pub mod ui;
 
@@ -84,6 +85,9 @@ pub struct RawConfig {
     /// `[ui]`: the web dashboard.
     #[serde(default)]
     pub ui: ui::RawUi,
+    /// `[inventory]`: the scheduled scan of the live inventory.
+    #[serde(default)]
+    pub inventory: inventory::RawInventory,
 }
 
 /// `[secrets]`.
@@ -284,6 +288,8 @@ pub struct Settings {
     pub executors: crate::apply::ExecutorSettings,
     /// Cron schedule (with seconds) of the drift observation pass.
     pub observe: cron::Schedule,
+    /// How often the leader scans the live inventory into the store (`None`: never).
+    pub inventory_scan: Option<Duration>,
     /// Prune refuses when more than this fraction of applied resources would go at once.
     pub max_prune_fraction: f64,
     /// The Proxmox VE API to observe, validated (`[proxmox]`).
@@ -392,11 +398,16 @@ impl Settings {
             default_prune: self.default_prune,
             proxmox: self.proxmox.clone(),
             proxmox_token: self.proxmox_token.clone(),
-            inventory_tools: crate::observe::inventory::scan::Tools {
-                docker: self.executors.docker.docker_binary.clone(),
-                kubectl: self.executors.kubernetes.binary.clone(),
-                kube_context: self.executors.kubernetes.context.clone(),
-            },
+            inventory_tools: self.inventory_tools(),
+        }
+    }
+
+    /// The CLIs the inventory scans with (`[executors]`) and the default Kubernetes context.
+    pub fn inventory_tools(&self) -> crate::observe::inventory::scan::Tools {
+        crate::observe::inventory::scan::Tools {
+            docker: self.executors.docker.docker_binary.clone(),
+            kubectl: self.executors.kubernetes.binary.clone(),
+            kube_context: self.executors.kubernetes.context.clone(),
         }
     }
 
@@ -526,6 +537,7 @@ impl Settings {
             propose,
             executors: raw.executors,
             observe,
+            inventory_scan: raw.inventory.scan_interval()?,
             max_prune_fraction,
             proxmox: raw.proxmox,
             proxmox_token: crate::observe::proxmox::load_token(),

@@ -48,6 +48,7 @@ impl Settings {
             propose,
             executors,
             observe,
+            inventory_scan,
             max_prune_fraction,
             proxmox,
             proxmox_token,
@@ -95,6 +96,8 @@ impl Settings {
         live!(backoff_max, "reconcile.backoff_max_seconds");
         live!(shutdown_deadline, "reconcile.shutdown_deadline_seconds");
         live!(observe, "reconcile.observe_schedule");
+        // Read by the scan task before every wait.
+        live!(inventory_scan, "inventory.scan_interval");
         live!(max_prune_fraction, "reconcile.max_prune_fraction");
         live!(default_apply, "policy.apply");
         live!(default_self_heal, "policy.self_heal");

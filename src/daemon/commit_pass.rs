@@ -59,6 +59,7 @@ impl Reconciler {
         if !pass.renders.is_empty() {
             self.prune_shared(&outcome, &out_dir).await;
         }
+        self.publish_inventory_plan(&outcome);
         // Keep only the summary between passes; the outcome (catalog, files) goes.
         self.last.desired = Some((head.clone(), Desired::of(&outcome)));
         drop(outcome);
@@ -310,6 +311,34 @@ impl Reconciler {
                 None
             }
         }
+    }
+
+    /// Hands the scheduled inventory scan this revision's sources and claims (nothing
+    /// while the scan is off or the store is not connected).
+    fn publish_inventory_plan(&self, outcome: &Outcome) {
+        let Some(store) = self.link.store() else {
+            return;
+        };
+        if self.settings.inventory_scan.is_none() {
+            return;
+        }
+        let pools = crate::place::resolve_pools(&outcome.catalog);
+        let plan = crate::observe::inventory::sync::Plan::of(
+            &pools,
+            self.settings.executors.kubernetes.context.as_deref(),
+            outcome.decisions.values(),
+            outcome
+                .catalog
+                .resources
+                .iter()
+                .map(|(name, e)| (name, &e.doc.value)),
+        );
+        self.inventory.send_replace(Some(std::sync::Arc::new(
+            super::inventory_scan::ScanInputs {
+                store: store.clone(),
+                plan,
+            },
+        )));
     }
 
     /// What runs on the nodes outside git, from the store's inventory (none without a

@@ -14,6 +14,7 @@ mod commit_pass;
 pub mod failure;
 mod health_phase;
 mod health_view;
+mod inventory_scan;
 mod last_pass;
 mod observe_phase;
 pub mod pass;
@@ -318,6 +319,12 @@ pub async fn run_daemon(
         metrics,
         shutdown_rx.clone(),
     );
+    tokio::spawn(inventory_scan::run(
+        settings_rx.clone(),
+        reconciler.inventory.subscribe(),
+        gate.clone(),
+        shutdown_rx.clone(),
+    ));
     reconciler.cluster = gate;
     reconciler.progress = progress;
     reconciler.watchdog_period = watchdog_period;

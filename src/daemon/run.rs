@@ -83,6 +83,8 @@ pub struct Reconciler {
     pub progress: Arc<super::watchdog::Progress>,
     /// How often the idle loop wakes to show it is alive (`None`: no watchdog).
     pub watchdog_period: Option<Duration>,
+    /// What the scheduled inventory scan scans, after each pass ([`super::inventory_scan`]).
+    pub(super) inventory: super::inventory_scan::Publisher,
 }
 
 impl Reconciler {
@@ -118,6 +120,7 @@ impl Reconciler {
             rollout: Default::default(),
             progress: Arc::default(),
             watchdog_period: None,
+            inventory: watch::channel(None).0,
             engine,
             repo,
             tools,

@@ -6,7 +6,8 @@ use super::reply::{Json, Refusal};
 use super::server::{HomelabMcp, caller_of};
 use super::settings::Scope;
 use crate::model::Provider;
-use crate::observe::inventory::scan::{self, Scanner};
+use crate::observe::inventory::scan::Scanner;
+use crate::observe::inventory::sync::{self, Plan};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::Extensions;
 use rmcp::{tool, tool_router};
@@ -55,12 +56,10 @@ impl HomelabMcp {
             None
         };
         let view = self.view().await?;
-        let sources = scan::sources(
+        let plan = Plan::of(
             &view.pools,
             self.ctx.settings.inventory_tools.kube_context.as_deref(),
-        );
-        let mut claims = scan::claims(view.outcome.decisions.values());
-        claims.adopted = scan::adopted(
+            view.outcome.decisions.values(),
             view.outcome
                 .catalog
                 .resources
@@ -74,7 +73,7 @@ impl HomelabMcp {
             settings.proxmox_token.as_ref(),
             &settings.inventory_tools,
         );
-        let scans = scanner.scan(&sources, &claims, &wanted).await;
+        let scans = scanner.scan(&plan.sources, &plan.claims, &wanted).await;
         let mut answer = live::answer(&scans, &q);
         let asked: Vec<Provider> = if wanted.is_empty() {
             vec![Provider::Proxmox, Provider::Docker, Provider::Kubernetes]
@@ -88,16 +87,11 @@ impl HomelabMcp {
         }
         if let Some(store) = store {
             let actor = Self::client(&extensions);
-            for (s, out) in scans.iter().zip(answer.sources.iter_mut()) {
-                // A source that could not be read is not recorded: its items stay as
-                // last seen instead of all being marked gone.
-                if let Ok(items) = &s.result {
-                    let counts = store
-                        .record_inventory(&s.source, s.seen_at, items, &actor)
-                        .await
-                        .map_err(|e| Refusal::Unavailable(format!("store: {e}")))?;
-                    out.synced = Some(counts);
-                }
+            let counts = sync::record(&store, &scans, &actor)
+                .await
+                .map_err(|e| Refusal::Unavailable(format!("store: {e}")))?;
+            for (counts, out) in counts.into_iter().zip(answer.sources.iter_mut()) {
+                out.synced = counts;
             }
             answer.synced = true;
             // Placement answers are made around the inventory just recorded.

@@ -94,6 +94,17 @@ pub fn parse_schedule(text: &str) -> Result<cron::Schedule, WindowError> {
 /// Parses a duration such as `45s`, `90m`, `2h`, `1h30m` or `1d`, from 1 minute to
 /// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, WindowError> {
+    let d = parse_span(text)?;
+    if d < Duration::from_secs(60) || d > MAX_DURATION {
+        return Err(WindowError::DurationRange {
+            text: text.to_owned(),
+        });
+    }
+    Ok(d)
+}
+
+/// Parses a duration such as `15s`, `90m` or `1h30m` with no bounds (any span).
+pub fn parse_span(text: &str) -> Result<Duration, WindowError> {
     let bad = || WindowError::Duration {
         text: text.to_owned(),
     };
@@ -124,13 +135,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, WindowError> {
     if !number.is_empty() || parts == 0 {
         return Err(bad());
     }
-    let d = Duration::from_secs(total);
-    if d < Duration::from_secs(60) || d > MAX_DURATION {
-        return Err(WindowError::DurationRange {
-            text: text.to_owned(),
-        });
-    }
-    Ok(d)
+    Ok(Duration::from_secs(total))
 }
 
 /// A duration as people read it: `2h`, `1h30m`, `10m`, `1d`.

@@ -10,6 +10,7 @@
 pub mod docker;
 pub mod kubernetes;
 pub mod scan;
+pub mod sync;
 
 use super::proxmox::Inventory;
 pub use crate::place::NodeLoad;
