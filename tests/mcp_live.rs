@@ -84,8 +84,9 @@ async fn live_inventory_names_what_is_not_in_git_and_placement_counts_it_once_re
         );
         Container(name)
     });
+    // The scheduled scan is off: only an agent's sync_to_database records here.
     let config = format!(
-        "{GENEROUS_LIMITS}\n[proxmox]\nurl = \"{}\"\ntoken_id = \"{TOKEN_ID}\"\n",
+        "{GENEROUS_LIMITS}\n[proxmox]\nurl = \"{}\"\ntoken_id = \"{TOKEN_ID}\"\n\n[inventory]\nscan_interval = \"off\"\n",
         sim.url
     );
     let daemon = Daemon::start(
