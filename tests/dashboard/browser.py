@@ -81,6 +81,13 @@ def shot(driver, name):
 
 
 def text_of(driver, css):
+    # A live update may replace the element between finding and reading it: read the
+    # new one then.
+    for _ in range(10):
+        try:
+            return driver.find_element(By.CSS_SELECTOR, css).text
+        except StaleElementReferenceException:
+            time.sleep(0.1)
     return driver.find_element(By.CSS_SELECTOR, css).text
 
 
