@@ -225,8 +225,12 @@ impl Reconciler {
             return; // a follower: the leader reconciles
         }
         let started = Instant::now();
+        let had_store = self.link.store().is_some();
         self.connect_store().await;
         self.flush().await;
+        // Applies wait while the store is away (every run must be recorded): when it comes
+        // back, what was rendered meanwhile is due even on an unchanged commit.
+        let store_back = !had_store && self.link.store().is_some() && !self.link.behind();
         let now_i = Instant::now();
         if self.git_backoff.waiting("git", now_i) && !force {
             return;
@@ -258,7 +262,12 @@ impl Reconciler {
         let applies_due = self.applies.due(now_i, |n| self.rollout.held(n))
             || self.rollout.opening_due(Utc::now());
         if self.last.is_head(&head) && !force && !retries_due && !applies_due {
-            return; // same commit, nothing due: costs nothing
+            if store_back {
+                let commit = records::short(&head);
+                let span = info_span!("apply", %commit, reason = "store connected");
+                self.apply_and_observe(&head).instrument(span).await;
+            }
+            return; // same commit, nothing else due: costs nothing
         }
         let span = info_span!("reconcile", commit = %records::short(&head), reason);
         self.reconcile_commit(head.clone(), started)
@@ -299,10 +308,16 @@ impl Reconciler {
         if !self.cluster.may_reconcile() {
             return;
         }
+        let had_store = self.link.store().is_some();
         self.connect_store().await;
         self.flush().await;
+        let store_back = !had_store && self.link.store().is_some() && !self.link.behind();
         let span = info_span!("observe", reason);
         async {
+            if let (true, Some(head)) = (store_back, self.last.head.clone()) {
+                // What was rendered while the store was away is due now (see `pass`).
+                self.apply_and_observe(&head).await;
+            }
             self.observe_phase(None).await;
             if let Some(head) = self.last.head.clone() {
                 if self.health.take_recovered() {
