@@ -917,6 +917,17 @@ fn start_on(repo: Option<&Path>, state: &Path, db: &str, config: &str, hook: &st
 /// Waits up to `secs` for the daemon's first pass to be recorded in the store at `url`.
 async fn wait_first_pass(url: &str, daemon: &Daemon, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
+    // Connecting migrates: wait for the daemon's own migration first, so the test's
+    // connection does not lock the database under it (which the daemon would rightly
+    // report as a database outage).
+    while !daemon.log().contains("store connected") {
+        assert!(
+            Instant::now() < deadline,
+            "no store connected\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     loop {
         if let Ok(store) = Store::connect(url).await
             && store.latest_revision().await.ok().flatten().is_some()
