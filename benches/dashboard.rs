@@ -11,8 +11,9 @@
 //! and previews, audit log (first page, filtered, paged deep), notifications — round
 //! robin, `HOMELABD_BENCH_REQUESTS` times each (default 100), after one warm-up request.
 //! Reports p50 / p99 / max per page; the target is p99 < 100 ms for every page. Then the
-//! pools page right after a store change (an audit row written before each request), when
-//! it books every placement again instead of using the bookings it keeps.
+//! pools page and a text search right after a store change (an audit row about one
+//! resource written before each request), when they read that resource again instead
+//! of using what they keep.
 //!
 //! SQLite by default; `HOMELABD_BENCH_DATABASE_URL=postgres://…` runs the daemon on
 //! PostgreSQL instead (an empty database). Run:
@@ -558,24 +559,43 @@ async fn main() {
             ms(*t.last().expect("samples"))
         );
     }
-    // The pools page keeps its bookings per store change: the first view after a change
-    // books all placements again. Measured on its own, an audit row written before each.
+    // The pools page and the text filter keep what they read per store change and
+    // follow a change through the resources it names: the first view after one reads
+    // those again. Measured on their own, an audit row about one resource (as an apply
+    // writes) before each request.
     let changed = (requests / 5).max(5);
-    let mut after_change = Vec::with_capacity(changed);
-    for _ in 0..changed {
-        store
-            .record_audit(&audit("bench", "bench.changed", "pools"), None)
-            .await
-            .expect("audit row");
-        after_change.push(browser.page("/ui/pools", "dock-0000").await);
+    let mut after_change = [
+        (
+            "pools",
+            "/ui/pools".to_owned(),
+            "dock-0000",
+            Vec::with_capacity(changed),
+        ),
+        (
+            "resources, text",
+            "/ui/resources?q=svc-09".to_owned(),
+            "svc-09",
+            Vec::with_capacity(changed),
+        ),
+    ];
+    for k in 0..changed {
+        for (_, path, expect, times) in &mut after_change {
+            store
+                .record_audit(&audit("bench", "apply.succeeded", &name(k * 7 % n)), None)
+                .await
+                .expect("audit row");
+            times.push(browser.page(path, expect).await);
+        }
     }
-    after_change.sort();
-    println!(
-        "| pools, first view after a store change ({changed} times) | {} | {} | {} |",
-        ms(percentile(&after_change, 0.5)),
-        ms(percentile(&after_change, 0.99)),
-        ms(*after_change.last().expect("samples"))
-    );
+    for (label, _, _, times) in &mut after_change {
+        times.sort();
+        println!(
+            "| {label}, first view after a store change ({changed} times) | {} | {} | {} |",
+            ms(percentile(times, 0.5)),
+            ms(percentile(times, 0.99)),
+            ms(*times.last().expect("samples"))
+        );
+    }
     println!(
         "\nslowest page p99: {} (target < 100 ms: {})",
         ms(worst),

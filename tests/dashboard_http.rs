@@ -163,6 +163,12 @@ async fn a_login_survives_a_restart_and_ends_with_its_token_or_logout() {
         .unwrap();
     assert_eq!(logins.total, 1);
     assert_eq!(logins.items[0].record.actor, "ui:env");
+    let local: std::net::IpAddr = [127, 0, 0, 1].into();
+    assert_eq!(
+        logins.items[0].client_addr,
+        Some(local),
+        "the login's address is recorded as an /mcp call's is"
+    );
 
     // Restarted with the same token: the session goes on.
     daemon.kill9();
@@ -218,6 +224,7 @@ async fn a_login_survives_a_restart_and_ends_with_its_token_or_logout() {
         .await
         .unwrap();
     assert_eq!(logouts.total, 1);
+    assert_eq!(logouts.items[0].client_addr, Some(local));
 }
 
 /// Reads the event stream until a `change` event arrives; `false` after `secs`.

@@ -2064,6 +2064,143 @@ async fn dashboard_lists_filter_count_and_page_in_the_database(store: &Store, _r
 }
 
 contract!(
+    the_text_filter_in_memory_finds_what_the_store_finds,
+    sqlite_the_text_filter_in_memory_finds_what_the_store_finds,
+    postgres_the_text_filter_in_memory_finds_what_the_store_finds
+);
+
+/// The dashboard's text filter searches a copy of the searchable columns in memory
+/// (`ui::search`) and reads only the page it picked: for every filter the same totals
+/// and pages, in the same order, as the store's own `LIKE` search; the copy follows a
+/// change through the rows of the resources it names; and the pools page books a
+/// change from the placements of the resources named since a point of the audit log.
+async fn the_text_filter_in_memory_finds_what_the_store_finds(store: &Store, _raw: &Raw) {
+    use homelabd::store::ResourceFilter;
+    use homelabd::ui::search::SearchView;
+    migrated(store).await;
+    let mut resources = Vec::new();
+    for i in 0..40 {
+        let mut r = bare_resource(
+            &format!("{}-{i:02}", ["web", "db", "cache_x", "Edge"][i % 4]),
+            [
+                ResourceState::Applied,
+                ResourceState::ApplyFailed,
+                ResourceState::Rendered,
+            ][i % 3],
+        );
+        r.provider = Some(if i % 2 == 0 {
+            homelabd::model::Provider::Docker
+        } else {
+            homelabd::model::Provider::Proxmox
+        });
+        r.pool = (i % 5 != 0).then(|| format!("/home/{}", ["rack", "attic"][i % 2]));
+        r.reason = (i % 7 != 0).then(|| format!("Step {i}: 100%_Done \\ by OPS"));
+        r.source = Some(format!("definitions/{}.yaml:{}", i % 6, i + 1));
+        if i == 39 {
+            r.destroyed_at = Some(at("2024-05-02T00:00:00Z"));
+        }
+        resources.push(r);
+    }
+    store
+        .record_pass(&PassRecord {
+            revision: Some(revision('a', "2024-05-01T00:00:00Z")),
+            resources,
+            audit: vec![audit(
+                "2024-05-01T00:00:00Z",
+                "revision.recorded",
+                &commit('a'),
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let view = SearchView::new(store.resource_search_rows().await.unwrap());
+    assert_eq!(
+        view.len(),
+        39,
+        "destroyed resources are not searched in memory"
+    );
+    let filter = |text: &str, provider: &str, pool: &str, state: &str| ResourceFilter {
+        text: Some(text.into()),
+        provider: Some(provider.into()),
+        pool: Some(pool.into()),
+        state: Some(state.into()),
+    };
+    let mut filters = Vec::new();
+    for text in [
+        "web", "WEB-0", "ops", "100%_d", "100%x", "_", "cache_", "cachex", "%", "\\", "\\ by",
+        ".yaml:1", "edge-3", " db ", "nothing",
+    ] {
+        for (provider, pool, state) in [
+            ("", "", ""),
+            ("docker", "", ""),
+            ("", "/home/rack", ""),
+            ("", "", "failed"),
+            ("proxmox", "/home/attic", "applied"),
+        ] {
+            filters.push(filter(text, provider, pool, state));
+        }
+    }
+    let mut most = 0;
+    for f in &filters {
+        for (offset, limit) in [(0, 50), (0, 3), (2, 4), (100, 5)] {
+            let sql = store.resources_page(f, offset, limit).await.unwrap();
+            let (names, total) = view.page(f, offset as usize, limit as usize);
+            let picked = store.resources_named(&names).await.unwrap();
+            assert_eq!(total as i64, sql.total, "{f:?}");
+            assert_eq!(picked, sql.items, "{f:?} from {offset}, {limit}");
+            most = most.max(sql.total);
+        }
+    }
+    assert!(most > 10, "some filters find many: {most}");
+
+    // A change: one resource fails, one is destroyed; the view follows the rows the
+    // audit log names.
+    let since = store.last_audit_seq().await.unwrap();
+    let mut failed = bare_resource("web-00", ResourceState::ApplyFailed);
+    failed.reason = Some("Out of memory".into());
+    let mut gone = bare_resource("db-01", ResourceState::Applied);
+    gone.destroyed_at = Some(at("2024-05-03T00:00:00Z"));
+    store
+        .record_pass(&PassRecord {
+            resources: vec![failed, gone],
+            audit: vec![
+                audit("2024-05-03T00:00:00Z", "apply.failed", "web-00"),
+                audit("2024-05-03T00:00:01Z", "resource.destroyed", "db-01"),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let changes = store
+        .changes_since(since, 10)
+        .await
+        .unwrap()
+        .expect("two rows");
+    let names: Vec<String> = changes.subjects.iter().cloned().collect();
+    assert_eq!(names, ["db-01", "web-00"]);
+    assert!(changes.actions.contains("apply.failed"));
+    assert_eq!(
+        store.changes_since(since, 1).await.unwrap(),
+        None,
+        "more than 1 row"
+    );
+    let rows = store.resource_search_rows_of(&names).await.unwrap();
+    let followed = view.updated(&names, rows).expect("no new resource");
+    assert_eq!(
+        followed,
+        SearchView::new(store.resource_search_rows().await.unwrap())
+    );
+    let f = filter("memory", "", "", "");
+    assert_eq!(followed.page(&f, 0, 50), (vec!["web-00".to_owned()], 1));
+    assert_eq!(
+        store.resources_page(&f, 0, 50).await.unwrap().total,
+        1,
+        "as the store finds it"
+    );
+}
+
+contract!(
     degraded_state_and_window_overrides_are_kept,
     sqlite_degraded_state_and_window_overrides_are_kept,
     postgres_degraded_state_and_window_overrides_are_kept
@@ -2611,10 +2748,26 @@ async fn dashboard_sessions_expire_are_bounded_and_never_hold_the_cookie(store: 
     let login = audit("2024-05-01T10:00:00Z", "ui.login", "ops");
     let before = store.last_audit_seq().await.unwrap();
     let old = session("old", "2024-05-01T08:00:00Z", "2024-05-01T09:00:00Z");
-    store.create_ui_session(&old, 3, &login).await.unwrap();
+    store
+        .create_ui_session(&old, 3, &login, None)
+        .await
+        .unwrap();
     assert!(store.last_audit_seq().await.unwrap() > before);
     let a = session("a", "2024-05-01T10:00:00Z", "2024-05-02T10:00:00Z");
-    store.create_ui_session(&a, 3, &login).await.unwrap();
+    let client: std::net::IpAddr = "2001:db8::7".parse().unwrap();
+    store
+        .create_ui_session(&a, 3, &login, Some(client))
+        .await
+        .unwrap();
+    let logins = store
+        .audit_page(&homelabd::store::AuditFilter::default(), 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        logins.items[0].client_addr,
+        Some(client),
+        "a login keeps the address it came from"
+    );
     assert_eq!(
         store.ui_session("old").await.unwrap(),
         None,
@@ -2633,7 +2786,12 @@ async fn dashboard_sessions_expire_are_bounded_and_never_hold_the_cookie(store: 
         ("d", "2024-05-01T10:40:00Z"),
     ] {
         store
-            .create_ui_session(&session(digest, when, "2024-05-02T10:00:00Z"), 3, &login)
+            .create_ui_session(
+                &session(digest, when, "2024-05-02T10:00:00Z"),
+                3,
+                &login,
+                None,
+            )
             .await
             .unwrap();
     }
@@ -2649,12 +2807,24 @@ async fn dashboard_sessions_expire_are_bounded_and_never_hold_the_cookie(store: 
         .end_ui_session(
             "a",
             Some(&audit("2024-05-01T11:00:00Z", "ui.logout", "ops")),
+            Some(client),
         )
         .await
         .unwrap();
     assert_eq!(store.ui_session("a").await.unwrap(), None);
+    let logout = store
+        .audit_page(&homelabd::store::AuditFilter::default(), 0, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            logout.items[0].record.action.as_str(),
+            logout.items[0].client_addr
+        ),
+        ("ui.logout", Some(client))
+    );
     assert!(store.last_audit_seq().await.unwrap() > seq);
-    store.end_ui_session("c", None).await.unwrap();
+    store.end_ui_session("c", None, None).await.unwrap();
     assert_eq!(raw.int("SELECT COUNT(*) FROM ui_sessions").await, 1);
 }
 
@@ -2697,6 +2867,21 @@ async fn placement_bookings_are_the_part_of_placements_the_pool_tree_needs(
     let got = store.placement_bookings().await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0, "web");
+    assert_eq!(
+        store
+            .placement_bookings_of(&["bare".into(), "web".into(), "nobody".into()])
+            .await
+            .unwrap(),
+        got,
+        "of named resources: the placed ones"
+    );
+    assert!(
+        store
+            .placement_bookings_of(&["bare".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         got[0].1,
         json!({

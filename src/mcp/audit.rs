@@ -66,7 +66,7 @@ pub fn call_row(
         Outcome::Ok => return None,
     };
     let mut details = json!({
-        "tool": one_line(tool, 100),
+        "tool": one_line(tool, MAX_SUBJECT),
         "arguments": argument_names(arguments),
     });
     if let Outcome::Refused(reason) = outcome {
@@ -109,14 +109,18 @@ pub fn request_refusal_row(
 
 /// The resource a call is about (its first resource-naming argument, if it is a plain
 /// name), else the tool: `homelabd audit --resource web` finds the agents that read web.
+/// The tool is the caller's text (a call to an unknown tool is refused and recorded), so
+/// it is cut to one line of [`MAX_SUBJECT`] characters.
 fn subject_of(tool: &str, arguments: Option<&serde_json::Map<String, Value>>) -> String {
     RESOURCE_ARGUMENTS
         .iter()
         .filter_map(|k| arguments?.get(*k)?.as_str())
         .find(|v| crate::propose::request::check_label("resource", v).is_ok())
-        .unwrap_or(tool)
-        .to_owned()
+        .map_or_else(|| one_line(tool, MAX_SUBJECT), str::to_owned)
 }
+
+/// The longest tool name kept as a subject (homelabd's own tool names are under 40).
+const MAX_SUBJECT: usize = 100;
 
 /// The names of the arguments (sorted, at most 32, each one line of at most 64
 /// characters): what was asked, never the values, which can be whole definitions.
@@ -306,6 +310,33 @@ mod tests {
                 .iter()
                 .all(|n| n.as_str().unwrap().chars().count() <= 65)
         );
+    }
+
+    #[test]
+    fn an_unknown_tool_name_is_kept_as_a_bounded_subject() {
+        let tool = format!("{}\n{}", "x".repeat(10_000), "y".repeat(10));
+        let row = call_row(
+            at(),
+            "mcp:bot",
+            &tool,
+            false,
+            None,
+            &Outcome::Refused("unknown tool".into()),
+        )
+        .unwrap();
+        assert_eq!(row.subject.chars().count(), MAX_SUBJECT + 1, "cut, with …");
+        assert!(row.subject.ends_with('…'));
+        assert!(!row.subject.contains('\n'));
+        let short = call_row(
+            at(),
+            "mcp:bot",
+            "no-such-tool",
+            false,
+            None,
+            &Outcome::Refused("unknown tool".into()),
+        )
+        .unwrap();
+        assert_eq!(short.subject, "no-such-tool", "a short name is kept whole");
     }
 
     #[test]

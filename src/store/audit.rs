@@ -3,7 +3,7 @@
 //! cursor (the `seq` of the last row shown), and single rows written with the client's
 //! address (`/mcp` calls and refusals).
 
-use super::dialect::{Arg, Row, json, text, time};
+use super::dialect::{Arg, Row, Tx, json, text, time};
 use super::{AuditRecord, Backend, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -127,6 +127,39 @@ fn address_param(backend: Backend, n: usize) -> String {
     }
 }
 
+/// The statement that writes one audit row with its client address (`$6`).
+fn insert_with_address(backend: Backend) -> String {
+    format!(
+        "INSERT INTO audit_log (at, actor, action, subject, details, client_addr)
+         VALUES ($1, $2, $3, $4, $5, {})",
+        address_param(backend, 6)
+    )
+}
+
+/// Writes `row` with the client address it came from inside `tx` (a dashboard login or
+/// logout, written with its session).
+pub(super) async fn insert_audit_from(
+    tx: &mut Tx,
+    row: &AuditRecord,
+    client_addr: Option<IpAddr>,
+) -> Result<(), StoreError> {
+    let address = client_addr.map(|a| a.to_string());
+    let sql = insert_with_address(tx.backend());
+    tx.execute(
+        AssertSqlSafe(sql),
+        &[
+            time(row.at),
+            text(&row.actor),
+            text(&row.action),
+            text(&row.subject),
+            json(&row.details),
+            Arg::Text(address.as_deref()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Writes one audit row with the client address it came from (a single statement).
     pub async fn record_audit(
@@ -135,13 +168,8 @@ impl Store {
         client_addr: Option<IpAddr>,
     ) -> Result<(), StoreError> {
         let address = client_addr.map(|a| a.to_string());
-        let sql = format!(
-            "INSERT INTO audit_log (at, actor, action, subject, details, client_addr)
-             VALUES ($1, $2, $3, $4, $5, {})",
-            address_param(self.backend(), 6)
-        );
         self.execute(
-            AssertSqlSafe(sql),
+            AssertSqlSafe(insert_with_address(self.backend())),
             &[
                 time(row.at),
                 text(&row.actor),

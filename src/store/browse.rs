@@ -8,7 +8,7 @@ use super::{AuditEntry, DeviationRecord, ResourceRecord, Store, StoreError};
 // Every dynamic statement here is composed from constants (column lists, conditions),
 // never from input: input is always bound.
 use sqlx::AssertSqlSafe;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which resources to list. `None` (or an empty string) means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,6 +41,16 @@ pub struct Page<T> {
     pub total: i64,
 }
 
+/// What the audit rows written since a point of the log name (see
+/// [`Store::changes_since`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Their subjects: resources, commits, tokens, tools.
+    pub subjects: BTreeSet<String>,
+    /// Their actions (`revision.recorded`, `apply.succeeded`, …).
+    pub actions: BTreeSet<String>,
+}
+
 /// The values present in a column and how many existing resources have each.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facets {
@@ -48,6 +58,16 @@ pub struct Facets {
     pub providers: Vec<(String, i64)>,
     pub pools: Vec<(String, i64)>,
 }
+
+/// The columns of a listed resource: everything but its placement and dimensions
+/// documents (read as NULL), which a list never shows.
+pub(super) const LIST_COLUMNS: &str =
+    "name, state, failure, reason, provider, pool, chart, resource_type,
+     CASE WHEN 1 = 0 THEN placement END AS placement,
+     CASE WHEN 1 = 0 THEN dimensions END AS dimensions,
+     desired_revision, input_hash, output_hash, source, last_error,
+     last_error_at, updated_at, applied_hash, applied_revision, policy,
+     destroyed_at, destroyed_revision, address, endpoints";
 
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -167,13 +187,7 @@ impl Store {
         let items = self
             .fetch_all(
                 AssertSqlSafe(format!(
-                    "SELECT name, state, failure, reason, provider, pool, chart, resource_type,
-                            CASE WHEN 1 = 0 THEN placement END AS placement,
-                            CASE WHEN 1 = 0 THEN dimensions END AS dimensions,
-                            desired_revision, input_hash, output_hash, source, last_error,
-                            last_error_at, updated_at, applied_hash, applied_revision, policy,
-                            destroyed_at, destroyed_revision, address, endpoints
-                     FROM deployment_instances {condition}
+                    "SELECT {LIST_COLUMNS} FROM deployment_instances {condition}
                      ORDER BY name LIMIT ${limit_at} OFFSET ${offset_at}"
                 )),
                 &paged,
@@ -275,7 +289,35 @@ impl Store {
     /// `size.memory_gb`, `nodes`, `gpus`), cut out in SQL so the reasons and
     /// alternatives of 10,000 placements are neither sent nor parsed.
     pub async fn placement_bookings(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        let sql = match self.backend() {
+        let sql = format!("{} ORDER BY name", self.placement_cut());
+        self.fetch_all(AssertSqlSafe(sql), &[])
+            .await?
+            .iter()
+            .map(|row| Ok((row.get("name")?, row.json("placement")?)))
+            .collect()
+    }
+
+    /// [`Store::placement_bookings`] of the resources in `names` only: those of them
+    /// that exist and are placed (a name missing from the answer books nothing).
+    pub async fn placement_bookings_of(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let sql = format!(
+            "{} AND {} ORDER BY name",
+            self.placement_cut(),
+            self.text_list("name", 1)
+        );
+        self.fetch_all(AssertSqlSafe(sql), &[Arg::TextList(names)])
+            .await?
+            .iter()
+            .map(|row| Ok((row.get("name")?, row.json("placement")?)))
+            .collect()
+    }
+
+    /// The query behind the placement bookings, open for one more `AND` condition.
+    fn placement_cut(&self) -> &'static str {
+        match self.backend() {
             super::Backend::Sqlite => {
                 "SELECT name, json_object(
                      'pool', json_extract(placement, '$.pool'),
@@ -284,7 +326,7 @@ impl Store {
                      'nodes', json_extract(placement, '$.nodes'),
                      'gpus', json_extract(placement, '$.gpus')) AS placement
                  FROM deployment_instances
-                 WHERE destroyed_at IS NULL AND placement IS NOT NULL ORDER BY name"
+                 WHERE destroyed_at IS NULL AND placement IS NOT NULL"
             }
             super::Backend::Postgres => {
                 "SELECT name, jsonb_build_object(
@@ -294,14 +336,35 @@ impl Store {
                      'nodes', placement->'nodes',
                      'gpus', placement->'gpus') AS placement
                  FROM deployment_instances
-                 WHERE destroyed_at IS NULL AND placement IS NOT NULL ORDER BY name"
+                 WHERE destroyed_at IS NULL AND placement IS NOT NULL"
             }
-        };
-        self.fetch_all(sql, &[])
-            .await?
-            .iter()
-            .map(|row| Ok((row.get("name")?, row.json("placement")?)))
-            .collect()
+        }
+    }
+
+    /// The subjects and actions of the audit rows written after the one numbered
+    /// `after` (every write that places, moves or destroys a resource names it as a
+    /// row's subject, and a pass — the only writer of the pools — writes a
+    /// `revision.recorded` row), or `None` when more than `max` rows were written since:
+    /// then reading everything again is cheaper than following the change.
+    pub async fn changes_since(&self, after: i64, max: i64) -> Result<Option<Changes>, StoreError> {
+        let rows = self
+            .fetch_all(
+                "SELECT subject, action FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[
+                    Arg::Int(Some(after)),
+                    Arg::Int(Some(max.max(0).saturating_add(1))),
+                ],
+            )
+            .await?;
+        if rows.len() as i64 > max {
+            return Ok(None);
+        }
+        let mut changes = Changes::default();
+        for row in &rows {
+            changes.subjects.insert(row.get("subject")?);
+            changes.actions.insert(row.get("action")?);
+        }
+        Ok(Some(changes))
     }
 
     /// At most `limit` deviations of `resource`, open and resolved, newest first.

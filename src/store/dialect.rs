@@ -99,6 +99,14 @@ pub(super) enum Tx {
 }
 
 impl Tx {
+    /// Which backend the transaction runs on.
+    pub(super) fn backend(&self) -> super::Backend {
+        match self {
+            Tx::Sqlite(_) => super::Backend::Sqlite,
+            Tx::Postgres(_) => super::Backend::Postgres,
+        }
+    }
+
     /// Runs `sql`; returns the rows affected.
     pub(super) async fn execute(
         &mut self,

@@ -6,9 +6,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::insert_audit_from;
 use super::dialect::{Arg, text, time};
-use super::records::insert_audit;
 use super::{AuditRecord, Store, StoreError};
+use std::net::IpAddr;
 
 /// One login as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,14 +30,15 @@ pub struct UiSessionRecord {
 const COLUMNS: &str = "id_digest, token_name, scope, binding, created_at, last_seen_at, expires_at";
 
 impl Store {
-    /// Records a new login with its audit row, in one transaction: sessions past their
-    /// absolute expiry are deleted first, and beyond `max` sessions the least recently
-    /// used ones.
+    /// Records a new login with its audit row (and the address the login came from), in
+    /// one transaction: sessions past their absolute expiry are deleted first, and beyond
+    /// `max` sessions the least recently used ones.
     pub async fn create_ui_session(
         &self,
         session: &UiSessionRecord,
         max: i64,
         audit: &AuditRecord,
+        client_addr: Option<IpAddr>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         tx.execute(
@@ -66,7 +68,7 @@ impl Store {
             ],
         )
         .await?;
-        insert_audit(&mut tx, audit).await?;
+        insert_audit_from(&mut tx, audit, client_addr).await?;
         tx.commit().await
     }
 
@@ -104,11 +106,13 @@ impl Store {
         Ok(())
     }
 
-    /// Ends the session (logout, or found expired), with an audit row when given.
+    /// Ends the session (logout, or found expired), with an audit row when given (and the
+    /// address the logout came from).
     pub async fn end_ui_session(
         &self,
         id_digest: &str,
         audit: Option<&AuditRecord>,
+        client_addr: Option<IpAddr>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         tx.execute(
@@ -117,7 +121,7 @@ impl Store {
         )
         .await?;
         if let Some(audit) = audit {
-            insert_audit(&mut tx, audit).await?;
+            insert_audit_from(&mut tx, audit, client_addr).await?;
         }
         tx.commit().await
     }

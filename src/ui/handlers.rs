@@ -58,6 +58,9 @@ pub struct Ui {
     changes: std::sync::OnceLock<tokio::sync::watch::Sender<i64>>,
     /// The pools and their bookings as of the last store change the pools page saw.
     pools: PoolsCache,
+    /// What the resources page's text filter searches, as of the last store change a
+    /// search saw.
+    search: SearchCache,
 }
 
 impl std::fmt::Debug for Ui {
@@ -111,6 +114,7 @@ impl Ui {
             message: Mutex::new(None),
             changes: std::sync::OnceLock::new(),
             pools: PoolsCache::default(),
+            search: SearchCache::default(),
         })
     }
 
@@ -361,8 +365,11 @@ macro_rules! read {
 
 mod login;
 use login::{CsrfForm, checked_post, login, login_page, logout};
+mod kept;
 mod pools;
 use pools::{PoolsCache, pools};
+mod search;
+use search::SearchCache;
 
 // ---------------------------------------------------------------- pages
 
@@ -512,7 +519,11 @@ async fn resources(
         text: Some(text.clone()),
     };
     let facets = read!(ui, s, store.resource_facets());
-    let page = read!(ui, s, store.resources_page(&f, offset, PAGE_SIZE));
+    let page = read!(
+        ui,
+        s,
+        search::resources_page(store, &ui.search, &f, offset, PAGE_SIZE)
+    );
     let kept = [
         ("provider", provider.as_str()),
         ("pool", pool.as_str()),

@@ -7,7 +7,7 @@
 //! | `GET /`, `GET /ui` | redirect to `/ui/` |
 //! | `GET /ui/login`, `POST /ui/login`, `POST /ui/logout` | login with an MCP token, logout |
 //! | `GET /ui/` | overview: revision and commit message, health, counts, deviations, failing and waiting resources, last passes |
-//! | `GET /ui/resources` | resources filtered by provider, pool, state and text, paged in SQL |
+//! | `GET /ui/resources` | resources filtered by provider, pool, state and text (the text through [`search`], in memory), paged |
 //! | `GET /ui/resources/{name}` | one resource: source, placement and reasons, rendered files with the diff from what was applied, runs, deviations, endpoints, policy |
 //! | `GET /ui/pools` | the pool tree: per node capacity (with `cpu_overcommit`), bookings, GPUs and live load; a big pool's busiest nodes, all of them with `?path=` (paged) |
 //! | `GET /ui/proposals`, `/ui/audit`, `/ui/notifications` | proposals and pull-request previews, the audit log, notification sinks |
@@ -15,7 +15,8 @@
 //! | `POST /ui/reconcile`, `POST /ui/resources/{name}/apply` and `/reconcile` | queue a request (propose scope) |
 //!
 //! Layout: [`session`] (what a login is, CSRF tokens, cookies), [`views`] (records to
-//! view models), [`pools`] (the pool tree with bookings and live load), [`files`]
+//! view models), [`pools`] (the pool tree with bookings and live load), [`search`] (the
+//! text filter's in-memory view of the resources), [`files`]
 //! (rendered against applied files) and [`templates`] are the pure core; [`handlers`] is
 //! the axum shell (logins kept in the store, so they survive restarts and are shared by
 //! a cluster) and [`live`] polls the store's change counter for the event streams. Data
@@ -27,6 +28,7 @@ pub mod files;
 mod handlers;
 pub mod live;
 pub mod pools;
+pub mod search;
 pub mod session;
 pub mod templates;
 pub mod views;

@@ -82,16 +82,137 @@ fn string(v: Option<&Value>) -> String {
     v.and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
+/// What one placed resource books: its pool, its size, the node of every replica and
+/// the GPUs it holds.
+#[derive(Debug, Clone, PartialEq)]
+struct Booking {
+    pool: String,
+    cpu: f64,
+    memory: f64,
+    /// One entry per replica (a node named twice is booked twice).
+    nodes: Vec<String>,
+    /// (node, PCI address).
+    gpus: Vec<(String, String)>,
+}
+
+impl Booking {
+    fn of(p: &Value) -> Booking {
+        let size = p.get("size");
+        let list = |key: &str| p.get(key).and_then(Value::as_array).into_iter().flatten();
+        Booking {
+            pool: string(p.get("pool")),
+            cpu: num(size.and_then(|s| s.get("cpu"))),
+            memory: num(size.and_then(|s| s.get("memory_gb"))),
+            nodes: list("nodes").map(|n| string(n.get("name"))).collect(),
+            gpus: list("gpus")
+                .map(|g| (string(g.get("node")), string(g.get("pci_address"))))
+                .collect(),
+        }
+    }
+}
+
 /// What the placements book per (pool, node), per pool, and who holds each GPU: the part
 /// of the tree that only changes when the stored placements do, so the dashboard keeps
-/// it between store changes.
+/// it between store changes and follows a change by [`Bookings::apply`] — only the
+/// resources that changed are booked again.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Bookings {
-    /// (pool, node) → (cpu, memory, resources).
-    nodes: BTreeMap<(String, String), (f64, f64, usize)>,
-    /// (node, PCI address) → holder.
-    gpus: BTreeMap<(String, String), String>,
+    /// Every placed resource's booking, by name.
+    placed: BTreeMap<String, Booking>,
+    /// (pool, node) → the resources booked there (by name: the sums add up in one
+    /// order, however the bookings came about) and their replicas on it.
+    nodes: BTreeMap<(String, String), BTreeMap<String, usize>>,
+    /// (node, PCI address) → the resources holding it; the holder shown is the last by
+    /// name (two holders mean the placements disagree; either is shown).
+    gpus: BTreeMap<(String, String), std::collections::BTreeSet<String>>,
     per_pool: BTreeMap<String, usize>,
+}
+
+impl Bookings {
+    /// Books again the resources in `changes`, each with its placement now (`None`:
+    /// no longer placed, destroyed or gone): the same bookings as [`bookings`] of all
+    /// placements as they now are.
+    pub fn apply(&mut self, changes: &[(String, Option<Value>)]) {
+        for (name, placement) in changes {
+            self.unbook(name);
+            if let Some(p) = placement {
+                self.book(name, Booking::of(p));
+            }
+        }
+    }
+
+    fn book(&mut self, name: &str, b: Booking) {
+        for node in &b.nodes {
+            *self
+                .nodes
+                .entry((b.pool.clone(), node.clone()))
+                .or_default()
+                .entry(name.to_owned())
+                .or_default() += 1;
+        }
+        for gpu in &b.gpus {
+            self.gpus
+                .entry(gpu.clone())
+                .or_default()
+                .insert(name.to_owned());
+        }
+        *self.per_pool.entry(b.pool.clone()).or_default() += 1;
+        self.placed.insert(name.to_owned(), b);
+    }
+
+    fn unbook(&mut self, name: &str) {
+        let Some(b) = self.placed.remove(name) else {
+            return;
+        };
+        for node in &b.nodes {
+            let key = (b.pool.clone(), node.clone());
+            if let Some(held) = self.nodes.get_mut(&key) {
+                held.remove(name);
+                if held.is_empty() {
+                    self.nodes.remove(&key);
+                }
+            }
+        }
+        for gpu in &b.gpus {
+            if let Some(holders) = self.gpus.get_mut(gpu) {
+                holders.remove(name);
+                if holders.is_empty() {
+                    self.gpus.remove(gpu);
+                }
+            }
+        }
+        if let Some(n) = self.per_pool.get_mut(&b.pool) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_pool.remove(&b.pool);
+            }
+        }
+    }
+
+    /// What the placements book on `node` of the pool `pool`: (cpu, memory, replicas).
+    fn on_node(&self, pool: &str, node: &str) -> (f64, f64, usize) {
+        let Some(held) = self.nodes.get(&(pool.to_owned(), node.to_owned())) else {
+            return (0.0, 0.0, 0);
+        };
+        let mut sum = (0.0, 0.0, 0);
+        for (name, replicas) in held {
+            if let Some(b) = self.placed.get(name) {
+                for _ in 0..*replicas {
+                    sum.0 += b.cpu;
+                    sum.1 += b.memory;
+                    sum.2 += 1;
+                }
+            }
+        }
+        sum
+    }
+
+    /// Who holds the GPU at `pci` on `node`, if anyone.
+    fn holder(&self, node: &str, pci: &str) -> Option<&String> {
+        self.gpus
+            .get(&(node.to_owned(), pci.to_owned()))
+            .and_then(|holders| holders.last())
+    }
 }
 
 /// What `placements` — (resource, placement document) of existing resources — book:
@@ -99,36 +220,8 @@ pub struct Bookings {
 pub fn bookings(placements: &[(String, Value)]) -> Bookings {
     let mut b = Bookings::default();
     for (name, p) in placements {
-        let pool = string(p.get("pool"));
-        let size = p.get("size");
-        let cpu = num(size.and_then(|s| s.get("cpu")));
-        let memory = num(size.and_then(|s| s.get("memory_gb")));
-        for node in p
-            .get("nodes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let entry = b
-                .nodes
-                .entry((pool.clone(), string(node.get("name"))))
-                .or_default();
-            entry.0 += cpu;
-            entry.1 += memory;
-            entry.2 += 1;
-        }
-        for gpu in p
-            .get("gpus")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            b.gpus.insert(
-                (string(gpu.get("node")), string(gpu.get("pci_address"))),
-                name.clone(),
-            );
-        }
-        *b.per_pool.entry(pool).or_default() += 1;
+        b.unbook(name);
+        b.book(name, Booking::of(p));
     }
     b
 }
@@ -179,11 +272,7 @@ fn node_row(
     live: &LiveLoad,
 ) -> NodeRow {
     let name = string(node.get("name"));
-    let (cpu, memory, resources) = booked
-        .nodes
-        .get(&(key.to_owned(), name.clone()))
-        .copied()
-        .unwrap_or_default();
+    let (cpu, memory, resources) = booked.on_node(key, &name);
     let load = live.get(&name);
     let cpu_booked = cpu + load.map_or(0.0, |l| f64::from(l.cpu));
     let memory_booked = memory + load.map_or(0.0, |l| l.memory_gb);
@@ -204,11 +293,7 @@ fn node_row(
         .flatten()
         .map(|g| {
             let pci = string(g.get("pci_address"));
-            let holder = booked
-                .gpus
-                .get(&(name.clone(), pci.clone()))
-                .cloned()
-                .unwrap_or_default();
+            let holder = booked.holder(&name, &pci).cloned().unwrap_or_default();
             (string(g.get("model")), pci, holder)
         })
         .collect();
@@ -401,6 +486,90 @@ mod tests {
         limit_nodes(&mut page, Some("/big"), 100);
         assert_eq!(page[0].nodes.len(), 50);
         assert_eq!(page[0].nodes[0].name, "n100", "by name from the offset");
+    }
+
+    /// A small deterministic generator (xorshift64): the same sequences every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A placement on the pools of [`pools`]: some replicas (a node may repeat), a
+    /// fractional size, sometimes a GPU another resource may also claim.
+    fn random_placement(rng: &mut Rng) -> Value {
+        let (pool, node) = match rng.below(3) {
+            0 => ("/home/rack", "n1"),
+            1 => ("/home/strict", "n2"),
+            _ => ("rack", "n1"),
+        };
+        let replicas: Vec<Value> = (0..rng.below(3) + 1)
+            .map(|_| json!({"name": if rng.below(4) == 0 { "n9" } else { node }}))
+            .collect();
+        let gpus: Vec<Value> = (0..rng.below(2))
+            .map(|_| json!({"node": "n1", "pci_address": format!("0000:0{}:00.0", rng.below(2) + 1)}))
+            .collect();
+        json!({"pool": pool, "nodes": replicas, "gpus": gpus,
+               "size": {"cpu": rng.below(8) as f64 * 0.1 + 0.3, "memory_gb": rng.below(5) as f64 * 1.7}})
+    }
+
+    #[test]
+    fn booking_only_the_changed_resources_equals_booking_everything_again() {
+        let mut rng = Rng(0x5eed_cafe_f00d_0001);
+        let names: Vec<String> = (0..12).map(|i| format!("r{i:02}")).collect();
+        for _sequence in 0..200 {
+            let mut now: BTreeMap<String, Value> = BTreeMap::new();
+            let mut kept = Bookings::default();
+            for _step in 0..20 {
+                let mut changes = Vec::new();
+                for _ in 0..rng.below(4) + 1 {
+                    let name = names[rng.below(names.len() as u64) as usize].clone();
+                    let placement = (rng.below(4) != 0).then(|| random_placement(&mut rng));
+                    match &placement {
+                        Some(p) => now.insert(name.clone(), p.clone()),
+                        None => now.remove(&name),
+                    };
+                    changes.push((name, placement));
+                }
+                // A name changed but not placed differently is booked again the same.
+                if let Some((name, p)) = now.iter().next() {
+                    changes.push((name.clone(), Some(p.clone())));
+                }
+                kept.apply(&changes);
+                let all: Vec<(String, Value)> = now.clone().into_iter().collect();
+                let fresh = bookings(&all);
+                assert_eq!(kept, fresh, "after {changes:?}");
+                assert_eq!(
+                    pool_tree(&pools(), &kept, &LiveLoad::new()),
+                    pool_tree(&pools(), &fresh, &LiveLoad::new())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_changed_placement_moves_its_booking_and_frees_its_gpu() {
+        let mut kept = bookings(&placements());
+        kept.apply(&[(
+            "web".to_owned(),
+            Some(json!({"pool": "/home/strict", "nodes": [{"name": "n2"}],
+                        "size": {"cpu": 1, "memory_gb": 2.0}})),
+        )]);
+        let tree = pool_tree(&pools(), &kept, &LiveLoad::new());
+        let (n1, n2) = (&tree[1].nodes[0], &tree[2].nodes[0]);
+        assert_eq!((n1.cpu_booked, n1.resources, n1.gpus_free), (0.0, 0, 2));
+        assert_eq!(
+            (n2.cpu_booked, n2.memory_booked, n2.resources),
+            (1.0, 2.0, 1)
+        );
+        assert_eq!((tree[1].resources, tree[2].resources), (0, 1));
+        kept.apply(&[("web".to_owned(), None)]);
+        assert_eq!(kept, Bookings::default(), "destroyed: nothing booked");
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Ui {
         let Some(caller) = caller.filter(|_| session::alive(&record, now, self.settings.idle_ttl))
         else {
             // Expired, or its token was changed or removed: forget it.
-            if let Err(e) = store.end_ui_session(&digest, None).await {
+            if let Err(e) = store.end_ui_session(&digest, None, None).await {
                 tracing::warn!(error = %e, "dashboard: ended session not deleted");
             }
             return Ok(None);
@@ -139,9 +139,9 @@ pub(super) async fn login(
                 chrono::Utc::now(),
                 ui.settings.session_ttl,
             );
-            let audit = ui_audit(&caller, "ui.login", peer);
+            let audit = ui_audit(&caller, "ui.login");
             if let Err(e) = store
-                .create_ui_session(&record, session::MAX_SESSIONS, &audit)
+                .create_ui_session(&record, session::MAX_SESSIONS, &audit, peer.map(|p| p.ip()))
                 .await
             {
                 tracing::warn!(error = %e, "dashboard login not recorded");
@@ -202,21 +202,15 @@ pub(super) struct CsrfForm {
     csrf: String,
 }
 
-/// The audit row of a login or logout by `caller`.
-fn ui_audit(
-    caller: &crate::mcp::auth::Caller,
-    action: &str,
-    peer: Option<SocketAddr>,
-) -> AuditRecord {
+/// The audit row of a login or logout by `caller` (the client's address goes in the
+/// row's `client_addr`, as for `/mcp` calls).
+fn ui_audit(caller: &crate::mcp::auth::Caller, action: &str) -> AuditRecord {
     AuditRecord {
         at: chrono::Utc::now(),
         actor: format!("ui:{}", caller.name),
         action: action.to_owned(),
         subject: caller.name.clone(),
-        details: json!({
-            "scope": caller.scope.as_str(),
-            "client": peer.map(|p| p.ip().to_string()),
-        }),
+        details: json!({"scope": caller.scope.as_str()}),
     }
 }
 
@@ -259,9 +253,9 @@ pub(super) async fn logout(
     };
     let store = store_or!(ui);
     let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let audit = ui_audit(&s.caller, "ui.logout", peer);
+    let audit = ui_audit(&s.caller, "ui.logout");
     if let Err(e) = store
-        .end_ui_session(&session::digest(&id), Some(&audit))
+        .end_ui_session(&session::digest(&id), Some(&audit), peer.map(|p| p.ip()))
         .await
     {
         return ui.store_failed(&e, &s);

@@ -3,73 +3,85 @@
 //!
 //! Booking 10,000 placements on ~2,000 nodes costs more than the page may take, and it
 //! only changes when the store does, so the pools and their bookings are kept per store
-//! change: the newest audit row's sequence number, which every write that places,
-//! moves or destroys a resource (a pass, an apply) or changes the pools (a pass)
-//! advances. A page costs one read of that counter and of the inventory; the live load
-//! (unmanaged guests, measured memory) is always read fresh, since it ages with the
-//! clock.
+//! change ([`super::kept`]): a page costs one read of the change counter and of the
+//! inventory. After a change, only the resources the new audit rows name are read and
+//! booked again (an apply: one resource), and the pools only after a pass; a change of
+//! more than [`MAX_FOLLOWED`] rows, or a minute after the last full booking, books
+//! everything again. The live load (unmanaged guests, measured memory) is always read
+//! fresh, since it ages with the clock.
 
+use super::kept::{Kept, KeptCell, MAX_FOLLOWED};
 use super::*;
 use crate::store::CatalogRecord;
 use crate::ui::pools::{self as tree, Bookings};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// How long kept bookings may serve while the change counter stands still. On
-/// PostgreSQL, sequence numbers are taken when a row is written and become visible at
-/// commit, so a write can commit below a counter already read; this bounds how long
-/// such a write stays unseen.
-const MAX_AGE: Duration = Duration::from_secs(60);
-
-/// The pools and their bookings as of one store change.
+/// The pools and what the placements book on them, as of one store change.
 #[derive(Debug)]
-struct Kept {
-    change: i64,
-    at: Instant,
+pub(super) struct PoolsKept {
     pools: Arc<Vec<CatalogRecord>>,
-    booked: Arc<Bookings>,
+    booked: Bookings,
 }
 
 /// The pools page's bookings, kept between store changes.
-#[derive(Debug, Default)]
-pub(super) struct PoolsCache(Mutex<Option<Kept>>);
-
-impl PoolsCache {
-    /// The pools and bookings kept for `change`, unless they are older than [`MAX_AGE`].
-    fn get(&self, change: i64) -> Option<(Arc<Vec<CatalogRecord>>, Arc<Bookings>)> {
-        let kept = self.0.lock().ok()?;
-        kept.as_ref()
-            .filter(|k| k.change == change && k.at.elapsed() < MAX_AGE)
-            .map(|k| (Arc::clone(&k.pools), Arc::clone(&k.booked)))
-    }
-
-    fn put(&self, change: i64, pools: &Arc<Vec<CatalogRecord>>, booked: &Arc<Bookings>) {
-        if let Ok(mut kept) = self.0.lock() {
-            *kept = Some(Kept {
-                change,
-                at: Instant::now(),
-                pools: Arc::clone(pools),
-                booked: Arc::clone(booked),
-            });
-        }
-    }
-}
+pub(super) type PoolsCache = KeptCell<PoolsKept>;
 
 /// The pools and their bookings as the store holds them now: kept ones while the store
-/// has not changed, else read and booked again. The counter is read before the data, so
-/// a change landing in between is booked again at the next page.
+/// has not changed, followed through a small change, else read and booked again. The
+/// counter is read before the data, so a change landing in between is read again at
+/// the next page.
 async fn pools_and_bookings(
     store: &Store,
     cache: &PoolsCache,
-) -> Result<(Arc<Vec<CatalogRecord>>, Arc<Bookings>), StoreError> {
+) -> Result<Arc<PoolsKept>, StoreError> {
     let change = store.last_audit_seq().await?;
-    if let Some(kept) = cache.get(change) {
-        return Ok(kept);
+    let kept = cache.fresh();
+    if let Some(k) = &kept
+        && k.change == change
+    {
+        return Ok(Arc::clone(&k.value));
+    }
+    if let Some(k) = kept.filter(|k| k.change < change)
+        && let Some(changes) = store.changes_since(k.change, MAX_FOLLOWED).await?
+    {
+        let names: Vec<String> = changes.subjects.into_iter().collect();
+        let mut placed: BTreeMap<String, serde_json::Value> = store
+            .placement_bookings_of(&names)
+            .await?
+            .into_iter()
+            .collect();
+        let moved: Vec<(String, Option<serde_json::Value>)> = names
+            .into_iter()
+            .map(|name| {
+                let placement = placed.remove(&name);
+                (name, placement)
+            })
+            .collect();
+        let mut booked = k.value.booked.clone();
+        booked.apply(&moved);
+        let pools = if changes.actions.contains("revision.recorded") {
+            Arc::new(store.pools().await?)
+        } else {
+            Arc::clone(&k.value.pools)
+        };
+        let value = Arc::new(PoolsKept { pools, booked });
+        cache.put(Kept {
+            change,
+            rebuilt: k.rebuilt,
+            value: Arc::clone(&value),
+        });
+        return Ok(value);
     }
     let pools = Arc::new(store.pools().await?);
-    let placements = store.placement_bookings().await?;
-    let booked = Arc::new(tree::bookings(&placements));
-    cache.put(change, &pools, &booked);
-    Ok((pools, booked))
+    let booked = tree::bookings(&store.placement_bookings().await?);
+    let value = Arc::new(PoolsKept { pools, booked });
+    cache.put(Kept {
+        change,
+        rebuilt: Instant::now(),
+        value: Arc::clone(&value),
+    });
+    Ok(value)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,10 +100,10 @@ pub(super) async fn pools(
 ) -> Response {
     let s = session_or_login!(ui, headers);
     let store = store_or!(ui);
-    let (pools, booked) = read!(ui, s, pools_and_bookings(store, &ui.pools));
+    let kept = read!(ui, s, pools_and_bookings(store, &ui.pools));
     let inventory = read!(ui, s, store.inventory(None, false));
     let live = crate::observe::inventory::stored_loads(&inventory, chrono::Utc::now());
-    let mut rows = tree::pool_tree(&pools, &booked, &live);
+    let mut rows = tree::pool_tree(&kept.pools, &kept.booked, &live);
     let path = bounded(&q.path);
     let offset = q.offset.clamp(0, 1_000_000);
     let focus = rows.iter().find(|p| p.path == path).map(|p| p.node_count);
