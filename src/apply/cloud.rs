@@ -13,6 +13,7 @@ use super::{
     ApplyOutcome, ApplyReport, ApplyRequest, Cmd, ExecutorSettings, ProviderExecutor, Runner,
     ToolExecutor,
 };
+use crate::reconcile::endpoint::{self, Endpoint};
 use crate::target::Target;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -87,6 +88,40 @@ fn missing_template(path: PathBuf) -> ApplyReport {
     ))
 }
 
+/// Reads where a deployment is reached after it succeeded: runs `cmd` (which prints the
+/// deployment's outputs as JSON) and keeps the address outputs `parse` finds as the
+/// report's endpoints. A deployment whose outputs cannot be read is a failed apply, as a
+/// Terraform apply whose hosts output cannot be read is: the next pass deploys again (an
+/// empty change) and reads them again.
+async fn read_outputs(
+    runner: &Runner,
+    cmd: Cmd,
+    mut report: ApplyReport,
+    parse: fn(&serde_json::Value) -> Vec<Endpoint>,
+) -> ApplyReport {
+    if report.outcome != ApplyOutcome::Applied {
+        return report;
+    }
+    let run = runner.run(&cmd).await;
+    let read = if run.success() {
+        serde_json::from_str(run.stdout_tail.trim())
+            .map_err(|e| format!("deployed, but its outputs are not JSON (over 8 KiB is cut): {e}"))
+    } else {
+        Err(format!(
+            "deployed, but its outputs could not be read: {}",
+            run.failure_summary()
+        ))
+    };
+    report.runs.push(run);
+    match read {
+        Ok(outputs) => {
+            report.endpoints = Some(parse(&outputs));
+            report
+        }
+        Err(error) => ApplyReport::failed_after(error, report.runs),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // AWS
 
@@ -145,6 +180,25 @@ impl AwsExecutor {
         )
     }
 
+    /// `aws cloudformation describe-stacks` of the resource's stack: its outputs, as JSON.
+    pub fn outputs_cmd(&self, req: &ApplyRequest, target: &Target) -> Cmd {
+        let stack = stack_name(&req.resource);
+        self.aws(
+            &[
+                "cloudformation",
+                "describe-stacks",
+                "--stack-name",
+                &stack,
+                "--query",
+                "Stacks[0].Outputs",
+                "--output",
+                "json",
+            ],
+            &req.work_dir,
+            target,
+        )
+    }
+
     /// `aws cloudformation delete-stack`, then `wait stack-delete-complete`.
     pub fn delete_cmds(&self, req: &ApplyRequest, target: &Target) -> Vec<Cmd> {
         let stack = stack_name(&req.resource);
@@ -183,10 +237,13 @@ impl ToolExecutor for AwsExecutor {
         if !template.is_file() {
             return missing_template(template);
         }
-        match crate::target::keep(&req.rendered_dir, &req.work_dir) {
-            Ok(target) => ApplyReport::run_all(runner, &[self.deploy_cmd(req, &target)]).await,
-            Err(e) => ApplyReport::failed(e.to_string()),
-        }
+        let target = match crate::target::keep(&req.rendered_dir, &req.work_dir) {
+            Ok(target) => target,
+            Err(e) => return ApplyReport::failed(e.to_string()),
+        };
+        let report = ApplyReport::run_all(runner, &[self.deploy_cmd(req, &target)]).await;
+        let outputs = self.outputs_cmd(req, &target);
+        read_outputs(runner, outputs, report, endpoint::cloudformation_outputs).await
     }
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
@@ -278,6 +335,14 @@ impl AzureExecutor {
         }
     }
 
+    /// `az deployment group show` of the resource's deployment: its outputs, as JSON.
+    /// (`create` prints the whole deployment, which can be longer than the kept tail.)
+    pub fn outputs_cmd(&self, req: &ApplyRequest, target: &Target) -> Cmd {
+        let mut argv = self.deployment_argv("show", req, target);
+        argv.extend(["--query", "properties.outputs", "--output", "json"].map(str::to_owned));
+        Cmd::new(argv, &req.work_dir)
+    }
+
     /// `az deployment group delete`: the deployment record only.
     pub fn delete_cmd(&self, req: &ApplyRequest, target: &Target) -> Cmd {
         Cmd::new(self.deployment_argv("delete", req, target), &req.work_dir)
@@ -313,7 +378,9 @@ impl ToolExecutor for AzureExecutor {
             Err(e) => return ApplyReport::failed(e.to_string()),
         };
         let cmd = self.create_cmd(req, with_parameters, &target);
-        ApplyReport::run_all(runner, &[cmd]).await
+        let report = ApplyReport::run_all(runner, &[cmd]).await;
+        let outputs = self.outputs_cmd(req, &target);
+        read_outputs(runner, outputs, report, endpoint::arm_outputs).await
     }
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {

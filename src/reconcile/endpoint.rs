@@ -1,8 +1,13 @@
 //! Endpoints: where a deployment can be reached, as the executors and observers find it
-//! (pure; the loop records them, so the model lives with the loop's other records). Docker published ports, the hosts a Terraform configuration reports, …; the
-//! store keeps them on the resource (`deployment_instances.endpoints`, the first one's
-//! address in `address`).
+//! (pure; the loop records them, so the model lives with the loop's other records):
+//! Docker published ports, the hosts a Terraform configuration reports, Kubernetes
+//! Service and Ingress addresses, the address outputs of CloudFormation stacks and ARM
+//! deployments. The store keeps them on the resource (`deployment_instances.endpoints`,
+//! the first one's address in `address`).
 
+mod cloud;
+
+pub use cloud::{ARM_OUTPUT, CLOUDFORMATION_OUTPUT, arm_outputs, cloudformation_outputs};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
