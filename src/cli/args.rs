@@ -96,25 +96,29 @@ pub enum Command {
     /// proposed, were refused or read, with who and from where. Newest first, a page at
     /// a time.
     Audit(AuditArgs),
-    /// Propose a definition for a container started outside homelabd (`docker run`).
+    /// Propose a definition for a container (`docker run`) or Proxmox VM made outside homelabd.
     ///
     /// The container is looked up on the engines of the docker pools; the definition
     /// describes it as it runs (secrets in its environment are left out and listed) and
     /// is written to a new branch (and pull request, with [propose.github]). After the
     /// merge the daemon takes the container over as it is, without recreating it; a
-    /// later change of the definition recreates it under docker compose. Exit 1 when
-    /// refused (with the reasons), 0 when proposed.
+    /// later change of the definition recreates it under docker compose. A Proxmox VM
+    /// (by name or VMID, on the cluster of [proxmox]) becomes a proxmox-compute
+    /// definition pinned to its node whose Terraform imports the VM instead of creating
+    /// one. Exit 1 when refused (with the reasons), 0 when proposed.
     Adopt(AdoptArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct AdoptArgs {
-    /// The container: its name or id, as `docker ps --all` shows it.
+    /// The container (its name or id, as `docker ps --all` shows it) or the Proxmox VM
+    /// (its name or VMID).
     pub container: String,
-    /// Name of the new resource (default: the container's name as a DNS-1123 label).
+    /// Name of the new resource (default: the container's or VM's name as a DNS-1123 label).
     #[arg(long)]
     pub name: Option<String>,
-    /// The docker pool whose engine runs it (default: every docker pool's engines).
+    /// The docker pool whose engine runs it, or the proxmox pool with the VM's node
+    /// (default: every docker pool's engines, then the `[proxmox]` cluster).
     #[arg(long, value_name = "PATH")]
     pub pool: Option<String>,
     /// WorkloadType of the new resource (default: the only one, else web-application).

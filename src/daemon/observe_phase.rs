@@ -37,11 +37,20 @@ impl Reconciler {
         let mut instances = Vec::new();
         let mut reachable: Vec<(String, Vec<crate::observe::Endpoint>)> = Vec::new();
         for (provider, observer) in self.tools.observers.clone() {
+            let rendered_root = self.settings.rendered_dir().join(provider.as_str());
+            let rendered = |name: &str| rendered_root.join(name);
             let records: Vec<_> = self
                 .stored
                 .values()
                 .filter(|r| r.provider == Some(provider))
-                .filter(|r| r.applied_hash.is_some())
+                // An adopted VM exists before its first apply, so it is observed from
+                // its render on (and is no longer unmanaged once merged).
+                .filter(|r| {
+                    r.applied_hash.is_some()
+                        || (provider == crate::model::Provider::Proxmox
+                            && r.state != ResourceState::Orphaned
+                            && crate::observe::proxmox::expected::adopts(&rendered(&r.name)))
+                })
                 .filter(|r| only.is_none_or(|o| o.contains(&r.name)))
                 .cloned()
                 .collect();
@@ -50,11 +59,7 @@ impl Reconciler {
                 .map(|r| Target {
                     resource: r.name.clone(),
                     provider,
-                    rendered_dir: self
-                        .settings
-                        .rendered_dir()
-                        .join(provider.as_str())
-                        .join(&r.name),
+                    rendered_dir: rendered(&r.name),
                     work_dir: self
                         .settings
                         .state_dir

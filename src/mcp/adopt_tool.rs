@@ -6,6 +6,7 @@
 //! to the proposer, which validates and renders it like any change. After the merge the
 //! executor takes the container over instead of creating another (`apply::docker_adopt`).
 
+use super::context::View;
 use super::proposal_tools::ProposalAnswer;
 use super::proposals;
 use super::reply::{Json, Refusal};
@@ -13,6 +14,7 @@ use super::server::HomelabMcp;
 use crate::model::Provider;
 use crate::propose::adopt::{self, AdoptOptions};
 use crate::propose::{FileChange, ProposalRequest};
+use crate::validate::Catalog;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::Extensions;
 use rmcp::{tool, tool_router};
@@ -23,8 +25,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdoptRequest {
-    /// The container to adopt: its name or id, as `docker ps` shows it. Also
-    /// `container_name`, `instance_name`, `resource_id`.
+    /// The container to adopt (its name or id, as `docker ps` shows it) or the Proxmox VM
+    /// (its name or VMID). Also `container_name`, `instance_name`, `resource_id`.
     #[serde(
         alias = "container_name",
         alias = "instance_name",
@@ -35,8 +37,8 @@ pub struct AdoptRequest {
     /// one). Also `resource_name`.
     #[serde(default, alias = "resource_name")]
     pub name: Option<String>,
-    /// The docker pool whose engine runs the container (default: the engines of every
-    /// docker pool are searched).
+    /// The docker pool whose engine runs the container, or the proxmox pool with the
+    /// VM's node (default: every docker pool's engines, then the `[proxmox]` cluster).
     #[serde(default)]
     pub pool: Option<String>,
     /// The WorkloadType of the new resource (default: the only one, else
@@ -52,6 +54,7 @@ pub struct AdoptRequest {
 }
 
 /// A docker pool node and the engine it is.
+#[derive(Clone)]
 struct EngineAt {
     pool: String,
     node: Option<String>,
@@ -63,7 +66,59 @@ impl HomelabMcp {
     /// docs.
     pub async fn adopt(&self, r: AdoptRequest, client: String) -> Result<ProposalAnswer, Refusal> {
         let view = self.view().await?;
-        let catalog = &view.outcome.catalog;
+        let pool_provider = match r.pool.as_deref() {
+            Some(p) => match view.pools.get(p).and_then(|p| p.provider) {
+                Some(provider @ (Provider::Docker | Provider::Proxmox)) => Some(provider),
+                _ => {
+                    let known = view
+                        .pools
+                        .iter()
+                        .filter(|(_, p)| {
+                            matches!(p.provider, Some(Provider::Docker | Provider::Proxmox))
+                        })
+                        .map(|(path, _)| path);
+                    return Err(Refusal::unknown("docker or proxmox pool", p, known));
+                }
+            },
+            None => None,
+        };
+        let has_docker = view
+            .pools
+            .values()
+            .any(|p| p.provider == Some(Provider::Docker) && !p.nodes.is_empty());
+        let proxmox = self.ctx.settings.proxmox.is_some();
+        let mut searched = Vec::new();
+        if pool_provider != Some(Provider::Proxmox) && (has_docker || !proxmox) {
+            match self.find_container(&view, &r).await {
+                Ok(Found::Container(found)) => {
+                    return self.adopt_container(&view, &r, *found, client).await;
+                }
+                Ok(Found::Nothing(place)) => searched.push(place),
+                // An engine that cannot be asked does not stop the search of the cluster.
+                Err(Refusal::Unavailable(e)) if proxmox && pool_provider.is_none() => {
+                    searched.push(format!("the Docker engines (unreadable: {e})"));
+                }
+                Err(refusal) => return Err(refusal),
+            }
+        }
+        if pool_provider != Some(Provider::Docker) && proxmox {
+            match self.find_vm(&r).await? {
+                Some(vm) => return self.adopt_vm(&view, &r, vm, client).await,
+                None => searched.push(self.proxmox_searched()),
+            }
+        }
+        Err(Refusal::fixable(
+            format!(
+                "no container or VM {:?} on {}; nothing was written",
+                r.container,
+                searched.join(" or ")
+            ),
+            vec!["give the name or id `docker ps --all` shows, or a Proxmox VM's name or VMID, and the pool that runs it".into()],
+        ))
+    }
+
+    /// The container `r` names on the docker pools' engines.
+    async fn find_container(&self, view: &View, r: &AdoptRequest) -> Result<Found, Refusal> {
         let engines = docker_engines(&view.pools, r.pool.as_deref())?;
         let docker = self
             .ctx
@@ -96,22 +151,30 @@ impl HomelabMcp {
                 break;
             }
         }
-        let Some((at, (container, image))) = found else {
-            return Err(Refusal::fixable(
-                format!(
-                    "no container {:?} on the Docker engines of {}; nothing was written",
-                    r.container,
-                    engines
-                        .iter()
-                        .map(|e| e.pool.as_str())
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .into_iter()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                vec!["give the name or id `docker ps --all` shows, and the pool whose engine runs it".into()],
-            ));
+        let Some((at, inspected)) = found else {
+            return Ok(Found::Nothing(format!(
+                "the Docker engines of {}",
+                engines
+                    .iter()
+                    .map(|e| e.pool.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         };
+        Ok(Found::Container(Box::new((at.clone(), inspected))))
+    }
+
+    /// Proposes the definition of a found container.
+    async fn adopt_container(
+        &self,
+        view: &View,
+        r: &AdoptRequest,
+        (at, (container, image)): (EngineAt, Inspected),
+        client: String,
+    ) -> Result<ProposalAnswer, Refusal> {
+        let catalog = &view.outcome.catalog;
         if let Some(project) = container
             .pointer("/Config/Labels/com.docker.compose.project")
             .and_then(|v| v.as_str())
@@ -145,50 +208,8 @@ impl HomelabMcp {
                 ));
             }
         }
-        let name = match &r.name {
-            Some(n) => n.clone(),
-            None => adopt::resource_name(cname).ok_or_else(|| {
-                Refusal::fixable(
-                    format!("container name {cname:?} makes no resource name: give name"),
-                    vec![],
-                )
-            })?,
-        };
-        super::proposal_tools::label("name", &name)?;
-        if let Some(e) = catalog.resources.get(&name) {
-            return Err(Refusal::fixable(
-                format!(
-                    "resource {name} already exists ({}); nothing was written",
-                    e.doc.file
-                ),
-                vec!["give another name".into()],
-            ));
-        }
-        let workload_type = match &r.workload_type {
-            Some(w) if catalog.workload_types.contains_key(w) => w.clone(),
-            Some(w) => {
-                return Err(Refusal::unknown(
-                    "workload type",
-                    w,
-                    catalog.workload_types.keys(),
-                ));
-            }
-            None => {
-                let mut keys = catalog.workload_types.keys();
-                match (keys.next(), keys.next()) {
-                    (Some(only), None) => only.clone(),
-                    _ if catalog.workload_types.contains_key("web-application") => {
-                        "web-application".to_owned()
-                    }
-                    _ => {
-                        return Err(Refusal::fixable(
-                            "give workload_type: the repository has several and no web-application",
-                            catalog.workload_types.keys().cloned().collect(),
-                        ));
-                    }
-                }
-            }
-        };
+        let name = new_resource_name(catalog, r, cname, "container")?;
+        let workload_type = workload_type_for(catalog, r)?;
         let adoption = adopt::definition(
             &container,
             image.as_ref(),
@@ -285,6 +306,77 @@ impl HomelabMcp {
     }
 }
 
+/// What the search of the docker engines found.
+enum Found {
+    Container(Box<(EngineAt, Inspected)>),
+    /// Where it looked.
+    Nothing(String),
+}
+
+/// `docker inspect` of a container and of its image.
+type Inspected = (serde_json::Value, Option<serde_json::Value>);
+
+/// The name of the new resource: `r.name`, else `default_from` (a container's or VM's
+/// name) made a DNS-1123 label; refused when taken.
+pub(super) fn new_resource_name(
+    catalog: &Catalog,
+    r: &AdoptRequest,
+    default_from: &str,
+    what: &str,
+) -> Result<String, Refusal> {
+    let name = match &r.name {
+        Some(n) => n.clone(),
+        None => adopt::resource_name(default_from).ok_or_else(|| {
+            Refusal::fixable(
+                format!("{what} name {default_from:?} makes no resource name: give name"),
+                vec![],
+            )
+        })?,
+    };
+    super::proposal_tools::label("name", &name)?;
+    if let Some(e) = catalog.resources.get(&name) {
+        return Err(Refusal::fixable(
+            format!(
+                "resource {name} already exists ({}); nothing was written",
+                e.doc.file
+            ),
+            vec!["give another name".into()],
+        ));
+    }
+    Ok(name)
+}
+
+/// The WorkloadType of the new resource: `r.workload_type`, else the only one, else
+/// `web-application`.
+pub(super) fn workload_type_for(catalog: &Catalog, r: &AdoptRequest) -> Result<String, Refusal> {
+    let workload_type = match &r.workload_type {
+        Some(w) if catalog.workload_types.contains_key(w) => w.clone(),
+        Some(w) => {
+            return Err(Refusal::unknown(
+                "workload type",
+                w,
+                catalog.workload_types.keys(),
+            ));
+        }
+        None => {
+            let mut keys = catalog.workload_types.keys();
+            match (keys.next(), keys.next()) {
+                (Some(only), None) => only.clone(),
+                _ if catalog.workload_types.contains_key("web-application") => {
+                    "web-application".to_owned()
+                }
+                _ => {
+                    return Err(Refusal::fixable(
+                        "give workload_type: the repository has several and no web-application",
+                        catalog.workload_types.keys().cloned().collect(),
+                    ));
+                }
+            }
+        }
+    };
+    Ok(workload_type)
+}
+
 /// The docker pools' nodes and their engines (only `pool` when given), by pool path.
 fn docker_engines(
     pools: &std::collections::BTreeMap<String, crate::place::ResolvedPool>,
@@ -335,17 +427,18 @@ fn docker_engines(
 
 #[tool_router(router = adopt_router, vis = "pub(super)")]
 impl HomelabMcp {
-    /// Proposes adopting a container started outside homelabd (`docker run`), as the
-    /// Docker inventory reports it: a definition that matches its live configuration
-    /// (image, command, environment, ports, volumes, labels, restart policy), written to
-    /// a new branch and pull request. Environment values that look like secrets are not
-    /// copied (named in the answer, with how to add them as secrets). After the merge
-    /// homelabd takes the running container over without recreating it; a later change
-    /// of the definition recreates it under docker compose.
+    /// Proposes adopting a container started outside homelabd (`docker run`) or a
+    /// Proxmox VM created by hand, as the inventory reports it: a definition that matches
+    /// its live configuration, written to a new branch and pull request. A container:
+    /// image, command, environment, ports, volumes, labels, restart policy; environment
+    /// values that look like secrets are not copied (named in the answer, with how to add
+    /// them as secrets); after the merge homelabd takes the running container over
+    /// without recreating it. A VM: node, cores, memory, boot disk, network, CPU type,
+    /// tags; the rendered Terraform imports it by VMID instead of creating another.
     #[tool(
         name = "adopt-unmanaged-resource",
         annotations(
-            title = "Propose adopting an unmanaged container",
+            title = "Propose adopting an unmanaged container or VM",
             read_only_hint = false,
             destructive_hint = false,
             idempotent_hint = false,

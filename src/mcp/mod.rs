@@ -18,6 +18,7 @@
 //! reads of sensitive state); `query-audit-log` reads it back.
 
 mod adopt_tool;
+mod adopt_vm;
 pub mod audit;
 mod audit_tool;
 pub mod auth;

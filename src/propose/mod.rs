@@ -41,6 +41,7 @@
 //! at a bound with a note.
 
 pub mod adopt;
+pub mod adopt_vm;
 pub mod assess;
 pub mod deploy;
 pub mod diff;

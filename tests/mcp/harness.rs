@@ -203,6 +203,11 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The daemon's state directory (rendered configs, work directories, database).
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
     /// Waits for `/readyz` 200: the first pass is recorded.
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -18,7 +18,8 @@
 //! (`{"data": null, "message": "…\n"}`, plus `errors` for bad parameters): 401 unless
 //! `Authorization: PVEAPIToken=USER@REALM!NAME=SECRET` matches exactly, 403 "Permission
 //! check failed (path, privilege)" where a test denies a path, 595 for any
-//! `/nodes/{node}/…` of an offline node, 501 for anything else. The status line carries
+//! `/nodes/{node}/…` of an offline node, 501 for anything else — and for every method
+//! but GET (recorded, so a test can tell that nothing was created). The status line carries
 //! only the standard reason (axum cannot set PVE's custom reason phrases).
 //!
 //! State starts from the static fixtures in `tests/fixtures/pve/` (the example homelab's
@@ -316,7 +317,7 @@ impl PveSim {
             config_peak: AtomicUsize::new(0),
         });
         let app = Router::new()
-            .route("/api2/json/{*path}", get(handle))
+            .route("/api2/json/{*path}", get(handle).fallback(refuse_write))
             .with_state(Arc::clone(&sim));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -403,7 +404,8 @@ impl PveSim {
         self.sim.config_peak.load(Ordering::SeqCst)
     }
 
-    /// The paths requested so far (with their query).
+    /// The paths requested so far (with their query); requests other than GET as
+    /// `METHOD /path`.
     pub fn requests(&self) -> Vec<String> {
         self.sim.requests.lock().unwrap().clone()
     }
@@ -448,31 +450,38 @@ impl PveSim {
     /// Serves the same API over HTTPS with `tests/fixtures/pve/tls/server.pem` (issued
     /// by `ca.pem` for 127.0.0.1 and localhost); returns `https://127.0.0.1:<port>`.
     pub fn https(&self) -> String {
-        let dir = super::root().join("tests/fixtures/pve/tls");
-        use rustls::pki_types::pem::PemObject;
-        let chain =
-            vec![rustls::pki_types::CertificateDer::from_pem_file(dir.join("server.pem")).unwrap()];
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-        let backend: SocketAddr = self.url.trim_start_matches("http://").parse().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("https://{}", listener.local_addr().unwrap());
-        let config = Arc::new(config);
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let config = Arc::clone(&config);
-                std::thread::spawn(move || relay(client, backend, config));
-            }
-        });
-        url
+        serve_tls(&self.url)
     }
+}
+
+/// Serves the plain HTTP server at `http_url` over HTTPS with
+/// `tests/fixtures/pve/tls/server.pem` (issued by `ca.pem` for 127.0.0.1 and
+/// localhost), a thread per connection; returns `https://127.0.0.1:<port>`.
+pub fn serve_tls(http_url: &str) -> String {
+    let dir = super::root().join("tests/fixtures/pve/tls");
+    use rustls::pki_types::pem::PemObject;
+    let chain =
+        vec![rustls::pki_types::CertificateDer::from_pem_file(dir.join("server.pem")).unwrap()];
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let backend: SocketAddr = http_url.trim_start_matches("http://").parse().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let config = Arc::new(config);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let config = Arc::clone(&config);
+            std::thread::spawn(move || relay(client, backend, config));
+        }
+    });
+    url
 }
 
 /// Terminates TLS for one connection and relays the plaintext to the HTTP server: one
@@ -547,6 +556,24 @@ fn relay(client: TcpStream, backend: SocketAddr, config: Arc<rustls::ServerConfi
     let _ = to_upstream.shutdown(Shutdown::Write);
     let _ = to_client.shutdown(Shutdown::Read);
     let _ = down.join();
+}
+
+/// Any other method (a create is `POST /nodes/{node}/qemu`, a clone `POST
+/// …/qemu/{vmid}/clone`): recorded as `METHOD /path` and answered 501, since the
+/// simulator's cluster changes only through the test.
+async fn refuse_write(
+    State(sim): State<Arc<Sim>>,
+    method: axum::http::Method,
+    Path(path): Path<String>,
+) -> Response {
+    sim.requests
+        .lock()
+        .unwrap()
+        .push(format!("{method} /{path}"));
+    answer(
+        StatusCode::NOT_IMPLEMENTED,
+        &format!("Method '{method} /{path}' not implemented"),
+    )
 }
 
 fn answer(status: StatusCode, message: &str) -> Response {

@@ -33,7 +33,15 @@
       started=true,
       gpu_pci_ids=([node_gpus[nth_on_node].pci_address] if resource.gpu and values.gpu_mapping is none else []),
       gpu_mapping=(values.gpu_mapping if resource.gpu else none)) -%}
-{%- if values.vmid_base is not none -%}
+{%- if values.adopt is not none -%}
+{#- Adopted (main.tf checks adopt and imports the VM): until the first apply the VM lacks
+    the tags homelabd adds itself, which that apply adds in place. -#}
+{%- set own = namespace(tags=[]) -%}
+{%- for extra in values.tags -%}
+{%- set own.tags = own.tags + [extra | lower] -%}
+{%- endfor -%}
+{%- set vm = dict(vm, vm_id=values.adopt.vmid, adopted=true, added_tags=(tags | reject("in", own.tags) | list)) -%}
+{%- elif values.vmid_base is not none -%}
 {%- set vm = dict(vm, vm_id=values.vmid_base + idx) -%}
 {%- endif -%}
 {%- set vms.list = vms.list + [vm] -%}

@@ -13,6 +13,23 @@
 {%- set backup_pool = values.backup.pool_id if values.backup.pool_id is not none else (props.backup_pool if props.backup_pool is defined else none) %}
 {%- set disk_gb = resource.storage_gb if resource.storage_gb > 0 else values.default_disk_gb %}
 {%- set description = "Managed by homelabd (" ~ chart.name ~ " " ~ chart.version ~ "): " ~ resource.workload_type ~ ", " ~ resource.environment ~ "." %}
+{#- An adopted VM (`homelabd adopt`): its VMID and node are user data, so they are checked
+    here before they reach the import block. #}
+{%- set adopt = values.adopt %}
+{%- if adopt is not none %}
+{%- if adopt is not mapping or "vmid" not in adopt or "node" not in adopt %}
+{{- fail("proxmox-compute: adopt needs vmid and node (the VM to take over) for resource " ~ resource.name) }}
+{%- endif %}
+{%- if adopt.vmid is not integer or adopt.vmid < 100 or adopt.vmid > 999999999 %}
+{{- fail("proxmox-compute: adopt.vmid must be a VMID, an integer from 100 to 999999999, for resource " ~ resource.name) }}
+{%- endif %}
+{%- if adopt.node is not string or adopt.node | length == 0 or adopt.node | length > 63 or adopt.node[0] in "-." or adopt.node | reject("in", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") | list | length > 0 %}
+{{- fail("proxmox-compute: adopt.node must be a Proxmox node name (letters, digits, '-', '.', '_') for resource " ~ resource.name) }}
+{%- endif %}
+{%- if placement.nodes | length != 1 or placement.nodes[0].name != adopt.node %}
+{{- fail("proxmox-compute: the adopted VM " ~ adopt.vmid ~ " runs on node " ~ adopt.node ~ "; resource " ~ resource.name ~ " must be one replica pinned there (spec.placement.node: " ~ adopt.node ~ ")") }}
+{%- endif %}
+{%- endif %}
 # Resource: {{ resource.name }} ({{ resource.resource_type }}, workload {{ resource.workload_type }}), {{ placement.nodes | length }} replica(s).
 
 terraform {
@@ -62,7 +79,7 @@ module "vm_{{ loop.index }}" {
   name        = {{ vm_name | hcl }}
   description = {{ description | hcl }}
   node_name   = {{ node.name | hcl }}
-  vm_id       = {{ (values.vmid_base + idx if values.vmid_base is not none else none) | hcl }}
+  vm_id       = {{ (adopt.vmid if adopt is not none else (values.vmid_base + idx if values.vmid_base is not none else none)) | hcl }}
   tags        = {{ resource.dimensions | hcl }}
   extra_tags  = {{ values.tags | hcl }}
 
@@ -75,7 +92,8 @@ module "vm_{{ loop.index }}" {
   bios           = {{ values.bios | hcl }}
   os_type        = {{ values.os_type | hcl }}
 
-  clone_vm_id     = {{ os_template | hcl }}
+  adopted         = {{ (adopt is not none) | hcl }}
+  clone_vm_id     = {{ (os_template if adopt is none else none) | hcl }}
   clone_node_name = {{ os_template_node | hcl }}
   full_clone      = {{ values.full_clone | hcl }}
 
@@ -101,6 +119,15 @@ module "vm_{{ loop.index }}" {
   pool_id    = {{ (backup_pool if resource.backup_required else none) | hcl }}
 }
 {%- endfor %}
+{%- if adopt is not none %}
+
+# Adopted by homelabd: the VM already exists, so the first apply imports it into the
+# state (Terraform >= 1.5) instead of creating another; afterwards this block is a no-op.
+import {
+  to = module.vm_1.proxmox_virtual_environment_vm.this
+  id = {{ (adopt.node ~ "/" ~ adopt.vmid) | hcl }}
+}
+{%- endif %}
 
 locals {
   vms = [

@@ -191,6 +191,17 @@ impl ProxmoxClient {
         let raw: Map<String, Value> = self.get(&path, &[]).await?;
         VmConfig::from_api(&raw).map_err(|source| ProxmoxError::Decode { path, source })
     }
+
+    /// The same configuration, every key as Proxmox returns it (for adoption, which
+    /// carries over more than drift compares).
+    pub async fn qemu_config_raw(
+        &self,
+        node: &str,
+        vmid: u64,
+    ) -> Result<Map<String, Value>, ProxmoxError> {
+        let path = format!("/nodes/{}/qemu/{vmid}/config", segment(node)?);
+        self.get(&path, &[]).await
+    }
 }
 
 /// A node name as a path segment: Proxmox node names are host names, so anything else

@@ -299,7 +299,13 @@ pub fn compare(
         ));
     }
     let want: BTreeSet<&str> = exp.tags.iter().map(String::as_str).collect();
-    let have: BTreeSet<&str> = config.tags.iter().map(String::as_str).collect();
+    // A tag homelabd adds itself is never unexpected (see `before_import`).
+    let have: BTreeSet<&str> = config
+        .tags
+        .iter()
+        .map(String::as_str)
+        .filter(|t| want.contains(t) || !exp.added_tags.iter().any(|a| a == t))
+        .collect();
     if want != have {
         let missing: Vec<&str> = want.difference(&have).copied().collect();
         let extra: Vec<&str> = have.difference(&want).copied().collect();
@@ -359,6 +365,21 @@ pub fn compare(
     out
 }
 
+/// An adopted VM before its first apply (no terraform state yet): compared without the
+/// tags homelabd adds itself and with its own tags in lower case, since that apply
+/// imports the VM and writes its tags as the module does (added, lower case), in place.
+/// Everything else the definition states (node, cores, memory, start at boot, name) is
+/// what the VM already is, so it is compared as usual.
+pub fn before_import(exp: &ExpectedVm, config: &VmConfig) -> (ExpectedVm, VmConfig) {
+    let mut e = exp.clone();
+    e.tags.retain(|t| !exp.added_tags.contains(t));
+    let mut c = config.clone();
+    c.tags = c.tags.iter().map(|t| t.to_lowercase()).collect();
+    c.tags.sort();
+    c.tags.dedup();
+    (e, c)
+}
+
 /// What the cluster reports for one expected VM, for `Observation::actual`.
 pub fn actual_json(exp: &ExpectedVm, vm: Option<&ClusterVm>, config: Option<&VmConfig>) -> Value {
     match (vm, config) {
@@ -401,6 +422,8 @@ mod tests {
             started: true,
             gpu_pci_ids: vec![],
             gpu_mapping: None,
+            adopted: false,
+            added_tags: vec![],
         }
     }
 
@@ -546,6 +569,46 @@ mod tests {
                 .contains("GPU 0000:01:00.0 not passed through (no hostpci devices)"),
             "{}",
             found[0].message
+        );
+    }
+
+    #[test]
+    fn an_adopted_vm_lacks_only_homelabds_own_tags_until_its_first_apply() {
+        let e = ExpectedVm {
+            vm_id: Some(990),
+            tags: vec!["homelabd".into(), "nas".into(), "site-home".into()],
+            adopted: true,
+            added_tags: vec!["homelabd".into(), "site-home".into()],
+            ..exp("legacy-nas", "pve-02")
+        };
+        let mut c = config_like(&e);
+        c.tags = vec!["nas".into()];
+        let actual = vm(990, "legacy-nas", "pve-02");
+        // Before the import: its own tags are all it must have, in any case.
+        c.tags = vec!["NAS".into()];
+        let (b, bc) = before_import(&e, &c);
+        assert!(compare("nas", &b, &actual, &bc).is_empty());
+        c.tags = vec!["nas".into()];
+        // After it, homelabd's tags are expected like any other.
+        let found = compare("nas", &e, &actual, &c);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].message.contains("missing homelabd, site-home"));
+        // A tag of its own removed by hand is drift either way; memory too.
+        c.tags = vec!["homelabd".into()];
+        c.memory_mb = 1024;
+        let (b, bc) = before_import(&e, &c);
+        let found = compare("nas", &b, &actual, &bc);
+        let keys: Vec<&str> = found.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, ["vm/legacy-nas/memory", "vm/legacy-nas/tags"]);
+        assert!(
+            found[1].message.contains("missing nas"),
+            "{}",
+            found[1].message
+        );
+        assert!(
+            !found[1].message.contains("unexpected"),
+            "{}",
+            found[1].message
         );
     }
 

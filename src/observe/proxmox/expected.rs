@@ -42,6 +42,14 @@ pub struct ExpectedVm {
     /// A cluster resource mapping passed through instead of raw addresses.
     #[serde(default)]
     pub gpu_mapping: Option<String>,
+    /// The VM existed before homelabd and is imported by the first apply (the chart's
+    /// `adopt` value); `vm_id` is then its VMID.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+    /// Of `tags`, those homelabd adds itself (`homelabd`, `backup`, the dimensions) rather
+    /// than the VM's own: an adopted VM gets them at its first apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added_tags: Vec<String>,
 }
 
 /// Why an expected-state file cannot be used; `origin` names the file.
@@ -103,6 +111,12 @@ pub fn load(dir: &Path) -> Result<ExpectedState, ExpectedError> {
         }
         Err(source) => Err(ExpectedError::Read { origin, source }),
     }
+}
+
+/// Does the render in `dir` adopt an existing VM? Such a resource is observed from its
+/// render on, before its first apply: the VM it describes already runs.
+pub fn adopts(dir: &Path) -> bool {
+    load(dir).is_ok_and(|s| s.vms.iter().any(|v| v.adopted))
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+/// Terraform's local state in a resource's work directory: there after its first apply.
+const TERRAFORM_STATE: &str = "terraform.tfstate";
+
 /// Observes one Proxmox VE cluster: drift of the rendered resources, and discovery.
 #[derive(Debug, Clone)]
 pub struct ProxmoxObserver {
@@ -98,7 +101,14 @@ impl ProxmoxObserver {
                 (t.resource.as_str(), endpoint)
             })
             .collect();
+        // Adopted VMs not applied yet: terraform has no state for them (see `before_import`).
+        let not_applied: Vec<&str> = targets
+            .iter()
+            .filter(|t| !t.work_dir.join(TERRAFORM_STATE).is_file())
+            .map(|t| t.resource.as_str())
+            .collect();
         for target in &matching.targets {
+            let pending = not_applied.contains(&target.resource.as_str());
             let none_here = target.vms.iter().all(|(_, vm)| vm.is_none());
             if none_here
                 && let Some(why) = drift::applied_elsewhere(
@@ -122,7 +132,13 @@ impl ProxmoxObserver {
                 };
                 match configs.get(&vm.vmid) {
                     Some(Ok(config)) => {
-                        deviations.extend(drift::compare(&target.resource, exp, vm, config));
+                        let found = if exp.adopted && pending {
+                            let (e, c) = drift::before_import(exp, config);
+                            drift::compare(&target.resource, &e, vm, &c)
+                        } else {
+                            drift::compare(&target.resource, exp, vm, config)
+                        };
+                        deviations.extend(found);
                         actual.push(drift::actual_json(exp, Some(vm), Some(config)));
                     }
                     Some(Err(e)) => failure = Some(format!("VM {} ({}): {e}", vm.vmid, exp.name)),

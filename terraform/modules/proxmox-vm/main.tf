@@ -35,10 +35,14 @@ resource "proxmox_virtual_environment_vm" "this" {
   machine = local.has_gpu ? "q35" : null
   bios    = var.bios
 
-  clone {
-    vm_id     = var.clone_vm_id
-    node_name = var.clone_node_name
-    full      = var.full_clone
+  # An adopted VM was imported, not cloned: a clone block would replace it.
+  dynamic "clone" {
+    for_each = var.adopted ? [] : [1]
+    content {
+      vm_id     = var.clone_vm_id
+      node_name = var.clone_node_name
+      full      = var.full_clone
+    }
   }
 
   agent {
@@ -96,28 +100,32 @@ resource "proxmox_virtual_environment_vm" "this" {
     }
   }
 
-  initialization {
-    datastore_id = var.datastore_id
+  # Cloud-init only for VMs homelabd creates: an adopted VM keeps its own setup.
+  dynamic "initialization" {
+    for_each = var.adopted ? [] : [1]
+    content {
+      datastore_id = var.datastore_id
 
-    dynamic "dns" {
-      for_each = var.dns_domain != null || length(var.dns_servers) > 0 ? [1] : []
-      content {
-        domain  = var.dns_domain
-        servers = length(var.dns_servers) > 0 ? var.dns_servers : null
+      dynamic "dns" {
+        for_each = var.dns_domain != null || length(var.dns_servers) > 0 ? [1] : []
+        content {
+          domain  = var.dns_domain
+          servers = length(var.dns_servers) > 0 ? var.dns_servers : null
+        }
       }
-    }
 
-    ip_config {
-      ipv4 {
-        address = var.ipv4_address
-        gateway = var.ipv4_address == "dhcp" ? null : var.ipv4_gateway
+      ip_config {
+        ipv4 {
+          address = var.ipv4_address
+          gateway = var.ipv4_address == "dhcp" ? null : var.ipv4_gateway
+        }
       }
-    }
 
-    user_account {
-      username = var.ssh_user
-      keys     = var.ssh_authorized_keys
-      password = var.user_password
+      user_account {
+        username = var.ssh_user
+        keys     = var.ssh_authorized_keys
+        password = var.user_password
+      }
     }
   }
 

@@ -112,9 +112,16 @@ variable "vlan_id" {
   }
 }
 
+variable "adopted" {
+  description = "The VM existed before (imported by the root module's import block): no clone, no cloud-init."
+  type        = bool
+  default     = false
+}
+
 variable "clone_vm_id" {
-  description = "VMID of the cloud-init enabled template to clone."
+  description = "VMID of the cloud-init enabled template to clone (null for an adopted VM)."
   type        = number
+  default     = null
 }
 
 variable "clone_node_name" {

@@ -1,3 +1,6 @@
+{#- An adopted VM was not created with homelabd's cloud-init user: its roles run only
+    when the definition asks (adopt.configure: true). -#}
+{%- if values.adopt is none or values.adopt.configure is defined and values.adopt.configure -%}
 # Rendered by homelabd from chart {{ chart.name }} {{ chart.version }}. Do not edit.
 [defaults]
 inventory = inventory.yml
@@ -9,3 +12,4 @@ forks = 10
 
 [ssh_connection]
 pipelining = True
+{%- endif %}

@@ -1,3 +1,6 @@
+{#- An adopted VM was not created with homelabd's cloud-init user: its roles run only
+    when the definition asks (adopt.configure: true). -#}
+{%- if values.adopt is none or values.adopt.configure is defined and values.adopt.configure -%}
 # Rendered by homelabd from chart {{ chart.name }} {{ chart.version }}. Do not edit.
 # One host per replica; ansible_host is the static address, else the VM name
 # (qualified with dns_domain when set), which must resolve (DHCP + DNS).
@@ -33,3 +36,4 @@ all:
         homelab_backup_required: {{ resource.backup_required | ansible }}
         homelab_backup_schedule: {{ (resource.backup_schedule if resource.backup_schedule is not none else "0 3 * * *") | ansible }}
         homelab_monitoring: {{ resource.monitoring | ansible }}
+{%- endif %}

@@ -1,3 +1,6 @@
+{#- An adopted VM was not created with homelabd's cloud-init user: its roles run only
+    when the definition asks (adopt.configure: true). -#}
+{%- if values.adopt is none or values.adopt.configure is defined and values.adopt.configure -%}
 # Rendered by homelabd from chart {{ chart.name }} {{ chart.version }}. Do not edit.
 # Run from this directory: ansible-playbook -i inventory.yml playbook.yml
 {#- Every value is written through `ansible`, which tags strings `!unsafe`: Ansible never
@@ -38,3 +41,4 @@
 {%- for role in ansible.roles %}
     - role: {{ role | ansible }}
 {%- endfor %}
+{%- endif %}

@@ -20,7 +20,7 @@ provider "proxmox" {
 }
 
 module "vm_1" {
-  source = "../../.shared/proxmox-vm@54c754d84f705e89/proxmox-vm"
+  source = "../../.shared/proxmox-vm@5ca54a6b87cbb048/proxmox-vm"
 
   name        = "nextcloud"
   description = "Managed by homelabd (proxmox-compute 1.0.0): web-application, production."
@@ -38,6 +38,7 @@ module "vm_1" {
   bios           = "seabios"
   os_type        = "l26"
 
+  adopted         = false
   clone_vm_id     = 9000
   clone_node_name = null
   full_clone      = true
