@@ -211,6 +211,9 @@ pub mod github_sim;
 /// A simulator of the Proxmox VE API endpoints the Proxmox observer reads.
 pub mod pve_sim;
 
+/// A simulator of the Kubernetes API endpoints `kubectl get nodes -o json` uses.
+pub mod kube_sim;
+
 /// An HTTP client for tests. reqwest is built without a bundled TLS provider (homelabd
 /// installs ring at start), so tests install it too before building one.
 pub fn http_client() -> reqwest::Client {

@@ -1,6 +1,7 @@
 //! A Kubernetes context's inventory: its nodes with capacity and allocatable CPU and
-//! memory (`kubectl get nodes -o json`). Only the parsing is tested: no cluster is
-//! reachable from the build machines.
+//! memory (`kubectl get nodes -o json`). Tested with the real kubectl against
+//! tests/support/kube_sim.rs, a simulator of the API endpoints it reads (no cluster is
+//! reachable from the build machines).
 
 use super::Item;
 use crate::apply::{Cmd, Runner};
