@@ -24,17 +24,6 @@ struct Browser {
     cookie: Option<String>,
 }
 
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            let (k, val) = v.split(';').next()?.split_once('=')?;
-            (k == name && !val.is_empty()).then(|| val.to_owned())
-        })
-}
-
 impl Browser {
     fn new() -> Browser {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -49,28 +38,11 @@ impl Browser {
 
     /// Logs in on `daemon` with `token` through the login form.
     async fn login(&mut self, daemon: &Daemon, token: &str) {
-        let form = self.http.get(daemon.url("/ui/login")).send().await.unwrap();
-        let nonce_cookie = set_cookie(&form, "homelabd_login").expect("login cookie");
-        let page = form.text().await.unwrap();
-        let nonce = page
-            .split("name=\"login\" value=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("login nonce")
-            .to_owned();
-        let resp = self
-            .http
-            .post(daemon.url("/ui/login"))
-            .header("Cookie", format!("homelabd_login={nonce_cookie}"))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            // Tokens here and the nonce are letters, digits and hyphens.
-            .body(format!("token={token}&login={nonce}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 303, "login: {}", daemon.log());
-        self.cookie = set_cookie(&resp, "homelabd_session");
-        assert!(self.cookie.is_some(), "a session cookie");
+        let session = support::ui_login::login(&self.http, &daemon.url(""), token).await;
+        match session {
+            Ok(cookie) => self.cookie = Some(cookie),
+            Err(e) => panic!("login: {e}\n{}", daemon.log()),
+        }
     }
 
     fn get(&self, daemon: &Daemon, path: &str) -> reqwest::RequestBuilder {
@@ -397,6 +369,57 @@ async fn the_pools_page_books_a_new_placement_at_once() {
         "{}",
         node_cell(&after, "docker-01", "memory")
     );
+}
+
+/// The provider filter of the resources page lists that provider's resources; a
+/// provider homelabd does not know is a 400 naming the ones it does, not an empty list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resources_page_filters_by_provider_and_refuses_an_unknown_one() {
+    let definition = support::docker::container_definition("web-a", "busybox:1", false)
+        .replace("apply: auto", "apply: manual");
+    let repo = support::repo_with(&[("web-a", definition)]);
+    let state = tempfile::tempdir().unwrap();
+    let daemon = sqlite_daemon(repo.path(), state.path(), TOKEN).await;
+    let db = format!("sqlite://{}", state.path().join("homelabd.db").display());
+    support::daemon::wait_for_store(
+        &db,
+        &daemon,
+        60,
+        "web-a recorded",
+        async |s: &Store| s.resource("web-a").await.ok().flatten(),
+        |_| true,
+    )
+    .await;
+    let mut browser = Browser::new();
+    browser.login(&daemon, TOKEN).await;
+    let docker = browser
+        .page(&daemon, "/ui/resources?provider=docker")
+        .await
+        .unwrap();
+    assert!(docker.contains(">web-a</a>"), "{docker}");
+    assert!(
+        docker.contains("<td>docker</td>"),
+        "the row names its provider"
+    );
+    let proxmox = browser
+        .page(&daemon, "/ui/resources?provider=proxmox")
+        .await
+        .unwrap();
+    assert!(!proxmox.contains(">web-a</a>"), "{proxmox}");
+    let unknown = browser
+        .get(&daemon, "/ui/resources?provider=dockr")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    let text = unknown.text().await.unwrap();
+    assert!(
+        text.contains("There is no provider") && text.contains("dockr"),
+        "{text}"
+    );
+    assert!(text.contains("docker, "), "it names the known ones: {text}");
+    let pools = browser.page(&daemon, "/ui/pools").await.unwrap();
+    assert!(pools.contains(" · docker · "), "a pool shows its provider");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

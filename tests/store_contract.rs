@@ -1958,7 +1958,7 @@ async fn dashboard_lists_filter_count_and_page_in_the_database(store: &Store, _r
     assert_eq!((third.items.len(), third.total), (5, 30));
 
     let failed_docker = ResourceFilter {
-        provider: Some("docker".into()),
+        provider: Some(homelabd::model::Provider::Docker),
         state: Some("failed".into()),
         ..Default::default()
     };
@@ -2033,7 +2033,10 @@ async fn dashboard_lists_filter_count_and_page_in_the_database(store: &Store, _r
     );
     assert_eq!(
         facets.providers,
-        vec![("docker".to_owned(), 15), ("proxmox".to_owned(), 15)]
+        vec![
+            (homelabd::model::Provider::Docker, 15),
+            (homelabd::model::Provider::Proxmox, 15)
+        ]
     );
     assert_eq!(facets.pools, vec![("/home/rack".to_owned(), 30)]);
 
@@ -2122,7 +2125,7 @@ async fn the_text_filter_in_memory_finds_what_the_store_finds(store: &Store, _ra
     );
     let filter = |text: &str, provider: &str, pool: &str, state: &str| ResourceFilter {
         text: Some(text.into()),
-        provider: Some(provider.into()),
+        provider: homelabd::model::Provider::parse(provider),
         pool: Some(pool.into()),
         state: Some(state.into()),
     };

@@ -140,7 +140,7 @@ impl ToolExecutor for DockerExecutor {
             runs = down.runs;
         }
         if let Err(e) = keep_applied(req).await {
-            return ApplyReport::failed_after(e, runs);
+            return ApplyReport::failed_after(e.to_string(), runs);
         }
         let mut report = ApplyReport::run_all(runner, &self.apply_commands(req, &target)).await;
         runs.append(&mut report.runs);
@@ -150,7 +150,7 @@ impl ToolExecutor for DockerExecutor {
 
     async fn destroy_with_tool(&self, req: &ApplyRequest, runner: &Runner) -> ApplyReport {
         match adopt::adopted(&req.work_dir) {
-            Err(e) => return ApplyReport::failed(e),
+            Err(e) => return ApplyReport::failed(e.to_string()),
             Ok(Some(adopted)) => {
                 let target = target::read(&req.work_dir).unwrap_or_default();
                 let report =
@@ -200,7 +200,7 @@ impl DockerExecutor {
     ) -> Adoption {
         let failed = |e: String| Adoption::Done(ApplyReport::failed(e));
         match adopt::adopted(&req.work_dir) {
-            Err(e) => return failed(e),
+            Err(e) => return failed(e.to_string()),
             Ok(Some(adopted)) => {
                 let compose = match std::fs::read_to_string(req.rendered_dir.join(COMPOSE_FILE)) {
                     Ok(text) => text,
@@ -241,7 +241,7 @@ impl DockerExecutor {
         let wanted = match adopt::requested(&req.rendered_dir) {
             Ok(Some(w)) => w,
             Ok(None) => return Adoption::Compose(Vec::new()),
-            Err(e) => return failed(e),
+            Err(e) => return failed(e.to_string()),
         };
         let run = runner
             .run(&adopt::inspect_id_cmd(
@@ -273,7 +273,7 @@ impl DockerExecutor {
         };
         let kept = match keep_applied(req).await {
             Ok(()) => adopt::record(&req.work_dir, &adopted).map_err(|e| e.to_string()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         if let Err(e) = kept {
             return Adoption::Done(ApplyReport::failed_after(e, vec![run]));
@@ -290,7 +290,7 @@ impl DockerExecutor {
 
 /// Keeps the applied compose file and target in the work directory, so `down` (or the
 /// observer) still finds them after the definition and its render are gone.
-async fn keep_applied(req: &ApplyRequest) -> Result<(), String> {
+async fn keep_applied(req: &ApplyRequest) -> Result<(), KeepError> {
     for file in [COMPOSE_FILE, target::FILE] {
         let (from, to) = (req.rendered_dir.join(file), req.work_dir.join(file));
         let copied = if from.is_file() || file == COMPOSE_FILE {
@@ -298,9 +298,19 @@ async fn keep_applied(req: &ApplyRequest) -> Result<(), String> {
         } else {
             remove_if_present(&to).await
         };
-        copied.map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
+        copied.map_err(|source| KeepError { from, to, source })?;
     }
     Ok(())
+}
+
+/// The applied compose file or target could not be kept in the work directory.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot copy {} to {}: {source}", from.display(), to.display())]
+struct KeepError {
+    from: std::path::PathBuf,
+    to: std::path::PathBuf,
+    #[source]
+    source: std::io::Error,
 }
 
 async fn remove_if_present(path: &Path) -> std::io::Result<()> {

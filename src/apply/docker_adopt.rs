@@ -23,7 +23,7 @@ use super::{ApplyReport, Cmd, CmdRun, Runner, docker::engine_env};
 use crate::target::Target;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// In the rendered directory: the container a resource adopts (from the chart's
 /// `adopt` value).
@@ -53,23 +53,50 @@ pub struct Adopted {
     pub withheld_env: Vec<String>,
 }
 
+/// An adoption file (`adopt.json`, `adopted.json`) that is there but cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptFileError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not the JSON this daemon writes.
+    #[error("cannot read {}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// The adoption a rendered directory asks for (`None`: none).
-pub fn requested(rendered_dir: &Path) -> Result<Option<AdoptRequest>, String> {
+pub fn requested(rendered_dir: &Path) -> Result<Option<AdoptRequest>, AdoptFileError> {
     read_json(&rendered_dir.join(ADOPT_FILE))
 }
 
 /// The container a work directory says was taken over and still runs outside compose.
-pub fn adopted(work_dir: &Path) -> Result<Option<Adopted>, String> {
+pub fn adopted(work_dir: &Path) -> Result<Option<Adopted>, AdoptFileError> {
     read_json(&work_dir.join(ADOPTED_FILE))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, AdoptFileError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| AdoptFileError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(source) => Err(AdoptFileError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -91,8 +118,11 @@ pub fn forget(work_dir: &Path) -> std::io::Result<()> {
 
 /// The withheld variables a compose file does not set (by key, in any service; a
 /// secret reference renders as `KEY: null` and counts as set).
-pub fn missing_withheld(compose_yaml: &str, withheld: &[String]) -> Result<Vec<String>, String> {
-    let doc: serde_json::Value = serde_yaml::from_str(compose_yaml).map_err(|e| e.to_string())?;
+pub fn missing_withheld(
+    compose_yaml: &str,
+    withheld: &[String],
+) -> Result<Vec<String>, serde_yaml::Error> {
+    let doc: serde_json::Value = serde_yaml::from_str(compose_yaml)?;
     let mut keys = BTreeSet::new();
     for svc in doc
         .get("services")

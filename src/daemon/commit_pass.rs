@@ -216,14 +216,9 @@ impl Reconciler {
         steps.iter().all(|step| {
             let stored = self.stored.get(&step.resource).map(|r| r.state);
             match step.action {
-                Action::Unchanged => {
-                    desired
-                        .rendered
-                        .get(&step.resource)
-                        .is_some_and(|(_, _, provider)| {
-                            rendered_on_disk(out_dir, provider, &step.resource)
-                        })
-                }
+                Action::Unchanged => desired.rendered.get(&step.resource).is_some_and(|r| {
+                    rendered_on_disk(out_dir, r.provider.as_str(), &step.resource)
+                }),
                 Action::Create | Action::Update => self.render_backoff.waiting(&step.resource, now),
                 Action::Invalid => stored == Some(ResourceState::Invalid),
                 Action::Orphaned => stored == Some(ResourceState::Orphaned),

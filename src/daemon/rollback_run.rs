@@ -9,12 +9,39 @@ use super::apply_phase::{Done, Job};
 use super::apply_queue::ManualRollback;
 use super::pass::audit;
 use super::run::Reconciler;
-use crate::reconcile::rollback::{GoodOutput, Rejected, auto_rollback, choose, short};
+use crate::reconcile::rollback::{GoodOutput, NothingKept, Rejected, auto_rollback, choose, short};
+use crate::secrets::SecretError;
 use crate::store::{PassRecord, ResourceRecord, RunOperation, Store};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tracing::{info, warn};
+
+/// Why a rollback cannot be carried out; its text is the `rollback.refused` audit
+/// reason that `homelabd rollback` prints.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RollbackRefused {
+    #[error("{0} is not a resource of the reconciled revision: `homelabd status` lists them")]
+    NotAResource(String),
+    #[error(transparent)]
+    NothingKept(#[from] NothingKept),
+    #[error("the kept output of {0} went away")]
+    KeptGone(String),
+    #[error("{0} has no provider")]
+    NoProvider(String),
+    #[error("the {} executor cannot run: {source}", provider.as_str())]
+    Executor {
+        provider: crate::model::Provider,
+        #[source]
+        source: crate::apply::Unavailable,
+    },
+    #[error("the secrets of {resource} are unreadable: {source}")]
+    Secrets {
+        resource: String,
+        #[source]
+        source: SecretError,
+    },
+}
 
 impl Reconciler {
     /// Rolls back each of `failed` (name → why) whose policy is auto and that has a kept
@@ -68,7 +95,7 @@ impl Reconciler {
                         "rollback.refused",
                         &ask.resource,
                         serde_json::json!({
-                            "reason": reason,
+                            "reason": reason.to_string(),
                             "revision": ask.revision,
                             "requested_by": ask.by,
                         }),
@@ -85,20 +112,17 @@ impl Reconciler {
     }
 
     /// The job of a rollback a person asked for, or why there is none.
-    fn manual_job(&mut self, ask: &ManualRollback) -> Result<Job, String> {
-        let record = self.stored.get(&ask.resource).cloned().ok_or_else(|| {
-            format!(
-                "{} is not a resource of the reconciled revision: `homelabd status` lists them",
-                ask.resource
-            )
-        })?;
+    fn manual_job(&mut self, ask: &ManualRollback) -> Result<Job, RollbackRefused> {
+        let record = self
+            .stored
+            .get(&ask.resource)
+            .cloned()
+            .ok_or_else(|| RollbackRefused::NotAResource(ask.resource.clone()))?;
         let kept = self.kept_outputs(&record);
         let outputs: Vec<GoodOutput> = kept.iter().map(|(_, g)| g.clone()).collect();
-        let good = choose(&record.name, &outputs, ask.revision.as_deref())
-            .map_err(|e| e.to_string())?
-            .clone();
+        let good = choose(&record.name, &outputs, ask.revision.as_deref())?.clone();
         let Some((dir, _)) = kept.into_iter().find(|(_, g)| *g == good) else {
-            return Err(format!("the kept output of {} went away", record.name));
+            return Err(RollbackRefused::KeptGone(record.name.clone()));
         };
         // The render in place of the desired one waits, unless it is the one put back.
         let rejected =
@@ -121,19 +145,22 @@ impl Reconciler {
         good: &GoodOutput,
         rejected: Option<Rejected>,
         why: String,
-    ) -> Result<Job, String> {
+    ) -> Result<Job, RollbackRefused> {
         let provider = record
             .provider
-            .ok_or_else(|| format!("{} has no provider", record.name))?;
+            .ok_or_else(|| RollbackRefused::NoProvider(record.name.clone()))?;
         let executor = self
             .tools
             .executors
             .get(provider)
-            .map_err(|e| format!("the {} executor cannot run: {e}", provider.as_str()))?
+            .map_err(|source| RollbackRefused::Executor { provider, source })?
             .clone();
         let secrets = self
             .secret_env(&record.name)
-            .map_err(|e| format!("the secrets of {} are unreadable: {e}", record.name))?;
+            .map_err(|source| RollbackRefused::Secrets {
+                resource: record.name.clone(),
+                source,
+            })?;
         Ok(Job {
             record: record.clone(),
             provider,

@@ -84,7 +84,7 @@ pub fn answer(scans: &[SourceScan], q: &LiveQuery) -> LiveAnswer {
         let seen_at = s.seen_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let (items, error) = match &s.result {
             Ok(items) => (items.as_slice(), None),
-            Err(e) => (&[][..], Some(e.clone())),
+            Err(e) => (&[][..], Some(e.to_string())),
         };
         let mut counts = BTreeMap::new();
         for i in items {

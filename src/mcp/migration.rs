@@ -10,6 +10,7 @@ use super::context::View;
 use super::inventory::short;
 use super::page::PageInfo;
 use super::reply::Summary;
+use crate::model::Provider;
 use crate::place::describe_size;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,8 @@ pub const SNAPSHOT_DIR: &str = "snapshots";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Placed {
     pub resource: String,
-    pub provider: String,
+    #[schemars(with = "String")]
+    pub provider: Provider,
     pub pool: String,
     pub nodes: Vec<String>,
     pub chart: String,
@@ -50,7 +52,7 @@ pub fn state_of(view: &View, label: String) -> State {
         .map(|d| {
             let placed = Placed {
                 resource: d.resource.clone(),
-                provider: d.provider.as_str().to_owned(),
+                provider: d.provider,
                 pool: d.pool.clone(),
                 nodes: d.nodes.iter().map(|n| n.name.clone()).collect(),
                 chart: d.chart.clone(),
@@ -286,7 +288,7 @@ pub fn plan(from: &State, to: &State) -> (Vec<Step>, usize) {
         if f.chart != t.chart && action != "update" {
             notes.push(format!("chart {} → {}", f.chart, t.chart));
         }
-        let vm = matches!(t.provider.as_str(), "proxmox" | "vmware");
+        let vm = matches!(t.provider, Provider::Proxmox | Provider::Vmware);
         steps.push(Step {
             resource: name.clone(),
             action: action.into(),
@@ -324,7 +326,7 @@ mod tests {
     fn placed(name: &str, provider: &str, node: &str, hash: &str) -> Placed {
         Placed {
             resource: name.into(),
-            provider: provider.into(),
+            provider: Provider::parse(provider).expect("a provider"),
             pool: "/p".into(),
             nodes: vec![node.into()],
             chart: "c".into(),

@@ -40,15 +40,28 @@ impl MoveTarget<'_> {
     }
 }
 
+/// Why a move target names no pool and node; shown to the agent as a fixable refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoSuchTarget {
+    #[error("there is no pool {0}")]
+    Pool(String),
+    #[error("pool {pool} has no node {node}")]
+    NodeNotInPool { pool: String, node: String },
+    #[error("no pool has a node {0}")]
+    Node(String),
+    #[error("node {node} is in several pools ({}): give target_resource_pool too", pools.join(", "))]
+    Ambiguous { node: String, pools: Vec<String> },
+}
+
 /// The pool path and node name the target resolves to, or why it names nothing.
 pub fn resolve(
     target: &MoveTarget<'_>,
     pools: &BTreeMap<String, ResolvedPool>,
-) -> Result<(String, Option<String>), String> {
+) -> Result<(String, Option<String>), NoSuchTarget> {
     if let Some(p) = target.pool
         && !pools.contains_key(p)
     {
-        return Err(format!("there is no pool {p}"));
+        return Err(NoSuchTarget::Pool(p.to_owned()));
     }
     let Some(node) = target.node else {
         return Ok((target.pool.unwrap_or_default().to_owned(), None));
@@ -63,17 +76,16 @@ pub fn resolve(
     match holding.as_slice() {
         [one] => Ok(((*one).clone(), Some(node.to_owned()))),
         [] => Err(match target.pool {
-            Some(p) => format!("pool {p} has no node {node}"),
-            None => format!("no pool has a node {node}"),
+            Some(p) => NoSuchTarget::NodeNotInPool {
+                pool: p.to_owned(),
+                node: node.to_owned(),
+            },
+            None => NoSuchTarget::Node(node.to_owned()),
         }),
-        several => Err(format!(
-            "node {node} is in several pools ({}): give target_resource_pool too",
-            several
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        several => Err(NoSuchTarget::Ambiguous {
+            node: node.to_owned(),
+            pools: several.iter().map(|s| (*s).clone()).collect(),
+        }),
     }
 }
 
@@ -88,7 +100,7 @@ pub fn candidates<'a>(
     let mut left_out = Vec::new();
     for (name, p) in &from.resources {
         match provider {
-            Some(want) if want.as_str() != p.provider => left_out.push(format!(
+            Some(want) if want != p.provider => left_out.push(format!(
                 "{name}: on {}, and the target is a {} pool",
                 p.provider,
                 want.as_str()
@@ -171,7 +183,7 @@ pub fn downtime(d: &Decision, destructive: bool) -> String {
 fn placed_of(d: &Decision, input_hash: &str) -> Placed {
     Placed {
         resource: d.resource.clone(),
-        provider: d.provider.as_str().to_owned(),
+        provider: d.provider,
         pool: d.pool.clone(),
         nodes: d.nodes.iter().map(|n| n.name.clone()).collect(),
         chart: d.chart.clone(),
@@ -463,7 +475,7 @@ mod tests {
             node: None,
         };
         assert_eq!(
-            resolve(&nowhere, &pools).unwrap_err(),
+            resolve(&nowhere, &pools).unwrap_err().to_string(),
             "there is no pool /nowhere"
         );
         let ghost = MoveTarget {
@@ -471,7 +483,7 @@ mod tests {
             node: Some("ghost"),
         };
         assert_eq!(
-            resolve(&ghost, &pools).unwrap_err(),
+            resolve(&ghost, &pools).unwrap_err().to_string(),
             "no pool has a node ghost"
         );
     }

@@ -57,9 +57,10 @@ fn exit_status(applied: bool) -> Attempt {
     }
 }
 
-// String error: the cached build error is shared by every probe, and reqwest::Error is no Clone.
-fn client() -> Result<&'static reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+/// The one HTTP client of every probe, or the error building it gave (kept, so each
+/// probe reports it).
+fn client() -> Result<&'static reqwest::Client, &'static reqwest::Error> {
+    static CLIENT: OnceLock<Result<reqwest::Client, reqwest::Error>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
             // Needs a process-wide provider; an error only means one is installed.
@@ -68,10 +69,9 @@ fn client() -> Result<&'static reqwest::Client, String> {
                 .user_agent(concat!("homelabd/", env!("CARGO_PKG_VERSION"), " health"))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|e| e.without_url().to_string())
+                .map_err(reqwest::Error::without_url)
         })
         .as_ref()
-        .map_err(Clone::clone)
 }
 
 async fn http(url: &str, expect: u16, timeout: Duration) -> Attempt {

@@ -182,7 +182,7 @@ impl Previews {
         loop {
             let outcome = match Arc::clone(&self.limit).acquire_owned().await {
                 Ok(permit) => preview_and_report(&job, number, &sha, permit).await,
-                Err(closed) => Err(PreviewError::Task(closed.to_string())),
+                Err(closed) => Err(PreviewError::Closed(closed)),
             };
             match &outcome {
                 Ok(None) => {}
@@ -354,7 +354,7 @@ async fn preview_and_report(
     let mut task =
         tokio::task::spawn_blocking(move || preview_pull(&blocking, number, &head, &placements));
     let mut report = match tokio::time::timeout(Duration::from_secs(seconds), &mut task).await {
-        Ok(joined) => joined.map_err(|e| PreviewError::Task(e.to_string()))??,
+        Ok(joined) => joined.map_err(PreviewError::Task)??,
         Err(_) => {
             // A blocking thread cannot be stopped; it ends within the pipeline's own
             // limits. Its concurrency slot stays taken until then, so timed-out previews
@@ -666,8 +666,14 @@ mod tests {
             }
             .is_final()
         );
-        assert!(!PreviewError::GitHub("no answer".into()).is_final());
-        assert!(!PreviewError::Git("fetch failed".into()).is_final());
+        assert!(
+            !PreviewError::GitHubTimeout {
+                api_url: "https://api.github.com".into(),
+                seconds: 30
+            }
+            .is_final()
+        );
+        assert!(!PreviewError::Git(git2::Error::from_str("fetch failed")).is_final());
         let long = PreviewError::Timeout { seconds: 120 };
         assert!(failed_description(&long).chars().count() <= 140);
         assert!(failed_description(&long).contains("preview_timeout_seconds"));

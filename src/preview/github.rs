@@ -19,7 +19,7 @@ use super::PreviewError;
 use super::format::{self, MARKER};
 use super::report::Report;
 use crate::propose::GitHubSettings;
-use crate::propose::github::{client, describe};
+use crate::propose::github::client;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -88,11 +88,7 @@ pub async fn pull_head(github: &GitHubSettings, number: u64) -> Result<PullHead,
             .and_then(Value::as_str)
             .map(str::to_ascii_lowercase)
             .filter(|s| super::event::is_commit_id(s))
-            .ok_or_else(|| {
-                PreviewError::GitHub(format!(
-                    "pull request #{number}: GitHub's answer has no head commit"
-                ))
-            })?;
+            .ok_or(PreviewError::NoHeadCommit { number })?;
         let open = pull.get("state").and_then(Value::as_str) == Some("open");
         Ok(PullHead { sha, open })
     })
@@ -107,8 +103,11 @@ pub struct Reported {
     pub updated: bool,
 }
 
-fn failed(what: &str, e: octocrab::Error) -> PreviewError {
-    PreviewError::GitHub(format!("{what}: {}", describe(&e)))
+fn failed(what: &str, source: octocrab::Error) -> PreviewError {
+    PreviewError::GitHub {
+        what: what.to_owned(),
+        source,
+    }
 }
 
 fn github_client(github: &GitHubSettings) -> Result<octocrab::Octocrab, PreviewError> {
@@ -119,13 +118,12 @@ async fn within<T>(
     github: &GitHubSettings,
     work: impl std::future::Future<Output = Result<T, PreviewError>>,
 ) -> Result<T, PreviewError> {
-    tokio::time::timeout(TIMEOUT, work).await.map_err(|_| {
-        PreviewError::GitHub(format!(
-            "no answer from {} within {} s",
-            github.api_url,
-            TIMEOUT.as_secs()
-        ))
-    })?
+    tokio::time::timeout(TIMEOUT, work)
+        .await
+        .map_err(|_| PreviewError::GitHubTimeout {
+            api_url: github.api_url.to_string(),
+            seconds: TIMEOUT.as_secs(),
+        })?
 }
 
 /// Sets the status and creates or updates the comment of pull request `number`.
@@ -286,9 +284,10 @@ async fn upsert_comment(
                 .post(route, Some(&payload))
                 .await
                 .map_err(|e| failed("creating the preview comment", e))?;
-            let id = created.get("id").and_then(Value::as_u64).ok_or_else(|| {
-                PreviewError::GitHub("the new comment has no id in GitHub's answer".into())
-            })?;
+            let id = created
+                .get("id")
+                .and_then(Value::as_u64)
+                .ok_or(PreviewError::NoCommentId)?;
             Ok(Reported {
                 comment_id: id,
                 updated: false,

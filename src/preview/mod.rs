@@ -42,10 +42,24 @@ pub enum PreviewError {
         #[source]
         source: SourceError,
     },
-    #[error("git: {0}")]
-    Git(String),
-    #[error("GitHub: {0}")]
-    GitHub(String),
+    #[error("git: {}", .0.message())]
+    Git(#[from] git2::Error),
+    /// A GitHub request failed.
+    #[error("GitHub: {what}: {}", crate::propose::github::describe(source))]
+    GitHub {
+        what: String,
+        #[source]
+        source: octocrab::Error,
+    },
+    /// GitHub did not answer in time.
+    #[error("GitHub: no answer from {api_url} within {seconds} s")]
+    GitHubTimeout { api_url: String, seconds: u64 },
+    /// GitHub's answer about a pull request names no head commit.
+    #[error("GitHub: pull request #{number}: GitHub's answer has no head commit")]
+    NoHeadCommit { number: u64 },
+    /// GitHub's answer to creating the comment names no id.
+    #[error("GitHub: the new comment has no id in GitHub's answer")]
+    NoCommentId,
     /// No GitHub client could be made (no token, a bad `api_url`).
     #[error("GitHub: {0}")]
     Client(#[from] crate::propose::github::GitHubError),
@@ -54,8 +68,12 @@ pub enum PreviewError {
         crate::limits::Limits::hint("preview_timeout_seconds")
     )]
     Timeout { seconds: u64 },
+    /// The blocking preview task panicked or was cancelled.
     #[error("the preview task failed: {0}")]
-    Task(String),
+    Task(#[source] tokio::task::JoinError),
+    /// The daemon's preview slots were closed (it is stopping).
+    #[error("the preview task failed: {0}")]
+    Closed(#[source] tokio::sync::AcquireError),
 }
 
 impl PreviewError {
@@ -64,19 +82,13 @@ impl PreviewError {
     pub fn is_final(&self) -> bool {
         use crate::source::SourceError as S;
         match self {
-            PreviewError::Timeout { .. } | PreviewError::Task(_) => true,
+            PreviewError::Timeout { .. } | PreviewError::Task(_) | PreviewError::Closed(_) => true,
             PreviewError::Source { source, .. } => matches!(
                 source,
                 S::SnapshotTooLarge { .. } | S::TooManyEntries { .. } | S::TooManyFiles
             ),
             _ => false,
         }
-    }
-}
-
-impl From<git2::Error> for PreviewError {
-    fn from(e: git2::Error) -> Self {
-        PreviewError::Git(e.message().to_owned())
     }
 }
 

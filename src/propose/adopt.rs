@@ -102,6 +102,17 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// What `docker inspect` left out that an adoption cannot do without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InspectGap {
+    /// No `Id`.
+    #[error("docker inspect gave no container id")]
+    NoId,
+    /// No `Config.Image`.
+    #[error("docker inspect gave no image")]
+    NoImage,
+}
+
 /// The definition of `container` (one element of `docker inspect`), with `image` (one
 /// element of `docker image inspect` of its image, when available) telling what the
 /// container inherits rather than sets.
@@ -109,11 +120,11 @@ pub fn definition(
     container: &Value,
     image: Option<&Value>,
     opts: &AdoptOptions<'_>,
-) -> Result<Adoption, String> {
+) -> Result<Adoption, InspectGap> {
     let at = |p: &str| container.pointer(p);
     let id = at("/Id")
         .and_then(Value::as_str)
-        .ok_or("docker inspect gave no container id")?
+        .ok_or(InspectGap::NoId)?
         .to_owned();
     let cname = at("/Name")
         .and_then(Value::as_str)
@@ -123,7 +134,7 @@ pub fn definition(
     let image_ref = at("/Config/Image")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or("docker inspect gave no image")?
+        .ok_or(InspectGap::NoImage)?
         .to_owned();
     let from_image = |p: &str| image.and_then(|i| i.pointer(p));
     let mut notes = Vec::new();

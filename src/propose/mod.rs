@@ -290,7 +290,8 @@ impl Proposer {
         })
         .await
         .map_err(ProposeError::Task)??;
-        let req = revert::request(revert, &head_text, &good_text).map_err(ProposeError::BadPath)?;
+        let req = revert::request(revert, &head_text, &good_text)
+            .map_err(|e| ProposeError::BadPath(e.to_string()))?;
         self.submit(req, Some(branch)).await.map(Some)
     }
 

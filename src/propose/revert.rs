@@ -31,6 +31,22 @@ pub fn branch_name(name: &str, bad: &str) -> String {
     format!("homelabd/revert-{name}-{}", short(bad))
 }
 
+/// No revert can be proposed: the definition file does not define the resource on
+/// both revisions (it was moved or renamed since).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{path} does not define {name} both on the tracked branch and at {}",
+    short(good)
+)]
+pub struct NotDefinedOnBoth {
+    /// The definition file.
+    pub path: String,
+    /// The resource.
+    pub name: String,
+    /// The revision rolled back to.
+    pub good: String,
+}
+
 /// The proposal that restores `revert.name`'s document in `head_text` (the file on the
 /// tracked branch) to its text in `good_text` (the file at the good revision), or why
 /// there is none.
@@ -38,15 +54,13 @@ pub fn request(
     revert: &Revert,
     head_text: &str,
     good_text: &str,
-) -> Result<ProposalRequest, String> {
-    let content = restore_document(head_text, good_text, &revert.name).ok_or_else(|| {
-        format!(
-            "{} does not define {} both on the tracked branch and at {}",
-            revert.path,
-            revert.name,
-            short(&revert.good)
-        )
-    })?;
+) -> Result<ProposalRequest, NotDefinedOnBoth> {
+    let content =
+        restore_document(head_text, good_text, &revert.name).ok_or_else(|| NotDefinedOnBoth {
+            path: revert.path.clone(),
+            name: revert.name.clone(),
+            good: revert.good.clone(),
+        })?;
     let why = one_line(&revert.why, 120);
     Ok(ProposalRequest {
         tool: TOOL.to_owned(),

@@ -20,7 +20,7 @@ pub mod window;
 
 pub use apply_plan::{ApplyDecision, ApplyInputs, PrunePlan, SecretState, decide, prune};
 pub use backoff::Backoff;
-pub use plan::{Action, Desired, Step, plan, plan_desired};
+pub use plan::{Action, Desired, DesiredRender, Step, plan, plan_desired};
 pub use policy::EffectivePolicy;
 pub use record::ResourceRecord;
 pub use state::ResourceState;

@@ -39,12 +39,21 @@ const FILE_LEVEL_CODES: [&str; 4] = ["yaml", "encoding", "file-too-large", "too-
 /// between passes (a few hundred bytes per resource), unlike the whole pipeline outcome.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
-    /// Valid resources: name → (input hash, output hash, provider).
-    pub rendered: BTreeMap<String, (String, String, String)>,
+    /// Valid resources by name.
+    pub rendered: BTreeMap<String, DesiredRender>,
     /// Invalid resources and where they are defined.
     pub invalid: BTreeMap<String, crate::validate::InvalidResource>,
     /// Files that could not be parsed at all.
     pub unreadable: BTreeSet<String>,
+}
+
+/// One valid resource of the desired state: what its render was made from and where it
+/// is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredRender {
+    pub input_hash: String,
+    pub output_hash: String,
+    pub provider: crate::model::Provider,
 }
 
 impl Desired {
@@ -56,14 +65,12 @@ impl Desired {
                 .iter()
                 .map(|(name, r)| {
                     let m = &r.manifest;
-                    (
-                        name.clone(),
-                        (
-                            m.input_hash.clone(),
-                            m.output_hash.clone(),
-                            m.provider.as_str().to_owned(),
-                        ),
-                    )
+                    let render = DesiredRender {
+                        input_hash: m.input_hash.clone(),
+                        output_hash: m.output_hash.clone(),
+                        provider: m.provider,
+                    };
+                    (name.clone(), render)
                 })
                 .collect(),
             invalid: outcome.catalog.invalid_resources.clone(),
@@ -85,7 +92,7 @@ pub fn plan(outcome: &Outcome, stored: &BTreeMap<String, ResourceRecord>) -> Vec
 /// Computes the plan for a desired-state summary against the `stored` resources.
 pub fn plan_desired(desired: &Desired, stored: &BTreeMap<String, ResourceRecord>) -> Vec<Step> {
     let mut steps = Vec::new();
-    for (name, (input_hash, _, _)) in &desired.rendered {
+    for (name, DesiredRender { input_hash, .. }) in &desired.rendered {
         let (action, reason) = match stored.get(name) {
             None => (Action::Create, "new resource".to_owned()),
             Some(s) if s.state == ResourceState::RenderFailed => {
@@ -190,7 +197,11 @@ mod tests {
         let desired = Desired {
             rendered: BTreeMap::from([(
                 "web".to_owned(),
-                ("i".to_owned(), "o".to_owned(), "docker".to_owned()),
+                DesiredRender {
+                    input_hash: "i".to_owned(),
+                    output_hash: "o".to_owned(),
+                    provider: crate::model::Provider::Docker,
+                },
             )]),
             ..Desired::default()
         };

@@ -111,9 +111,27 @@ fn quote(s: &str, out: &mut String) {
 struct Dialect {
     /// The filter's name, for error messages.
     name: &'static str,
-    // String errors: they become the detail of a minijinja::Error, which takes text.
-    value: fn(&str) -> Result<Cow<'_, str>, String>,
-    key: fn(&str) -> Result<Cow<'_, str>, String>,
+    value: Escape,
+    key: Escape,
+}
+
+/// A string written for a target language, or why the language would not read it as
+/// the literal it is.
+type Escape = fn(&str) -> Result<Cow<'_, str>, Unwritable>;
+
+/// A string no escape makes literal; the text becomes the filter's template error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unwritable {
+    #[error(
+        "{0:?} contains a CloudFormation dynamic reference ({{{{resolve:...}}}}), \
+         which CloudFormation would resolve and cannot escape"
+    )]
+    DynamicReference(String),
+    #[error(
+        "a map with the key {0:?} would be a CloudFormation intrinsic function; \
+         values must be plain data"
+    )]
+    Intrinsic(String),
 }
 
 fn write(dialect: &Dialect, value: &Value, out: &mut String, depth: usize) -> Result<(), Error> {
@@ -139,7 +157,8 @@ fn write(dialect: &Dialect, value: &Value, out: &mut String, depth: usize) -> Re
             out.push_str(&serde_json::to_string(value).map_err(|e| refuse(format!("number: {e}")))?)
         }
         ValueKind::String => {
-            let escaped = (dialect.value)(value.as_str().unwrap_or_default()).map_err(refuse)?;
+            let escaped = (dialect.value)(value.as_str().unwrap_or_default())
+                .map_err(|e| refuse(e.to_string()))?;
             quote(&escaped, out);
         }
         ValueKind::Seq | ValueKind::Iterable => {
@@ -159,7 +178,7 @@ fn write(dialect: &Dialect, value: &Value, out: &mut String, depth: usize) -> Re
                     out.push_str(", ");
                 }
                 let text = key.to_string();
-                let escaped = (dialect.key)(&text).map_err(refuse)?;
+                let escaped = (dialect.key)(&text).map_err(|e| refuse(e.to_string()))?;
                 quote(&escaped, out);
                 out.push_str(": ");
                 write(dialect, &value.get_item(&key)?, out, depth + 1)?;
@@ -179,12 +198,12 @@ fn render(dialect: &Dialect, value: &Value) -> Result<String, Error> {
     Ok(out)
 }
 
-fn same(s: &str) -> Result<Cow<'_, str>, String> {
+fn same(s: &str) -> Result<Cow<'_, str>, Unwritable> {
     Ok(Cow::Borrowed(s))
 }
 
 /// Every `$` doubled: compose and Kubernetes both read `$$` as a literal `$`.
-fn double_dollars(s: &str) -> Result<Cow<'_, str>, String> {
+fn double_dollars(s: &str) -> Result<Cow<'_, str>, Unwritable> {
     Ok(if s.contains('$') {
         Cow::Owned(s.replace('$', "$$"))
     } else {
@@ -331,7 +350,7 @@ pub fn kube_command(value: &Value) -> Result<String, Error> {
 
 /// ARM evaluates a string that starts with `[` and ends with `]`; `[[` at the start is
 /// its escape for a literal `[`. Other strings are literal already and stay as they are.
-fn arm_escape(s: &str) -> Result<Cow<'_, str>, String> {
+fn arm_escape(s: &str) -> Result<Cow<'_, str>, Unwritable> {
     Ok(if s.starts_with('[') && s.ends_with(']') {
         Cow::Owned(format!("[{s}"))
     } else {
@@ -355,16 +374,13 @@ pub fn arm(value: &Value) -> Result<String, Error> {
 /// CloudFormation resolves `{{resolve:ssm:...}}` / `{{resolve:secretsmanager:...}}`
 /// dynamic references in string properties and has no escape for them, so a value that
 /// holds one is refused rather than let it read a parameter or secret into the stack.
-fn cfn_string(s: &str) -> Result<Cow<'_, str>, String> {
+fn cfn_string(s: &str) -> Result<Cow<'_, str>, Unwritable> {
     let lower = s.to_ascii_lowercase();
     let mut rest = lower.as_str();
     while let Some(at) = rest.find("{{") {
         let after = rest[at + 2..].trim_start();
         if after.starts_with("resolve") && after["resolve".len()..].trim_start().starts_with(':') {
-            return Err(format!(
-                "{s:?} contains a CloudFormation dynamic reference ({{{{resolve:...}}}}), \
-                 which CloudFormation would resolve and cannot escape"
-            ));
+            return Err(Unwritable::DynamicReference(s.to_owned()));
         }
         rest = &rest[at + 2..];
     }
@@ -372,12 +388,9 @@ fn cfn_string(s: &str) -> Result<Cow<'_, str>, String> {
 }
 
 /// A map with a key `Ref`, `Condition` or `Fn::...` is an intrinsic function call.
-fn cfn_key(s: &str) -> Result<Cow<'_, str>, String> {
+fn cfn_key(s: &str) -> Result<Cow<'_, str>, Unwritable> {
     if s == "Ref" || s == "Condition" || s.starts_with("Fn::") {
-        return Err(format!(
-            "a map with the key {s:?} would be a CloudFormation intrinsic function; \
-             values must be plain data"
-        ));
+        return Err(Unwritable::Intrinsic(s.to_owned()));
     }
     cfn_string(s)
 }
@@ -398,7 +411,7 @@ pub fn cfn(value: &Value) -> Result<String, Error> {
 }
 
 /// `${` becomes `${!`, `Fn::Sub`'s escape for a literal `${`.
-fn cfn_sub_escape(s: &str) -> Result<Cow<'_, str>, String> {
+fn cfn_sub_escape(s: &str) -> Result<Cow<'_, str>, Unwritable> {
     let s = cfn_string(s)?;
     Ok(if s.contains("${") {
         Cow::Owned(s.replace("${", "${!"))

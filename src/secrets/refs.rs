@@ -127,38 +127,47 @@ pub fn valid_env(name: &str) -> bool {
                 && name.len() > TERRAFORM_VARIABLE_PREFIX.len()))
 }
 
+/// Why a mapping with a `secret` key is not a well-formed reference; its text is the
+/// message of `validate`'s `secret-reference` diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadRef {
+    #[error("`secret` must be a string naming secrets/<name>.age")]
+    NotAString,
+    #[error(
+        "secret name {0:?} must be a path under secrets/ without `.age` \
+         (letters, digits, `_`, `-`, `.`, segments separated by `/`)"
+    )]
+    BadName(String),
+    #[error("a reference to secret {0} needs `key`: the key inside the file")]
+    NoKey(String),
+    #[error("key {key:?} of secret {secret} must be letters, digits, `_`, `-` or `.`")]
+    BadKey { secret: String, key: String },
+    #[error("a secret reference has only `secret` and `key`, not {0:?}")]
+    ExtraKey(String),
+}
+
 /// Reads a value as a reference: `None` when it is not a mapping with a `secret` key,
-/// `Some(Err(why))` when it has one but is not exactly `{secret: NAME, key: KEY}` (`why`
-/// is the message of `validate`'s diagnostic, so text).
-// String error: the text of a diagnostic or settings error that names the file and key.
-pub fn parse_ref(value: &Value) -> Option<Result<SecretRef, String>> {
+/// `Some(Err(why))` when it has one but is not exactly `{secret: NAME, key: KEY}`.
+pub fn parse_ref(value: &Value) -> Option<Result<SecretRef, BadRef>> {
     let map = value.as_object()?;
     let secret = map.get("secret")?;
     let Some(secret) = secret.as_str() else {
-        return Some(Err(
-            "`secret` must be a string naming secrets/<name>.age".into()
-        ));
+        return Some(Err(BadRef::NotAString));
     };
     if !valid_name(secret) {
-        return Some(Err(format!(
-            "secret name {secret:?} must be a path under secrets/ without `.age` \
-             (letters, digits, `_`, `-`, `.`, segments separated by `/`)"
-        )));
+        return Some(Err(BadRef::BadName(secret.to_owned())));
     }
     let Some(key) = map.get("key").and_then(Value::as_str) else {
-        return Some(Err(format!(
-            "a reference to secret {secret} needs `key`: the key inside the file"
-        )));
+        return Some(Err(BadRef::NoKey(secret.to_owned())));
     };
     if !valid_key(key) {
-        return Some(Err(format!(
-            "key {key:?} of secret {secret} must be letters, digits, `_`, `-` or `.`"
-        )));
+        return Some(Err(BadRef::BadKey {
+            secret: secret.to_owned(),
+            key: key.to_owned(),
+        }));
     }
     if let Some(extra) = map.keys().find(|k| *k != "secret" && *k != "key") {
-        return Some(Err(format!(
-            "a secret reference has only `secret` and `key`, not {extra:?}"
-        )));
+        return Some(Err(BadRef::ExtraKey(extra.clone())));
     }
     Some(Ok(SecretRef {
         secret: secret.to_owned(),
@@ -168,8 +177,7 @@ pub fn parse_ref(value: &Value) -> Option<Result<SecretRef, String>> {
 
 /// Every reference inside `value`, with its JSON pointer (starting at `base`), in
 /// document order. Malformed references are returned as `Err(why)`.
-// String error: the text of a diagnostic or settings error that names the file and key.
-pub fn find_refs(value: &Value, base: &str) -> Vec<(String, Result<SecretRef, String>)> {
+pub fn find_refs(value: &Value, base: &str) -> Vec<(String, Result<SecretRef, BadRef>)> {
     let mut out = Vec::new();
     walk(value, base.to_owned(), 0, &mut out);
     out
@@ -179,7 +187,7 @@ fn walk(
     value: &Value,
     pointer: String,
     depth: usize,
-    out: &mut Vec<(String, Result<SecretRef, String>)>,
+    out: &mut Vec<(String, Result<SecretRef, BadRef>)>,
 ) {
     // serde_yaml already bounds nesting; this keeps a hostile JSON value from a test or
     // an MCP proposal from recursing without end.
@@ -388,13 +396,23 @@ mod tests {
         assert_eq!(found[1].0, "/spec/chart/values/env/DB_PASSWORD");
         assert_eq!(found[1].1, Ok(r("nextcloud", "db_password")));
         assert!(
+            matches!(&found[0].1, Err(BadRef::BadName(name)) if name == "../etc"),
+            "{:?}",
+            found[0]
+        );
+        assert!(
             found[0]
                 .1
                 .as_ref()
                 .unwrap_err()
+                .to_string()
                 .contains("path under secrets/")
         );
-        assert!(found[2].1.as_ref().unwrap_err().contains("extra"));
+        assert!(
+            matches!(&found[2].1, Err(BadRef::ExtraKey(k)) if k == "extra"),
+            "{:?}",
+            found[2]
+        );
         assert!(parse_ref(&json!({"secret": "a"})).unwrap().is_err());
         assert!(parse_ref(&json!({"name": "a"})).is_none());
     }

@@ -5,6 +5,7 @@
 
 use super::dialect::{Arg, text};
 use super::{AuditEntry, DeviationRecord, ResourceRecord, Store, StoreError};
+use crate::model::Provider;
 // Every dynamic statement here is composed from constants (column lists, conditions),
 // never from input: input is always bound.
 use sqlx::AssertSqlSafe;
@@ -13,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Which resources to list. `None` (or an empty string) means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceFilter {
-    pub provider: Option<String>,
+    pub provider: Option<Provider>,
     pub pool: Option<String>,
     /// A stored state (`applied`, `failed`, …) or `destroyed` (destroyed resources are
     /// listed only under it).
@@ -55,7 +56,7 @@ pub struct Changes {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facets {
     pub states: Vec<(String, i64)>,
-    pub providers: Vec<(String, i64)>,
+    pub providers: Vec<(Provider, i64)>,
     pub pools: Vec<(String, i64)>,
 }
 
@@ -113,7 +114,7 @@ fn resource_where<'a>(filter: &'a ResourceFilter, text: Option<&'a str>) -> (Str
             sql.push_str(&format!(" AND {column} = ${}", args.len()));
         }
     };
-    equal("provider", given(&filter.provider), &mut sql);
+    equal("provider", filter.provider.map(Provider::as_str), &mut sql);
     equal("pool", given(&filter.pool), &mut sql);
     equal("state", state.filter(|s| *s != "destroyed"), &mut sql);
     if let Some(pattern) = text {
@@ -211,23 +212,27 @@ impl Store {
             )
             .await?;
         let mut states: BTreeMap<String, i64> = BTreeMap::new();
-        let mut providers: BTreeMap<String, i64> = BTreeMap::new();
+        let mut providers: BTreeMap<Provider, i64> = BTreeMap::new();
         let mut pools: BTreeMap<String, i64> = BTreeMap::new();
         for row in &rows {
             let n: i64 = row.get("n")?;
-            for (column, into) in [
-                ("state", &mut states),
-                ("provider", &mut providers),
-                ("pool", &mut pools),
-            ] {
+            for (column, into) in [("state", &mut states), ("pool", &mut pools)] {
                 if let Some(value) = row.get::<Option<String>>(column)? {
                     *into.entry(value).or_default() += n;
                 }
             }
+            if let Some(p) = row.get::<Option<String>>("provider")? {
+                let provider = Provider::parse(&p)
+                    .ok_or_else(|| StoreError::Corrupt(format!("resource provider {p:?}")))?;
+                *providers.entry(provider).or_default() += n;
+            }
         }
+        // By name, as the other facets: the dashboard lists them in this order.
+        let mut providers: Vec<(Provider, i64)> = providers.into_iter().collect();
+        providers.sort_by_key(|(p, _)| p.as_str());
         Ok(Facets {
             states: states.into_iter().collect(),
-            providers: providers.into_iter().collect(),
+            providers,
             pools: pools.into_iter().collect(),
         })
     }

@@ -11,6 +11,7 @@ use crate::config::ui::UiSettings;
 use crate::control::status::DaemonStatus;
 use crate::mcp::Scope;
 use crate::mcp::auth::{Guard, Refusal, too_many_requests};
+use crate::model::Provider;
 use crate::source::TrackedRepo;
 use crate::store::{AuditFilter, AuditRecord, RequestAction, ResourceFilter, Store, StoreError};
 use axum::Router;
@@ -512,8 +513,28 @@ async fn resources(
         bounded(&q.q),
     );
     let offset = q.offset.clamp(0, 1_000_000_000);
+    // Parsed here, at the edge: an unknown provider is a mistake to point out, not a
+    // filter that silently matches nothing.
+    let wanted = match provider.trim() {
+        "" => None,
+        name => match Provider::parse(name) {
+            Some(p) => Some(p),
+            None => {
+                let known: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+                return ui.message_page(
+                    StatusCode::BAD_REQUEST,
+                    "Unknown provider",
+                    &format!(
+                        "There is no provider {name:?} to filter by; the providers are {}.",
+                        known.join(", ")
+                    ),
+                    Some(&s),
+                );
+            }
+        },
+    };
     let f = ResourceFilter {
-        provider: Some(provider.clone()),
+        provider: wanted,
         pool: Some(pool.clone()),
         state: Some(state.clone()),
         text: Some(text.clone()),

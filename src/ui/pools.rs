@@ -4,6 +4,7 @@
 //! it, its GPUs and who holds them, and the live load the last inventory scan reported
 //! (unmanaged guests and containers, measured memory).
 
+use crate::model::Provider;
 use crate::place::{LiveLoad, NodeLoad};
 use crate::store::CatalogRecord;
 use serde::Serialize;
@@ -56,7 +57,8 @@ pub struct PoolRow {
     /// Nesting depth (0 for a root) for indentation.
     pub depth: usize,
     pub pool_type: String,
-    pub provider: String,
+    /// `None` for a pool of no single provider.
+    pub provider: Option<Provider>,
     pub description: String,
     /// vCPUs per thread (1 without overcommit).
     pub cpu_overcommit: f64,
@@ -354,7 +356,10 @@ pub fn pool_tree(pools: &[CatalogRecord], booked: &Bookings, live: &LiveLoad) ->
                 resources: booked.per_pool.get(&key).copied().unwrap_or(0),
                 path,
                 pool_type: string(spec.get("pool_type")),
-                provider: string(spec.get("provider")),
+                provider: spec
+                    .get("provider")
+                    .and_then(Value::as_str)
+                    .and_then(Provider::parse),
                 description: string(spec.get("description")),
                 cpu_overcommit: overcommit,
                 nodes,
@@ -439,6 +444,8 @@ mod tests {
         assert_eq!(tree[0].depth, 0);
         assert_eq!(tree[1].depth, 1);
         assert_eq!(tree[1].cpu_overcommit, 4.0, "inherited from /home");
+        assert_eq!(tree[1].provider, Some(Provider::Docker));
+        assert_eq!(tree[2].provider, None, "a pool of no single provider");
         let n1 = &tree[1].nodes[0];
         assert_eq!(
             (n1.cpu_booked, n1.cpu_physical, n1.cpu_total),

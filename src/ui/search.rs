@@ -119,7 +119,7 @@ impl SearchView {
         offset: usize,
         limit: usize,
     ) -> (Vec<String>, usize) {
-        let provider = given(&filter.provider);
+        let provider = filter.provider.map(crate::model::Provider::as_str);
         let pool = given(&filter.pool);
         let state = given(&filter.state);
         let needle = given(&filter.text).map(str::to_lowercase);
@@ -295,7 +295,7 @@ mod tests {
     fn text_combines_with_provider_pool_and_state_and_pages_in_order() {
         let v = view();
         let f = ResourceFilter {
-            provider: Some("docker".into()),
+            provider: Some(crate::model::Provider::Docker),
             state: Some("applied".into()),
             pool: Some("/home/rack".into()),
             text: Some("0".into()),

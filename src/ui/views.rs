@@ -3,6 +3,7 @@
 //! tree is [`super::pools`]). No IO; unit-tested.
 
 use crate::control::status::StatusSnapshot;
+use crate::model::Provider;
 use crate::store::{
     ApplyRunRecord, AuditEntry, DeviationRecord, PreviewRecord, PreviewStatus, ProposalRecord,
     RenderRecord, ResourceRecord, RevisionRecord,
@@ -97,7 +98,7 @@ pub struct ResourceRow {
     pub href: String,
     pub state: String,
     pub class: &'static str,
-    pub provider: String,
+    pub provider: Option<Provider>,
     pub pool: String,
     pub address: String,
     /// Why it is in its state, or the first line of its last error.
@@ -118,10 +119,7 @@ impl From<&ResourceRecord> for ResourceRow {
             name: r.name.clone(),
             class: state_class(&state),
             state,
-            provider: r
-                .provider
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
+            provider: r.provider,
             pool: r.pool.clone().unwrap_or_default(),
             address: r.address.clone().unwrap_or_default(),
             reason,

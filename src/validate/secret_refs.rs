@@ -16,7 +16,7 @@ fn check_at(doc: &Document, pointer: &str, ctx: &Context<'_>, diags: &mut Vec<Di
     for (at, found) in find_refs(value, pointer) {
         match found {
             Err(why) => diags.push(
-                doc.diagnostic("secret-reference", &at, why)
+                doc.diagnostic("secret-reference", &at, why.to_string())
                     .expected("{secret: NAME, key: KEY}"),
             ),
             Ok(r) if !ctx.secrets.contains(&r.secret) => diags.push(

@@ -2,7 +2,7 @@
 //! or not (`docker ps --all`, `docker inspect`), with measured memory (`docker stats`).
 //! Environment values are never kept: they may hold secrets.
 
-use super::{Claims, Item};
+use super::{Claims, Item, ScanError};
 use crate::apply::docker::engine_env;
 use crate::apply::{Cmd, Runner};
 use crate::target::Target as Engine;
@@ -144,13 +144,12 @@ fn parse_size(text: &str) -> Option<u64> {
 
 /// Scans one engine with the `docker` CLI (through `apply`'s runner: no shell, a
 /// timeout, a bounded output). Fails when `docker info` or `docker ps` does.
-// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 pub async fn scan(
     docker: &str,
     engine: &Engine,
     claims: &Claims,
     node: Option<&str>,
-) -> Result<Vec<Item>, String> {
+) -> Result<Vec<Item>, ScanError> {
     let runner = Runner::new(Duration::from_secs(60), CancellationToken::new());
     let cwd = std::env::temp_dir();
     let run = |args: Vec<&str>| {
@@ -162,15 +161,18 @@ pub async fn scan(
         .run(&run(vec!["info", "--format", "{{json .}}"]))
         .await;
     if !info.success() {
-        return Err(info.failure_summary());
+        return Err(ScanError::Tool(info.failure_summary()));
     }
-    let info: Value = serde_json::from_str(info.stdout_tail.trim())
-        .map_err(|e| format!("cannot read docker info output: {e}"))?;
+    let info: Value =
+        serde_json::from_str(info.stdout_tail.trim()).map_err(|source| ScanError::Output {
+            what: "docker info",
+            source,
+        })?;
     let ps = runner
         .run(&run(vec!["ps", "--all", "--quiet", "--no-trunc"]))
         .await;
     if !ps.success() {
-        return Err(ps.failure_summary());
+        return Err(ScanError::Tool(ps.failure_summary()));
     }
     let ids: Vec<&str> = ps.stdout_tail.split_whitespace().collect();
     let inspected: Vec<Value> = if ids.is_empty() {
@@ -181,11 +183,14 @@ pub async fn scan(
         let out = runner.run(&run(args)).await;
         // A container removed between ps and inspect makes inspect exit 1 but still
         // print the others.
-        serde_json::from_str(&out.stdout_tail).map_err(|e| {
+        serde_json::from_str(&out.stdout_tail).map_err(|source| {
             if out.success() {
-                format!("cannot read docker inspect output: {e}")
+                ScanError::Output {
+                    what: "docker inspect",
+                    source,
+                }
             } else {
-                out.failure_summary()
+                ScanError::Tool(out.failure_summary())
             }
         })?
     };
@@ -210,7 +215,7 @@ pub async fn inspect_container(
     docker: &str,
     engine: &Engine,
     container: &str,
-) -> Result<Option<(Value, Option<Value>)>, String> {
+) -> Result<Option<(Value, Option<Value>)>, ScanError> {
     let runner = Runner::new(Duration::from_secs(60), CancellationToken::new());
     let cwd = std::env::temp_dir();
     let run = |args: &[&str]| {
@@ -225,10 +230,13 @@ pub async fn inspect_container(
         if out.stderr_tail.to_ascii_lowercase().contains("no such") {
             return Ok(None);
         }
-        return Err(out.failure_summary());
+        return Err(ScanError::Tool(out.failure_summary()));
     }
-    let found: Vec<Value> = serde_json::from_str(&out.stdout_tail)
-        .map_err(|e| format!("cannot read docker inspect output: {e}"))?;
+    let found: Vec<Value> =
+        serde_json::from_str(&out.stdout_tail).map_err(|source| ScanError::Output {
+            what: "docker inspect",
+            source,
+        })?;
     let Some(found) = found.into_iter().next() else {
         return Ok(None);
     };

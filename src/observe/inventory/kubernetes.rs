@@ -3,7 +3,7 @@
 //! tests/support/kube_sim.rs, a simulator of the API endpoints it reads (no cluster is
 //! reachable from the build machines).
 
-use super::Item;
+use super::{Item, ScanError};
 use crate::apply::{Cmd, Runner};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -84,12 +84,11 @@ fn bytes(q: &str) -> Option<u64> {
 }
 
 /// Scans `context` with `kubectl` (a path), optionally with a kubeconfig file.
-// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 pub async fn scan(
     kubectl: &Path,
     context: &str,
     kubeconfig: Option<&str>,
-) -> Result<Vec<Item>, String> {
+) -> Result<Vec<Item>, ScanError> {
     let runner = Runner::new(Duration::from_secs(60), CancellationToken::new());
     let cwd = std::env::temp_dir();
     let mut cmd = Cmd::new(
@@ -110,10 +109,13 @@ pub async fn scan(
     }
     let out = runner.run(&cmd).await;
     if !out.success() {
-        return Err(out.failure_summary());
+        return Err(ScanError::Tool(out.failure_summary()));
     }
-    let list: Value = serde_json::from_str(&out.stdout_tail)
-        .map_err(|e| format!("cannot read kubectl get nodes output: {e}"))?;
+    let list: Value =
+        serde_json::from_str(&out.stdout_tail).map_err(|source| ScanError::Output {
+            what: "kubectl get nodes",
+            source,
+        })?;
     Ok(items(&list))
 }
 

@@ -19,6 +19,26 @@ use std::collections::BTreeMap;
 
 pub use crate::store::InventoryItem as Item;
 
+/// Why a source could not be scanned; the scan keeps its last stored items and the
+/// text is shown by `query_live_infrastructure` and logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The CLI (`docker`, `kubectl`) failed: its failure summary (program, exit, the
+    /// last line it wrote), which is all a failed run leaves.
+    #[error("{0}")]
+    Tool(String),
+    /// The CLI succeeded but printed something that is not the JSON it documents.
+    #[error("cannot read {what} output: {source}")]
+    Output {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The Proxmox API could not be read.
+    #[error(transparent)]
+    Proxmox(#[from] super::proxmox::ProxmoxError),
+}
+
 /// Which resource in git a guest or container belongs to, by the names the charts give
 /// them: a Proxmox VM is named after its resource (`web`, then `web-2`, `web-3` for more
 /// replicas); a Docker container carries the compose project `homelabd-<resource>`.

@@ -99,7 +99,7 @@ pub fn claims<'a>(decisions: impl IntoIterator<Item = &'a Decision>) -> Claims {
 }
 
 /// One source's scan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct SourceScan {
     /// `proxmox`, `docker`, `docker:<host>`, `kubernetes:<context>`.
     pub source: String,
@@ -107,8 +107,7 @@ pub struct SourceScan {
     pub seen_at: DateTime<Utc>,
     /// The items, or why the source could not be read.
     #[serde(skip)]
-    // String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
-    pub result: Result<Vec<Item>, String>,
+    pub result: Result<Vec<Item>, super::ScanError>,
 }
 
 /// The CLIs to scan with, as configured (`None`: the one in `PATH`), and the default
@@ -177,7 +176,7 @@ impl Scanner {
                     }));
                     items
                 })
-                .map_err(|e| e.to_string());
+                .map_err(super::ScanError::from);
             out.push(SourceScan {
                 source: "proxmox".into(),
                 provider: Provider::Proxmox,

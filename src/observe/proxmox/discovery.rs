@@ -97,17 +97,17 @@ pub struct GuestInfo {
     pub maxmem: Option<u64>,
 }
 
-/// What the per-node requests returned (an error text where one failed).
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What the per-node requests returned (the error where one failed: it becomes a
+/// warning of the inventory).
+#[derive(Debug, Default)]
 pub struct NodeAnswers {
-    // String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
-    pub qemu: Option<Result<Vec<GuestEntry>, String>>,
-    pub lxc: Option<Result<Vec<GuestEntry>, String>>,
-    pub pci: Option<Result<Vec<PciDevice>, String>>,
+    pub qemu: Option<Result<Vec<GuestEntry>, super::ProxmoxError>>,
+    pub lxc: Option<Result<Vec<GuestEntry>, super::ProxmoxError>>,
+    pub pci: Option<Result<Vec<PciDevice>, super::ProxmoxError>>,
 }
 
 /// Everything fetched for one discovery.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Default)]
 pub struct Answers {
     pub nodes: Vec<NodeEntry>,
     pub storage: Vec<StorageEntry>,
@@ -315,7 +315,11 @@ mod tests {
                     qemu: Some(Ok(v(
                         json!([{"vmid": 100, "name": "web", "status": "running", "cpus": 2, "maxmem": 2_147_483_648u64, "tags": "homelabd"}]),
                     ))),
-                    lxc: Some(Err("403 permission denied".into())),
+                    lxc: Some(Err(super::super::ProxmoxError::Api {
+                        path: "/nodes/pve-01/lxc".into(),
+                        status: 403,
+                        message: "permission denied".into(),
+                    })),
                     pci: Some(Ok(v(json!([
                         {"id": "0000:01:00.0", "class": "0x030000", "vendor": "0x10de", "device": "0x2204", "iommugroup": 14},
                         {"id": "0000:01:00.1", "class": "0x040300", "vendor": "0x10de", "device": "0x1aef", "iommugroup": 14},
@@ -362,7 +366,7 @@ mod tests {
         assert!(
             inv.warnings
                 .iter()
-                .any(|w| w.contains("cannot list lxc guests: 403")),
+                .any(|w| w.contains("cannot list lxc guests: /nodes/pve-01/lxc: 403 permission")),
             "{:?}",
             inv.warnings
         );

@@ -206,20 +206,18 @@ impl ProxmoxObserver {
 }
 
 /// One per-node answer of discovery.
-// String error: why the target was not observed, kept as text in the report's `failed` map (shown and stored).
 enum NodeAnswer {
-    Qemu(Result<Vec<super::api::GuestEntry>, String>),
-    Lxc(Result<Vec<super::api::GuestEntry>, String>),
-    Pci(Result<Vec<super::api::PciDevice>, String>),
+    Qemu(Result<Vec<super::api::GuestEntry>, ProxmoxError>),
+    Lxc(Result<Vec<super::api::GuestEntry>, ProxmoxError>),
+    Pci(Result<Vec<super::api::PciDevice>, ProxmoxError>),
 }
 
 impl NodeAnswer {
     async fn fetch(client: &ProxmoxClient, node: &str, what: &str) -> NodeAnswer {
-        let text = |e: ProxmoxError| e.to_string();
         match what {
-            "qemu" => NodeAnswer::Qemu(client.qemu(node).await.map_err(text)),
-            "lxc" => NodeAnswer::Lxc(client.lxc(node).await.map_err(text)),
-            _ => NodeAnswer::Pci(client.pci(node).await.map_err(text)),
+            "qemu" => NodeAnswer::Qemu(client.qemu(node).await),
+            "lxc" => NodeAnswer::Lxc(client.lxc(node).await),
+            _ => NodeAnswer::Pci(client.pci(node).await),
         }
     }
 }

@@ -34,16 +34,39 @@ pub struct AllowedSigner {
 }
 
 /// A line that could not be used, with its number and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {why}")]
 pub struct LineError {
     pub line: usize,
-    pub message: String,
+    #[source]
+    pub why: LineFault,
 }
 
-impl std::fmt::Display for LineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
+/// Why a line of an allowed signers file is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineFault {
+    #[error("no principals before the key")]
+    NoPrincipals,
+    #[error("expected options or a key type after the principals")]
+    NoKeyType,
+    #[error("expected a key type after the options")]
+    NoKeyTypeAfterOptions,
+    #[error("expected the key's base64 data")]
+    NoKeyData,
+    #[error(
+        "unknown option {0:?} (expected namespaces, valid-after, valid-before or cert-authority)"
+    )]
+    UnknownOption(String),
+    #[error("{0:?} is not a time (expected YYYYMMDD[HHMM[SS]][Z])")]
+    BadTime(String),
+    #[error("{key_type} key is not readable: {source}")]
+    BadKey {
+        key_type: String,
+        #[source]
+        source: ssh_key::Error,
+    },
+    #[error("cert-authority lines are not supported (list the signers' own keys)")]
+    CertAuthority,
 }
 
 /// The parsed file: every usable signer, and every line that was not usable. A bad line
@@ -67,7 +90,7 @@ impl AllowedSigners {
             match parse_line(trimmed, line) {
                 Ok(Some(signer)) => out.signers.push(signer),
                 Ok(None) => {}
-                Err(message) => out.errors.push(LineError { line, message }),
+                Err(why) => out.errors.push(LineError { line, why }),
             }
         }
         out
@@ -136,19 +159,18 @@ fn is_key_type(field: &str) -> bool {
     field.starts_with("ssh-") || field.starts_with("ecdsa-") || field.starts_with("sk-")
 }
 
-// String error: the text of a diagnostic or settings error that names the file and key.
-fn parse_line(line: &str, number: usize) -> Result<Option<AllowedSigner>, String> {
-    let (principals_field, rest) = next_field(line).ok_or("empty line")?;
+fn parse_line(line: &str, number: usize) -> Result<Option<AllowedSigner>, LineFault> {
+    // The caller skips blank lines, so a line without a first field has no principals.
+    let (principals_field, rest) = next_field(line).ok_or(LineFault::NoPrincipals)?;
     let principals: Vec<String> = split_commas(unquote(principals_field))
         .into_iter()
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty())
         .collect();
     if principals.is_empty() {
-        return Err("no principals before the key".to_owned());
+        return Err(LineFault::NoPrincipals);
     }
-    let (mut field, mut rest) =
-        next_field(rest).ok_or("expected options or a key type after the principals")?;
+    let (mut field, mut rest) = next_field(rest).ok_or(LineFault::NoKeyType)?;
     let mut namespaces = None;
     let mut valid_after = None;
     let mut valid_before = None;
@@ -172,21 +194,21 @@ fn parse_line(line: &str, number: usize) -> Result<Option<AllowedSigner>, String
                 ("valid-after", Some(v)) => valid_after = Some(parse_time(v)?),
                 ("valid-before", Some(v)) => valid_before = Some(parse_time(v)?),
                 (other, _) => {
-                    return Err(format!(
-                        "unknown option {other:?} (expected namespaces, valid-after, valid-before or cert-authority)"
-                    ));
+                    return Err(LineFault::UnknownOption(other.to_owned()));
                 }
             }
         }
-        (field, rest) = next_field(rest).ok_or("expected a key type after the options")?;
+        (field, rest) = next_field(rest).ok_or(LineFault::NoKeyTypeAfterOptions)?;
     }
-    let (data, _comment) = next_field(rest).ok_or("expected the key's base64 data")?;
-    let key = ssh_key::PublicKey::from_openssh(&format!("{field} {data}"))
-        .map_err(|e| format!("{field} key is not readable: {e}"))?;
+    let (data, _comment) = next_field(rest).ok_or(LineFault::NoKeyData)?;
+    let key = ssh_key::PublicKey::from_openssh(&format!("{field} {data}")).map_err(|source| {
+        LineFault::BadKey {
+            key_type: field.to_owned(),
+            source,
+        }
+    })?;
     if cert_authority {
-        return Err(
-            "cert-authority lines are not supported (list the signers' own keys)".to_owned(),
-        );
+        return Err(LineFault::CertAuthority);
     }
     Ok(Some(AllowedSigner {
         principals,
@@ -199,10 +221,9 @@ fn parse_line(line: &str, number: usize) -> Result<Option<AllowedSigner>, String
 }
 
 /// `YYYYMMDD[HHMM[SS]][Z]`, as ssh-keygen accepts it (read as UTC either way).
-// String error: the text of a diagnostic or settings error that names the file and key.
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+fn parse_time(text: &str) -> Result<DateTime<Utc>, LineFault> {
     let digits = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-    let bad = || format!("{text:?} is not a time (expected YYYYMMDD[HHMM[SS]][Z])");
+    let bad = || LineFault::BadTime(text.to_owned());
     if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
         return Err(bad());
     }
@@ -266,12 +287,12 @@ mod tests {
         let lines: Vec<usize> = parsed.errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 3, 4, 5, 6]);
         assert!(
-            parsed.errors[1].message.contains("YYYYMMDD"),
+            parsed.errors[1].why.to_string().contains("YYYYMMDD"),
             "{:?}",
             parsed.errors[1]
         );
-        assert!(parsed.errors[2].message.contains("frobnicate"));
-        assert!(parsed.errors[3].message.contains("cert-authority"));
+        assert!(parsed.errors[2].why.to_string().contains("frobnicate"));
+        assert!(parsed.errors[3].why.to_string().contains("cert-authority"));
     }
 
     #[test]

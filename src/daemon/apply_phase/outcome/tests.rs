@@ -7,7 +7,7 @@ use crate::reconcile::endpoint::Endpoint;
 const REV: &str = "abcdef1234567890";
 
 fn done(op: Operation, report: ApplyReport) -> Done {
-    let mut d = super::super::tests::done("web");
+    let mut d = super::super::jobs::tests::done("web");
     d.operation = op;
     d.report = report;
     d.marker = Some("marker-1".to_owned());
