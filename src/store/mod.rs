@@ -32,6 +32,25 @@ pub enum StoreError {
     /// A stored timestamp or JSON document does not parse (SQLite text columns).
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    /// The lock file that lets one migrator at a time at a SQLite database could not be
+    /// opened or locked.
+    #[error("migration lock {}: {source}", path.display())]
+    MigrationLock {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process held the migration lock of a SQLite database for too long.
+    #[error(
+        "migration lock {}: another process has been migrating the database for {} s; \
+         try again once it is done",
+        path.display(),
+        waited.as_secs()
+    )]
+    MigrationBusy {
+        path: std::path::PathBuf,
+        waited: std::time::Duration,
+    },
 }
 
 impl StoreError {
@@ -51,7 +70,12 @@ impl StoreError {
                 }
                 _ => true, // io, pool timeouts, protocol, TLS: the connection, not the data
             },
-            StoreError::Migrate(_) | StoreError::BadUrl(_) | StoreError::Corrupt(_) => false,
+            // Another migrator may be done by the next attempt.
+            StoreError::MigrationBusy { .. } => true,
+            StoreError::Migrate(_)
+            | StoreError::BadUrl(_)
+            | StoreError::Corrupt(_)
+            | StoreError::MigrationLock { .. } => false,
         }
     }
 }
@@ -231,6 +255,9 @@ mod sqlite;
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Inner,
+    /// A SQLite file database's migration lock file (`None`: PostgreSQL, which has an
+    /// advisory lock, or an in-memory database, which no other process can open).
+    migration_lock: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -244,14 +271,18 @@ impl Store {
     /// WAL journal, 5 s busy timeout, foreign keys on) or `postgres://…` /
     /// `postgresql://…`. Anything else is [`StoreError::BadUrl`]. Does not migrate.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let inner = if url.starts_with("sqlite:") {
-            Inner::Sqlite(sqlite::connect(url).await?)
+        let (inner, migration_lock) = if url.starts_with("sqlite:") {
+            let (pool, lock) = sqlite::connect(url).await?;
+            (Inner::Sqlite(pool), lock)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Inner::Postgres(postgres::connect(url).await?)
+            (Inner::Postgres(postgres::connect(url).await?), None)
         } else {
             return Err(StoreError::BadUrl(crate::setting::redact_url(url)));
         };
-        Ok(Store { inner })
+        Ok(Store {
+            inner,
+            migration_lock,
+        })
     }
 
     /// Which database this is.
@@ -263,10 +294,11 @@ impl Store {
     }
 
     /// Applies pending migrations; returns the versions applied now (empty if the schema
-    /// was up to date).
+    /// was up to date). Safe against other processes migrating the same database at the
+    /// same time: one migrates, the others wait and then apply what is left (nothing).
     pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
         match &self.inner {
-            Inner::Sqlite(pool) => sqlite::migrate(pool).await,
+            Inner::Sqlite(pool) => sqlite::migrate(pool, self.migration_lock.as_deref()).await,
             Inner::Postgres(pool) => postgres::migrate(pool).await,
         }
     }
