@@ -23,6 +23,8 @@
 mod daemon;
 #[path = "support/generate.rs"]
 mod generate;
+#[path = "../tests/support/ui_login.rs"]
+mod ui_login;
 
 use chrono::{Duration as Span, Utc};
 use daemon::{Kill, head};
@@ -312,47 +314,14 @@ struct Browser {
     cookie: String,
 }
 
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            let pair = v.split(';').next()?;
-            let (k, val) = pair.split_once('=')?;
-            (k == name && !val.is_empty()).then(|| val.to_owned())
-        })
-}
-
 async fn login(base: &str) -> Browser {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let form = http
-        .get(format!("{base}/ui/login"))
-        .send()
+    let cookie = ui_login::login(&http, base, TOKEN)
         .await
-        .expect("login page");
-    let nonce_cookie = set_cookie(&form, "homelabd_login").expect("login cookie");
-    let page = form.text().await.expect("login page");
-    let nonce = page
-        .split("name=\"login\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("login nonce in the form")
-        .to_owned();
-    let resp = http
-        .post(format!("{base}/ui/login"))
-        .header("Cookie", format!("homelabd_login={nonce_cookie}"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        // Both are letters, digits and hyphens: nothing to encode.
-        .body(format!("token={TOKEN}&login={nonce}"))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(resp.status(), 303, "login answered {}", resp.status());
-    let cookie = set_cookie(&resp, "homelabd_session").expect("session cookie");
+        .unwrap_or_else(|e| panic!("login: {e}"));
     Browser {
         http,
         base: base.to_owned(),

@@ -14,12 +14,13 @@
 mod support;
 
 use homelabd::reconcile::ResourceState;
-use homelabd::store::{ApplyRunRecord, DeviationRecord, ResourceRecord, Store};
+use homelabd::store::{ApplyRunRecord, RunState, Store};
 use std::path::Path;
 use std::process::Command;
-use support::daemon::{Daemon, DaemonCommand, wait_for_store};
+use support::daemon::{Daemon, DaemonCommand};
 use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
 use support::github_sim::GithubSim;
+use support::seen::wait_for_seen as wait_for;
 use support::{git_commit_all, repo_with, write};
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
@@ -51,43 +52,6 @@ fn config(extra: &str) -> String {
         "[reconcile]\nobserve_schedule = \"*/2 * * * * *\"\nbackoff_base_seconds = 1\n\
          backoff_max_seconds = 4\nmax_prune_fraction = 0.5\n{extra}"
     )
-}
-
-#[derive(Debug)]
-struct Seen {
-    resources: Vec<ResourceRecord>,
-    runs: Vec<ApplyRunRecord>,
-    deviations: Vec<DeviationRecord>,
-}
-
-impl Seen {
-    fn resource(&self, name: &str) -> Option<&ResourceRecord> {
-        self.resources.iter().find(|r| r.name == name)
-    }
-    fn runs_of(&self, name: &str, state: &str) -> usize {
-        self.runs
-            .iter()
-            .filter(|r| r.resource == name && r.state.as_str() == state)
-            .count()
-    }
-}
-
-async fn seen(store: &Store) -> Option<Seen> {
-    Some(Seen {
-        resources: store.resources().await.ok()?,
-        runs: store.apply_runs(None, 1000).await.ok()?,
-        deviations: store.deviations(false, 1000).await.ok()?,
-    })
-}
-
-async fn wait_for(
-    url: &str,
-    daemon: &Daemon,
-    secs: u64,
-    what: &str,
-    check: impl Fn(&Seen) -> bool,
-) -> Seen {
-    wait_for_store(url, daemon, secs, what, seen, check).await
 }
 
 /// The containers of a resource's compose project: (id, running, memory limit, env).
@@ -191,7 +155,7 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
     assert_eq!(c.len(), 1);
     assert!(c[0].1 && c[0].0 != first_id, "a new container runs: {c:?}");
     assert!(
-        s.runs_of(&web, "succeeded") >= 2,
+        s.runs_in(&web, RunState::Succeeded) >= 2,
         "self-heal is a recorded apply"
     );
 
@@ -291,7 +255,11 @@ async fn docker_apply_drift_self_heal_update_and_prune() {
             .is_some_and(|r| r.state == ResourceState::Applied)
     })
     .await;
-    assert_eq!(s.runs_of(&gone, "succeeded"), 3, "apply, destroy, apply");
+    assert_eq!(
+        s.runs_in(&gone, RunState::Succeeded),
+        3,
+        "apply, destroy, apply"
+    );
     assert_eq!(s.resource(&gone).unwrap().destroyed_at, None);
     assert_eq!(containers(&gone).len(), 1, "running again");
 }
@@ -318,7 +286,7 @@ async fn a_hanging_tool_is_killed_recorded_and_backed_off() {
         ),
     );
     let s = wait_for(&url, &daemon, 60, "two timed-out runs", |s| {
-        s.runs_of(&name, "failed") >= 2
+        s.runs_in(&name, RunState::Failed) >= 2
     })
     .await;
     let runs: Vec<&ApplyRunRecord> = s.runs.iter().filter(|r| r.resource == name).collect();
@@ -373,7 +341,7 @@ async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
     );
     let mut daemon = start_daemon(repo.path(), &state_dir, &url, &config(&slow));
     wait_for(&url, &daemon, 60, "an apply running", |s| {
-        s.runs_of(&name, "running") == 1
+        s.runs_in(&name, RunState::Running) == 1
     })
     .await;
     daemon.kill9();
@@ -381,13 +349,13 @@ async fn kill_9_during_an_apply_is_marked_interrupted_and_redone() {
 
     let daemon = start_daemon(repo.path(), &state_dir, &url, &config(""));
     let s = wait_for(&url, &daemon, 90, "interrupted then applied", |s| {
-        s.runs_of(&name, "interrupted") == 1
-            && s.runs_of(&name, "succeeded") >= 1
+        s.runs_in(&name, RunState::Interrupted) == 1
+            && s.runs_in(&name, RunState::Succeeded) >= 1
             && s.resource(&name)
                 .is_some_and(|r| r.state == ResourceState::Applied)
     })
     .await;
-    assert_eq!(s.runs_of(&name, "running"), 0);
+    assert_eq!(s.runs_in(&name, RunState::Running), 0);
     let c = containers(&name);
     assert_eq!(c.len(), 1, "one container, not two: {c:?}");
 }

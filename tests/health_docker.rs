@@ -8,14 +8,13 @@
 mod support;
 
 use homelabd::reconcile::ResourceState;
-use homelabd::store::{
-    ApplyRunRecord, HealthRecord, HealthStatus, ProposalStatus, ResourceRecord, RunOperation,
-    RunState, Store,
-};
+use homelabd::store::{HealthStatus, ProposalStatus, RunOperation, RunState, Store};
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::daemon::{DaemonCommand, free_port, wait_for_store};
+use support::daemon::{Daemon, DaemonCommand, free_port, wait_for_store};
 use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
 use support::github_sim::GithubSim;
+use support::seen::{Seen, read as seen};
 use support::{homelabd, repo_with};
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
@@ -51,37 +50,6 @@ fn http_health(timeout: u32) -> String {
     )
 }
 
-#[derive(Debug)]
-struct Seen {
-    resources: Vec<ResourceRecord>,
-    runs: Vec<ApplyRunRecord>,
-    health: Vec<HealthRecord>,
-}
-
-impl Seen {
-    fn resource(&self, name: &str) -> Option<&ResourceRecord> {
-        self.resources.iter().find(|r| r.name == name)
-    }
-    fn run(&self, name: &str) -> Option<&ApplyRunRecord> {
-        self.runs.iter().find(|r| {
-            r.resource == name
-                && r.operation == RunOperation::Apply
-                && r.state == RunState::Succeeded
-        })
-    }
-    fn health(&self, name: &str) -> Option<&HealthRecord> {
-        self.health.iter().find(|h| h.resource == name)
-    }
-}
-
-async fn seen(store: &Store) -> Option<Seen> {
-    Some(Seen {
-        resources: store.resources().await.ok()?,
-        runs: store.apply_runs(None, 1000).await.ok()?,
-        health: store.health_records().await.ok()?,
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_app_starts_only_after_its_database_is_applied_and_healthy() {
     let test = "an_app_starts_only_after_its_database_is_applied_and_healthy";
@@ -115,7 +83,7 @@ async fn an_app_starts_only_after_its_database_is_applied_and_healthy() {
         "db healthy, then app applied",
         seen,
         |s| {
-            s.run(&app).is_some()
+            s.applied_run(&app).is_some()
                 && s.resource(&app)
                     .is_some_and(|r| r.state == ResourceState::Applied)
                 && s.health(&db)
@@ -123,7 +91,7 @@ async fn an_app_starts_only_after_its_database_is_applied_and_healthy() {
         },
     )
     .await;
-    let (db_run, app_run) = (s.run(&db).unwrap(), s.run(&app).unwrap());
+    let (db_run, app_run) = (s.applied_run(&db).unwrap(), s.applied_run(&app).unwrap());
     let db_health = s.health(&db).unwrap();
     let db_finished = db_run.finished_at.expect("db run finished");
     assert!(
@@ -206,7 +174,7 @@ async fn an_unhealthy_database_keeps_its_app_waiting_with_the_reason_and_opens_a
     )
     .await;
     assert!(
-        s.run(&app).is_none(),
+        s.applied_run(&app).is_none(),
         "the app is not applied: {:?}",
         s.runs
     );
@@ -281,19 +249,62 @@ fn entrypoint(resource: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// What both rollback tests start from: Docker, a database, and one app (removed at
+/// the end) on a free port.
+struct RollbackLab {
+    _pg: Option<support::pg::PgCluster>,
+    url: String,
+    app: String,
+    port: u16,
+    _cleanup: RemoveProjects,
+}
+
+/// The lab of `test`, or `None` when it is skipped (no Docker, no PostgreSQL).
+async fn rollback_lab(test: &str) -> Option<RollbackLab> {
+    if !docker_ready(test) {
+        return None;
+    }
+    let (pg, url) = support::store::postgres(test).await?;
+    let app = format!("app-{}", unique_suffix());
+    Some(RollbackLab {
+        _pg: pg,
+        url,
+        _cleanup: RemoveProjects(vec![app.clone()]),
+        app,
+        port: free_port(),
+    })
+}
+
+/// The marker of `app`'s healthy output of revision `rev`, kept for rollbacks.
+fn kept_marker(state_dir: &Path, app: &str, rev: &str) -> PathBuf {
+    state_dir
+        .join("good/docker")
+        .join(app)
+        .join(rev)
+        .join("homelabd.good.json")
+}
+
+/// Asks for a reconcile of `app` and waits until the daemon has taken the request.
+async fn reconcile_taken(store: &Store, url: &str, daemon: &Daemon, app: &str) {
+    let request = store.request_reconcile(Some(app), "test").await.unwrap();
+    support::daemon::wait_for_store(
+        url,
+        daemon,
+        60,
+        "the reconcile request taken",
+        async |st: &Store| st.request_pending(request).await.ok(),
+        |pending| !pending,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_again() {
     let test = "a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_again";
-    if !docker_ready(test) {
-        return;
-    }
-    let Some((_pg, url)) = support::store::postgres(test).await else {
+    let Some(lab) = rollback_lab(test).await else {
         return;
     };
-    let id = unique_suffix();
-    let app = format!("app-{id}");
-    let _cleanup = RemoveProjects(vec![app.clone()]);
-    let port = free_port();
+    let (url, app, port) = (lab.url.clone(), lab.app.clone(), lab.port);
     let extra = format!("{}  policy: {{rollback: auto}}\n", http_health(5));
     let repo = repo_with(&[(&app, definition(&app, port, &extra))]);
     let good = support::git(repo.path(), &["rev-parse", "HEAD"])
@@ -338,11 +349,7 @@ async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_a
         },
     )
     .await;
-    let kept = state_dir
-        .join("good/docker")
-        .join(&app)
-        .join(&good)
-        .join("homelabd.good.json");
+    let kept = kept_marker(&state_dir, &app, &good);
     support::daemon::wait_until(&daemon, 60, "the healthy output kept", || kept.exists()).await;
 
     // A commit replaces the web server with a command that serves nothing.
@@ -410,16 +417,7 @@ async fn a_revision_that_is_not_healthy_in_time_is_rolled_back_and_not_applied_a
         })
     })
     .await;
-    let request = store.request_reconcile(Some(&app), "test").await.unwrap();
-    support::daemon::wait_for_store(
-        &url,
-        &daemon,
-        60,
-        "the reconcile request taken",
-        async |st: &Store| st.request_pending(request).await.ok(),
-        |pending| !pending,
-    )
-    .await;
+    reconcile_taken(&store, &url, &daemon, &app).await;
     let runs_of_bad = |s: &Seen| s.runs.iter().filter(|r| r.revision == bad).count();
     let before = runs_of_bad(&s);
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -504,16 +502,10 @@ fn container_env(resource: &str, key: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn homelabd_rollback_to_an_earlier_revision_runs_its_configuration_again() {
     let test = "homelabd_rollback_to_an_earlier_revision_runs_its_configuration_again";
-    if !docker_ready(test) {
-        return;
-    }
-    let Some((_pg, url)) = support::store::postgres(test).await else {
+    let Some(lab) = rollback_lab(test).await else {
         return;
     };
-    let id = unique_suffix();
-    let app = format!("app-{id}");
-    let _cleanup = RemoveProjects(vec![app.clone()]);
-    let port = free_port();
+    let (url, app, port) = (lab.url.clone(), lab.app.clone(), lab.port);
     let release = |r: &str| {
         definition_with(
             &app,
@@ -530,13 +522,7 @@ async fn homelabd_rollback_to_an_earlier_revision_runs_its_configuration_again()
         .repo(repo.path())
         .database(&url)
         .spawn();
-    let kept = |rev: &str| {
-        state_dir
-            .join("good/docker")
-            .join(&app)
-            .join(rev)
-            .join("homelabd.good.json")
-    };
+    let kept = |rev: &str| kept_marker(&state_dir, &app, rev);
     support::daemon::wait_until(&daemon, 180, "the first revision kept", || {
         kept(&first).exists()
     })
@@ -630,16 +616,7 @@ async fn homelabd_rollback_to_an_earlier_revision_runs_its_configuration_again()
     assert_eq!(note.subject, app);
 
     // The loop leaves it there: the second revision is not applied again by itself.
-    let request = store.request_reconcile(Some(&app), "test").await.unwrap();
-    support::daemon::wait_for_store(
-        &url,
-        &daemon,
-        60,
-        "the reconcile request taken",
-        async |st: &Store| st.request_pending(request).await.ok(),
-        |pending| !pending,
-    )
-    .await;
+    reconcile_taken(&store, &url, &daemon, &app).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(container_env(&app, "RELEASE").as_deref(), Some("one"));
 }

@@ -9,8 +9,9 @@ mod harness;
 mod support;
 
 use harness::{Daemon, Homelab, PROPOSE_TOKEN, READ_TOKEN};
-use homelabd::store::{ApplyRunEffects, ApplyRunEnd, AuditRecord, Store};
+use homelabd::store::{RunOperation, Store};
 use serde_json::{Value, json};
+use support::store::{record_run, run_end};
 
 fn python_or_skip(test: &str) -> Option<std::path::PathBuf> {
     let python = harness::python();
@@ -62,37 +63,14 @@ fn design_definition() -> Value {
 /// A failed apply run of nextcloud with its log tails, as the executor records it.
 async fn seed_run(url: &str, revision: &str) {
     let store = Store::connect(url).await.unwrap();
-    let audit = AuditRecord {
-        at: chrono::Utc::now(),
-        actor: "daemon".into(),
-        action: "apply.started".into(),
-        subject: "nextcloud".into(),
-        details: json!({}),
-    };
-    let id = store
-        .start_apply_run(
-            "nextcloud",
-            revision,
-            "terraform",
-            homelabd::store::RunOperation::Apply,
-            &audit,
-        )
-        .await
-        .unwrap();
-    let end = ApplyRunEnd {
-        state: homelabd::store::RunState::Failed,
-        argv: json!([["terraform", "apply"]]),
-        exit_code: Some(1),
-        finished_at: chrono::Utc::now(),
-        duration_ms: 1200,
-        stdout_tail: "Plan: 2 to add".into(),
-        stderr_tail: "Error: 401 Unauthorized".into(),
-        error: Some("terraform apply exited with 1".into()),
-    };
-    store
-        .finish_apply_run(&id, &end, &ApplyRunEffects::default())
-        .await
-        .unwrap();
+    let end = run_end(
+        json!([["terraform", "apply"]]),
+        1,
+        1200,
+        ("Plan: 2 to add", "Error: 401 Unauthorized"),
+    );
+    let at = ("nextcloud", revision, "terraform");
+    record_run(&store, at, RunOperation::Apply, &end, &Default::default()).await;
 }
 
 fn answer<'a>(answers: &'a [Value], i: usize, what: &str) -> &'a Value {

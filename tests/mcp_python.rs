@@ -15,12 +15,12 @@ mod harness;
 mod support;
 
 use harness::{Daemon, Homelab, PROPOSE_TOKEN, READ_TOKEN, git};
-use homelabd::store::RunState;
-use homelabd::store::{ApplyRunEffects, ApplyRunEnd, AuditRecord, ObservationWrite, Store};
+use homelabd::store::{ApplyRunEffects, ObservationWrite, RunOperation, Store};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 use support::github_sim::GithubSim;
+use support::store::{record_run, run_end};
 
 const PROPOSALS: [&str; 7] = [
     "adopt-unmanaged-resource",
@@ -396,37 +396,17 @@ fn stdio_lists_every_tool_with_annotations_and_read_only_hides_the_proposals() {
 /// executors and observers would; returns what the tools must report.
 async fn seed_store(url: &str, revision: &str) -> (String, Value, Value) {
     let store = Store::connect(url).await.unwrap();
-    let audit = AuditRecord {
-        at: chrono::Utc::now(),
-        actor: "daemon".into(),
-        action: "apply.started".into(),
-        subject: "nextcloud".into(),
-        details: json!({}),
-    };
-    let id = store
-        .start_apply_run(
-            "nextcloud",
-            revision,
-            "terraform",
-            homelabd::store::RunOperation::Apply,
-            &audit,
-        )
-        .await
-        .unwrap();
-    let end = ApplyRunEnd {
-        state: RunState::Failed,
-        argv: json!([["terraform", "apply", "-auto-approve"]]),
-        exit_code: Some(1),
-        finished_at: chrono::Utc::now(),
-        duration_ms: 4200,
-        stdout_tail: "Plan: 2 to add, 0 to change, 0 to destroy.".into(),
-        stderr_tail: "Error: 401 Unauthorized (PROXMOX_VE_API_TOKEN)".into(),
-        error: Some("terraform apply exited with 1".into()),
-    };
-    store
-        .finish_apply_run(&id, &end, &ApplyRunEffects::default())
-        .await
-        .unwrap();
+    let end = run_end(
+        json!([["terraform", "apply", "-auto-approve"]]),
+        1,
+        4200,
+        (
+            "Plan: 2 to add, 0 to change, 0 to destroy.",
+            "Error: 401 Unauthorized (PROXMOX_VE_API_TOKEN)",
+        ),
+    );
+    let at = ("nextcloud", revision, "terraform");
+    record_run(&store, at, RunOperation::Apply, &end, &Default::default()).await;
     let deviation = homelabd::observe::Deviation {
         resource: "uptime-kuma".into(),
         key: "container/uptime-kuma/state".into(),
@@ -466,31 +446,15 @@ async fn seed_store(url: &str, revision: &str) -> (String, Value, Value) {
 
 /// A resource pruned earlier: recorded, applied, then destroyed (its history kept).
 async fn seed_destroyed(store: &Store, revision: &str) {
-    let now = chrono::Utc::now();
     let record = homelabd::store::ResourceRecord {
-        name: DESTROYED.into(),
         state: homelabd::reconcile::ResourceState::Orphaned,
-        reason: None,
-        provider: Some(homelabd::model::Provider::Docker),
         pool: Some("/homelab/docker".into()),
         chart: Some("docker-compose".into()),
         resource_type: Some("container".into()),
-        placement: None,
-        dimensions: None,
-        desired_revision: Some(revision.into()),
-        input_hash: None,
         output_hash: None,
-        source: None,
-        last_error: None,
-        last_error_at: None,
-        updated_at: now,
         applied_hash: Some("sha256:old".into()),
         applied_revision: Some(revision.into()),
-        policy: None,
-        destroyed_at: None,
-        destroyed_revision: None,
-        address: None,
-        endpoints: Vec::new(),
+        ..support::store::rendered_resource(DESTROYED, revision)
     };
     store
         .record_pass(&homelabd::store::PassRecord {
@@ -499,33 +463,7 @@ async fn seed_destroyed(store: &Store, revision: &str) {
         })
         .await
         .unwrap();
-    let audit = AuditRecord {
-        at: now,
-        actor: "daemon".into(),
-        action: "destroy.started".into(),
-        subject: DESTROYED.into(),
-        details: json!({}),
-    };
-    let id = store
-        .start_apply_run(
-            DESTROYED,
-            revision,
-            "docker compose",
-            homelabd::store::RunOperation::Destroy,
-            &audit,
-        )
-        .await
-        .unwrap();
-    let end = ApplyRunEnd {
-        state: RunState::Succeeded,
-        argv: json!([["docker", "compose", "down"]]),
-        exit_code: Some(0),
-        finished_at: chrono::Utc::now(),
-        duration_ms: 900,
-        stdout_tail: String::new(),
-        stderr_tail: String::new(),
-        error: None,
-    };
+    let end = run_end(json!([["docker", "compose", "down"]]), 0, 900, ("", ""));
     let effects = ApplyRunEffects {
         destroyed: Some(homelabd::store::Destroyed {
             name: DESTROYED.into(),
@@ -535,7 +473,8 @@ async fn seed_destroyed(store: &Store, revision: &str) {
         }),
         ..ApplyRunEffects::default()
     };
-    store.finish_apply_run(&id, &end, &effects).await.unwrap();
+    let at = (DESTROYED, revision, "docker compose");
+    record_run(store, at, RunOperation::Destroy, &end, &effects).await;
 }
 
 /// The name of the destroyed resource [`seed_destroyed`] records.

@@ -11,11 +11,11 @@
 mod support;
 
 use homelabd::reconcile::ResourceState;
-use homelabd::store::{ApplyRunRecord, ResourceRecord, RunState, Store};
 use std::process::Command;
 use support::daemon::{DaemonCommand, wait_for_store};
 use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
 use support::repo_with;
+use support::seen::read as seen;
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
 
@@ -34,32 +34,6 @@ fn definition(name: &str, apply: &str, depends_on: &[&str]) -> String {
          chart:\n    name: docker-compose\n    values:\n      image: \"{IMAGE}\"\n  \
          policy: {{apply: {apply}, self_heal: false, prune: true}}\n{deps}"
     )
-}
-
-#[derive(Debug)]
-struct Seen {
-    resources: Vec<ResourceRecord>,
-    runs: Vec<ApplyRunRecord>,
-}
-
-impl Seen {
-    fn resource(&self, name: &str) -> Option<&ResourceRecord> {
-        self.resources.iter().find(|r| r.name == name)
-    }
-    fn run(&self, name: &str) -> Option<&ApplyRunRecord> {
-        self.runs.iter().find(|r| {
-            r.resource == name
-                && r.operation == homelabd::store::RunOperation::Apply
-                && r.state == RunState::Succeeded
-        })
-    }
-}
-
-async fn seen(store: &Store) -> Option<Seen> {
-    Some(Seen {
-        resources: store.resources().await.ok()?,
-        runs: store.apply_runs(None, 1000).await.ok()?,
-    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,7 +95,7 @@ async fn an_app_waits_for_its_database_and_is_applied_after_it() {
         })
     })
     .await;
-    let (db_run, app_run) = (s.run(&db).unwrap(), s.run(&app).unwrap());
+    let (db_run, app_run) = (s.applied_run(&db).unwrap(), s.applied_run(&app).unwrap());
     let db_finished = db_run.finished_at.expect("db run finished");
     assert!(
         app_run.started_at >= db_finished,

@@ -16,10 +16,11 @@
 mod support;
 
 use homelabd::reconcile::ResourceState;
-use homelabd::store::{ApplyRunRecord, ResourceRecord, RunState, Store};
+use homelabd::store::{RunState, Store};
 use std::process::Command;
 use support::daemon::{DaemonCommand, wait_for_store};
 use support::docker::{RemoveProjects, docker_ready, project_containers, unique_suffix};
+use support::seen::read as seen;
 use support::{homelabd, repo_with};
 
 const IMAGE: &str = support::docker::TEST_IMAGE;
@@ -35,28 +36,6 @@ fn definition(name: &str, image: &str, policy: &str) -> String {
          chart:\n    name: docker-compose\n    values:\n      image: \"{image}\"\n  \
          policy: {{apply: auto, self_heal: false, prune: false, {policy}}}\n"
     )
-}
-
-#[derive(Debug)]
-struct Seen {
-    resources: Vec<ResourceRecord>,
-    runs: Vec<ApplyRunRecord>,
-}
-
-impl Seen {
-    fn resource(&self, name: &str) -> Option<&ResourceRecord> {
-        self.resources.iter().find(|r| r.name == name)
-    }
-    fn runs_of(&self, name: &str) -> usize {
-        self.runs.iter().filter(|r| r.resource == name).count()
-    }
-}
-
-async fn seen(store: &Store) -> Option<Seen> {
-    Some(Seen {
-        resources: store.resources().await.ok()?,
-        runs: store.apply_runs(None, 1000).await.ok()?,
-    })
 }
 
 #[tokio::test(flavor = "multi_thread")]

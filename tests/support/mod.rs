@@ -205,6 +205,12 @@ pub mod pg;
 /// Store fixtures: SQLite and PostgreSQL databases, seed records.
 pub mod store;
 
+/// Polling the store while a daemon works: resources, runs, deviations, health.
+pub mod seen;
+
+/// Logging in to the dashboard through its login form.
+pub mod ui_login;
+
 /// A simulator of the GitHub REST endpoints used to open pull requests.
 pub mod github_sim;
 

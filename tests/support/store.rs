@@ -3,7 +3,10 @@
 //! observations need (a recorded revision and resource).
 
 use chrono::Utc;
-use homelabd::store::{AuditRecord, PassRecord, ResourceRecord, RevisionRecord, Store};
+use homelabd::store::{
+    ApplyRunEffects, ApplyRunEnd, AuditRecord, PassRecord, ResourceRecord, RevisionRecord,
+    RunOperation, RunState, Store,
+};
 use serde_json::json;
 use std::path::Path;
 
@@ -101,4 +104,54 @@ pub async fn seed(store: &Store, name: &str) -> String {
         .await
         .unwrap();
     rev
+}
+
+/// Records a finished run of `resource` at `revision` by `executor`, as the executor
+/// would: started (with its `<operation>.started` audit row), then ended now with `end`
+/// and `effects`. Returns the run's id.
+pub async fn record_run(
+    store: &Store,
+    (resource, revision, executor): (&str, &str, &str),
+    operation: RunOperation,
+    end: &ApplyRunEnd,
+    effects: &ApplyRunEffects,
+) -> String {
+    let started = audit(&format!("{}.started", operation.as_str()), resource);
+    let id = store
+        .start_apply_run(resource, revision, executor, operation, &started)
+        .await
+        .unwrap();
+    let end = ApplyRunEnd {
+        finished_at: Utc::now(),
+        ..end.clone()
+    };
+    store.finish_apply_run(&id, &end, effects).await.unwrap();
+    id
+}
+
+/// The end of a run of `argv` (a JSON array of argument vectors) that exited with
+/// `exit_code` after `duration_ms`, leaving these output tails; exit 0 succeeded, any
+/// other failed with "<tool> <operation> exited with <code>".
+pub fn run_end(
+    argv: serde_json::Value,
+    exit_code: i32,
+    duration_ms: i64,
+    tails: (&str, &str),
+) -> ApplyRunEnd {
+    let first = |i: usize| argv[0][i].as_str().unwrap_or_default().to_owned();
+    ApplyRunEnd {
+        state: if exit_code == 0 {
+            RunState::Succeeded
+        } else {
+            RunState::Failed
+        },
+        error: (exit_code != 0)
+            .then(|| format!("{} {} exited with {exit_code}", first(0), first(1))),
+        argv,
+        exit_code: Some(exit_code),
+        finished_at: Utc::now(),
+        duration_ms,
+        stdout_tail: tails.0.to_owned(),
+        stderr_tail: tails.1.to_owned(),
+    }
 }
