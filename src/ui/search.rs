@@ -68,32 +68,30 @@ impl SearchView {
         SearchView { entries, index }
     }
 
-    /// The view after the resources in `changed` changed, `rows` being those of them
-    /// that exist now: theirs replace the kept ones, and the others leave the view. `None`
-    /// when a row is new to the view — where a new name sorts is the store's to say, so
-    /// the view is then read again whole.
-    pub fn updated(&self, changed: &[String], rows: Vec<SearchRow>) -> Option<SearchView> {
-        let mut entries = self.entries.clone();
-        let mut present = HashSet::new();
+    /// Follows a change of the resources in `changed`, `rows` being those of them that
+    /// exist now: theirs replace the kept ones, and the others leave the view. `false`,
+    /// with the view untouched, when a row is new to it — where a new name sorts is the
+    /// store's to say, so the view is then read again whole.
+    pub fn update(&mut self, changed: &[String], rows: Vec<SearchRow>) -> bool {
+        if rows.iter().any(|r| !self.index.contains_key(&r.name)) {
+            return false;
+        }
+        let present: HashSet<String> = rows.iter().map(|r| r.name.clone()).collect();
         for row in rows {
-            let at = *self.index.get(&row.name)?;
-            present.insert(row.name.clone());
-            entries[at] = entry(row);
+            if let Some(&at) = self.index.get(&row.name) {
+                self.entries[at] = entry(row);
+            }
         }
         let gone: HashSet<&str> = changed
             .iter()
             .map(String::as_str)
             .filter(|name| !present.contains(*name) && self.index.contains_key(*name))
             .collect();
-        if gone.is_empty() {
-            return Some(SearchView {
-                entries,
-                index: self.index.clone(),
-            });
+        if !gone.is_empty() {
+            self.entries.retain(|e| !gone.contains(e.name.as_str()));
+            self.index = index_of(&self.entries);
         }
-        entries.retain(|e| !gone.contains(e.name.as_str()));
-        let index = index_of(&entries);
-        Some(SearchView { entries, index })
+        true
     }
 
     /// Resources in the view.
@@ -272,7 +270,8 @@ mod tests {
             .into_iter()
             .filter(|r| r.name == "web_03")
             .collect();
-        let next = v.updated(&changed, now).expect("no new name");
+        let mut next = v.clone();
+        assert!(next.update(&changed, now), "no new name");
         let mut expected = rows(true);
         expected.remove(1);
         assert_eq!(
@@ -281,14 +280,17 @@ mod tests {
             "web-01 destroyed, web_03 failed"
         );
         assert_eq!(next.page(&text("oom"), 0, 50).0, vec!["web_03".to_owned()]);
-        assert_eq!(
-            v.updated(
-                &["new-01".into()],
-                vec![row("new-01", "rendered", "docker", "", "")]
-            ),
-            None
-        );
-        assert_eq!(v.updated(&[], vec![]), Some(v.clone()));
+        let mut untouched = v.clone();
+        assert!(!untouched.update(
+            &["web_03".into(), "new-01".into()],
+            vec![
+                row("new-01", "rendered", "docker", "", ""),
+                row("web_03", "failed", "docker", "OOM killed", ""),
+            ]
+        ));
+        assert_eq!(untouched, v, "a new name leaves the view as it was");
+        assert!(untouched.update(&[], vec![]));
+        assert_eq!(untouched, v);
     }
 
     #[test]

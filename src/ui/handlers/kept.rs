@@ -56,6 +56,17 @@ impl<T> KeptCell<T> {
             .cloned()
     }
 
+    /// Lets go of the value kept for `change` (if that is still the one kept), so that
+    /// the caller, holding it, can follow a change in place instead of copying it: a
+    /// page reading it meanwhile reads from scratch.
+    pub fn release(&self, change: i64) {
+        if let Ok(mut kept) = self.0.lock()
+            && kept.as_ref().is_some_and(|k| k.change == change)
+        {
+            *kept = None;
+        }
+    }
+
     /// Keeps `value`, unless a newer change is kept already (requests race).
     pub fn put(&self, value: Kept<T>) {
         if let Ok(mut kept) = self.0.lock()

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// The pools and what the placements book on them, as of one store change.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct PoolsKept {
     pools: Arc<Vec<CatalogRecord>>,
     booked: Bookings,
@@ -58,17 +58,27 @@ async fn pools_and_bookings(
                 (name, placement)
             })
             .collect();
-        let mut booked = k.value.booked.clone();
-        booked.apply(&moved);
         let pools = if changes.actions.contains("revision.recorded") {
-            Arc::new(store.pools().await?)
+            Some(Arc::new(store.pools().await?))
         } else {
-            Arc::clone(&k.value.pools)
+            None
         };
-        let value = Arc::new(PoolsKept { pools, booked });
+        let Kept {
+            change: was,
+            rebuilt,
+            mut value,
+        } = k;
+        cache.release(was);
+        // Unless a page is reading them right now, booked in place: no copy of 10,000
+        // bookings.
+        let kept = Arc::make_mut(&mut value);
+        kept.booked.apply(&moved);
+        if let Some(pools) = pools {
+            kept.pools = pools;
+        }
         cache.put(Kept {
             change,
-            rebuilt: k.rebuilt,
+            rebuilt,
             value: Arc::clone(&value),
         });
         return Ok(value);

@@ -28,11 +28,17 @@ async fn search_view(store: &Store, cache: &SearchCache) -> Result<Arc<SearchVie
     {
         let names: Vec<String> = changes.subjects.into_iter().collect();
         let rows = store.resource_search_rows_of(&names).await?;
-        if let Some(view) = k.value.updated(&names, rows) {
-            let value = Arc::new(view);
+        let Kept {
+            change: was,
+            rebuilt,
+            mut value,
+        } = k;
+        cache.release(was);
+        // Unless a page is reading it right now, updated in place: no copy of 10,000 rows.
+        if Arc::make_mut(&mut value).update(&names, rows) {
             cache.put(Kept {
                 change,
-                rebuilt: k.rebuilt,
+                rebuilt,
                 value: Arc::clone(&value),
             });
             return Ok(value);
