@@ -40,8 +40,10 @@ pub mod observed;
 pub mod page;
 pub mod params;
 pub mod placement;
+mod planning_tools;
 pub mod pools;
 pub mod prompts;
+mod proposal_params;
 mod proposal_tools;
 pub mod proposals;
 #[cfg(test)]
