@@ -144,6 +144,10 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
             .filter(|r| r.destroyed_at.is_none())
             .any(|r| r.state == ResourceState::Invalid || r.state.is_failed());
         let refused = current_refusal(&store).await?;
+        let scans = store
+            .scan_statuses()
+            .await
+            .context("cannot read the inventory scans")?;
         let health: std::collections::BTreeMap<String, crate::store::HealthRecord> = store
             .health_records()
             .await
@@ -158,6 +162,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                 "health": health,
                 "last_runs_of_destroyed": last_runs,
                 "members": members,
+                "inventory_scans": scans,
                 "refused": refused.as_ref().map(|r| json!({
                     "head": r.subject,
                     "summary": r.summary,
@@ -181,6 +186,11 @@ pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
                         }
                     ),
                     None => outln!("no revision recorded yet"),
+                }
+                // Each inventory source's last scan; a failing one says why, once, here
+                // rather than in the log at every interval.
+                for scan in &scans {
+                    outln!("{}", crate::mcp::inventory::scan_line(scan));
                 }
                 if let Some(r) = &refused {
                     outln!(

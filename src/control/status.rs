@@ -29,6 +29,26 @@ pub struct StatusSnapshot {
     /// Configuration keys changed on disk (seen at the last SIGHUP) that take effect
     /// only after a restart; empty when the running configuration is the file's.
     pub restart_required: Vec<String>,
+    /// The last scheduled inventory scan (`None` before the first, or when it is off).
+    pub inventory_scan: Option<InventoryScanStatus>,
+}
+
+/// One scheduled inventory scan: when, and how each source went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InventoryScanStatus {
+    pub at: DateTime<Utc>,
+    pub sources: Vec<ScanSourceStatus>,
+}
+
+/// One source of a scan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanSourceStatus {
+    /// `proxmox`, `docker:<engine>`, `kubernetes:<context>`.
+    pub source: String,
+    /// Items seen, when it could be read.
+    pub items: Option<usize>,
+    /// Why it could not be read.
+    pub error: Option<String>,
 }
 
 /// What signature verification said about the tracked branch's newest commit.

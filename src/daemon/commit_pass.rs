@@ -60,7 +60,8 @@ impl Reconciler {
             self.prune_shared(&outcome, &out_dir).await;
         }
         self.publish_inventory_plan(&outcome);
-        // Keep only the summary between passes; the outcome (catalog, files) goes.
+        // Keep only the summary between passes; the outcome (catalog, files) goes, but for
+        // the reference the scheduled inventory scan holds until the next pass.
         self.last.desired = Some((head.clone(), Desired::of(&outcome)));
         drop(outcome);
         let changed = pass.resources.len();
@@ -308,32 +309,22 @@ impl Reconciler {
         }
     }
 
-    /// Hands the scheduled inventory scan this revision's sources and claims (nothing
-    /// while the scan is off or the store is not connected).
-    fn publish_inventory_plan(&self, outcome: &Outcome) {
+    /// Hands the scheduled inventory scan this revision's outcome (nothing while the scan
+    /// is off or the store is not connected); the scan prepares its sources and claims
+    /// from it only when it is due.
+    fn publish_inventory_plan(&self, outcome: &Arc<Outcome>) {
         let Some(store) = self.link.store() else {
             return;
         };
         if self.settings.inventory_scan.is_none() {
             return;
         }
-        let pools = crate::place::resolve_pools(&outcome.catalog);
-        let plan = crate::observe::inventory::sync::Plan::of(
-            &pools,
-            self.settings.executors.kubernetes.context.as_deref(),
-            outcome.decisions.values(),
-            outcome
-                .catalog
-                .resources
-                .iter()
-                .map(|(name, e)| (name, &e.doc.value)),
-        );
-        self.inventory.send_replace(Some(std::sync::Arc::new(
-            super::inventory_scan::ScanInputs {
+        self.inventory
+            .send_replace(Some(Arc::new(super::inventory_scan::ScanInputs {
                 store: store.clone(),
-                plan,
-            },
-        )));
+                outcome: outcome.clone(),
+                default_context: self.settings.executors.kubernetes.context.clone(),
+            })));
     }
 
     /// What runs on the nodes outside git, from the store's inventory (none without a

@@ -307,6 +307,7 @@ pub async fn run_daemon(
         metrics.clone(),
         status.clone(),
     );
+    let scan_status = status.clone();
     let mut reconciler = run::Reconciler::new(
         settings,
         engine,
@@ -323,6 +324,7 @@ pub async fn run_daemon(
         settings_rx.clone(),
         reconciler.inventory.subscribe(),
         gate.clone(),
+        scan_status,
         shutdown_rx.clone(),
     ));
     reconciler.cluster = gate;

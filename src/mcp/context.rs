@@ -134,6 +134,8 @@ struct Cache {
     current: Option<Arc<View>>,
     old: VecDeque<Arc<View>>,
     remote_head: Option<(String, Instant)>,
+    /// The daemon's last scheduled inventory scan the views were placed after.
+    scanned_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Everything the tools share.
@@ -187,6 +189,7 @@ impl McpContext {
     /// Concurrent callers wait for one load instead of each running the pipeline.
     pub async fn view(&self) -> Result<Arc<View>, ViewError> {
         let mut cache = self.cache.lock().await;
+        self.forget_if_rescanned(&mut cache);
         let head = self.head(&mut cache).await?;
         if let Some(v) = cache.current.as_ref().filter(|v| v.head == head) {
             return Ok(v.clone());
@@ -208,6 +211,7 @@ impl McpContext {
     pub async fn view_at(&self, rev: &str) -> Result<Arc<View>, ViewError> {
         let commit = self.resolve(rev).await?;
         let mut cache = self.cache.lock().await;
+        self.forget_if_rescanned(&mut cache);
         let head = self.head(&mut cache).await?;
         if commit != head && !self.is_ancestor(&commit, &head).await? {
             return Err(ViewError::NotOnTrackedBranch {
@@ -260,6 +264,29 @@ impl McpContext {
         })
         .await
         .map_err(|e| ViewError::Task(e.to_string()))?
+    }
+
+    /// Inside the daemon: drops the views placed before its last scheduled inventory scan,
+    /// so answers count the live load it recorded.
+    fn forget_if_rescanned(&self, cache: &mut Cache) {
+        let HeadSource::Daemon(status) = &self.head_source else {
+            return;
+        };
+        let scanned_at = status.snapshot().inventory_scan.map(|s| s.at);
+        if scanned_at != cache.scanned_at {
+            cache.current = None;
+            cache.old.clear();
+            cache.scanned_at = scanned_at;
+        }
+    }
+
+    /// The daemon's last scheduled inventory scan (`None` outside the daemon or before
+    /// its first scan).
+    pub fn last_scan(&self) -> Option<crate::control::status::InventoryScanStatus> {
+        match &self.head_source {
+            HeadSource::Daemon(status) => status.snapshot().inventory_scan,
+            HeadSource::Repository => None,
+        }
     }
 
     /// Drops the loaded views, so the next answer places around what the store holds now

@@ -22,6 +22,15 @@ pub struct StoreFacts {
     pub last_seen_at: Option<String>,
     /// Resources by recorded state (`rendered`, `applied`, `failed`, …).
     pub resources_by_state: BTreeMap<String, u64>,
+    /// Each inventory source's last recorded scan (by the daemon's schedule or an
+    /// agent's `sync_to_database`): when, by whom, how many items, or why it failed.
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub inventory_scans: Vec<crate::store::ScanStatus>,
+    /// The daemon's last scheduled scan, every source with its result (inside the
+    /// daemon, after its first scan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub last_scheduled_scan: Option<crate::control::status::InventoryScanStatus>,
 }
 
 /// How many of each thing the revision defines.
@@ -154,8 +163,29 @@ impl Summary for DiscoverAnswer {
                 s.backend,
                 s.last_revision.as_deref().map(short).unwrap_or("none")
             ));
+            for scan in &s.inventory_scans {
+                out.push_str(&format!("\n{}", scan_line(scan)));
+            }
         }
         out
+    }
+}
+
+/// One source's last scan, as a line: `inventory kubernetes:homelab: scanned at …, 3
+/// items` or `… cannot be read since …: why`.
+pub fn scan_line(scan: &crate::store::ScanStatus) -> String {
+    let at = scan.at.format("%Y-%m-%d %H:%M:%S UTC");
+    match &scan.error {
+        Some(e) => format!(
+            "inventory {}: cannot be read since {at} ({}): {e}",
+            scan.source, scan.actor
+        ),
+        None => format!(
+            "inventory {}: scanned at {at} ({}), {} item(s)",
+            scan.source,
+            scan.actor,
+            scan.items.unwrap_or(0)
+        ),
     }
 }
 

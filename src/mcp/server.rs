@@ -391,6 +391,8 @@ impl HomelabMcp {
                     last_revision: last.as_ref().map(|r| r.commit.clone()),
                     last_seen_at: last.map(|r| r.seen_at.to_rfc3339()),
                     resources_by_state: by_state,
+                    inventory_scans: store.scan_statuses().await.map_err(store_error)?,
+                    last_scheduled_scan: self.ctx.last_scan(),
                 })
             }
             None => None,

@@ -191,3 +191,73 @@ impl Store {
             .collect()
     }
 }
+
+/// The audit action of a source that could not be scanned (written when its error is
+/// new or changed, not at every failed scan).
+pub const SCAN_FAILED: &str = "inventory.scan_failed";
+
+/// The last scan of one source, as the audit log tells it: the newest
+/// `inventory.synced` or [`SCAN_FAILED`] row with that source as its subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanStatus {
+    /// `proxmox`, `docker:<engine>`, `kubernetes:<context>`.
+    pub source: String,
+    /// When it was recorded (or first failed with this error).
+    pub at: DateTime<Utc>,
+    /// Who scanned: the daemon's schedule or an agent.
+    pub actor: String,
+    /// Items seen (a successful scan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+    /// Why it could not be read (it keeps its last recorded items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Each source's newest scan row, from audit entries newest first (pure).
+pub fn scan_statuses(entries: &[super::AuditEntry]) -> Vec<ScanStatus> {
+    let mut out: Vec<ScanStatus> = Vec::new();
+    for e in entries {
+        let r = &e.record;
+        if out.iter().any(|s| s.source == r.subject) {
+            continue;
+        }
+        let failed = r.action == SCAN_FAILED;
+        if !failed && r.action != "inventory.synced" {
+            continue;
+        }
+        out.push(ScanStatus {
+            source: r.subject.clone(),
+            at: r.at,
+            actor: r.actor.clone(),
+            items: (!failed)
+                .then(|| r.details.get("items").and_then(serde_json::Value::as_u64))
+                .flatten(),
+            error: failed.then(|| {
+                r.details
+                    .get("error")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("unreadable")
+                    .to_owned()
+            }),
+        });
+    }
+    out.sort_by(|a, b| a.source.cmp(&b.source));
+    out
+}
+
+impl Store {
+    /// The last scan of every source (the newest 500 inventory audit rows are read).
+    pub async fn scan_statuses(&self) -> Result<Vec<ScanStatus>, StoreError> {
+        let page = self
+            .audit_entries(
+                &super::AuditQuery {
+                    action: Some("inventory.".into()),
+                    ..super::AuditQuery::default()
+                },
+                500,
+            )
+            .await?;
+        Ok(scan_statuses(&page.entries))
+    }
+}

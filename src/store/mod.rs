@@ -223,7 +223,9 @@ mod drift;
 mod health;
 pub use health::{HealthRecord, HealthStatus};
 mod inventory;
-pub use inventory::{InventoryCounts, InventoryItem, InventoryRecord};
+pub use inventory::{
+    InventoryCounts, InventoryItem, InventoryRecord, SCAN_FAILED, ScanStatus, scan_statuses,
+};
 
 pub use applies::{
     ApplyRunEffects, ApplyRunEnd, ApplyRunRecord, Destroyed, RunOperation, RunState,

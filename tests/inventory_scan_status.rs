@@ -1,0 +1,158 @@
+//! What the scheduled inventory scan tells, with the real daemon on the example homelab,
+//! the Proxmox VE simulator (tests/support/pve_sim.rs; Proxmox cannot run here) and a
+//! kubeconfig without the pool's context `homelab` (the quickstart's situation):
+//!
+//! - an agent's placement answer counts a VM the scan recorded after the answer before
+//!   (the MCP views placed around the old inventory are dropped after a scan), through
+//!   the Python MCP SDK;
+//! - the missing context is logged at WARN once, not at every interval, and
+//!   `homelabd status` and the MCP overview say when each source was last scanned and
+//!   why the context cannot be read.
+
+#[path = "mcp/harness.rs"]
+mod harness;
+mod support;
+
+use harness::{Daemon, GENEROUS_LIMITS, Homelab, READ_TOKEN};
+use homelabd::store::Store;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::pve_sim::{PveSim, TOKEN_ID, TOKEN_SECRET};
+
+async fn calls(python: &std::path::Path, daemon: &Daemon, calls: Value) -> Vec<Value> {
+    let config = json!({
+        "transport": "http", "era": "modern", "url": daemon.url("/mcp"), "token": READ_TOKEN,
+        "calls": calls,
+    });
+    let python = python.to_path_buf();
+    let (ok, out, err) =
+        tokio::task::spawn_blocking(move || harness::run_script(&python, "calls.py", &config))
+            .await
+            .unwrap();
+    assert!(ok, "calls.py failed\n{out}\n{err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+async fn wait_for_vm(store: &Store, daemon: &Daemon, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = store.inventory(Some("proxmox"), false).await.unwrap();
+        if rows.iter().any(|r| r.item.name.as_deref() == Some(name)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not scanned within 30 s\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_refresh_agents_answers_and_a_missing_context_is_told_once_in_status() {
+    let Some(python) = harness::python() else {
+        support::skip(
+            "inventory scan status",
+            "the Python mcp SDK could not be installed",
+        );
+        return;
+    };
+    let sim = PveSim::start().await;
+    let lab = Homelab::new();
+    let empty = tempfile::tempdir().unwrap();
+    let kubeconfig = empty.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+    )
+    .unwrap();
+    let config = format!(
+        "{GENEROUS_LIMITS}\n[proxmox]\nurl = \"{}\"\ntoken_id = \"{TOKEN_ID}\"\n\n[inventory]\nscan_interval = \"1s\"\n",
+        sim.url
+    );
+    let daemon = Daemon::start(
+        &lab.repo,
+        &config,
+        &[
+            ("HOMELABD_PROXMOX_TOKEN", TOKEN_SECRET),
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ],
+    );
+    let store = Store::connect(&daemon.database_url()).await.unwrap();
+    wait_for_vm(&store, &daemon, "pihole").await;
+
+    let on_pve02 = "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata: { name: probe }\nspec:\n  resource_type: compute\n  workload_type: ci-cd\n  requirements: { cpu: 1, memory_gb: 1, storage_gb: 10 }\n  placement: { pool: /homelab/compute/general, node: pve-02 }\n";
+    let place = json!([{"name": "find-optimal-placement", "arguments": {"definition": on_pve02}}]);
+    let before = calls(&python, &daemon, place.clone()).await;
+    let reasons = before[0]["structured"]["placement"]["reasons"].to_string();
+    assert!(
+        reasons.contains("not in git: pihole") && !reasons.contains("legacy-nas"),
+        "{reasons}"
+    );
+
+    // A VM made by hand, seen by the next scheduled scan: the next answer counts it.
+    sim.add_vm(990, "pve-02", "legacy-nas", 4096, 2);
+    wait_for_vm(&store, &daemon, "legacy-nas").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = calls(&python, &daemon, place).await;
+    let reasons = after[0]["structured"]["placement"]["reasons"].to_string();
+    assert!(reasons.contains("legacy-nas"), "{reasons}");
+
+    // Several scans later: the missing context was logged at WARN once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = daemon.log();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("kubernetes:homelab"))
+        .count();
+    assert_eq!(warned, 1, "{log}");
+    assert!(
+        log.matches("inventory scanned").count() >= 4,
+        "several scans ran: {log}"
+    );
+
+    // `homelabd status` says when each source was scanned and why one is not.
+    let out = Command::new(env!("CARGO_BIN_EXE_homelabd"))
+        .args(["status", "--database-url", &daemon.database_url()])
+        .output()
+        .unwrap();
+    let text = support::stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", support::stderr(&out));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("inventory kubernetes:homelab: cannot be read since"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("homelab"), "{line}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("inventory proxmox: scanned at") && l.contains("item(s)")),
+        "{text}"
+    );
+
+    // And the MCP overview, with the daemon's last scheduled scan.
+    let overview = calls(
+        &python,
+        &daemon,
+        json!([{"name": "discover-infrastructure-context", "arguments": {}}]),
+    )
+    .await;
+    let store_facts = &overview[0]["structured"]["store"];
+    let scans = store_facts["inventory_scans"].as_array().unwrap();
+    let kube = scans
+        .iter()
+        .find(|s| s["source"] == "kubernetes:homelab")
+        .unwrap_or_else(|| panic!("{store_facts:#}"));
+    assert!(kube["error"].as_str().is_some(), "{kube:#}");
+    let last = &store_facts["last_scheduled_scan"];
+    assert!(last["at"].as_str().is_some(), "{store_facts:#}");
+    assert!(
+        last["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source"] == "proxmox" && s["items"].as_u64().is_some_and(|n| n > 0)),
+        "{last:#}"
+    );
+}
