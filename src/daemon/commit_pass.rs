@@ -90,13 +90,16 @@ impl Reconciler {
                     false
                 }
                 // Unchanged costs a stat: only a directory removed by hand is rewritten.
+                // A reused render found its directory a moment ago (that is what reuse
+                // checks), so it is not looked at twice.
                 Action::Unchanged => match outcome.rendered.get(&step.resource) {
                     Some(r)
-                        if !rendered_on_disk(
-                            out_dir,
-                            r.manifest.provider.as_str(),
-                            &step.resource,
-                        ) =>
+                        if !r.reused
+                            && !rendered_on_disk(
+                                out_dir,
+                                r.manifest.provider.as_str(),
+                                &step.resource,
+                            ) =>
                     {
                         true
                     }

@@ -47,7 +47,9 @@ impl ScanInputs {
                 .catalog
                 .resources
                 .iter()
-                .map(|(name, e)| (name, &e.doc.value)),
+                // Only an `adopt` value is read: other documents may be lean.
+                .filter(|(_, e)| e.object.spec.chart.values.contains_key("adopt"))
+                .map(|(name, e)| (name, e.doc.value())),
         )
     }
 }

@@ -74,10 +74,7 @@ pub fn rendered_record(
         desired_revision: Some(commit.to_owned()),
         input_hash: Some(rendered.manifest.input_hash.clone()),
         output_hash: Some(output_hash),
-        source: Some(format!(
-            "{}:{}",
-            entry.doc.file, entry.doc.positions.start.0
-        )),
+        source: Some(format!("{}:{}", entry.doc.file, entry.doc.start.0)),
         last_error: None,
         last_error_at: None,
         updated_at: now,

@@ -578,7 +578,7 @@ impl Reconciler {
             let Some(first) = trigger else { break };
             self.progress.pass_started();
             // Debounce: gather what arrives in the next moment into one pass.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            super::watch::settle(&rx).await;
             let mut force = false;
             let mut observe = None;
             let mut reasons = Vec::new();

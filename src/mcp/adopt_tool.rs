@@ -195,7 +195,7 @@ impl HomelabMcp {
             .unwrap_or("")
             .trim_start_matches('/');
         for (name, e) in &catalog.resources {
-            let adopts = e.doc.value.pointer("/spec/chart/values/adopt/container");
+            let adopts = e.doc.value().pointer("/spec/chart/values/adopt/container");
             if let Some(c) = adopts.and_then(|v| v.as_str())
                 && (c == cname || (!c.is_empty() && id.starts_with(c)))
             {

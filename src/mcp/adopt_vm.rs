@@ -115,7 +115,7 @@ impl HomelabMcp {
             ));
         }
         for (name, e) in &catalog.resources {
-            let adopts = e.doc.value.pointer("/spec/chart/values/adopt/vmid");
+            let adopts = e.doc.value().pointer("/spec/chart/values/adopt/vmid");
             if adopts.and_then(Value::as_u64) == Some(vmid) {
                 return Err(Refusal::fixable(
                     format!(

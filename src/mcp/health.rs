@@ -300,7 +300,7 @@ pub fn status_of(
     let source = c
         .resources
         .get(name)
-        .map(|e| format!("{}:{}", e.doc.file, e.doc.positions.start.0))
+        .map(|e| format!("{}:{}", e.doc.file, e.doc.start.0))
         .or_else(|| {
             c.invalid_resources
                 .get(name)

@@ -64,7 +64,7 @@ impl HomelabMcp {
                 .catalog
                 .resources
                 .iter()
-                .map(|(name, e)| (name, &e.doc.value)),
+                .map(|(name, e)| (name, e.doc.value())),
         );
         let wanted: Vec<Provider> = q.providers.iter().map(|p| Provider::from(*p)).collect();
         let settings = &self.ctx.settings;

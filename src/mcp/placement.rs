@@ -225,7 +225,7 @@ pub fn trial(engine: &Engine, view: &View, text: &str, render: bool) -> Trial {
         out.existing = catalog
             .resources
             .get(name)
-            .map(|e| format!("{}:{}", e.doc.file, e.doc.positions.start.0))
+            .map(|e| format!("{}:{}", e.doc.file, e.doc.start.0))
             .or_else(|| {
                 catalog
                     .invalid_resources

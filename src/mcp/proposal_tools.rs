@@ -199,7 +199,7 @@ impl HomelabMcp {
             .catalog
             .resources
             .get(&name)
-            .map(|e| e.doc.value.clone())
+            .map(|e| e.doc.value().clone())
             .unwrap_or_default();
         let client = Self::client(&extensions);
         let header = vec![
@@ -302,7 +302,7 @@ impl HomelabMcp {
                 c.resources.keys(),
             ));
         };
-        let new = proposals::with_dimensions(&entry.doc.value, &r.set, &r.remove)
+        let new = proposals::with_dimensions(entry.doc.value(), &r.set, &r.remove)
             .map_err(|reasons| Refusal::fixable("cannot change the dimensions", reasons))?;
         let file = entry.doc.file.clone();
         let text = self.file_text(&view.head, &file).await?;
@@ -397,7 +397,7 @@ impl HomelabMcp {
             }
             let pool = (now.pool != d.pool || d.nodes.is_empty()).then_some(d.pool.as_str());
             let node = d.nodes.first().map(|n| n.name.as_str());
-            let Some(pinned) = proposals::with_placement(&entry.doc.value, pool, node) else {
+            let Some(pinned) = proposals::with_placement(entry.doc.value(), pool, node) else {
                 left_out.push(format!("{line} — left out: the document has no spec"));
                 continue;
             };

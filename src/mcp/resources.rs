@@ -154,7 +154,7 @@ pub async fn read(server: &HomelabMcp, uri: &str) -> Result<ReadResourceResult, 
                         e.doc.file,
                         e.doc.index + 1,
                         view.head,
-                        serde_yaml::to_string(&e.doc.value).unwrap_or_default()
+                        serde_yaml::to_string(e.doc.value()).unwrap_or_default()
                     ),
                 )),
                 None => Err(not_found(

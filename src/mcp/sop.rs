@@ -133,7 +133,7 @@ pub fn sop(
         let d = view.outcome.decisions.get(e.name());
         ResourceFacts {
             name: e.name().to_owned(),
-            source: format!("{}:{}", e.doc.file, e.doc.positions.start.0),
+            source: format!("{}:{}", e.doc.file, e.doc.start.0),
             provider: d.map(|d| d.provider),
             pool: d.map(|d| d.pool.clone()),
             nodes: d

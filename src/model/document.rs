@@ -6,26 +6,118 @@ use crate::limits::Limits;
 use crate::source::SourceFile;
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::{Arc, OnceLock};
 
-/// One YAML document of a file, as a JSON value.
+/// One YAML document of a file: where it is, and its JSON value with the position of
+/// every field.
+///
+/// A document kept between runs may be [`Document::lean`]: it then holds where it is and
+/// (shared with the other documents of its file) the file's bytes, and its value and
+/// positions are parsed again, once, when first read. A parsed value and its positions
+/// take about twenty times the bytes of the YAML they come from.
 #[derive(Debug, Clone)]
 pub struct Document {
     pub file: String,
     /// 0-based index of the document within its file.
     pub index: usize,
-    pub value: Value,
-    pub positions: Positions,
+    /// Line and column (both 1-based) of the document's first node.
+    pub start: (usize, usize),
+    body: OnceLock<Box<Body>>,
+    text: Arc<FileText>,
+}
+
+/// A document's value and the positions of its fields.
+#[derive(Debug, Clone)]
+struct Body {
+    value: Value,
+    positions: Positions,
+}
+
+/// The bytes of a parsed file and the limits it was parsed within: what a lean
+/// document's value is parsed again from.
+#[derive(Debug)]
+pub struct FileText {
+    content: Arc<[u8]>,
+    limits: Limits,
+}
+
+impl FileText {
+    /// The file's bytes.
+    pub fn content(&self) -> &Arc<[u8]> {
+        &self.content
+    }
 }
 
 impl Document {
+    /// The document as a JSON value.
+    pub fn value(&self) -> &Value {
+        &self.body().value
+    }
+
+    /// Where each field of the document is.
+    pub fn positions(&self) -> &Positions {
+        &self.body().positions
+    }
+
+    /// The bytes of the file the document is in.
+    pub fn text(&self) -> &FileText {
+        &self.text
+    }
+
+    /// The same document without its parsed value and positions, which are parsed again
+    /// from the file's bytes if they are ever read: what is worth keeping of a document
+    /// whose typed form is kept beside it.
+    pub fn lean(&self) -> Document {
+        Document {
+            file: self.file.clone(),
+            index: self.index,
+            start: self.start,
+            body: OnceLock::new(),
+            text: self.text.clone(),
+        }
+    }
+
+    /// Holds no parsed value (yet)?
+    pub fn is_lean(&self) -> bool {
+        self.body.get().is_none()
+    }
+
+    fn body(&self) -> &Body {
+        self.body.get_or_init(|| Box::new(self.reparse()))
+    }
+
+    /// Parses the document's file again and takes this document from it. The bytes and
+    /// limits are those it was first parsed from, so the value is the same; should the
+    /// document be missing all the same, it reads as null (no field, no position).
+    fn reparse(&self) -> Body {
+        let again = std::str::from_utf8(&self.text.content)
+            .ok()
+            .and_then(|text| {
+                let (docs, _) = parse_text(&self.file, text, &self.text);
+                docs.into_iter().find(|d| d.index == self.index)
+            })
+            .and_then(|d| d.body.into_inner());
+        match again {
+            Some(body) => *body,
+            None => {
+                let mut positions = Positions::default();
+                positions.start = self.start;
+                Body {
+                    value: Value::Null,
+                    positions,
+                }
+            }
+        }
+    }
+
     /// `kind:` as written, if it is a string.
     pub fn kind_str(&self) -> Option<&str> {
-        self.value.get("kind").and_then(Value::as_str)
+        self.value().get("kind").and_then(Value::as_str)
     }
 
     /// `metadata.name` as written, if it is a string.
     pub fn name(&self) -> Option<&str> {
-        self.value
+        self.value()
             .get("metadata")
             .and_then(|m| m.get("name"))
             .and_then(Value::as_str)
@@ -38,7 +130,7 @@ impl Document {
         pointer: &str,
         message: impl Into<String>,
     ) -> Diagnostic {
-        let (line, column) = self.positions.locate(pointer);
+        let (line, column) = self.positions().locate(pointer);
         Diagnostic::error(code, &self.file, message)
             .at(Some(line), Some(column))
             .pointer(pointer)
@@ -52,26 +144,34 @@ impl Document {
 /// Parses every document of `file` within `limits` (documents per file, nesting depth).
 /// Problems become diagnostics; the documents before a syntax error are still returned.
 pub fn parse_file(file: &SourceFile, limits: &Limits) -> (Vec<Document>, Vec<Diagnostic>) {
-    let mut docs = Vec::new();
-    let mut diags = Vec::new();
     let text = match std::str::from_utf8(&file.content) {
         Ok(t) => t,
         Err(e) => {
-            diags.push(
-                Diagnostic::error("encoding", &file.path, "file is not valid UTF-8")
-                    .expected("UTF-8 text")
-                    .found(format!("invalid byte at offset {}", e.valid_up_to())),
-            );
-            return (docs, diags);
+            let diag = Diagnostic::error("encoding", &file.path, "file is not valid UTF-8")
+                .expected("UTF-8 text")
+                .found(format!("invalid byte at offset {}", e.valid_up_to()));
+            return (Vec::new(), vec![diag]);
         }
     };
+    let shared = Arc::new(FileText {
+        content: Arc::from(file.content.as_slice()),
+        limits: limits.clone(),
+    });
+    parse_text(&file.path, text, &shared)
+}
+
+/// [`parse_file`] over the file's text (`shared` holds its bytes and the limits).
+fn parse_text(path: &str, text: &str, shared: &Arc<FileText>) -> (Vec<Document>, Vec<Diagnostic>) {
+    let limits = &shared.limits;
+    let mut docs = Vec::new();
+    let mut diags = Vec::new();
     let mut index = positions::index(text);
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         if i >= limits.max_documents_per_file {
             diags.push(
                 Diagnostic::error(
                     "too-many-documents",
-                    &file.path,
+                    path,
                     format!(
                         "the rest of the file is skipped after {} documents; {}",
                         limits.max_documents_per_file,
@@ -91,7 +191,7 @@ pub fn parse_file(file: &SourceFile, limits: &Limits) -> (Vec<Document>, Vec<Dia
             diags.push(
                 Diagnostic::error(
                     "nesting-too-deep",
-                    &file.path,
+                    path,
                     format!(
                         "document skipped: nested {} levels deep; {}",
                         positions.depth,
@@ -115,12 +215,8 @@ pub fn parse_file(file: &SourceFile, limits: &Limits) -> (Vec<Document>, Vec<Dia
                     None => (Some(positions.start.0), Some(positions.start.1)),
                 };
                 diags.push(
-                    Diagnostic::error(
-                        "yaml",
-                        &file.path,
-                        format!("YAML error: {}", yaml_message(&e)),
-                    )
-                    .at(line, column),
+                    Diagnostic::error("yaml", path, format!("YAML error: {}", yaml_message(&e)))
+                        .at(line, column),
                 );
                 // After a syntax error the rest of the stream cannot be trusted.
                 break;
@@ -131,16 +227,17 @@ pub fn parse_file(file: &SourceFile, limits: &Limits) -> (Vec<Document>, Vec<Dia
         }
         match to_json(yaml) {
             Ok(value) => docs.push(Document {
-                file: file.path.clone(),
+                file: path.to_owned(),
                 index: i,
-                value,
-                positions,
+                start: positions.start,
+                body: OnceLock::from(Box::new(Body { value, positions })),
+                text: shared.clone(),
             }),
             Err(JsonError { reversed, message }) => {
                 let pointer: String = reversed.iter().rev().map(|s| format!("/{s}")).collect();
                 let (line, column) = positions.locate(&pointer);
                 diags.push(
-                    Diagnostic::error("yaml", &file.path, message)
+                    Diagnostic::error("yaml", path, message)
                         .at(Some(line), Some(column))
                         .pointer(pointer),
                 );
@@ -271,8 +368,8 @@ mod tests {
         let (docs, diags) = parse_file_default(&file("a: 1\n---\nb: 2\n---\n"));
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[1].value["b"], 2);
-        assert_eq!(docs[1].positions.locate("/b"), (3, 1));
+        assert_eq!(docs[1].value()["b"], 2);
+        assert_eq!(docs[1].positions().locate("/b"), (3, 1));
     }
 
     #[test]
@@ -332,11 +429,11 @@ mod tests {
         let text = format!("? \"{key}\"\n: [{}, [x]]\n", vec!["1"; 1000].join(","));
         let (docs, _) = parse_file_default(&file(&text));
         assert_eq!(
-            docs[0].positions.locate(&format!("/{key}/999")),
+            docs[0].positions().locate(&format!("/{key}/999")),
             (2, 4 + 2 * 999)
         );
         assert_eq!(
-            docs[0].positions.locate(&format!("/{key}/1000/0/zz")),
+            docs[0].positions().locate(&format!("/{key}/1000/0/zz")),
             (2, 4 + 2 * 1000 + 2)
         );
     }
@@ -348,6 +445,18 @@ mod tests {
         assert_eq!(diags[0].line, Some(2));
         let (_, diags) = parse_file_default(&file("spec:\n  ? [a]\n  : 1\n"));
         assert!(diags[0].message.contains("mapping key"));
+    }
+
+    #[test]
+    fn a_lean_document_reads_the_value_and_positions_it_was_parsed_with() {
+        let (docs, _) = parse_file_default(&file("a: 1\n---\nb:\n  c: [x, y]\n"));
+        let lean = docs[1].lean();
+        assert!(lean.body.get().is_none(), "nothing parsed is kept");
+        assert_eq!(lean.value(), docs[1].value());
+        assert_eq!(lean.value()["b"]["c"][1], "y");
+        assert_eq!(lean.positions().locate("/b/c/1"), (4, 10));
+        assert_eq!(lean.start, (2, 1));
+        assert_eq!(lean.name(), None);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! What a run keeps for the next run:
 //!
-//! - of each YAML file, its bytes and its documents parsed and checked on their own
-//!   (envelope, JSON Schema, typed decoding): a file whose bytes did not change is
-//!   neither parsed nor checked again;
+//! - of each YAML file, its bytes and its documents checked on their own (envelope,
+//!   JSON Schema, typed decoding): a file whose bytes did not change is neither parsed
+//!   nor checked again. A resource's document is kept lean ([`Checked::lean`]): its
+//!   typed form, not its parsed value and positions, which a diagnostic or a render
+//!   parses again from the kept bytes (the value and positions of 10,000 definitions
+//!   took over 100 MiB, their bytes a few);
 //! - of each rendered resource, the key of everything its render depends on (the
 //!   version of its file, its document, its placement, and what all resources share:
 //!   charts, assets, pools, workload types, templates) and the input hash, shared
@@ -60,8 +63,10 @@ pub struct MemoUse {
 
 #[derive(Debug)]
 struct Kept {
-    content: Vec<u8>,
+    /// The file's bytes, shared with its documents (what a lean one is parsed from).
+    content: std::sync::Arc<[u8]>,
     version: u64,
+    /// Lean: see [`Checked::lean`].
     checks: FileChecks,
 }
 
@@ -98,20 +103,31 @@ impl Memo {
         let unchanged = |f: &SourceFile| {
             self.files
                 .get(&f.path)
-                .is_some_and(|k| k.content == f.content)
+                .is_some_and(|k| *k.content == *f.content)
         };
         let misses: Vec<&SourceFile> = sources.iter().copied().filter(|f| !unchanged(f)).collect();
         let parsed = fresh(&misses);
+        let mut parsed_now: HashMap<&str, FileChecks> = HashMap::with_capacity(misses.len());
         for (file, checks) in misses.iter().zip(parsed) {
             self.next_version += 1;
+            let content = checks
+                .0
+                .first()
+                .map(|c| c.doc.text().content().clone())
+                .unwrap_or_else(|| file.content.as_slice().into());
+            let lean = (
+                checks.0.iter().map(Checked::lean).collect(),
+                checks.1.clone(),
+            );
             self.files.insert(
                 file.path.clone(),
                 Kept {
-                    content: file.content.clone(),
+                    content,
                     version: self.next_version,
-                    checks,
+                    checks: lean,
                 },
             );
+            parsed_now.insert(file.path.as_str(), checks);
         }
         let wanted: std::collections::HashSet<&str> =
             sources.iter().map(|f| f.path.as_str()).collect();
@@ -121,13 +137,16 @@ impl Memo {
             parsed: misses.len(),
             renders_kept: 0,
         };
+        // This run's files as parsed; the kept ones lean, as the memo holds them.
         sources
             .iter()
-            .map(|f| {
-                self.files
+            .map(|f| match parsed_now.remove(f.path.as_str()) {
+                Some(checks) => checks,
+                None => self
+                    .files
                     .get(&f.path)
                     .map(|k| k.checks.clone())
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
             })
             .collect()
     }
@@ -137,6 +156,17 @@ impl Memo {
     /// The version of the content `path` had in this run.
     pub(super) fn version(&self, path: &str) -> Option<u64> {
         self.files.get(path).map(|k| k.version)
+    }
+
+    /// The files of the documents held lean (without their parsed value).
+    #[cfg(test)]
+    pub(super) fn lean_documents(&self) -> Vec<String> {
+        self.files
+            .values()
+            .flat_map(|k| &k.checks.0)
+            .filter(|c| c.doc.is_lean())
+            .map(|c| c.doc.file.clone())
+            .collect()
     }
 
     /// The last render of `resource`, if its inputs had the same `key`.

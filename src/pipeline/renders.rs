@@ -95,18 +95,18 @@ impl Engine {
         let docs = catalog
             .pools
             .iter()
-            .map(|(n, e)| ("pool", n, &e.doc.value))
+            .map(|(n, e)| ("pool", n, e.doc.value()))
             .chain(
                 catalog
                     .workload_types
                     .iter()
-                    .map(|(n, e)| ("workload", n, &e.doc.value)),
+                    .map(|(n, e)| ("workload", n, e.doc.value())),
             )
             .chain(
                 catalog
                     .templates
                     .iter()
-                    .map(|(n, e)| ("template", n, &e.doc.value)),
+                    .map(|(n, e)| ("template", n, e.doc.value())),
             );
         for (kind, name, value) in docs {
             part(kind.as_bytes());

@@ -272,3 +272,130 @@ fn runs_with_the_memo_see_what_fresh_runs_see() {
         base = kept;
     }
 }
+
+/// The resources of the example repository whose document the memo keeps lean: those
+/// without a template and without secret references.
+const LEAN: [&str; 3] = ["build-agent", "cloud-burst", "azure-runner"];
+
+fn file_of(name: &str) -> String {
+    format!("definitions/ci/{name}.yaml")
+}
+
+/// The line (1-based) of the first line of `path` in `snapshot` that holds `needle`.
+fn line_of(snapshot: &Snapshot, path: &str, needle: &str) -> usize {
+    let file = snapshot.files.iter().find(|f| f.path == path).expect(path);
+    let text = String::from_utf8_lossy(&file.content);
+    1 + text.lines().position(|l| l.contains(needle)).expect(needle)
+}
+
+#[test]
+fn the_memo_keeps_resource_documents_lean_and_a_deleted_file_leaves_it() {
+    let engine = Engine::new().expect("engine");
+    let mut snapshot = example();
+    let mut memo = Memo::default();
+    let first = run(&engine, &snapshot, Some(&mut memo), None);
+    assert!(!first.has_errors(), "{:?}", first.diagnostics);
+    let lean = memo.lean_documents();
+    for name in LEAN {
+        assert!(lean.contains(&file_of(name)), "{name} kept lean: {lean:?}");
+    }
+    assert!(
+        !lean.contains(&"definitions/apps/nextcloud.yaml".to_owned()),
+        "its template rules read its value"
+    );
+    assert!(
+        lean.iter().all(|f| f.starts_with("definitions/")),
+        "{lean:?}"
+    );
+
+    // A second run takes the lean documents; what it renders and reports is the same.
+    let again = run(&engine, &snapshot, Some(&mut memo), Some(&first));
+    assert_eq!(
+        seen(&again),
+        seen(&run(&engine, &snapshot, None, Some(&first)))
+    );
+    let entry = &again.catalog.resources["build-agent"];
+    assert_eq!(entry.doc.value()["spec"]["workload_type"], "ci-cd");
+    assert_eq!(
+        entry.doc.positions().locate("/spec/workload_type").0,
+        line_of(&snapshot, &file_of("build-agent"), "workload_type:")
+    );
+
+    let files = memo.len();
+    snapshot
+        .files
+        .retain(|f| f.path != "definitions/ci/build-agent.yaml");
+    let after = run(&engine, &snapshot, Some(&mut memo), Some(&again));
+    assert_eq!(memo.len(), files - 1, "the deleted file is not kept");
+    assert!(!after.catalog.resources.contains_key("build-agent"));
+    assert!(!after.rendered.contains_key("build-agent"));
+    assert_eq!(
+        seen(&after),
+        seen(&run(&engine, &snapshot, None, Some(&again)))
+    );
+}
+
+#[test]
+fn a_deleted_workload_type_is_reported_at_the_lines_of_unchanged_lean_documents() {
+    let engine = Engine::new().expect("engine");
+    let mut snapshot = example();
+    let mut memo = Memo::default();
+    let first = run(&engine, &snapshot, Some(&mut memo), None);
+    let lines: Vec<usize> = LEAN
+        .iter()
+        .map(|name| line_of(&snapshot, &file_of(name), "workload_type:"))
+        .collect();
+    snapshot
+        .files
+        .retain(|f| f.path != "workload-types/ci-cd.yaml");
+    let after = run(&engine, &snapshot, Some(&mut memo), Some(&first));
+    assert_eq!(memo.last_use().parsed, 0, "no file changed, one went");
+    for (name, line) in LEAN.iter().zip(lines) {
+        let d = after
+            .diagnostics
+            .iter()
+            .find(|d| d.name.as_deref() == Some(*name) && d.pointer == "/spec/workload_type")
+            .unwrap_or_else(|| panic!("{name}: {:?}", after.diagnostics));
+        assert_eq!(d.line, Some(line), "{name}: the line of its workload_type");
+        assert!(
+            after.catalog.invalid_resources.contains_key(*name),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        seen(&after),
+        seen(&run(&engine, &snapshot, None, Some(&first)))
+    );
+}
+
+#[test]
+fn a_changed_pool_renders_resources_of_unchanged_files_again() {
+    let engine = Engine::new().expect("engine");
+    let mut snapshot = example();
+    let mut memo = Memo::default();
+    let first = run(&engine, &snapshot, Some(&mut memo), None);
+    let path = "pools/cloud.yaml";
+    let text = snapshot
+        .files
+        .iter()
+        .find(|f| f.path == path)
+        .map(|f| String::from_utf8_lossy(&f.content).into_owned())
+        .expect("cloud pools");
+    replace(
+        &mut snapshot,
+        path,
+        format!("{text}\n---\napiVersion: homelab.ai/v1\nkind: ResourcePool\nmetadata: {{ name: spare }}\nspec:\n  path: /cloud/spare\n  pool_type: group\n").into_bytes(),
+    );
+    let after = run(&engine, &snapshot, Some(&mut memo), Some(&first));
+    assert!(!after.has_errors(), "{:?}", after.diagnostics);
+    assert_eq!(memo.last_use().parsed, 1);
+    assert_eq!(
+        memo.last_use().renders_kept,
+        0,
+        "every render depends on the pools"
+    );
+    assert_eq!(
+        seen(&after),
+        seen(&run(&engine, &snapshot, None, Some(&first)))
+    );
+}

@@ -83,7 +83,7 @@ pub fn build(inputs: &Inputs<'_>) -> Value {
     dimensions.extend(spec.dimensions.clone());
 
     let size = &d.size;
-    let mut spec_value = r.doc.value.get("spec").cloned().unwrap_or(Value::Null);
+    let mut spec_value = r.doc.value().get("spec").cloned().unwrap_or(Value::Null);
     // The spec as the chart sees it has the defaults filled in.
     if let Ok(filled) = serde_json::to_value(spec) {
         merge(&mut spec_value, &filled);

@@ -48,6 +48,35 @@ pub(super) enum Typed {
     Resource(Object<UniversalResourceSpec>),
 }
 
+impl Checked {
+    /// What is worth keeping of this check for another run over the same bytes: a valid
+    /// resource's document lean (without its parsed value and positions; its typed form
+    /// holds what the later stages read, and a diagnostic parses the file again), unless
+    /// the checks across documents read its value every run (a template's rules, secret
+    /// references); any other document as it is (pools, workload types and templates are
+    /// few, and their values are read every run).
+    pub fn lean(&self) -> Checked {
+        let lean = match &self.verdict {
+            Verdict::Valid { typed: Ok(t), .. } => match &**t {
+                Typed::Resource(o) => {
+                    o.spec.template.is_none()
+                        && !super::secret_refs::may_hold_refs(&o.spec.chart.values)
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        Checked {
+            doc: if lean {
+                self.doc.lean()
+            } else {
+                self.doc.clone()
+            },
+            verdict: self.verdict.clone(),
+        }
+    }
+}
+
 /// Checks `doc` on its own against `schemas`.
 pub fn check(doc: Document, schemas: &SchemaSet) -> Checked {
     let verdict = match envelope(&doc) {
@@ -75,13 +104,13 @@ pub fn check(doc: Document, schemas: &SchemaSet) -> Checked {
 
 /// Checks `apiVersion` and `kind`, returning the kind.
 fn envelope(doc: &Document) -> Result<Kind, Box<Diagnostic>> {
-    if !doc.value.is_object() {
+    if !doc.value().is_object() {
         return Err(Box::new(
             doc.diagnostic("not-a-document", "", "a document must be a mapping")
                 .expected("a mapping with apiVersion, kind, metadata and spec"),
         ));
     }
-    match doc.value.get("apiVersion").and_then(|v| v.as_str()) {
+    match doc.value().get("apiVersion").and_then(|v| v.as_str()) {
         Some(API_VERSION) => {}
         Some(other) => {
             return Err(Box::new(
@@ -124,6 +153,6 @@ fn decode(kind: Kind, doc: &Document) -> Result<Typed, Box<Diagnostic>> {
 }
 
 fn typed<S: DeserializeOwned>(doc: &Document) -> Result<Object<S>, Box<Diagnostic>> {
-    Object::<S>::deserialize(&doc.value)
+    Object::<S>::deserialize(doc.value())
         .map_err(|e| Box::new(doc.diagnostic("type", "", format!("document does not decode: {e}"))))
 }

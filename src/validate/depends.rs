@@ -42,7 +42,7 @@ pub(super) fn check(catalog: &mut Catalog, diags: &mut Vec<Diagnostic>) {
             .members()
             .into_iter()
             .filter_map(|m| catalog.resources.get(m))
-            .map(|e| format!("{} at {}:{}", e.name(), e.doc.file, e.doc.positions.start.0))
+            .map(|e| format!("{} at {}:{}", e.name(), e.doc.file, e.doc.start.0))
             .collect();
         let message = format!(
             "dependency cycle: {} ({})",

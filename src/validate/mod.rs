@@ -63,7 +63,7 @@ impl Catalog {
     /// Marks a resource invalid and drops it from the valid set.
     pub fn invalidate_resource(&mut self, name: &str) {
         if let Some(entry) = self.resources.remove(name) {
-            let line = entry.doc.positions.start.0;
+            let line = entry.doc.start.0;
             self.invalid_resources.insert(
                 name.to_owned(),
                 InvalidResource {
@@ -130,7 +130,7 @@ pub fn assemble(checked: Vec<Checked>, ctx: &Context<'_>) -> (Catalog, Vec<Diagn
         if docs.len() > 1 {
             let places: Vec<String> = docs
                 .iter()
-                .map(|(d, _)| format!("{}:{}", d.file, d.positions.start.0))
+                .map(|(d, _)| format!("{}:{}", d.file, d.start.0))
                 .collect();
             for (doc, _) in &docs {
                 diags.push(
@@ -179,7 +179,7 @@ type Decoded = (Document, Result<Box<Typed>, Box<Diagnostic>>);
 fn invalid_at(doc: &Document) -> InvalidResource {
     InvalidResource {
         file: doc.file.clone(),
-        line: doc.positions.start.0,
+        line: doc.start.0,
     }
 }
 

@@ -66,11 +66,11 @@ impl SchemaSet {
             return Vec::new();
         };
         // Most documents are valid: the yes/no check is much cheaper than collecting.
-        if validator.is_valid(&doc.value) {
+        if validator.is_valid(doc.value()) {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for (n, error) in validator.iter_errors(&doc.value).enumerate() {
+        for (n, error) in validator.iter_errors(doc.value()).enumerate() {
             if n == MAX_ERRORS_PER_DOCUMENT {
                 out.push(doc.diagnostic(
                     "schema",

@@ -5,12 +5,12 @@
 
 use super::{Context, Entry};
 use crate::diag::Diagnostic;
-use crate::model::Document;
+use crate::model::{Document, UniversalResourceSpec};
 use crate::secrets::refs::find_refs;
 
 /// Checks the references under `pointer` of `doc`.
 fn check_at(doc: &Document, pointer: &str, ctx: &Context<'_>, diags: &mut Vec<Diagnostic>) {
-    let Some(value) = doc.value.pointer(pointer) else {
+    let Some(value) = doc.value().pointer(pointer) else {
         return;
     };
     for (at, found) in find_refs(value, pointer) {
@@ -35,9 +35,30 @@ fn check_at(doc: &Document, pointer: &str, ctx: &Context<'_>, diags: &mut Vec<Di
     }
 }
 
-/// A resource's references (its chart values).
-pub(super) fn check_resource<S>(entry: &Entry<S>, ctx: &Context<'_>, diags: &mut Vec<Diagnostic>) {
-    check_at(&entry.doc, "/spec/chart/values", ctx, diags);
+/// A resource's references (its chart values). Read from the document only when its
+/// typed values have a `secret` key somewhere (a reference, good or bad, is a mapping
+/// with one), so a kept lean document is not parsed again for nothing.
+pub(super) fn check_resource(
+    entry: &Entry<UniversalResourceSpec>,
+    ctx: &Context<'_>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if may_hold_refs(&entry.object.spec.chart.values) {
+        check_at(&entry.doc, "/spec/chart/values", ctx, diags);
+    }
+}
+
+/// Is there a mapping with a `secret` key anywhere in `values` (what every secret
+/// reference, well formed or not, is)?
+pub(super) fn may_hold_refs(values: &serde_json::Map<String, serde_json::Value>) -> bool {
+    fn within(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => may_hold_refs(map),
+            serde_json::Value::Array(items) => items.iter().any(within),
+            _ => false,
+        }
+    }
+    values.contains_key("secret") || values.values().any(within)
 }
 
 /// A template's references (infrastructure and configuration variables).

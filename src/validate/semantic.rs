@@ -349,7 +349,7 @@ fn check_template_fit(
     diags: &mut Vec<Diagnostic>,
 ) {
     // Rules see the sizes the resource will really get, not only what it wrote.
-    let mut effective = doc.value["spec"].clone();
+    let mut effective = doc.value()["spec"].clone();
     if let Some(wt) = workload {
         let sized = resolve_size(
             spec,
