@@ -13,7 +13,7 @@ use crate::reconcile::{Action, Desired, ResourceState, Step, plan, plan_desired}
 use crate::render::write::{prune_shared, rendered_on_disk, resource_dir, write_atomic};
 use crate::store::PassRecord;
 use chrono::Utc;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,11 +59,10 @@ impl Reconciler {
         if !pass.renders.is_empty() {
             self.prune_shared(&outcome, &out_dir).await;
         }
-        self.publish_inventory_plan(&outcome);
-        // Keep only the summary between passes; the outcome (catalog, files) goes, but for
-        // the reference the scheduled inventory scan holds until the next pass.
+        // Keep only the summary between passes; the outcome goes, but for the catalog and
+        // placements the scheduled inventory scan holds until the next pass.
         self.last.desired = Some((head.clone(), Desired::of(&outcome)));
-        drop(outcome);
+        self.publish_inventory_plan(outcome);
         let changed = pass.resources.len();
         self.queue_pass(pass).await;
         self.finish(&head, changed, started, now);
@@ -315,17 +314,30 @@ impl Reconciler {
     /// Hands the scheduled inventory scan this revision's outcome (nothing while the scan
     /// is off or the store is not connected); the scan prepares its sources and claims
     /// from it only when it is due.
-    fn publish_inventory_plan(&self, outcome: &Arc<Outcome>) {
+    fn publish_inventory_plan(&self, outcome: Arc<Outcome>) {
         let Some(store) = self.link.store() else {
             return;
         };
         if self.settings.inventory_scan.is_none() {
             return;
         }
+        // Not the rendered files (every resource's after a first pass) nor the secrets'
+        // ciphertext: the scan reads the catalog and the placements only, and would
+        // otherwise keep them in memory while the daemon idles.
+        let outcome = match Arc::try_unwrap(outcome) {
+            Ok(mut only) => {
+                only.rendered = BTreeMap::new();
+                only.secret_files = BTreeMap::new();
+                only.diagnostics = Vec::new();
+                Arc::new(only)
+            }
+            // Still held elsewhere: keeping it costs nothing more.
+            Err(shared) => shared,
+        };
         self.inventory
             .send_replace(Some(Arc::new(super::inventory_scan::ScanInputs {
                 store: store.clone(),
-                outcome: outcome.clone(),
+                outcome,
                 default_context: self.settings.executors.kubernetes.context.clone(),
             })));
     }
