@@ -246,13 +246,6 @@ impl HomelabMcp {
             ));
         }
         let content = proposals::yaml_document(&header, &adoption.document);
-        let file = format!("definitions/{name}.yaml");
-        if self.ctx.read_file(&view.head, &file).await?.is_some() {
-            return Err(Refusal::fixable(
-                format!("{file} already exists; nothing was written"),
-                vec!["give another name".into()],
-            ));
-        }
         let mut notes = vec![format!(
             "adopts container {} ({}) on the engine of {}{}",
             adoption.container,
@@ -281,29 +274,66 @@ impl HomelabMcp {
             body.push_str(&format!("- {n}\n"));
         }
         notes.extend(withheld);
+        let title = format!("Adopt container {} as {name}", adoption.container);
+        let new = NewDefinition {
+            name,
+            content,
+            title,
+            body,
+            notes,
+        };
+        self.propose_definition(view, client, new, r.dry_run).await
+    }
+
+    /// Proposes `definitions/NAME.yaml` as written by an adoption; refused, with nothing
+    /// written, when the file exists at the view's head.
+    pub(super) async fn propose_definition(
+        &self,
+        view: &View,
+        client: String,
+        new: NewDefinition,
+        dry_run: bool,
+    ) -> Result<ProposalAnswer, Refusal> {
+        let file = format!("definitions/{}.yaml", new.name);
+        if self.ctx.read_file(&view.head, &file).await?.is_some() {
+            return Err(Refusal::fixable(
+                format!("{file} already exists; nothing was written"),
+                vec!["give another name".into()],
+            ));
+        }
         let proposal = self
             .submit(ProposalRequest {
-                tool: tool.to_owned(),
+                tool: "adopt-unmanaged-resource".to_owned(),
                 client,
-                subject: name.clone(),
+                subject: new.name,
                 changes: vec![FileChange::Write {
                     path: file.clone(),
-                    content: content.clone(),
+                    content: new.content.clone(),
                 }],
-                title: format!("Adopt container {} as {name}", adoption.container),
-                body,
-                dry_run: r.dry_run,
+                title: new.title,
+                body: new.body,
+                dry_run,
             })
             .await?;
         Ok(ProposalAnswer {
             proposal,
             file,
             change: "write".into(),
-            content: Some(content),
+            content: Some(new.content),
             placement: None,
-            notes,
+            notes: new.notes,
         })
     }
+}
+
+/// A definition an adoption proposes: its resource name, the file's text, and the pull
+/// request's title and body; `notes` go into the answer.
+pub(super) struct NewDefinition {
+    pub name: String,
+    pub content: String,
+    pub title: String,
+    pub body: String,
+    pub notes: Vec<String>,
 }
 
 /// What the search of the docker engines found.

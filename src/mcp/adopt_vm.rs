@@ -5,7 +5,7 @@
 //! After the merge the rendered Terraform imports the VM (an `import` block) instead of
 //! creating one, and the observer compares the VM with the definition from the render on.
 
-use super::adopt_tool::{AdoptRequest, new_resource_name, workload_type_for};
+use super::adopt_tool::{AdoptRequest, NewDefinition, new_resource_name, workload_type_for};
 use super::context::View;
 use super::proposal_tools::ProposalAnswer;
 use super::proposals;
@@ -14,7 +14,6 @@ use super::server::HomelabMcp;
 use crate::model::Provider;
 use crate::observe::proxmox::ProxmoxClient;
 use crate::propose::adopt_vm::{self, LiveVm, VmOptions};
-use crate::propose::{FileChange, ProposalRequest};
 use serde_json::{Map, Value};
 
 /// A VM found on the cluster.
@@ -202,13 +201,6 @@ impl HomelabMcp {
             ),
         ];
         let content = proposals::yaml_document(&header, &adoption.document);
-        let file = format!("definitions/{name}.yaml");
-        if self.ctx.read_file(&view.head, &file).await?.is_some() {
-            return Err(Refusal::fixable(
-                format!("{file} already exists; nothing was written"),
-                vec!["give another name".into()],
-            ));
-        }
         let mut notes = vec![format!(
             "adopts Proxmox VM {vmid} ({vm_name}) on node {} in pool {pool}",
             vm.node
@@ -222,27 +214,13 @@ impl HomelabMcp {
         for n in &notes {
             body.push_str(&format!("- {n}\n"));
         }
-        let proposal = self
-            .submit(ProposalRequest {
-                tool: tool.to_owned(),
-                client,
-                subject: name.clone(),
-                changes: vec![FileChange::Write {
-                    path: file.clone(),
-                    content: content.clone(),
-                }],
-                title: format!("Adopt Proxmox VM {vmid} as {name}"),
-                body,
-                dry_run: r.dry_run,
-            })
-            .await?;
-        Ok(ProposalAnswer {
-            proposal,
-            file,
-            change: "write".into(),
-            content: Some(content),
-            placement: None,
+        let new = NewDefinition {
+            title: format!("Adopt Proxmox VM {vmid} as {name}"),
+            name,
+            content,
+            body,
             notes,
-        })
+        };
+        self.propose_definition(view, client, new, r.dry_run).await
     }
 }
