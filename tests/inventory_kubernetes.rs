@@ -13,7 +13,7 @@ mod support;
 
 use harness::{Daemon, GENEROUS_LIMITS, Homelab, PROPOSE_TOKEN};
 use homelabd::store::{InventoryRecord, Store};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use support::kube_sim::{KubeSim, SimNode};
 
@@ -106,17 +106,14 @@ async fn scheduled_scans_and_discovery_record_kubernetes_nodes_with_their_alloca
         );
         return;
     };
-    let config = json!({
-        "transport": "http", "era": "modern", "url": daemon.url("/mcp"), "token": PROPOSE_TOKEN,
-        "calls": [{"name": "discover-proxmox-resources",
-                   "arguments": {"providers": ["kubernetes"], "sync_to_database": true}}],
-    });
-    let (ok, out, err) =
-        tokio::task::spawn_blocking(move || harness::run_script(&python, "calls.py", &config))
-            .await
-            .unwrap();
-    assert!(ok, "calls.py failed\n{out}\n{err}");
-    let answers: Vec<Value> = serde_json::from_str(out.trim()).unwrap();
+    let answers = harness::http_calls(
+        &python,
+        &daemon,
+        PROPOSE_TOKEN,
+        json!([{"name": "discover-proxmox-resources",
+                "arguments": {"providers": ["kubernetes"], "sync_to_database": true}}]),
+    )
+    .await;
     let answer = &answers[0];
     assert_eq!(answer["error"], false, "{answer:#}");
     let sources = answer["structured"]["sources"].as_array().unwrap();

@@ -15,24 +15,10 @@ mod support;
 
 use harness::{Daemon, GENEROUS_LIMITS, Homelab, READ_TOKEN};
 use homelabd::store::Store;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::pve_sim::{PveSim, TOKEN_ID, TOKEN_SECRET};
-
-async fn calls(python: &std::path::Path, daemon: &Daemon, calls: Value) -> Vec<Value> {
-    let config = json!({
-        "transport": "http", "era": "modern", "url": daemon.url("/mcp"), "token": READ_TOKEN,
-        "calls": calls,
-    });
-    let python = python.to_path_buf();
-    let (ok, out, err) =
-        tokio::task::spawn_blocking(move || harness::run_script(&python, "calls.py", &config))
-            .await
-            .unwrap();
-    assert!(ok, "calls.py failed\n{out}\n{err}");
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
 
 async fn wait_for_vm(store: &Store, daemon: &Daemon, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -85,7 +71,7 @@ async fn scans_refresh_agents_answers_and_a_missing_context_is_told_once_in_stat
 
     let on_pve02 = "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata: { name: probe }\nspec:\n  resource_type: compute\n  workload_type: ci-cd\n  requirements: { cpu: 1, memory_gb: 1, storage_gb: 10 }\n  placement: { pool: /homelab/compute/general, node: pve-02 }\n";
     let place = json!([{"name": "find-optimal-placement", "arguments": {"definition": on_pve02}}]);
-    let before = calls(&python, &daemon, place.clone()).await;
+    let before = harness::http_calls(&python, &daemon, READ_TOKEN, place.clone()).await;
     let reasons = before[0]["structured"]["placement"]["reasons"].to_string();
     assert!(
         reasons.contains("not in git: pihole") && !reasons.contains("legacy-nas"),
@@ -96,7 +82,7 @@ async fn scans_refresh_agents_answers_and_a_missing_context_is_told_once_in_stat
     sim.add_vm(990, "pve-02", "legacy-nas", 4096, 2);
     wait_for_vm(&store, &daemon, "legacy-nas").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = calls(&python, &daemon, place).await;
+    let after = harness::http_calls(&python, &daemon, READ_TOKEN, place).await;
     let reasons = after[0]["structured"]["placement"]["reasons"].to_string();
     assert!(reasons.contains("legacy-nas"), "{reasons}");
 
@@ -132,9 +118,10 @@ async fn scans_refresh_agents_answers_and_a_missing_context_is_told_once_in_stat
     );
 
     // And the MCP overview, with the daemon's last scheduled scan.
-    let overview = calls(
+    let overview = harness::http_calls(
         &python,
         &daemon,
+        READ_TOKEN,
         json!([{"name": "discover-infrastructure-context", "arguments": {}}]),
     )
     .await;

@@ -24,22 +24,6 @@ fn python_or_skip(test: &str) -> Option<std::path::PathBuf> {
     python
 }
 
-/// Runs `calls` (`[{name, arguments}]`) over one HTTP session of `era` with `token`;
-/// returns one answer per call (see tests/mcp/calls.py).
-async fn calls(python: &std::path::Path, daemon: &Daemon, token: &str, calls: Value) -> Vec<Value> {
-    let config = json!({
-        "transport": "http", "era": "modern", "url": daemon.url("/mcp"), "token": token,
-        "calls": calls,
-    });
-    let python = python.to_path_buf();
-    let (ok, out, err) =
-        tokio::task::spawn_blocking(move || harness::run_script(&python, "calls.py", &config))
-            .await
-            .unwrap();
-    assert!(ok, "calls.py failed\nstdout:\n{out}\nstderr:\n{err}");
-    serde_json::from_str(out.trim()).unwrap()
-}
-
 /// The UniversalResource example of the design document (§2), under a new name.
 fn design_definition() -> Value {
     json!({
@@ -144,7 +128,7 @@ async fn every_tool_takes_the_design_parameter_names() {
           "arguments": { "universal_definition": definition, "made_up_option": 1 } },
         { "name": "validate-universal-definition", "arguments": { "universal_definition": 42 } },
     ]);
-    let a = calls(&python, &daemon, PROPOSE_TOKEN, list).await;
+    let a = harness::http_calls(&python, &daemon, PROPOSE_TOKEN, list).await;
     let log = daemon.log();
 
     let discover = answer(&a, 0, "discover");
@@ -348,7 +332,7 @@ async fn rate_limits_let_a_burst_of_reads_through_and_say_when_to_retry() {
         list.push(json!({ "name": "decommission-resource",
             "arguments": { "resource": "uptime-kuma", "dry_run": true, "reason": format!("try {i}") } }));
     }
-    let a = calls(&python, &daemon, PROPOSE_TOKEN, Value::Array(list)).await;
+    let a = harness::http_calls(&python, &daemon, PROPOSE_TOKEN, Value::Array(list)).await;
     for (i, r) in a[..60].iter().enumerate() {
         assert_eq!(r["error"], false, "read {i} at the defaults: {r:#}");
     }
@@ -371,7 +355,7 @@ async fn rate_limits_let_a_burst_of_reads_through_and_say_when_to_retry() {
     let list: Vec<Value> = (0..8)
         .map(|_| json!({ "name": "get-placement-strategy", "arguments": {} }))
         .collect();
-    let a = calls(&python, &tight, READ_TOKEN, Value::Array(list)).await;
+    let a = harness::http_calls(&python, &tight, READ_TOKEN, Value::Array(list)).await;
     assert_eq!(a[0]["error"], false, "{:#}", a[0]);
     let last = a[7]["protocol_error"].as_str().unwrap_or_default();
     assert!(
@@ -393,7 +377,7 @@ async fn a_migration_plan_moves_a_snapshot_to_a_target_or_says_why_it_cannot() {
     };
     let lab = Homelab::new();
     let daemon = Daemon::start(&lab.repo, harness::GENEROUS_LIMITS, &[]);
-    let a = calls(
+    let a = harness::http_calls(
         &python,
         &daemon,
         PROPOSE_TOKEN,
@@ -412,8 +396,7 @@ async fn a_migration_plan_moves_a_snapshot_to_a_target_or_says_why_it_cannot() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
-    let a = calls(
-        &python,
+    let a = harness::http_calls(&python,
         &daemon,
         READ_TOKEN,
         json!([

@@ -22,21 +22,6 @@ impl Drop for Container {
     }
 }
 
-/// Runs `calls` (name, arguments) as `token` over streamable HTTP; one answer each.
-async fn calls(python: &std::path::Path, daemon: &Daemon, token: &str, calls: Value) -> Vec<Value> {
-    let config = json!({
-        "transport": "http", "era": "modern", "url": daemon.url("/mcp"), "token": token,
-        "calls": calls,
-    });
-    let python = python.to_path_buf();
-    let (ok, out, err) =
-        tokio::task::spawn_blocking(move || harness::run_script(&python, "calls.py", &config))
-            .await
-            .unwrap();
-    assert!(ok, "calls.py failed\n{out}\n{err}");
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
 fn source<'a>(answer: &'a Value, name: &str) -> &'a Value {
     answer["structured"]["sources"]
         .as_array()
@@ -96,7 +81,7 @@ async fn live_inventory_names_what_is_not_in_git_and_placement_counts_it_once_re
     );
     let on_pve02 = "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata: { name: probe }\nspec:\n  resource_type: compute\n  workload_type: ci-cd\n  requirements: { cpu: 1, memory_gb: 1, storage_gb: 10 }\n  placement: { pool: /homelab/compute/general, node: pve-02 }\n";
 
-    let read = calls(
+    let read = harness::http_calls(
         &python,
         &daemon,
         READ_TOKEN,
@@ -171,7 +156,7 @@ async fn live_inventory_names_what_is_not_in_git_and_placement_counts_it_once_re
         "read scope wrote nothing"
     );
 
-    let propose = calls(
+    let propose = harness::http_calls(
         &python,
         &daemon,
         PROPOSE_TOKEN,

@@ -156,8 +156,9 @@ mod tests {
         }
     }
 
-    fn view() -> SearchView {
-        SearchView::new(vec![
+    /// The four rows every test starts from.
+    fn rows() -> Vec<SearchRow> {
+        vec![
             row(
                 "db-01",
                 "applied",
@@ -180,7 +181,11 @@ mod tests {
                 "definitions\\web.yaml:9",
             ),
             row("web_03", "applied", "docker", "", ""),
-        ])
+        ]
+    }
+
+    fn view() -> SearchView {
+        SearchView::new(rows())
     }
 
     fn text(t: &str) -> ResourceFilter {
@@ -230,49 +235,26 @@ mod tests {
     #[test]
     fn a_change_replaces_or_removes_the_changed_rows_and_a_new_name_reads_all_again() {
         let v = view();
-        let rows = |failed: bool| {
-            let mut r = vec![
-                row(
-                    "db-01",
-                    "applied",
-                    "docker",
-                    "Placed on NODE-1",
-                    "definitions/db.yaml:3",
-                ),
-                row(
-                    "web-01",
-                    "failed",
-                    "docker",
-                    "exit 1: 100%_done",
-                    "definitions/web.yaml:1",
-                ),
-                row(
-                    "web-02",
-                    "applied",
-                    "proxmox",
-                    "Prüfung bestanden",
-                    "definitions\\web.yaml:9",
-                ),
-                row("web_03", "applied", "docker", "", ""),
-            ];
+        let listed = |failed: bool| {
+            let mut r = rows();
             if failed {
                 r[3] = row("web_03", "failed", "docker", "OOM killed", "");
             }
             r
         };
-        assert_eq!(SearchView::new(rows(false)), v);
+        assert_eq!(SearchView::new(listed(false)), v);
         let changed = vec![
             "web_03".to_owned(),
             "web-01".to_owned(),
             "abc1234".to_owned(),
         ];
-        let now: Vec<SearchRow> = rows(true)
+        let now: Vec<SearchRow> = listed(true)
             .into_iter()
             .filter(|r| r.name == "web_03")
             .collect();
         let mut next = v.clone();
         assert!(next.update(&changed, now), "no new name");
-        let mut expected = rows(true);
+        let mut expected = listed(true);
         expected.remove(1);
         assert_eq!(
             next,

@@ -132,6 +132,27 @@ pub fn run_script(
     )
 }
 
+/// Runs `calls` (`[{name, arguments}]`) over one streamable-HTTP session of the modern
+/// protocol with `token` (tests/mcp/calls.py); one answer per call.
+pub async fn http_calls(
+    python: &Path,
+    daemon: &Daemon,
+    token: &str,
+    calls: serde_json::Value,
+) -> Vec<serde_json::Value> {
+    let config = serde_json::json!({
+        "transport": "http", "era": "modern", "url": daemon.url("/mcp"), "token": token,
+        "calls": calls,
+    });
+    let python = python.to_path_buf();
+    let (ok, out, err) =
+        tokio::task::spawn_blocking(move || run_script(&python, "calls.py", &config))
+            .await
+            .unwrap();
+    assert!(ok, "calls.py failed\nstdout:\n{out}\nstderr:\n{err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 /// A running `homelabd daemon`, killed when dropped.
 pub struct Daemon {
     child: Child,
