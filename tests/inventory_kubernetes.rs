@@ -14,31 +14,9 @@ mod support;
 use harness::{Daemon, GENEROUS_LIMITS, Homelab, PROPOSE_TOKEN};
 use homelabd::store::{InventoryRecord, Store};
 use serde_json::json;
-use std::time::{Duration, Instant};
 use support::kube_sim::{KubeSim, SimNode};
 
 const SOURCE: &str = "kubernetes:homelab";
-
-async fn wait_for(
-    store: &Store,
-    daemon: &Daemon,
-    what: &str,
-    done: impl Fn(&[InventoryRecord]) -> bool,
-) -> Vec<InventoryRecord> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let rows = store.inventory(Some(SOURCE), true).await.unwrap();
-        if done(&rows) {
-            return rows;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not recorded within 60 s\nrows: {rows:#?}\nlog:\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn node<'a>(rows: &'a [InventoryRecord], name: &str) -> Option<&'a InventoryRecord> {
     rows.iter()
@@ -70,7 +48,7 @@ async fn scheduled_scans_and_discovery_record_kubernetes_nodes_with_their_alloca
     );
     let store = Store::connect(&daemon.database_url()).await.unwrap();
 
-    let rows = wait_for(&store, &daemon, "the first scan", |rows| {
+    let rows = harness::wait_for_inventory(&store, &daemon, SOURCE, 60, "the first scan", |rows| {
         node(rows, "k8s-node-03").is_some()
     })
     .await;
@@ -92,9 +70,14 @@ async fn scheduled_scans_and_discovery_record_kubernetes_nodes_with_their_alloca
 
     // A node that left the cluster is marked gone at the next scan; the others stay.
     kube.with_nodes(|nodes| nodes.retain(|n| n.name != "k8s-node-02"));
-    let rows = wait_for(&store, &daemon, "k8s-node-02 marked gone", |rows| {
-        node(rows, "k8s-node-02").is_some_and(|r| r.gone_at.is_some())
-    })
+    let rows = harness::wait_for_inventory(
+        &store,
+        &daemon,
+        SOURCE,
+        60,
+        "k8s-node-02 marked gone",
+        |rows| node(rows, "k8s-node-02").is_some_and(|r| r.gone_at.is_some()),
+    )
     .await;
     assert!(node(&rows, "k8s-node-01").unwrap().gone_at.is_none());
 

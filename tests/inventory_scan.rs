@@ -9,7 +9,7 @@ mod support;
 
 use harness::{Daemon, GENEROUS_LIMITS, Homelab};
 use homelabd::store::{InventoryRecord, Store};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::pve_sim::{PveSim, TOKEN_ID, TOKEN_SECRET};
 
 fn start(sim: &PveSim, lab: &Homelab, interval: &str) -> Daemon {
@@ -28,31 +28,6 @@ async fn proxmox_rows(store: &Store) -> Vec<InventoryRecord> {
     store.inventory(Some("proxmox"), true).await.unwrap()
 }
 
-/// Waits up to 30 s for the recorded Proxmox inventory to satisfy `done`.
-async fn wait_for(
-    store: &Store,
-    daemon: &Daemon,
-    what: &str,
-    done: impl Fn(&[InventoryRecord]) -> bool,
-) -> Vec<InventoryRecord> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows = proxmox_rows(store).await;
-        if done(&rows) {
-            return rows;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not recorded within 30 s\nrows: {:#?}\nlog:\n{}",
-            rows.iter()
-                .map(|r| (&r.item.key, &r.item.name, r.gone_at))
-                .collect::<Vec<_>>(),
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn vm<'a>(rows: &'a [InventoryRecord], name: &str) -> Option<&'a InventoryRecord> {
     rows.iter()
         .find(|r| r.item.kind == "vm" && r.item.name.as_deref() == Some(name))
@@ -66,10 +41,11 @@ async fn the_leader_records_unmanaged_guests_on_schedule_and_marks_removed_ones_
     let daemon = start(&sim, &lab, "1s");
     let store = Store::connect(&daemon.database_url()).await.unwrap();
 
-    let rows = wait_for(&store, &daemon, "the first scan", |rows| {
-        vm(rows, "legacy-nas").is_some()
-    })
-    .await;
+    let rows =
+        harness::wait_for_inventory(&store, &daemon, "proxmox", 30, "the first scan", |rows| {
+            vm(rows, "legacy-nas").is_some()
+        })
+        .await;
     let nas = vm(&rows, "legacy-nas").unwrap();
     assert_eq!(nas.item.node.as_deref(), Some("pve-02"));
     assert_eq!(nas.item.managed_by, None, "no definition accounts for it");
@@ -80,9 +56,14 @@ async fn the_leader_records_unmanaged_guests_on_schedule_and_marks_removed_ones_
     );
 
     sim.delete(990);
-    let rows = wait_for(&store, &daemon, "legacy-nas marked gone", |rows| {
-        vm(rows, "legacy-nas").is_some_and(|r| r.gone_at.is_some())
-    })
+    let rows = harness::wait_for_inventory(
+        &store,
+        &daemon,
+        "proxmox",
+        30,
+        "legacy-nas marked gone",
+        |rows| vm(rows, "legacy-nas").is_some_and(|r| r.gone_at.is_some()),
+    )
     .await;
     // Only the removed VM went; the rest of the cluster is still present.
     let present = store.inventory(Some("proxmox"), false).await.unwrap();

@@ -17,24 +17,8 @@ use harness::{Daemon, GENEROUS_LIMITS, Homelab, READ_TOKEN};
 use homelabd::store::Store;
 use serde_json::json;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::pve_sim::{PveSim, TOKEN_ID, TOKEN_SECRET};
-
-async fn wait_for_vm(store: &Store, daemon: &Daemon, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows = store.inventory(Some("proxmox"), false).await.unwrap();
-        if rows.iter().any(|r| r.item.name.as_deref() == Some(name)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} not scanned within 30 s\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scans_refresh_agents_answers_and_a_missing_context_is_told_once_in_status() {
@@ -67,7 +51,11 @@ async fn scans_refresh_agents_answers_and_a_missing_context_is_told_once_in_stat
         ],
     );
     let store = Store::connect(&daemon.database_url()).await.unwrap();
-    wait_for_vm(&store, &daemon, "pihole").await;
+    harness::wait_for_inventory(&store, &daemon, "proxmox", 30, "pihole scanned", |rows| {
+        rows.iter()
+            .any(|r| r.gone_at.is_none() && r.item.name.as_deref() == Some("pihole"))
+    })
+    .await;
 
     let on_pve02 = "apiVersion: homelab.ai/v1\nkind: UniversalResource\nmetadata: { name: probe }\nspec:\n  resource_type: compute\n  workload_type: ci-cd\n  requirements: { cpu: 1, memory_gb: 1, storage_gb: 10 }\n  placement: { pool: /homelab/compute/general, node: pve-02 }\n";
     let place = json!([{"name": "find-optimal-placement", "arguments": {"definition": on_pve02}}]);
@@ -80,7 +68,18 @@ async fn scans_refresh_agents_answers_and_a_missing_context_is_told_once_in_stat
 
     // A VM made by hand, seen by the next scheduled scan: the next answer counts it.
     sim.add_vm(990, "pve-02", "legacy-nas", 4096, 2);
-    wait_for_vm(&store, &daemon, "legacy-nas").await;
+    harness::wait_for_inventory(
+        &store,
+        &daemon,
+        "proxmox",
+        30,
+        "legacy-nas scanned",
+        |rows| {
+            rows.iter()
+                .any(|r| r.gone_at.is_none() && r.item.name.as_deref() == Some("legacy-nas"))
+        },
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = harness::http_calls(&python, &daemon, READ_TOKEN, place).await;
     let reasons = after[0]["structured"]["placement"]["reasons"].to_string();

@@ -153,6 +153,34 @@ pub async fn http_calls(
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// Polls the inventory `store` recorded for `source` (items marked gone included) every
+/// 200 ms until `done` holds; panics after `secs` with what was recorded and the log.
+pub async fn wait_for_inventory(
+    store: &homelabd::store::Store,
+    daemon: &Daemon,
+    source: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&[homelabd::store::InventoryRecord]) -> bool,
+) -> Vec<homelabd::store::InventoryRecord> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let rows = store.inventory(Some(source), true).await.unwrap();
+        if done(&rows) {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not recorded within {secs} s\nrows: {:#?}\nlog:\n{}",
+            rows.iter()
+                .map(|r| (&r.item.key, &r.item.name, r.gone_at))
+                .collect::<Vec<_>>(),
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A running `homelabd daemon`, killed when dropped.
 pub struct Daemon {
     child: Child,
